@@ -1,0 +1,72 @@
+#ifndef HERALD_CONFIG_H
+#define HERALD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * Configuration as a table: each option names its flag, its environment
+ * variable, its type, default, bounds and help, so --help, the README and the
+ * parser come from one place. Environment is applied first, then flags.
+ */
+typedef enum cfg_type {
+    CFG_STRING, /* dst: char ** (points into argv/environ/default; not owned) */
+    CFG_SECRET, /* as CFG_STRING but never printed, not even its default */
+    CFG_INT,    /* dst: long *, checked against [min, max] */
+    CFG_BOOL,   /* dst: bool *; as a flag it takes no value; env: 1/0/true/false */
+    CFG_LOGLEVEL /* dst: NULL; sets the log threshold */
+} cfg_type;
+
+typedef struct cfg_opt {
+    const char *flag; /* "--metrics-addr", or NULL for environment only */
+    const char *env;  /* "HERALD_METRICS_ADDR", or NULL for flag only */
+    cfg_type type;
+    const char *def;  /* default as text, or NULL for none */
+    long min, max;    /* bounds for CFG_INT */
+    const char *metavar;
+    const char *help;
+    void *dst;
+} cfg_opt;
+
+/* The variables every program reads (design.md); fill with cfg_common_opts(). */
+typedef struct herald_common_config {
+    char *kafka_brokers;
+    char *database_url;
+    char *slack_api_url;
+    char *secret_key;
+} herald_common_config;
+
+/* Number of entries cfg_common_opts writes. */
+#define CFG_COMMON_COUNT 5
+/* Writes the common options (brokers, database, Slack API URL, secret key,
+ * log level) into out[0..CFG_COMMON_COUNT), pointing at cfg's fields. */
+void cfg_common_opts(cfg_opt *out, herald_common_config *cfg);
+
+typedef enum cfg_result {
+    CFG_OK = 0,  /* parsed; *argi is the first positional argument */
+    CFG_HELP,    /* --help or -h was given: help already printed to stdout */
+    CFG_ERROR    /* errstr holds one line naming the bad flag or value */
+} cfg_result;
+
+/*
+ * Applies defaults, then the environment, then flags from argv[*argi] up to
+ * the first argument that is not a flag (or "--"). On return *argi indexes the
+ * first positional argument.
+ */
+cfg_result cfg_parse(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
+                     int argc, char **argv, int *argi, char *errstr, size_t errstr_size);
+
+/* Prints "usage: ..." and one line per option, with its variable and default. */
+void cfg_print_help(FILE *out, const char *prog, const char *usage, const cfg_opt *opts,
+                    size_t nopts);
+
+/* Parses a whole decimal number within [min, max]; false on anything else. */
+bool cfg_parse_long(const char *s, long min, long max, long *out);
+
+/* Standard handling in main(): parse, print help or the one-line error.
+ * Returns -1 to continue, otherwise the exit code to return (0 help, 2 error). */
+int cfg_parse_or_exit_code(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
+                           int argc, char **argv, int *argi);
+
+#endif

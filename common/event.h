@@ -1,0 +1,115 @@
+#ifndef HERALD_EVENT_H
+#define HERALD_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The event contract of design.md (schema/events/*.schema.json): parsing and
+ * validation of check results and collection events, and the routed delivery
+ * the router hands to the sender.
+ */
+
+#define EVENT_MAX_BYTES       (256 * 1024) /* larger events are rejected as oversized */
+#define EVENT_MAX_SAMPLE_USERS 100         /* failing_users is a sample of at most this */
+
+#define SCHEMA_CHECK_RESULT     "herald.check_result.v1"
+#define SCHEMA_COLLECTION_EVENT "herald.collection_event.v1"
+#define SCHEMA_ROUTED_DELIVERY  "herald.routed_delivery.v1"
+
+typedef enum event_kind { EVENT_CHECK_RESULT = 0, EVENT_COLLECTION = 1 } event_kind;
+typedef enum event_trigger { TRIGGER_MANUAL = 0, TRIGGER_SCHEDULED = 1 } event_trigger;
+typedef enum event_severity { SEV_LOW = 0, SEV_MEDIUM, SEV_HIGH, SEV_CRITICAL } event_severity;
+
+typedef struct event_user {
+    char *id;           /* required */
+    char *display_name; /* may be NULL */
+    char *email;        /* may be NULL */
+} event_user;
+
+typedef struct event_stat {
+    char *name; /* e.g. "users" */
+    int64_t value;
+} event_stat;
+
+/* A parsed, validated event. Strings are owned by the event. */
+typedef struct event {
+    event_kind kind;
+    char event_id[37];
+    char *tenant_id;
+    event_trigger trigger;
+
+    /* check result (kind == EVENT_CHECK_RESULT) */
+    char run_id[37];
+    char *check_type;
+    char *check_name;
+    event_severity severity;
+    char *check_url; /* may be NULL */
+    int64_t evaluated_at_ms;
+    int64_t failing_count;
+    int64_t total_count;
+    event_user *users; /* the sample, nusers <= EVENT_MAX_SAMPLE_USERS */
+    size_t nusers;
+
+    /* collection event (kind == EVENT_COLLECTION) */
+    char *integration_id;
+    char *integration_name;
+    char *integration_kind;
+    bool failed; /* status == "failed" */
+    int64_t started_at_ms;
+    int64_t finished_at_ms;
+    event_stat *stats; /* may be empty */
+    size_t nstats;
+    char *error_code;    /* may be NULL; present when failed */
+    char *error_message; /* may be NULL */
+} event;
+
+/*
+ * Parses and validates one event of the given kind from len bytes (not
+ * necessarily NUL-terminated). Unknown fields are ignored. On failure returns
+ * -1 with errstr "<field>: <reason>" (e.g. "check.severity: must be one of
+ * low, medium, high, critical"; "(event): not valid JSON"; "(event): 300000
+ * bytes exceeds the 262144-byte limit") and *out untouched.
+ */
+int event_parse(const char *buf, size_t len, event_kind kind, event **out, char *errstr,
+                size_t errstr_size);
+
+/* Parses an event whose kind is told by its "schema" field. */
+int event_parse_any(const char *buf, size_t len, event **out, char *errstr, size_t errstr_size);
+
+void event_destroy(event *ev);
+
+const char *event_kind_name(event_kind k);         /* "check_result", "collection_event" */
+const char *event_trigger_name(event_trigger t);   /* "manual", "scheduled" */
+const char *event_severity_name(event_severity s); /* "low", ... */
+
+/* Parses RFC 3339 "2026-11-28T09:00:00Z" / "...09:00:00.123+02:00" to epoch ms. */
+bool event_parse_time(const char *s, int64_t *out_ms);
+
+/*
+ * A routed delivery: one (event, target) pair, published by the router to
+ * herald.deliveries.slack.v1 keyed by team_id. Carries the original event so
+ * the sender needs no lookup to render it.
+ */
+typedef struct routed_delivery {
+    int64_t delivery_id; /* deliveries.id */
+    char event_id[37];
+    int64_t target_id;
+    char *tenant_id;
+    char *team_id;
+    char *destination;   /* channel id, #name, or email */
+    bool destination_is_email;
+    event_kind kind;
+    char *event_json; /* the original event bytes, NUL-terminated */
+    int64_t routed_at_ms;
+} routed_delivery;
+
+/* Serialises d as schema herald.routed_delivery.v1; returns a malloc'd string. */
+char *routed_delivery_encode(const routed_delivery *d);
+/* Parses and validates; on failure -1 with errstr "<field>: <reason>". */
+int routed_delivery_decode(const char *buf, size_t len, routed_delivery **out, char *errstr,
+                           size_t errstr_size);
+void routed_delivery_destroy(routed_delivery *d);
+
+#endif

@@ -1,0 +1,55 @@
+/* Migrations: applied on a fresh database, and a second run changes nothing. */
+#include "testlib.h"
+
+#include "common/db.h"
+
+#include <check.h>
+#include <stdlib.h>
+
+static char url[512];
+
+START_TEST(migrate_twice_is_noop)
+{
+    PGconn *c = testlib_db_connect(url);
+    char err[512];
+    int applied = -1;
+    /* testlib_db_create already migrated: nothing left to apply. */
+    ck_assert_int_eq(db_migrate(c, &applied, err, sizeof err), 0);
+    ck_assert_int_eq(applied, 0);
+    ck_assert_int_ge(testlib_db_long(c, "SELECT count(*) FROM schema_migrations"), 1);
+    /* The tables of the contract exist. */
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM information_schema.tables WHERE "
+                                        "table_name IN ('workspaces','targets','target_checks',"
+                                        "'events','deliveries','target_delivery_health')"),
+                     6);
+    PQfinish(c);
+}
+END_TEST
+
+START_TEST(migrate_fresh_applies_all)
+{
+    PGconn *c = testlib_db_connect(url);
+    char err[512];
+    ck_assert_int_eq(db_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", err, sizeof err), 0);
+    int applied = -1;
+    ck_assert_int_eq(db_migrate(c, &applied, err, sizeof err), 0);
+    ck_assert_int_ge(applied, 1);
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM deliveries"), 0);
+    PQfinish(c);
+}
+END_TEST
+
+int main(void)
+{
+    testlib_db_create("migrate", url, sizeof url);
+    Suite *s = suite_create("migrate");
+    TCase *tc = tcase_create("migrate");
+    tcase_add_test(tc, migrate_twice_is_noop);
+    tcase_add_test(tc, migrate_fresh_applies_all);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,41 @@
+#ifndef HERALD_TESTLIB_H
+#define HERALD_TESTLIB_H
+
+/*
+ * Shared helpers for the Check suites.
+ *
+ * PostgreSQL: integration suites need HERALD_TEST_DATABASE_URL (set by
+ * tests/run.sh, which starts a private server) pointing at a database the
+ * test user may CREATE DATABASE from. testlib_db_create() makes a fresh,
+ * migrated database for one suite so suites never see each other's rows.
+ */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* Creates database herald_t_<suite>_<pid>, applies the migrations and writes
+ * its connection URI into url (size url_size). Aborts the test run with a
+ * clear message when HERALD_TEST_DATABASE_URL is missing or unusable. */
+void testlib_db_create(const char *suite, char *url, size_t url_size);
+
+/* Connects to url or aborts. */
+PGconn *testlib_db_connect(const char *url);
+
+/* Runs SQL returning one value; returns it as a long (aborts on error). */
+long testlib_db_long(PGconn *conn, const char *sql);
+
+/* An in-process mock Kafka cluster with the Herald topics (partitions each).
+ * *bootstraps points into the cluster; destroy with testlib_kafka_destroy. */
+typedef struct testlib_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+    const char *bootstraps;
+} testlib_kafka;
+void testlib_kafka_start(testlib_kafka *k, int brokers, int partitions);
+void testlib_kafka_destroy(testlib_kafka *k);
+
+/* Path of a built program ($HERALD_BUILD_DIR/<subdir>/<name>). */
+void testlib_program(const char *subdir, const char *name, char *out, size_t out_size);
+
+#endif

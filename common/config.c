@@ -61,8 +61,9 @@ static bool apply(const cfg_opt *opt, const char *value, const char *source, cha
         return true;
     case CFG_INT:
         if (!cfg_parse_long(value, opt->min, opt->max, (long *)opt->dst)) {
-            snprintf(errstr, errstr_size, "%s: invalid value '%s': expected a whole number from %ld to %ld",
-                     source, value, opt->min, opt->max);
+            snprintf(errstr, errstr_size,
+                     "%s: invalid value '%s': expected a whole number from %ld to %ld", source,
+                     value, opt->min, opt->max);
             return false;
         }
         return true;

@@ -11,10 +11,10 @@
  * parser come from one place. Environment is applied first, then flags.
  */
 typedef enum cfg_type {
-    CFG_STRING, /* dst: char ** (points into argv/environ/default; not owned) */
-    CFG_SECRET, /* as CFG_STRING but never printed, not even its default */
-    CFG_INT,    /* dst: long *, checked against [min, max] */
-    CFG_BOOL,   /* dst: bool *; as a flag it takes no value; env: 1/0/true/false */
+    CFG_STRING,  /* dst: char ** (points into argv/environ/default; not owned) */
+    CFG_SECRET,  /* as CFG_STRING but never printed, not even its default */
+    CFG_INT,     /* dst: long *, checked against [min, max] */
+    CFG_BOOL,    /* dst: bool *; as a flag it takes no value; env: 1/0/true/false */
     CFG_LOGLEVEL /* dst: NULL; sets the log threshold */
 } cfg_type;
 
@@ -22,8 +22,8 @@ typedef struct cfg_opt {
     const char *flag; /* "--metrics-addr", or NULL for environment only */
     const char *env;  /* "HERALD_METRICS_ADDR", or NULL for flag only */
     cfg_type type;
-    const char *def;  /* default as text, or NULL for none */
-    long min, max;    /* bounds for CFG_INT */
+    const char *def; /* default as text, or NULL for none */
+    long min, max;   /* bounds for CFG_INT */
     const char *metavar;
     const char *help;
     void *dst;
@@ -44,9 +44,9 @@ typedef struct herald_common_config {
 void cfg_common_opts(cfg_opt *out, herald_common_config *cfg);
 
 typedef enum cfg_result {
-    CFG_OK = 0,  /* parsed; *argi is the first positional argument */
-    CFG_HELP,    /* --help or -h was given: help already printed to stdout */
-    CFG_ERROR    /* errstr holds one line naming the bad flag or value */
+    CFG_OK = 0, /* parsed; *argi is the first positional argument */
+    CFG_HELP,   /* --help or -h was given: help already printed to stdout */
+    CFG_ERROR   /* errstr holds one line naming the bad flag or value */
 } cfg_result;
 
 /*

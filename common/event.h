@@ -11,8 +11,8 @@
  * the router hands to the sender.
  */
 
-#define EVENT_MAX_BYTES       (256 * 1024) /* larger events are rejected as oversized */
-#define EVENT_MAX_SAMPLE_USERS 100         /* failing_users is a sample of at most this */
+#define EVENT_MAX_BYTES        (256 * 1024) /* larger events are rejected as oversized */
+#define EVENT_MAX_SAMPLE_USERS 100          /* failing_users is a sample of at most this */
 
 #define SCHEMA_CHECK_RESULT     "herald.check_result.v1"
 #define SCHEMA_COLLECTION_EVENT "herald.collection_event.v1"
@@ -98,7 +98,7 @@ typedef struct routed_delivery {
     int64_t target_id;
     char *tenant_id;
     char *team_id;
-    char *destination;   /* channel id, #name, or email */
+    char *destination; /* channel id, #name, or email */
     bool destination_is_email;
     event_kind kind;
     char *event_json; /* the original event bytes, NUL-terminated */

@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 /* Topics of the design's contract. */
-#define TOPIC_CHECKS     "herald.checks.v1"
+#define TOPIC_CHECKS      "herald.checks.v1"
 #define TOPIC_COLLECTIONS "herald.collections.v1"
-#define TOPIC_DELIVERIES "herald.deliveries.slack.v1"
-#define TOPIC_DEADLETTER "herald.deadletter.v1"
+#define TOPIC_DELIVERIES  "herald.deliveries.slack.v1"
+#define TOPIC_DEADLETTER  "herald.deadletter.v1"
 
 /*
  * A configuration with bootstrap.servers = brokers, every other HERALD_KAFKA_*

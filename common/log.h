@@ -4,7 +4,12 @@
 #include <stdbool.h>
 
 /* Levels in increasing severity; HERALD_LOG_LEVEL picks the threshold. */
-typedef enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR } log_level;
+typedef enum log_level {
+    LOG_LEVEL_DEBUG = 0,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_ERROR
+} log_level;
 
 /* The threshold; read directly by the macros so a filtered-out line costs a compare. */
 extern log_level log_threshold;

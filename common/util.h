@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define HERALD_MUSTCHECK __attribute__((warn_unused_result))
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_LEN(a)     (sizeof(a) / sizeof((a)[0]))
 
 /* Milliseconds on CLOCK_MONOTONIC (for pacing and timeouts). */
 int64_t util_now_mono_ms(void);

@@ -30,7 +30,8 @@ START_TEST(migrate_fresh_applies_all)
 {
     PGconn *c = testlib_db_connect(url);
     char err[512];
-    ck_assert_int_eq(db_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", err, sizeof err), 0);
+    ck_assert_int_eq(
+        db_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", err, sizeof err), 0);
     int applied = -1;
     ck_assert_int_eq(db_migrate(c, &applied, err, sizeof err), 0);
     ck_assert_int_ge(applied, 1);

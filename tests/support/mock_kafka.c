@@ -53,8 +53,8 @@ int main(int argc, char **argv)
     };
     int argi = 1;
     log_init("mock-kafka");
-    int rc = cfg_parse_or_exit_code("mock-kafka", "[OPTIONS]", opts, ARRAY_LEN(opts), argc, argv,
-                                    &argi);
+    int rc =
+        cfg_parse_or_exit_code("mock-kafka", "[OPTIONS]", opts, ARRAY_LEN(opts), argc, argv, &argi);
     if (rc >= 0)
         return rc;
     if (argi < argc) {
@@ -79,8 +79,8 @@ int main(int argc, char **argv)
     }
     const char *topics[] = {TOPIC_CHECKS, TOPIC_COLLECTIONS, TOPIC_DELIVERIES, TOPIC_DEADLETTER};
     for (size_t i = 0; i < ARRAY_LEN(topics); i++) {
-        rd_kafka_resp_err_t err =
-            rd_kafka_mock_topic_create(mc, topics[i], (int)partitions, (int)(brokers < 3 ? brokers : 3));
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, topics[i], (int)partitions,
+                                                             (int)(brokers < 3 ? brokers : 3));
         if (err)
             LOG_WARN("create topic %s: %s", topics[i], rd_kafka_err2str(err));
     }

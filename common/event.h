@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /*
- * The event contract of design.md (schema/events/*.schema.json): parsing and
+ * The event contract of design.md (schema/events/<kind>.schema.json): parsing and
  * validation of check results and collection events, and the routed delivery
  * the router hands to the sender.
  */

@@ -1,0 +1,98 @@
+#ifndef HERALD_RENDER_H
+#define HERALD_RENDER_H
+
+/*
+ * Block Kit rendering of Herald's messages (cJSON), with a text fallback.
+ *
+ * Every user-supplied string is escaped for mrkdwn (& < > as &amp; &lt; &gt;,
+ * so "<!channel>" or "<@U123>" in a display name cannot ping anyone; the
+ * formatting characters * _ ~ ` are neutralised) and every Slack size limit
+ * in slack-api.md is respected: header <= 150 characters, section text <=
+ * 3000, <= 50 blocks, fallback text < 4000, all text < RENDER_MAX_TOTAL_CHARS.
+ * Content that does not fit is cut with a note ("… truncated"); a cut never
+ * splits a UTF-8 sequence or an escape entity. Lengths are counted as Slack
+ * does for the worst case: in UTF-16 code units.
+ *
+ * Pure functions: no I/O, no globals; safe from any thread.
+ */
+
+#include "common/event.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RENDER_MAX_HEADER_CHARS  150
+#define RENDER_MAX_SECTION_CHARS 3000
+#define RENDER_MAX_BLOCKS        50
+#define RENDER_MAX_TEXT_CHARS    3900  /* fallback text; Slack advises < 4000 */
+#define RENDER_MAX_TOTAL_CHARS   11000 /* all text in blocks; Slack rejects near 12,000 */
+#define RENDER_MAX_SAMPLE_SHOWN  10    /* failing users listed before "and K more" */
+#define RENDER_MAX_DIGEST_LINES  40    /* digest lines before "and N more" */
+
+/* One rendered message. Strings are malloc'd and owned by the struct. */
+typedef struct render_output {
+    char *blocks_json; /* a JSON array text, for chat.postMessage "blocks" */
+    char *text;        /* the notification fallback, for "text" (never empty) */
+    bool truncated;    /* some content was cut to fit Slack's limits */
+} render_output;
+
+/* Frees the strings and zeroes the struct. NULL-safe. */
+void render_output_dispose(render_output *out);
+
+/* Optional knobs; NULL means the defaults. */
+typedef struct render_opts {
+    const char *herald_url; /* console base URL, for links; NULL = none */
+} render_opts;
+
+/*
+ * A check result: check name as header, severity, "N of M users fail", a
+ * sample of failing users (display name + email, at most RENDER_MAX_SAMPLE_SHOWN
+ * then "and K more"), trigger, and a "View in Herald" button when check.url is
+ * an http(s) URL. Returns 0, or -1 when ev is not a check result.
+ */
+int render_check_result(const event *ev, const render_opts *opts, render_output *out);
+
+/*
+ * A repeat of a still-failing check, for a thread reply: "Still failing: 14 users,
+ * 2 more than last run". previous_failing_count < 0 means unknown.
+ */
+int render_check_repeat(const event *ev, int64_t previous_failing_count, const render_opts *opts,
+                        render_output *out);
+
+/*
+ * A collection event: integration name and kind, succeeded or failed, its
+ * stats or its error code and message, trigger. -1 when ev is not a collection.
+ */
+int render_collection(const event *ev, const render_opts *opts, render_output *out);
+
+/* Dispatches on ev->kind. */
+int render_event(const event *ev, const render_opts *opts, render_output *out);
+
+/* "Test message from Herald for target <name>". target_name may be NULL. */
+int render_test_message(const char *target_name, const render_opts *opts, render_output *out);
+
+/*
+ * A digest folding n events (checks and collections, in order) into one
+ * message: one line each with its counts, at most RENDER_MAX_DIGEST_LINES, then
+ * "and N more". n must be >= 1.
+ */
+int render_digest(const event *const *evs, size_t n, const render_opts *opts, render_output *out);
+
+/* ---- helpers (exposed for tests and other renderers) ------------------------------------ */
+
+/* mrkdwn-escaped copy of s (malloc'd): & < > as entities, * _ ~ ` neutralised. NULL -> "". */
+char *render_escape_mrkdwn(const char *s);
+/* Copy of s with only & < > escaped (for plain_text and link labels). */
+char *render_escape_entities(const char *s);
+
+/* Length of s as Slack may count it: UTF-16 code units of its UTF-8 text. */
+size_t render_text_units(const char *s);
+
+/*
+ * Byte length of the longest prefix of s (NUL-terminated) that fits max_units
+ * UTF-16 units without splitting a UTF-8 sequence or an &...; entity.
+ */
+size_t render_cut_point(const char *s, size_t max_units);
+
+#endif

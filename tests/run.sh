@@ -152,7 +152,11 @@ step_compose() {
     return 0
   fi
   # Validates syntax, interpolation and references; needs no Docker engine.
-  docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+  # The example env file stands in for the operator's .env (real secrets).
+  local envf=()
+  [ -f deploy/compose.env.example ] && envf=(--env-file deploy/compose.env.example)
+  docker-compose "${envf[@]}" -f docker-compose.yml config -q &&
+    echo "docker-compose.yml is valid ($(docker-compose "${envf[@]}" -f docker-compose.yml config --services | paste -sd ' '))"
 }
 
 # configure DIR [extra cmake args...]

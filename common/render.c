@@ -2,10 +2,411 @@
 
 #include "common/util.h"
 
+#include <cJSON.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* Stub: replaced by the full renderer shortly (same API). */
+/*
+ * Layout of every message: an optional header, sections (mrkdwn, optionally
+ * with fields), an optional button, and a context line. A builder tracks the
+ * block count and the text budget so that no combination of inputs can
+ * produce a payload Slack rejects; each piece is cut to what is left.
+ */
+
+#define TRUNC_NOTE     "\xE2\x80\xA6 (truncated)" /* "… (truncated)" */
+#define FIELD_MAX      2000                       /* section field text limit */
+#define MAX_FIELDS     10
+#define BUTTON_URL_MAX 3000
+#define ZWSP           "\xE2\x80\x8B" /* zero-width space: breaks mrkdwn formatting runs */
+
+/* ==== growing string ====================================================================== */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_putn(sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        sb_putn(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_putn(b, big, (size_t)n);
+    free(big);
+}
+
+/* Takes the buffer's string (never NULL). */
+static char *sb_take(sbuf *b)
+{
+    char *p = b->p ? b->p : xstrdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ==== UTF-8, escaping and cutting ========================================================= */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. Sets *cp. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t n;
+    uint32_t v, min;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2, v = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3, v = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/*
+ * The escaper behind both public variants: valid UTF-8 out whatever comes in
+ * (bad bytes become U+FFFD), control characters other than newline become
+ * spaces (tabs too), & < > become entities so nothing can ping or link, and
+ * with formatting, * _ ~ ` get a zero-width space in front so they cannot
+ * open or close a bold/italic/strike/code run.
+ */
+static char *escape(const char *s, bool formatting, bool newlines)
+{
+    sbuf b = {0};
+    sb_puts(&b, "");
+    if (!s)
+        return sb_take(&b);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp;
+        size_t n = utf8_seq(p, &cp);
+        if (n == 0) {
+            sb_puts(&b, "\xEF\xBF\xBD");
+            p++;
+            continue;
+        }
+        if (cp == '&')
+            sb_puts(&b, "&amp;");
+        else if (cp == '<')
+            sb_puts(&b, "&lt;");
+        else if (cp == '>')
+            sb_puts(&b, "&gt;");
+        else if (cp == '\n' && newlines)
+            sb_puts(&b, "\n");
+        else if (cp < 0x20 || cp == 0x7F)
+            sb_puts(&b, " ");
+        else if (formatting && (cp == '*' || cp == '_' || cp == '~' || cp == '`')) {
+            sb_puts(&b, ZWSP);
+            sb_putn(&b, (const char *)p, 1);
+        } else
+            sb_putn(&b, (const char *)p, n);
+        p += n;
+    }
+    return sb_take(&b);
+}
+
+char *render_escape_mrkdwn(const char *s)
+{
+    return escape(s, true, false);
+}
+
+char *render_escape_entities(const char *s)
+{
+    return escape(s, false, false);
+}
+
+/* An "&name;" / "&#123;" entity at s: its byte length, or 0. */
+static size_t entity_len(const char *s)
+{
+    if (*s != '&')
+        return 0;
+    for (size_t i = 1; i < 10 && s[i]; i++) {
+        char c = s[i];
+        if (c == ';')
+            return i > 1 ? i + 1 : 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '#'))
+            return 0;
+    }
+    return 0;
+}
+
+/* One unit of text at s: bytes it spans and UTF-16 units it counts for. */
+static size_t unit_at(const char *s, size_t *units)
+{
+    size_t e = entity_len(s);
+    if (e) {
+        *units = e;
+        return e;
+    }
+    uint32_t cp;
+    size_t n = utf8_seq((const unsigned char *)s, &cp);
+    if (n == 0) {
+        *units = 1;
+        return 1;
+    }
+    *units = cp >= 0x10000 ? 2 : 1;
+    return n;
+}
+
+size_t render_text_units(const char *s)
+{
+    size_t total = 0;
+    if (!s)
+        return 0;
+    while (*s) {
+        size_t u, n = unit_at(s, &u);
+        total += u;
+        s += n;
+    }
+    return total;
+}
+
+size_t render_cut_point(const char *s, size_t max_units)
+{
+    size_t used = 0, at = 0;
+    while (s[at]) {
+        size_t u, n = unit_at(s + at, &u);
+        if (used + u > max_units)
+            break;
+        used += u;
+        at += n;
+    }
+    return at;
+}
+
+/* A copy of s that fits max_units, with TRUNC_NOTE when cut. */
+static char *fit(const char *s, size_t max_units, bool *truncated)
+{
+    if (render_text_units(s) <= max_units)
+        return xstrdup(s);
+    *truncated = true;
+    size_t note = render_text_units(TRUNC_NOTE);
+    sbuf b = {0};
+    if (max_units > note + 1) {
+        size_t at = render_cut_point(s, max_units - note - 1);
+        /* Prefer not to end on a zero-width space that was guarding a character. */
+        while (at >= 3 && memcmp(s + at - 3, ZWSP, 3) == 0)
+            at -= 3;
+        sb_putn(&b, s, at);
+        sb_puts(&b, " " TRUNC_NOTE);
+    } else {
+        sb_putn(&b, s, render_cut_point(s, max_units));
+    }
+    return sb_take(&b);
+}
+
+/* ==== message builder ===================================================================== */
+
+typedef struct msg {
+    cJSON *blocks;
+    int nblocks;
+    size_t budget; /* text units left across all blocks */
+    bool truncated;
+} msg;
+
+static void msg_init(msg *m)
+{
+    m->blocks = cJSON_CreateArray();
+    m->nblocks = 0;
+    m->budget = RENDER_MAX_TOTAL_CHARS;
+    m->truncated = false;
+}
+
+/* Room for one more block (keeping reserve blocks for what must come after). */
+static bool room(msg *m, int reserve, size_t min_units)
+{
+    if (m->nblocks + 1 + reserve > RENDER_MAX_BLOCKS || m->budget < min_units) {
+        m->truncated = true;
+        return false;
+    }
+    return true;
+}
+
+/* Cuts text to min(cap, budget) and charges the budget. */
+static char *take_text(msg *m, const char *text, size_t cap)
+{
+    size_t limit = cap < m->budget ? cap : m->budget;
+    char *t = fit(text, limit, &m->truncated);
+    size_t u = render_text_units(t);
+    m->budget -= u < m->budget ? u : m->budget;
+    return t;
+}
+
+static cJSON *text_obj(const char *type, const char *text)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddStringToObject(o, "text", text);
+    if (strcmp(type, "mrkdwn") == 0)
+        cJSON_AddBoolToObject(o, "verbatim", true); /* no auto-linking of names or mentions */
+    else
+        cJSON_AddBoolToObject(o, "emoji", true);
+    return o;
+}
+
+static void add_block(msg *m, cJSON *block)
+{
+    cJSON_AddItemToArray(m->blocks, block);
+    m->nblocks++;
+}
+
+/* plain is already entity-escaped. */
+static void add_header(msg *m, const char *plain)
+{
+    if (!room(m, 0, 1) || !*plain)
+        return;
+    char *t = take_text(m, plain, RENDER_MAX_HEADER_CHARS);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "header");
+    cJSON_AddItemToObject(b, "text", text_obj("plain_text", t));
+    add_block(m, b);
+    free(t);
+}
+
+static void add_section(msg *m, const char *mrkdwn, int reserve)
+{
+    if (!*mrkdwn || !room(m, reserve, 1))
+        return;
+    char *t = take_text(m, mrkdwn, RENDER_MAX_SECTION_CHARS);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "section");
+    cJSON_AddItemToObject(b, "text", text_obj("mrkdwn", t));
+    add_block(m, b);
+    free(t);
+}
+
+static void add_fields(msg *m, const char *const *fields, size_t n, int reserve)
+{
+    if (n == 0 || !room(m, reserve, n))
+        return;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "section");
+    cJSON *arr = cJSON_AddArrayToObject(b, "fields");
+    size_t cap = FIELD_MAX;
+    for (size_t i = 0; i < n && i < MAX_FIELDS; i++) {
+        if (!fields[i] || !*fields[i] || m->budget == 0)
+            continue;
+        char *t = take_text(m, fields[i], cap);
+        cJSON_AddItemToArray(arr, text_obj("mrkdwn", t));
+        free(t);
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(b);
+        return;
+    }
+    add_block(m, b);
+}
+
+static void add_context(msg *m, const char *mrkdwn)
+{
+    if (!*mrkdwn || !room(m, 0, 1))
+        return;
+    char *t = take_text(m, mrkdwn, 1000);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "context");
+    cJSON *els = cJSON_AddArrayToObject(b, "elements");
+    cJSON_AddItemToArray(els, text_obj("mrkdwn", t));
+    add_block(m, b);
+    free(t);
+}
+
+/* Only an http(s) URL without spaces or controls, short enough for a button. */
+static bool usable_url(const char *url)
+{
+    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+        return false;
+    size_t n = strlen(url);
+    if (n > BUTTON_URL_MAX || n < 10)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= 0x20 || *p == 0x7F || *p == '<' || *p == '>' || *p == '"' || *p >= 0x80)
+            return false;
+    return true;
+}
+
+static void add_button(msg *m, const char *label, const char *url)
+{
+    if (!usable_url(url) || !room(m, 1, 40))
+        return;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "actions");
+    cJSON *els = cJSON_AddArrayToObject(b, "elements");
+    cJSON *btn = cJSON_CreateObject();
+    cJSON_AddStringToObject(btn, "type", "button");
+    char *t = take_text(m, label, 75);
+    cJSON_AddItemToObject(btn, "text", text_obj("plain_text", t));
+    free(t);
+    cJSON_AddStringToObject(btn, "url", url);
+    cJSON_AddStringToObject(btn, "action_id", "herald_open");
+    cJSON_AddItemToArray(els, btn);
+    add_block(m, b);
+}
+
+/* Finishes the message: blocks JSON and a fallback text cut to its limit. */
+static int msg_finish(msg *m, const char *fallback, render_output *out)
+{
+    memset(out, 0, sizeof *out);
+    char *bj = cJSON_PrintUnformatted(m->blocks);
+    cJSON_Delete(m->blocks);
+    m->blocks = NULL;
+    if (!bj)
+        abort(); /* out of memory */
+    out->blocks_json = bj;
+    bool cut = false;
+    out->text =
+        fit(fallback && *fallback ? fallback : "Herald notification", RENDER_MAX_TEXT_CHARS, &cut);
+    out->truncated = m->truncated || cut;
+    return 0;
+}
 
 void render_output_dispose(render_output *out)
 {
@@ -16,63 +417,449 @@ void render_output_dispose(render_output *out)
     memset(out, 0, sizeof *out);
 }
 
-static int simple(const char *text, render_output *out)
+/* ==== words =============================================================================== */
+
+static const char *severity_label(event_severity s)
 {
-    memset(out, 0, sizeof *out);
-    out->blocks_json = xstrdup("[]");
-    out->text = xstrdup(text);
-    return 0;
+    switch (s) {
+    case SEV_LOW:
+        return ":large_blue_circle: Low";
+    case SEV_MEDIUM:
+        return ":large_yellow_circle: Medium";
+    case SEV_HIGH:
+        return ":large_orange_circle: High";
+    case SEV_CRITICAL:
+        return ":red_circle: Critical";
+    }
+    return "Unknown";
+}
+
+static const char *severity_word(event_severity s)
+{
+    switch (s) {
+    case SEV_LOW:
+        return "low";
+    case SEV_MEDIUM:
+        return "medium";
+    case SEV_HIGH:
+        return "high";
+    case SEV_CRITICAL:
+        return "critical";
+    }
+    return "unknown";
+}
+
+static const char *trigger_label(event_trigger t)
+{
+    return t == TRIGGER_MANUAL ? "Manual run" : "Scheduled run";
+}
+
+/* 1234567 -> "1,234,567". */
+static void fmt_count(char *buf, size_t size, int64_t v)
+{
+    char digits[32];
+    bool neg = v < 0;
+    uint64_t u = neg ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    snprintf(digits, sizeof digits, "%" PRIu64, u);
+    size_t n = strlen(digits), o = 0;
+    if (neg && o + 1 < size)
+        buf[o++] = '-';
+    for (size_t i = 0; i < n && o + 2 < size; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+/* Slack's date formatting with a UTC fallback for clients that cannot. */
+static void fmt_date(sbuf *b, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char iso[64];
+    strftime(iso, sizeof iso, "%Y-%m-%d %H:%M UTC", &tm);
+    sb_printf(b, "<!date^%lld^{date_short_pretty} at {time}|%s>", (long long)t, iso);
+}
+
+static const char *or_default(const char *s, const char *def)
+{
+    return s && *s ? s : def;
+}
+
+/* ==== check results ======================================================================= */
+
+/* "• *Alice Smith* (alice@example.com)" for one sample user, escaped. */
+static void user_line(sbuf *b, const event_user *u)
+{
+    const char *name = u->display_name && *u->display_name ? u->display_name : NULL;
+    const char *email = u->email && *u->email ? u->email : NULL;
+    char *n = render_escape_mrkdwn(name ? name : (email ? email : or_default(u->id, "unknown")));
+    sb_printf(b, "\xE2\x80\xA2 %s", n);
+    free(n);
+    if (name && email) {
+        char *e = render_escape_mrkdwn(email);
+        sb_printf(b, " (%s)", e);
+        free(e);
+    }
+}
+
+static void context_line(sbuf *b, const event *ev)
+{
+    char *tenant = render_escape_mrkdwn(or_default(ev->tenant_id, "?"));
+    sb_printf(b, "Sent by Herald \xC2\xB7 tenant %s", tenant);
+    free(tenant);
 }
 
 int render_check_result(const event *ev, const render_opts *opts, render_output *out)
 {
-    return ev->kind == EVENT_CHECK_RESULT ? simple("Check failing", out) : -1;
+    (void)opts;
+    if (!ev || ev->kind != EVENT_CHECK_RESULT)
+        return -1;
+    msg m;
+    msg_init(&m);
+    char failing[32], total[32];
+    fmt_count(failing, sizeof failing, ev->failing_count);
+    fmt_count(total, sizeof total, ev->total_count);
+    const char *check_name = or_default(ev->check_name, or_default(ev->check_type, "Check"));
+
+    char *hname = render_escape_entities(check_name);
+    add_header(&m, hname);
+    free(hname);
+
+    sbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
+    sb_printf(&f1, "*Severity*\n%s", severity_label(ev->severity));
+    sb_printf(&f2, "*Failing users*\n%s of %s", failing, total);
+    sb_printf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
+    if (ev->evaluated_at_ms > 0) {
+        sb_puts(&f4, "*Evaluated*\n");
+        fmt_date(&f4, ev->evaluated_at_ms);
+    }
+    const char *fields[] = {f1.p, f2.p, f3.p, f4.p};
+    add_fields(&m, fields, ARRAY_LEN(fields), 2);
+    free(f1.p), free(f2.p), free(f3.p), free(f4.p);
+
+    /* The sample: at most RENDER_MAX_SAMPLE_SHOWN lines; failing_count is the truth. */
+    if (ev->nusers > 0) {
+        sbuf s = {0};
+        size_t shown = 0;
+        sb_puts(&s, "*Failing users*");
+        for (size_t i = 0; i < ev->nusers && shown < RENDER_MAX_SAMPLE_SHOWN; i++) {
+            sbuf line = {0};
+            user_line(&line, &ev->users[i]);
+            /* Keep whole lines; leave room for the "and K more" line. */
+            if (render_text_units(s.p) + render_text_units(line.p) + 40 >
+                RENDER_MAX_SECTION_CHARS) {
+                free(line.p);
+                m.truncated = true;
+                break;
+            }
+            sb_puts(&s, "\n");
+            sb_puts(&s, line.p);
+            free(line.p);
+            shown++;
+        }
+        int64_t total_failing =
+            ev->failing_count > (int64_t)ev->nusers ? ev->failing_count : (int64_t)ev->nusers;
+        if (total_failing > (int64_t)shown) {
+            char more[32];
+            fmt_count(more, sizeof more, total_failing - (int64_t)shown);
+            sb_printf(&s, "\n_and %s more_", more);
+        }
+        add_section(&m, s.p, 2);
+        free(s.p);
+    }
+
+    add_button(&m, "View in Herald", ev->check_url);
+
+    sbuf ctx = {0};
+    context_line(&ctx, ev);
+    add_context(&m, ctx.p);
+    free(ctx.p);
+
+    sbuf fb = {0};
+    char *fname = render_escape_mrkdwn(check_name);
+    sb_printf(&fb, "%s (%s): %s of %s users fail [%s]", fname, severity_word(ev->severity), failing,
+              total, ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
+    free(fname);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
 }
 
 int render_check_repeat(const event *ev, int64_t previous_failing_count, const render_opts *opts,
                         render_output *out)
 {
-    return ev->kind == EVENT_CHECK_RESULT ? simple("Still failing", out) : -1;
+    (void)opts;
+    if (!ev || ev->kind != EVENT_CHECK_RESULT)
+        return -1;
+    msg m;
+    msg_init(&m);
+    char failing[32], diff[32];
+    fmt_count(failing, sizeof failing, ev->failing_count);
+    char *name = render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "")));
+    sbuf s = {0};
+    sb_printf(&s, "Still failing: *%s* %s", failing, ev->failing_count == 1 ? "user" : "users");
+    if (previous_failing_count >= 0) {
+        int64_t d = ev->failing_count - previous_failing_count;
+        fmt_count(diff, sizeof diff, d < 0 ? -d : d);
+        if (d > 0)
+            sb_printf(&s, ", %s more than last run", diff);
+        else if (d < 0)
+            sb_printf(&s, ", %s fewer than last run", diff);
+        else
+            sb_puts(&s, ", same as last run");
+    }
+    sb_printf(&s, " (%s)", trigger_label(ev->trigger));
+    add_section(&m, s.p, 1);
+    sbuf ctx = {0};
+    context_line(&ctx, ev);
+    add_context(&m, ctx.p);
+    free(ctx.p);
+
+    sbuf fb = {0};
+    sb_printf(&fb, "%s: %s", name, s.p);
+    free(name);
+    free(s.p);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
 }
+
+/* ==== collections ========================================================================= */
 
 int render_collection(const event *ev, const render_opts *opts, render_output *out)
 {
-    return ev->kind == EVENT_COLLECTION ? simple("Collection", out) : -1;
+    (void)opts;
+    if (!ev || ev->kind != EVENT_COLLECTION)
+        return -1;
+    msg m;
+    msg_init(&m);
+    const char *iname = or_default(ev->integration_name, or_default(ev->integration_id, "?"));
+
+    char *hname = render_escape_entities(iname);
+    sbuf h = {0};
+    sb_printf(&h, "%s collection %s", hname, ev->failed ? "failed" : "succeeded");
+    add_header(&m, h.p);
+    free(h.p);
+
+    char *mname = render_escape_mrkdwn(iname);
+    char *kind = render_escape_mrkdwn(or_default(ev->integration_kind, "?"));
+    sbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
+    sb_printf(&f1, "*Integration*\n%s (%s)", mname, kind);
+    sb_printf(&f2, "*Status*\n%s", ev->failed ? ":x: Failed" : ":white_check_mark: Succeeded");
+    sb_printf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
+    if (ev->finished_at_ms > 0) {
+        sb_puts(&f4, "*Finished*\n");
+        fmt_date(&f4, ev->finished_at_ms);
+        if (ev->started_at_ms > 0 && ev->finished_at_ms >= ev->started_at_ms) {
+            int64_t s = (ev->finished_at_ms - ev->started_at_ms) / 1000;
+            if (s >= 3600)
+                sb_printf(&f4, " (took %lldh %02lldm)", (long long)(s / 3600),
+                          (long long)(s % 3600 / 60));
+            else if (s >= 60)
+                sb_printf(&f4, " (took %lldm %02llds)", (long long)(s / 60), (long long)(s % 60));
+            else
+                sb_printf(&f4, " (took %llds)", (long long)s);
+        }
+    }
+    const char *fields[] = {f1.p, f2.p, f3.p, f4.p};
+    add_fields(&m, fields, ARRAY_LEN(fields), 2);
+    free(f1.p), free(f2.p), free(f3.p), free(f4.p);
+
+    char *ecode = NULL;
+    if (ev->failed || ev->error_code || ev->error_message) {
+        sbuf s = {0};
+        ecode = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
+        sb_printf(&s, "*Error:* %s", ecode);
+        if (ev->error_message && *ev->error_message) {
+            char *msgt = escape(ev->error_message, true, true);
+            sb_printf(&s, "\n%s", msgt);
+            free(msgt);
+        }
+        add_section(&m, s.p, 1);
+        free(s.p);
+    }
+    if (ev->nstats > 0) {
+        sbuf s = {0};
+        sb_puts(&s, "*Collected*");
+        for (size_t i = 0; i < ev->nstats; i++) {
+            char *sn = render_escape_mrkdwn(or_default(ev->stats[i].name, "?"));
+            char v[32];
+            fmt_count(v, sizeof v, ev->stats[i].value);
+            sbuf line = {0};
+            sb_printf(&line, "\n\xE2\x80\xA2 %s: %s", sn, v);
+            free(sn);
+            if (render_text_units(s.p) + render_text_units(line.p) + 40 >
+                RENDER_MAX_SECTION_CHARS) {
+                free(line.p);
+                sb_printf(&s, "\n_and %zu more_", ev->nstats - i);
+                m.truncated = true;
+                break;
+            }
+            sb_puts(&s, line.p);
+            free(line.p);
+        }
+        add_section(&m, s.p, 1);
+        free(s.p);
+    }
+
+    sbuf ctx = {0};
+    context_line(&ctx, ev);
+    add_context(&m, ctx.p);
+    free(ctx.p);
+
+    sbuf fb = {0};
+    sb_printf(&fb, "%s collection %s", mname, ev->failed ? "failed" : "succeeded");
+    if (ecode)
+        sb_printf(&fb, ": %s", ecode);
+    sb_printf(&fb, " [%s]", ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    free(hname);
+    free(mname);
+    free(kind);
+    free(ecode);
+    return rc;
 }
 
 int render_event(const event *ev, const render_opts *opts, render_output *out)
 {
+    if (!ev)
+        return -1;
     return ev->kind == EVENT_CHECK_RESULT ? render_check_result(ev, opts, out)
                                           : render_collection(ev, opts, out);
 }
 
+/* ==== test message ======================================================================== */
+
 int render_test_message(const char *target_name, const render_opts *opts, render_output *out)
 {
-    return simple("Test message from Herald", out);
+    (void)opts;
+    msg m;
+    msg_init(&m);
+    add_header(&m, "Test message from Herald");
+    char *name = render_escape_mrkdwn(or_default(target_name, "(unnamed)"));
+    sbuf s = {0};
+    sb_printf(&s,
+              "Test message from Herald for target *%s*.\nIf you can read this, Herald's "
+              "notifications for this target will arrive here.",
+              name);
+    add_section(&m, s.p, 0);
+    free(s.p);
+    sbuf fb = {0};
+    sb_printf(&fb, "Test message from Herald for target %s", name);
+    free(name);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
+}
+
+/* ==== digest ============================================================================== */
+
+/* One digest line for ev, escaped. */
+static void digest_line(sbuf *b, const event *ev)
+{
+    if (ev->kind == EVENT_CHECK_RESULT) {
+        char *name =
+            render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "Check")));
+        char failing[32], total[32];
+        fmt_count(failing, sizeof failing, ev->failing_count);
+        fmt_count(total, sizeof total, ev->total_count);
+        sb_printf(b, "\xE2\x80\xA2 *%s* (%s): %s of %s users fail", name,
+                  severity_word(ev->severity), failing, total);
+        free(name);
+    } else {
+        char *name = render_escape_mrkdwn(
+            or_default(ev->integration_name, or_default(ev->integration_id, "?")));
+        sb_printf(b, "\xE2\x80\xA2 *%s* collection %s", name, ev->failed ? "failed" : "succeeded");
+        if (ev->failed) {
+            char *code = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
+            sb_printf(b, ": %s", code);
+            free(code);
+        } else if (ev->nstats > 0) {
+            char v[32];
+            char *sn = render_escape_mrkdwn(or_default(ev->stats[0].name, "?"));
+            fmt_count(v, sizeof v, ev->stats[0].value);
+            sb_printf(b, " (%s: %s)", sn, v);
+            free(sn);
+        }
+    }
+    sb_printf(b, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
 }
 
 int render_digest(const event *const *evs, size_t n, const render_opts *opts, render_output *out)
 {
-    return n ? simple("Digest", out) : -1;
-}
+    (void)opts;
+    if (!evs || n == 0)
+        return -1;
+    size_t nchecks = 0, ncoll = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i]->kind == EVENT_CHECK_RESULT)
+            nchecks++;
+        else
+            ncoll++;
+    }
+    msg m;
+    msg_init(&m);
+    sbuf h = {0};
+    sb_printf(&h, "Herald digest: %zu notification%s", n, n == 1 ? "" : "s");
+    add_header(&m, h.p);
 
-char *render_escape_mrkdwn(const char *s)
-{
-    return xstrdup(s ? s : "");
-}
+    /* Lines are packed into sections of at most RENDER_MAX_SECTION_CHARS; the budget
+     * stops the listing early, and the remainder is counted in "and N more". */
+    size_t listed = 0;
+    sbuf s = {0};
+    const size_t reserve_units = 200; /* the "and N more" section and the context line */
+    for (size_t i = 0; i < n && listed < RENDER_MAX_DIGEST_LINES; i++) {
+        sbuf line = {0};
+        digest_line(&line, evs[i]);
+        char *l = fit(line.p, 600, &m.truncated);
+        free(line.p);
+        size_t lu = render_text_units(l);
+        size_t su = render_text_units(s.p);
+        if (s.len && su + 1 + lu > RENDER_MAX_SECTION_CHARS) {
+            add_section(&m, s.p, 2);
+            free(s.p);
+            s = (sbuf){0};
+            su = 0;
+        }
+        if (su + lu + reserve_units > m.budget || m.nblocks + 3 > RENDER_MAX_BLOCKS) {
+            free(l);
+            m.truncated = true;
+            break;
+        }
+        if (s.len)
+            sb_puts(&s, "\n");
+        sb_puts(&s, l);
+        free(l);
+        listed++;
+    }
+    if (s.len)
+        add_section(&m, s.p, 2);
+    free(s.p);
+    if (listed < n) {
+        sbuf more = {0};
+        sb_printf(&more, "_and %zu more_", n - listed);
+        add_section(&m, more.p, 1);
+        free(more.p);
+    }
+    sbuf ctx = {0};
+    sb_printf(&ctx,
+              "Folded by Herald to keep this channel within Slack's pace: %zu check "
+              "result%s, %zu collection%s",
+              nchecks, nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
+    add_context(&m, ctx.p);
+    free(ctx.p);
 
-char *render_escape_entities(const char *s)
-{
-    return xstrdup(s ? s : "");
-}
-
-size_t render_text_units(const char *s)
-{
-    return s ? strlen(s) : 0;
-}
-
-size_t render_cut_point(const char *s, size_t max_units)
-{
-    size_t n = strlen(s);
-    return n < max_units ? n : max_units;
+    sbuf fb = {0};
+    sb_printf(&fb, "%s (%zu check result%s, %zu collection%s)", h.p, nchecks,
+              nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
+    free(h.p);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
 }

@@ -13,6 +13,13 @@
 
 #define EVENT_MAX_BYTES        (256 * 1024) /* larger events are rejected as oversized */
 #define EVENT_MAX_SAMPLE_USERS 100          /* failing_users is a sample of at most this */
+#define EVENT_MAX_STATS        64           /* entries in a collection's stats object */
+/* Identifiers (tenant_id, check.type, integration.kind, team_id) are 1 to this many
+ * characters of A-Z a-z 0-9 . _ : -  (safe as Kafka keys, filter names and in logs). */
+#define EVENT_MAX_IDENTIFIER 128
+#define EVENT_MAX_URL        2048 /* check.url: an http(s) URL of at most this many bytes */
+/* A routed delivery is the event plus a small envelope. */
+#define ROUTED_DELIVERY_MAX_BYTES (EVENT_MAX_BYTES + 4096)
 
 #define SCHEMA_CHECK_RESULT     "herald.check_result.v1"
 #define SCHEMA_COLLECTION_EVENT "herald.collection_event.v1"
@@ -87,6 +94,16 @@ const char *event_severity_name(event_severity s); /* "low", ... */
 /* Parses RFC 3339 "2026-11-28T09:00:00Z" / "...09:00:00.123+02:00" to epoch ms. */
 bool event_parse_time(const char *s, int64_t *out_ms);
 
+/* Added by the events module (additions only; nothing above changed): */
+
+#define EVENT_TIME_LEN 32
+/* Formats epoch ms as RFC 3339 UTC with milliseconds: "2026-11-28T09:00:00.000Z". */
+void event_format_time(int64_t ms, char out[EVENT_TIME_LEN]);
+/* SCHEMA_CHECK_RESULT or SCHEMA_COLLECTION_EVENT. */
+const char *event_schema_name(event_kind k);
+/* True when s is an identifier as defined at EVENT_MAX_IDENTIFIER. */
+bool event_is_identifier(const char *s);
+
 /*
  * A routed delivery: one (event, target) pair, published by the router to
  * herald.deliveries.slack.v1 keyed by team_id. Carries the original event so
@@ -111,5 +128,8 @@ char *routed_delivery_encode(const routed_delivery *d);
 int routed_delivery_decode(const char *buf, size_t len, routed_delivery **out, char *errstr,
                            size_t errstr_size);
 void routed_delivery_destroy(routed_delivery *d);
+/* Parses and validates the event a decoded delivery carries (kind d->kind):
+ * what the sender renders. Same errors as event_parse. */
+int routed_delivery_event(const routed_delivery *d, event **out, char *errstr, size_t errstr_size);
 
 #endif

@@ -60,7 +60,8 @@ static int64_t wait_for_token(const ratelimit_bucket *b, int64_t now_ms)
     /* A hair of tolerance so that 1/3 + 1/3 + 1/3 counts as one token. */
     if (tokens >= 1.0 - 1e-9)
         return 0;
-    double ms = ceil((1.0 - tokens) * 1000.0 / b->rate);
+    /* The epsilon keeps float noise (1000 / (5/60) = 12000.000000000002) from adding a ms. */
+    double ms = ceil((1.0 - tokens) * 1000.0 / b->rate - 1e-6);
     return ms < 1 ? 1 : (int64_t)ms;
 }
 

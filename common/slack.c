@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* ==== error classification ================================================================ */
 
@@ -260,8 +261,7 @@ struct slack_request {
     size_t resp_len, resp_cap, resp_max;
     bool resp_overflow;
 
-    bool has_retry_after;
-    long retry_after_s;
+    char retry_after[64]; /* raw Retry-After value of the last response, "" when none */
 
     bool share_set;
     void *user;
@@ -328,39 +328,48 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     /* A new status line starts a new response (after 100-continue, say). */
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        req->has_retry_after = false;
-        req->retry_after_s = 0;
+        req->retry_after[0] = '\0';
         return n;
     }
     static const char name[] = "retry-after:";
     if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        char val[64];
         size_t vlen = n - (sizeof name - 1);
-        if (vlen >= sizeof val)
-            vlen = sizeof val - 1;
-        memcpy(val, data + sizeof name - 1, vlen);
-        val[vlen] = '\0';
-        char *p = val;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *end = p + strlen(p);
-        while (end > p && isspace((unsigned char)end[-1]))
-            *--end = '\0';
-        if (*p && strspn(p, "0123456789") == strlen(p)) {
-            long s = strtol(p, NULL, 10);
-            req->retry_after_s = s > 86400 ? 86400 : s;
-            req->has_retry_after = true;
-        } else if (*p) {
-            /* The HTTP-date form. */
-            time_t when = curl_getdate(p, NULL);
-            if (when > 0) {
-                long s = (long)(when - (util_now_wall_ms() / 1000));
-                req->retry_after_s = s < 0 ? 0 : (s > 86400 ? 86400 : s);
-                req->has_retry_after = true;
-            }
-        }
+        if (vlen >= sizeof req->retry_after)
+            vlen = sizeof req->retry_after - 1;
+        memcpy(req->retry_after, data + sizeof name - 1, vlen);
+        req->retry_after[vlen] = '\0';
     }
     return n;
+}
+
+/* Retry-After as ms (delta-seconds or an HTTP-date), capped at a day; -1 when absent/bad. */
+static int64_t parse_retry_after(const char *v)
+{
+    if (!v)
+        return -1;
+    char buf[64];
+    while (*v == ' ' || *v == '\t')
+        v++;
+    snprintf(buf, sizeof buf, "%s", v);
+    size_t n = strlen(buf);
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    if (n == 0)
+        return -1;
+    long long s;
+    if (strspn(buf, "0123456789") == n) {
+        s = n > 6 ? 86400 : strtoll(buf, NULL, 10);
+    } else {
+        time_t when = curl_getdate(buf, NULL);
+        if (when <= 0)
+            return -1;
+        s = (long long)when - (long long)(util_now_wall_ms() / 1000);
+        if (s < 0)
+            s = 0;
+    }
+    if (s > 86400)
+        s = 86400;
+    return (int64_t)s * 1000;
 }
 
 static slack_request *request_new(const char *api_base, const char *method)
@@ -540,8 +549,7 @@ void slack_request_rearm(slack_request *req)
     if (req->resp)
         req->resp[0] = '\0';
     req->resp_overflow = false;
-    req->has_retry_after = false;
-    req->retry_after_s = 0;
+    req->retry_after[0] = '\0';
     req->errbuf[0] = '\0';
 }
 
@@ -560,26 +568,30 @@ static void set_error(slack_result *r, slack_class cls, const char *code, const 
         snprintf(r->reason, sizeof r->reason, "Slack answered %s", code);
 }
 
-static void classify_curl(slack_request *req, CURLcode code, slack_result *r)
+slack_class slack_classify_curl(CURLcode code, const char *detail, size_t max_response,
+                                slack_result *r)
 {
     char reason[256];
-    const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
+    slack_result_dispose(r);
+    slack_result_init(r);
+    if (!detail || !*detail)
+        detail = curl_easy_strerror(code);
     switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
         snprintf(reason, sizeof reason,
                  "Slack did not answer in time (the message may have been posted): %.160s", detail);
         set_error(r, SLACK_TRANSIENT, "timeout", reason);
-        return;
+        return r->cls;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
         snprintf(reason, sizeof reason, "could not connect to Slack: %.160s", detail);
         set_error(r, SLACK_TRANSIENT, "connection_failed", reason);
-        return;
+        return r->cls;
     case CURLE_GOT_NOTHING:
         snprintf(reason, sizeof reason, "Slack closed the connection without answering");
         set_error(r, SLACK_TRANSIENT, "connection_closed", reason);
-        return;
+        return r->cls;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_PARTIAL_FILE:
@@ -589,7 +601,7 @@ static void classify_curl(slack_request *req, CURLcode code, slack_result *r)
         snprintf(reason, sizeof reason, "the connection to Slack failed mid-request: %.160s",
                  detail);
         set_error(r, SLACK_TRANSIENT, "connection_error", reason);
-        return;
+        return r->cls;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -597,19 +609,19 @@ static void classify_curl(slack_request *req, CURLcode code, slack_result *r)
     case CURLE_SSL_CACERT_BADFILE:
         snprintf(reason, sizeof reason, "TLS with Slack failed: %.160s", detail);
         set_error(r, SLACK_TRANSIENT, "tls_error", reason);
-        return;
+        return r->cls;
     case CURLE_WRITE_ERROR:
-        if (req->resp_overflow) {
-            snprintf(reason, sizeof reason, "Slack's answer exceeded %zu bytes", req->resp_max);
+        if (max_response) {
+            snprintf(reason, sizeof reason, "Slack's answer exceeded %zu bytes", max_response);
             set_error(r, SLACK_UNKNOWN_PERMANENT, "response_too_large", reason);
-            return;
+            return r->cls;
         }
         break;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
         snprintf(reason, sizeof reason, "the Slack API URL is not usable: %.160s", detail);
         set_error(r, SLACK_UNKNOWN_PERMANENT, "bad_api_url", reason);
-        return;
+        return r->cls;
     default:
         break;
     }
@@ -617,25 +629,20 @@ static void classify_curl(slack_request *req, CURLcode code, slack_result *r)
     snprintf(err, sizeof err, "curl_%d", (int)code);
     snprintf(reason, sizeof reason, "request to Slack failed: %.160s", detail);
     set_error(r, SLACK_TRANSIENT, err, reason);
+    return r->cls;
 }
 
-slack_class slack_request_result(slack_request *req, CURLcode code, slack_result *out)
+slack_class slack_classify_response(long status, const char *retry_after, const char *body,
+                                    size_t len, slack_result *out)
 {
     slack_result_dispose(out);
     slack_result_init(out);
-    long status = 0;
-    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
     out->http_status = status;
+    int64_t ra = parse_retry_after(retry_after);
+    if (ra >= 0)
+        out->retry_after_ms = (int)ra;
 
-    if (req->has_retry_after)
-        out->retry_after_ms = (int)(req->retry_after_s * 1000);
-
-    if (code != CURLE_OK) {
-        classify_curl(req, code, out);
-        return out->cls;
-    }
-
-    cJSON *j = req->resp_len ? cJSON_ParseWithLength(req->resp, req->resp_len) : NULL;
+    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     if (j && !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         j = NULL;
@@ -648,9 +655,10 @@ slack_class slack_request_result(slack_request *req, CURLcode code, slack_result
 
     char buf[64];
     if (status == 429) {
-        set_error(out, SLACK_RATE_LIMITED, code_s ? code_s : "ratelimited", NULL);
-        if (slack_error_classify(out->error) != SLACK_RATE_LIMITED)
-            set_error(out, SLACK_RATE_LIMITED, "ratelimited", NULL);
+        /* Whatever the body says, 429 means "wait": never treat it as permanent. */
+        set_error(out, SLACK_RATE_LIMITED, "ratelimited", NULL);
+        if (code_s && slack_error_classify(code_s) == SLACK_RATE_LIMITED)
+            snprintf(out->error, sizeof out->error, "%s", code_s);
     } else if (status >= 500) {
         snprintf(buf, sizeof buf, "http_%ld", status);
         char reason[256];
@@ -661,7 +669,7 @@ slack_class slack_request_result(slack_request *req, CURLcode code, slack_result
             out->ok = true;
             out->cls = SLACK_OK;
         } else {
-            set_error(out, SLACK_OK, code_s ? code_s : "unknown_error", NULL);
+            set_error(out, SLACK_OK, code_s && *code_s ? code_s : "unknown_error", NULL);
             out->cls = slack_error_classify(out->error);
         }
     } else if (status == 408) {
@@ -678,8 +686,22 @@ slack_class slack_request_result(slack_request *req, CURLcode code, slack_result
                   "Slack's answer was not the expected JSON (the message may have been posted)");
     }
 
-    if (out->cls == SLACK_RATE_LIMITED && !req->has_retry_after)
+    if (out->cls == SLACK_RATE_LIMITED && ra < 0)
         out->retry_after_ms = 1000 + jitter_ms(1000);
+    return out->cls;
+}
+
+slack_class slack_request_result(slack_request *req, CURLcode code, slack_result *out)
+{
+    long status = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (code != CURLE_OK) {
+        slack_classify_curl(code, req->errbuf, req->resp_overflow ? req->resp_max : 0, out);
+        out->http_status = status;
+    } else {
+        slack_classify_response(status, req->retry_after[0] ? req->retry_after : NULL, req->resp,
+                                req->resp_len, out);
+    }
     return out->cls;
 }
 

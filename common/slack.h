@@ -151,6 +151,18 @@ slack_request *slack_request_from_easy(CURL *easy);
  */
 slack_class slack_request_result(slack_request *req, CURLcode code, slack_result *out);
 
+/*
+ * The classification itself, pure (no I/O), for tests and other transports:
+ * an HTTP answer with its status, raw Retry-After header value (NULL when
+ * absent) and body; or a transfer that failed before any answer (detail: a
+ * curl error text or NULL; max_response: non-zero when the answer was cut off
+ * at that size). Both reset and fill *out and return out->cls.
+ */
+slack_class slack_classify_response(long status, const char *retry_after, const char *body,
+                                    size_t len, slack_result *out);
+slack_class slack_classify_curl(CURLcode code, const char *detail, size_t max_response,
+                                slack_result *out);
+
 /* Clears the response buffer and captured headers so the same request can be sent again. */
 void slack_request_rearm(slack_request *req);
 

@@ -1,0 +1,427 @@
+/*
+ * Publishing events (see publish.h), and the command line of herald-checks and
+ * herald-collect, which differ only in the kind of event they carry.
+ */
+#include "common/publish.h"
+
+#include "common/config.h"
+#include "common/kafka.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct publisher {
+    rd_kafka_t *rk;
+    publish_counts counts;
+    publish_failure_fn *on_failure;
+    void *failure_opaque;
+    int64_t purged_after_ms; /* set when publish_flush gave up: names the timeout */
+};
+
+const char *publish_topic(event_kind kind)
+{
+    return kind == EVENT_COLLECTION ? TOPIC_COLLECTIONS : TOPIC_CHECKS;
+}
+
+/* Delivery report: runs inside rd_kafka_poll/flush on the caller's thread. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    publisher *p = opaque;
+    if (!m->err) {
+        p->counts.acked++;
+        return;
+    }
+    p->counts.failed++;
+    uint64_t tag = (uint64_t)(uintptr_t)m->_private;
+    char reason[160];
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        snprintf(reason, sizeof reason, "no acknowledgement from the brokers within %lld ms",
+                 (long long)p->purged_after_ms);
+    else
+        snprintf(reason, sizeof reason, "%s", rd_kafka_err2str(m->err));
+    LOG_DEBUG("event %llu to %s not acknowledged: %s", (unsigned long long)tag,
+              rd_kafka_topic_name(m->rkt), reason);
+    if (p->on_failure)
+        p->on_failure(p->failure_opaque, tag, reason);
+}
+
+publisher *publish_new(const char *brokers, char *errstr, size_t errstr_size)
+{
+    publisher *p = xcalloc(1, sizeof *p);
+    p->rk = kafka_producer_new(brokers, on_delivery, p, errstr, errstr_size);
+    if (!p->rk) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void publish_on_failure(publisher *p, publish_failure_fn *fn, void *opaque)
+{
+    p->on_failure = fn;
+    p->failure_opaque = opaque;
+}
+
+static bool ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+publish_result publish_line(publisher *p, event_kind kind, const char *buf, size_t len,
+                            uint64_t tag, char *errstr, size_t errstr_size)
+{
+    event *ev = NULL;
+    if (event_parse(buf, len, kind, &ev, errstr, errstr_size))
+        return PUBLISH_INVALID;
+    /* What the router reads is what the engine wrote, without the padding. */
+    while (len && ws(buf[0]))
+        buf++, len--;
+    while (len && ws(buf[len - 1]))
+        len--;
+    publish_result rc = PUBLISH_OK;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(publish_topic(kind)),
+            RD_KAFKA_V_KEY(ev->tenant_id, strlen(ev->tenant_id)),
+            RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag), RD_KAFKA_V_END);
+        if (!err) {
+            p->counts.produced++;
+            break;
+        }
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !util_should_stop()) {
+            /* Back-pressure: serve delivery reports until there is room. Queued
+             * events expire after message.timeout.ms, so this ends. */
+            rd_kafka_poll(p->rk, 100);
+            continue;
+        }
+        char fatal[256];
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+            rd_kafka_fatal_error(p->rk, fatal, sizeof fatal);
+        snprintf(errstr, errstr_size, "not published: %s",
+                 err == RD_KAFKA_RESP_ERR__FATAL ? fatal
+                 : err == RD_KAFKA_RESP_ERR__QUEUE_FULL
+                     ? "interrupted while the producer queue was full"
+                     : rd_kafka_err2str(err));
+        rc = PUBLISH_ERROR;
+        break;
+    }
+    event_destroy(ev);
+    rd_kafka_poll(p->rk, 0); /* serve reports as we go, so they never pile up */
+    return rc;
+}
+
+int publish_flush(publisher *p, int timeout_ms, publish_counts *out)
+{
+    rd_kafka_flush(p->rk, timeout_ms < 0 ? 0 : timeout_ms);
+    if (rd_kafka_outq_len(p->rk) > 0) {
+        /* Out of time: take back what is queued or in flight, so each one gets
+         * a (failed) delivery report now instead of an unknown fate. An event
+         * purged in flight may still have been written: publishing it again is
+         * safe, the router is idempotent on event_id. */
+        p->purged_after_ms = timeout_ms;
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, 5000);
+    }
+    /* Anything without a report by now has failed too, as far as we know. */
+    uint64_t settled = p->counts.acked + p->counts.failed;
+    if (settled < p->counts.produced)
+        p->counts.failed += p->counts.produced - settled;
+    if (out)
+        *out = p->counts;
+    return p->counts.failed ? -1 : 0;
+}
+
+void publish_destroy(publisher *p)
+{
+    if (!p)
+        return;
+    /* Unflushed events: purge so rd_kafka_destroy does not wait on them. */
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading lines with a bounded buffer                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One line at a time from a file descriptor, never holding more than one
+ * event's worth: the rest of an oversized line is counted and skipped. read()
+ * directly (not stdio) so a SIGTERM interrupts a blocked read of a pipe.
+ */
+typedef struct line_reader {
+    int fd;
+    char chunk[64 * 1024];
+    size_t clen, cpos;
+    bool eof;
+    char *line;   /* the line, when it fits: EVENT_MAX_BYTES plus a CR */
+    size_t llen;  /* bytes kept in line */
+    size_t total; /* the line's full length, kept or not */
+    char last;    /* its last byte */
+} line_reader;
+
+#define LINE_CAP (EVENT_MAX_BYTES + 1)
+
+enum { LINE_EOF = 0, LINE_OK = 1, LINE_ERROR = -1, LINE_STOPPED = -2 };
+
+static int line_next(line_reader *r)
+{
+    bool any = false;
+    r->llen = 0;
+    r->total = 0;
+    r->last = '\0';
+    for (;;) {
+        if (r->cpos == r->clen) {
+            if (r->eof)
+                return any ? LINE_OK : LINE_EOF;
+            if (util_should_stop())
+                return LINE_STOPPED;
+            ssize_t n = read(r->fd, r->chunk, sizeof r->chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return LINE_ERROR;
+            if (n == 0)
+                r->eof = true;
+            r->clen = (size_t)n;
+            r->cpos = 0;
+            continue;
+        }
+        any = true;
+        char *start = r->chunk + r->cpos;
+        size_t avail = r->clen - r->cpos;
+        char *nl = memchr(start, '\n', avail);
+        size_t seg = nl ? (size_t)(nl - start) : avail;
+        if (r->total + seg <= LINE_CAP) {
+            memcpy(r->line + r->llen, start, seg);
+            r->llen += seg;
+        }
+        r->total += seg;
+        if (seg)
+            r->last = start[seg - 1];
+        r->cpos += seg + (nl ? 1 : 0);
+        if (nl)
+            return LINE_OK;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* herald-checks / herald-collect                                            */
+/* ------------------------------------------------------------------------ */
+
+static void report_unacked(void *opaque, uint64_t tag, const char *reason)
+{
+    (void)opaque;
+    fprintf(stderr, "line %llu: not acknowledged: %s\n", (unsigned long long)tag, reason);
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!ws(s[i]))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Flags may come before or after the subcommand and FILE (git style), while
+ * cfg_parse stops at the first positional argument: take each positional out
+ * and parse again until only flags are left. Every pass applies defaults,
+ * environment and all flags afresh, so the last pass holds the result. Up to
+ * max positionals land in pos (*npos may exceed max: the caller complains).
+ * Returns -1 to go on, or the exit status (0 after --help, 2 on a bad flag).
+ */
+static int parse_args(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
+                      int argc, char **argv, const char **pos, int max, int *npos)
+{
+    char **args = xcalloc((size_t)argc + 1, sizeof *args);
+    memcpy(args, argv, (size_t)argc * sizeof *args);
+    int n = argc, rc;
+    *npos = 0;
+    for (;;) {
+        int i = 1;
+        rc = cfg_parse_or_exit_code(prog, usage, opts, nopts, n, args, &i);
+        if (rc >= 0 || i >= n)
+            break;
+        bool rest = i >= 2 && !strcmp(args[i - 1], "--"); /* all after "--" is positional */
+        int take = rest ? n - i : 1;
+        for (int k = 0; k < take; k++, (*npos)++) {
+            if (*npos < max)
+                pos[*npos] = args[i + k];
+        }
+        memmove(args + i, args + i + take, (size_t)(n - i - take) * sizeof *args);
+        n -= take;
+        if (rest)
+            break;
+    }
+    free(args);
+    return rc;
+}
+
+int publish_main(event_kind kind, int argc, char **argv)
+{
+    const char *prog = kind == EVENT_COLLECTION ? "herald-collect" : "herald-checks";
+    const char *usage = kind == EVENT_COLLECTION
+                            ? "[OPTIONS] publish [FILE]\n\n"
+                              "Publishes collection events (schema "
+                              "herald.collection_event.v1), one JSON\n"
+                              "object per line of FILE or standard input (FILE "
+                              "'-' or absent), to\n" TOPIC_COLLECTIONS
+                              " keyed by tenant_id, and waits until the brokers "
+                              "acknowledged each.\n"
+                              "Invalid lines are reported as 'line N: <field>: "
+                              "<reason>' and skipped.\n"
+                              "Exit status: 0 all published, 1 a line rejected "
+                              "or not acknowledged, 2 usage."
+                            : "[OPTIONS] publish [FILE]\n\n"
+                              "Publishes check results (schema "
+                              "herald.check_result.v1), one JSON object\n"
+                              "per line of FILE or standard input (FILE '-' or "
+                              "absent), to " TOPIC_CHECKS "\n"
+                              "keyed by tenant_id, and waits until the brokers "
+                              "acknowledged each.\n"
+                              "Invalid lines are reported as 'line N: <field>: "
+                              "<reason>' and skipped.\n"
+                              "Exit status: 0 all published, 1 a line rejected "
+                              "or not acknowledged, 2 usage.";
+    log_init(prog);
+
+    herald_common_config common;
+    memset(&common, 0, sizeof common);
+    cfg_opt all[CFG_COMMON_COUNT];
+    cfg_common_opts(all, &common);
+    long timeout_s = 30;
+    cfg_opt opts[3];
+    size_t nopts = 0;
+    for (size_t i = 0; i < CFG_COMMON_COUNT; i++) { /* a producer needs only these two */
+        if (all[i].flag &&
+            (!strcmp(all[i].flag, "--brokers") || !strcmp(all[i].flag, "--log-level")))
+            opts[nopts++] = all[i];
+    }
+    opts[nopts++] = (cfg_opt){"--timeout", "HERALD_PUBLISH_TIMEOUT",
+                              CFG_INT,     "30",
+                              1,           86400,
+                              "SECONDS",   "how long to wait for the brokers to acknowledge",
+                              &timeout_s};
+
+    const char *pos[3];
+    int npos = 0;
+    int rc = parse_args(prog, usage, opts, nopts, argc, argv, pos, 3, &npos);
+    if (rc >= 0)
+        return rc;
+    if (npos == 0) {
+        fprintf(stderr, "%s: missing subcommand: expected 'publish' (see --help)\n", prog);
+        return 2;
+    }
+    if (strcmp(pos[0], "publish")) {
+        fprintf(stderr, "%s: unknown subcommand '%s': expected 'publish' (see --help)\n", prog,
+                pos[0]);
+        return 2;
+    }
+    if (npos > 2) {
+        fprintf(stderr, "%s: unexpected argument '%s' (one FILE at most)\n", prog, pos[2]);
+        return 2;
+    }
+    const char *path = npos > 1 ? pos[1] : "-";
+
+    int fd = 0;
+    if (strcmp(path, "-")) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+            return 2;
+        }
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "%s: cannot read '%s': is a directory\n", prog, path);
+            close(fd);
+            return 2;
+        }
+    }
+
+    char err[512];
+    publisher *p = publish_new(common.kafka_brokers, err, sizeof err);
+    if (!p) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        if (fd > 0)
+            close(fd);
+        return 2;
+    }
+    publish_on_failure(p, report_unacked, NULL);
+    util_signals_install();
+
+    line_reader *r = xcalloc(1, sizeof *r);
+    r->fd = fd;
+    r->line = xmalloc(LINE_CAP);
+    uint64_t lineno = 0, rejected = 0, refused = 0;
+    int status = 0, got;
+    while ((got = line_next(r)) == LINE_OK) {
+        lineno++;
+        size_t n = r->llen;
+        if (r->total > LINE_CAP) {
+            size_t size = r->total - (r->last == '\r');
+            if (size > EVENT_MAX_BYTES) {
+                fprintf(stderr, "line %llu: (event): %zu bytes exceeds the %d-byte limit\n",
+                        (unsigned long long)lineno, size, EVENT_MAX_BYTES);
+                rejected++;
+                continue;
+            }
+        }
+        if (n && r->line[n - 1] == '\r')
+            n--; /* CRLF files */
+        if (blank(r->line, n))
+            continue;
+        switch (publish_line(p, kind, r->line, n, lineno, err, sizeof err)) {
+        case PUBLISH_OK:
+            break;
+        case PUBLISH_INVALID:
+            fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, err);
+            rejected++;
+            break;
+        case PUBLISH_ERROR:
+            fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, err);
+            refused++;
+            break;
+        }
+    }
+    if (got == LINE_ERROR) {
+        fprintf(stderr, "%s: cannot read '%s' after line %llu: %s\n", prog, path,
+                (unsigned long long)lineno, strerror(errno));
+        status = 2;
+    } else if (got == LINE_STOPPED) {
+        fprintf(stderr, "%s: stopped by a signal after line %llu; the rest was not read\n", prog,
+                (unsigned long long)lineno);
+        status = 1;
+    }
+
+    publish_counts c;
+    publish_flush(p, (int)timeout_s * 1000, &c);
+    uint64_t unacked = c.failed + refused;
+    if (unacked)
+        fprintf(stderr, "published %llu, rejected %llu, not acknowledged %llu\n",
+                (unsigned long long)c.acked, (unsigned long long)rejected,
+                (unsigned long long)unacked);
+    else
+        fprintf(stderr, "published %llu, rejected %llu\n", (unsigned long long)c.acked,
+                (unsigned long long)rejected);
+    if (!status && (rejected || unacked))
+        status = 1;
+
+    publish_destroy(p);
+    free(r->line);
+    free(r);
+    if (fd > 0)
+        close(fd);
+    return status;
+}

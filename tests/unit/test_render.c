@@ -1,0 +1,577 @@
+/* Block Kit rendering: escaping, Slack's size limits, UTF-8-safe cuts, content. */
+#include "common/render.h"
+
+#include <cJSON.h>
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== helpers ============================================================================= */
+
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 1
+                : (*p & 0xE0) == 0xC0 ? 2
+                : (*p & 0xF0) == 0xE0 ? 3
+                : (*p & 0xF8) == 0xF0 ? 4
+                                      : 0;
+        if (n == 0 || (n == 2 && *p < 0xC2))
+            return false;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        p += n;
+    }
+    return true;
+}
+
+/* No mention or link syntax may come from user data; Herald's own <!date^...> is fine. */
+static bool pings(const char *s)
+{
+    for (const char *p = strchr(s, '<'); p; p = strchr(p + 1, '<'))
+        if (strncmp(p, "<!date^", 7) != 0)
+            return true;
+    return false;
+}
+
+/* Every '&' starts a whole entity: a cut never leaves "&am". */
+static bool entities_whole(const char *s)
+{
+    for (const char *p = strchr(s, '&'); p; p = strchr(p + 1, '&'))
+        if (strncmp(p, "&amp;", 5) && strncmp(p, "&lt;", 4) && strncmp(p, "&gt;", 4))
+            return false;
+    return true;
+}
+
+static size_t total_units;
+
+static void check_text(const cJSON *text_obj, size_t max, const char *where)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(text_obj, "text");
+    ck_assert_msg(cJSON_IsString(t), "%s: text missing", where);
+    size_t n = render_text_units(t->valuestring);
+    ck_assert_msg(n >= 1 && n <= max, "%s: %zu units (max %zu)", where, n, max);
+    ck_assert_msg(valid_utf8(t->valuestring), "%s: invalid UTF-8", where);
+    ck_assert_msg(!pings(t->valuestring), "%s: unescaped '<' in %s", where, t->valuestring);
+    ck_assert_msg(entities_whole(t->valuestring), "%s: broken entity", where);
+    total_units += n;
+}
+
+/* Asserts every Slack limit of slack-api.md on a rendered message; returns the blocks. */
+static cJSON *check_limits(const render_output *o)
+{
+    ck_assert_ptr_nonnull(o->blocks_json);
+    ck_assert_ptr_nonnull(o->text);
+    ck_assert_msg(*o->text, "fallback text is empty");
+    ck_assert_uint_lt(render_text_units(o->text), 4000);
+    ck_assert(valid_utf8(o->text));
+    ck_assert_msg(!pings(o->text), "fallback pings: %s", o->text);
+    ck_assert(entities_whole(o->text));
+    cJSON *blocks = cJSON_Parse(o->blocks_json);
+    ck_assert_msg(cJSON_IsArray(blocks), "blocks are not a JSON array");
+    ck_assert_int_le(cJSON_GetArraySize(blocks), 50);
+    total_units = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, blocks)
+    {
+        const char *type = cJSON_GetObjectItemCaseSensitive(b, "type")->valuestring;
+        if (!strcmp(type, "header")) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "text");
+            ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(t, "type")->valuestring,
+                             "plain_text");
+            check_text(t, 150, "header");
+        } else if (!strcmp(type, "section")) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "text");
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "fields");
+            ck_assert(t || f);
+            if (t)
+                check_text(t, 3000, "section");
+            if (f) {
+                ck_assert_int_le(cJSON_GetArraySize(f), 10);
+                const cJSON *x;
+                cJSON_ArrayForEach(x, f) check_text(x, 2000, "field");
+            }
+        } else if (!strcmp(type, "context")) {
+            const cJSON *x;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(b, "elements"))
+                check_text(x, 3000, "context");
+        } else if (!strcmp(type, "actions")) {
+            const cJSON *x;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(b, "elements"))
+            {
+                check_text(cJSON_GetObjectItemCaseSensitive(x, "text"), 75, "button");
+                const cJSON *url = cJSON_GetObjectItemCaseSensitive(x, "url");
+                ck_assert(cJSON_IsString(url) && strlen(url->valuestring) <= 3000);
+            }
+        } else {
+            ck_abort_msg("unexpected block type %s", type);
+        }
+    }
+    ck_assert_uint_lt(total_units, 12000);
+    return blocks;
+}
+
+static const char *header_text(const cJSON *blocks)
+{
+    const cJSON *b = cJSON_GetArrayItem(blocks, 0);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(b, "type")->valuestring, "header");
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "text"), "text")
+        ->valuestring;
+}
+
+static char *repeat(const char *unit, size_t times)
+{
+    size_t n = strlen(unit);
+    char *s = malloc(n * times + 1);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + i * n, unit, n);
+    s[n * times] = '\0';
+    return s;
+}
+
+static event_user sample_users[100];
+
+static event check_event(const char *name, size_t nusers, int64_t failing)
+{
+    event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EVENT_CHECK_RESULT;
+    strcpy(ev.event_id, "0b6e8a1c-1f7a-4c36-9d55-1c0f0e8b7a11");
+    ev.tenant_id = (char *)"acme";
+    ev.trigger = TRIGGER_MANUAL;
+    ev.check_type = (char *)"weak_mfa";
+    ev.check_name = (char *)name;
+    ev.severity = SEV_HIGH;
+    ev.check_url = (char *)"https://herald.example.com/checks/weak_mfa";
+    ev.evaluated_at_ms = 1795770000000LL;
+    ev.failing_count = failing;
+    ev.total_count = 480;
+    ev.users = sample_users;
+    ev.nusers = nusers;
+    return ev;
+}
+
+static event collection_event(bool failed)
+{
+    event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EVENT_COLLECTION;
+    strcpy(ev.event_id, "5f0f7a54-2b8e-4c1d-8d7f-0a1b2c3d4e5f");
+    ev.tenant_id = (char *)"acme";
+    ev.trigger = TRIGGER_MANUAL;
+    ev.integration_id = (char *)"okta-prod";
+    ev.integration_name = (char *)"Okta (prod)";
+    ev.integration_kind = (char *)"okta";
+    ev.failed = failed;
+    ev.started_at_ms = 1795770000000LL;
+    ev.finished_at_ms = 1795770095000LL;
+    if (failed) {
+        ev.error_code = (char *)"auth_failed";
+        ev.error_message = (char *)"The API token was rejected by Okta";
+    }
+    return ev;
+}
+
+static void setup(void)
+{
+    static char names[100][32], emails[100][48], ids[100][16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(ids[i], sizeof ids[i], "u%d", i);
+        snprintf(names[i], sizeof names[i], "User %d", i);
+        snprintf(emails[i], sizeof emails[i], "user%d@example.com", i);
+        sample_users[i].id = ids[i];
+        sample_users[i].display_name = names[i];
+        sample_users[i].email = emails[i];
+    }
+}
+
+/* ==== escaping ============================================================================ */
+
+START_TEST(escaping_blocks_mentions)
+{
+    char *e = render_escape_mrkdwn("<!channel> <@U123> & <https://evil|click>");
+    ck_assert_str_eq(e, "&lt;!channel&gt; &lt;@U123&gt; &amp; &lt;https://evil|click&gt;");
+    free(e);
+    e = render_escape_entities("a<b>&c");
+    ck_assert_str_eq(e, "a&lt;b&gt;&amp;c");
+    free(e);
+    /* Formatting characters get a zero-width space in front. */
+    e = render_escape_mrkdwn("*bold* _it_ ~s~ `c`");
+    ck_assert_ptr_null(strstr(e, " *"));
+    ck_assert_ptr_nonnull(strstr(e, "\xE2\x80\x8B*bold\xE2\x80\x8B*"));
+    ck_assert_ptr_nonnull(strstr(e, "\xE2\x80\x8B`c\xE2\x80\x8B`"));
+    free(e);
+    /* Invalid UTF-8 is replaced; controls become spaces. */
+    e = render_escape_mrkdwn("ok\xff\xfe end\x01\ttab");
+    ck_assert(valid_utf8(e));
+    ck_assert_ptr_nonnull(strstr(e, "\xEF\xBF\xBD"));
+    ck_assert_ptr_null(strchr(e, '\x01'));
+    ck_assert_ptr_null(strchr(e, '\t'));
+    free(e);
+    e = render_escape_mrkdwn(NULL);
+    ck_assert_str_eq(e, "");
+    free(e);
+}
+END_TEST
+
+START_TEST(check_with_hostile_names_cannot_ping)
+{
+    sample_users[0].display_name = (char *)"<!channel>";
+    sample_users[1].display_name = (char *)"<@U1> & friends";
+    sample_users[2].email = (char *)"<!here>@example.com";
+    event ev = check_event("<!everyone> Weak & MFA", 3, 3);
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_ptr_null(strstr(o.blocks_json, "<!channel>"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "<@U1>"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "<!here>"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "<!everyone>"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "&lt;!channel&gt;"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "&lt;@U1&gt; &amp; friends"));
+    ck_assert_str_eq(header_text(blocks), "&lt;!everyone&gt; Weak &amp; MFA");
+    ck_assert_ptr_null(strstr(o.text, "<!everyone>"));
+    ck_assert_ptr_nonnull(strstr(o.text, "&lt;!everyone&gt;"));
+    ck_assert(!o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    render_output_dispose(&o); /* idempotent */
+    setup();
+}
+END_TEST
+
+/* ==== content ============================================================================= */
+
+START_TEST(check_content)
+{
+    event ev = check_event("Weak MFA Configured", 3, 12);
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_str_eq(header_text(blocks), "Weak MFA Configured");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "12 of 480"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "High"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Manual run"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "User 0 (user0@example.com)"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "User 2 (user2@example.com)"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "and 9 more")); /* 12 failing, 3 shown */
+    ck_assert_ptr_nonnull(
+        strstr(o.blocks_json, "\"url\":\"https://herald.example.com/checks/weak_mfa\""));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "View in Herald"));
+    ck_assert_str_eq(o.text, "Weak MFA Configured (high): 12 of 480 users fail [manual run]");
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    /* No usable URL: no button; scheduled. */
+    ev.check_url = (char *)"javascript:alert(1)";
+    ev.trigger = TRIGGER_SCHEDULED;
+    ev.failing_count = 3;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_null(strstr(o.blocks_json, "\"actions\""));
+    ck_assert_ptr_null(strstr(o.blocks_json, "more_"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Scheduled run"));
+    render_output_dispose(&o);
+
+    /* A user without a display name shows the email; without either, the id. */
+    sample_users[0].display_name = NULL;
+    sample_users[1].display_name = NULL;
+    sample_users[1].email = NULL;
+    ev.check_url = NULL;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\xE2\x80\xA2 user0@example.com\\n"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "u1"));
+    render_output_dispose(&o);
+    setup();
+
+    /* Wrong kind is refused. */
+    event c = collection_event(false);
+    ck_assert_int_eq(render_check_result(&c, NULL, &o), -1);
+}
+END_TEST
+
+START_TEST(collection_content)
+{
+    event ev = collection_event(true);
+    render_output o;
+    ck_assert_int_eq(render_collection(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_str_eq(header_text(blocks), "Okta (prod) collection failed");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "auth\xE2\x80\x8B_failed"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "The API token was rejected by Okta"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Okta (prod) (okta)"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "took 1m 35s"));
+    ck_assert_ptr_nonnull(strstr(o.text, "collection failed"));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    event ok = collection_event(false);
+    event_stat st[2] = {{(char *)"users", 1234}, {(char *)"groups", 56}};
+    ok.stats = st;
+    ok.nstats = 2;
+    ck_assert_int_eq(render_event(&ok, NULL, &o), 0);
+    blocks = check_limits(&o);
+    ck_assert_str_eq(header_text(blocks), "Okta (prod) collection succeeded");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "users: 1,234"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "groups: 56"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "Error"));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+}
+END_TEST
+
+START_TEST(test_message_and_repeat)
+{
+    render_output o;
+    ck_assert_int_eq(render_test_message("Security <alerts>", NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_str_eq(o.text, "Test message from Herald for target Security &lt;alerts&gt;");
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_test_message(NULL, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+
+    event ev = check_event("Weak MFA", 0, 14);
+    ck_assert_int_eq(render_check_repeat(&ev, 12, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_nonnull(strstr(o.text, "Still failing: *14* users, 2 more than last run"));
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_check_repeat(&ev, 20, NULL, &o), 0);
+    ck_assert_ptr_nonnull(strstr(o.text, "6 fewer than last run"));
+    render_output_dispose(&o);
+}
+END_TEST
+
+/* ==== limits ============================================================================== */
+
+START_TEST(header_cut_at_150)
+{
+    char *name = repeat("Long check name ", 40); /* 640 characters */
+    event ev = check_event(name, 1, 1);
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    const char *h = header_text(blocks);
+    ck_assert_uint_le(render_text_units(h), 150);
+    ck_assert_uint_ge(render_text_units(h), 140);
+    ck_assert_ptr_nonnull(strstr(h, "\xE2\x80\xA6 (truncated)"));
+    ck_assert(o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    free(name);
+}
+END_TEST
+
+START_TEST(utf8_and_entities_are_never_split)
+{
+    /* Astral characters count two units; a cut must land between whole ones. */
+    char *emoji = repeat("\xF0\x9F\x98\x80", 200);
+    event ev = check_event(emoji, 0, 1);
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_uint_le(render_text_units(header_text(blocks)), 150);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    free(emoji);
+
+    /* Every cut point of a string of entities and two-byte characters. */
+    char *amp = repeat("&\xC3\xA9<", 100);
+    char *esc = render_escape_mrkdwn(amp);
+    for (size_t max = 0; max < 200; max++) {
+        size_t at = render_cut_point(esc, max);
+        char *prefix = strndup(esc, at);
+        ck_assert(valid_utf8(prefix));
+        ck_assert(entities_whole(prefix));
+        ck_assert_uint_le(render_text_units(prefix), max);
+        /* And it is the longest such prefix: the next unit (at most 5, "&amp;") would not fit. */
+        ck_assert_uint_gt(render_text_units(prefix) + 5, max);
+        free(prefix);
+    }
+    free(esc);
+
+    ev = check_event(amp, 0, 1);
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    free(amp);
+
+    ck_assert_uint_eq(render_text_units("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), 5);
+    ck_assert_uint_eq(render_text_units("&amp;"), 5);
+    ck_assert_uint_eq(render_cut_point("ab&amp;cd", 4), 2);
+    ck_assert_uint_eq(render_cut_point("ab&amp;cd", 7), 7);
+    ck_assert_uint_eq(render_cut_point("\xF0\x9F\x98\x80x", 1), 0);
+}
+END_TEST
+
+START_TEST(huge_sample_within_limits)
+{
+    static char names[100][1200];
+    char *long_name = repeat("N\xC3\xA9<", 300);
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof names[i], "%d %s", i, long_name);
+        sample_users[i].display_name = names[i];
+    }
+    free(long_name);
+    event ev = check_event("Weak MFA", 100, 5000);
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    /* Lines that do not fit are dropped whole and counted in "and K more". */
+    int shown = 0;
+    for (int i = 0; i < 100; i++) {
+        char needle[16];
+        snprintf(needle, sizeof needle, "\\n\xE2\x80\xA2 %d N", i);
+        if (strstr(o.blocks_json, needle))
+            shown++;
+    }
+    /* Each line is ~1,850 characters: one fits the 3,000 of a section, never half of one. */
+    ck_assert_int_eq(shown, 1);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "and 4,999 more"));
+    ck_assert(o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    setup();
+
+    /* A normal large sample: ten shown, the rest counted with thousands separators. */
+    ev = check_event("Weak MFA", 100, 12345);
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "User 9 (user9@example.com)"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "User 10 (user10@example.com)"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "and 12,335 more"));
+    render_output_dispose(&o);
+}
+END_TEST
+
+START_TEST(section_capped_at_3000)
+{
+    char *msg = repeat("error detail & more <x> ", 2000); /* 48,000 characters */
+    event ev = collection_event(true);
+    ev.error_message = msg;
+    event_stat st[300];
+    char stat_names[300][64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(stat_names[i], sizeof stat_names[i], "statistic_number_%d_with_a_long_name", i);
+        st[i].name = stat_names[i];
+        st[i].value = i * 1000;
+    }
+    ev.stats = st;
+    ev.nstats = 300;
+    render_output o;
+    ck_assert_int_eq(render_collection(&ev, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\xE2\x80\xA6 (truncated)"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "more_"));
+    ck_assert(o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    free(msg);
+}
+END_TEST
+
+START_TEST(digest_total_limits)
+{
+    enum { N = 500 };
+    static event evs[N];
+    static const event *ptrs[N];
+    char *long_name = repeat("Very long check name ", 30);
+    for (int i = 0; i < N; i++) {
+        evs[i] = i % 3 ? check_event(long_name, 0, i) : collection_event(i % 2);
+        ptrs[i] = &evs[i];
+    }
+    render_output o;
+    ck_assert_int_eq(render_digest(ptrs, N, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_ptr_nonnull(strstr(header_text(blocks), "500 notifications"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, " more_"));
+    ck_assert_ptr_nonnull(strstr(o.text, "500 notifications"));
+    ck_assert(o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    /* A small digest lists everything, one line each. */
+    evs[0] = check_event("Weak MFA", 0, 12);
+    evs[1] = collection_event(true);
+    evs[2] = collection_event(false);
+    ck_assert_int_eq(render_digest(ptrs, 3, NULL, &o), 0);
+    blocks = check_limits(&o);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "*Weak MFA* (high): 12 of 480 users fail"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "*Okta (prod)* collection failed: auth"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "*Okta (prod)* collection succeeded"));
+    ck_assert_ptr_null(strstr(o.blocks_json, " more_"));
+    ck_assert(!o.truncated);
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_digest(ptrs, 0, NULL, &o), -1);
+    free(long_name);
+}
+END_TEST
+
+START_TEST(everything_huge_at_once)
+{
+    /* Every text field at its worst: still a payload Slack accepts. */
+    static char names[100][2600];
+    char *big = repeat("<!channel>&\xF0\x9F\x98\x80*_", 150);
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof names[i], "%s", big);
+        sample_users[i].display_name = names[i];
+        sample_users[i].email = names[i];
+    }
+    event ev = check_event(big, 100, 100);
+    ev.tenant_id = big;
+    render_output o;
+    ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_check_repeat(&ev, 1, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    event c = collection_event(true);
+    c.integration_name = big;
+    c.integration_kind = big;
+    c.error_code = big;
+    c.error_message = big;
+    c.tenant_id = big;
+    ck_assert_int_eq(render_collection(&c, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_test_message(big, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    const event *both[2] = {&ev, &c};
+    ck_assert_int_eq(render_digest(both, 2, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    free(big);
+    setup();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("render");
+    TCase *tc = tcase_create("render");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, escaping_blocks_mentions);
+    tcase_add_test(tc, check_with_hostile_names_cannot_ping);
+    tcase_add_test(tc, check_content);
+    tcase_add_test(tc, collection_content);
+    tcase_add_test(tc, test_message_and_repeat);
+    tcase_add_test(tc, header_cut_at_150);
+    tcase_add_test(tc, utf8_and_entities_are_never_split);
+    tcase_add_test(tc, huge_sample_within_limits);
+    tcase_add_test(tc, section_capped_at_3000);
+    tcase_add_test(tc, digest_total_limits);
+    tcase_add_test(tc, everything_huge_at_once);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,94 @@
+#ifndef HERALD_CLI_H
+#define HERALD_CLI_H
+
+/*
+ * Helpers for command-line programs with subcommands (heraldctl): a flag
+ * table per subcommand whose flags may come before or after the positional
+ * arguments, --help generated from the same table, aligned text tables that
+ * are safe to print (control characters never reach the terminal), and the
+ * time formats people type and read.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- flags */
+
+typedef enum cli_type {
+    CLI_BOOL, /* dst: bool *; takes no value */
+    CLI_STR,  /* dst: const char ** (points into argv); stays NULL when absent */
+    CLI_LONG  /* dst: long *, checked against [min, max]; *seen tells presence */
+} cli_type;
+
+typedef struct cli_opt {
+    const char *flag; /* "--team-id" */
+    cli_type type;
+    const char *metavar; /* "TEAM_ID" */
+    const char *help;
+    void *dst;
+    long min, max; /* CLI_LONG bounds */
+    bool *seen;    /* may be NULL: set true when the flag was given */
+} cli_opt;
+
+/* What --help says about one subcommand. */
+typedef struct cli_command {
+    const char *name;    /* "target add" */
+    const char *args;    /* usage after the name: "--tenant T --workspace TEAM_ID ..." */
+    const char *summary; /* one sentence */
+} cli_command;
+
+typedef enum cli_result {
+    CLI_OK = 0, /* parsed */
+    CLI_HELP,   /* --help/-h: help already printed to stdout */
+    CLI_ERROR   /* errstr holds one line naming the bad flag, value or argument */
+} cli_result;
+
+/*
+ * Parses argv[0..argc) (the words after the subcommand name). Flags may come
+ * anywhere; "--" ends them; "--flag=value" and "--flag value" both work. Each
+ * flag may be given once. Positional arguments are collected into
+ * pos[0..max_pos); more than max_pos is an error naming the first extra one.
+ */
+cli_result cli_parse(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+                     int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
+                     char *errstr, size_t errstr_size);
+
+void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const cli_opt *opts,
+                    size_t nopts);
+
+/* ---------------------------------------------------------------- tables */
+
+typedef struct cli_table cli_table;
+
+/* A table with ncols columns and these headers (copied). */
+cli_table *cli_table_new(size_t ncols, const char *const *headers);
+/* Caps a column at width characters; longer cells end in "...". 0: no cap. */
+void cli_table_set_max_width(cli_table *t, size_t col, size_t width);
+/* Appends a row of ncols cells (copied); NULL or "" prints as "-". Control
+ * characters are shown as '?'. */
+void cli_table_add(cli_table *t, const char *const *cells);
+size_t cli_table_rows(const cli_table *t);
+/* Prints the header and rows, columns separated by two spaces and padded by
+ * characters (UTF-8 aware), without trailing spaces. */
+void cli_table_print(const cli_table *t, FILE *out);
+void cli_table_destroy(cli_table *t); /* NULL-safe */
+
+/* ---------------------------------------------------------------- text and time */
+
+/* Copies s into buf with control characters replaced by '?' (for printing
+ * values that came from the database or from Slack). */
+const char *cli_safe(const char *s, char *buf, size_t size);
+
+/* "2026-11-29 08:40:05Z" (UTC) into buf; "-" when ms is 0. */
+const char *cli_time_format(int64_t ms, char *buf, size_t size);
+
+/*
+ * A point in time as people type it: a duration back from now_ms ("90s",
+ * "15m", "24h", "7d"), a date ("2026-11-28", UTC midnight) or an RFC 3339
+ * timestamp ("2026-11-28T09:00:00Z"). False on anything else.
+ */
+bool cli_parse_since(const char *s, int64_t now_ms, int64_t *out_ms);
+
+#endif

@@ -161,6 +161,8 @@ static void stats_reset(void)
     cJSON_AddNumberToObject(stats, "rate_limited", 0);
     cJSON_AddNumberToObject(stats, "messages", 0);
     cJSON_AddNumberToObject(stats, "pings", 0);
+    cJSON_AddNumberToObject(stats, "connections", 0);
+    cJSON_AddNumberToObject(stats, "connections_closed", 0);
     cJSON *f = cJSON_AddObjectToObject(stats, "faults");
     cJSON_AddNumberToObject(f, "errors", 0);
     cJSON_AddNumberToObject(f, "drops", 0);
@@ -1576,6 +1578,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return serve_method(conn, name, ctx);
 }
 
+/* Counts TCP connections, so tests and benchmarks can see keep-alive at work. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls, (void)c, (void)socket_context;
+    pthread_mutex_lock(&mu);
+    bump(stats, toe == MHD_CONNECTION_NOTIFY_STARTED ? "connections" : "connections_closed", 1);
+    pthread_mutex_unlock(&mu);
+}
+
 /* libmicrohttpd's own messages ("Application reported internal error" after a deliberate
  * drop, say) are debug noise for a fake. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1748,7 +1760,8 @@ int main(int argc, char **argv)
             MHD_USE_ERROR_LOG,
         (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        (unsigned int)120, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "fake-slack: cannot listen on %s:%ld\n", bind_addr, port);
         return 1;

@@ -787,6 +787,7 @@ static void digest_line(sbuf *b, const event *ev)
             sb_printf(b, " (%s: %s)", sn, v);
             free(sn);
         }
+        free(name);
     }
     sb_printf(b, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
 }

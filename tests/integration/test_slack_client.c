@@ -498,12 +498,14 @@ START_TEST(multi_interface_and_keepalive)
     }
     curl_multi_cleanup(multi);
 
-    /* Blocking calls share one keep-alive connection. Each stats call counts its own
-     * connection too, hence 1 + 1. */
+    /* Blocking calls share one keep-alive connection: five calls open at most one (none
+     * when an earlier test in this process left one open). The second stats call counts
+     * its own connection, hence the - 1. */
     int before = (int)stat_num("connections");
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(slack_auth_test(api, TOKEN, &r), SLACK_OK);
-    ck_assert_int_eq((int)stat_num("connections") - before, 2);
+    int opened = (int)stat_num("connections") - before - 1;
+    ck_assert_int_le(opened, 1);
     slack_result_dispose(&r);
 }
 END_TEST

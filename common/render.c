@@ -391,6 +391,14 @@ static void add_button(msg *m, const char *label, const char *url)
     add_block(m, b);
 }
 
+/* The event's own link when usable, else the console's (opts->herald_url), else NULL. */
+static const char *link_for(const char *own, const render_opts *opts)
+{
+    if (usable_url(own))
+        return own;
+    return opts && usable_url(opts->herald_url) ? opts->herald_url : NULL;
+}
+
 /* Finishes the message: blocks JSON and a fallback text cut to its limit. */
 static int msg_finish(msg *m, const char *fallback, render_output *out)
 {
@@ -516,7 +524,6 @@ static void context_line(sbuf *b, const event *ev)
 
 int render_check_result(const event *ev, const render_opts *opts, render_output *out)
 {
-    (void)opts;
     if (!ev || ev->kind != EVENT_CHECK_RESULT)
         return -1;
     msg m;
@@ -573,7 +580,7 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
         free(s.p);
     }
 
-    add_button(&m, "View in Herald", ev->check_url);
+    add_button(&m, "View in Herald", link_for(ev->check_url, opts));
 
     sbuf ctx = {0};
     context_line(&ctx, ev);
@@ -633,7 +640,6 @@ int render_check_repeat(const event *ev, int64_t previous_failing_count, const r
 
 int render_collection(const event *ev, const render_opts *opts, render_output *out)
 {
-    (void)opts;
     if (!ev || ev->kind != EVENT_COLLECTION)
         return -1;
     msg m;
@@ -706,6 +712,8 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
         add_section(&m, s.p, 1);
         free(s.p);
     }
+
+    add_button(&m, "View in Herald", link_for(NULL, opts));
 
     sbuf ctx = {0};
     context_line(&ctx, ev);

@@ -42,7 +42,8 @@ void render_output_dispose(render_output *out);
 
 /* Optional knobs; NULL means the defaults. */
 typedef struct render_opts {
-    const char *herald_url; /* console base URL, for links; NULL = none */
+    const char *herald_url; /* console URL: the "View in Herald" button of a check without
+                               its own check.url, and of collections; NULL = none */
 } render_opts;
 
 /*

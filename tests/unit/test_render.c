@@ -276,6 +276,13 @@ START_TEST(check_content)
     ck_assert_ptr_nonnull(strstr(o.blocks_json, "Scheduled run"));
     render_output_dispose(&o);
 
+    /* The console's URL stands in when the check has none. */
+    render_opts ro = {.herald_url = "https://herald.example.com/console"};
+    ck_assert_int_eq(render_check_result(&ev, &ro, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"url\":\"https://herald.example.com/console\""));
+    render_output_dispose(&o);
+
     /* A user without a display name shows the email; without either, the id. */
     sample_users[0].display_name = NULL;
     sample_users[1].display_name = NULL;
@@ -306,7 +313,13 @@ START_TEST(collection_content)
     ck_assert_ptr_nonnull(strstr(o.blocks_json, "Okta (prod) (okta)"));
     ck_assert_ptr_nonnull(strstr(o.blocks_json, "took 1m 35s"));
     ck_assert_ptr_nonnull(strstr(o.text, "collection failed"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "\"actions\""));
     cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    render_opts ro = {.herald_url = "https://herald.example.com/console"};
+    ck_assert_int_eq(render_collection(&ev, &ro, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"url\":\"https://herald.example.com/console\""));
     render_output_dispose(&o);
 
     event ok = collection_event(false);

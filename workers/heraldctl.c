@@ -113,8 +113,21 @@ static PGconn *connect_db(const char *cmd)
 {
     char err[512];
     PGconn *conn = db_connect(cfg.database_url, err, sizeof err);
-    if (!conn)
+    if (!conn) {
+        /* libpq's message spans lines ("...failed: Connection refused\n\tIs the
+         * server running..."): one line, as every error here. */
+        size_t o = 0;
+        for (size_t i = 0; err[i]; i++) {
+            bool space = err[i] == '\n' || err[i] == '\t' || err[i] == '\r' || err[i] == ' ';
+            if (space && (o == 0 || err[o - 1] == ' '))
+                continue;
+            err[o++] = space ? ' ' : err[i];
+        }
+        while (o > 0 && err[o - 1] == ' ')
+            o--;
+        err[o] = '\0';
         fprintf(stderr, "%s %s: %s\n", PROG, cmd, err);
+    }
     return conn;
 }
 

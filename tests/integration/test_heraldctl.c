@@ -1,0 +1,847 @@
+/*
+ * heraldctl: the real binary against PostgreSQL (and the fake Slack for
+ * `test`): output, exit codes (0 done, 1 refused/database/Slack, 2 usage),
+ * one-line errors naming the flag, and tokens never printed.
+ */
+#include "testlib.h"
+
+#include "common/crypto.h"
+#include "common/db.h"
+#include "common/migrations.h"
+#include "common/store.h"
+
+#include <cJSON.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char url[512];
+static char ctl[1024];
+static PGconn *conn;
+static char err[512];
+
+static const char *KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/* ---------------------------------------------------------------- running heraldctl */
+
+typedef struct run {
+    int rc;
+    char out[65536];
+    char err[8192];
+} run;
+
+static void slurp(int fd, char *buf, size_t size)
+{
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, buf, size - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+/*
+ * Runs heraldctl with args (NULL-terminated). env: NULL-terminated list of
+ * "NAME=value" to set or "NAME" to unset, applied over the suite's defaults
+ * (database URL, secret key, log level warn, no HERALD_SLACK_TOKEN). input:
+ * standard input text, or NULL for /dev/null.
+ */
+static void ctl_run(run *r, const char *const *env, const char *input, const char *const *args)
+{
+    char outp[] = "/tmp/heraldctl-out-XXXXXX", errp[] = "/tmp/heraldctl-err-XXXXXX",
+         inp[] = "/tmp/heraldctl-in-XXXXXX";
+    int ofd = mkstemp(outp), efd = mkstemp(errp), ifd = mkstemp(inp);
+    ck_assert(ofd >= 0 && efd >= 0 && ifd >= 0);
+    unlink(outp);
+    unlink(errp);
+    unlink(inp);
+    if (input)
+        ck_assert_int_eq(write(ifd, input, strlen(input)), (ssize_t)strlen(input));
+    lseek(ifd, 0, SEEK_SET);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("HERALD_DATABASE_URL", url, 1);
+        setenv("HERALD_SECRET_KEY", KEY_B64, 1);
+        setenv("HERALD_LOG_LEVEL", "warn", 1);
+        unsetenv("HERALD_SLACK_TOKEN");
+        for (const char *const *e = env; e && *e; e++) {
+            const char *eq = strchr(*e, '=');
+            if (eq) {
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+                setenv(name, eq + 1, 1);
+            } else {
+                unsetenv(*e);
+            }
+        }
+        dup2(ifd, 0);
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        const char *argv[64] = {ctl};
+        size_t n = 1;
+        for (const char *const *a = args; *a && n < 63; a++)
+            argv[n++] = *a;
+        argv[n] = NULL;
+        execv(ctl, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    slurp(ofd, r->out, sizeof r->out);
+    slurp(efd, r->err, sizeof r->err);
+    close(ifd);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Exit 2 with exactly one line on stderr containing needle, nothing on stdout. */
+static void assert_usage_error(const run *r, const char *needle)
+{
+    ck_assert_msg(r->rc == 2, "exit %d, expected 2; stderr: %s", r->rc, r->err);
+    ck_assert_msg(lines(r->err) == 1, "expected one stderr line: %s", r->err);
+    ck_assert_msg(strstr(r->err, needle) != NULL, "'%s' not in: %s", needle, r->err);
+    ck_assert_msg(r->out[0] == '\0', "stdout not empty: %s", r->out);
+}
+
+static void assert_ok(const run *r)
+{
+    ck_assert_msg(r->rc == 0, "exit %d; stderr: %s; stdout: %s", r->rc, r->err, r->out);
+}
+
+static void setup(void)
+{
+    conn = testlib_db_connect(url);
+    ck_assert_int_eq(db_exec(conn,
+                             "TRUNCATE deliveries, events, target_checks, targets, workspaces "
+                             "RESTART IDENTITY CASCADE",
+                             err, sizeof err),
+                     0);
+}
+
+static void teardown(void)
+{
+    PQfinish(conn);
+}
+
+static void exec_ok(const char *sql)
+{
+    ck_assert_msg(db_exec(conn, sql, err, sizeof err) == 0, "%s: %s", sql, err);
+}
+
+static void add_workspace(const char *team, const char *token)
+{
+    char env[256];
+    snprintf(env, sizeof env, "HERALD_SLACK_TOKEN=%s", token);
+    run r;
+    ctl_run(&r, ARGS(env), NULL, ARGS("workspace", "add", "--team-id", team, "--name", "Acme"));
+    assert_ok(&r);
+}
+
+/* Runs `target add` with the given flags; returns the printed id. */
+static long add_target(const char *const *args)
+{
+    const char *argv[32] = {"target", "add"};
+    size_t n = 2;
+    for (const char *const *a = args; *a; a++)
+        argv[n++] = *a;
+    argv[n] = NULL;
+    run r;
+    ctl_run(&r, NULL, NULL, argv);
+    assert_ok(&r);
+    char *end = NULL;
+    long id = strtol(r.out, &end, 10);
+    ck_assert_msg(id > 0 && !strcmp(end, "\n"), "stdout is not just an id: '%s'", r.out);
+    return id;
+}
+
+/* ---------------------------------------------------------------- help and usage */
+
+START_TEST(help_on_every_command)
+{
+    const char *const *cmds[] = {
+        ARGS("--help"),
+        ARGS("migrate", "--help"),
+        ARGS("workspace", "--help"),
+        ARGS("workspace", "add", "--help"),
+        ARGS("workspace", "list", "--help"),
+        ARGS("workspace", "remove", "--help"),
+        ARGS("target", "--help"),
+        ARGS("target", "add", "--help"),
+        ARGS("target", "list", "--help"),
+        ARGS("target", "show", "--help"),
+        ARGS("target", "update", "--help"),
+        ARGS("target", "remove", "--help"),
+        ARGS("deliveries", "--help"),
+        ARGS("test", "--help"),
+        ARGS("target", "show", "-h"),
+    };
+    /* --help needs no database: point it nowhere. */
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        run r;
+        ctl_run(&r, ARGS("HERALD_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none"), NULL,
+                cmds[i]);
+        ck_assert_msg(r.rc == 0, "%s %s: exit %d: %s", cmds[i][0], cmds[i][1] ? cmds[i][1] : "",
+                      r.rc, r.err);
+        ck_assert_msg(!strncmp(r.out, "usage: heraldctl", 16), "no usage: %s", r.out);
+        ck_assert_msg(r.err[0] == '\0', "stderr: %s", r.err);
+    }
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("target", "add", "--help"));
+    ck_assert_ptr_nonnull(strstr(r.out, "--channel"));
+    ck_assert_ptr_nonnull(strstr(r.out, "--checks"));
+    ctl_run(&r, NULL, NULL, ARGS("--help"));
+    ck_assert_ptr_nonnull(strstr(r.out, "HERALD_SECRET_KEY"));
+    ck_assert_ptr_nonnull(strstr(r.out, "deliveries"));
+}
+END_TEST
+
+START_TEST(usage_errors_exit_2)
+{
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("frob"));
+    assert_usage_error(&r, "unknown command 'frob'");
+    ctl_run(&r, NULL, NULL, ARGS("target", "frob"));
+    assert_usage_error(&r, "unknown subcommand 'frob'");
+    ctl_run(&r, NULL, NULL, ARGS("target"));
+    assert_usage_error(&r, "missing subcommand");
+    ctl_run(&r, NULL, NULL, ARGS("--bogus", "migrate"));
+    assert_usage_error(&r, "--bogus");
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--bogus"));
+    assert_usage_error(&r, "unknown flag '--bogus'");
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--limit", "lots"));
+    assert_usage_error(&r, "--limit: 'lots'");
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--state", "done"));
+    assert_usage_error(&r, "--state: 'done' is not a delivery state");
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--since", "yesterday"));
+    assert_usage_error(&r, "--since: 'yesterday'");
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", "abc"));
+    assert_usage_error(&r, "'abc' is not a target id");
+    ctl_run(&r, NULL, NULL, ARGS("target", "show"));
+    assert_usage_error(&r, "missing target id");
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", "1", "2"));
+    assert_usage_error(&r, "unexpected argument '2'");
+    ctl_run(&r, NULL, NULL, ARGS("target", "add", "--workspace", "T1", "--name", "x"));
+    assert_usage_error(&r, "--tenant is required");
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--tenant"));
+    assert_usage_error(&r, "--tenant needs a value");
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", "1"));
+    assert_usage_error(&r, "nothing to change");
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", "1", "--enable", "--disable"));
+    assert_usage_error(&r, "--enable and --disable");
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", "1", "--checks", "a", "--all-checks"));
+    assert_usage_error(&r, "--checks and --all-checks");
+    ctl_run(&r, NULL, NULL, ARGS("--log-level", "loud", "target", "list"));
+    assert_usage_error(&r, "--log-level");
+}
+END_TEST
+
+START_TEST(database_errors_exit_1)
+{
+    run r;
+    ctl_run(&r, ARGS("HERALD_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none"), NULL,
+            ARGS("target", "list"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_int_eq(lines(r.err), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "database connection failed"));
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", "4242"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_int_eq(lines(r.err), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no target 4242"));
+}
+END_TEST
+
+START_TEST(migrate_twice)
+{
+    /* A database of its own, emptied, so the first run applies everything. */
+    char murl[512];
+    testlib_db_create("ctl_migrate", murl, sizeof murl);
+    PGconn *m = testlib_db_connect(murl);
+    ck_assert_int_eq(
+        db_exec(m, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", err, sizeof err), 0);
+    PQfinish(m);
+    int last = herald_migrations[herald_migrations_count - 1].version;
+    char env[600], want[128];
+    snprintf(env, sizeof env, "HERALD_DATABASE_URL=%s", murl);
+    run r;
+    ctl_run(&r, ARGS(env), NULL, ARGS("migrate"));
+    assert_ok(&r);
+    snprintf(want, sizeof want, "applied %zu migration%s (schema version %d)\n",
+             herald_migrations_count, herald_migrations_count == 1 ? "" : "s", last);
+    ck_assert_str_eq(r.out, want);
+    ctl_run(&r, ARGS(env), NULL, ARGS("migrate"));
+    assert_ok(&r);
+    snprintf(want, sizeof want, "schema up to date (version %d)\n", last);
+    ck_assert_str_eq(r.out, want);
+    /* --database-url works as well as the variable. */
+    ctl_run(&r, ARGS("HERALD_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none"), NULL,
+            ARGS("--database-url", murl, "migrate"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, want);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- workspaces */
+
+START_TEST(workspace_token_never_printed)
+{
+    run r;
+    ctl_run(
+        &r, ARGS("HERALD_SLACK_TOKEN=xoxb-1-2-PLAINSECRET"), NULL,
+        ARGS("workspace", "add", "--team-id", "T0001", "--name", "Acme", "--bot-user", "U0BOT"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "workspace T0001 (Acme) added\n");
+    ck_assert_ptr_null(strstr(r.err, "PLAINSECRET"));
+    /* Stored encrypted: the bytea holds no plaintext, and opens with the key. */
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT position('PLAINSECRET'::bytea IN token_enc) "
+                                           "FROM workspaces"),
+                     0);
+    unsigned char key[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    char *token = NULL;
+    ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &token, NULL, err, sizeof err),
+                     STORE_OK);
+    ck_assert_str_eq(token, "xoxb-1-2-PLAINSECRET");
+    free(token);
+
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "T0001"));
+    ck_assert_ptr_nonnull(strstr(r.out, "U0BOT"));
+    ck_assert_ptr_nonnull(strstr(r.out, "active"));
+    ck_assert_ptr_null(strstr(r.out, "xoxb"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list", "--json"));
+    assert_ok(&r);
+    ck_assert_ptr_null(strstr(r.out, "xoxb"));
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsArray(j));
+    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
+    cJSON *w = cJSON_GetArrayItem(j, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(w, "team_id")->valuestring, "T0001");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(w, "revoked")));
+    cJSON_Delete(j);
+
+    /* Revoked, then reinstalled from stdin: revoked cleared, new token. */
+    exec_ok("UPDATE workspaces SET revoked_at = now(), revoked_reason = 'token_revoked'");
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list"));
+    ck_assert_ptr_nonnull(strstr(r.out, "revoked (token_revoked)"));
+    ctl_run(&r, NULL, "xoxb-STDINSECRET\n",
+            ARGS("workspace", "add", "--team-id", "T0001", "--name", "Acme 2", "--token-stdin"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "reinstalled"));
+    ck_assert_ptr_null(strstr(r.out, "STDINSECRET"));
+    ck_assert_ptr_null(strstr(r.err, "STDINSECRET"));
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE revoked_at IS "
+                                           "NULL AND revoked_reason IS NULL AND team_name = "
+                                           "'Acme 2'"),
+                     1);
+    ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &token, NULL, err, sizeof err),
+                     STORE_OK);
+    ck_assert_str_eq(token, "xoxb-STDINSECRET");
+    free(token);
+}
+END_TEST
+
+START_TEST(workspace_add_refusals)
+{
+    run r;
+    /* No key: refused, naming the variable. */
+    ctl_run(&r, ARGS("HERALD_SECRET_KEY", "HERALD_SLACK_TOKEN=xoxb-x"), NULL,
+            ARGS("workspace", "add", "--team-id", "T1", "--name", "A"));
+    assert_usage_error(&r, "HERALD_SECRET_KEY is not set");
+    /* A bad key: named, never echoed. */
+    ctl_run(&r, ARGS("HERALD_SECRET_KEY=c2hvcnQta2V5LXZhbHVl", "HERALD_SLACK_TOKEN=xoxb-x"), NULL,
+            ARGS("workspace", "add", "--team-id", "T1", "--name", "A"));
+    assert_usage_error(&r, "HERALD_SECRET_KEY");
+    ck_assert_ptr_null(strstr(r.err, "c2hvcnQta2V5LXZhbHVl"));
+    /* No token. */
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "add", "--team-id", "T1", "--name", "A"));
+    assert_usage_error(&r, "HERALD_SLACK_TOKEN");
+    ctl_run(&r, NULL, "",
+            ARGS("workspace", "add", "--team-id", "T1", "--name", "A", "--token-stdin"));
+    assert_usage_error(&r, "--token-stdin: no token");
+    /* Missing flags and bad values name the flag; a bad token is never quoted. */
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-x"), NULL, ARGS("workspace", "add", "--name", "A"));
+    assert_usage_error(&r, "--team-id is required");
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-x"), NULL,
+            ARGS("workspace", "add", "--team-id", "T 1", "--name", "A"));
+    assert_usage_error(&r, "--team-id: 'T 1' is not a Slack team id");
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-BAD TOKEN"), NULL,
+            ARGS("workspace", "add", "--team-id", "T1", "--name", "A"));
+    assert_usage_error(&r, "token: contains whitespace");
+    ck_assert_ptr_null(strstr(r.err, "BAD"));
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM workspaces"), 0);
+}
+END_TEST
+
+START_TEST(workspace_remove_cmd)
+{
+    add_workspace("T0001", "xoxb-a");
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "alerts",
+                              "--channel", "C0001", "--uses", "failed_check"));
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "remove", "T0001"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_int_eq(lines(r.err), 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "used by 1 target"));
+    ck_assert_ptr_nonnull(strstr(r.err, "'alerts'"));
+    ck_assert_ptr_nonnull(strstr(r.err, "--force"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "remove", "T0001", "--force"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "workspace T0001 removed, with 1 target\n");
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%ld", id);
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", idbuf));
+    ck_assert_int_eq(r.rc, 1);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "remove", "T0001"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no workspace 'T0001'"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "remove"));
+    assert_usage_error(&r, "missing TEAM_ID");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- targets */
+
+START_TEST(target_lifecycle)
+{
+    add_workspace("T0001", "xoxb-a");
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name",
+                              "Security alerts", "--description", "SOC", "--channel", "#sec-alerts",
+                              "--uses", "failed_check", "--checks", "weak_mfa,stale_admins"));
+    long id2 =
+        add_target(ARGS("--tenant", "beta", "--workspace", "T0001", "--name", "ops", "--channel",
+                        "ops@example.com", "--uses", "data_collection,failed_check", "--disabled"));
+    char ids[24], ids2[24];
+    snprintf(ids, sizeof ids, "%ld", id);
+    snprintf(ids2, sizeof ids2, "%ld", id2);
+
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("target", "list"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 3); /* header + 2 */
+    ck_assert_ptr_nonnull(strstr(r.out, "Security alerts"));
+    ck_assert_ptr_nonnull(strstr(r.out, "stale_admins,weak_mfa"));
+    ck_assert_ptr_nonnull(strstr(r.out, "disabled"));
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--tenant", "beta", "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsArray(j));
+    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
+    cJSON *t = cJSON_GetArrayItem(j, 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(t, "id")->valueint, id2);
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "destination_kind")->valuestring, "email");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "uses")), 2);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(t, "enabled")));
+    cJSON_Delete(j);
+
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "#sec-alerts (channel name)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "stale_admins,weak_mfa"));
+    ck_assert_ptr_nonnull(strstr(r.out, "SOC"));
+    ck_assert_ptr_nonnull(strstr(r.out, "last error:"));
+
+    /* Flags after the id work too. */
+    ctl_run(&r, NULL, NULL,
+            ARGS("target", "update", ids, "--name", "Renamed", "--checks", "weak_mfa", "--channel",
+                 "C0123ABC", "--disable"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "target 1 updated\n");
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids, "--json"));
+    assert_ok(&r);
+    j = cJSON_Parse(r.out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "name")->valuestring, "Renamed");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "destination")->valuestring, "C0123ABC");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "description")->valuestring, "SOC");
+    cJSON *checks = cJSON_GetObjectItem(j, "checks");
+    ck_assert_int_eq(cJSON_GetArraySize(checks), 1);
+    ck_assert_str_eq(cJSON_GetArrayItem(checks, 0)->valuestring, "weak_mfa");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "enabled")));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(j, "health"));
+    cJSON_Delete(j);
+
+    /* Dropping failed_check while filtered is refused with a hint, then done with --all-checks. */
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", ids, "--uses", "data_collection"));
+    assert_usage_error(&r, "--checks: target 1 is limited to 1 check type");
+    ck_assert_ptr_nonnull(strstr(r.err, "--all-checks"));
+    ctl_run(&r, NULL, NULL,
+            ARGS("target", "update", ids, "--uses", "data_collection", "--all-checks", "--enable"));
+    assert_ok(&r);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM target_checks"), 0);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE id = 1 AND enabled "
+                                           "AND NOT use_failed_check AND use_data_collection"),
+                     1);
+
+    ctl_run(&r, NULL, NULL, ARGS("target", "remove", ids));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "target 1 removed\n");
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no target 1"));
+    ctl_run(&r, NULL, NULL, ARGS("target", "remove", ids));
+    ck_assert_int_eq(r.rc, 1);
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "no targets\n");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE deleted_at IS NOT "
+                                           "NULL"),
+                     1);
+}
+END_TEST
+
+START_TEST(target_validation_errors)
+{
+    add_workspace("T0001", "xoxb-a");
+    add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "taken", "--channel",
+                    "C0001", "--uses", "failed_check"));
+    const struct {
+        const char *const *args;
+        const char *needle;
+    } cases[] = {
+        {ARGS("--uses", "failed_checks", "--channel", "C0002", "--name", "n"),
+         "--uses: 'failed_checks' is not a use (failed_check, data_collection)"},
+        {ARGS("--uses", "failed_check", "--channel", "foo bar", "--name", "n"),
+         "--channel: 'foo bar' is not a channel id, #channel or email address"},
+        {ARGS("--uses", "failed_check", "--channel", "#Has Spaces", "--name", "n"),
+         "--channel: '#Has Spaces' is not"},
+        {ARGS("--uses", "data_collection", "--channel", "C0002", "--name", "n", "--checks",
+              "weak_mfa"),
+         "--checks: a check filter needs the failed_check use (uses is data_collection)"},
+        {ARGS("--uses", "failed_check", "--channel", "C0002", "--name", "n", "--checks", "a b"),
+         "--checks: 'a b' is not a check type"},
+        {ARGS("--uses", "failed_check", "--channel", "C0002", "--name", "taken"),
+         "--name: 'taken' is already used by target 1 of tenant 'acme'"},
+        {ARGS("--uses", "failed_check", "--channel", "C0002", "--name", ""),
+         "--name: must not be empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[32] = {"target", "add", "--tenant", "acme", "--workspace", "T0001"};
+        size_t n = 6;
+        for (const char *const *a = cases[i].args; *a; a++)
+            argv[n++] = *a;
+        argv[n] = NULL;
+        run r;
+        ctl_run(&r, NULL, NULL, argv);
+        assert_usage_error(&r, cases[i].needle);
+    }
+    run r;
+    ctl_run(&r, NULL, NULL,
+            ARGS("target", "add", "--tenant", "acme", "--workspace", "T0404", "--name", "n",
+                 "--channel", "C0002", "--uses", "failed_check"));
+    assert_usage_error(&r, "--workspace: no workspace 'T0404' is installed");
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", "1", "--channel", "nope"));
+    assert_usage_error(&r, "--channel: 'nope' is not");
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", "99", "--name", "x"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no target 99"));
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets"), 1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- deliveries */
+
+START_TEST(deliveries_filtering)
+{
+    add_workspace("T0001", "xoxb-a");
+    add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "a1", "--channel",
+                    "C0001", "--uses", "failed_check"));
+    add_target(ARGS("--tenant", "beta", "--workspace", "T0001", "--name", "b1", "--channel",
+                    "C0002", "--uses", "data_collection"));
+    exec_ok("INSERT INTO events (event_id, tenant_id, kind, check_type, payload) VALUES "
+            "('00000000-0000-4000-8000-000000000001', 'acme', 'check_result', 'weak_mfa', '{}'),"
+            "('00000000-0000-4000-8000-000000000002', 'acme', 'check_result', 'stale_admins', "
+            "'{}'),"
+            "('00000000-0000-4000-8000-000000000003', 'beta', 'collection_event', NULL, "
+            "'{\"integration\": {\"id\": \"okta\", \"name\": \"Okta\"}, \"status\": \"failed\"}')");
+    exec_ok(
+        "INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts, slack_channel, "
+        "slack_ts, last_error_code, last_error, created_at) VALUES "
+        "('00000000-0000-4000-8000-000000000001', 1, 'acme', 'sent', 1, 'C0001', '17.000100', "
+        " NULL, NULL, now() - interval '3 hours'),"
+        "('00000000-0000-4000-8000-000000000002', 1, 'acme', 'failed', 3, NULL, NULL, "
+        " 'channel_not_found', 'the channel C0001 does not exist', now() - interval '1 minute'),"
+        "('00000000-0000-4000-8000-000000000003', 2, 'beta', 'pending', 0, NULL, NULL, NULL, "
+        " NULL, now())");
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("deliveries"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 4);
+    /* Newest first: beta's pending one is on the first data line. */
+    char *first = strchr(r.out, '\n') + 1;
+    ck_assert_msg(!strncmp(first, "3 ", 2) && strstr(first, "pending"), "%s", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "collection Okta failed"));
+    ck_assert_ptr_nonnull(strstr(r.out, "check weak_mfa"));
+    ck_assert_ptr_nonnull(strstr(r.out, "C0001/17.000100"));
+    ck_assert_ptr_nonnull(strstr(r.out, "channel_not_found: the channel C0001 does not exist"));
+
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 3);
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--state", "failed"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 2);
+    ck_assert_ptr_nonnull(strstr(r.out, "channel_not_found"));
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--target", "2"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 2);
+    ck_assert_ptr_nonnull(strstr(r.out, "2 b1"));
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--since", "1h"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 3);
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--tenant", "nobody"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "no deliveries\n");
+
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--limit", "2", "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsArray(j));
+    ck_assert_int_eq(cJSON_GetArraySize(j), 2);
+    cJSON *d = cJSON_GetArrayItem(j, 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "state")->valuestring, "failed");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "error_code")->valuestring, "channel_not_found");
+    ck_assert_int_eq(cJSON_GetObjectItem(d, "attempts")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "check_type")->valuestring, "stale_admins");
+    cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--limit", "1", "--offset", "2", "--json"));
+    assert_ok(&r);
+    j = cJSON_Parse(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "state")->valuestring, "sent");
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- test (fake Slack) */
+
+static pid_t slack_pid;
+static char slack_url[256];
+
+/* Starts tests/support/fake-slack with a state file; its base URL is its first stdout line. */
+static void fake_slack_start(void)
+{
+    char bin[1024], state[] = "/tmp/heraldctl-slack-XXXXXX";
+    testlib_program("tests/support", "fake-slack", bin, sizeof bin);
+    ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
+    int sfd = mkstemp(state);
+    ck_assert_int_ge(sfd, 0);
+    const char *js =
+        "{\"workspaces\": [{\"id\": \"T1\", \"name\": \"Acme\", \"tokens\": [\"xoxb-good\"],"
+        "   \"revoked_tokens\": [\"xoxb-dead\"], \"bot_user_id\": \"UB1\", \"bot_id\": \"B1\"}],"
+        " \"channels\": [{\"id\": \"C0001\", \"name\": \"alerts\", \"team\": \"T1\","
+        "   \"private\": false, \"member\": true},"
+        "  {\"id\": \"G0002\", \"name\": \"secret\", \"team\": \"T1\", \"private\": true,"
+        "   \"member\": false}],"
+        " \"users\": [{\"id\": \"U0ANN\", \"email\": \"ann@example.com\", \"name\": \"ann\","
+        "   \"team\": \"T1\"}]}";
+    ck_assert_int_eq(write(sfd, js, strlen(js)), (ssize_t)strlen(js));
+    close(sfd);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    slack_pid = fork();
+    ck_assert_int_ge(slack_pid, 0);
+    if (slack_pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(bin, bin, "--port", "0", "--state", state, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    ck_assert_msg(fgets(slack_url, sizeof slack_url, f) != NULL, "fake-slack printed no URL");
+    fclose(f);
+    slack_url[strcspn(slack_url, "\n")] = '\0';
+    unlink(state);
+}
+
+static void fake_slack_stop(void)
+{
+    if (slack_pid > 0) {
+        kill(slack_pid, SIGTERM);
+        waitpid(slack_pid, NULL, 0);
+        slack_pid = 0;
+    }
+}
+
+typedef struct sink {
+    char *buf;
+    size_t size, len;
+} sink;
+
+static size_t sink_write(char *data, size_t size, size_t nmemb, void *user)
+{
+    sink *k = user;
+    size_t n = size * nmemb;
+    if (k->len + n >= k->size)
+        return 0;
+    memcpy(k->buf + k->len, data, n);
+    k->len += n;
+    k->buf[k->len] = '\0';
+    return n;
+}
+
+/* GETs url into buf (NUL-terminated); asserts HTTP 200. */
+static void fetch(const char *url_, char *buf, size_t size)
+{
+    sink k = {buf, size, 0};
+    buf[0] = '\0';
+    CURL *c = curl_easy_init();
+    ck_assert_ptr_nonnull(c);
+    curl_easy_setopt(c, CURLOPT_URL, url_);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    ck_assert_int_eq(status, 200);
+    curl_easy_cleanup(c);
+}
+
+static void test_target(run *r, long id)
+{
+    char env[300], ids[24];
+    snprintf(env, sizeof env, "HERALD_SLACK_API_URL=%s/api", slack_url);
+    snprintf(ids, sizeof ids, "%ld", id);
+    ctl_run(r, ARGS(env), NULL, ARGS("test", ids));
+}
+
+START_TEST(test_command_against_fake_slack)
+{
+    fake_slack_start();
+    add_workspace("T1", "xoxb-good");
+    add_workspace("T2", "xoxb-dead");
+    long by_id = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "by id",
+                                 "--channel", "C0001", "--uses", "failed_check"));
+    long by_name = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "by name",
+                                   "--channel", "#alerts", "--uses", "failed_check"));
+    long by_mail = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "by mail",
+                                   "--channel", "ann@example.com", "--uses", "failed_check"));
+    long nobody = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "nobody",
+                                  "--channel", "nobody@example.com", "--uses", "failed_check"));
+    long private_ch = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "private",
+                                      "--channel", "G0002", "--uses", "failed_check"));
+    long unknown = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "unknown",
+                                   "--channel", "C0999", "--uses", "failed_check"));
+    long dead = add_target(ARGS("--tenant", "acme", "--workspace", "T2", "--name", "dead",
+                                "--channel", "C0001", "--uses", "failed_check"));
+    run r;
+
+    test_target(&r, by_id);
+    assert_ok(&r);
+    ck_assert_msg(!strncmp(r.out, "ok: ", 4) && strstr(r.out, "channel C0001, ts "), "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, "xoxb"));
+    ck_assert_ptr_null(strstr(r.err, "xoxb"));
+    test_target(&r, by_name);
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "channel C0001"));
+    test_target(&r, by_mail);
+    assert_ok(&r);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE name = 'by mail' "
+                                           "AND destination_resolved = 'U0ANN'"),
+                     1);
+    /* Three sent deliveries of kind test, each with Slack's channel and ts. */
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries d JOIN events e USING "
+                                           "(event_id) WHERE e.kind = 'test' AND d.state = 'sent' "
+                                           "AND d.slack_ts IS NOT NULL AND d.attempts = 1"),
+                     3);
+
+    test_target(&r, nobody);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_msg(!strncmp(r.out, "error: users_not_found: ", 24), "%s", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "nobody@example.com"));
+    test_target(&r, private_ch);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_msg(!strncmp(r.out, "error: not_in_channel: ", 23), "%s", r.out);
+    test_target(&r, unknown);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_msg(!strncmp(r.out, "error: channel_not_found: ", 26), "%s", r.out);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries WHERE state = "
+                                           "'failed' AND last_error_code IN ('users_not_found', "
+                                           "'not_in_channel', 'channel_not_found') AND "
+                                           "last_error <> ''"),
+                     3);
+
+    /* A dead token: Slack's code, the workspace is marked, the next test does not call Slack. */
+    test_target(&r, dead);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_msg(!strncmp(r.out, "error: token_revoked: ", 22), "%s", r.out);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE team_id = 'T2' "
+                                           "AND revoked_reason = 'token_revoked'"),
+                     1);
+    test_target(&r, dead);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_msg(!strncmp(r.out, "error: installation_revoked: ", 29), "%s", r.out);
+
+    /* What the fake Slack received: exactly the three accepted test messages. */
+    char murl[512];
+    snprintf(murl, sizeof murl, "%s/_fake/messages", slack_url);
+    static char body[65536];
+    fetch(murl, body, sizeof body);
+    cJSON *msgs = cJSON_Parse(body);
+    ck_assert_msg(msgs != NULL, "not JSON: %s", body);
+    cJSON *arr = cJSON_IsArray(msgs) ? msgs : cJSON_GetObjectItem(msgs, "messages");
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 3);
+    ck_assert_ptr_nonnull(strstr(body, "Test message from Herald"));
+    cJSON_Delete(msgs);
+
+    /* Usage: no key, not an id, unknown target. */
+    ctl_run(&r, ARGS("HERALD_SECRET_KEY"), NULL, ARGS("test", "1"));
+    assert_usage_error(&r, "HERALD_SECRET_KEY");
+    ctl_run(&r, NULL, NULL, ARGS("test", "one"));
+    assert_usage_error(&r, "'one' is not a target id");
+    test_target(&r, 999);
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no target 999"));
+    fake_slack_stop();
+}
+END_TEST
+
+int main(void)
+{
+    testlib_db_create("heraldctl", url, sizeof url);
+    testlib_program("workers", "heraldctl", ctl, sizeof ctl);
+    if (access(ctl, X_OK) != 0) {
+        fprintf(stderr, "test_heraldctl: %s is not built\n", ctl);
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("heraldctl");
+    TCase *tc = tcase_create("heraldctl");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, help_on_every_command);
+    tcase_add_test(tc, usage_errors_exit_2);
+    tcase_add_test(tc, database_errors_exit_1);
+    tcase_add_test(tc, migrate_twice);
+    tcase_add_test(tc, workspace_token_never_printed);
+    tcase_add_test(tc, workspace_add_refusals);
+    tcase_add_test(tc, workspace_remove_cmd);
+    tcase_add_test(tc, target_lifecycle);
+    tcase_add_test(tc, target_validation_errors);
+    tcase_add_test(tc, deliveries_filtering);
+    tcase_add_test(tc, test_command_against_fake_slack);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    fake_slack_stop();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -84,9 +84,9 @@ static struct {
     bool log_requests;
 } opt;
 
-static cJSON *state;    /* normalised: workspaces, channels, users, oauth, auto_channels */
-static cJSON *messages; /* array */
-static long messages_total;
+static cJSON *state;        /* normalised: workspaces, channels, users, oauth, auto_channels */
+static cJSON *messages;     /* array */
+static long messages_total; /* accepted since the last reset; the first max_messages are kept */
 static cJSON *stats;
 static ratelimit_table *channel_limits;
 static ratelimit_table *workspace_limits;
@@ -819,7 +819,7 @@ static void m_post_message(call *k)
     if (ping)
         bump(stats, "pings", 1);
     chan_stat(channel_id, "messages");
-    if (cJSON_GetArraySize(messages) < opt.max_messages) {
+    if (messages_total <= opt.max_messages) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "channel", channel_id);
         cJSON_AddStringToObject(m, "ts", ts);

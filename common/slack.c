@@ -731,10 +731,14 @@ slack_request *slack_request_post_message(const char *api_base, const char *toke
     if (text)
         cJSON_AddStringToObject(o, "text", text);
     if (blocks_json && *blocks_json) {
-        /* Validate rather than splice raw text into the body. */
+        /* Parsed rather than spliced, so the body is always valid JSON. Text that is not
+         * JSON goes as a string: Slack answers invalid_blocks_format (a payload error)
+         * instead of the blocks vanishing silently. */
         cJSON *blocks = cJSON_Parse(blocks_json);
         if (blocks)
             cJSON_AddItemToObject(o, "blocks", blocks);
+        else
+            cJSON_AddStringToObject(o, "blocks", blocks_json);
     }
     if (thread_ts && *thread_ts)
         cJSON_AddStringToObject(o, "thread_ts", thread_ts);

@@ -247,6 +247,9 @@ START_TEST(destination_errors)
                                         NULL, &r),
                      SLACK_PAYLOAD);
     ck_assert_str_eq(r.error, "invalid_blocks");
+    /* Blocks that are not JSON are not dropped silently: Slack refuses them. */
+    ck_assert_int_eq(slack_post_message(api, TOKEN, "C4", "x", "[{oops", NULL, &r), SLACK_PAYLOAD);
+    ck_assert_str_eq(r.error, "invalid_blocks_format");
     slack_result_dispose(&r);
 }
 END_TEST

@@ -1,0 +1,166 @@
+/* cli: subcommand flag parsing, safe aligned tables, time formats. */
+#include "common/cli.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command cmd = {"thing do", "ID [--name N]", "Does the thing."};
+
+START_TEST(flags_anywhere)
+{
+    const char *name = NULL;
+    bool force = false;
+    long n = 7;
+    bool n_seen = false;
+    const cli_opt opts[] = {
+        {"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL},
+        {"--force", CLI_BOOL, NULL, "force it", &force, 0, 0, NULL},
+        {"--n", CLI_LONG, "N", "a number", &n, 1, 10, &n_seen},
+    };
+    char *argv[] = {"42", "--name", "x y", "--force", "--n=3", "--", "--not-a-flag"};
+    const char *pos[2];
+    size_t npos = 0;
+    char err[256];
+    ck_assert_int_eq(cli_parse("prog", &cmd, opts, 3, 7, argv, pos, 2, &npos, err, sizeof err),
+                     CLI_OK);
+    ck_assert_uint_eq(npos, 2);
+    ck_assert_str_eq(pos[0], "42");
+    ck_assert_str_eq(pos[1], "--not-a-flag");
+    ck_assert_str_eq(name, "x y");
+    ck_assert(force);
+    ck_assert_int_eq(n, 3);
+    ck_assert(n_seen);
+}
+END_TEST
+
+START_TEST(flag_errors)
+{
+    const char *name = NULL;
+    bool force = false;
+    long n = 0;
+    const cli_opt opts[] = {
+        {"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL},
+        {"--force", CLI_BOOL, NULL, "force it", &force, 0, 0, NULL},
+        {"--n", CLI_LONG, "N", "a number", &n, 1, 10, NULL},
+    };
+    struct {
+        char *argv[4];
+        int argc;
+        const char *want;
+    } cases[] = {
+        {{"--bogus"}, 1, "unknown flag '--bogus'"},
+        {{"--bogus=1"}, 1, "unknown flag '--bogus'"},
+        {{"--name"}, 1, "--name needs a value (N)"},
+        {{"--name", "a", "--name", "b"}, 4, "--name given more than once"},
+        {{"--force=yes"}, 1, "--force takes no value"},
+        {{"--n", "11"}, 2, "--n: '11' is not a whole number from 1 to 10"},
+        {{"--n", "x\033[31m"}, 2, "--n: 'x?[31m'"},
+        {{"1", "2"}, 2, "unexpected argument '2'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *pos[1];
+        size_t npos;
+        char err[256] = "";
+        name = NULL;
+        ck_assert_int_eq(cli_parse("prog", &cmd, opts, 3, cases[i].argc, cases[i].argv, pos, 1,
+                                   &npos, err, sizeof err),
+                         CLI_ERROR);
+        ck_assert_msg(strstr(err, cases[i].want) != NULL, "case %zu: %s", i, err);
+    }
+}
+END_TEST
+
+START_TEST(help_from_table)
+{
+    const char *name = NULL;
+    const cli_opt opts[] = {{"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL}};
+    char buf[2048] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    cli_print_help(f, "prog", &cmd, opts, 1);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "usage: prog thing do ID [--name N]"));
+    ck_assert_ptr_nonnull(strstr(buf, "Does the thing."));
+    ck_assert_ptr_nonnull(strstr(buf, "--name N"));
+    ck_assert_ptr_nonnull(strstr(buf, "--help"));
+}
+END_TEST
+
+START_TEST(table_aligned_and_safe)
+{
+    const char *hdr[] = {"ID", "NAME", "NOTE"};
+    cli_table *t = cli_table_new(3, hdr);
+    cli_table_set_max_width(t, 2, 10);
+    const char *r1[] = {"1", "Zoë", "short"};
+    const char *r2[] = {"22", "bad\nname\033", "a note that is far too long"};
+    const char *r3[] = {"3", NULL, ""};
+    cli_table_add(t, r1);
+    cli_table_add(t, r2);
+    cli_table_add(t, r3);
+    ck_assert_uint_eq(cli_table_rows(t), 3);
+    char buf[1024] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    cli_table_print(t, f);
+    fclose(f);
+    cli_table_destroy(t);
+    cli_table_destroy(NULL);
+    ck_assert_str_eq(buf, "ID  NAME       NOTE\n"
+                          "1   Zoë        short\n"
+                          "22  bad?name?  a note ...\n"
+                          "3   -          -\n");
+}
+END_TEST
+
+START_TEST(safe_copy)
+{
+    char buf[8];
+    ck_assert_str_eq(cli_safe("a\tb", buf, sizeof buf), "a?b");
+    /* Cut short, never inside a UTF-8 sequence: "ab" + 3-byte "€" + ... */
+    ck_assert_str_eq(cli_safe("abcde\xe2\x82\xac", buf, sizeof buf), "abcde");
+    ck_assert_str_eq(cli_safe(NULL, buf, sizeof buf), "");
+}
+END_TEST
+
+START_TEST(times)
+{
+    char buf[40];
+    ck_assert_str_eq(cli_time_format(0, buf, sizeof buf), "-");
+    ck_assert_str_eq(cli_time_format(1795942202387LL, buf, sizeof buf), "2026-11-29 08:50:02Z");
+    int64_t now = 1795942202000LL, out = 0;
+    ck_assert(cli_parse_since("90s", now, &out));
+    ck_assert_int_eq(out, now - 90000);
+    ck_assert(cli_parse_since("15m", now, &out));
+    ck_assert_int_eq(out, now - 15 * 60000);
+    ck_assert(cli_parse_since("24h", now, &out));
+    ck_assert_int_eq(out, now - 24 * 3600000LL);
+    ck_assert(cli_parse_since("7d", now, &out));
+    ck_assert_int_eq(out, now - 7 * 86400000LL);
+    ck_assert(cli_parse_since("2026-11-28", now, &out));
+    ck_assert_int_eq(out, 1795824000000LL);
+    ck_assert(cli_parse_since("2026-11-29T08:50:02Z", now, &out));
+    ck_assert_int_eq(out, 1795942202000LL);
+    const char *bad[] = {
+        "", "h", "5", "5w", "-5m", "1.5h", "yesterday", "2026-13-01", "99999999999999999999d"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!cli_parse_since(bad[i], now, &out), "accepted '%s'", bad[i]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_test(tc, flags_anywhere);
+    tcase_add_test(tc, flag_errors);
+    tcase_add_test(tc, help_from_table);
+    tcase_add_test(tc, table_aligned_and_safe);
+    tcase_add_test(tc, safe_copy);
+    tcase_add_test(tc, times);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

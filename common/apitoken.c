@@ -289,17 +289,33 @@ int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t 
 
 /* ------------------------------------------------------------------ CLI */
 
-int apitoken_cli(PGconn *conn, int argc, char **argv)
+static int token_help(const char *sub)
 {
-    char err[512];
-    const char *sub = argc > 1 ? argv[1] : NULL;
-    if (!sub) {
-        fprintf(stderr, "heraldctl token: missing subcommand (create, list, revoke)\n");
-        return 2;
-    }
+    if (strcmp(sub, "create") == 0)
+        printf("usage: heraldctl token create [--tenant T] [--name N]\n\n"
+               "Creates an API token for herald-api and prints it on stdout, the only time it\n"
+               "is shown (only its SHA-256 is stored). With --tenant the token sees and changes\n"
+               "only that tenant; without, it is an operator token for every tenant.\n");
+    else if (strcmp(sub, "list") == 0)
+        printf("usage: heraldctl token list\n\nLists API tokens: id, prefix, tenant ('*' for "
+               "operator tokens), name, times. Never the token.\n");
+    else
+        printf("usage: heraldctl token revoke ID\n\nRevokes an API token; its console "
+               "sessions end with it.\n");
+    return 0;
+}
+
+int apitoken_cli(const char *sub, int argc, char **argv, PGconn *(*connect_db)(const char *cmd))
+{
+    char err[512], cmd[32];
+    snprintf(cmd, sizeof cmd, "token %s", sub);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return token_help(sub);
+    const char *tenant = NULL, *name = NULL;
+    long long id = 0;
     if (strcmp(sub, "create") == 0) {
-        const char *tenant = NULL, *name = NULL;
-        for (int i = 2; i < argc; i++) {
+        for (int i = 0; i < argc; i++) {
             const char *a = argv[i];
             const char **dst = strcmp(a, "--tenant") == 0 ? &tenant
                                : strcmp(a, "--name") == 0 ? &name
@@ -313,66 +329,76 @@ int apitoken_cli(PGconn *conn, int argc, char **argv)
                 continue;
             }
             if (!dst) {
-                fprintf(stderr, "heraldctl token create: unknown argument '%s'\n", a);
+                fprintf(stderr, "heraldctl %s: unknown argument '%s'\n", cmd, a);
                 return 2;
             }
             if (i + 1 >= argc) {
-                fprintf(stderr, "heraldctl token create: %s needs a value\n", a);
+                fprintf(stderr, "heraldctl %s: %s needs a value\n", cmd, a);
                 return 2;
             }
             *dst = argv[++i];
         }
         if (tenant && !*tenant) {
-            fprintf(stderr, "heraldctl token create: --tenant: empty tenant (omit the flag "
-                            "for an operator token)\n");
+            fprintf(stderr,
+                    "heraldctl %s: --tenant: empty tenant (omit the flag for an "
+                    "operator token)\n",
+                    cmd);
             return 2;
         }
-        char text[APITOKEN_TEXT_LEN + 1];
-        int64_t id = 0;
-        if (apitoken_create(conn, tenant, name, text, &id, err, sizeof err) != 0) {
-            bool usage = strncmp(err, "tenant:", 7) == 0;
-            fprintf(stderr, "heraldctl token create: %s\n", err);
-            return usage ? 2 : 1;
-        }
-        /* The token on stdout alone (scripts capture it); the rest on stderr. */
-        printf("%s\n", text);
-        fflush(stdout);
-        crypto_wipe(text, sizeof text);
-        fprintf(stderr, "token %" PRId64 " created for %s%s; it is shown only this once\n", id,
-                tenant ? "tenant " : "every tenant (operator)", tenant ? tenant : "");
-        return 0;
-    }
-    if (strcmp(sub, "list") == 0) {
-        if (argc > 2) {
-            fprintf(stderr, "heraldctl token list: unknown argument '%s'\n", argv[2]);
+        if (tenant && !tenant_ok(tenant, err, sizeof err)) {
+            fprintf(stderr, "heraldctl %s: --%s\n", cmd, err);
             return 2;
         }
-        if (apitoken_list_print(conn, stdout, err, sizeof err) != 0) {
-            fprintf(stderr, "heraldctl token list: %s\n", err);
-            return 1;
+    } else if (strcmp(sub, "list") == 0) {
+        if (argc > 0) {
+            fprintf(stderr, "heraldctl %s: unknown argument '%s'\n", cmd, argv[0]);
+            return 2;
         }
-        return 0;
-    }
-    if (strcmp(sub, "revoke") == 0) {
+    } else if (strcmp(sub, "revoke") == 0) {
         char *end = NULL;
-        long long id = argc == 3 ? strtoll(argv[2], &end, 10) : 0;
-        if (argc != 3 || !end || *end || id <= 0) {
-            fprintf(stderr, "heraldctl token revoke: expected one token id, got '%s'\n",
-                    argc > 2 ? argv[2] : "");
+        id = argc == 1 ? strtoll(argv[0], &end, 10) : 0;
+        if (argc != 1 || !end || *end || id <= 0) {
+            fprintf(stderr, "heraldctl %s: expected one token id (a positive whole number)\n", cmd);
             return 2;
         }
-        int rc = apitoken_revoke(conn, id, err, sizeof err);
-        if (rc < 0) {
-            fprintf(stderr, "heraldctl token revoke: %s\n", err);
-            return 1;
-        }
-        if (rc == 0) {
-            fprintf(stderr, "heraldctl token revoke: no active token %lld\n", id);
-            return 1;
-        }
-        fprintf(stderr, "token %lld revoked\n", id);
-        return 0;
+    } else {
+        fprintf(stderr, "heraldctl token: unknown subcommand '%s' (create, list, revoke)\n", sub);
+        return 2;
     }
-    fprintf(stderr, "heraldctl token: unknown subcommand '%s' (create, list, revoke)\n", sub);
-    return 2;
+
+    PGconn *conn = connect_db(cmd);
+    if (!conn)
+        return 1;
+    int rc = 0;
+    if (strcmp(sub, "create") == 0) {
+        char text[APITOKEN_TEXT_LEN + 1];
+        int64_t nid = 0;
+        if (apitoken_create(conn, tenant, name, text, &nid, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+            rc = 1;
+        } else {
+            /* The token alone on stdout (scripts capture it); the rest on stderr. */
+            printf("%s\n", text);
+            fflush(stdout);
+            crypto_wipe(text, sizeof text);
+            fprintf(stderr, "token %" PRId64 " created for %s%s; it is shown only this once\n", nid,
+                    tenant ? "tenant " : "every tenant (operator)", tenant ? tenant : "");
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        if (apitoken_list_print(conn, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+            rc = 1;
+        }
+    } else {
+        int r = apitoken_revoke(conn, id, err, sizeof err);
+        if (r < 0)
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+        else if (r == 0)
+            fprintf(stderr, "heraldctl %s: no active token %lld\n", cmd, id);
+        else
+            fprintf(stderr, "token %lld revoked\n", id);
+        rc = r == 1 ? 0 : 1;
+    }
+    PQfinish(conn);
+    return rc;
 }

@@ -93,19 +93,15 @@ int apitoken_session_verify(PGconn *conn, const char *sid, apitoken_principal *p
 int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t errstr_size);
 
 /*
- * heraldctl's `token` subcommand: argv[0] is "token", then
+ * heraldctl's `token` commands (the CLI lives here so heraldctl stays a thin
+ * table): sub is "create", "list" or "revoke", argv the arguments after it:
  *   create [--tenant T] [--name N]   prints the new token (once) on stdout
- *   list                              one line per token (never the token)
+ *   list                             one line per token (never the token)
  *   revoke ID
- * conn is connected and migrated. Returns the exit code (0 ok, 1 failure, 2
- * usage error with a one-line message on stderr).
+ * Arguments are checked before connect_db(cmd) is called (it prints its own
+ * one-line error and returns NULL on failure). Returns the exit code: 0 ok,
+ * 1 failure, 2 usage error (one line on stderr naming the argument).
  */
-int apitoken_cli(PGconn *conn, int argc, char **argv);
-
-/* Usage lines for heraldctl --help. */
-#define APITOKEN_CLI_USAGE                                                                         \
-    "  token create [--tenant T] [--name N]   new API token for herald-api (printed once)\n"       \
-    "  token list                             API tokens (never the token itself)\n"               \
-    "  token revoke ID                        revoke a token and end its console sessions\n"
+int apitoken_cli(const char *sub, int argc, char **argv, PGconn *(*connect_db)(const char *cmd));
 
 #endif

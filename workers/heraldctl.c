@@ -8,6 +8,7 @@
  * command or flag, a missing or bad value. Errors are one line on stderr that
  * name the flag or value at fault. Tokens are never printed.
  */
+#include "common/apitoken.h"
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/crypto.h"
@@ -1051,6 +1052,20 @@ typedef struct command {
     const char *summary; /* one line */
 } command;
 
+/* API tokens for herald-api: the logic is in common/apitoken.c. */
+static int cmd_token_create(int argc, char **argv)
+{
+    return apitoken_cli("create", argc, argv, connect_db);
+}
+static int cmd_token_list(int argc, char **argv)
+{
+    return apitoken_cli("list", argc, argv, connect_db);
+}
+static int cmd_token_revoke(int argc, char **argv)
+{
+    return apitoken_cli("revoke", argc, argv, connect_db);
+}
+
 static const command commands[] = {
     {NULL, "migrate", cmd_migrate, "migrate",
      "apply the database migrations not yet applied (safe to repeat)"},
@@ -1082,6 +1097,11 @@ static const command commands[] = {
      "deliveries, newest first, with Slack channel/ts or the error and its reason"},
     {NULL, "test", cmd_test, "test TARGET_ID",
      "send a test message to a target now and print Slack's answer"},
+    {"token", "create", cmd_token_create, "token create [--tenant T] [--name N]",
+     "create an API token for herald-api; printed once (stdout), stored hashed"},
+    {"token", "list", cmd_token_list, "token list", "API tokens (never the token itself)"},
+    {"token", "revoke", cmd_token_revoke, "token revoke ID",
+     "revoke an API token and end its console sessions"},
 };
 
 static void print_command(FILE *out, const command *c)

@@ -127,8 +127,8 @@ bool event_parse_time(const char *s, int64_t *out_ms)
         for (p++; *p >= '0' && *p <= '9'; p++, nd++) {
             if (nd < 3)
                 ms = ms * 10 + (*p - '0');
-            else if (nd > 32)
-                return false; /* absurd precision: not a timestamp anyone meant */
+            else if (nd >= 9)
+                return false; /* nanoseconds are the finest anyone writes (Go, Java) */
         }
         if (nd == 0)
             return false;

@@ -269,32 +269,42 @@ static int parse_args(const char *prog, const char *usage, const cfg_opt *opts, 
     return rc;
 }
 
+/* Opens FILE ("-": standard input); -1 after saying why. */
+static int open_input(const char *prog, const char *path)
+{
+    if (!strcmp(path, "-"))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: cannot read '%s': is a directory\n", prog, path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int publish_main(event_kind kind, int argc, char **argv)
 {
-    const char *prog = kind == EVENT_COLLECTION ? "herald-collect" : "herald-checks";
-    const char *usage = kind == EVENT_COLLECTION
-                            ? "[OPTIONS] publish [FILE]\n\n"
-                              "Publishes collection events (schema "
-                              "herald.collection_event.v1), one JSON\n"
-                              "object per line of FILE or standard input (FILE "
-                              "'-' or absent), to\n" TOPIC_COLLECTIONS
-                              " keyed by tenant_id, and waits until the brokers "
-                              "acknowledged each.\n"
-                              "Invalid lines are reported as 'line N: <field>: "
-                              "<reason>' and skipped.\n"
-                              "Exit status: 0 all published, 1 a line rejected "
-                              "or not acknowledged, 2 usage."
-                            : "[OPTIONS] publish [FILE]\n\n"
-                              "Publishes check results (schema "
-                              "herald.check_result.v1), one JSON object\n"
-                              "per line of FILE or standard input (FILE '-' or "
-                              "absent), to " TOPIC_CHECKS "\n"
-                              "keyed by tenant_id, and waits until the brokers "
-                              "acknowledged each.\n"
-                              "Invalid lines are reported as 'line N: <field>: "
-                              "<reason>' and skipped.\n"
-                              "Exit status: 0 all published, 1 a line rejected "
-                              "or not acknowledged, 2 usage.";
+    const bool coll = kind == EVENT_COLLECTION;
+    const char *prog = coll ? "herald-collect" : "herald-checks";
+    char usage[1024];
+    snprintf(usage, sizeof usage,
+             "[OPTIONS] publish|validate [FILE]\n\n"
+             "publish   reads %s (%s), one JSON object per\n"
+             "          line of FILE or standard input (FILE '-' or absent), publishes\n"
+             "          each valid one to %s keyed by tenant_id, and waits\n"
+             "          until the brokers acknowledged every one. Invalid lines are\n"
+             "          reported as 'line N: <field>: <reason>' and not published.\n"
+             "validate  only checks the lines, publishing nothing (needs no broker).\n\n"
+             "Exit status: 0 all published (valid), 1 a line rejected or not acknowledged,\n"
+             "2 usage error (bad flag or value, subcommand, unreadable FILE).",
+             coll ? "collection events" : "check results", event_schema_name(kind),
+             publish_topic(kind));
     log_init(prog);
 
     herald_common_config common;
@@ -309,11 +319,12 @@ int publish_main(event_kind kind, int argc, char **argv)
             (!strcmp(all[i].flag, "--brokers") || !strcmp(all[i].flag, "--log-level")))
             opts[nopts++] = all[i];
     }
-    opts[nopts++] = (cfg_opt){"--timeout", "HERALD_PUBLISH_TIMEOUT",
-                              CFG_INT,     "30",
-                              1,           86400,
-                              "SECONDS",   "how long to wait for the brokers to acknowledge",
-                              &timeout_s};
+    opts[nopts++] =
+        (cfg_opt){"--timeout", "HERALD_PUBLISH_TIMEOUT",
+                  CFG_INT,     "30",
+                  1,           86400,
+                  "SECONDS",   "how long to wait for the brokers to acknowledge every event",
+                  &timeout_s};
 
     const char *pos[3];
     int npos = 0;
@@ -321,12 +332,15 @@ int publish_main(event_kind kind, int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (npos == 0) {
-        fprintf(stderr, "%s: missing subcommand: expected 'publish' (see --help)\n", prog);
+        fprintf(stderr, "%s: missing subcommand: expected 'publish' or 'validate' (see --help)\n",
+                prog);
         return 2;
     }
-    if (strcmp(pos[0], "publish")) {
-        fprintf(stderr, "%s: unknown subcommand '%s': expected 'publish' (see --help)\n", prog,
-                pos[0]);
+    const bool publishing = !strcmp(pos[0], "publish");
+    if (!publishing && strcmp(pos[0], "validate")) {
+        fprintf(stderr,
+                "%s: unknown subcommand '%s': expected 'publish' or 'validate' (see --help)\n",
+                prog, pos[0]);
         return 2;
     }
     if (npos > 2) {
@@ -334,66 +348,56 @@ int publish_main(event_kind kind, int argc, char **argv)
         return 2;
     }
     const char *path = npos > 1 ? pos[1] : "-";
-
-    int fd = 0;
-    if (strcmp(path, "-")) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "%s: cannot open '%s': %s\n", prog, path, strerror(errno));
-            return 2;
-        }
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "%s: cannot read '%s': is a directory\n", prog, path);
-            close(fd);
-            return 2;
-        }
-    }
+    int fd = open_input(prog, path);
+    if (fd < 0)
+        return 2;
 
     char err[512];
-    publisher *p = publish_new(common.kafka_brokers, err, sizeof err);
-    if (!p) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        if (fd > 0)
-            close(fd);
-        return 2;
+    publisher *p = NULL;
+    if (publishing) {
+        p = publish_new(common.kafka_brokers, err, sizeof err);
+        if (!p) {
+            fprintf(stderr, "%s: %s\n", prog, err); /* names the bad HERALD_KAFKA_* variable */
+            if (fd > 0)
+                close(fd);
+            return 2;
+        }
+        publish_on_failure(p, report_unacked, NULL);
     }
-    publish_on_failure(p, report_unacked, NULL);
     util_signals_install();
 
     line_reader *r = xcalloc(1, sizeof *r);
     r->fd = fd;
     r->line = xmalloc(LINE_CAP);
-    uint64_t lineno = 0, rejected = 0, refused = 0;
+    uint64_t lineno = 0, valid = 0, rejected = 0, refused = 0;
     int status = 0, got;
     while ((got = line_next(r)) == LINE_OK) {
         lineno++;
         size_t n = r->llen;
-        if (r->total > LINE_CAP) {
-            size_t size = r->total - (r->last == '\r');
-            if (size > EVENT_MAX_BYTES) {
-                fprintf(stderr, "line %llu: (event): %zu bytes exceeds the %d-byte limit\n",
-                        (unsigned long long)lineno, size, EVENT_MAX_BYTES);
-                rejected++;
-                continue;
-            }
+        if (r->total > LINE_CAP) { /* too long to have been kept */
+            fprintf(stderr, "line %llu: (event): %zu bytes exceeds the %d-byte limit\n",
+                    (unsigned long long)lineno, r->total - (r->last == '\r'), EVENT_MAX_BYTES);
+            rejected++;
+            continue;
         }
         if (n && r->line[n - 1] == '\r')
             n--; /* CRLF files */
         if (blank(r->line, n))
             continue;
-        switch (publish_line(p, kind, r->line, n, lineno, err, sizeof err)) {
-        case PUBLISH_OK:
-            break;
-        case PUBLISH_INVALID:
-            fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, err);
-            rejected++;
-            break;
-        case PUBLISH_ERROR:
-            fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, err);
-            refused++;
-            break;
+        publish_result res;
+        if (publishing) {
+            res = publish_line(p, kind, r->line, n, lineno, err, sizeof err);
+        } else {
+            event *ev = NULL;
+            res =
+                event_parse(r->line, n, kind, &ev, err, sizeof err) ? PUBLISH_INVALID : PUBLISH_OK;
+            event_destroy(ev);
         }
+        if (res != PUBLISH_OK)
+            fprintf(stderr, "line %llu: %s\n", (unsigned long long)lineno, err);
+        valid += res == PUBLISH_OK;
+        rejected += res == PUBLISH_INVALID;
+        refused += res == PUBLISH_ERROR;
     }
     if (got == LINE_ERROR) {
         fprintf(stderr, "%s: cannot read '%s' after line %llu: %s\n", prog, path,
@@ -405,20 +409,26 @@ int publish_main(event_kind kind, int argc, char **argv)
         status = 1;
     }
 
-    publish_counts c;
-    publish_flush(p, (int)timeout_s * 1000, &c);
-    uint64_t unacked = c.failed + refused;
-    if (unacked)
-        fprintf(stderr, "published %llu, rejected %llu, not acknowledged %llu\n",
-                (unsigned long long)c.acked, (unsigned long long)rejected,
-                (unsigned long long)unacked);
-    else
-        fprintf(stderr, "published %llu, rejected %llu\n", (unsigned long long)c.acked,
+    uint64_t unacked = 0;
+    if (publishing) {
+        publish_counts c;
+        publish_flush(p, (int)timeout_s * 1000, &c);
+        unacked = c.failed + refused;
+        if (unacked)
+            fprintf(stderr, "published %llu, rejected %llu, not acknowledged %llu\n",
+                    (unsigned long long)c.acked, (unsigned long long)rejected,
+                    (unsigned long long)unacked);
+        else
+            fprintf(stderr, "published %llu, rejected %llu\n", (unsigned long long)c.acked,
+                    (unsigned long long)rejected);
+        publish_destroy(p);
+    } else {
+        fprintf(stderr, "valid %llu, rejected %llu\n", (unsigned long long)valid,
                 (unsigned long long)rejected);
+    }
     if (!status && (rejected || unacked))
         status = 1;
 
-    publish_destroy(p);
     free(r->line);
     free(r);
     if (fd > 0)

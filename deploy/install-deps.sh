@@ -25,9 +25,10 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates
 # Tests and the demo: PostgreSQL server (tests/support/pg.sh), psql, curl and
 # jq (end-to-end assertions), openssl (demo secret key), kcat (inspecting
 # topics), clang-format (format check), docker-compose (validating
-# docker-compose.yml; there is no Docker engine needed for that), iproute2 (ss).
+# docker-compose.yml; there is no Docker engine needed for that), iproute2 (ss),
+# python3-jsonschema (tests/e2e/test_event_schemas.sh: JSON Schemas vs C validation).
 test_pkgs=(postgresql postgresql-client curl jq openssl kcat clang-format
-           docker-compose iproute2 procps util-linux)
+           docker-compose iproute2 procps util-linux python3-jsonschema)
 browser_pkgs=(chromium)
 
 browser=0 dry=0

@@ -404,6 +404,27 @@ START_TEST(checks_not_acknowledged)
 }
 END_TEST
 
+START_TEST(validate_needs_no_broker)
+{
+    char *l1 = check_line(41, "acme", 3), *l2 = check_line(42, "acme", 101),
+         *l3 = check_line(43, "globex", 0);
+    char content[8192];
+    snprintf(content, sizeof content, "%s\n%s\n%s\n[1,2]\n", l1, l2, l3);
+    free(l1), free(l2), free(l3);
+    const char *path = write_file("validate.jsonl", content);
+    /* nothing listens there: validate must not need it */
+    const char *args[] = {"validate", "--brokers", "127.0.0.1:1", path, NULL};
+    run_result r = run("herald-checks", NULL, args);
+    ck_assert_msg(r.status == 1, "exit %d, stderr: %s", r.status, r.err);
+    ck_assert_str_eq(r.err, "line 2: failing_count: must not exceed total_count (101 > 100)\n"
+                            "line 4: (event): must be a JSON object\n"
+                            "valid 2, rejected 2\n");
+    run_result_free(&r);
+    msgs m = consume(TOPIC_CHECKS, 0);
+    ck_assert_uint_eq(m.n, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* herald-collect                                                            */
 /* ------------------------------------------------------------------------ */
@@ -527,6 +548,7 @@ int main(void)
     tcase_add_test(tc, checks_from_stdin_crlf_and_oversized);
     tcase_add_test(tc, checks_usage_errors);
     tcase_add_test(tc, checks_not_acknowledged);
+    tcase_add_test(tc, validate_needs_no_broker);
     tcase_add_test(tc, collect_publishes_to_collections_topic);
     tcase_add_test(tc, api_publish_and_flush);
     tcase_add_test(tc, api_unacknowledged_are_counted);

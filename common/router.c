@@ -1,0 +1,1434 @@
+#include "common/router.h"
+
+#include "common/db.h"
+#include "common/event.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/route.h"
+#include "common/subscriptions.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ======================================================================== */
+/* Types                                                                     */
+/* ======================================================================== */
+
+/* Bytes of event payload one batch may hold: the batch statement passes them
+ * as one jsonb value, and PostgreSQL caps a jsonb at 256 MiB. */
+#define BATCH_MAX_BYTES (32u * 1024 * 1024)
+
+/* One consumed message of the current batch. */
+typedef struct bmsg {
+    rd_kafka_message_t *m;
+    event *ev;            /* parsed event, NULL when it is to be dead-lettered */
+    char *reason;         /* dead-letter reason (malloc'd) when ev is NULL */
+    char *json;           /* NUL-terminated copy of the payload, made when routed */
+    char eid[37];         /* event_id in lower case (as PostgreSQL prints uuids) */
+    bool dl_produced;     /* dead-letter message produced (awaiting or acked) */
+    bool dup;             /* same event_id earlier in this batch: nothing to do */
+    size_t first, nmatch; /* this attempt's matches: r->matches[first..first+nmatch) */
+} bmsg;
+
+typedef struct match {
+    size_t bi;             /* index in the batch */
+    const route_target *t; /* borrowed from the cache for one attempt */
+} match;
+
+/* One routed delivery produced in the current attempt. The payload belongs
+ * to us until its delivery report (produced without COPY or FREE). */
+typedef struct outmsg {
+    char *payload;
+    size_t len;
+    char *key;
+    int state; /* OUT_* */
+} outmsg;
+enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
+
+/* Result of processing a batch once. */
+enum { PROC_DONE = 0, PROC_RETRY, PROC_ABANDON };
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+struct router {
+    router_config cfg;
+    char *brokers, *database_url, *group, *metrics_addr;
+
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    atomic_int stop;
+
+    /* database */
+    PGconn *db;
+    bool db_prepared;
+    int64_t db_next_attempt_ms; /* util_now_mono_ms() of the next connect attempt */
+    int64_t db_backoff_ms;
+    bool db_outage_logged;
+    int64_t last_idle_sync_ms;
+
+    subs *subs;
+
+    /* the batch */
+    bmsg *b;
+    size_t nb, capb;
+    size_t batch_bytes;
+    bool retained; /* processing failed: keep the batch, consumption paused */
+    bool paused;
+    int64_t batch_started_ms;
+
+    /* per attempt */
+    match *matches;
+    size_t nmatches, capmatches;
+    size_t *route_idx;
+    size_t cap_route_idx;
+    outmsg *outs;
+    size_t nouts;
+    size_t outstanding;   /* produced, no delivery report yet */
+    size_t dl_failed;     /* dead-letter reports with an error (this attempt) */
+    size_t routed_failed; /* routed reports with an error (this attempt) */
+    uint32_t *eid_slots;  /* open-addressing map event_id -> batch index + 1 */
+    size_t neid_slots;
+
+    /* statistics */
+    pthread_mutex_t stats_mu;
+    router_stats stats;
+    router_stats last_summary;
+    int64_t next_summary_ms;
+    int64_t next_lag_ms;
+};
+
+/* ======================================================================== */
+/* Small helpers                                                             */
+/* ======================================================================== */
+
+static bool stopping(router *r)
+{
+    return atomic_load(&r->stop) != 0 || util_should_stop();
+}
+
+static void sb_reserve(sbuf *s, size_t more)
+{
+    if (s->len + more + 1 <= s->cap)
+        return;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (s->len + more + 1 > cap)
+        cap *= 2;
+    s->p = xrealloc(s->p, cap);
+    s->cap = cap;
+}
+
+static void sb_put(sbuf *s, const char *p, size_t n)
+{
+    sb_reserve(s, n);
+    memcpy(s->p + s->len, p, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
+static void sb_putc(sbuf *s, char c)
+{
+    sb_put(s, &c, 1);
+}
+
+static void sb_puts(sbuf *s, const char *str)
+{
+    sb_put(s, str, strlen(str));
+}
+
+/* One element of a PostgreSQL array literal: quoted, with " and \ escaped,
+ * or NULL. */
+static void sb_array_elem(sbuf *s, const char *v)
+{
+    if (s->len > 1)
+        sb_putc(s, ',');
+    if (!v) {
+        sb_puts(s, "NULL");
+        return;
+    }
+    sb_reserve(s, 2 * strlen(v) + 2);
+    char *p = s->p + s->len;
+    *p++ = '"';
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            *p++ = '\\';
+        *p++ = *v;
+    }
+    *p++ = '"';
+    *p = '\0';
+    s->len = (size_t)(p - s->p);
+}
+
+static void sb_free(sbuf *s)
+{
+    free(s->p);
+    memset(s, 0, sizeof *s);
+}
+
+static uint64_t hash_eid(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void stats_add(router *r, void (*fn)(router_stats *, const void *), const void *arg)
+{
+    pthread_mutex_lock(&r->stats_mu);
+    fn(&r->stats, arg);
+    pthread_mutex_unlock(&r->stats_mu);
+}
+
+static void add_db_error(router_stats *s, const void *arg)
+{
+    (void)arg;
+    s->db_errors++;
+}
+
+static void add_abandoned(router_stats *s, const void *arg)
+{
+    s->abandoned += *(const size_t *)arg;
+}
+
+/* ======================================================================== */
+/* Configuration                                                             */
+/* ======================================================================== */
+
+void router_config_defaults(router_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->brokers = "localhost:9092";
+    cfg->database_url = "";
+    cfg->group = "herald-router";
+    cfg->batch_size = 500;
+    cfg->batch_wait_ms = 50;
+    cfg->cache_refresh_seconds = 60;
+    cfg->summary_seconds = 30;
+    cfg->shutdown_timeout_ms = 10000;
+}
+
+/* ======================================================================== */
+/* Kafka                                                                     */
+/* ======================================================================== */
+
+/* Delivery reports: served by rd_kafka_poll(producer) on the router thread. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    router *r = opaque;
+    outmsg *o = m->_private;
+    if (r->outstanding > 0)
+        r->outstanding--;
+    if (!o) {
+        /* a dead-letter message (kafka_deadletter sets no per-message opaque) */
+        if (m->err) {
+            r->dl_failed++;
+            LOG_WARN("dead-letter message not acknowledged: %s", rd_kafka_err2str(m->err));
+        }
+        return;
+    }
+    if (m->err) {
+        o->state = OUT_FAILED;
+        r->routed_failed++;
+        LOG_WARN("routed delivery to %s not acknowledged: %s", TOPIC_DELIVERIES,
+                 rd_kafka_err2str(m->err));
+    } else {
+        o->state = OUT_ACKED;
+    }
+}
+
+static void batch_drop_partitions(router *r, const rd_kafka_topic_partition_list_t *parts);
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    router *r = opaque;
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        LOG_INFO("partitions assigned: %d (%s)", parts->cnt, coop ? "incremental" : "eager");
+        for (int i = 0; i < parts->cnt; i++)
+            LOG_DEBUG("assigned %s [%d]", parts->elems[i].topic, (int)parts->elems[i].partition);
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        /* While the database is away new partitions stay paused too. */
+        if (r->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
+        /* The in-flight batch is never interrupted: processing does not poll
+         * the consumer. What can be here is a batch being collected, or one
+         * retained while the database is away: hand back (drop) what came
+         * from the revoked partitions; its offsets were never stored, so the
+         * new owner reads it again. Nothing is half-committed. */
+        batch_drop_partitions(r, parts);
+        bool lost = rd_kafka_assignment_lost(rk);
+        LOG_INFO("partitions revoked: %d%s", parts->cnt, lost ? " (lost)" : "");
+        if (!lost) {
+            /* Commit what is stored now, so the next owner starts right after
+             * the last batch we completed instead of at the last auto-commit. */
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+            if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                LOG_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
+        }
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        break;
+    }
+    default:
+        LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(err));
+        batch_drop_partitions(r, NULL);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+        break;
+    }
+    if (e) {
+        LOG_ERROR("rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
+
+static rd_kafka_t *consumer_new(router *r, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(r->brokers, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    /* Offsets are stored by hand once a batch is durable and committed in the
+     * background from what is stored (and synchronously on revoke/close). */
+    struct {
+        const char *name, *value, *env;
+    } props[] = {
+        {"group.id", r->group, NULL},
+        {"enable.auto.offset.store", "false", NULL},
+        {"enable.auto.commit", "true", NULL},
+        {"auto.offset.reset", "earliest", "HERALD_KAFKA_AUTO_OFFSET_RESET"},
+        {"auto.commit.interval.ms", "1000", "HERALD_KAFKA_AUTO_COMMIT_INTERVAL_MS"},
+        /* Cooperative rebalancing: adding a router moves only the partitions
+         * it takes; the others keep flowing. */
+        {"partition.assignment.strategy", "cooperative-sticky",
+         "HERALD_KAFKA_PARTITION_ASSIGNMENT_STRATEGY"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(props); i++) {
+        if (props[i].env && getenv(props[i].env))
+            continue; /* the operator's setting wins */
+        if (kafka_conf_set(conf, props[i].name, props[i].value, errstr, errstr_size))
+            goto fail;
+    }
+    for (const char *const *p = r->cfg.consumer_props; p && p[0] && p[1]; p += 2) {
+        if (kafka_conf_set(conf, p[0], p[1], errstr, errstr_size))
+            goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, r);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!rk)
+        goto fail;
+    conf = NULL; /* owned by rk */
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(topics, TOPIC_CHECKS, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, TOPIC_COLLECTIONS, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void set_paused(router *r, bool pause)
+{
+    if (r->paused == pause)
+        return;
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(r->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+        if (pause)
+            rd_kafka_pause_partitions(r->consumer, a);
+        else
+            rd_kafka_resume_partitions(r->consumer, a);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    r->paused = pause;
+    LOG_INFO("consumption %s", pause ? "paused" : "resumed");
+}
+
+/* ======================================================================== */
+/* The batch                                                                 */
+/* ======================================================================== */
+
+static void bmsg_dispose(bmsg *bm)
+{
+    if (bm->m)
+        rd_kafka_message_destroy(bm->m);
+    event_destroy(bm->ev);
+    free(bm->reason);
+    free(bm->json);
+    memset(bm, 0, sizeof *bm);
+}
+
+static void batch_clear(router *r)
+{
+    for (size_t i = 0; i < r->nb; i++)
+        bmsg_dispose(&r->b[i]);
+    r->nb = 0;
+    r->batch_bytes = 0;
+    r->retained = false;
+}
+
+/* Hands back (drops, unstored) the messages of the given partitions, or of
+ * every partition when parts is NULL. */
+static void batch_drop_partitions(router *r, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < r->nb; i++) {
+        bmsg *bm = &r->b[i];
+        bool drop = !parts;
+        if (parts) {
+            const char *topic = rd_kafka_topic_name(bm->m->rkt);
+            drop = rd_kafka_topic_partition_list_find(parts, topic, bm->m->partition) != NULL;
+        }
+        if (drop) {
+            bmsg_dispose(bm);
+            dropped++;
+        } else {
+            r->b[kept++] = *bm;
+        }
+    }
+    r->nb = kept;
+    r->batch_bytes = 0;
+    for (size_t i = 0; i < r->nb; i++)
+        r->batch_bytes += r->b[i].m->len;
+    if (r->nb == 0)
+        r->retained = false;
+    if (dropped) {
+        LOG_INFO("handed back %zu unprocessed message(s) of revoked partitions", dropped);
+        stats_add(r, add_abandoned, &dropped);
+    }
+}
+
+static void add_consumed(router_stats *s, const void *arg)
+{
+    const rd_kafka_message_t *m = arg;
+    s->consumed++;
+    if (!strcmp(rd_kafka_topic_name(m->rkt), TOPIC_COLLECTIONS))
+        s->consumed_collections++;
+    else
+        s->consumed_checks++;
+}
+
+/* Takes ownership of m: parses it once, on intake. */
+static void batch_add(router *r, rd_kafka_message_t *m)
+{
+    if (r->nb == r->capb) {
+        r->capb = r->capb ? r->capb * 2 : 256;
+        r->b = xrealloc(r->b, r->capb * sizeof *r->b);
+    }
+    bmsg *bm = &r->b[r->nb++];
+    memset(bm, 0, sizeof *bm);
+    bm->m = m;
+    r->batch_bytes += m->len;
+    stats_add(r, add_consumed, m);
+
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    event_kind kind = !strcmp(topic, TOPIC_COLLECTIONS) ? EVENT_COLLECTION : EVENT_CHECK_RESULT;
+    char err[512];
+    if (!m->payload || m->len == 0) {
+        bm->reason = xstrdup("(event): empty message");
+    } else if (event_parse((const char *)m->payload, m->len, kind, &bm->ev, err, sizeof err)) {
+        bm->ev = NULL;
+        bm->reason = xstrdup(err);
+    } else {
+        for (size_t i = 0; i < 37; i++)
+            bm->eid[i] = (char)tolower((unsigned char)bm->ev->event_id[i]);
+        LOG_DEBUG("consumed %s [%d] @%lld: event %s tenant %s", topic, (int)m->partition,
+                  (long long)m->offset, bm->eid, bm->ev->tenant_id);
+    }
+    if (bm->reason)
+        LOG_DEBUG("consumed %s [%d] @%lld: malformed: %s", topic, (int)m->partition,
+                  (long long)m->offset, bm->reason);
+}
+
+/* Intake: up to batch_size messages, or what arrives within batch_wait_ms of
+ * the first one. Returns after about 100 ms when nothing arrives, so the main
+ * loop keeps its housekeeping going while idle. */
+static void batch_collect(router *r)
+{
+    int64_t deadline = 0;
+    while ((long)r->nb < r->cfg.batch_size && r->batch_bytes < BATCH_MAX_BYTES && !stopping(r)) {
+        int timeout;
+        if (r->nb == 0) {
+            timeout = 100;
+        } else {
+            int64_t left = deadline - util_now_mono_ms();
+            if (left <= 0)
+                break;
+            timeout = (int)left;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, timeout);
+        if (!m) {
+            if (r->nb == 0)
+                return;
+            continue;
+        }
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LOG_DEBUG("end of partition");
+            else
+                LOG_WARN("consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        batch_add(r, m);
+        if (r->nb == 1) {
+            r->batch_started_ms = util_now_mono_ms();
+            deadline = r->batch_started_ms + r->cfg.batch_wait_ms;
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Database                                                                  */
+/* ======================================================================== */
+
+/*
+ * The batch statement. One round trip writes every events row and every
+ * delivery row of the batch and returns the deliveries to publish:
+ *   $1 uuid[]  event ids          $5 jsonb  the events' bytes, as one array
+ *   $2 text[]  tenant ids         $6 uuid[]  event id of each (event, target)
+ *   $3 text[]  kinds              $7 bigint[] target id of each (event, target)
+ *   $4 text[]  check types (NULL for collections)
+ * Deliveries: a new pair is inserted ('pending') and returned with created =
+ * true; an existing pair is returned (created = false) only while it is still
+ * 'pending', because then its routed message may never have reached Kafka (a
+ * crash between COMMIT and the produce acknowledgement); the no-op update
+ * exists to make ON CONFLICT return it. A pair already claimed by the sender
+ * (sending, retrying, sent, failed) is not returned: it is never published
+ * twice by the router. The join with targets makes the database the last word
+ * on a target disabled or removed a moment ago.
+ */
+static const char sql_route[] =
+    "WITH ev AS ("
+    " INSERT INTO events (event_id, tenant_id, kind, check_type, payload)"
+    " SELECT i.event_id, i.tenant_id, i.kind, i.check_type, p.payload"
+    "   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])"
+    "        WITH ORDINALITY AS i(event_id, tenant_id, kind, check_type, n)"
+    "   JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)"
+    " ON CONFLICT (event_id) DO NOTHING)"
+    " INSERT INTO deliveries AS d (event_id, target_id, tenant_id)"
+    " SELECT m.event_id, m.target_id, t.tenant_id"
+    "   FROM unnest($6::uuid[], $7::bigint[]) AS m(event_id, target_id)"
+    "   JOIN targets t ON t.id = m.target_id AND t.enabled AND t.deleted_at IS NULL"
+    " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"
+    "   WHERE d.state = 'pending'"
+    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created";
+
+/* A database error on one line, without libpq's "ERROR:  " prefix: it goes
+ * into log lines and dead-letter reasons. */
+static void db_message(PGconn *conn, const PGresult *res, char *out, size_t out_size)
+{
+    char raw[1024];
+    db_error(conn, res, raw, sizeof raw);
+    const char *p = raw;
+    static const char *const prefixes[] = {"ERROR:  ", "FATAL:  "};
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
+        if (!strncmp(p, prefixes[i], strlen(prefixes[i])))
+            p += strlen(prefixes[i]);
+    }
+    size_t n = 0;
+    bool space = false;
+    for (; *p && n + 1 < out_size; p++) {
+        bool ws = *p == '\n' || *p == '\t' || *p == '\r' || *p == ' ';
+        if (ws) {
+            space = n > 0;
+            continue;
+        }
+        if (space && n + 2 < out_size)
+            out[n++] = ' ';
+        space = false;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+/* libpq prints server notices (such as the FATAL sent before a restart) on
+ * stderr by default; keep them in the log instead. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    size_t n = strlen(message);
+    while (n && (message[n - 1] == '\n' || message[n - 1] == ' '))
+        n--;
+    LOG_DEBUG("database notice: %.*s", (int)n, message);
+}
+
+static void db_drop(router *r)
+{
+    if (r->db)
+        PQfinish(r->db);
+    r->db = NULL;
+    r->db_prepared = false;
+}
+
+/* A failure that is the database's state, not the data's: drop the
+ * connection, pause, reconnect with backoff. */
+static void db_failed(router *r, const char *what, const char *why)
+{
+    char msg[512];
+    size_t n = 0;
+    for (const char *p = why; *p && n + 1 < sizeof msg; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r') {
+            if (n && msg[n - 1] != ' ' && p[1])
+                msg[n++] = ' ';
+            continue;
+        }
+        msg[n++] = *p;
+    }
+    msg[n] = '\0';
+    stats_add(r, add_db_error, NULL);
+    if (!r->db_outage_logged) {
+        LOG_WARN("database unavailable (%s: %s): pausing consumption, retrying", what, msg);
+        r->db_outage_logged = true;
+    } else {
+        LOG_DEBUG("database still unavailable (%s: %s)", what, msg);
+    }
+    db_drop(r);
+    r->db_backoff_ms = r->db_backoff_ms ? r->db_backoff_ms * 2 : 100;
+    if (r->db_backoff_ms > 5000)
+        r->db_backoff_ms = 5000;
+    /* jitter: several routers should not reconnect in lockstep */
+    int64_t jitter = (int64_t)(rand() % (int)(r->db_backoff_ms / 4 + 1));
+    r->db_next_attempt_ms = util_now_mono_ms() + r->db_backoff_ms + jitter;
+}
+
+/* True when the connection is usable (connecting if due). */
+static bool db_ready(router *r)
+{
+    if (r->db && PQstatus(r->db) == CONNECTION_OK)
+        return true;
+    if (r->db)
+        db_drop(r);
+    if (util_now_mono_ms() < r->db_next_attempt_ms)
+        return false;
+    char err[512];
+    r->db = db_connect(r->database_url, err, sizeof err);
+    if (!r->db) {
+        char *nl;
+        while ((nl = strpbrk(err, "\n\t")) != NULL)
+            *nl = ' ';
+        db_failed(r, "connect", err);
+        return false;
+    }
+    PQsetNoticeProcessor(r->db, on_notice, NULL);
+    PGresult *res = PQprepare(r->db, "herald_route", sql_route, 7, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char msg[512];
+        db_message(r->db, res, msg, sizeof msg);
+        PQclear(res);
+        db_failed(r, "prepare", msg);
+        return false;
+    }
+    PQclear(res);
+    r->db_prepared = true;
+    /* Reconnected: notifications sent while we were away are lost, so the
+     * cache is reloaded whole. */
+    if (subs_attach(r->subs, r->db, err, sizeof err)) {
+        db_failed(r, "subscriptions", err);
+        return false;
+    }
+    subs_stats ss;
+    subs_get_stats(r->subs, &ss);
+    LOG_INFO("database connected; subscriptions: %zu target(s) of %zu tenant(s)", ss.targets,
+             ss.tenants);
+    r->db_backoff_ms = 0;
+    r->db_outage_logged = false;
+    r->last_idle_sync_ms = util_now_mono_ms();
+    return true;
+}
+
+/* SQLSTATE classes that are the data's fault: a retry cannot succeed, so the
+ * event is dead-lettered. Everything else (connection, shutdown, resources,
+ * serialization, a missing table before migrations) is waited out. */
+static bool sqlstate_is_data_error(const char *st)
+{
+    if (!st)
+        return false;
+    if (!strncmp(st, "22", 2)) /* data exception: bad JSON, bad UTF-8, NUL... */
+        return true;
+    if (!strcmp(st, "23502") || !strcmp(st, "23514")) /* not null, check */
+        return true;
+    if (!strcmp(st, "54000")) /* program limit exceeded (a value too large) */
+        return true;
+    return false;
+}
+
+/* ======================================================================== */
+/* Processing                                                                */
+/* ======================================================================== */
+
+static void eid_map_build(router *r)
+{
+    size_t need = 16;
+    while (need < r->nb * 2)
+        need *= 2;
+    if (need > r->neid_slots) {
+        free(r->eid_slots);
+        r->eid_slots = xmalloc(need * sizeof *r->eid_slots);
+        r->neid_slots = need;
+    }
+    memset(r->eid_slots, 0, r->neid_slots * sizeof *r->eid_slots);
+    for (size_t i = 0; i < r->nb; i++) {
+        bmsg *bm = &r->b[i];
+        bm->dup = false;
+        if (!bm->ev)
+            continue;
+        size_t mask = r->neid_slots - 1;
+        size_t s = (size_t)hash_eid(bm->eid) & mask;
+        while (r->eid_slots[s]) {
+            if (!strcmp(r->b[r->eid_slots[s] - 1].eid, bm->eid)) {
+                bm->dup = true; /* the first one routes; this one only moves the offset */
+                break;
+            }
+            s = (s + 1) & mask;
+        }
+        if (!bm->dup)
+            r->eid_slots[s] = (uint32_t)(i + 1);
+    }
+}
+
+static bmsg *eid_map_find(router *r, const char *eid)
+{
+    size_t mask = r->neid_slots - 1;
+    size_t s = (size_t)hash_eid(eid) & mask;
+    while (r->eid_slots[s]) {
+        bmsg *bm = &r->b[r->eid_slots[s] - 1];
+        if (!strcmp(bm->eid, eid))
+            return bm;
+        s = (s + 1) & mask;
+    }
+    return NULL;
+}
+
+/* Produces the dead-letter messages of the batch not produced yet (all of
+ * them again when force: a report came back with an error). */
+static void produce_deadletters(router *r, bool force)
+{
+    for (size_t i = 0; i < r->nb; i++) {
+        bmsg *bm = &r->b[i];
+        if (!bm->reason || (bm->dl_produced && !force))
+            continue;
+        int rc;
+        while ((rc = kafka_deadletter(r->producer, bm->m, bm->reason)) != 0 && !stopping(r)) {
+            /* the local queue is full (or the producer is in trouble): serve
+             * reports and try again */
+            rd_kafka_poll(r->producer, 100);
+        }
+        if (rc == 0) {
+            bm->dl_produced = true;
+            r->outstanding++;
+        } else {
+            r->dl_failed++; /* stopping: the batch is handed back */
+        }
+    }
+}
+
+/* Routes every event of the batch through the cache into r->matches.
+ * Returns the number of matches. */
+static size_t route_batch(router *r)
+{
+    r->nmatches = 0;
+    for (size_t i = 0; i < r->nb; i++) {
+        bmsg *bm = &r->b[i];
+        bm->first = r->nmatches;
+        bm->nmatch = 0;
+        if (!bm->ev || bm->dup || !route_event_wanted(bm->ev))
+            continue;
+        size_t nt = 0;
+        const route_target *ts = subs_lookup(r->subs, bm->ev->tenant_id, &nt);
+        if (nt == 0)
+            continue;
+        if (nt > r->cap_route_idx) {
+            r->cap_route_idx = nt;
+            r->route_idx = xrealloc(r->route_idx, nt * sizeof *r->route_idx);
+        }
+        size_t n = route_event(bm->ev, ts, nt, r->route_idx);
+        if (r->nmatches + n > r->capmatches) {
+            size_t cap = r->capmatches ? r->capmatches : 1024;
+            while (r->nmatches + n > cap)
+                cap *= 2;
+            r->matches = xrealloc(r->matches, cap * sizeof *r->matches);
+            r->capmatches = cap;
+        }
+        for (size_t k = 0; k < n; k++)
+            r->matches[r->nmatches++] = (match){i, &ts[r->route_idx[k]]};
+        bm->nmatch = n;
+    }
+    return r->nmatches;
+}
+
+/* Builds the statement's parameters for batch entries [from, to) that have
+ * matches. */
+static void build_params(router *r, size_t from, size_t to, sbuf p[7])
+{
+    for (int k = 0; k < 7; k++) {
+        p[k].len = 0;
+        sb_reserve(&p[k], 64);
+        p[k].p[0] = '\0';
+        sb_putc(&p[k], k == 4 ? '[' : '{');
+    }
+    bool first_payload = true;
+    for (size_t i = from; i < to; i++) {
+        bmsg *bm = &r->b[i];
+        if (!bm->nmatch)
+            continue;
+        const event *ev = bm->ev;
+        sb_array_elem(&p[0], bm->eid);
+        sb_array_elem(&p[1], ev->tenant_id);
+        sb_array_elem(&p[2], event_kind_name(ev->kind));
+        sb_array_elem(&p[3], ev->kind == EVENT_CHECK_RESULT ? ev->check_type : NULL);
+        if (!first_payload)
+            sb_putc(&p[4], ',');
+        first_payload = false;
+        sb_put(&p[4], (const char *)bm->m->payload, bm->m->len);
+        for (size_t k = 0; k < bm->nmatch; k++) {
+            const route_target *t = r->matches[bm->first + k].t;
+            char id[24];
+            snprintf(id, sizeof id, "%lld", (long long)t->id);
+            if (p[5].len > 1)
+                sb_putc(&p[5], ',');
+            sb_puts(&p[5], bm->eid);
+            if (p[6].len > 1)
+                sb_putc(&p[6], ',');
+            sb_puts(&p[6], id);
+        }
+    }
+    for (int k = 0; k < 7; k++)
+        sb_putc(&p[k], k == 4 ? ']' : '}');
+}
+
+typedef struct db_result {
+    PGresult *res;   /* rows to publish, or NULL */
+    bool data_error; /* the statement failed because of the data */
+    char msg[512];
+} db_result;
+
+/* Runs the statement for batch entries [from, to). Returns 0 with
+ * out->res set, or -1: out->data_error tells whether to blame the data. */
+static int run_statement(router *r, size_t from, size_t to, db_result *out)
+{
+    sbuf p[7] = {0};
+    build_params(r, from, to, p);
+    const char *vals[7];
+    for (int k = 0; k < 7; k++)
+        vals[k] = p[k].p;
+    PGresult *res = PQexecPrepared(r->db, "herald_route", 7, vals, NULL, NULL, 0);
+    for (int k = 0; k < 7; k++)
+        sb_free(&p[k]);
+    out->res = NULL;
+    out->data_error = false;
+    out->msg[0] = '\0';
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        out->res = res;
+        return 0;
+    }
+    db_message(r->db, res, out->msg, sizeof out->msg);
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    out->data_error = PQstatus(r->db) == CONNECTION_OK && sqlstate_is_data_error(st);
+    PQclear(res);
+    return -1;
+}
+
+static const route_target *match_target(router *r, const bmsg *bm, int64_t target_id)
+{
+    for (size_t k = 0; k < bm->nmatch; k++) {
+        if (r->matches[bm->first + k].t->id == target_id)
+            return r->matches[bm->first + k].t;
+    }
+    return NULL;
+}
+
+typedef struct attempt_counts {
+    uint64_t created, republished;
+} attempt_counts;
+
+/* Turns the returned rows into routed deliveries (appended to r->outs). */
+static void collect_outs(router *r, PGresult *res, attempt_counts *c)
+{
+    int rows = PQntuples(res);
+    if (rows == 0)
+        return;
+    r->outs = xrealloc(r->outs, (r->nouts + (size_t)rows) * sizeof *r->outs);
+    int64_t now = util_now_wall_ms();
+    for (int row = 0; row < rows; row++) {
+        int64_t delivery_id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+        const char *eid = PQgetvalue(res, row, 1);
+        int64_t target_id = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+        bool created = PQgetvalue(res, row, 3)[0] == 't';
+        bmsg *bm = eid_map_find(r, eid);
+        const route_target *t = bm ? match_target(r, bm, target_id) : NULL;
+        if (!t) {
+            /* cannot happen: the statement only returns pairs we sent */
+            LOG_ERROR("delivery %lld for unknown pair (%s, %lld)", (long long)delivery_id, eid,
+                      (long long)target_id);
+            continue;
+        }
+        if (!bm->json) {
+            bm->json = xmalloc(bm->m->len + 1);
+            memcpy(bm->json, bm->m->payload, bm->m->len);
+            bm->json[bm->m->len] = '\0';
+        }
+        routed_delivery d;
+        memset(&d, 0, sizeof d);
+        d.delivery_id = delivery_id;
+        memcpy(d.event_id, bm->ev->event_id, sizeof d.event_id);
+        d.target_id = target_id;
+        d.tenant_id = bm->ev->tenant_id;
+        d.team_id = (char *)t->team_id;
+        d.destination = (char *)t->destination;
+        d.destination_is_email = t->destination_is_email;
+        d.kind = bm->ev->kind;
+        d.event_json = bm->json;
+        d.routed_at_ms = now;
+        char *payload = routed_delivery_encode(&d);
+        if (!payload) {
+            LOG_ERROR("delivery %lld: cannot encode the routed delivery", (long long)delivery_id);
+            continue;
+        }
+        outmsg *o = &r->outs[r->nouts++];
+        o->payload = payload;
+        o->len = strlen(payload);
+        o->key = xstrdup(t->team_id);
+        o->state = OUT_UNSENT;
+        if (created)
+            c->created++;
+        else
+            c->republished++;
+        LOG_DEBUG("event %s -> target %lld (delivery %lld, %s)", bm->eid, (long long)target_id,
+                  (long long)delivery_id, created ? "new" : "pending again");
+    }
+}
+
+static void outs_clear(router *r)
+{
+    for (size_t i = 0; i < r->nouts; i++) {
+        free(r->outs[i].payload);
+        free(r->outs[i].key);
+    }
+    r->nouts = 0;
+}
+
+static void produce_outs(router *r)
+{
+    for (size_t i = 0; i < r->nouts; i++) {
+        outmsg *o = &r->outs[i];
+        if (o->state == OUT_ACKED || o->state == OUT_INFLIGHT)
+            continue;
+        for (;;) {
+            rd_kafka_resp_err_t err = rd_kafka_producev(
+                r->producer, RD_KAFKA_V_TOPIC(TOPIC_DELIVERIES),
+                RD_KAFKA_V_KEY(o->key, strlen(o->key)), RD_KAFKA_V_VALUE(o->payload, o->len),
+                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o), RD_KAFKA_V_END);
+            if (!err) {
+                o->state = OUT_INFLIGHT;
+                r->outstanding++;
+                break;
+            }
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                LOG_WARN("produce to %s: %s", TOPIC_DELIVERIES, rd_kafka_err2str(err));
+                o->state = OUT_FAILED;
+                r->routed_failed++;
+                break;
+            }
+            rd_kafka_poll(r->producer, 50);
+        }
+    }
+}
+
+/*
+ * Waits until every produced message is acknowledged, producing again what
+ * failed. Returns 0, or -1 when stopping and the shutdown timeout ran out
+ * (the batch is then handed back: its offsets are not stored).
+ */
+static int await_acks(router *r)
+{
+    int64_t deadline = 0;
+    int64_t next_warn = util_now_mono_ms() + 10000;
+    for (;;) {
+        while (r->outstanding > 0) {
+            rd_kafka_poll(r->producer, 50);
+            int64_t now = util_now_mono_ms();
+            if (stopping(r)) {
+                if (!deadline)
+                    deadline = now + r->cfg.shutdown_timeout_ms;
+                else if (now >= deadline)
+                    return -1;
+            }
+            if (now >= next_warn) {
+                LOG_WARN("waiting for Kafka to acknowledge %zu message(s)", r->outstanding);
+                next_warn = now + 30000;
+            }
+        }
+        if (!r->routed_failed && !r->dl_failed)
+            return 0;
+        if (stopping(r))
+            return -1;
+        LOG_WARN("%zu routed and %zu dead-letter message(s) failed: producing them again",
+                 r->routed_failed, r->dl_failed);
+        if (rd_kafka_fatal_error(r->producer, NULL, 0)) {
+            /* An idempotent producer that hit a fatal error is unusable:
+             * start a fresh one. Nothing acknowledged is lost. */
+            char err[512];
+            rd_kafka_t *p = kafka_producer_new(r->brokers, on_delivery, r, err, sizeof err);
+            if (p) {
+                rd_kafka_flush(r->producer, 1000);
+                rd_kafka_destroy(r->producer);
+                r->producer = p;
+                r->outstanding = 0;
+            } else {
+                LOG_ERROR("cannot recreate the producer: %s", err);
+            }
+        }
+        bool dl = r->dl_failed > 0;
+        r->routed_failed = 0;
+        r->dl_failed = 0;
+        rd_kafka_poll(r->producer, 500);
+        produce_outs(r);
+        if (dl)
+            produce_deadletters(r, true);
+    }
+}
+
+typedef struct batch_counts {
+    uint64_t routed, created, republished, published, not_notifiable, no_target, dead_lettered,
+        duplicates;
+} batch_counts;
+
+static void add_batch(router_stats *s, const void *arg)
+{
+    const batch_counts *c = arg;
+    s->routed += c->routed;
+    s->deliveries_created += c->created;
+    s->deliveries_republished += c->republished;
+    s->deliveries_published += c->published;
+    s->not_notifiable += c->not_notifiable;
+    s->no_target += c->no_target;
+    s->dead_lettered += c->dead_lettered;
+    s->duplicates += c->duplicates;
+    s->batches++;
+}
+
+/* Stores, per partition, the offset after the batch's last message. */
+static void store_offsets(router *r)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < r->nb; i++) {
+        const rd_kafka_message_t *m = r->b[i].m;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, m->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(r->consumer, l);
+    if (err) {
+        for (int i = 0; i < l->cnt; i++) {
+            if (l->elems[i].err)
+                LOG_WARN("store offset %s [%d] @%lld: %s", l->elems[i].topic,
+                         (int)l->elems[i].partition, (long long)l->elems[i].offset,
+                         rd_kafka_err2str(l->elems[i].err));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Marks events the database refused for dead-lettering. Returns 0, or -1 when
+ * the database failed for another reason (retry the batch). */
+static int isolate_bad_events(router *r, attempt_counts *c, batch_counts *bc)
+{
+    for (size_t i = 0; i < r->nb; i++) {
+        bmsg *bm = &r->b[i];
+        if (!bm->nmatch)
+            continue;
+        db_result one;
+        if (run_statement(r, i, i + 1, &one) == 0) {
+            collect_outs(r, one.res, c);
+            PQclear(one.res);
+            continue;
+        }
+        if (!one.data_error) {
+            db_failed(r, "route", one.msg);
+            return -1;
+        }
+        LOG_WARN("event %s: rejected by the database: %s", bm->eid, one.msg);
+        char reason[600];
+        snprintf(reason, sizeof reason, "database: %s", one.msg);
+        event_destroy(bm->ev);
+        bm->ev = NULL;
+        bm->reason = xstrdup(reason);
+        bm->nmatch = 0;
+        bc->routed--;
+    }
+    return 0;
+}
+
+/* Processes the batch once: PROC_DONE (offsets stored), PROC_RETRY (database
+ * away: keep the batch) or PROC_ABANDON (stopping and Kafka did not
+ * acknowledge in time). */
+static int batch_process(router *r)
+{
+    int64_t t0 = util_now_mono_ms();
+    batch_counts bc = {0};
+    attempt_counts ac = {0};
+    r->routed_failed = 0;
+    r->dl_failed = 0;
+    outs_clear(r);
+    eid_map_build(r);
+
+    bool need_db = false;
+    for (size_t i = 0; i < r->nb; i++) {
+        const bmsg *bm = &r->b[i];
+        if (bm->ev && !bm->dup && route_event_wanted(bm->ev))
+            need_db = true;
+    }
+    if (need_db) {
+        if (!db_ready(r))
+            return PROC_RETRY;
+        char err[512];
+        if (subs_sync(r->subs, r->db, err, sizeof err)) {
+            db_failed(r, "subscriptions", err);
+            return PROC_RETRY;
+        }
+    }
+    route_batch(r);
+    for (size_t i = 0; i < r->nb; i++) {
+        const bmsg *bm = &r->b[i];
+        if (bm->nmatch)
+            bc.routed++;
+    }
+    if (r->nmatches > 0) {
+        db_result all;
+        if (run_statement(r, 0, r->nb, &all) == 0) {
+            collect_outs(r, all.res, &ac);
+            PQclear(all.res);
+        } else if (all.data_error) {
+            /* One bad event must not block the partition: find it by
+             * running the events one by one (rows of the good ones are
+             * committed; a retry would find them and publish them once). */
+            LOG_WARN("batch rejected by the database (%s): retrying event by event", all.msg);
+            outs_clear(r);
+            ac = (attempt_counts){0};
+            if (isolate_bad_events(r, &ac, &bc))
+                return PROC_RETRY;
+        } else {
+            db_failed(r, "route", all.msg);
+            return PROC_RETRY;
+        }
+    }
+
+    produce_deadletters(r, false);
+    produce_outs(r);
+    if (await_acks(r))
+        return PROC_ABANDON;
+
+    store_offsets(r);
+    for (size_t i = 0; i < r->nb; i++) {
+        const bmsg *bm = &r->b[i];
+        if (bm->reason)
+            bc.dead_lettered++;
+        else if (bm->dup)
+            bc.duplicates++;
+        else if (!route_event_wanted(bm->ev))
+            bc.not_notifiable++;
+        else if (!bm->nmatch)
+            bc.no_target++;
+    }
+    bc.created = ac.created;
+    bc.republished = ac.republished;
+    bc.published = r->nouts;
+    stats_add(r, add_batch, &bc);
+    LOG_DEBUG("batch of %zu: %llu routed, %llu deliveries (%llu new), %llu dead-lettered in "
+              "%lld ms",
+              r->nb, (unsigned long long)bc.routed, (unsigned long long)r->nouts,
+              (unsigned long long)bc.created, (unsigned long long)bc.dead_lettered,
+              (long long)(util_now_mono_ms() - t0));
+    outs_clear(r);
+    return PROC_DONE;
+}
+
+/* ======================================================================== */
+/* Housekeeping                                                              */
+/* ======================================================================== */
+
+static int64_t consumer_lag(router *r)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(r->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
+        return -1;
+    int64_t lag = 0;
+    if (a->cnt > 0 && rd_kafka_position(r->consumer, a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < a->cnt; i++) {
+            int64_t lo = 0, hi = 0;
+            if (rd_kafka_get_watermark_offsets(r->consumer, a->elems[i].topic,
+                                               a->elems[i].partition, &lo, &hi) ||
+                hi < 0)
+                continue;
+            int64_t pos = a->elems[i].offset;
+            if (pos < 0)
+                continue; /* nothing consumed yet here: unknown */
+            if (hi > pos)
+                lag += hi - pos;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(a);
+    return lag;
+}
+
+static void log_summary(router *r, bool force)
+{
+    router_stats s;
+    router_get_stats(r, &s);
+    const router_stats *p = &r->last_summary;
+    if (!force && s.consumed == p->consumed && s.db_errors == p->db_errors &&
+        s.abandoned == p->abandoned)
+        return;
+    LOG_INFO("consumed %llu (+%llu: checks %llu, collections %llu), routed +%llu, deliveries "
+             "+%llu new +%llu again, not notifiable +%llu, no target +%llu, dead-lettered "
+             "+%llu, db errors +%llu, lag %lld, cache %zu targets/%zu tenants",
+             (unsigned long long)s.consumed, (unsigned long long)(s.consumed - p->consumed),
+             (unsigned long long)(s.consumed_checks - p->consumed_checks),
+             (unsigned long long)(s.consumed_collections - p->consumed_collections),
+             (unsigned long long)(s.routed - p->routed),
+             (unsigned long long)(s.deliveries_created - p->deliveries_created),
+             (unsigned long long)(s.deliveries_republished - p->deliveries_republished),
+             (unsigned long long)(s.not_notifiable - p->not_notifiable),
+             (unsigned long long)(s.no_target - p->no_target),
+             (unsigned long long)(s.dead_lettered - p->dead_lettered),
+             (unsigned long long)(s.db_errors - p->db_errors), (long long)s.lag, s.cache_targets,
+             s.cache_tenants);
+    r->last_summary = s;
+}
+
+static void set_db_state(router_stats *s, const void *arg)
+{
+    const router *r = arg;
+    s->db_connected = r->db != NULL && PQstatus(r->db) == CONNECTION_OK;
+    subs_stats ss;
+    subs_get_stats(r->subs, &ss);
+    s->cache_tenants = ss.tenants;
+    s->cache_targets = ss.targets;
+}
+
+static void set_lag(router_stats *s, const void *arg)
+{
+    s->lag = *(const int64_t *)arg;
+}
+
+static void housekeeping(router *r)
+{
+    int64_t now = util_now_mono_ms();
+    /* Idle: keep the notification queue drained and notice a lost database
+     * before the next event needs it. */
+    if (!r->retained && r->nb == 0 && now - r->last_idle_sync_ms >= 1000) {
+        r->last_idle_sync_ms = now;
+        if (db_ready(r)) {
+            char err[512];
+            if (subs_sync(r->subs, r->db, err, sizeof err))
+                db_failed(r, "subscriptions", err);
+        }
+    }
+    if (now >= r->next_lag_ms) {
+        int64_t lag = consumer_lag(r);
+        stats_add(r, set_lag, &lag);
+        r->next_lag_ms = now + 5000;
+    }
+    stats_add(r, set_db_state, r);
+    if (r->cfg.summary_seconds > 0 && now >= r->next_summary_ms) {
+        log_summary(r, false);
+        r->next_summary_ms = now + r->cfg.summary_seconds * 1000;
+    }
+}
+
+/* ======================================================================== */
+/* Public                                                                    */
+/* ======================================================================== */
+
+router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
+{
+    if (cfg->batch_size < 1 || cfg->batch_wait_ms < 0 || !cfg->group || !*cfg->group) {
+        snprintf(errstr, errstr_size, "router: invalid configuration");
+        return NULL;
+    }
+    char *pqerr = NULL;
+    PQconninfoOption *ci = PQconninfoParse(cfg->database_url ? cfg->database_url : "", &pqerr);
+    if (!ci) {
+        snprintf(errstr, errstr_size, "database URL: %s", pqerr ? pqerr : "invalid");
+        size_t n = strlen(errstr);
+        while (n && errstr[n - 1] == '\n')
+            errstr[--n] = '\0';
+        PQfreemem(pqerr);
+        return NULL;
+    }
+    PQconninfoFree(ci);
+
+    router *r = xcalloc(1, sizeof *r);
+    r->cfg = *cfg;
+    r->brokers = xstrdup(cfg->brokers ? cfg->brokers : "localhost:9092");
+    r->database_url = xstrdup(cfg->database_url ? cfg->database_url : "");
+    r->group = xstrdup(cfg->group);
+    r->metrics_addr = xstrdup(cfg->metrics_addr ? cfg->metrics_addr : "");
+    r->cfg.brokers = r->brokers;
+    r->cfg.database_url = r->database_url;
+    r->cfg.group = r->group;
+    r->cfg.metrics_addr = r->metrics_addr;
+    r->cfg.consumer_props = NULL; /* only needed by router_new */
+    pthread_mutex_init(&r->stats_mu, NULL);
+    r->stats.lag = -1;
+    r->subs = subs_new((int64_t)cfg->cache_refresh_seconds * 1000);
+
+    r->producer = kafka_producer_new(r->brokers, on_delivery, r, errstr, errstr_size);
+    if (!r->producer)
+        goto fail;
+    r->cfg.consumer_props = cfg->consumer_props;
+    r->consumer = consumer_new(r, errstr, errstr_size);
+    r->cfg.consumer_props = NULL;
+    if (!r->consumer)
+        goto fail;
+    return r;
+fail:
+    router_destroy(r);
+    return NULL;
+}
+
+int router_run(router *r)
+{
+    LOG_INFO("routing %s and %s in group %s (batches of %ld within %ld ms)", TOPIC_CHECKS,
+             TOPIC_COLLECTIONS, r->group, r->cfg.batch_size, r->cfg.batch_wait_ms);
+    r->next_summary_ms = util_now_mono_ms() + r->cfg.summary_seconds * 1000;
+    /* Connect now so a bad URL or a missing schema shows at startup; a
+     * database that is down is waited for. */
+    db_ready(r);
+    bool abandoned = false;
+    while (!stopping(r)) {
+        housekeeping(r);
+        if (!r->retained && r->paused)
+            set_paused(r, false); /* the retained batch was handed back on a revoke */
+        if (!r->retained) {
+            batch_collect(r);
+        } else {
+            /* Paused: serve rebalances (a revoke hands the retained batch
+             * back) until the next attempt is due. */
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
+            if (m && !m->err)
+                batch_add(r, m); /* fetched before the pause took effect: keep order */
+            else if (m)
+                rd_kafka_message_destroy(m);
+            if (util_now_mono_ms() < r->db_next_attempt_ms)
+                continue;
+        }
+        if (r->nb == 0)
+            continue;
+        int rc = batch_process(r);
+        if (rc == PROC_DONE) {
+            batch_clear(r);
+            set_paused(r, false);
+        } else if (rc == PROC_RETRY) {
+            r->retained = true;
+            set_paused(r, true);
+        } else {
+            abandoned = true;
+            break;
+        }
+    }
+
+    /* Shutdown: intake has stopped. A batch still held could not be
+     * processed (the database is away, or Kafka did not acknowledge in time):
+     * hand it back; its offsets are not stored, so it is consumed again. */
+    if (r->nb > 0 && !abandoned && r->retained) {
+        int rc = batch_process(r);
+        if (rc == PROC_DONE)
+            batch_clear(r);
+    }
+    if (r->nb > 0) {
+        size_t n = r->nb;
+        LOG_WARN("stopping with %zu unprocessed message(s): handed back to the group", n);
+        stats_add(r, add_abandoned, &n);
+        batch_clear(r);
+    }
+    outs_clear(r);
+    LOG_INFO("closing consumer (committing stored offsets)");
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(r->consumer);
+    if (err)
+        LOG_WARN("consumer close: %s", rd_kafka_err2str(err));
+    rd_kafka_flush(r->producer, (int)r->cfg.shutdown_timeout_ms);
+    housekeeping(r);
+    log_summary(r, true);
+    LOG_INFO("router stopped");
+    return 0;
+}
+
+void router_stop(router *r)
+{
+    atomic_store(&r->stop, 1);
+}
+
+void router_get_stats(router *r, router_stats *out)
+{
+    pthread_mutex_lock(&r->stats_mu);
+    *out = r->stats;
+    pthread_mutex_unlock(&r->stats_mu);
+}
+
+int router_metrics_port(router *r)
+{
+    (void)r;
+    return 0;
+}
+
+void router_destroy(router *r)
+{
+    if (!r)
+        return;
+    batch_clear(r);
+    outs_clear(r);
+    if (r->consumer)
+        rd_kafka_destroy(r->consumer);
+    if (r->producer) {
+        rd_kafka_flush(r->producer, 1000);
+        rd_kafka_destroy(r->producer);
+    }
+    db_drop(r);
+    subs_destroy(r->subs);
+    free(r->b);
+    free(r->matches);
+    free(r->route_idx);
+    free(r->outs);
+    free(r->eid_slots);
+    free(r->brokers);
+    free(r->database_url);
+    free(r->group);
+    free(r->metrics_addr);
+    pthread_mutex_destroy(&r->stats_mu);
+    free(r);
+}

@@ -1,0 +1,1169 @@
+/*
+ * herald-api end to end over HTTP: the real herald-api binary, the fake Slack
+ * (tests/support/fake_slack.c) and PostgreSQL. Covers the OAuth install flow
+ * (and every way its state can be wrong), authentication on every endpoint,
+ * CSRF, tenant isolation, target validation, bad bodies, test messages,
+ * deliveries pagination, the checks page API, /metrics, /healthz and a
+ * graceful stop.
+ */
+#include "testlib.h"
+
+#include "common/apitoken.h"
+
+#include <check.h>
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char db_url[512];
+static char slack_base[256]; /* http://127.0.0.1:P */
+static char api_base[256];
+static pid_t slack_pid, api_pid;
+static char tok_acme[APITOKEN_TEXT_LEN + 1], tok_globex[APITOKEN_TEXT_LEN + 1],
+    tok_op[APITOKEN_TEXT_LEN + 1], tok_initech[APITOKEN_TEXT_LEN + 1];
+#define SECRET_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" /* 32 bytes, base64 */
+#define MAX_BODY   4096
+
+/* ================================================================ processes */
+
+/* Outside a test (setup in main) ck_assert cannot report: say it and stop. */
+static bool in_setup = true;
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (in_setup) {                                                                            \
+            if (!(cond)) {                                                                         \
+                fprintf(stderr, "setup: " __VA_ARGS__);                                            \
+                fputc('\n', stderr);                                                               \
+                exit(EXIT_FAILURE);                                                                \
+            }                                                                                      \
+        } else {                                                                                   \
+            ck_assert_msg(cond, __VA_ARGS__);                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* Starts prog with argv and extra environment (NAME=VALUE, NULL-terminated);
+ * returns its pid and the first line of its stdout in line. */
+static pid_t spawn(const char *prog, char *const argv[], char *const env[], char *line,
+                   size_t line_size)
+{
+    int fds[2];
+    REQUIRE(pipe(fds) == 0, "pipe");
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(prog, argv);
+        perror(prog);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    if (!fgets(line, (int)line_size, f)) {
+        fprintf(stderr, "%s printed nothing (did it start?)\n", prog);
+        abort();
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    /* Keep reading in the background would need a thread; the programs
+     * print one line only, so the pipe can simply stay open. */
+    return pid;
+}
+
+static void start_all(void)
+{
+    char prog[1024];
+    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
+    char *sargv[] = {prog, "--rate", "0", NULL};
+    slack_pid = spawn(prog, sargv, NULL, slack_base, sizeof slack_base);
+
+    static char e_db[600], e_api[400], e_auth[400];
+    snprintf(e_db, sizeof e_db, "HERALD_DATABASE_URL=%s", db_url);
+    snprintf(e_api, sizeof e_api, "HERALD_SLACK_API_URL=%s/api", slack_base);
+    snprintf(e_auth, sizeof e_auth, "HERALD_SLACK_AUTHORIZE_URL=%s/oauth/v2/authorize", slack_base);
+    char *env[] = {e_db,
+                   e_api,
+                   e_auth,
+                   "HERALD_SECRET_KEY=" SECRET_KEY,
+                   "HERALD_SLACK_CLIENT_ID=fake-client-id",
+                   "HERALD_SLACK_CLIENT_SECRET=fake-client-secret",
+                   "HERALD_PUBLIC_URL=",
+                   "HERALD_LOG_LEVEL=warn",
+                   NULL};
+    testlib_program("workers", "herald-api", prog, sizeof prog);
+    char *aargv[] = {prog, "--listen", "127.0.0.1:0", "--max-body", "4096", NULL};
+    api_pid = spawn(prog, aargv, env, api_base, sizeof api_base);
+}
+
+/* ================================================================ HTTP */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char headers[16384];
+    size_t hlen;
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    r->body = realloc(r->body, r->len + sz * n + 1);
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t len = sz * n, room = sizeof r->headers - 1 - r->hlen;
+    size_t take = len < room ? len : room;
+    memcpy(r->headers + r->hlen, p, take);
+    r->hlen += take;
+    r->headers[r->hlen] = '\0';
+    return len;
+}
+
+typedef struct req_opts {
+    const char *token;   /* Authorization: Bearer */
+    const char *cookies; /* Cookie: header value */
+    const char *csrf;    /* X-CSRF-Token */
+    const char *origin;  /* Origin */
+    const char *ctype;   /* Content-Type (default application/json with a body) */
+} req_opts;
+
+static void http(const char *method, const char *url, const char *body, const req_opts *o, resp *r)
+{
+    memset(r, 0, sizeof *r);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    struct curl_slist *hs = NULL;
+    char h[1024];
+    if (o && o->token) {
+        snprintf(h, sizeof h, "Authorization: Bearer %s", o->token);
+        hs = curl_slist_append(hs, h);
+    }
+    if (o && o->cookies)
+        curl_easy_setopt(c, CURLOPT_COOKIE, o->cookies);
+    if (o && o->csrf) {
+        snprintf(h, sizeof h, "X-CSRF-Token: %s", o->csrf);
+        hs = curl_slist_append(hs, h);
+    }
+    if (o && o->origin) {
+        snprintf(h, sizeof h, "Origin: %s", o->origin);
+        hs = curl_slist_append(hs, h);
+    }
+    if (body) {
+        snprintf(h, sizeof h, "Content-Type: %s", o && o->ctype ? o->ctype : "application/json");
+        hs = curl_slist_append(hs, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    CURLcode rc = curl_easy_perform(c);
+    REQUIRE(rc == CURLE_OK, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    if (!r->body)
+        r->body = calloc(1, 1);
+}
+
+static void api(const char *method, const char *path, const char *body, const char *token, resp *r)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", api_base, path);
+    req_opts o = {.token = token};
+    http(method, url, body, &o, r);
+}
+
+static void resp_free(resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static cJSON *json_of(const resp *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    ck_assert_msg(j != NULL, "not JSON: %s", r->body);
+    return j;
+}
+
+static const char *find_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+/* A header's value (first occurrence) into out; false when absent. */
+static bool header(const resp *r, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->headers; (p = find_ci(p, name)) != NULL; p += nl) {
+        if ((p != r->headers && p[-1] != '\n') || p[nl] != ':')
+            continue;
+        const char *v = p + nl + 1;
+        while (*v == ' ')
+            v++;
+        size_t l = strcspn(v, "\r\n");
+        snprintf(out, size, "%.*s", (int)l, v);
+        return true;
+    }
+    return false;
+}
+
+/* The value a Set-Cookie gives name; false when not set. */
+static bool set_cookie(const resp *r, const char *name, char *out, size_t size)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "Set-Cookie: %s=", name);
+    const char *p = find_ci(r->headers, pat);
+    if (!p)
+        return false;
+    p += strlen(pat);
+    size_t l = strcspn(p, ";\r\n");
+    snprintf(out, size, "%.*s", (int)l, p);
+    return true;
+}
+
+/* ================================================================ helpers */
+
+typedef struct session {
+    char sid[128];
+    char csrf[128];
+} session;
+
+static void login(const char *token, session *s)
+{
+    char url[512], body[256];
+    snprintf(url, sizeof url, "%s/api/v1/session", api_base);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", token);
+    resp r;
+    http("POST", url, body, NULL, &r);
+    REQUIRE(r.status == 200, "login: %ld %s", r.status, r.body);
+    REQUIRE(set_cookie(&r, "herald_session", s->sid, sizeof s->sid), "no session cookie");
+    REQUIRE(strstr(r.headers, "HttpOnly") != NULL, "cookie not HttpOnly");
+    REQUIRE(strstr(r.headers, "SameSite=Lax") != NULL, "cookie not SameSite");
+    cJSON *j = cJSON_Parse(r.body);
+    REQUIRE(j && cJSON_IsString(cJSON_GetObjectItem(j, "csrf")), "login: no csrf: %s", r.body);
+    snprintf(s->csrf, sizeof s->csrf, "%s", cJSON_GetObjectItem(j, "csrf")->valuestring);
+    cJSON_Delete(j);
+    resp_free(&r);
+}
+
+/* Runs /slack/install as the session; returns the callback URL the fake
+ * Slack sends the browser to, and the browser-binding cookie. */
+static void install_begin(const session *s, char *callback, size_t cb_size, char *oauth_cookie,
+                          size_t oc_size)
+{
+    char url[512], cookies[512], loc[2048];
+    snprintf(url, sizeof url, "%s/slack/install", api_base);
+    snprintf(cookies, sizeof cookies, "herald_session=%s", s->sid);
+    req_opts o = {.cookies = cookies};
+    resp r;
+    http("GET", url, NULL, &o, &r);
+    ck_assert_int_eq(r.status, 302);
+    ck_assert(header(&r, "Location", loc, sizeof loc));
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s/oauth/v2/authorize?client_id=fake-client-id&scope=chat%%3Awrite", slack_base);
+    ck_assert_msg(strncmp(loc, want, strlen(want)) == 0, "authorize URL: %s", loc);
+    ck_assert_ptr_nonnull(strstr(loc, "&redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
+    ck_assert_ptr_nonnull(strstr(loc, "&state="));
+    ck_assert(set_cookie(&r, "herald_oauth", oauth_cookie, oc_size));
+    ck_assert_ptr_nonnull(strstr(r.headers, "Max-Age=600"));
+    resp_free(&r);
+    /* The fake Slack's authorize page sends the browser straight back. */
+    http("GET", loc, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 302);
+    ck_assert(header(&r, "Location", callback, cb_size));
+    resp_free(&r);
+}
+
+static void install_finish(const char *callback, const session *s, const char *oauth_cookie,
+                           resp *r)
+{
+    char cookies[512];
+    snprintf(cookies, sizeof cookies, "herald_session=%s; herald_oauth=%s", s->sid,
+             oauth_cookie ? oauth_cookie : "");
+    req_opts o = {.cookies = cookies};
+    http("GET", callback, NULL, &o, r);
+}
+
+static void install_ok(const session *s)
+{
+    char cb[2048], oc[128];
+    install_begin(s, cb, sizeof cb, oc, sizeof oc);
+    resp r;
+    install_finish(cb, s, oc, &r);
+    ck_assert_msg(r.status == 303, "callback: %ld %s", r.status, r.body);
+    char loc[512];
+    ck_assert(header(&r, "Location", loc, sizeof loc));
+    const char *want = "/console/new-target.html?workspace=T0FAKE01&installed=";
+    ck_assert_msg(strncmp(loc, want, strlen(want)) == 0, "%s", loc);
+    resp_free(&r);
+}
+
+static void fake_post(const char *path, const char *body)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", slack_base, path);
+    resp r;
+    http("POST", url, body, NULL, &r);
+    ck_assert_msg(r.status == 200, "fake %s: %ld %s", path, r.status, r.body);
+    resp_free(&r);
+}
+
+static PGconn *db(void)
+{
+    return testlib_db_connect(db_url);
+}
+
+static void sql(const char *q)
+{
+    PGconn *c = db();
+    PGresult *r = PQexec(c, q);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Creates a target as token; returns its id (asserts 201). */
+static long create_target(const char *token, const char *body)
+{
+    resp r;
+    api("POST", "/api/v1/targets", body, token, &r);
+    ck_assert_msg(r.status == 201, "create: %ld %s", r.status, r.body);
+    cJSON *j = json_of(&r);
+    long id = (long)cJSON_GetObjectItem(j, "id")->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    return id;
+}
+
+static void expect_error(const char *method, const char *path, const char *body, const char *token,
+                         long status, const char *field, const char *text)
+{
+    resp r;
+    api(method, path, body, token, &r);
+    ck_assert_msg(r.status == status, "%s %s %s: want %ld, got %ld %s", method, path,
+                  body ? body : "", status, r.status, r.body);
+    cJSON *j = json_of(&r);
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    ck_assert_msg(cJSON_IsString(e) && (!text || strstr(e->valuestring, text)),
+                  "%s %s: error '%s' lacks '%s'", method, path, r.body, text ? text : "");
+    if (field) {
+        const cJSON *f = cJSON_GetObjectItem(j, "field");
+        ck_assert_msg(cJSON_IsString(f) && strcmp(f->valuestring, field) == 0,
+                      "%s %s: field is not %s: %s", method, path, field, r.body);
+    }
+    cJSON_Delete(j);
+    resp_free(&r);
+}
+
+/* ================================================================ install flow */
+
+static session acme_s;
+
+START_TEST(install_flow_and_reinstall)
+{
+    install_ok(&acme_s);
+    resp r;
+    api("GET", "/api/v1/workspaces", NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"team_id\":\"T0FAKE01\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"team_name\":\"Fake Workspace\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"revoked\":false"));
+    ck_assert_ptr_null(strstr(r.body, "xoxb")); /* never a token */
+    resp_free(&r);
+    /* Show with health: auth.test runs against Slack. */
+    api("GET", "/api/v1/workspaces/T0FAKE01", NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"auth_test\":{\"ok\":true"));
+    resp_free(&r);
+    /* Reinstalling clears an earlier revoked state. */
+    sql("UPDATE workspaces SET revoked_at = now(), revoked_reason = 'token_revoked'");
+    api("GET", "/api/v1/workspaces", NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"revoked\":true"));
+    resp_free(&r);
+    install_ok(&acme_s);
+    api("GET", "/api/v1/workspaces", NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"revoked\":false"));
+    resp_free(&r);
+}
+END_TEST
+
+static void expect_page(const resp *r, long status, const char *text)
+{
+    ck_assert_msg(r->status == status, "want %ld, got %ld: %s", status, r->status, r->body);
+    ck_assert_ptr_nonnull(strstr(r->headers, "text/html"));
+    ck_assert_msg(strstr(r->body, text) != NULL, "page lacks '%s': %s", text, r->body);
+}
+
+START_TEST(install_state_reused)
+{
+    char cb[2048], oc[128];
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    resp r;
+    install_finish(cb, &acme_s, oc, &r);
+    ck_assert_int_eq(r.status, 303);
+    resp_free(&r);
+    install_finish(cb, &acme_s, oc, &r);
+    expect_page(&r, 400, "already used");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(install_state_missing_or_unknown)
+{
+    char url[512];
+    resp r;
+    snprintf(url, sizeof url, "%s/slack/oauth/callback?code=abc", api_base);
+    http("GET", url, NULL, NULL, &r);
+    expect_page(&r, 400, "no state parameter");
+    resp_free(&r);
+    snprintf(url, sizeof url, "%s/slack/oauth/callback?code=abc&state=forged", api_base);
+    http("GET", url, NULL, NULL, &r);
+    expect_page(&r, 400, "not one Herald issued");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(install_state_mismatched)
+{
+    char cb[2048], oc[128];
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    resp r;
+    /* Another browser: its own binding cookie, or none at all. */
+    install_finish(cb, &acme_s, "someone-elses-cookie", &r);
+    expect_page(&r, 400, "another browser");
+    resp_free(&r);
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    install_finish(cb, &acme_s, NULL, &r);
+    expect_page(&r, 400, "another browser");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(install_state_expired)
+{
+    char cb[2048], oc[128];
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    sql("UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE used_at IS NULL");
+    resp r;
+    install_finish(cb, &acme_s, oc, &r);
+    expect_page(&r, 400, "more than 10 minutes old");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(install_access_denied)
+{
+    fake_post("/_fake/state", "{\"oauth\":{\"client_id\":\"fake-client-id\",\"client_secret\":"
+                              "\"fake-client-secret\",\"team\":\"T0FAKE01\",\"deny\":true}}");
+    char cb[2048], oc[128];
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    ck_assert_ptr_nonnull(strstr(cb, "error=access_denied"));
+    resp r;
+    install_finish(cb, &acme_s, oc, &r);
+    expect_page(&r, 400, "cancelled in Slack");
+    resp_free(&r);
+    fake_post("/_fake/state", "{\"oauth\":{\"client_id\":\"fake-client-id\",\"client_secret\":"
+                              "\"fake-client-secret\",\"team\":\"T0FAKE01\",\"deny\":false}}");
+}
+END_TEST
+
+START_TEST(install_needs_sign_in)
+{
+    char url[512], loc[512];
+    snprintf(url, sizeof url, "%s/slack/install", api_base);
+    resp r;
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 303);
+    ck_assert(header(&r, "Location", loc, sizeof loc));
+    ck_assert_str_eq(loc, "/console/login.html?next=%2Fslack%2Finstall");
+    resp_free(&r);
+}
+END_TEST
+
+/* ================================================================ auth */
+
+START_TEST(auth_required_on_every_endpoint)
+{
+    static const char *const eps[][2] = {
+        {"GET", "/api/v1/session"},
+        {"DELETE", "/api/v1/session"},
+        {"GET", "/api/v1/workspaces"},
+        {"GET", "/api/v1/workspaces/T0FAKE01"},
+        {"DELETE", "/api/v1/workspaces/T0FAKE01"},
+        {"GET", "/api/v1/workspaces/T0FAKE01/channels"},
+        {"GET", "/api/v1/targets"},
+        {"POST", "/api/v1/targets"},
+        {"GET", "/api/v1/targets/1"},
+        {"PATCH", "/api/v1/targets/1"},
+        {"DELETE", "/api/v1/targets/1"},
+        {"POST", "/api/v1/targets/1/test"},
+        {"GET", "/api/v1/targets/1/health"},
+        {"GET", "/api/v1/targets/1/deliveries"},
+        {"GET", "/api/v1/deliveries"},
+        {"GET", "/api/v1/deliveries/1"},
+        {"GET", "/api/v1/health"},
+        {"GET", "/api/v1/checks"},
+        {"PUT", "/api/v1/checks/weak_mfa/targets"},
+    };
+    for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
+        resp r;
+        const char *body = strcmp(eps[i][0], "GET") && strcmp(eps[i][0], "DELETE") ? "{}" : NULL;
+        api(eps[i][0], eps[i][1], body, NULL, &r);
+        ck_assert_msg(r.status == 401, "%s %s without auth: %ld", eps[i][0], eps[i][1], r.status);
+        ck_assert_ptr_nonnull(strstr(r.body, "authentication required"));
+        resp_free(&r);
+        api(eps[i][0], eps[i][1], body, "hrld_notavalidtokenatallnotavalidtokenatallnota", &r);
+        ck_assert_msg(r.status == 401, "%s %s with a bad token: %ld", eps[i][0], eps[i][1],
+                      r.status);
+        resp_free(&r);
+    }
+    /* Pages send the browser to sign in. */
+    static const char *const pages[] = {"/console/", "/console/target.html", "/console/checks.html",
+                                        "/console/new-target.html"};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        resp r;
+        api("GET", pages[i], NULL, NULL, &r);
+        ck_assert_msg(r.status == 303, "%s: %ld", pages[i], r.status);
+        ck_assert_ptr_nonnull(strstr(r.headers, "Location: /console/login.html?next="));
+        resp_free(&r);
+    }
+    /* The sign-in page and the static files are public. */
+    resp r;
+    api("GET", "/console/login.html", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "id=\"login-form\""));
+    resp_free(&r);
+    api("GET", "/console/app.js", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    api("GET", "/console/../../etc/passwd", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(sessions_and_csrf)
+{
+    session s;
+    login(tok_acme, &s);
+    char url[512], cookies[256];
+    snprintf(cookies, sizeof cookies, "herald_session=%s", s.sid);
+    resp r;
+    snprintf(url, sizeof url, "%s/api/v1/session", api_base);
+    req_opts o = {.cookies = cookies};
+    http("GET", url, NULL, &o, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"tenant\":\"acme\""));
+    resp_free(&r);
+    /* A state change by cookie needs the CSRF token... */
+    snprintf(url, sizeof url, "%s/api/v1/targets", api_base);
+    http("POST", url, "{}", &o, &r);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_ptr_nonnull(strstr(r.body, "CSRF"));
+    resp_free(&r);
+    req_opts bad = {.cookies = cookies, .csrf = "wrong"};
+    http("POST", url, "{}", &bad, &r);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    /* ...and must come from our own origin. */
+    req_opts cross = {.cookies = cookies, .csrf = s.csrf, .origin = "https://evil.example"};
+    http("POST", url, "{}", &cross, &r);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    req_opts good = {.cookies = cookies, .csrf = s.csrf, .origin = api_base};
+    http("POST", url, "{}", &good, &r);
+    ck_assert_int_eq(r.status, 400); /* past CSRF: now the body is judged */
+    ck_assert_ptr_nonnull(strstr(r.body, "workspace: required"));
+    resp_free(&r);
+    /* Sign-in from another site is refused; a bad token is 401. */
+    http("POST", url, NULL, NULL, &r);
+    resp_free(&r);
+    snprintf(url, sizeof url, "%s/api/v1/session", api_base);
+    char body[128];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", tok_acme);
+    req_opts evil = {.origin = "https://evil.example"};
+    http("POST", url, body, &evil, &r);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    http("POST", url, "{\"token\":\"hrld_nope\"}", NULL, &r);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    /* Sign out ends the session. */
+    req_opts out = {.cookies = cookies, .csrf = s.csrf};
+    http("DELETE", url, NULL, &out, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.headers, "herald_session=; Path=/; HttpOnly"));
+    resp_free(&r);
+    http("GET", url, NULL, &o, &r);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    /* A revoked token's sessions end with it. */
+    PGconn *c = db();
+    char tok[APITOKEN_TEXT_LEN + 1], err[256];
+    int64_t id;
+    ck_assert_int_eq(apitoken_create(c, "acme", "temp", tok, &id, err, sizeof err), 0);
+    login(tok, &s);
+    ck_assert_int_eq(apitoken_revoke(c, id, err, sizeof err), 1);
+    PQfinish(c);
+    snprintf(cookies, sizeof cookies, "herald_session=%s", s.sid);
+    http("GET", url, NULL, &o, &r);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    api("GET", "/api/v1/targets", NULL, tok, &r);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+}
+END_TEST
+
+/* ================================================================ targets */
+
+START_TEST(target_crud_and_validation)
+{
+    const char *t = tok_acme;
+    expect_error("POST", "/api/v1/targets", "{\"name\":\"x\"}", t, 400, "workspace", "required");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"destination\":\"C0ALERTS\",\"uses\":"
+                 "[\"failed_check\"]}",
+                 t, 400, "name", "required");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"C0ALERTS\","
+                 "\"uses\":[\"bogus\"]}",
+                 t, 400, "uses", "bogus");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"C0ALERTS\","
+                 "\"uses\":[\"failed_check\"],\"colour\":\"red\"}",
+                 t, 400, "colour", "unknown field");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":5,\"destination\":\"C0ALERTS\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "name", "expected a string");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"not a channel\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "not a channel");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"C0NOPE\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "was not found");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"G0NOTIN\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "invite");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"C0ARCHIVED\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "archived");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"#no-such\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "no channel named #no-such");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":"
+                 "\"nobody@example.com\",\"uses\":[\"failed_check\"]}",
+                 t, 400, "destination", "nobody@example.com");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0NOPE\",\"name\":\"a\",\"destination\":\"C0ALERTS\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "workspace", "T0NOPE");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"a\",\"destination\":\"C0ALERTS\","
+                 "\"uses\":[\"data_collection\"],\"checks\":[\"weak_mfa\"]}",
+                 t, 400, "checks", NULL);
+
+    /* A channel by name is resolved to its id; an email to the member. */
+    long id = create_target(t, "{\"workspace\":\"T0FAKE01\",\"name\":\"Sec alerts\","
+                               "\"description\":\"the SOC\",\"destination\":\"#sec-alerts\","
+                               "\"uses\":[\"failed_check\",\"data_collection\"]}");
+    long id2 = create_target(t, "{\"workspace\":\"T0FAKE01\",\"name\":\"Alice\",\"destination\":"
+                                "\"alice@example.com\",\"uses\":\"failed_check\",\"checks\":"
+                                "[\"weak_mfa\"]}");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld", id);
+    resp r;
+    api("GET", path, NULL, t, &r);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = json_of(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "destination_resolved")->valuestring, "C0ALERTS");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "tenant")->valuestring, "acme");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "all_checks")));
+    cJSON_Delete(j);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/targets/%ld", id2);
+    api("GET", path, NULL, t, &r);
+    j = json_of(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "destination_resolved")->valuestring, "U0ALICE");
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "checks"), 0)->valuestring,
+                     "weak_mfa");
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* Same name in the tenant: refused, naming the field. */
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"Alice\",\"destination\":\"C0GENERAL\","
+                 "\"uses\":[\"failed_check\"]}",
+                 t, 400, "name", "Alice");
+
+    /* Update: checks, enabled, destination (checked with Slack again). */
+    api("PATCH", path, "{\"checks\":[\"weak_mfa\",\"stale_admins\"],\"enabled\":false}", t, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"checks\":[\"stale_admins\",\"weak_mfa\"]"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"enabled\":false"));
+    resp_free(&r);
+    expect_error("PATCH", path, "{\"destination\":\"G0NOTIN\"}", t, 400, "destination", "invite");
+    expect_error("PATCH", path, "{\"enabled\":\"yes\"}", t, 400, "enabled", NULL);
+    expect_error("PATCH", path, "{\"workspace\":\"T0OTHER\"}", t, 400, "workspace", NULL);
+    api("PATCH", path, "{\"destination\":\"G0PRIVATE\",\"checks\":[]}", t, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"destination_resolved\":\"G0PRIVATE\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"all_checks\":true"));
+    resp_free(&r);
+
+    /* List, health, delete. */
+    api("GET", "/api/v1/targets", NULL, t, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"name\":\"Sec alerts\""));
+    resp_free(&r);
+    api("GET", "/api/v1/health", NULL, t, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"name\":\"Alice\""));
+    resp_free(&r);
+    api("DELETE", path, NULL, t, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    expect_error("GET", path, NULL, t, 404, NULL, NULL);
+    expect_error("GET", "/api/v1/targets/abc", NULL, t, 404, NULL, NULL);
+}
+END_TEST
+
+START_TEST(bad_bodies_are_4xx)
+{
+    expect_error("POST", "/api/v1/targets", "{", tok_acme, 400, NULL, "not valid JSON");
+    expect_error("POST", "/api/v1/targets", "[1,2]", tok_acme, 400, NULL, "JSON object");
+    expect_error("POST", "/api/v1/targets", "", tok_acme, 400, NULL, "empty");
+    expect_error("POST", "/api/v1/targets", "{\"name\":\"x\"} trailing", tok_acme, 400, NULL,
+                 "unexpected text");
+    char *big = malloc(MAX_BODY + 100);
+    memset(big, ' ', MAX_BODY + 99);
+    big[0] = '{';
+    big[MAX_BODY + 98] = '}';
+    big[MAX_BODY + 99] = '\0';
+    expect_error("POST", "/api/v1/targets", big, tok_acme, 413, NULL, "limit");
+    free(big);
+    expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "{\"target_ids\":\"x\"}", tok_acme, 400,
+                 "target_ids", NULL);
+    expect_error("GET", "/api/v1/deliveries?state=lost", NULL, tok_acme, 400, "state", "lost");
+    expect_error("GET", "/api/v1/deliveries?limit=0", NULL, tok_acme, 400, "limit", NULL);
+    expect_error("GET", "/api/v1/deliveries?since=yesterday", NULL, tok_acme, 400, "since", NULL);
+}
+END_TEST
+
+/* ================================================================ isolation */
+
+START_TEST(tenant_tokens_are_isolated)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Iso\","
+                                      "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    char path[128], sub[160];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld", id);
+    /* globex does not see acme's target, nor acme's workspace. */
+    resp r;
+    api("GET", "/api/v1/targets", NULL, tok_globex, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(strstr(r.body, "\"Iso\""));
+    resp_free(&r);
+    expect_error("GET", path, NULL, tok_globex, 404, NULL, NULL);
+    expect_error("PATCH", path, "{\"name\":\"mine\"}", tok_globex, 404, NULL, NULL);
+    expect_error("DELETE", path, NULL, tok_globex, 404, NULL, NULL);
+    snprintf(sub, sizeof sub, "%s/test", path);
+    expect_error("POST", sub, NULL, tok_globex, 404, NULL, NULL);
+    snprintf(sub, sizeof sub, "%s/deliveries", path);
+    expect_error("GET", sub, NULL, tok_globex, 404, NULL, NULL);
+    snprintf(sub, sizeof sub, "/api/v1/deliveries?target_id=%ld", id);
+    api("GET", sub, NULL, tok_globex, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"items\":[]"));
+    resp_free(&r);
+    expect_error("GET", "/api/v1/deliveries?tenant=acme", NULL, tok_globex, 403, "tenant", NULL);
+    api("GET", "/api/v1/workspaces", NULL, tok_globex, &r);
+    ck_assert_ptr_null(strstr(r.body, "T0FAKE01"));
+    resp_free(&r);
+    expect_error("GET", "/api/v1/workspaces/T0FAKE01", NULL, tok_globex, 404, NULL, NULL);
+    expect_error("GET", "/api/v1/workspaces/T0FAKE01/channels", NULL, tok_globex, 404, NULL, NULL);
+    expect_error("DELETE", "/api/v1/workspaces/T0FAKE01", NULL, tok_globex, 404, NULL, NULL);
+    /* It cannot borrow acme's installation, nor create for acme. */
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"Steal\",\"destination\":\"C0GENERAL\","
+                 "\"uses\":[\"failed_check\"]}",
+                 tok_globex, 400, "workspace", "not installed for tenant globex");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"tenant\":\"acme\",\"workspace\":\"T0FAKE01\",\"name\":\"Steal\","
+                 "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}",
+                 tok_globex, 403, "tenant", NULL);
+    api("GET", "/api/v1/checks", NULL, tok_globex, &r);
+    ck_assert_ptr_null(strstr(r.body, "\"Iso\""));
+    resp_free(&r);
+    /* The operator sees every tenant; it must name one to create. */
+    api("GET", path, NULL, tok_op, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    api("GET", "/api/v1/targets?tenant=globex", NULL, tok_op, &r);
+    ck_assert_ptr_null(strstr(r.body, "\"Iso\""));
+    resp_free(&r);
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"Op\",\"destination\":\"C0GENERAL\","
+                 "\"uses\":[\"failed_check\"]}",
+                 tok_op, 400, "tenant", "required");
+    /* acme itself still owns it. */
+    api("GET", path, NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+}
+END_TEST
+
+/* ================================================================ test messages */
+
+static long messages_in(const char *channel, const char *text)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/_fake/messages?channel=%s", slack_base, channel);
+    resp r;
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = json_of(&r);
+    long n = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, j)
+    {
+        char *s = cJSON_PrintUnformatted(m);
+        if (!text || strstr(s, text))
+            n++;
+        free(s);
+    }
+    cJSON_Delete(j);
+    resp_free(&r);
+    return n;
+}
+
+START_TEST(test_message_arrives_and_is_listed)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Tested\","
+                                      "\"destination\":\"C0ALERTS\",\"uses\":[\"failed_check\"]}");
+    long before = messages_in("C0ALERTS", "Tested");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    resp r;
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    cJSON *j = json_of(&r);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "channel")->valuestring, "C0ALERTS");
+    char ts[64];
+    snprintf(ts, sizeof ts, "%s", cJSON_GetObjectItem(j, "ts")->valuestring);
+    long did = (long)cJSON_GetObjectItem(j, "delivery_id")->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    ck_assert_int_eq(messages_in("C0ALERTS", "Tested"), before + 1);
+
+    char q[160];
+    snprintf(q, sizeof q, "/api/v1/targets/%ld/deliveries", id);
+    api("GET", q, NULL, tok_acme, &r);
+    j = json_of(&r);
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "items"), 0);
+    ck_assert_int_eq((long)cJSON_GetObjectItem(d, "id")->valuedouble, did);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "state")->valuestring, "sent");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "event_kind")->valuestring, "test");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "slack_ts")->valuestring, ts);
+    cJSON_Delete(j);
+    resp_free(&r);
+    snprintf(q, sizeof q, "/api/v1/deliveries/%ld", did);
+    api("GET", q, NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    snprintf(q, sizeof q, "/api/v1/targets/%ld/health", id);
+    api("GET", q, NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"ok\""));
+    resp_free(&r);
+
+    /* A destination that stopped working: Slack's answer comes back, the
+     * delivery is failed with the reason, and the target shows it. */
+    fake_post("/_fake/state", "{\"channels\":[{\"id\":\"C0ALERTS\",\"name\":\"sec-alerts\","
+                              "\"archived\":true,\"member\":true}]}");
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 502);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"slack_error\":\"is_archived\""));
+    resp_free(&r);
+    fake_post("/_fake/state", "{\"channels\":[{\"id\":\"C0ALERTS\",\"name\":\"sec-alerts\","
+                              "\"archived\":false,\"member\":true}]}");
+    snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&state=failed", id);
+    api("GET", q, NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"error_code\":\"is_archived\""));
+    resp_free(&r);
+    snprintf(q, sizeof q, "/api/v1/targets/%ld/health", id);
+    api("GET", q, NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"failing\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"last_error_code\":\"is_archived\""));
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(deliveries_pagination)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Paged\","
+                                      "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    long ids[5];
+    for (int i = 0; i < 5; i++) {
+        resp r;
+        api("POST", path, NULL, tok_acme, &r);
+        ck_assert_msg(r.status == 200, "%s", r.body);
+        cJSON *j = json_of(&r);
+        ids[i] = (long)cJSON_GetObjectItem(j, "delivery_id")->valuedouble;
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    /* Pages of 2, newest first, following next_before_id: 5 rows, no repeats. */
+    long seen[16], n = 0, before = 0;
+    for (int page = 0; page < 8; page++) {
+        char q[200];
+        if (before)
+            snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&limit=2&before_id=%ld", id,
+                     before);
+        else
+            snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&limit=2", id);
+        resp r;
+        api("GET", q, NULL, tok_acme, &r);
+        ck_assert_int_eq(r.status, 200);
+        cJSON *j = json_of(&r);
+        const cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItem(j, "items")) seen[n++] =
+            (long)cJSON_GetObjectItem(d, "id")->valuedouble;
+        const cJSON *nb = cJSON_GetObjectItem(j, "next_before_id");
+        before = cJSON_IsNumber(nb) ? (long)nb->valuedouble : 0;
+        cJSON_Delete(j);
+        resp_free(&r);
+        if (!before)
+            break;
+    }
+    ck_assert_int_eq(n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(seen[i], ids[4 - i]);
+    /* Offset paging too, and a time filter. */
+    char q[200];
+    snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&limit=2&offset=4", id);
+    resp r;
+    api("GET", q, NULL, tok_acme, &r);
+    cJSON *j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 1);
+    cJSON_Delete(j);
+    resp_free(&r);
+    snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&since=2999-01-01T00:00:00Z", id);
+    api("GET", q, NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"items\":[]"));
+    resp_free(&r);
+}
+END_TEST
+
+/* ================================================================ checks */
+
+START_TEST(checks_seen_and_editable)
+{
+    /* A tenant of its own, so other tests' targets stay out of the way; its
+     * workspace link is what an install by that tenant would leave. */
+    sql("INSERT INTO workspace_tenants (team_id, tenant_id) VALUES ('T0FAKE01', 'initech')");
+    /* Two check types seen for initech (the events trigger records them). */
+    sql("INSERT INTO events (event_id, tenant_id, kind, check_type, payload) VALUES "
+        "(gen_random_uuid(), 'initech', 'check_result', 'weak_mfa', "
+        " '{\"check\":{\"type\":\"weak_mfa\",\"name\":\"Weak MFA Configured\"}}'), "
+        "(gen_random_uuid(), 'initech', 'check_result', 'stale_admins', "
+        " '{\"check\":{\"type\":\"stale_admins\",\"name\":\"Stale admins\"}}'), "
+        "(gen_random_uuid(), 'globex', 'check_result', 'globex_only', '{}')");
+    long id =
+        create_target(tok_initech, "{\"workspace\":\"T0FAKE01\",\"name\":\"Checks\","
+                                   "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    resp r;
+    api("GET", "/api/v1/checks", NULL, tok_initech, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"check_name\":\"Weak MFA Configured\""));
+    ck_assert_ptr_null(strstr(r.body, "globex_only"));
+    resp_free(&r);
+
+    /* Untick it for weak_mfa: it keeps every other check seen. */
+    char body[128], path[128];
+    snprintf(body, sizeof body, "{\"target_ids\":[]}");
+    api("PUT", "/api/v1/checks/weak_mfa/targets", body, tok_initech, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/targets/%ld", id);
+    api("GET", path, NULL, tok_initech, &r);
+    ck_assert_msg(strstr(r.body, "\"checks\":[\"stale_admins\"]") != NULL, "%s", r.body);
+    resp_free(&r);
+    /* Tick it again. */
+    snprintf(body, sizeof body, "{\"target_ids\":[%ld]}", id);
+    api("PUT", "/api/v1/checks/weak_mfa/targets", body, tok_initech, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    api("GET", path, NULL, tok_initech, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"checks\":[\"stale_admins\",\"weak_mfa\"]"));
+    resp_free(&r);
+    /* Unticking its last check would mean "every check": refused. */
+    api("PUT", "/api/v1/checks/stale_admins/targets", "{\"target_ids\":[]}", tok_initech, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "{\"target_ids\":[]}", tok_initech, 409,
+                 "target_ids", "no check");
+    /* The row lists the target under weak_mfa. */
+    api("GET", "/api/v1/checks", NULL, tok_initech, &r);
+    cJSON *j = json_of(&r);
+    const cJSON *it;
+    bool found = false;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "items"))
+    {
+        if (strcmp(cJSON_GetObjectItem(it, "check_type")->valuestring, "weak_mfa") != 0)
+            continue;
+        const cJSON *t;
+        cJSON_ArrayForEach(
+            t, cJSON_GetObjectItem(
+                   it, "targets")) if ((long)cJSON_GetObjectItem(t, "id")->valuedouble == id)
+            found = true;
+    }
+    ck_assert(found);
+    cJSON_Delete(j);
+    resp_free(&r);
+    expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "{\"target_ids\":[999999]}", tok_initech,
+                 400, "target_ids", "999999");
+    expect_error("PUT", "/api/v1/checks/bad%20type/targets", "{\"target_ids\":[]}", tok_initech,
+                 400, "check_type", NULL);
+}
+END_TEST
+
+/* ================================================================ operations */
+
+START_TEST(metrics_and_healthz)
+{
+    resp r;
+    api("GET", "/healthz", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "ok\n");
+    resp_free(&r);
+    api("GET", "/metrics", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE herald_api_logins_total counter"));
+    ck_assert_ptr_nonnull(strstr(r.body, "herald_http_requests_total{route=\"/healthz\""));
+    ck_assert_ptr_null(strstr(r.body, "xoxb"));
+    resp_free(&r);
+    api("GET", "/", NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 303);
+    resp_free(&r);
+}
+END_TEST
+
+/* SIGTERM: herald-api finishes and exits 0 promptly. Run from main() after
+ * the suite (a forked test cannot wait for a process it did not start). */
+static int graceful_stop(void)
+{
+    if (kill(api_pid, SIGTERM) != 0)
+        return -1;
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 300 && got == 0; i++) {
+        got = waitpid(api_pid, &status, WNOHANG);
+        if (!got) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    api_pid = 0;
+    if (got <= 0) {
+        fprintf(stderr, "graceful_stop: herald-api did not stop within 15 s of SIGTERM\n");
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "graceful_stop: herald-api exited with status %d\n", status);
+        return -1;
+    }
+    printf("graceful_stop: herald-api exited 0 after SIGTERM\n");
+    return 0;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    testlib_db_create("api", db_url, sizeof db_url);
+    PGconn *c = testlib_db_connect(db_url);
+    char err[256];
+    int64_t id;
+    if (apitoken_create(c, "acme", "acme admin", tok_acme, &id, err, sizeof err) ||
+        apitoken_create(c, "globex", "globex admin", tok_globex, &id, err, sizeof err) ||
+        apitoken_create(c, NULL, "operator", tok_op, &id, err, sizeof err) ||
+        apitoken_create(c, "initech", "initech admin", tok_initech, &id, err, sizeof err)) {
+        fprintf(stderr, "creating tokens: %s\n", err);
+        return EXIT_FAILURE;
+    }
+    PQfinish(c);
+    start_all();
+    login(tok_acme, &acme_s);
+    in_setup = false;
+
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("install");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, install_flow_and_reinstall);
+    tcase_add_test(tc, install_state_reused);
+    tcase_add_test(tc, install_state_missing_or_unknown);
+    tcase_add_test(tc, install_state_mismatched);
+    tcase_add_test(tc, install_state_expired);
+    tcase_add_test(tc, install_access_denied);
+    tcase_add_test(tc, install_needs_sign_in);
+    suite_add_tcase(s, tc);
+    TCase *ta = tcase_create("api");
+    tcase_set_timeout(ta, 120);
+    tcase_add_test(ta, auth_required_on_every_endpoint);
+    tcase_add_test(ta, sessions_and_csrf);
+    tcase_add_test(ta, target_crud_and_validation);
+    tcase_add_test(ta, bad_bodies_are_4xx);
+    tcase_add_test(ta, tenant_tokens_are_isolated);
+    tcase_add_test(ta, test_message_arrives_and_is_listed);
+    tcase_add_test(ta, deliveries_pagination);
+    tcase_add_test(ta, checks_seen_and_editable);
+    tcase_add_test(ta, metrics_and_healthz);
+    suite_add_tcase(s, ta);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (graceful_stop() != 0)
+        failed++;
+    kill(slack_pid, SIGTERM);
+    waitpid(slack_pid, NULL, 0);
+    curl_global_cleanup();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -188,6 +188,10 @@ START_TEST(help_on_every_command)
         ARGS("deliveries", "--help"),
         ARGS("test", "--help"),
         ARGS("target", "show", "-h"),
+        ARGS("token", "--help"),
+        ARGS("token", "create", "--help"),
+        ARGS("token", "list", "--help"),
+        ARGS("token", "revoke", "--help"),
     };
     /* --help needs no database: point it nowhere. */
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {

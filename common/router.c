@@ -2,8 +2,10 @@
 
 #include "common/db.h"
 #include "common/event.h"
+#include "common/httpd.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/route.h"
 #include "common/subscriptions.h"
 
@@ -57,6 +59,30 @@ typedef struct sbuf {
     size_t len, cap;
 } sbuf;
 
+/* Prometheus metrics (common/metrics.h, default registry). Counters are
+ * exported from router_stats deltas in housekeeping, so the hot path takes no
+ * extra lock; the histograms are observed once per batch. */
+typedef struct router_metrics {
+    metrics_counter *consumed; /* {topic} */
+    metrics_counter *routed;
+    metrics_counter *created;
+    metrics_counter *republished;
+    metrics_counter *published;
+    metrics_counter *no_target; /* {reason} */
+    metrics_counter *dead_lettered;
+    metrics_counter *duplicates;
+    metrics_counter *db_errors;
+    metrics_counter *abandoned;
+    metrics_counter *cache_loads; /* {kind} */
+    metrics_histogram *batch_size;
+    metrics_histogram *batch_seconds;
+    metrics_gauge *lag; /* {topic} */
+    metrics_gauge *db_up;
+    metrics_gauge *cache_targets;
+    metrics_gauge *cache_tenants;
+    metrics_gauge *partitions;
+} router_metrics;
+
 struct router {
     router_config cfg;
     char *brokers, *database_url, *group, *metrics_addr;
@@ -100,6 +126,12 @@ struct router {
     pthread_mutex_t stats_mu;
     router_stats stats;
     router_stats last_summary;
+    router_stats last_export;
+    subs_stats last_subs_export;
+    router_metrics m;
+    httpd *http;
+    int64_t lag_by_topic[2]; /* checks, collections */
+    int partitions;
     int64_t next_summary_ms;
     int64_t next_lag_ms;
 };
@@ -259,10 +291,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_INFO("partitions assigned: %d (%s)", parts->cnt, coop ? "incremental" : "eager");
         for (int i = 0; i < parts->cnt; i++)
             LOG_DEBUG("assigned %s [%d]", parts->elems[i].topic, (int)parts->elems[i].partition);
-        if (coop)
+        if (coop) {
             e = rd_kafka_incremental_assign(rk, parts);
-        else
+            r->partitions += parts->cnt;
+        } else {
             rd_kafka_assign(rk, parts);
+            r->partitions = parts->cnt;
+        }
         /* While the database is away new partitions stay paused too. */
         if (r->paused)
             rd_kafka_pause_partitions(rk, parts);
@@ -283,15 +318,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 LOG_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
         }
-        if (coop)
+        if (coop) {
             e = rd_kafka_incremental_unassign(rk, parts);
-        else
+            r->partitions -= parts->cnt;
+        } else {
             rd_kafka_assign(rk, NULL);
+            r->partitions = 0;
+        }
         break;
     }
     default:
         LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(err));
         batch_drop_partitions(r, NULL);
+        r->partitions = 0;
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -1168,6 +1207,11 @@ static int batch_process(router *r)
     bc.republished = ac.republished;
     bc.published = r->nouts;
     stats_add(r, add_batch, &bc);
+    if (r->m.batch_size) {
+        metrics_histogram_observe(r->m.batch_size, NULL, (double)r->nb);
+        metrics_histogram_observe(r->m.batch_seconds, NULL,
+                                  (double)(util_now_mono_ms() - r->batch_started_ms) / 1000.0);
+    }
     LOG_DEBUG("batch of %zu: %llu routed, %llu deliveries (%llu new), %llu dead-lettered in "
               "%lld ms",
               r->nb, (unsigned long long)bc.routed, (unsigned long long)r->nouts,
@@ -1181,9 +1225,13 @@ static int batch_process(router *r)
 /* Housekeeping                                                              */
 /* ======================================================================== */
 
+/* Messages between our position and the high watermark, over the assigned
+ * partitions (watermarks as of the last fetch: no broker round trip). Also
+ * fills r->lag_by_topic. */
 static int64_t consumer_lag(router *r)
 {
     rd_kafka_topic_partition_list_t *a = NULL;
+    r->lag_by_topic[0] = r->lag_by_topic[1] = 0;
     if (rd_kafka_assignment(r->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
         return -1;
     int64_t lag = 0;
@@ -1197,8 +1245,10 @@ static int64_t consumer_lag(router *r)
             int64_t pos = a->elems[i].offset;
             if (pos < 0)
                 continue; /* nothing consumed yet here: unknown */
-            if (hi > pos)
+            if (hi > pos) {
                 lag += hi - pos;
+                r->lag_by_topic[!strcmp(a->elems[i].topic, TOPIC_COLLECTIONS)] += hi - pos;
+            }
         }
     }
     rd_kafka_topic_partition_list_destroy(a);
@@ -1245,6 +1295,110 @@ static void set_lag(router_stats *s, const void *arg)
     s->lag = *(const int64_t *)arg;
 }
 
+static void metrics_init(router_metrics *m)
+{
+    m->consumed = metrics_counter_new("herald_router_events_consumed_total",
+                                      "Messages consumed from the event topics.", "topic");
+    m->routed = metrics_counter_new("herald_router_events_routed_total",
+                                    "Events that matched at least one target.", NULL);
+    m->created = metrics_counter_new("herald_router_deliveries_created_total",
+                                     "Delivery rows inserted.", NULL);
+    m->republished = metrics_counter_new(
+        "herald_router_deliveries_republished_total",
+        "Existing deliveries still pending published again after a redelivery.", NULL);
+    m->published = metrics_counter_new("herald_router_deliveries_published_total",
+                                       "Routed deliveries acknowledged by Kafka.", NULL);
+    m->no_target = metrics_counter_new(
+        "herald_router_events_no_target_total",
+        "Valid events routed nowhere: not_notifiable (a passing check, a scheduled success) or "
+        "no_matching_target.",
+        "reason");
+    m->dead_lettered = metrics_counter_new("herald_router_events_deadlettered_total",
+                                           "Malformed events sent to the dead-letter topic.", NULL);
+    m->duplicates = metrics_counter_new("herald_router_events_duplicate_total",
+                                        "The same event id again within one batch.", NULL);
+    m->db_errors = metrics_counter_new("herald_router_db_errors_total",
+                                       "Failed database statements and connection attempts.", NULL);
+    m->abandoned = metrics_counter_new(
+        "herald_router_messages_handed_back_total",
+        "Consumed messages left unprocessed on a revoke or at shutdown (consumed again).", NULL);
+    m->cache_loads =
+        metrics_counter_new("herald_router_cache_loads_total",
+                            "Subscriptions cache reloads, full or of one tenant.", "kind");
+    static const double sizes[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+    m->batch_size = metrics_histogram_new("herald_router_batch_size", "Messages per batch.", NULL,
+                                          sizes, ARRAY_LEN(sizes));
+    static const double secs[] = {.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+    m->batch_seconds =
+        metrics_histogram_new("herald_router_batch_seconds",
+                              "Time from a batch's first message to its offsets being stored.",
+                              NULL, secs, ARRAY_LEN(secs));
+    m->lag = metrics_gauge_new("herald_router_consumer_lag",
+                               "Messages behind the high watermark on the assigned partitions.",
+                               "topic");
+    m->db_up = metrics_gauge_new("herald_router_db_up", "1 while the database is connected.", NULL);
+    m->cache_targets = metrics_gauge_new("herald_router_cache_targets",
+                                         "Live targets in the subscriptions cache.", NULL);
+    m->cache_tenants = metrics_gauge_new("herald_router_cache_tenants",
+                                         "Tenants with live targets in the cache.", NULL);
+    m->partitions = metrics_gauge_new("herald_router_partitions_assigned",
+                                      "Event topic partitions assigned to this instance.", NULL);
+}
+
+static void metrics_export(router *r)
+{
+    router_metrics *m = &r->m;
+    if (!m->consumed)
+        return;
+    router_stats s;
+    router_get_stats(r, &s);
+    router_stats *p = &r->last_export;
+#define DELTA(f) ((double)(s.f - p->f))
+    metrics_counter_add(m->consumed, TOPIC_CHECKS, DELTA(consumed_checks));
+    metrics_counter_add(m->consumed, TOPIC_COLLECTIONS, DELTA(consumed_collections));
+    metrics_counter_add(m->routed, NULL, DELTA(routed));
+    metrics_counter_add(m->created, NULL, DELTA(deliveries_created));
+    metrics_counter_add(m->republished, NULL, DELTA(deliveries_republished));
+    metrics_counter_add(m->published, NULL, DELTA(deliveries_published));
+    metrics_counter_add(m->no_target, "not_notifiable", DELTA(not_notifiable));
+    metrics_counter_add(m->no_target, "no_matching_target", DELTA(no_target));
+    metrics_counter_add(m->dead_lettered, NULL, DELTA(dead_lettered));
+    metrics_counter_add(m->duplicates, NULL, DELTA(duplicates));
+    metrics_counter_add(m->db_errors, NULL, DELTA(db_errors));
+    metrics_counter_add(m->abandoned, NULL, DELTA(abandoned));
+#undef DELTA
+    *p = s;
+    subs_stats ss;
+    subs_get_stats(r->subs, &ss);
+    metrics_counter_add(m->cache_loads, "full",
+                        (double)(ss.full_loads - r->last_subs_export.full_loads));
+    metrics_counter_add(m->cache_loads, "tenant",
+                        (double)(ss.tenant_reloads - r->last_subs_export.tenant_reloads));
+    r->last_subs_export = ss;
+    metrics_gauge_set(m->db_up, NULL, s.db_connected ? 1 : 0);
+    metrics_gauge_set(m->cache_targets, NULL, (double)ss.targets);
+    metrics_gauge_set(m->cache_tenants, NULL, (double)ss.tenants);
+    metrics_gauge_set(m->partitions, NULL, r->partitions);
+    if (s.lag >= 0) {
+        metrics_gauge_set(m->lag, TOPIC_CHECKS, (double)r->lag_by_topic[0]);
+        metrics_gauge_set(m->lag, TOPIC_COLLECTIONS, (double)r->lag_by_topic[1]);
+    }
+}
+
+/* /healthz: runs on the HTTP server's thread, so it reads only the
+ * mutex-protected stats. */
+static bool router_health(void *arg, char *reason, size_t reason_size)
+{
+    router *r = arg;
+    router_stats s;
+    router_get_stats(r, &s);
+    if (!s.db_connected) {
+        snprintf(reason, reason_size, "database unavailable: consumption paused");
+        return false;
+    }
+    return true;
+}
+
 static void housekeeping(router *r)
 {
     int64_t now = util_now_mono_ms();
@@ -1264,6 +1418,7 @@ static void housekeeping(router *r)
         r->next_lag_ms = now + 5000;
     }
     stats_add(r, set_db_state, r);
+    metrics_export(r);
     if (r->cfg.summary_seconds > 0 && now >= r->next_summary_ms) {
         log_summary(r, false);
         r->next_summary_ms = now + r->cfg.summary_seconds * 1000;
@@ -1315,6 +1470,15 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     r->cfg.consumer_props = NULL;
     if (!r->consumer)
         goto fail;
+    metrics_init(&r->m);
+    if (*r->metrics_addr) {
+        r->http = httpd_start_ops(r->metrics_addr, metrics_default_registry(), router_health, r,
+                                  errstr, errstr_size);
+        if (!r->http)
+            goto fail;
+        LOG_INFO("serving /metrics and /healthz on %s (port %u)", r->metrics_addr,
+                 (unsigned)httpd_port(r->http));
+    }
     return r;
 fail:
     router_destroy(r);
@@ -1382,7 +1546,8 @@ int router_run(router *r)
     if (err)
         LOG_WARN("consumer close: %s", rd_kafka_err2str(err));
     rd_kafka_flush(r->producer, (int)r->cfg.shutdown_timeout_ms);
-    housekeeping(r);
+    stats_add(r, set_db_state, r);
+    metrics_export(r);
     log_summary(r, true);
     LOG_INFO("router stopped");
     return 0;
@@ -1402,14 +1567,16 @@ void router_get_stats(router *r, router_stats *out)
 
 int router_metrics_port(router *r)
 {
-    (void)r;
-    return 0;
+    return r->http ? (int)httpd_port(r->http) : 0;
 }
 
 void router_destroy(router *r)
 {
     if (!r)
         return;
+    /* The HTTP server first: its health callback reads r. */
+    httpd_destroy(r->http);
+    r->http = NULL;
     batch_clear(r);
     outs_clear(r);
     if (r->consumer)

@@ -4,6 +4,7 @@
  * runs the router until SIGTERM/SIGINT and exits 0 after a clean stop.
  */
 #include "common/config.h"
+#include "common/httpd.h"
 #include "common/log.h"
 #include "common/router.h"
 #include "common/util.h"
@@ -53,6 +54,14 @@ int main(int argc, char **argv)
     if (!*group) {
         fprintf(stderr, "herald-router: --group: must not be empty\n");
         return 2;
+    }
+    if (*metrics_addr) {
+        char host[256], err[256];
+        uint16_t port;
+        if (httpd_parse_addr(metrics_addr, host, sizeof host, &port, err, sizeof err)) {
+            fprintf(stderr, "herald-router: --metrics-addr: %s\n", err);
+            return 2;
+        }
     }
 
     rc.brokers = common.kafka_brokers;

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -876,6 +877,112 @@ START_TEST(stop_and_takeover)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ metrics */
+
+static size_t grow(char *ptr, size_t size, size_t n, void *arg)
+{
+    char **buf = arg;
+    size_t have = *buf ? strlen(*buf) : 0;
+    *buf = xrealloc(*buf, have + size * n + 1);
+    memcpy(*buf + have, ptr, size * n);
+    (*buf)[have + size * n] = '\0';
+    return size * n;
+}
+
+static long http_get(int port, const char *path, char **body)
+{
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    *body = NULL;
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    if (!*body)
+        *body = xstrdup("");
+    return code;
+}
+
+/* Value of one exposition line "name{labels} value" (or "name value"). */
+static double metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+    }
+    return -1;
+}
+
+START_TEST(metrics_and_health)
+{
+    add_target("acme", "T1", "C0001", "both", NULL);
+    rd_kafka_t *p = producer();
+    char eid[37];
+    char *j = check_json(eid, "acme", "weak_mfa", 3, "scheduled");
+    produce(p, TOPIC_CHECKS, "acme", j);
+    free(j);
+    j = check_json(eid, "acme", "weak_mfa", 0, "scheduled");
+    produce(p, TOPIC_CHECKS, "acme", j);
+    free(j);
+    j = collection_json(eid, "nobody", "manual", true);
+    produce(p, TOPIC_COLLECTIONS, "nobody", j);
+    free(j);
+    produce(p, TOPIC_COLLECTIONS, "acme", "[]");
+    flush(p);
+
+    router_config cfg;
+    router_config_defaults(&cfg);
+    cfg.brokers = K.bootstraps;
+    cfg.database_url = url;
+    cfg.group = "g-metrics";
+    cfg.consumer_props = fast_group;
+    cfg.metrics_addr = "127.0.0.1:0";
+    char err[512];
+    running rr;
+    rr.r = router_new(&cfg, err, sizeof err);
+    ck_assert_msg(rr.r != NULL, "%s", err);
+    int port = router_metrics_port(rr.r);
+    ck_assert_int_gt(port, 0);
+    ck_assert_int_eq(pthread_create(&rr.th, NULL, run_thread, &rr), 0);
+    wait_consumed(&rr, 4, 60);
+    usleep(300 * 1000); /* one more housekeeping pass exports the counters */
+
+    char *body = NULL;
+    ck_assert_int_eq(http_get(port, "/metrics", &body), 200);
+    ck_assert_double_eq(
+        metric(body, "herald_router_events_consumed_total{topic=\"herald.checks.v1\"}"), 2);
+    ck_assert_double_eq(
+        metric(body, "herald_router_events_consumed_total{topic=\"herald.collections.v1\"}"), 2);
+    ck_assert_double_eq(metric(body, "herald_router_events_routed_total"), 1);
+    ck_assert_double_eq(metric(body, "herald_router_deliveries_created_total"), 1);
+    ck_assert_double_eq(metric(body, "herald_router_deliveries_published_total"), 1);
+    ck_assert_double_eq(
+        metric(body, "herald_router_events_no_target_total{reason=\"not_notifiable\"}"), 1);
+    ck_assert_double_eq(
+        metric(body, "herald_router_events_no_target_total{reason=\"no_matching_target\"}"), 1);
+    ck_assert_double_eq(metric(body, "herald_router_events_deadlettered_total"), 1);
+    ck_assert_double_eq(metric(body, "herald_router_db_up"), 1);
+    ck_assert_double_eq(metric(body, "herald_router_cache_targets"), 1);
+    ck_assert(metric(body, "herald_router_batch_size_count") >= 1);
+    ck_assert(metric(body, "herald_router_batch_seconds_count") >= 1);
+    ck_assert(strstr(body, "herald_router_consumer_lag{topic=\"herald.checks.v1\"}") != NULL);
+    ck_assert(metric(body, "herald_router_db_errors_total") == 0);
+    free(body);
+    ck_assert_int_eq(http_get(port, "/healthz", &body), 200);
+    free(body);
+
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- scale-out */
 
 static pid_t spawn_router(const char *group, const char *log)
@@ -1010,6 +1117,7 @@ int main(void)
     tcase_add_test(tc, database_restart_loses_nothing);
     tcase_add_test(tc, broker_outage_loses_nothing);
     tcase_add_test(tc, stop_and_takeover);
+    tcase_add_test(tc, metrics_and_health);
     tcase_add_test(tc, scale_out_rebalance_and_kill);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,154 @@
+// Drives the herald-api web console in Debian's headless Chromium
+// (playwright-core, no bundled browser): sign in, install through the fake
+// Slack, create a target limited to one check, send a test message, see it
+// arrive and listed, edit the checks page. A screenshot of each page goes to
+// $ARTIFACTS. Run by tests/e2e/test_console.sh, which starts the services.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const env = (k) => {
+  if (!process.env[k]) throw new Error(k + ' is not set');
+  return process.env[k];
+};
+const HERALD = env('HERALD_URL');
+const SLACK = env('SLACK_URL');
+const TOKEN = env('HERALD_TOKEN');
+const ARTIFACTS = env('ARTIFACTS');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let passed = 0;
+function ok(msg) {
+  passed++;
+  console.log('ok: ' + msg);
+}
+function check(cond, msg) {
+  if (!cond) throw new Error('check failed: ' + msg);
+  ok(msg);
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(20000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // Expected 4xx answers (a wrong token, a missing name) also log "Failed to
+  // load resource"; only script errors count.
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
+  const shot = async (name) => {
+    await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
+    console.log('screenshot: ' + path.join(ARTIFACTS, name + '.png'));
+  };
+
+  try {
+    // 1. Not signed in: the console sends us to the sign-in page.
+    await page.goto(HERALD + '/console/');
+    await page.waitForSelector('#login-form');
+    check(page.url().includes('/console/login.html'), 'unsigned visit lands on the sign-in page');
+    await shot('01-login');
+    await page.fill('#token', 'hrld_wrong');
+    await page.click('#login-submit');
+    await page.waitForSelector('#login-error .notice.bad');
+    check((await page.textContent('#login-error')).includes('not valid'), 'a wrong token is refused with a reason');
+    await page.fill('#token', TOKEN);
+    await page.click('#login-submit');
+    await page.waitForSelector('#targets');
+    check(new URL(page.url()).pathname === '/console/', 'signed in: integrations list');
+    check((await page.textContent('#who-tenant')).includes('acme'), 'the header names the tenant');
+    await shot('02-integrations-empty');
+
+    // 2. Add to Slack through the fake Slack's authorize page.
+    await page.click('#install');
+    await page.waitForURL(/\/console\/new-target\.html\?workspace=T0FAKE01/);
+    await page.waitForSelector('#target-form:not(.hidden)');
+    check((await page.textContent('#flash')).includes('installed'), 'install lands on the new-target form');
+    await page.waitForSelector('#channel option[value="C0ALERTS"]', { state: 'attached' });
+    await page.waitForSelector('#check-weak_mfa', { state: 'attached' });
+    await shot('03-new-target');
+
+    // 3. A validation error names the problem.
+    await page.click('#create');
+    await page.waitForSelector('#form-error .notice.bad');
+    check((await page.textContent('#form-error')).includes('name'), 'missing name is reported');
+
+    // 4. Create a target limited to one check.
+    await page.fill('#name', 'Security alerts');
+    await page.fill('#description', 'SOC channel');
+    await page.selectOption('#channel', 'C0ALERTS');
+    await page.check('#check-weak_mfa');
+    await page.click('#create');
+    await page.waitForURL(/\/console\/target\.html\?id=\d+/);
+    await page.waitForSelector('#details dd');
+    const id = new URL(page.url()).searchParams.get('id');
+    check((await page.textContent('#target-name')) === 'Security alerts', 'target page shows the new target');
+    check((await page.textContent('#checks-summary')).includes('weak_mfa'), 'target is limited to weak_mfa');
+    check(await page.isChecked('#tick-weak_mfa'), 'weak_mfa is ticked on the target page');
+    await shot('04-target');
+
+    // 5. Send a test message; it arrives in the fake Slack and is listed.
+    await page.click('#send-test');
+    await page.waitForSelector('#test-result .notice');
+    const result = await page.textContent('#test-result');
+    check(result.includes('Test message sent to C0ALERTS'), 'test message sent: ' + result.trim());
+    await page.waitForSelector('#deliveries tr[data-state="sent"]');
+    check((await page.textContent('#deliveries')).includes('Test message'), 'the delivery is listed as sent');
+    await shot('05-target-tested');
+    const msgs = await (await fetch(SLACK + '/_fake/messages?channel=C0ALERTS')).json();
+    check(msgs.some((m) => JSON.stringify(m).includes('Security alerts')), 'the message arrived in #sec-alerts');
+
+    // 6. Checks page: weak_mfa notifies the target; add it to stale_admins too.
+    await page.click('#nav-checks');
+    await page.waitForSelector('#checks tr[data-check-type="weak_mfa"]');
+    const weakRow = page.locator('#checks tr[data-check-type="weak_mfa"]');
+    check(await weakRow.locator('input.target-tick[value="' + id + '"]').isChecked(), 'checks page: weak_mfa notifies the target');
+    const staleRow = page.locator('#checks tr[data-check-type="stale_admins"]');
+    check(!(await staleRow.locator('input.target-tick[value="' + id + '"]').isChecked()), 'checks page: stale_admins does not (yet)');
+    await shot('06-checks');
+    await staleRow.locator('input.target-tick[value="' + id + '"]').check();
+    await staleRow.locator('button.save-row').click();
+    await page.waitForSelector('#flash .notice.ok');
+    await page.waitForSelector('#checks tr[data-check-type="stale_admins"] input.target-tick[value="' + id + '"]:checked');
+    ok('checks page: stale_admins saved');
+    await shot('07-checks-saved');
+
+    // 7. Back on the target page the filter shows both.
+    await page.goto(HERALD + '/console/target.html?id=' + id);
+    await page.waitForSelector('#checks-summary .badge');
+    const summary = await page.textContent('#checks-summary');
+    check(summary.includes('stale_admins') && summary.includes('weak_mfa'), 'target now limited to both checks');
+
+    // 8. The integrations list shows it with its health.
+    await page.click('#nav-integrations');
+    await page.waitForSelector('#targets .target-link');
+    const row = await page.textContent('#targets tbody');
+    check(row.includes('Security alerts') && row.includes('Fake Workspace') && row.includes('C0ALERTS'), 'integrations list shows the target');
+    await shot('08-integrations');
+
+    check(errors.length === 0, 'no script errors in the pages' + (errors.length ? ': ' + errors.join('; ') : ''));
+  } catch (err) {
+    await shot('99-failure').catch(() => {});
+    throw err;
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(passed + ' passed, 0 failed');
+}
+
+main().catch((err) => {
+  console.error('FAIL: ' + (err && err.stack ? err.stack : err));
+  console.log(passed + ' passed, 1 failed');
+  process.exit(1);
+});

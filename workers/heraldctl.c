@@ -801,10 +801,10 @@ static int cmd_deliveries(int argc, char **argv)
     static const cli_command c = {
         "deliveries",
         "[--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N] "
-        "[--offset N] [--json]",
+        "[--offset N] [--before ID] [--json]",
         "Lists deliveries, newest first: what was sent where, what failed and why."};
     const char *tenant = NULL, *state = NULL, *since_s = NULL;
-    long target = 0, limit = STORE_DELIVERIES_DEFAULT_LIMIT, offset = 0;
+    long target = 0, limit = STORE_DELIVERIES_DEFAULT_LIMIT, offset = 0, before = 0;
     bool json = false;
     const cli_opt opts[] = {
         {"--tenant", CLI_STR, "T", "only this tenant's deliveries", &tenant, 0, 0, NULL},
@@ -817,6 +817,9 @@ static int cmd_deliveries(int argc, char **argv)
         {"--limit", CLI_LONG, "N", "at most N rows (default 50, at most 1000)", &limit, 1,
          STORE_DELIVERIES_MAX_LIMIT, NULL},
         {"--offset", CLI_LONG, "N", "skip the N newest matching rows", &offset, 0, 100000000, NULL},
+        {"--before", CLI_LONG, "ID",
+         "only deliveries older than delivery ID (next page: the last ID shown)", &before, 1,
+         INT64_MAX, NULL},
         {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
     };
     size_t npos;
@@ -844,6 +847,7 @@ static int cmd_deliveries(int argc, char **argv)
                                .target_id = target,
                                .state = state,
                                .since_ms = since,
+                               .before_id = before,
                                .limit = (int)limit,
                                .offset = (int)offset};
     char err[512];
@@ -1093,7 +1097,7 @@ static const command commands[] = {
      "remove a target (its delivery history is kept)"},
     {NULL, "deliveries", cmd_deliveries,
      "deliveries [--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N]\n"
-     "      [--offset N] [--json]",
+     "      [--offset N] [--before ID] [--json]",
      "deliveries, newest first, with Slack channel/ts or the error and its reason"},
     {NULL, "test", cmd_test, "test TARGET_ID",
      "send a test message to a target now and print Slack's answer"},

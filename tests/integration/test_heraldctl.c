@@ -622,6 +622,13 @@ START_TEST(deliveries_filtering)
     ck_assert_int_eq(cJSON_GetObjectItem(d, "attempts")->valueint, 3);
     ck_assert_str_eq(cJSON_GetObjectItem(d, "check_type")->valuestring, "stale_admins");
     cJSON_Delete(j);
+    /* Keyset: older than delivery 2 is delivery 1 alone. */
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--before", "2", "--json"));
+    assert_ok(&r);
+    j = cJSON_Parse(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "id")->valueint, 1);
+    cJSON_Delete(j);
     ctl_run(&r, NULL, NULL, ARGS("deliveries", "--limit", "1", "--offset", "2", "--json"));
     assert_ok(&r);
     j = cJSON_Parse(r.out);

@@ -21,6 +21,7 @@
 #include "common/util.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1014,7 +1015,7 @@ static void deliveries_list_for(api_call *c, int64_t target_id)
     f.target_id = target_id;
     long v = 0;
     if (!target_id && httpd_req_query(c->req, "target_id")) {
-        if (!query_long(c, "target_id", 1, INT64_MAX / 2 > LONG_MAX ? LONG_MAX : LONG_MAX, &v))
+        if (!query_long(c, "target_id", 1, LONG_MAX, &v))
             return;
         f.target_id = v;
     }

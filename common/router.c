@@ -16,6 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Pipeline. Two batches are alive at most: one being collected and written
+ * to the database (r->cur), and the one before it whose produced messages
+ * are still being acknowledged by Kafka (r->fly). While Kafka acknowledges
+ * batch n, batch n+1 is read and written to the database; then batch n is
+ * completed (its offsets stored) before batch n+1 goes in flight. Offsets are
+ * therefore stored in consumption order, each after everything before it is
+ * durable.
+ */
+
 /* ======================================================================== */
 /* Types                                                                     */
 /* ======================================================================== */
@@ -24,14 +34,13 @@
  * as one jsonb value, and PostgreSQL caps a jsonb at 256 MiB. */
 #define BATCH_MAX_BYTES (32u * 1024 * 1024)
 
-/* One consumed message of the current batch. */
+/* One consumed message of a batch. */
 typedef struct bmsg {
     rd_kafka_message_t *m;
     event *ev;            /* parsed event, NULL when it is to be dead-lettered */
     char *reason;         /* dead-letter reason (malloc'd) when ev is NULL */
     char *json;           /* NUL-terminated copy of the payload, made when routed */
     char eid[37];         /* event_id in lower case (as PostgreSQL prints uuids) */
-    bool dl_produced;     /* dead-letter message produced (awaiting or acked) */
     bool dup;             /* same event_id earlier in this batch: nothing to do */
     size_t first, nmatch; /* this attempt's matches: r->matches[first..first+nmatch) */
 } bmsg;
@@ -41,18 +50,43 @@ typedef struct match {
     const route_target *t; /* borrowed from the cache for one attempt */
 } match;
 
-/* One routed delivery produced in the current attempt. The payload belongs
- * to us until its delivery report (produced without COPY or FREE). */
+struct batch;
+
+/* One message the batch produces: a routed delivery, or a dead letter. The
+ * routed payload belongs to us until its delivery report (produced without
+ * COPY or FREE), so a failed one can be produced again as is. */
 typedef struct outmsg {
-    char *payload;
+    struct batch *owner;
+    int kind;      /* OUT_ROUTED, OUT_DEADLETTER */
+    int state;     /* OUT_UNSENT ... */
+    char *payload; /* routed: the encoded delivery */
     size_t len;
-    char *key;
-    int state; /* OUT_* */
+    char *key; /* routed: the team id */
+    size_t bi; /* dead letter: the batch message it carries */
 } outmsg;
+enum { OUT_ROUTED = 0, OUT_DEADLETTER };
 enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 
-/* Result of processing a batch once. */
-enum { PROC_DONE = 0, PROC_RETRY, PROC_ABANDON };
+typedef struct batch_counts {
+    uint64_t routed, created, republished, published, not_notifiable, no_target, dead_lettered,
+        duplicates;
+} batch_counts;
+
+typedef struct batch {
+    bmsg *b;
+    size_t nb, capb;
+    size_t bytes;
+    bool retained; /* the database stage failed: kept, consumption paused */
+    int64_t started_ms;
+    outmsg *outs;
+    size_t nouts, capouts;
+    size_t outstanding; /* produced, no delivery report yet */
+    size_t failed;      /* reports with an error since the last (re)produce */
+    batch_counts bc;
+} batch;
+
+/* Result of one database stage. */
+enum { STAGE_OK = 0, STAGE_RETRY };
 
 typedef struct sbuf {
     char *p;
@@ -101,26 +135,20 @@ struct router {
 
     subs *subs;
 
-    /* the batch */
-    bmsg *b;
-    size_t nb, capb;
-    size_t batch_bytes;
-    bool retained; /* processing failed: keep the batch, consumption paused */
+    /* the pipeline */
+    batch slots[2];
+    batch *cur; /* being collected / written */
+    batch *fly; /* awaiting acknowledgements, or NULL */
     bool paused;
-    int64_t batch_started_ms;
 
-    /* per attempt */
+    /* scratch of one database stage */
     match *matches;
     size_t nmatches, capmatches;
     size_t *route_idx;
     size_t cap_route_idx;
-    outmsg *outs;
-    size_t nouts;
-    size_t outstanding;   /* produced, no delivery report yet */
-    size_t dl_failed;     /* dead-letter reports with an error (this attempt) */
-    size_t routed_failed; /* routed reports with an error (this attempt) */
-    uint32_t *eid_slots;  /* open-addressing map event_id -> batch index + 1 */
+    uint32_t *eid_slots; /* open-addressing map event_id -> batch index + 1 */
     size_t neid_slots;
+    sbuf params[7];
 
     /* statistics */
     pthread_mutex_t stats_mu;
@@ -256,29 +284,56 @@ void router_config_defaults(router_config *cfg)
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    router *r = opaque;
+    (void)opaque;
     outmsg *o = m->_private;
-    if (r->outstanding > 0)
-        r->outstanding--;
-    if (!o) {
-        /* a dead-letter message (kafka_deadletter sets no per-message opaque) */
-        if (m->err) {
-            r->dl_failed++;
-            LOG_WARN("dead-letter message not acknowledged: %s", rd_kafka_err2str(m->err));
-        }
+    if (!o)
         return;
-    }
+    batch *b = o->owner;
+    if (b->outstanding > 0)
+        b->outstanding--;
     if (m->err) {
         o->state = OUT_FAILED;
-        r->routed_failed++;
-        LOG_WARN("routed delivery to %s not acknowledged: %s", TOPIC_DELIVERIES,
+        b->failed++;
+        LOG_WARN("%s message not acknowledged: %s",
+                 o->kind == OUT_ROUTED ? TOPIC_DELIVERIES : TOPIC_DEADLETTER,
                  rd_kafka_err2str(m->err));
     } else {
         o->state = OUT_ACKED;
     }
 }
 
-static void batch_drop_partitions(router *r, const rd_kafka_topic_partition_list_t *parts);
+/*
+ * The dead-letter message of kafka_deadletter (same topic, key, value and
+ * headers herald.source.topic/partition/offset and herald.reason), produced
+ * with a per-message opaque so its acknowledgement is tracked with the batch
+ * it belongs to; kafka_deadletter has no opaque.
+ */
+static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *bm)
+{
+    const rd_kafka_message_t *msg = bm->m;
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%d", (int)msg->partition);
+    snprintf(off, sizeof off, "%lld", (long long)msg->offset);
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, "herald.source.topic", -1, topic, -1);
+    rd_kafka_header_add(hdrs, "herald.source.partition", -1, part, -1);
+    rd_kafka_header_add(hdrs, "herald.source.offset", -1, off, -1);
+    rd_kafka_header_add(hdrs, "herald.reason", -1, bm->reason, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(TOPIC_DEADLETTER), RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(hdrs); /* owned by librdkafka only on success */
+    else
+        LOG_WARN("dead-lettered %s [%s] @%s: %s", topic, part, off, bm->reason);
+    return err;
+}
+
+static void batch_drop_partitions(router *r, batch *b,
+                                  const rd_kafka_topic_partition_list_t *parts);
+static int batch_complete(router *r, batch *b);
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -303,14 +358,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_pause_partitions(rk, parts);
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
-        /* The in-flight batch is never interrupted: processing does not poll
-         * the consumer. What can be here is a batch being collected, or one
-         * retained while the database is away: hand back (drop) what came
-         * from the revoked partitions; its offsets were never stored, so the
-         * new owner reads it again. Nothing is half-committed. */
-        batch_drop_partitions(r, parts);
         bool lost = rd_kafka_assignment_lost(rk);
         LOG_INFO("partitions revoked: %d%s", parts->cnt, lost ? " (lost)" : "");
+        /* The batch in flight has its rows committed and its messages
+         * produced: finish it (wait for the acknowledgements, store its
+         * offsets) while the partitions are still ours. The batch being
+         * collected, or retained while the database is away, has done
+         * nothing durable yet: hand back what came from the revoked
+         * partitions; the new owner reads it again. Nothing is left
+         * half-committed either way. */
+        if (r->fly) {
+            if (!lost)
+                batch_complete(r, r->fly);
+            else
+                batch_drop_partitions(r, r->fly, NULL);
+            r->fly = NULL;
+        }
+        batch_drop_partitions(r, r->cur, parts);
         if (!lost) {
             /* Commit what is stored now, so the next owner starts right after
              * the last batch we completed instead of at the last auto-commit. */
@@ -329,7 +393,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     default:
         LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(err));
-        batch_drop_partitions(r, NULL);
+        if (r->fly) {
+            batch_drop_partitions(r, r->fly, NULL);
+            r->fly = NULL;
+        }
+        batch_drop_partitions(r, r->cur, NULL);
         r->partitions = 0;
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
@@ -397,6 +465,32 @@ fail:
     return NULL;
 }
 
+/*
+ * The idempotent producer of kafka.h's contract (acks=all, no duplicates or
+ * reordering from internal retries), tuned for the batch: a batch's messages
+ * are all produced at once and then waited for, so lingering only adds
+ * latency to every batch.
+ */
+static rd_kafka_t *producer_new(router *r, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(r->brokers, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
+        (!getenv("HERALD_KAFKA_LINGER_MS") &&
+         kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size))) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, r);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
 static void set_paused(router *r, bool pause)
 {
     if (r->paused == pause)
@@ -414,7 +508,7 @@ static void set_paused(router *r, bool pause)
 }
 
 /* ======================================================================== */
-/* The batch                                                                 */
+/* Batches                                                                   */
 /* ======================================================================== */
 
 static void bmsg_dispose(bmsg *bm)
@@ -427,22 +521,55 @@ static void bmsg_dispose(bmsg *bm)
     memset(bm, 0, sizeof *bm);
 }
 
-static void batch_clear(router *r)
+static void outs_clear(batch *b)
 {
-    for (size_t i = 0; i < r->nb; i++)
-        bmsg_dispose(&r->b[i]);
-    r->nb = 0;
-    r->batch_bytes = 0;
-    r->retained = false;
+    for (size_t i = 0; i < b->nouts; i++) {
+        free(b->outs[i].payload);
+        free(b->outs[i].key);
+    }
+    b->nouts = 0;
+    b->outstanding = 0;
+    b->failed = 0;
 }
 
-/* Hands back (drops, unstored) the messages of the given partitions, or of
- * every partition when parts is NULL. */
-static void batch_drop_partitions(router *r, const rd_kafka_topic_partition_list_t *parts)
+/* Empties b, keeping its buffers. Only for a batch with nothing in flight. */
+static void batch_reset(batch *b)
+{
+    for (size_t i = 0; i < b->nb; i++)
+        bmsg_dispose(&b->b[i]);
+    outs_clear(b);
+    b->nb = 0;
+    b->bytes = 0;
+    b->retained = false;
+    memset(&b->bc, 0, sizeof b->bc);
+}
+
+static void batch_free(batch *b)
+{
+    batch_reset(b);
+    free(b->b);
+    free(b->outs);
+    memset(b, 0, sizeof *b);
+}
+
+/* Hands back (drops, unstored) the messages of the given partitions, or all
+ * of them when parts is NULL. For the batch being collected or retained,
+ * which has produced nothing yet; a batch in flight is dropped whole (when
+ * its partitions are lost, its acknowledgements no longer matter: its
+ * offsets cannot be stored, and the new owner redoes it idempotently). */
+static void batch_drop_partitions(router *r, batch *b, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t kept = 0, dropped = 0;
-    for (size_t i = 0; i < r->nb; i++) {
-        bmsg *bm = &r->b[i];
+    if (!parts && b->outstanding > 0) {
+        /* wait for the reports so no callback points at freed memory */
+        rd_kafka_flush(r->producer, (int)r->cfg.shutdown_timeout_ms);
+        if (b->outstanding > 0) {
+            rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_flush(r->producer, 1000);
+        }
+    }
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
         bool drop = !parts;
         if (parts) {
             const char *topic = rd_kafka_topic_name(bm->m->rkt);
@@ -452,17 +579,19 @@ static void batch_drop_partitions(router *r, const rd_kafka_topic_partition_list
             bmsg_dispose(bm);
             dropped++;
         } else {
-            r->b[kept++] = *bm;
+            b->b[kept++] = *bm;
         }
     }
-    r->nb = kept;
-    r->batch_bytes = 0;
-    for (size_t i = 0; i < r->nb; i++)
-        r->batch_bytes += r->b[i].m->len;
-    if (r->nb == 0)
-        r->retained = false;
+    b->nb = kept;
+    b->bytes = 0;
+    for (size_t i = 0; i < b->nb; i++)
+        b->bytes += b->b[i].m->len;
+    if (!parts)
+        batch_reset(b);
+    if (b->nb == 0)
+        b->retained = false;
     if (dropped) {
-        LOG_INFO("handed back %zu unprocessed message(s) of revoked partitions", dropped);
+        LOG_INFO("handed back %zu unfinished message(s) of revoked partitions", dropped);
         stats_add(r, add_abandoned, &dropped);
     }
 }
@@ -478,16 +607,18 @@ static void add_consumed(router_stats *s, const void *arg)
 }
 
 /* Takes ownership of m: parses it once, on intake. */
-static void batch_add(router *r, rd_kafka_message_t *m)
+static void batch_add(router *r, batch *b, rd_kafka_message_t *m)
 {
-    if (r->nb == r->capb) {
-        r->capb = r->capb ? r->capb * 2 : 256;
-        r->b = xrealloc(r->b, r->capb * sizeof *r->b);
+    if (b->nb == b->capb) {
+        b->capb = b->capb ? b->capb * 2 : 256;
+        b->b = xrealloc(b->b, b->capb * sizeof *b->b);
     }
-    bmsg *bm = &r->b[r->nb++];
+    bmsg *bm = &b->b[b->nb++];
     memset(bm, 0, sizeof *bm);
     bm->m = m;
-    r->batch_bytes += m->len;
+    b->bytes += m->len;
+    if (b->nb == 1)
+        b->started_ms = util_now_mono_ms();
     stats_add(r, add_consumed, m);
 
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -509,28 +640,39 @@ static void batch_add(router *r, rd_kafka_message_t *m)
                   (long long)m->offset, bm->reason);
 }
 
-/* Intake: up to batch_size messages, or what arrives within batch_wait_ms of
- * the first one. Returns after about 100 ms when nothing arrives, so the main
- * loop keeps its housekeeping going while idle. */
+/*
+ * Intake into r->cur: up to batch_size messages, or what arrives within
+ * batch_wait_ms of the first one. Returns after about 100 ms when nothing
+ * arrives (so housekeeping keeps going while idle), and early when the batch
+ * in flight has all its acknowledgements and nothing new is coming.
+ */
 static void batch_collect(router *r)
 {
-    int64_t deadline = 0;
-    while ((long)r->nb < r->cfg.batch_size && r->batch_bytes < BATCH_MAX_BYTES && !stopping(r)) {
+    batch *b = r->cur;
+    int64_t deadline = b->nb ? b->started_ms + r->cfg.batch_wait_ms : 0;
+    int64_t idle_end = util_now_mono_ms() + 100;
+    while ((long)b->nb < r->cfg.batch_size && b->bytes < BATCH_MAX_BYTES && !stopping(r)) {
         int timeout;
-        if (r->nb == 0) {
-            timeout = 100;
+        int64_t now = util_now_mono_ms();
+        if (b->nb == 0) {
+            if (r->fly) {
+                rd_kafka_poll(r->producer, 0);
+                if (r->fly->outstanding == 0)
+                    return; /* complete it now rather than at the next event */
+                timeout = 5;
+            } else {
+                timeout = (int)(idle_end - now);
+            }
+            if (now >= idle_end)
+                return;
         } else {
-            int64_t left = deadline - util_now_mono_ms();
-            if (left <= 0)
+            if (now >= deadline)
                 break;
-            timeout = (int)left;
+            timeout = (int)(deadline - now);
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, timeout);
-        if (!m) {
-            if (r->nb == 0)
-                return;
+        if (!m)
             continue;
-        }
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG_DEBUG("end of partition");
@@ -539,11 +681,9 @@ static void batch_collect(router *r)
             rd_kafka_message_destroy(m);
             continue;
         }
-        batch_add(r, m);
-        if (r->nb == 1) {
-            r->batch_started_ms = util_now_mono_ms();
-            deadline = r->batch_started_ms + r->cfg.batch_wait_ms;
-        }
+        batch_add(r, b, m);
+        if (b->nb == 1)
+            deadline = b->started_ms + r->cfg.batch_wait_ms;
     }
 }
 
@@ -680,6 +820,10 @@ static bool db_ready(router *r)
         return false;
     }
     PQsetNoticeProcessor(r->db, on_notice, NULL);
+    /* The batch statement's plan does not depend on its array parameters:
+     * plan it once instead of for every batch. */
+    PGresult *set = PQexec(r->db, "SET plan_cache_mode = force_generic_plan");
+    PQclear(set);
     PGresult *res = PQprepare(r->db, "herald_route", sql_route, 7, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char msg[512];
@@ -726,10 +870,10 @@ static bool sqlstate_is_data_error(const char *st)
 /* Processing                                                                */
 /* ======================================================================== */
 
-static void eid_map_build(router *r)
+static void eid_map_build(router *r, batch *b)
 {
     size_t need = 16;
-    while (need < r->nb * 2)
+    while (need < b->nb * 2)
         need *= 2;
     if (need > r->neid_slots) {
         free(r->eid_slots);
@@ -737,15 +881,15 @@ static void eid_map_build(router *r)
         r->neid_slots = need;
     }
     memset(r->eid_slots, 0, r->neid_slots * sizeof *r->eid_slots);
-    for (size_t i = 0; i < r->nb; i++) {
-        bmsg *bm = &r->b[i];
+    size_t mask = r->neid_slots - 1;
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
         bm->dup = false;
         if (!bm->ev)
             continue;
-        size_t mask = r->neid_slots - 1;
         size_t s = (size_t)hash_eid(bm->eid) & mask;
         while (r->eid_slots[s]) {
-            if (!strcmp(r->b[r->eid_slots[s] - 1].eid, bm->eid)) {
+            if (!strcmp(b->b[r->eid_slots[s] - 1].eid, bm->eid)) {
                 bm->dup = true; /* the first one routes; this one only moves the offset */
                 break;
             }
@@ -756,12 +900,12 @@ static void eid_map_build(router *r)
     }
 }
 
-static bmsg *eid_map_find(router *r, const char *eid)
+static bmsg *eid_map_find(router *r, batch *b, const char *eid)
 {
     size_t mask = r->neid_slots - 1;
     size_t s = (size_t)hash_eid(eid) & mask;
     while (r->eid_slots[s]) {
-        bmsg *bm = &r->b[r->eid_slots[s] - 1];
+        bmsg *bm = &b->b[r->eid_slots[s] - 1];
         if (!strcmp(bm->eid, eid))
             return bm;
         s = (s + 1) & mask;
@@ -769,36 +913,12 @@ static bmsg *eid_map_find(router *r, const char *eid)
     return NULL;
 }
 
-/* Produces the dead-letter messages of the batch not produced yet (all of
- * them again when force: a report came back with an error). */
-static void produce_deadletters(router *r, bool force)
-{
-    for (size_t i = 0; i < r->nb; i++) {
-        bmsg *bm = &r->b[i];
-        if (!bm->reason || (bm->dl_produced && !force))
-            continue;
-        int rc;
-        while ((rc = kafka_deadletter(r->producer, bm->m, bm->reason)) != 0 && !stopping(r)) {
-            /* the local queue is full (or the producer is in trouble): serve
-             * reports and try again */
-            rd_kafka_poll(r->producer, 100);
-        }
-        if (rc == 0) {
-            bm->dl_produced = true;
-            r->outstanding++;
-        } else {
-            r->dl_failed++; /* stopping: the batch is handed back */
-        }
-    }
-}
-
-/* Routes every event of the batch through the cache into r->matches.
- * Returns the number of matches. */
-static size_t route_batch(router *r)
+/* Routes every event of the batch through the cache into r->matches. */
+static void route_batch(router *r, batch *b)
 {
     r->nmatches = 0;
-    for (size_t i = 0; i < r->nb; i++) {
-        bmsg *bm = &r->b[i];
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
         bm->first = r->nmatches;
         bm->nmatch = 0;
         if (!bm->ev || bm->dup || !route_event_wanted(bm->ev))
@@ -823,22 +943,20 @@ static size_t route_batch(router *r)
             r->matches[r->nmatches++] = (match){i, &ts[r->route_idx[k]]};
         bm->nmatch = n;
     }
-    return r->nmatches;
 }
 
-/* Builds the statement's parameters for batch entries [from, to) that have
- * matches. */
-static void build_params(router *r, size_t from, size_t to, sbuf p[7])
+/* Builds the statement's parameters from batch entries [from, to) that have
+ * matches, into r->params. */
+static void build_params(router *r, batch *b, size_t from, size_t to)
 {
+    sbuf *p = r->params;
     for (int k = 0; k < 7; k++) {
         p[k].len = 0;
-        sb_reserve(&p[k], 64);
-        p[k].p[0] = '\0';
         sb_putc(&p[k], k == 4 ? '[' : '{');
     }
     bool first_payload = true;
     for (size_t i = from; i < to; i++) {
-        bmsg *bm = &r->b[i];
+        bmsg *bm = &b->b[i];
         if (!bm->nmatch)
             continue;
         const event *ev = bm->ev;
@@ -846,6 +964,8 @@ static void build_params(router *r, size_t from, size_t to, sbuf p[7])
         sb_array_elem(&p[1], ev->tenant_id);
         sb_array_elem(&p[2], event_kind_name(ev->kind));
         sb_array_elem(&p[3], ev->kind == EVENT_CHECK_RESULT ? ev->check_type : NULL);
+        /* The events' bytes go in as they came, joined into one JSON array:
+         * no escaping, and PostgreSQL parses each once. */
         if (!first_payload)
             sb_putc(&p[4], ',');
         first_payload = false;
@@ -872,18 +992,15 @@ typedef struct db_result {
     char msg[512];
 } db_result;
 
-/* Runs the statement for batch entries [from, to). Returns 0 with
- * out->res set, or -1: out->data_error tells whether to blame the data. */
-static int run_statement(router *r, size_t from, size_t to, db_result *out)
+/* Runs the statement for batch entries [from, to). Returns 0 with out->res
+ * set, or -1: out->data_error tells whether to blame the data. */
+static int run_statement(router *r, batch *b, size_t from, size_t to, db_result *out)
 {
-    sbuf p[7] = {0};
-    build_params(r, from, to, p);
+    build_params(r, b, from, to);
     const char *vals[7];
     for (int k = 0; k < 7; k++)
-        vals[k] = p[k].p;
+        vals[k] = r->params[k].p;
     PGresult *res = PQexecPrepared(r->db, "herald_route", 7, vals, NULL, NULL, 0);
-    for (int k = 0; k < 7; k++)
-        sb_free(&p[k]);
     out->res = NULL;
     out->data_error = false;
     out->msg[0] = '\0';
@@ -907,24 +1024,42 @@ static const route_target *match_target(router *r, const bmsg *bm, int64_t targe
     return NULL;
 }
 
-typedef struct attempt_counts {
-    uint64_t created, republished;
-} attempt_counts;
+/* Makes room for n more outs. b->outs never moves once producing starts:
+ * every out of a stage is added before the first is produced. */
+static void outs_reserve(batch *b, size_t n)
+{
+    if (b->nouts + n <= b->capouts)
+        return;
+    size_t cap = b->capouts ? b->capouts : 256;
+    while (cap < b->nouts + n)
+        cap *= 2;
+    b->outs = xrealloc(b->outs, cap * sizeof *b->outs);
+    b->capouts = cap;
+}
 
-/* Turns the returned rows into routed deliveries (appended to r->outs). */
-static void collect_outs(router *r, PGresult *res, attempt_counts *c)
+static outmsg *out_add(batch *b)
+{
+    outs_reserve(b, 1);
+    outmsg *o = &b->outs[b->nouts++];
+    memset(o, 0, sizeof *o);
+    o->owner = b;
+    return o;
+}
+
+/* Turns the returned rows into routed deliveries (appended to b->outs). */
+static void collect_outs(router *r, batch *b, PGresult *res)
 {
     int rows = PQntuples(res);
     if (rows == 0)
         return;
-    r->outs = xrealloc(r->outs, (r->nouts + (size_t)rows) * sizeof *r->outs);
     int64_t now = util_now_wall_ms();
+    outs_reserve(b, (size_t)rows);
     for (int row = 0; row < rows; row++) {
         int64_t delivery_id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
         const char *eid = PQgetvalue(res, row, 1);
         int64_t target_id = strtoll(PQgetvalue(res, row, 2), NULL, 10);
         bool created = PQgetvalue(res, row, 3)[0] == 't';
-        bmsg *bm = eid_map_find(r, eid);
+        bmsg *bm = eid_map_find(r, b, eid);
         const route_target *t = bm ? match_target(r, bm, target_id) : NULL;
         if (!t) {
             /* cannot happen: the statement only returns pairs we sent */
@@ -954,114 +1089,97 @@ static void collect_outs(router *r, PGresult *res, attempt_counts *c)
             LOG_ERROR("delivery %lld: cannot encode the routed delivery", (long long)delivery_id);
             continue;
         }
-        outmsg *o = &r->outs[r->nouts++];
+        outmsg *o = out_add(b);
+        o->kind = OUT_ROUTED;
         o->payload = payload;
         o->len = strlen(payload);
         o->key = xstrdup(t->team_id);
-        o->state = OUT_UNSENT;
         if (created)
-            c->created++;
+            b->bc.created++;
         else
-            c->republished++;
+            b->bc.republished++;
         LOG_DEBUG("event %s -> target %lld (delivery %lld, %s)", bm->eid, (long long)target_id,
                   (long long)delivery_id, created ? "new" : "pending again");
     }
 }
 
-static void outs_clear(router *r)
+/* Produces every out of b not acknowledged or in flight. */
+static void batch_produce(router *r, batch *b)
 {
-    for (size_t i = 0; i < r->nouts; i++) {
-        free(r->outs[i].payload);
-        free(r->outs[i].key);
-    }
-    r->nouts = 0;
-}
-
-static void produce_outs(router *r)
-{
-    for (size_t i = 0; i < r->nouts; i++) {
-        outmsg *o = &r->outs[i];
+    b->failed = 0;
+    for (size_t i = 0; i < b->nouts; i++) {
+        outmsg *o = &b->outs[i];
         if (o->state == OUT_ACKED || o->state == OUT_INFLIGHT)
             continue;
         for (;;) {
-            rd_kafka_resp_err_t err = rd_kafka_producev(
-                r->producer, RD_KAFKA_V_TOPIC(TOPIC_DELIVERIES),
-                RD_KAFKA_V_KEY(o->key, strlen(o->key)), RD_KAFKA_V_VALUE(o->payload, o->len),
-                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o), RD_KAFKA_V_END);
+            rd_kafka_resp_err_t err;
+            if (o->kind == OUT_DEADLETTER)
+                err = produce_deadletter(r, o, &b->b[o->bi]);
+            else
+                err = rd_kafka_producev(
+                    r->producer, RD_KAFKA_V_TOPIC(TOPIC_DELIVERIES),
+                    RD_KAFKA_V_KEY(o->key, strlen(o->key)), RD_KAFKA_V_VALUE(o->payload, o->len),
+                    RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o), RD_KAFKA_V_END);
             if (!err) {
                 o->state = OUT_INFLIGHT;
-                r->outstanding++;
+                b->outstanding++;
                 break;
             }
-            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                LOG_WARN("produce to %s: %s", TOPIC_DELIVERIES, rd_kafka_err2str(err));
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(r)) {
+                LOG_WARN("produce: %s", rd_kafka_err2str(err));
                 o->state = OUT_FAILED;
-                r->routed_failed++;
+                b->failed++;
                 break;
             }
-            rd_kafka_poll(r->producer, 50);
+            rd_kafka_poll(r->producer, 10); /* the local queue is full: let it drain */
         }
     }
 }
 
-/*
- * Waits until every produced message is acknowledged, producing again what
- * failed. Returns 0, or -1 when stopping and the shutdown timeout ran out
- * (the batch is then handed back: its offsets are not stored).
- */
-static int await_acks(router *r)
+/* An idempotent producer that hit a fatal error is unusable: replace it.
+ * Whatever it had not delivered is reported failed and produced again. */
+static void producer_replace(router *r)
 {
-    int64_t deadline = 0;
-    int64_t next_warn = util_now_mono_ms() + 10000;
-    for (;;) {
-        while (r->outstanding > 0) {
-            rd_kafka_poll(r->producer, 50);
-            int64_t now = util_now_mono_ms();
-            if (stopping(r)) {
-                if (!deadline)
-                    deadline = now + r->cfg.shutdown_timeout_ms;
-                else if (now >= deadline)
-                    return -1;
-            }
-            if (now >= next_warn) {
-                LOG_WARN("waiting for Kafka to acknowledge %zu message(s)", r->outstanding);
-                next_warn = now + 30000;
-            }
-        }
-        if (!r->routed_failed && !r->dl_failed)
-            return 0;
-        if (stopping(r))
-            return -1;
-        LOG_WARN("%zu routed and %zu dead-letter message(s) failed: producing them again",
-                 r->routed_failed, r->dl_failed);
-        if (rd_kafka_fatal_error(r->producer, NULL, 0)) {
-            /* An idempotent producer that hit a fatal error is unusable:
-             * start a fresh one. Nothing acknowledged is lost. */
-            char err[512];
-            rd_kafka_t *p = kafka_producer_new(r->brokers, on_delivery, r, err, sizeof err);
-            if (p) {
-                rd_kafka_flush(r->producer, 1000);
-                rd_kafka_destroy(r->producer);
-                r->producer = p;
-                r->outstanding = 0;
-            } else {
-                LOG_ERROR("cannot recreate the producer: %s", err);
-            }
-        }
-        bool dl = r->dl_failed > 0;
-        r->routed_failed = 0;
-        r->dl_failed = 0;
-        rd_kafka_poll(r->producer, 500);
-        produce_outs(r);
-        if (dl)
-            produce_deadletters(r, true);
+    char err[512];
+    if (!rd_kafka_fatal_error(r->producer, err, sizeof err))
+        return;
+    LOG_ERROR("producer fatal error (%s): starting a new producer", err);
+    rd_kafka_t *p = producer_new(r, err, sizeof err);
+    if (!p) {
+        LOG_ERROR("cannot create a producer: %s", err);
+        return;
     }
+    rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(r->producer, 5000); /* serves the (failed) reports */
+    rd_kafka_destroy(r->producer);
+    r->producer = p;
 }
 
-typedef struct batch_counts {
-    uint64_t routed, created, republished, published, not_notifiable, no_target, dead_lettered,
-        duplicates;
-} batch_counts;
+/* Stores, per partition, the offset after the batch's last message. */
+static void store_offsets(router *r, batch *b)
+{
+    if (b->nb == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < b->nb; i++) {
+        const rd_kafka_message_t *m = b->b[i].m;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, m->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    if (rd_kafka_offsets_store(r->consumer, l)) {
+        for (int i = 0; i < l->cnt; i++) {
+            if (l->elems[i].err)
+                LOG_WARN("store offset %s [%d] @%lld: %s", l->elems[i].topic,
+                         (int)l->elems[i].partition, (long long)l->elems[i].offset,
+                         rd_kafka_err2str(l->elems[i].err));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
 
 static void add_batch(router_stats *s, const void *arg)
 {
@@ -1077,48 +1195,85 @@ static void add_batch(router_stats *s, const void *arg)
     s->batches++;
 }
 
-/* Stores, per partition, the offset after the batch's last message. */
-static void store_offsets(router *r)
+/*
+ * Waits until every message b produced is acknowledged, producing again what
+ * failed, then stores b's offsets and empties b. Returns 0, or -1 when
+ * stopping and the shutdown timeout ran out: then b is handed back (emptied
+ * without storing its offsets; it is consumed again).
+ */
+static int batch_complete(router *r, batch *b)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-    for (size_t i = 0; i < r->nb; i++) {
-        const rd_kafka_message_t *m = r->b[i].m;
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic, m->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
-        if (m->offset + 1 > p->offset)
-            p->offset = m->offset + 1;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(r->consumer, l);
-    if (err) {
-        for (int i = 0; i < l->cnt; i++) {
-            if (l->elems[i].err)
-                LOG_WARN("store offset %s [%d] @%lld: %s", l->elems[i].topic,
-                         (int)l->elems[i].partition, (long long)l->elems[i].offset,
-                         rd_kafka_err2str(l->elems[i].err));
+    int64_t deadline = 0;
+    int64_t next_warn = util_now_mono_ms() + 10000;
+    for (;;) {
+        while (b->outstanding > 0) {
+            rd_kafka_poll(r->producer, 5);
+            int64_t now = util_now_mono_ms();
+            if (stopping(r)) {
+                if (!deadline)
+                    deadline = now + r->cfg.shutdown_timeout_ms;
+                else if (now >= deadline)
+                    goto abandon;
+            }
+            if (now >= next_warn) {
+                LOG_WARN("waiting for Kafka to acknowledge %zu message(s)", b->outstanding);
+                next_warn = now + 30000;
+            }
         }
+        if (!b->failed)
+            break;
+        if (stopping(r))
+            goto abandon;
+        LOG_WARN("%zu message(s) not acknowledged: producing them again", b->failed);
+        producer_replace(r);
+        rd_kafka_poll(r->producer, 500); /* a short pause before trying again */
+        batch_produce(r, b);
     }
-    rd_kafka_topic_partition_list_destroy(l);
+    store_offsets(r, b);
+    b->bc.published = 0;
+    for (size_t i = 0; i < b->nouts; i++)
+        b->bc.published += b->outs[i].kind == OUT_ROUTED;
+    stats_add(r, add_batch, &b->bc);
+    if (r->m.batch_size) {
+        metrics_histogram_observe(r->m.batch_size, NULL, (double)b->nb);
+        metrics_histogram_observe(r->m.batch_seconds, NULL,
+                                  (double)(util_now_mono_ms() - b->started_ms) / 1000.0);
+    }
+    LOG_DEBUG("batch of %zu done in %lld ms: %llu routed, %llu deliveries (%llu new), %llu "
+              "dead-lettered",
+              b->nb, (long long)(util_now_mono_ms() - b->started_ms),
+              (unsigned long long)b->bc.routed, (unsigned long long)b->bc.published,
+              (unsigned long long)b->bc.created, (unsigned long long)b->bc.dead_lettered);
+    batch_reset(b);
+    return 0;
+abandon : {
+    size_t n = b->nb;
+    LOG_WARN("stopping: %zu message(s) not acknowledged in time; their %zu event(s) are "
+             "handed back",
+             b->outstanding, n);
+    batch_drop_partitions(r, b, NULL);
+    return -1;
+}
 }
 
-/* Marks events the database refused for dead-lettering. Returns 0, or -1 when
- * the database failed for another reason (retry the batch). */
-static int isolate_bad_events(router *r, attempt_counts *c, batch_counts *bc)
+/* Marks the events the database refuses for dead-lettering, running the
+ * statement event by event. Returns STAGE_OK, or STAGE_RETRY when the
+ * database failed for another reason. */
+static int isolate_bad_events(router *r, batch *b)
 {
-    for (size_t i = 0; i < r->nb; i++) {
-        bmsg *bm = &r->b[i];
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
         if (!bm->nmatch)
             continue;
         db_result one;
-        if (run_statement(r, i, i + 1, &one) == 0) {
-            collect_outs(r, one.res, c);
+        if (run_statement(r, b, i, i + 1, &one) == 0) {
+            collect_outs(r, b, one.res);
             PQclear(one.res);
             continue;
         }
         if (!one.data_error) {
             db_failed(r, "route", one.msg);
-            return -1;
+            return STAGE_RETRY;
         }
         LOG_WARN("event %s: rejected by the database: %s", bm->eid, one.msg);
         char reason[600];
@@ -1127,98 +1282,85 @@ static int isolate_bad_events(router *r, attempt_counts *c, batch_counts *bc)
         bm->ev = NULL;
         bm->reason = xstrdup(reason);
         bm->nmatch = 0;
-        bc->routed--;
     }
-    return 0;
+    return STAGE_OK;
 }
 
-/* Processes the batch once: PROC_DONE (offsets stored), PROC_RETRY (database
- * away: keep the batch) or PROC_ABANDON (stopping and Kafka did not
- * acknowledge in time). */
-static int batch_process(router *r)
+/*
+ * The database stage of b: route, write the rows, and produce the routed
+ * deliveries and dead letters (without waiting for them). STAGE_RETRY: the
+ * database is away; nothing was produced and b is kept for another try.
+ */
+static int batch_stage(router *r, batch *b)
 {
     int64_t t0 = util_now_mono_ms();
-    batch_counts bc = {0};
-    attempt_counts ac = {0};
-    r->routed_failed = 0;
-    r->dl_failed = 0;
-    outs_clear(r);
-    eid_map_build(r);
+    outs_clear(b);
+    memset(&b->bc, 0, sizeof b->bc);
+    eid_map_build(r, b);
 
     bool need_db = false;
-    for (size_t i = 0; i < r->nb; i++) {
-        const bmsg *bm = &r->b[i];
-        if (bm->ev && !bm->dup && route_event_wanted(bm->ev))
-            need_db = true;
+    for (size_t i = 0; i < b->nb && !need_db; i++) {
+        const bmsg *bm = &b->b[i];
+        need_db = bm->ev && !bm->dup && route_event_wanted(bm->ev);
     }
     if (need_db) {
         if (!db_ready(r))
-            return PROC_RETRY;
+            return STAGE_RETRY;
         char err[512];
         if (subs_sync(r->subs, r->db, err, sizeof err)) {
             db_failed(r, "subscriptions", err);
-            return PROC_RETRY;
+            return STAGE_RETRY;
         }
     }
-    route_batch(r);
-    for (size_t i = 0; i < r->nb; i++) {
-        const bmsg *bm = &r->b[i];
-        if (bm->nmatch)
-            bc.routed++;
-    }
+    route_batch(r, b);
+    int64_t t1 = util_now_mono_ms(), t2 = t1;
     if (r->nmatches > 0) {
         db_result all;
-        if (run_statement(r, 0, r->nb, &all) == 0) {
-            collect_outs(r, all.res, &ac);
+        if (run_statement(r, b, 0, b->nb, &all) == 0) {
+            t2 = util_now_mono_ms();
+            collect_outs(r, b, all.res);
             PQclear(all.res);
         } else if (all.data_error) {
-            /* One bad event must not block the partition: find it by
-             * running the events one by one (rows of the good ones are
-             * committed; a retry would find them and publish them once). */
+            /* One bad event must not block the partition: find it by running
+             * the events one by one (the good ones' rows are committed; a
+             * retry finds them and publishes them, idempotently). */
             LOG_WARN("batch rejected by the database (%s): retrying event by event", all.msg);
-            outs_clear(r);
-            ac = (attempt_counts){0};
-            if (isolate_bad_events(r, &ac, &bc))
-                return PROC_RETRY;
+            outs_clear(b);
+            memset(&b->bc, 0, sizeof b->bc);
+            if (isolate_bad_events(r, b) != STAGE_OK) {
+                outs_clear(b);
+                return STAGE_RETRY;
+            }
+            t2 = util_now_mono_ms();
         } else {
             db_failed(r, "route", all.msg);
-            return PROC_RETRY;
+            return STAGE_RETRY;
         }
     }
 
-    produce_deadletters(r, false);
-    produce_outs(r);
-    if (await_acks(r))
-        return PROC_ABANDON;
-
-    store_offsets(r);
-    for (size_t i = 0; i < r->nb; i++) {
-        const bmsg *bm = &r->b[i];
-        if (bm->reason)
-            bc.dead_lettered++;
-        else if (bm->dup)
-            bc.duplicates++;
-        else if (!route_event_wanted(bm->ev))
-            bc.not_notifiable++;
-        else if (!bm->nmatch)
-            bc.no_target++;
+    /* counts of this batch, added to the statistics when it completes */
+    for (size_t i = 0; i < b->nb; i++) {
+        const bmsg *bm = &b->b[i];
+        if (bm->reason) {
+            b->bc.dead_lettered++;
+            outmsg *o = out_add(b);
+            o->kind = OUT_DEADLETTER;
+            o->bi = i;
+        } else if (bm->dup) {
+            b->bc.duplicates++;
+        } else if (!route_event_wanted(bm->ev)) {
+            b->bc.not_notifiable++;
+        } else if (!bm->nmatch) {
+            b->bc.no_target++;
+        } else {
+            b->bc.routed++;
+        }
     }
-    bc.created = ac.created;
-    bc.republished = ac.republished;
-    bc.published = r->nouts;
-    stats_add(r, add_batch, &bc);
-    if (r->m.batch_size) {
-        metrics_histogram_observe(r->m.batch_size, NULL, (double)r->nb);
-        metrics_histogram_observe(r->m.batch_seconds, NULL,
-                                  (double)(util_now_mono_ms() - r->batch_started_ms) / 1000.0);
-    }
-    LOG_DEBUG("batch of %zu: %llu routed, %llu deliveries (%llu new), %llu dead-lettered in "
-              "%lld ms",
-              r->nb, (unsigned long long)bc.routed, (unsigned long long)r->nouts,
-              (unsigned long long)bc.created, (unsigned long long)bc.dead_lettered,
-              (long long)(util_now_mono_ms() - t0));
-    outs_clear(r);
-    return PROC_DONE;
+    batch_produce(r, b);
+    LOG_DEBUG("batch of %zu staged: route %lld ms, statement %lld ms, encode+produce %lld ms",
+              b->nb, (long long)(t1 - t0), (long long)(t2 - t1),
+              (long long)(util_now_mono_ms() - t2));
+    return STAGE_OK;
 }
 
 /* ======================================================================== */
@@ -1404,7 +1546,7 @@ static void housekeeping(router *r)
     int64_t now = util_now_mono_ms();
     /* Idle: keep the notification queue drained and notice a lost database
      * before the next event needs it. */
-    if (!r->retained && r->nb == 0 && now - r->last_idle_sync_ms >= 1000) {
+    if (!r->cur->retained && r->cur->nb == 0 && now - r->last_idle_sync_ms >= 1000) {
         r->last_idle_sync_ms = now;
         if (db_ready(r)) {
             char err[512];
@@ -1458,11 +1600,13 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     r->cfg.group = r->group;
     r->cfg.metrics_addr = r->metrics_addr;
     r->cfg.consumer_props = NULL; /* only needed by router_new */
+    r->cur = &r->slots[0];
+    r->fly = NULL;
     pthread_mutex_init(&r->stats_mu, NULL);
     r->stats.lag = -1;
     r->subs = subs_new((int64_t)cfg->cache_refresh_seconds * 1000);
 
-    r->producer = kafka_producer_new(r->brokers, on_delivery, r, errstr, errstr_size);
+    r->producer = producer_new(r, errstr, errstr_size);
     if (!r->producer)
         goto fail;
     r->cfg.consumer_props = cfg->consumer_props;
@@ -1485,6 +1629,12 @@ fail:
     return NULL;
 }
 
+/* The other slot: where the next batch is collected once r->cur flies. */
+static batch *other_slot(router *r, const batch *b)
+{
+    return b == &r->slots[0] ? &r->slots[1] : &r->slots[0];
+}
+
 int router_run(router *r)
 {
     LOG_INFO("routing %s and %s in group %s (batches of %ld within %ld ms)", TOPIC_CHECKS,
@@ -1496,51 +1646,84 @@ int router_run(router *r)
     bool abandoned = false;
     while (!stopping(r)) {
         housekeeping(r);
-        if (!r->retained && r->paused)
+        batch *b = r->cur;
+        if (!b->retained && r->paused)
             set_paused(r, false); /* the retained batch was handed back on a revoke */
-        if (!r->retained) {
+        if (!b->retained) {
             batch_collect(r);
         } else {
             /* Paused: serve rebalances (a revoke hands the retained batch
              * back) until the next attempt is due. */
             rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
             if (m && !m->err)
-                batch_add(r, m); /* fetched before the pause took effect: keep order */
+                batch_add(r, b, m); /* fetched before the pause took effect: keep order */
             else if (m)
                 rd_kafka_message_destroy(m);
-            if (util_now_mono_ms() < r->db_next_attempt_ms)
+            if (b->retained && util_now_mono_ms() < r->db_next_attempt_ms)
                 continue;
         }
-        if (r->nb == 0)
+        if (b->nb == 0) {
+            /* nothing new: complete the batch in flight, if any */
+            if (r->fly) {
+                batch *f = r->fly;
+                r->fly = NULL;
+                if (batch_complete(r, f)) {
+                    abandoned = true;
+                    break;
+                }
+            }
             continue;
-        int rc = batch_process(r);
-        if (rc == PROC_DONE) {
-            batch_clear(r);
-            set_paused(r, false);
-        } else if (rc == PROC_RETRY) {
-            r->retained = true;
-            set_paused(r, true);
-        } else {
-            abandoned = true;
-            break;
         }
+        if (batch_stage(r, b) != STAGE_OK) {
+            b->retained = true;
+            set_paused(r, true);
+            /* the batch before it does not need the database: finish it */
+            if (r->fly) {
+                batch *f = r->fly;
+                r->fly = NULL;
+                if (batch_complete(r, f)) {
+                    abandoned = true;
+                    break;
+                }
+            }
+            continue;
+        }
+        b->retained = false;
+        set_paused(r, false);
+        /* b's messages are on their way; complete the batch before it (in
+         * order), then b flies while the next one is collected. */
+        if (r->fly) {
+            batch *f = r->fly;
+            r->fly = NULL;
+            if (batch_complete(r, f)) {
+                abandoned = true;
+                break;
+            }
+        }
+        r->fly = b;
+        r->cur = other_slot(r, b);
     }
 
-    /* Shutdown: intake has stopped. A batch still held could not be
-     * processed (the database is away, or Kafka did not acknowledge in time):
-     * hand it back; its offsets are not stored, so it is consumed again. */
-    if (r->nb > 0 && !abandoned && r->retained) {
-        int rc = batch_process(r);
-        if (rc == PROC_DONE)
-            batch_clear(r);
+    /* Shutdown: intake has stopped. Complete the batch in flight; a batch
+     * still held (the database is away) gets one last try, else it is handed
+     * back: its offsets are not stored, so it is consumed again. */
+    if (r->fly) {
+        batch *f = r->fly;
+        r->fly = NULL;
+        if (!abandoned && batch_complete(r, f))
+            abandoned = true;
+        else if (abandoned)
+            batch_drop_partitions(r, f, NULL);
     }
-    if (r->nb > 0) {
-        size_t n = r->nb;
+    batch *b = r->cur;
+    if (!abandoned && b->nb > 0 && batch_stage(r, b) == STAGE_OK)
+        batch_complete(r, b);
+    if (b->nb > 0) {
+        size_t n = b->nb;
         LOG_WARN("stopping with %zu unprocessed message(s): handed back to the group", n);
         stats_add(r, add_abandoned, &n);
-        batch_clear(r);
+        batch_drop_partitions(r, b, NULL);
     }
-    outs_clear(r);
     LOG_INFO("closing consumer (committing stored offsets)");
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(r->consumer);
     if (err)
@@ -1577,21 +1760,25 @@ void router_destroy(router *r)
     /* The HTTP server first: its health callback reads r. */
     httpd_destroy(r->http);
     r->http = NULL;
-    batch_clear(r);
-    outs_clear(r);
+    if (r->producer) {
+        /* no delivery report may arrive after the batches are freed */
+        rd_kafka_flush(r->producer, 1000);
+        rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(r->producer, 1000);
+    }
+    for (int i = 0; i < 2; i++)
+        batch_free(&r->slots[i]);
     if (r->consumer)
         rd_kafka_destroy(r->consumer);
-    if (r->producer) {
-        rd_kafka_flush(r->producer, 1000);
+    if (r->producer)
         rd_kafka_destroy(r->producer);
-    }
     db_drop(r);
     subs_destroy(r->subs);
-    free(r->b);
     free(r->matches);
     free(r->route_idx);
-    free(r->outs);
     free(r->eid_slots);
+    for (int k = 0; k < 7; k++)
+        sb_free(&r->params[k]);
     free(r->brokers);
     free(r->database_url);
     free(r->group);

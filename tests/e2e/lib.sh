@@ -55,10 +55,10 @@ e2e_eq() {
 e2e_cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
+  # Reverse order of start, one at a time: workers stop while the services
+  # they drain into (Kafka, PostgreSQL, Slack) are still up.
   for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${E2E_PIDS[$i]}" 2>/dev/null || true
-  done
-  for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${E2E_PIDS[$i]}" 2>/dev/null || continue
     for _ in $(seq 1 100); do kill -0 "${E2E_PIDS[$i]}" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "${E2E_PIDS[$i]}" 2>/dev/null || true
     wait "${E2E_PIDS[$i]}" 2>/dev/null || true

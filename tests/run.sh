@@ -123,7 +123,12 @@ step_deps() {
     [ -n "$(find tests -name package.json -not -path '*/node_modules/*' 2>/dev/null | head -n 1)" ]; then
     flags+=(--browser)
   fi
-  bash deploy/install-deps.sh "${flags[@]}"
+  bash deploy/install-deps.sh ${flags[@]+"${flags[@]}"} || return 1
+  # The browser test skips itself without Chromium; once installed, it counts.
+  if [ ${#flags[@]} -gt 0 ] && [ -x /usr/bin/chromium ]; then
+    export HERALD_E2E_BROWSER=1
+    echo "browser tests enabled (HERALD_E2E_BROWSER=1)"
+  fi
 }
 
 c_sources() {

@@ -1,5 +1,6 @@
 #include "common/dispatch.h"
 
+#include "common/strmap.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -11,98 +12,7 @@ void dispatch_config_default(dispatch_config *cfg)
     cfg->channel_burst = 3.0;
     cfg->workspace_rate_per_min = 300.0;
     cfg->workspace_burst = 30.0;
-}
-
-/* ==== a small string -> pointer hash (chained, power-of-two slots) ======================= */
-
-typedef struct hnode {
-    struct hnode *next;
-    uint64_t hash;
-    void *value;
-    char key[];
-} hnode;
-
-typedef struct hmap {
-    hnode **slots;
-    size_t nslots, count;
-} hmap;
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static hnode **hmap_lookup(hmap *m, const char *key, uint64_t h)
-{
-    if (!m->nslots)
-        return NULL;
-    hnode **pp = &m->slots[h & (m->nslots - 1)];
-    for (; *pp; pp = &(*pp)->next)
-        if ((*pp)->hash == h && !strcmp((*pp)->key, key))
-            return pp;
-    return NULL;
-}
-
-static void *hmap_get(hmap *m, const char *key)
-{
-    hnode **pp = hmap_lookup(m, key, fnv1a(key));
-    return pp ? (*pp)->value : NULL;
-}
-
-static void hmap_put(hmap *m, const char *key, void *value)
-{
-    if (m->count + 1 > m->nslots * 3 / 4) {
-        size_t n = m->nslots ? m->nslots * 2 : 64;
-        hnode **slots = xcalloc(n, sizeof *slots);
-        for (size_t i = 0; i < m->nslots; i++) {
-            hnode *e = m->slots[i];
-            while (e) {
-                hnode *next = e->next;
-                e->next = slots[e->hash & (n - 1)];
-                slots[e->hash & (n - 1)] = e;
-                e = next;
-            }
-        }
-        free(m->slots);
-        m->slots = slots;
-        m->nslots = n;
-    }
-    size_t len = strlen(key);
-    hnode *e = xmalloc(sizeof *e + len + 1);
-    memcpy(e->key, key, len + 1);
-    e->hash = fnv1a(key);
-    e->value = value;
-    e->next = m->slots[e->hash & (m->nslots - 1)];
-    m->slots[e->hash & (m->nslots - 1)] = e;
-    m->count++;
-}
-
-static void hmap_del(hmap *m, const char *key)
-{
-    hnode **pp = hmap_lookup(m, key, fnv1a(key));
-    if (!pp)
-        return;
-    hnode *e = *pp;
-    *pp = e->next;
-    free(e);
-    m->count--;
-}
-
-static void hmap_dispose(hmap *m)
-{
-    for (size_t i = 0; i < m->nslots; i++) {
-        hnode *e = m->slots[i];
-        while (e) {
-            hnode *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(m->slots);
-    memset(m, 0, sizeof *m);
+    cfg->guard_ms = 0;
 }
 
 /* ==== channels and workspaces ============================================================ */
@@ -127,8 +37,8 @@ struct dispatch_channel {
 
 struct dispatch {
     dispatch_config cfg;
-    hmap channels;   /* id -> dispatch_channel */
-    hmap workspaces; /* team_id -> workspace */
+    strmap *channels;   /* id -> dispatch_channel */
+    strmap *workspaces; /* team_id -> workspace */
     /*
      * Channels that are idle and have jobs queued, the candidates of
      * dispatch_next, in a list scanned from the head. A channel that sends
@@ -151,6 +61,8 @@ dispatch *dispatch_new(const dispatch_config *cfg)
         d->cfg = *cfg;
     else
         dispatch_config_default(&d->cfg);
+    d->channels = strmap_new();
+    d->workspaces = strmap_new();
     d->dirty = true;
     return d;
 }
@@ -170,21 +82,33 @@ static void channel_free(dispatch_channel *c, void (*free_job)(void *))
     free(c);
 }
 
+typedef struct free_box {
+    void (*free_job)(void *job);
+} free_box;
+
+static bool destroy_channel(const char *key, void *value, void *arg)
+{
+    (void)key;
+    channel_free(value, ((free_box *)arg)->free_job);
+    return true;
+}
+
+static void workspace_free(void *value)
+{
+    workspace *w = value;
+    free(w->team_id);
+    free(w);
+}
+
 void dispatch_destroy(dispatch *d, void (*free_job)(void *job))
 {
     if (!d)
         return;
-    for (size_t i = 0; i < d->channels.nslots; i++)
-        for (hnode *e = d->channels.slots[i]; e; e = e->next)
-            channel_free(e->value, free_job);
-    for (size_t i = 0; i < d->workspaces.nslots; i++)
-        for (hnode *e = d->workspaces.slots[i]; e; e = e->next) {
-            workspace *w = e->value;
-            free(w->team_id);
-            free(w);
-        }
-    hmap_dispose(&d->channels);
-    hmap_dispose(&d->workspaces);
+    /* Function pointers do not convert to void *: pass it boxed. */
+    free_box box = {free_job};
+    strmap_sweep(d->channels, destroy_channel, &box);
+    strmap_destroy(d->channels, NULL);
+    strmap_destroy(d->workspaces, workspace_free);
     free(d);
 }
 
@@ -234,21 +158,21 @@ static char *channel_id(const char *team_id, const char *key)
 dispatch_channel *dispatch_find(dispatch *d, const char *team_id, const char *key)
 {
     char *id = channel_id(team_id, key);
-    dispatch_channel *c = hmap_get(&d->channels, id);
+    dispatch_channel *c = strmap_get(d->channels, id);
     free(id);
     return c;
 }
 
 static workspace *workspace_get(dispatch *d, const char *team_id, int64_t now_ms)
 {
-    workspace *w = hmap_get(&d->workspaces, team_id);
+    workspace *w = strmap_get(d->workspaces, team_id);
     if (w)
         return w;
     w = xcalloc(1, sizeof *w);
     w->team_id = xstrdup(team_id);
     ratelimit_init(&w->bucket, d->cfg.workspace_rate_per_min / 60.0, d->cfg.workspace_burst,
                    now_ms);
-    hmap_put(&d->workspaces, w->team_id, w);
+    strmap_put(d->workspaces, w->team_id, w);
     return w;
 }
 
@@ -256,7 +180,7 @@ dispatch_channel *dispatch_push(dispatch *d, const char *team_id, const char *ke
                                 bool front, int64_t now_ms, bool *created)
 {
     char *id = channel_id(team_id, key);
-    dispatch_channel *c = hmap_get(&d->channels, id);
+    dispatch_channel *c = strmap_get(d->channels, id);
     if (created)
         *created = c == NULL;
     if (!c) {
@@ -266,7 +190,7 @@ dispatch_channel *dispatch_push(dispatch *d, const char *team_id, const char *ke
         c->ws = workspace_get(d, team_id, now_ms);
         c->ws->nchannels++;
         ratelimit_init(&c->bucket, d->cfg.channel_rate, d->cfg.channel_burst, now_ms);
-        hmap_put(&d->channels, c->id, c);
+        strmap_put(d->channels, c->id, c);
     } else {
         free(id);
     }
@@ -294,6 +218,31 @@ dispatch_channel *dispatch_push(dispatch *d, const char *team_id, const char *ke
     return c;
 }
 
+/* Milliseconds until the channel's bucket may give a token, with the guard:
+ * a token is only taken once the bucket holds 1 + guard's worth (at most the
+ * burst, so a burst of 1 still works). */
+static int64_t channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms)
+{
+    int64_t w = ratelimit_peek(&c->bucket, now_ms);
+    const ratelimit_bucket *b = &c->bucket;
+    if (d->cfg.guard_ms <= 0 || !(b->rate > 0))
+        return w;
+    if (w > 0)
+        return w + d->cfg.guard_ms;
+    double need = 1.0 + (double)d->cfg.guard_ms * b->rate / 1000.0;
+    if (need > b->burst)
+        need = b->burst;
+    double tokens = b->tokens;
+    if (now_ms > b->last_ms)
+        tokens += (double)(now_ms - b->last_ms) * b->rate / 1000.0;
+    if (tokens > b->burst)
+        tokens = b->burst;
+    if (tokens >= need - 1e-9)
+        return 0;
+    int64_t ms = (int64_t)((need - tokens) * 1000.0 / b->rate + 0.999);
+    return ms < 1 ? 1 : ms;
+}
+
 dispatch_channel *dispatch_next(dispatch *d, int64_t now_ms, int64_t *wait_ms)
 {
     /* Nothing changed and the earliest ready time is still ahead: skip the scan. */
@@ -303,7 +252,7 @@ dispatch_channel *dispatch_next(dispatch *d, int64_t now_ms, int64_t *wait_ms)
     }
     int64_t best = -1;
     for (dispatch_channel *c = d->head; c; c = c->next) {
-        int64_t wc = ratelimit_peek(&c->bucket, now_ms);
+        int64_t wc = channel_wait(d, c, now_ms);
         int64_t ww = ratelimit_peek(&c->ws->bucket, now_ms);
         if (wc == 0 && ww == 0) {
             ratelimit_take(&c->bucket, now_ms);
@@ -407,33 +356,45 @@ ratelimit_bucket *dispatch_channel_bucket(dispatch_channel *c)
     return &c->bucket;
 }
 
-int64_t dispatch_channel_wait(const dispatch_channel *c, int64_t now_ms)
+int64_t dispatch_channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms)
 {
-    return ratelimit_peek(&c->bucket, now_ms);
+    return channel_wait(d, c, now_ms);
+}
+
+typedef struct remove_ctx {
+    dispatch *d;
+    bool (*pred)(void *job, void *arg);
+    void (*drop)(void *job, void *arg);
+    void *arg;
+    size_t removed;
+} remove_ctx;
+
+static bool remove_in_channel(const char *key, void *value, void *arg)
+{
+    (void)key;
+    remove_ctx *rc = arg;
+    dispatch_channel *c = value;
+    for (size_t i = 0; i < c->len;) {
+        void *job = ring_at(c, i);
+        if (rc->pred(job, rc->arg)) {
+            dispatch_channel_take(rc->d, c, i);
+            rc->drop(job, rc->arg);
+            rc->removed++;
+        } else {
+            i++;
+        }
+    }
+    return false;
 }
 
 size_t dispatch_remove_if(dispatch *d, bool (*pred)(void *job, void *arg),
                           void (*drop)(void *job, void *arg), void *arg)
 {
-    size_t removed = 0;
-    for (size_t s = 0; s < d->channels.nslots; s++) {
-        for (hnode *e = d->channels.slots[s]; e; e = e->next) {
-            dispatch_channel *c = e->value;
-            for (size_t i = 0; i < c->len;) {
-                void *job = ring_at(c, i);
-                if (pred(job, arg)) {
-                    dispatch_channel_take(d, c, i);
-                    drop(job, arg);
-                    removed++;
-                } else {
-                    i++;
-                }
-            }
-        }
-    }
-    if (removed)
+    remove_ctx rc = {d, pred, drop, arg, 0};
+    strmap_sweep(d->channels, remove_in_channel, &rc);
+    if (rc.removed)
         d->dirty = true;
-    return removed;
+    return rc.removed;
 }
 
 size_t dispatch_queued(const dispatch *d)
@@ -448,7 +409,7 @@ size_t dispatch_channels_waiting(const dispatch *d)
 
 size_t dispatch_channels(const dispatch *d)
 {
-    return d->channels.count;
+    return strmap_count(d->channels);
 }
 
 /* True when the bucket is as a new one would be: full and not paused. */
@@ -464,37 +425,36 @@ static bool bucket_rested(const ratelimit_bucket *b, int64_t now_ms)
     return t >= b->burst - 1e-9;
 }
 
+typedef struct evict_ctx {
+    int64_t now_ms;
+} evict_ctx;
+
+static bool evict_channel(const char *key, void *value, void *arg)
+{
+    (void)key;
+    dispatch_channel *c = value;
+    if (c->len || c->busy || !bucket_rested(&c->bucket, ((evict_ctx *)arg)->now_ms))
+        return false;
+    c->ws->nchannels--;
+    channel_free(c, NULL);
+    return true;
+}
+
+static bool evict_workspace(const char *key, void *value, void *arg)
+{
+    (void)key;
+    workspace *w = value;
+    if (w->nchannels || !bucket_rested(&w->bucket, ((evict_ctx *)arg)->now_ms))
+        return false;
+    workspace_free(w);
+    return true;
+}
+
 size_t dispatch_evict(dispatch *d, int64_t now_ms)
 {
-    size_t evicted = 0;
-    for (size_t s = 0; s < d->channels.nslots; s++) {
-        hnode *e = d->channels.slots[s];
-        while (e) {
-            hnode *next = e->next;
-            dispatch_channel *c = e->value;
-            if (!c->len && !c->busy && bucket_rested(&c->bucket, now_ms)) {
-                c->ws->nchannels--;
-                hmap_del(&d->channels, c->id); /* frees e, not c */
-                channel_free(c, NULL);
-                evicted++;
-            }
-            e = next;
-        }
-    }
-    for (size_t s = 0; s < d->workspaces.nslots; s++) {
-        hnode *e = d->workspaces.slots[s];
-        while (e) {
-            hnode *next = e->next;
-            workspace *w = e->value;
-            if (!w->nchannels && bucket_rested(&w->bucket, now_ms)) {
-                hmap_del(&d->workspaces, w->team_id);
-                free(w->team_id);
-                free(w);
-                evicted++;
-            }
-            e = next;
-        }
-    }
+    evict_ctx ec = {now_ms};
+    size_t evicted = strmap_sweep(d->channels, evict_channel, &ec);
+    evicted += strmap_sweep(d->workspaces, evict_workspace, &ec);
     if (evicted)
         d->dirty = true;
     return evicted;

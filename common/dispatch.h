@@ -31,9 +31,17 @@ typedef struct dispatch_config {
     double channel_burst;          /* bucket size per channel (>= 1) */
     double workspace_rate_per_min; /* messages per minute per workspace; <= 0: unlimited */
     double workspace_burst;        /* bucket size per workspace (>= 1) */
+    /*
+     * At the steady rate, a channel's next message waits this much longer
+     * than its token needs (the burst is not delayed; the delay does not
+     * accumulate). Slack counts at arrival, we at departure: without a
+     * margin, a request that travels 1 ms faster than the one before it
+     * arrives "too early" for a server pacing at exactly the same rate.
+     */
+    int64_t guard_ms;
 } dispatch_config;
 
-/* Defaults: 1/s burst 3 per channel; 300/min burst 30 per workspace. */
+/* Defaults: 1/s burst 3 per channel; 300/min burst 30 per workspace; no guard. */
 void dispatch_config_default(dispatch_config *cfg);
 
 typedef struct dispatch dispatch;
@@ -84,7 +92,7 @@ bool dispatch_channel_busy(const dispatch_channel *c);
 /* The channel's bucket (rate, burst, tokens, pause), e.g. to seed it after a restart. */
 ratelimit_bucket *dispatch_channel_bucket(dispatch_channel *c);
 /* Milliseconds until the channel's own bucket (not the workspace's) gives a token. */
-int64_t dispatch_channel_wait(const dispatch_channel *c, int64_t now_ms);
+int64_t dispatch_channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms);
 
 /* The channel (team_id, key) if it exists. */
 dispatch_channel *dispatch_find(dispatch *d, const char *team_id, const char *key);

@@ -1,0 +1,139 @@
+#ifndef HERALD_SENDER_H
+#define HERALD_SENDER_H
+
+/*
+ * herald-slack: the Slack sender. Consumes routed deliveries
+ * (herald.deliveries.slack.v1) in a consumer group and posts each one with
+ * chat.postMessage, paced per channel and per workspace, recording every
+ * attempt and outcome in the deliveries table.
+ *
+ * Shape (one thread, an event loop; no thread per request):
+ *
+ *   Kafka --> decode --> per-channel queues (dispatch.h) --> claim row -->
+ *   curl multi (keep-alive, many channels in flight, one per channel) -->
+ *   outcome: sent | retrying (PostgreSQL, next_attempt_at) | failed
+ *                                 ^
+ *   retry poller: due rows, FOR UPDATE SKIP LOCKED, back into the queues
+ *
+ * The loop waits in curl_multi_poll() on Slack's sockets plus a pipe that
+ * librdkafka writes when the consumer queue has something, so it never blocks
+ * on Slack. PostgreSQL statements are synchronous (local, short).
+ *
+ * Delivery semantics (for the README):
+ *   - A delivery row is CLAIMED (pending -> sending, attempts+1, lease) right
+ *     before its request, atomically: 'sent' and 'failed' rows are never
+ *     claimed, so duplicate routed messages, redeliveries after a crash,
+ *     retries and rebalances never post a delivery twice.
+ *   - The one window: Slack accepted a message but its 'sent' was not
+ *     recorded: the process died (kill -9, OOM, power) between Slack's answer
+ *     and the row's update (microseconds to one PostgreSQL round trip,
+ *     longer only if PostgreSQL is unreachable then), or the answer never
+ *     arrived (timeout, dropped connection, Slack's internal_error/
+ *     fatal_error, or shutdown cutting a request): the delivery is retried
+ *     and may appear twice. A delivery whose sender died is retried once its
+ *     lease (--claim-lease) has run out.
+ *   - Kafka offsets are stored per partition only up to the oldest delivery
+ *     not yet durable (sent, failed, or retrying recorded in PostgreSQL).
+ */
+
+#include "common/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sender_config {
+    herald_common_config common; /* brokers, database, Slack API URL, secret key */
+    char *group;                 /* consumer group (herald-slack) */
+
+    double channel_rate;    /* messages/s per channel (1) */
+    double channel_burst;   /* burst per channel (3) */
+    double workspace_rate;  /* messages/min per workspace (300); <= 0 unlimited */
+    double workspace_burst; /* burst per workspace (30) */
+    int64_t pace_guard_ms;  /* extra spacing at the steady rate, for clock/network jitter (20) */
+    double lookup_rate;     /* users.lookupByEmail per minute per workspace (40) */
+
+    long max_in_flight; /* concurrent Slack requests (64) */
+    long max_queued;    /* deliveries held in memory before consuming pauses (20000) */
+
+    int64_t retry_base_ms;     /* first retry's ceiling (1 s) */
+    int64_t retry_cap_ms;      /* ceiling cap (5 min) */
+    int64_t retry_max_age_ms;  /* give up after (24 h) */
+    int64_t retry_poll_ms;     /* how often due retries are looked for (500 ms) */
+    int64_t takeover_grace_ms; /* a due row of a workspace this instance does not own is taken
+                                  after this much overdue (30 s) */
+
+    int64_t connect_timeout_ms;  /* (5 s) */
+    int64_t request_timeout_ms;  /* whole request (15 s) */
+    int64_t claim_lease_ms;      /* a claimed row belongs to its sender this long (60 s) */
+    int64_t shutdown_timeout_ms; /* in-flight requests get this long on SIGTERM (20 s) */
+
+    bool digests;             /* fold backlogs into digests (targets may opt out) (true) */
+    int64_t digest_window_ms; /* fold when more wait than the pace sends in this (5 s) */
+    long digest_min;          /* never fold fewer than this (3) */
+    long digest_max;          /* at most this many per digest (100) */
+
+    bool threads;              /* honour targets' thread_repeats (true) */
+    int64_t thread_max_age_ms; /* a streak older than this starts a new thread (7 d) */
+
+    int64_t lookup_ttl_ms;     /* email -> user id cache (24 h) */
+    int64_t lookup_neg_ttl_ms; /* users_not_found cache (10 min) */
+
+    char *metrics_addr; /* HOST:PORT for /metrics and /healthz; NULL/"" none */
+    char *console_url;  /* Herald console base URL for links in messages; NULL none */
+
+    /* Raw text of the options parsed by sender_config_finish (the table points here). */
+    struct {
+        char *channel_rate, *channel_burst, *workspace_rate, *workspace_burst, *lookup_rate;
+        char *pace_guard, *retry_base, *retry_cap, *retry_max_age, *retry_poll, *takeover_grace;
+        char *connect_timeout, *request_timeout, *claim_lease, *shutdown_timeout;
+        char *digest_window, *thread_max_age, *lookup_ttl, *lookup_neg_ttl;
+        bool no_digests, no_threads;
+    } raw;
+} sender_config;
+
+/* Defaults (as above), for in-process use; strings point at literals. */
+void sender_config_default(sender_config *cfg);
+
+/* Maximum entries sender_config_table writes. */
+#define SENDER_CONFIG_MAX_OPTS 48
+/* The option table (common options first) pointing into cfg, for cfg_parse. */
+size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap);
+/*
+ * After cfg_parse: parses the raw texts (rates, durations like 500ms, 5s,
+ * 10m, 24h), checks bounds and that HERALD_SECRET_KEY is usable. 0, or -1
+ * with a one-line errstr naming the flag or variable.
+ */
+int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size);
+
+/* Parses a duration ("250ms", "5s", "10m", "24h", "7d"; a bare number is
+ * seconds) into ms within [min_ms, max_ms]. */
+bool sender_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms);
+
+typedef struct sender sender;
+
+/* Connects to PostgreSQL and Kafka, starts /metrics when configured. cfg is
+ * copied (its strings must outlive the sender). NULL with errstr on failure. */
+sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size);
+
+/*
+ * Runs until util_should_stop() (SIGTERM/SIGINT) or sender_stop(), then
+ * drains: stops intake, lets in-flight requests finish (bounded by
+ * shutdown_timeout_ms), records their outcomes, hands back leased retries,
+ * stores and commits offsets. Returns 0, or 1 after a fatal error.
+ */
+int sender_run(sender *s);
+
+/* Asks sender_run to drain and return. Callable from any thread or a signal handler. */
+void sender_stop(sender *s);
+
+void sender_destroy(sender *s); /* NULL-safe */
+
+/* Counters for tests and the shutdown log line. */
+typedef struct sender_stats {
+    int64_t consumed, deadlettered, sent, failed, retries_scheduled, rate_limited, digests, folded,
+        requests;
+} sender_stats;
+void sender_get_stats(const sender *s, sender_stats *out);
+
+#endif

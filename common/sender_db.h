@@ -1,0 +1,219 @@
+#ifndef HERALD_SENDER_DB_H
+#define HERALD_SENDER_DB_H
+
+/*
+ * The Slack sender's PostgreSQL statements: claiming deliveries, recording
+ * outcomes, leasing due retries, workspace tokens and revocation, target
+ * settings, the email -> user cache, thread state and pacing history.
+ *
+ * Leases. A sender that claims a delivery sets state 'sending' and
+ * next_attempt_at = now() + lease; the value written is the claim's lease
+ * token (its text form, compared exactly). A 'sending' row whose lease ran
+ * out belongs to a sender that died (or hung) mid-request and may be taken
+ * over; a 'retrying' row is due at next_attempt_at. Every outcome other than
+ * 'sent' is only written while the lease is still the writer's, so a slow
+ * sender can never overwrite the work of the one that took over.
+ *
+ * Every statement is parameterised. Functions return 0 (or a count) on
+ * success and -1 with errstr on a database error; the caller checks
+ * db_connection_lost() to tell a dead link from a bad statement.
+ * @locality: the sender's loop thread (one PGconn).
+ */
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SENDER_DB_LEASE_LEN 48
+
+/* One delivery to claim: the ids it must match, and for a row leased by the
+ * retry poller its lease token ("" for a row met through Kafka). */
+typedef struct sender_db_claim_req {
+    int64_t id;
+    const char *event_id;
+    int64_t target_id;
+    const char *lease; /* "" or a token from sender_db_lease_due */
+} sender_db_claim_req;
+
+typedef struct sender_db_claim_res {
+    bool claimed;
+    int attempts;       /* after this claim */
+    int64_t created_ms; /* deliveries.created_at, epoch ms */
+    char lease[SENDER_DB_LEASE_LEN];
+} sender_db_claim_res;
+
+/*
+ * Claims n deliveries at once: 'sending', a new lease of lease_ms, and
+ * attempts+1 when count_attempt. A row met through Kafka is claimable when
+ * 'pending', or 'sending' with an expired lease (its sender died); a leased
+ * retry only while its lease is still the caller's. 'sent' and 'failed'
+ * rows are never claimed, so a duplicate routed message is harmless.
+ * res[i] tells for each request. Returns the number claimed, or -1.
+ */
+int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_t lease_ms,
+                    bool count_attempt, sender_db_claim_res *res, char *errstr, size_t errstr_size);
+
+/* Why a Kafka-met delivery could not be claimed. */
+typedef enum sender_db_row_state {
+    SENDER_DB_ROW_MISSING = 0, /* no such row, or event/target do not match */
+    SENDER_DB_ROW_DONE,        /* 'sent' or 'failed' already */
+    SENDER_DB_ROW_OWNED        /* 'retrying', or 'sending' under a live lease: someone else's */
+} sender_db_row_state;
+int sender_db_row_state_of(PGconn *c, int64_t id, const char *event_id, int64_t target_id,
+                           sender_db_row_state *out, char *errstr, size_t errstr_size);
+
+/*
+ * Slack accepted: the deliveries ids[0..n) are 'sent' with channel and ts
+ * (and thread_ts, digest_size when > 1), and their targets get
+ * last_success_at (and destination_resolved when resolved is not NULL).
+ * A row someone else already marked sent is left alone. Returns 0 or -1.
+ */
+int sender_db_mark_sent(PGconn *c, const int64_t *ids, size_t n, const char *channel,
+                        const char *ts, const char *thread_ts, int digest_size,
+                        const char *resolved, char *errstr, size_t errstr_size);
+
+/* A transient failure: 'retrying' due at due_ms[i] (epoch ms) with the error,
+ * where the lease is still leases[i]. Returns the number of rows updated, or -1. */
+int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *leases,
+                            const int64_t *due_ms, size_t n, const char *code, const char *reason,
+                            char *errstr, size_t errstr_size);
+
+/* A permanent failure (or retries exhausted): 'failed' with the code and the
+ * readable reason, where the lease is still leases[i]; the targets get
+ * last_error_code/last_error/last_error_at. Returns rows updated, or -1. */
+int sender_db_mark_failed(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
+                          const char *code, const char *reason, char *errstr, size_t errstr_size);
+
+/* Gives back leases of retries that were taken but not attempted (shutdown,
+ * partition handover): due now, for any sender. Returns rows, or -1. */
+int sender_db_release(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
+                      char *errstr, size_t errstr_size);
+
+/* A due retry (or a 'sending' row whose sender died), leased for the caller. */
+typedef struct sender_db_due {
+    int64_t id;
+    char event_id[37];
+    int64_t target_id;
+    char *tenant_id;
+    char *team_id;
+    char *destination; /* destination_resolved when known, else as entered */
+    bool destination_is_email;
+    char *event_kind;  /* events.kind: check_result, collection_event, test; NULL: event lost */
+    char *payload;     /* events.payload as JSON text; NULL when the event row is missing */
+    int64_t routed_ms; /* events.received_at, epoch ms (latency reference) */
+    char lease[SENDER_DB_LEASE_LEN];
+} sender_db_due;
+
+void sender_db_due_dispose(sender_db_due *d);
+
+/*
+ * Leases up to max rows due now ('retrying' past next_attempt_at, or
+ * 'sending' past its lease) for lease_ms, FOR UPDATE SKIP LOCKED so that
+ * several senders share the work without waiting on each other. Only rows
+ * of workspaces in teams[0..nteams) are taken, unless overdue by more than
+ * grace_ms (so nothing waits forever when no sender owns the workspace).
+ * *out (malloc'd array, caller disposes each and frees) gets them. Returns
+ * the count, or -1.
+ */
+int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *const *teams,
+                        size_t nteams, int64_t grace_ms, sender_db_due **out, char *errstr,
+                        size_t errstr_size);
+
+/* Milliseconds until the earliest 'retrying' (or leased 'sending') row is due,
+ * capped at cap_ms; 0 when one is due now, cap_ms when none. -1 on error. */
+int64_t sender_db_next_due_in(PGconn *c, int64_t cap_ms, char *errstr, size_t errstr_size);
+
+/* ---- workspaces ------------------------------------------------------------------------ */
+
+typedef struct sender_db_workspace {
+    bool found;
+    unsigned char *token_enc; /* sealed token (malloc'd); NULL when empty */
+    size_t token_enc_len;
+    bool revoked;
+    char revoked_reason[64];
+} sender_db_workspace;
+
+void sender_db_workspace_dispose(sender_db_workspace *w);
+int sender_db_workspace_get(PGconn *c, const char *team_id, sender_db_workspace *out, char *errstr,
+                            size_t errstr_size);
+/* Marks the installation unusable (revoked_at, revoked_reason = code) unless it
+ * was reinstalled meanwhile (its sealed token no longer the one used). Returns
+ * 1 when marked now, 0 when not (already, or reinstalled), -1 on error. */
+int sender_db_workspace_revoke(PGconn *c, const char *team_id, const unsigned char *token_enc,
+                               size_t token_enc_len, const char *code, char *errstr,
+                               size_t errstr_size);
+
+/* Every installed workspace's team id (malloc'd array of malloc'd strings). Count or -1. */
+int sender_db_team_ids(PGconn *c, char ***out, char *errstr, size_t errstr_size);
+
+/* ---- targets --------------------------------------------------------------------------- */
+
+typedef struct sender_db_target {
+    bool found;
+    bool enabled;
+    bool deleted;
+    bool digest_enabled;
+    bool thread_repeats;
+    char name[256];
+    char team_id[128];
+} sender_db_target;
+
+int sender_db_target_get(PGconn *c, int64_t target_id, sender_db_target *out, char *errstr,
+                         size_t errstr_size);
+
+/* ---- users.lookupByEmail cache ----------------------------------------------------------- */
+
+/* 1 when cached and fresh (user_id "" means "no such user", fresh within
+ * neg_ttl_ms), 0 when not, -1 on error. */
+int sender_db_user_get(PGconn *c, const char *team_id, const char *email, int64_t ttl_ms,
+                       int64_t neg_ttl_ms, char *user_id, size_t user_id_size, char *errstr,
+                       size_t errstr_size);
+/* Stores an answer; user_id NULL or "" records users_not_found. */
+int sender_db_user_put(PGconn *c, const char *team_id, const char *email, const char *user_id,
+                       char *errstr, size_t errstr_size);
+
+/* ---- threads for repeats ----------------------------------------------------------------- */
+
+typedef struct sender_db_thread {
+    bool found;
+    char destination[256];
+    char channel[64];
+    char thread_ts[64];
+    int64_t last_failing_count;
+    int64_t last_run_ms;
+    char last_event_id[37];
+} sender_db_thread;
+
+int sender_db_thread_get(PGconn *c, int64_t target_id, const char *check_type,
+                         sender_db_thread *out, char *errstr, size_t errstr_size);
+/* Starts (or restarts) the streak at a new top-level message, or records a reply. */
+int sender_db_thread_put(PGconn *c, int64_t target_id, const char *check_type,
+                         const char *destination, const char *channel, const char *thread_ts,
+                         int64_t failing_count, const char *event_id, int64_t run_ms, char *errstr,
+                         size_t errstr_size);
+/*
+ * Whether Herald has evidence that the check passed between the thread's
+ * last notification (event last_event_id, evaluated at after_ms) and the
+ * new result (run run_id, evaluated at before_ms) for the tenant: a stored
+ * result of that check with no failing users, or another run of the
+ * tenant's checks in between that did not include this check. 1 yes, 0 no,
+ * -1 error.
+ */
+int sender_db_check_passed_between(PGconn *c, const char *tenant_id, const char *check_type,
+                                   const char *last_event_id, const char *run_id, int64_t after_ms,
+                                   int64_t before_ms, char *errstr, size_t errstr_size);
+
+/* ---- pacing across restarts ---------------------------------------------------------------- */
+
+/*
+ * How long ago (ms, oldest first, at most max) messages were posted in the
+ * last window_ms to the destination of team_id, as recorded by any sender
+ * (a digest counts once): lets a fresh process start a channel's bucket
+ * where the previous one left it. Returns the count, or -1.
+ */
+int sender_db_recent_sends(PGconn *c, const char *team_id, const char *destination,
+                           int64_t window_ms, int64_t *ago_ms, size_t max, char *errstr,
+                           size_t errstr_size);
+
+#endif

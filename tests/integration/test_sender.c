@@ -1,0 +1,1194 @@
+/*
+ * herald-slack (common/sender.h) against PostgreSQL, librdkafka's mock
+ * cluster and the real fake-slack program: messages arrive once in the right
+ * channel, rows end sent/failed with Slack's code and a readable reason,
+ * pacing and 429s, durable retries across restarts, duplicates, email
+ * destinations, revoked installations, digests, threads, faults (5xx,
+ * dropped connections, slow answers), SIGKILL of the real binary, and a
+ * rebalance between two senders.
+ *
+ * Each test runs in its own forked child with its own mock cluster (its
+ * threads would not survive a fork) and empty tables; fake-slack is shared
+ * and reset before each test.
+ */
+#include "testlib.h"
+
+#include "common/crypto.h"
+#include "common/db.h"
+#include "common/event.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/sender.h"
+#include "common/util.h"
+
+#include <cJSON.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char url[512];
+static testlib_kafka K;
+static PGconn *db;
+static rd_kafka_t *P; /* producer of routed deliveries */
+static char key_b64[64];
+static unsigned char key[CRYPTO_KEY_LEN];
+
+#define TOKEN1 "xoxb-team-one"
+#define TOKEN2 "xoxb-dead" /* revoked in fake-slack */
+
+/* ==== fake-slack ========================================================================= */
+
+static pid_t fake_pid;
+static char base[128], api[160];
+
+static const char state_json[] =
+    "{\"workspaces\":[{\"id\":\"T1\",\"name\":\"One\",\"tokens\":[\"" TOKEN1 "\"]},"
+    "{\"id\":\"T2\",\"name\":\"Two\",\"tokens\":[],\"revoked_tokens\":[\"" TOKEN2 "\"]},"
+    "{\"id\":\"T3\",\"name\":\"Three\",\"tokens\":[\"xoxb-three\"]},"
+    "{\"id\":\"T4\",\"name\":\"Four\",\"tokens\":[\"xoxb-four\"]}],"
+    "\"channels\":[{\"id\":\"CPRIV\",\"name\":\"secret\",\"private\":true,\"member\":false},"
+    "{\"id\":\"CARCH\",\"name\":\"old\",\"archived\":true,\"member\":true},"
+    "{\"id\":\"CNAMED\",\"name\":\"sec-alerts\",\"member\":true}],"
+    "\"users\":[{\"id\":\"UALICE\",\"email\":\"alice@example.com\",\"name\":\"alice\"}],"
+    "\"auto_channels\":true}";
+
+static void start_fake(void)
+{
+    char state_path[] = "/tmp/herald-sender-state-XXXXXX";
+    int fd = mkstemp(state_path);
+    if (fd < 0 || write(fd, state_json, strlen(state_json)) != (ssize_t)strlen(state_json)) {
+        fprintf(stderr, "cannot write the state file\n");
+        exit(1);
+    }
+    close(fd);
+    char prog[512];
+    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
+    int out[2];
+    if (pipe(out) != 0)
+        exit(1);
+    fake_pid = fork();
+    if (fake_pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        close(out[1]);
+        /* Slack's pace: 1 message a second per channel, burst 3. */
+        execl(prog, "fake-slack", "--port", "0", "--state", state_path, "--rate", "1", "--burst",
+              "3", "--seed", "7", "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    struct pollfd p = {.fd = out[0], .events = POLLIN};
+    size_t n = 0;
+    while (n < sizeof base - 1) {
+        if (poll(&p, 1, 10000) <= 0 || read(out[0], base + n, 1) <= 0) {
+            fprintf(stderr, "fake-slack did not start (%s)\n", prog);
+            exit(1);
+        }
+        if (base[n] == '\n')
+            break;
+        n++;
+    }
+    base[n] = '\0';
+    close(out[0]);
+    unlink(state_path);
+    snprintf(api, sizeof api, "%s/api", base);
+}
+
+static void stop_fake(void)
+{
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        waitpid(fake_pid, NULL, 0);
+    }
+}
+
+typedef struct buf {
+    char *p;
+    size_t n;
+} buf;
+
+static size_t collect(char *d, size_t s, size_t m, void *u)
+{
+    buf *b = u;
+    b->p = realloc(b->p, b->n + s * m + 1);
+    memcpy(b->p + b->n, d, s * m);
+    b->n += s * m;
+    b->p[b->n] = '\0';
+    return s * m;
+}
+
+static cJSON *control(const char *path, const char *body)
+{
+    char u[512];
+    snprintf(u, sizeof u, "%s%s", base, path);
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_cleanup(c);
+    cJSON *j = cJSON_Parse(b.p ? b.p : "");
+    free(b.p);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+static void control_do(const char *path, const char *body)
+{
+    cJSON_Delete(control(path, body));
+}
+
+/* Messages fake-slack accepted in channel (all when NULL). */
+static cJSON *messages(const char *channel)
+{
+    char p[256];
+    if (channel)
+        snprintf(p, sizeof p, "/_fake/messages?channel=%s", channel);
+    else
+        snprintf(p, sizeof p, "/_fake/messages");
+    return control(p, NULL);
+}
+
+static int count_messages(const char *channel)
+{
+    cJSON *m = messages(channel);
+    int n = cJSON_GetArraySize(m);
+    cJSON_Delete(m);
+    return n;
+}
+
+/* How many accepted messages in channel contain needle in their text. */
+static int count_text(const char *channel, const char *needle)
+{
+    cJSON *m = messages(channel);
+    int n = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, m)
+    {
+        cJSON *t = cJSON_GetObjectItem(it, "text");
+        if (cJSON_IsString(t) && strstr(t->valuestring, needle))
+            n++;
+    }
+    cJSON_Delete(m);
+    return n;
+}
+
+static double stat_num(const char *path1, const char *path2, const char *path3)
+{
+    cJSON *s = control("/_fake/stats", NULL);
+    cJSON *o = cJSON_GetObjectItem(s, path1);
+    if (o && path2)
+        o = cJSON_GetObjectItem(o, path2);
+    if (o && path3)
+        o = cJSON_GetObjectItem(o, path3);
+    double v = cJSON_IsNumber(o) ? o->valuedouble : 0;
+    cJSON_Delete(s);
+    return v;
+}
+
+/* ==== fixture ============================================================================= */
+
+static void sql(const char *q)
+{
+    char err[512];
+    if (db_exec(db, q, err, sizeof err))
+        ck_abort_msg("%s: %s", q, err);
+}
+
+static long sqll(const char *q)
+{
+    return testlib_db_long(db, q);
+}
+
+static char *sqls(const char *q)
+{
+    PGresult *r = PQexec(db, q);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q, PQresultErrorMessage(r));
+    char *v = PQntuples(r) && !PQgetisnull(r, 0, 0) ? xstrdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return v;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = xmalloc((size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+static long sqlf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static long sqlf(const char *f, ...)
+{
+    char q[2048];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(q, sizeof q, f, ap);
+    va_end(ap);
+    return sqll(q);
+}
+
+static char *sqlsf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *sqlsf(const char *f, ...)
+{
+    char q[2048];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(q, sizeof q, f, ap);
+    va_end(ap);
+    return sqls(q);
+}
+
+static void add_workspace(const char *team, const char *token)
+{
+    unsigned char *sealed = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(crypto_seal(key, token, strlen(token), &sealed, &len), 0);
+    char *hex = xmalloc(len * 2 + 3);
+    strcpy(hex, "\\x");
+    for (size_t i = 0; i < len; i++)
+        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
+    const char *params[2] = {team, hex};
+    PGresult *r = PQexecParams(db,
+                               "INSERT INTO workspaces (team_id, team_name, token_enc) "
+                               "VALUES ($1, $1, $2::bytea)",
+                               2, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    free(hex);
+    free(sealed);
+}
+
+static long add_target(const char *team, const char *dest)
+{
+    return sqlf("INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
+                " use_failed_check, use_data_collection) VALUES ('acme', '%s', 't-%s', '%s', '%s',"
+                " true, true) RETURNING id",
+                team, dest, dest, strchr(dest, '@') ? "email" : "channel");
+}
+
+static void setup(void)
+{
+    db = testlib_db_connect(url);
+    sql("TRUNCATE deliveries, events, target_checks, targets, workspaces, slack_user_cache, "
+        "slack_threads CASCADE");
+    add_workspace("T1", TOKEN1);
+    add_workspace("T2", TOKEN2);
+    add_workspace("T3", "xoxb-three");
+    add_workspace("T4", "xoxb-four");
+    control_do("/_fake/reset", "{}");
+    testlib_kafka_start(&K, 1, 4);
+    char err[512];
+    P = kafka_producer_new(K.bootstraps, NULL, NULL, err, sizeof err);
+    ck_assert_msg(P != NULL, "%s", err);
+}
+
+static void teardown(void)
+{
+    rd_kafka_flush(P, 5000);
+    rd_kafka_destroy(P);
+    testlib_kafka_destroy(&K);
+    PQfinish(db);
+}
+
+/* ==== routing by hand ===================================================================== */
+
+static const char run_id[] = "0b8e8f4e-2f7e-4a51-9a0b-3c1d2e4f5a6b";
+
+/* A check result named `name` with `failing` users (the display name tries to ping). */
+static char *check_event(char eid[37], const char *type, const char *name, long failing,
+                         const char *run, const char *at)
+{
+    util_uuid4(eid);
+    return fmt("{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"acme\","
+               "\"run_id\":\"%s\",\"trigger\":\"manual\",\"check\":{\"type\":\"%s\",\"name\":"
+               "\"%s\",\"severity\":\"high\"},\"evaluated_at\":\"%s\",\"failing_count\":%ld,"
+               "\"total_count\":500,\"failing_users\":[{\"id\":\"u1\",\"display_name\":"
+               "\"<!channel> Mallory\",\"email\":\"m@example.com\"}]}",
+               eid, run, type, name, at, failing);
+}
+
+/* Stores the event and a pending delivery to target, returns the delivery id; publishes
+ * the routed delivery `copies` times (duplicates are what redeliveries look like). */
+static long route_json(long target, const char *team, const char *dest, const char *eid,
+                       const char *json, const char *check_type, int copies)
+{
+    const char *p1[4] = {eid, json, check_type};
+    PGresult *r = PQexecParams(db,
+                               "INSERT INTO events (event_id, tenant_id, kind, check_type, "
+                               "payload) VALUES ($1, 'acme', 'check_result', $3, $2::jsonb) "
+                               "ON CONFLICT DO NOTHING",
+                               3, NULL, p1, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    long id = sqlf("INSERT INTO deliveries (event_id, target_id, tenant_id) VALUES ('%s', %ld, "
+                   "'acme') RETURNING id",
+                   eid, target);
+    routed_delivery d = {.delivery_id = id,
+                         .target_id = target,
+                         .tenant_id = "acme",
+                         .team_id = (char *)team,
+                         .destination = (char *)dest,
+                         .destination_is_email = strchr(dest, '@') != NULL,
+                         .kind = EVENT_CHECK_RESULT,
+                         .event_json = (char *)json,
+                         .routed_at_ms = util_now_wall_ms()};
+    memcpy(d.event_id, eid, 37);
+    char *wire = routed_delivery_encode(&d);
+    ck_assert_ptr_nonnull(wire);
+    for (int i = 0; i < copies; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            P, RD_KAFKA_V_TOPIC(TOPIC_DELIVERIES), RD_KAFKA_V_KEY(team, strlen(team)),
+            RD_KAFKA_V_VALUE(wire, strlen(wire)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        ck_assert_int_eq(err, 0);
+    }
+    free(wire);
+    return id;
+}
+
+static long route(long target, const char *team, const char *dest, const char *check_name)
+{
+    char eid[37];
+    char *json = check_event(eid, "weak_mfa", check_name, 12, run_id, "2026-11-28T09:00:00Z");
+    long id = route_json(target, team, dest, eid, json, "weak_mfa", 1);
+    free(json);
+    return id;
+}
+
+static void flush(void)
+{
+    ck_assert_int_eq(rd_kafka_flush(P, 10000), 0);
+}
+
+/* Waits until n deliveries (all when ids NULL) are final; fails after timeout_s. */
+static void wait_final(long n, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 10; i++) {
+        if (sqll("SELECT count(*) FROM deliveries WHERE state IN ('sent', 'failed')") >= n)
+            return;
+        usleep(100 * 1000);
+    }
+    char *states = sqls("SELECT string_agg(id || ':' || state || ':' || attempts || ':' || "
+                        "coalesce(last_error_code, '-'), ' ' ORDER BY id) FROM deliveries");
+    ck_abort_msg("only %ld of %ld deliveries final after %ds: %s",
+                 sqll("SELECT count(*) FROM deliveries WHERE state IN ('sent', 'failed')"), n,
+                 timeout_s, states);
+}
+
+static void wait_sql(const char *q, long want, int timeout_s)
+{
+    for (int i = 0; i < timeout_s * 10; i++) {
+        if (sqll(q) == want)
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("%s: %ld, wanted %ld after %ds", q, sqll(q), want, timeout_s);
+}
+
+/* ==== the sender, in-process or as the real binary ========================================== */
+
+static void test_config(sender_config *c, const char *group)
+{
+    sender_config_default(c);
+    c->common.kafka_brokers = (char *)K.bootstraps;
+    c->common.database_url = url;
+    c->common.slack_api_url = api;
+    c->common.secret_key = key_b64;
+    c->group = (char *)group;
+    c->workspace_rate = 0; /* fake-slack paces channels only */
+    c->retry_base_ms = 200;
+    c->retry_cap_ms = 2000;
+    c->retry_poll_ms = 100;
+    c->request_timeout_ms = 3000;
+    c->connect_timeout_ms = 1000;
+    c->claim_lease_ms = 5000;
+    c->shutdown_timeout_ms = 5000;
+    c->takeover_grace_ms = 1000;
+}
+
+typedef struct running {
+    sender *s;
+    pthread_t th;
+    int rc;
+} running;
+
+static void *run_thread(void *arg)
+{
+    running *r = arg;
+    r->rc = sender_run(r->s);
+    return NULL;
+}
+
+static running *start_sender(const sender_config *c)
+{
+    running *r = xcalloc(1, sizeof *r);
+    char err[512];
+    r->s = sender_new(c, err, sizeof err);
+    ck_assert_msg(r->s != NULL, "sender_new: %s", err);
+    ck_assert_int_eq(pthread_create(&r->th, NULL, run_thread, r), 0);
+    return r;
+}
+
+static sender_stats stop_sender(running *r)
+{
+    sender_stop(r->s);
+    pthread_join(r->th, NULL);
+    ck_assert_int_eq(r->rc, 0);
+    sender_stats st;
+    sender_get_stats(r->s, &st);
+    sender_destroy(r->s);
+    free(r);
+    return st;
+}
+
+static pid_t spawn_binary(const char *group, const char *log, const char *const *extra)
+{
+    char prog[512];
+    testlib_program("workers", "herald-slack", prog, sizeof prog);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        setenv("HERALD_KAFKA_BROKERS", K.bootstraps, 1);
+        setenv("HERALD_DATABASE_URL", url, 1);
+        setenv("HERALD_SLACK_API_URL", api, 1);
+        setenv("HERALD_SECRET_KEY", key_b64, 1);
+        const char *argv[32] = {prog,   "--group",           group,   "--workspace-rate-per-minute",
+                                "0",    "--request-timeout", "2s",    "--claim-lease",
+                                "4s",   "--retry-base",      "200ms", "--retry-poll",
+                                "100ms"};
+        int n = 13;
+        for (int i = 0; extra && extra[i] && n < 31; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(prog, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* ==== tests: issue 2 ====================================================================== */
+
+START_TEST(sends_each_once_in_its_channel)
+{
+    long t[5];
+    char ch[5][8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(ch[i], sizeof ch[i], "CA%d", i);
+        t[i] = add_target("T1", ch[i]);
+    }
+    long ids[10];
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Check number %d", i);
+        ids[i] = route(t[i % 5], "T1", ch[i % 5], name);
+    }
+    flush();
+    sender_config c;
+    test_config(&c, "g-basic");
+    running *r = start_sender(&c);
+    wait_final(10, 60);
+    sender_stats st = stop_sender(r);
+    ck_assert_int_eq(st.sent, 10);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent' AND attempts = 1 "
+                          "AND slack_ts IS NOT NULL AND sent_at IS NOT NULL"),
+                     10);
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Check number %d", i);
+        /* once, in its own channel, and nowhere else */
+        ck_assert_int_eq(count_text(ch[i % 5], name), 1);
+        ck_assert_int_eq(count_text(NULL, name), 1);
+        char *chan = sqlsf("SELECT slack_channel FROM deliveries WHERE id = %ld", ids[i]);
+        ck_assert_str_eq(chan, ch[i % 5]);
+        free(chan);
+        /* the ts recorded is the one Slack gave */
+        char *ts = sqlsf("SELECT slack_ts FROM deliveries WHERE id = %ld", ids[i]);
+        cJSON *m = messages(ch[i % 5]);
+        bool found = false;
+        cJSON *it;
+        cJSON_ArrayForEach(it, m)
+        {
+            found |= !strcmp(cJSON_GetObjectItem(it, "ts")->valuestring, ts) &&
+                     strstr(cJSON_GetObjectItem(it, "text")->valuestring, name);
+        }
+        cJSON_Delete(m);
+        free(ts);
+        ck_assert_msg(found, "ts of delivery %ld not among the channel's messages", ids[i]);
+    }
+    /* targets show their last success; the display name pinged nobody */
+    ck_assert_int_eq(sqll("SELECT count(*) FROM targets WHERE last_success_at IS NOT NULL"), 5);
+    ck_assert_int_eq(stat_num("pings", NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(duplicates_post_once)
+{
+    long t = add_target("T1", "CDUP");
+    char eid[37];
+    char *json =
+        check_event(eid, "weak_mfa", "Duplicated check", 3, run_id, "2026-11-28T09:00:00Z");
+    long id = route_json(t, "T1", "CDUP", eid, json, "weak_mfa", 3);
+    free(json);
+    flush();
+    sender_config c;
+    test_config(&c, "g-dup");
+    running *r = start_sender(&c);
+    wait_final(1, 30);
+    sleep(1); /* let the copies be consumed */
+    stop_sender(r);
+    /* Redelivery after the fact: a new sender in another group reads all three again. */
+    test_config(&c, "g-dup-again");
+    r = start_sender(&c);
+    sleep(6);
+    stop_sender(r);
+    ck_assert_int_eq(count_messages("CDUP"), 1);
+    ck_assert_int_eq(sqlf("SELECT attempts FROM deliveries WHERE id = %ld", id), 1);
+}
+END_TEST
+
+START_TEST(failures_end_failed_with_code_and_reason)
+{
+    long priv = add_target("T1", "CPRIV");
+    long arch = add_target("T1", "CARCH");
+    long nobody = add_target("T1", "nobody@example.com");
+    long dead = add_target("T2", "CDEAD");
+    long d_priv = route(priv, "T1", "CPRIV", "Private check");
+    long d_arch = route(arch, "T1", "CARCH", "Archived check");
+    long d_nobody = route(nobody, "T1", "nobody@example.com", "Nobody check");
+    long d_dead = route(dead, "T2", "CDEAD", "Dead token check");
+    flush();
+    sender_config c;
+    test_config(&c, "g-fail");
+    running *r = start_sender(&c);
+    wait_final(4, 60);
+
+    char *code, *reason;
+    code =
+        sqlsf("SELECT last_error_code FROM deliveries WHERE id = %ld AND state = 'failed'", d_priv);
+    reason = sqlsf("SELECT last_error FROM deliveries WHERE id = %ld", d_priv);
+    ck_assert_str_eq(code, "not_in_channel");
+    ck_assert_ptr_nonnull(strstr(reason, "invite"));
+    free(code);
+    free(reason);
+    code =
+        sqlsf("SELECT last_error_code FROM deliveries WHERE id = %ld AND state = 'failed'", d_arch);
+    ck_assert_str_eq(code, "is_archived");
+    free(code);
+    code = sqlsf("SELECT last_error_code FROM deliveries WHERE id = %ld AND state = 'failed'",
+                 d_nobody);
+    reason = sqlsf("SELECT last_error FROM deliveries WHERE id = %ld", d_nobody);
+    ck_assert_str_eq(code, "users_not_found");
+    ck_assert_msg(strstr(reason, "nobody@example.com"), "reason must name the address: %s", reason);
+    free(code);
+    free(reason);
+    code =
+        sqlsf("SELECT last_error_code FROM deliveries WHERE id = %ld AND state = 'failed'", d_dead);
+    ck_assert_str_eq(code, "token_revoked");
+    free(code);
+    /* targets flagged; the installation marked unusable */
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM targets WHERE id IN (%ld, %ld, %ld, %ld) AND "
+                          "last_error_code IS NOT NULL AND last_error IS NOT NULL",
+                          priv, arch, nobody, dead),
+                     4);
+    char *rev = sqls("SELECT revoked_reason FROM workspaces WHERE team_id = 'T2' AND revoked_at "
+                     "IS NOT NULL");
+    ck_assert_ptr_nonnull(rev);
+    ck_assert_str_eq(rev, "token_revoked");
+    free(rev);
+    ck_assert_int_eq(count_messages(NULL), 0);
+
+    /* More for the revoked workspace: failed fast, without calling Slack. */
+    double posts = stat_num("requests", "chat.postMessage", NULL);
+    for (int i = 0; i < 3; i++)
+        route(dead, "T2", "CDEAD", "Still dead");
+    flush();
+    wait_final(7, 30);
+    ck_assert_int_eq(stat_num("requests", "chat.postMessage", NULL), posts);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'failed' AND attempts = "
+                          "0 AND last_error_code = 'token_revoked'"),
+                     3);
+    /* The unknown address is remembered: no second lookup for it. */
+    double lookups = stat_num("requests", "users.lookupByEmail", NULL);
+    ck_assert_int_eq(lookups, 1);
+    route(nobody, "T1", "nobody@example.com", "Nobody again");
+    flush();
+    wait_final(8, 30);
+    ck_assert_int_eq(stat_num("requests", "users.lookupByEmail", NULL), lookups);
+    stop_sender(r);
+}
+END_TEST
+
+START_TEST(email_destination_is_a_direct_message)
+{
+    long t = add_target("T1", "Alice@Example.com");
+    long id = route(t, "T1", "Alice@Example.com", "Email check");
+    flush();
+    sender_config c;
+    test_config(&c, "g-email");
+    running *r = start_sender(&c);
+    wait_final(1, 30);
+    /* second one: the answer is cached (memory and PostgreSQL) */
+    route(t, "T1", "Alice@Example.com", "Email check 2");
+    flush();
+    wait_final(2, 30);
+    stop_sender(r);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'sent'", id),
+                     1);
+    char *res = sqlsf("SELECT destination_resolved FROM targets WHERE id = %ld", t);
+    ck_assert_str_eq(res, "UALICE");
+    free(res);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM slack_user_cache WHERE email = "
+                          "'alice@example.com' AND user_id = 'UALICE'"),
+                     1);
+    ck_assert_int_eq(stat_num("requests", "users.lookupByEmail", NULL), 1);
+    cJSON *m = messages(NULL);
+    ck_assert_int_eq(cJSON_GetArraySize(m), 2);
+    cJSON *user = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "user");
+    ck_assert_msg(cJSON_IsString(user) && !strcmp(user->valuestring, "UALICE"),
+                  "not delivered to Alice");
+    cJSON_Delete(m);
+}
+END_TEST
+
+START_TEST(pacing_and_429_honoured)
+{
+    /* Paced at Slack's limit: 12 messages into one channel draw no 429. */
+    long t = add_target("T1", "CPACE");
+    for (int i = 0; i < 12; i++)
+        route(t, "T1", "CPACE", "Paced check");
+    flush();
+    sender_config c;
+    test_config(&c, "g-pace");
+    c.digests = false;
+    running *r = start_sender(&c);
+    wait_final(12, 60);
+    stop_sender(r);
+    ck_assert_int_eq(count_messages("CPACE"), 12);
+    ck_assert_int_eq(stat_num("rate_limited", NULL, NULL), 0);
+    /* burst of 3, then 1/s: the last message came at least 8 s after the first */
+    cJSON *m = messages("CPACE");
+    double first = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "time")->valuedouble;
+    double last = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 11), "time")->valuedouble;
+    cJSON_Delete(m);
+    ck_assert_msg(last - first >= 8000, "12 messages in %.0f ms", last - first);
+
+    /* A sender configured 10x faster than Slack: Slack answers 429 + Retry-After
+     * and the sender waits it out on that channel: a 429 per accepted message at
+     * most, never a storm; everything still arrives once. */
+    control_do("/_fake/reset", "{}");
+    long t2 = add_target("T1", "CFAST");
+    for (int i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Fast check %d", i);
+        route(t2, "T1", "CFAST", name);
+    }
+    flush();
+    test_config(&c, "g-pace");
+    c.digests = false;
+    c.channel_rate = 10;
+    c.channel_burst = 10;
+    r = start_sender(&c);
+    wait_final(20, 90);
+    sender_stats st = stop_sender(r);
+    for (int i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Fast check %d", i);
+        ck_assert_int_eq(count_text("CFAST", name), 1);
+    }
+    double limited = stat_num("channels", "CFAST", "rate_limited");
+    ck_assert_msg(limited >= 1 && limited <= 8, "429s: %.0f", limited);
+    ck_assert_int_eq(st.rate_limited, (int64_t)limited);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'"), 20);
+}
+END_TEST
+
+START_TEST(transient_errors_retried_then_sent)
+{
+    long t = add_target("T1", "CFLAKY");
+    long id = route(t, "T1", "CFLAKY", "Flaky check");
+    flush();
+    control_do("/_fake/faults",
+               "{\"next_errors\": 2, \"error_status\": 503, \"methods\": [\"chat.postMessage\"]}");
+    sender_config c;
+    test_config(&c, "g-flaky");
+    running *r = start_sender(&c);
+    wait_final(1, 60);
+    stop_sender(r);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'sent' AND "
+                          "attempts = 3 AND last_error_code = 'http_503'",
+                          id),
+                     1);
+    ck_assert_int_eq(count_messages("CFLAKY"), 1);
+}
+END_TEST
+
+START_TEST(durable_retry_survives_restart)
+{
+    long t = add_target("T1", "CLATER");
+    long id = route(t, "T1", "CLATER", "Later check");
+    flush();
+    /* A 503 asking to come back in 3 s. */
+    control_do("/_fake/faults", "{\"next_errors\": 1, \"error_status\": 503, "
+                                "\"error_retry_after\": 3, \"methods\": [\"chat.postMessage\"]}");
+    sender_config c;
+    test_config(&c, "g-later");
+    running *r = start_sender(&c);
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'retrying'",
+             id);
+    wait_sql(q, 1, 30);
+    int64_t failed_at = util_now_wall_ms();
+    stop_sender(r);
+    /* The schedule is in PostgreSQL: due about 3 s after the failure. */
+    ck_assert_int_ge(sqlf("SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint "
+                          "FROM deliveries WHERE id = %ld",
+                          id),
+                     1000);
+    ck_assert_int_eq(count_messages("CLATER"), 0);
+    /* A new instance picks it up when due. */
+    r = start_sender(&c);
+    wait_final(1, 30);
+    stop_sender(r);
+    ck_assert_int_eq(sqlf("SELECT attempts FROM deliveries WHERE id = %ld AND state = 'sent'", id),
+                     2);
+    cJSON *m = messages("CLATER");
+    ck_assert_int_eq(cJSON_GetArraySize(m), 1);
+    double at = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "time")->valuedouble;
+    cJSON_Delete(m);
+    ck_assert_msg(at >= (double)failed_at + 2000, "retried %.0f ms after the failure",
+                  at - (double)failed_at);
+}
+END_TEST
+
+START_TEST(retries_exhausted_fail_with_last_error)
+{
+    long t = add_target("T1", "CDOWN");
+    long id = route(t, "T1", "CDOWN", "Doomed check");
+    flush();
+    control_do("/_fake/faults", "{\"error_rate\": 1, \"error_status\": 502, \"methods\": "
+                                "[\"chat.postMessage\"]}");
+    sender_config c;
+    test_config(&c, "g-down");
+    c.retry_max_age_ms = 12000; /* the group join alone takes ~3 s of it */
+    running *r = start_sender(&c);
+    wait_final(1, 60);
+    stop_sender(r);
+    char *reason = sqlsf("SELECT last_error FROM deliveries WHERE id = %ld AND state = 'failed' "
+                         "AND last_error_code = 'http_502'",
+                         id);
+    ck_assert_ptr_nonnull(reason);
+    ck_assert_ptr_nonnull(strstr(reason, "gave up"));
+    free(reason);
+    ck_assert_int_ge(sqlf("SELECT attempts FROM deliveries WHERE id = %ld", id), 2);
+}
+END_TEST
+
+START_TEST(sigkill_and_restart_lose_nothing)
+{
+    enum { CH = 4, PER = 8 };
+    long t[CH];
+    char ch[CH][8];
+    for (int i = 0; i < CH; i++) {
+        snprintf(ch[i], sizeof ch[i], "CK%d", i);
+        t[i] = add_target("T1", ch[i]);
+    }
+    for (int i = 0; i < CH * PER; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Kill check %02d", i);
+        route(t[i % CH], "T1", ch[i % CH], name);
+    }
+    flush();
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/herald-sender-kill-%d.log", getpid());
+    unlink(log);
+    const char *extra[] = {"--no-digests", NULL};
+    pid_t pid = spawn_binary("g-kill", log, extra);
+    /* Kill it mid-run: some sent, some in flight, most still waiting for their turn. */
+    wait_sql("SELECT (count(*) >= 6)::int FROM deliveries WHERE state = 'sent'", 1, 60);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    long before = sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'");
+    ck_assert_int_lt(before, CH * PER);
+    pid = spawn_binary("g-kill", log, extra);
+    wait_final(CH * PER, 120);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'"), CH * PER);
+    /* Every one arrived; a duplicate only for a request in flight at the kill (at most
+     * one per channel: the documented window). */
+    int total = 0;
+    for (int i = 0; i < CH * PER; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Kill check %02d", i);
+        int n = count_text(ch[i % CH], name);
+        ck_assert_msg(n >= 1 && n <= 2, "%s arrived %d times", name, n);
+        total += n;
+    }
+    ck_assert_int_le(total, CH * PER + CH);
+}
+END_TEST
+
+START_TEST(binary_sigterm_is_graceful)
+{
+    long t = add_target("T1", "CTERM");
+    for (int i = 0; i < 5; i++)
+        route(t, "T1", "CTERM", "Term check");
+    flush();
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/herald-sender-term-%d.log", getpid());
+    unlink(log);
+    const char *extra[] = {"--no-digests", NULL};
+    pid_t pid = spawn_binary("g-term", log, extra);
+    wait_sql("SELECT (count(*) >= 3)::int FROM deliveries WHERE state = 'sent'", 1, 60);
+    int64_t t0 = util_now_mono_ms();
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_lt(util_now_mono_ms() - t0, 10000);
+    /* Nothing half-done: every row is sent or still pending (none stuck 'sending'). */
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sending'"), 0);
+    /* The rest goes out after a restart, once each. */
+    pid = spawn_binary("g-term", log, extra);
+    wait_final(5, 60);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    ck_assert_int_eq(count_messages("CTERM"), 5);
+}
+END_TEST
+
+/* ==== tests: issue 4 ====================================================================== */
+
+START_TEST(digest_folds_a_backlog)
+{
+    long t = add_target("T1", "CBUSY");
+    long quiet = add_target("T1", "CQUIET");
+    sql("UPDATE targets SET digest_enabled = false WHERE name = 't-CQUIET'");
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Busy check %02d", i);
+        route(t, "T1", "CBUSY", name);
+    }
+    for (int i = 0; i < 6; i++)
+        route(quiet, "T1", "CQUIET", "Quiet check");
+    flush();
+    sender_config c;
+    test_config(&c, "g-digest");
+    int64_t t0 = util_now_mono_ms();
+    running *r = start_sender(&c);
+    wait_sql("SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id "
+             "WHERE t.name = 't-CBUSY' AND d.state = 'sent'",
+             20, 60);
+    int64_t busy_ms = util_now_mono_ms() - t0;
+    wait_final(26, 60);
+    sender_stats st = stop_sender(r);
+    /* 20 at 1/s would take 17 s; folded they go in a handful of messages. */
+    int n = count_messages("CBUSY");
+    ck_assert_msg(n < 20 && n >= 1, "%d messages for 20 deliveries", n);
+    ck_assert_msg(busy_ms < 12000, "busy channel took %lld ms", (long long)busy_ms);
+    ck_assert_int_ge(st.digests, 1);
+    /* every event represented: each name in some message, each row sent with a ts */
+    cJSON *m = messages("CBUSY");
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Busy check %02d", i);
+        bool found = false;
+        cJSON *it;
+        cJSON_ArrayForEach(it, m)
+        {
+            char *blocks = cJSON_PrintUnformatted(cJSON_GetObjectItem(it, "blocks"));
+            found |= strstr(cJSON_GetObjectItem(it, "text")->valuestring, name) ||
+                     (blocks && strstr(blocks, name));
+            free(blocks);
+        }
+        ck_assert_msg(found, "%s not in any message", name);
+    }
+    cJSON_Delete(m);
+    ck_assert_int_ge(sqll("SELECT count(*) FROM deliveries WHERE digest_size > 1"), 3);
+    ck_assert_int_eq(sqll("SELECT count(DISTINCT slack_ts) FROM deliveries d JOIN targets t ON "
+                          "t.id = d.target_id WHERE t.name = 't-CBUSY'"),
+                     n);
+    /* the opted-out target got single messages */
+    ck_assert_int_eq(count_messages("CQUIET"), 6);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries d JOIN targets t ON t.id = "
+                          "d.target_id WHERE t.name = 't-CQUIET' AND digest_size IS NULL"),
+                     6);
+}
+END_TEST
+
+START_TEST(threads_for_repeats)
+{
+    long t = add_target("T1", "CTHREAD");
+    sql("UPDATE targets SET thread_repeats = true");
+    char eid[37];
+    /* run 1: 12 failing -> top level */
+    char *j = check_event(eid, "weak_mfa", "Weak MFA", 12, "11111111-1111-4111-8111-111111111111",
+                          "2026-11-28T09:00:00Z");
+    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
+    free(j);
+    flush();
+    sender_config c;
+    test_config(&c, "g-thread");
+    running *r = start_sender(&c);
+    wait_final(1, 30);
+    /* run 2: still failing, 14 -> a reply in the thread */
+    j = check_event(eid, "weak_mfa", "Weak MFA", 14, "22222222-2222-4222-8222-222222222222",
+                    "2026-11-28T10:00:00Z");
+    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
+    free(j);
+    flush();
+    wait_final(2, 30);
+    /* run 3 had another check failing but not this one (this one passed); run 4 fails
+     * again -> a new top-level message */
+    char other[37];
+    j = check_event(other, "stale_admins", "Stale admins", 2,
+                    "33333333-3333-4333-8333-333333333333", "2026-11-28T11:00:00Z");
+    sql("SELECT 1"); /* keep the order of statements readable */
+    const char *p[3] = {other, j};
+    PGresult *res = PQexecParams(db,
+                                 "INSERT INTO events (event_id, tenant_id, kind, check_type, "
+                                 "payload) VALUES ($1, 'acme', 'check_result', 'stale_admins', "
+                                 "$2::jsonb)",
+                                 2, NULL, p, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    free(j);
+    j = check_event(eid, "weak_mfa", "Weak MFA", 5, "44444444-4444-4444-8444-444444444444",
+                    "2026-11-28T12:00:00Z");
+    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
+    free(j);
+    flush();
+    wait_final(3, 30);
+    stop_sender(r);
+
+    cJSON *m = messages("CTHREAD");
+    ck_assert_int_eq(cJSON_GetArraySize(m), 3);
+    cJSON *m0 = cJSON_GetArrayItem(m, 0), *m1 = cJSON_GetArrayItem(m, 1),
+          *m2 = cJSON_GetArrayItem(m, 2);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(m0, "thread_ts")));
+    cJSON *tts = cJSON_GetObjectItem(m1, "thread_ts");
+    ck_assert(cJSON_IsString(tts));
+    ck_assert_str_eq(tts->valuestring, cJSON_GetObjectItem(m0, "ts")->valuestring);
+    ck_assert_msg(strstr(cJSON_GetObjectItem(m1, "text")->valuestring, "14") &&
+                      strstr(cJSON_GetObjectItem(m1, "text")->valuestring, "2 more"),
+                  "reply text: %s", cJSON_GetObjectItem(m1, "text")->valuestring);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(m2, "thread_ts")));
+    cJSON_Delete(m);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE slack_thread_ts IS NOT NULL"), 1);
+}
+END_TEST
+
+START_TEST(faults_5xx_drops_and_slow_answers)
+{
+    enum { CH = 6, PER = 4 };
+    long t[CH];
+    char ch[CH][8];
+    for (int i = 0; i < CH; i++) {
+        snprintf(ch[i], sizeof ch[i], "CF%d", i);
+        t[i] = add_target("T1", ch[i]);
+    }
+    for (int i = 0; i < CH * PER; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Fault check %02d", i);
+        route(t[i % CH], "T1", ch[i % CH], name);
+    }
+    flush();
+    /* A quarter of the requests fail with 5xx, some connections drop before
+     * Slack reads them, and answers are slow (but within the timeout). */
+    control_do("/_fake/faults",
+               "{\"error_rate\": 0.25, \"error_status\": 500, \"drop_rate\": 0.1, "
+               "\"delay_ms\": 300, \"delay_rate\": 0.5, \"methods\": [\"chat.postMessage\"]}");
+    sender_config c;
+    test_config(&c, "g-faults");
+    c.digests = false;
+    running *r = start_sender(&c);
+    wait_final(CH * PER, 120);
+    stop_sender(r);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'"), CH * PER);
+    ck_assert_int_gt(stat_num("faults", "errors", NULL) + stat_num("faults", "drops", NULL), 0);
+    /* Faults before Slack processed the request never duplicate. */
+    for (int i = 0; i < CH * PER; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Fault check %02d", i);
+        ck_assert_int_eq(count_text(ch[i % CH], name), 1);
+    }
+
+    /* The documented window: Slack posts, then the connection drops before its answer.
+     * The delivery is retried and appears twice; the row still ends sent, once. */
+    control_do("/_fake/faults", "{\"clear\": true}");
+    control_do("/_fake/faults", "{\"next_drops_after_post\": 1}");
+    long tw = add_target("T1", "CWINDOW");
+    long id = route(tw, "T1", "CWINDOW", "Window check");
+    flush();
+    r = start_sender(&c);
+    wait_final(CH * PER + 1, 60);
+    stop_sender(r);
+    ck_assert_int_eq(count_messages("CWINDOW"), 2);
+    ck_assert_int_eq(sqlf("SELECT attempts FROM deliveries WHERE id = %ld AND state = 'sent'", id),
+                     2);
+}
+END_TEST
+
+START_TEST(rebalance_between_two_senders)
+{
+    /* Four workspaces (keys spread over the partitions), three channels each. */
+    const char *teams[] = {"T1", "T3", "T4", "T1"};
+    long t[12];
+    char ch[12][8];
+    for (int i = 0; i < 12; i++) {
+        snprintf(ch[i], sizeof ch[i], "CR%02d", i);
+        t[i] = add_target(teams[i % 3], ch[i]);
+    }
+    enum { N = 72 };
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Rebalance check %02d", i);
+        route(t[i % 12], teams[(i % 12) % 3], ch[i % 12], name);
+    }
+    flush();
+    sender_config c;
+    test_config(&c, "g-rebalance");
+    c.digests = false;
+    running *a = start_sender(&c);
+    wait_sql("SELECT (count(*) >= 10)::int FROM deliveries WHERE state = 'sent'", 1, 60);
+    running *b = start_sender(&c); /* joins: partitions move */
+    wait_sql("SELECT (count(*) >= 40)::int FROM deliveries WHERE state = 'sent'", 1, 90);
+    sender_stats sa = stop_sender(a); /* leaves: its partitions move to b */
+    wait_final(N, 120);
+    sender_stats sb = stop_sender(b);
+    ck_assert_int_gt(sa.sent, 0);
+    ck_assert_int_gt(sb.sent, 0);
+    ck_assert_int_eq(sa.sent + sb.sent, N);
+    /* No crash, so no window: every message exactly once. */
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Rebalance check %02d", i);
+        ck_assert_int_eq(count_text(ch[i % 12], name), 1);
+    }
+}
+END_TEST
+
+START_TEST(reinstall_makes_workspace_usable_again)
+{
+    long dead = add_target("T2", "CRE");
+    route(dead, "T2", "CRE", "Before reinstall");
+    flush();
+    sender_config c;
+    test_config(&c, "g-reinstall");
+    running *r = start_sender(&c);
+    wait_final(1, 30);
+    /* Reinstalled with a working token: revocation cleared. */
+    control_do("/_fake/state", "{\"workspaces\":[{\"id\":\"T2\",\"name\":\"Two\",\"tokens\":"
+                               "[\"xoxb-new-two\"]}]}");
+    unsigned char *sealed = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(crypto_seal(key, "xoxb-new-two", 12, &sealed, &len), 0);
+    char *hex = xmalloc(len * 2 + 3);
+    strcpy(hex, "\\x");
+    for (size_t i = 0; i < len; i++)
+        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
+    const char *params[1] = {hex};
+    PGresult *res = PQexecParams(db,
+                                 "UPDATE workspaces SET token_enc = $1::bytea, revoked_at = NULL, "
+                                 "revoked_reason = NULL WHERE team_id = 'T2'",
+                                 1, NULL, params, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    free(hex);
+    free(sealed);
+    sleep(3); /* an unusable installation is looked at again every 2 s */
+    route(dead, "T2", "CRE", "After reinstall");
+    flush();
+    wait_final(2, 60);
+    stop_sender(r);
+    ck_assert_int_eq(count_text("CRE", "After reinstall"), 1);
+}
+END_TEST
+
+/* ==== main ================================================================================ */
+
+/* SENDER_TEST=name runs only the tests whose name contains it (debugging). */
+static void add(TCase *tc, const TTest *t)
+{
+    const char *only = getenv("SENDER_TEST");
+    if (!only || strstr(t->name, only))
+        tcase_add_test(tc, t);
+}
+
+int main(void)
+{
+    testlib_db_create("sender", url, sizeof url);
+    unsigned char raw[CRYPTO_KEY_LEN];
+    FILE *ur = fopen("/dev/urandom", "rb");
+    if (!ur || fread(raw, 1, sizeof raw, ur) != sizeof raw)
+        return 1;
+    fclose(ur);
+    EVP_EncodeBlock((unsigned char *)key_b64, raw, (int)sizeof raw);
+    char err[256];
+    if (crypto_key_from_base64(key_b64, key, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    setenv("HERALD_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+    setenv("HERALD_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
+    if (!getenv("HERALD_LOG_LEVEL"))
+        log_set_level(LOG_LEVEL_WARN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    start_fake();
+
+    Suite *s = suite_create("sender");
+    TCase *i2 = tcase_create("issue2");
+    tcase_add_checked_fixture(i2, setup, teardown);
+    tcase_set_timeout(i2, 300);
+    add(i2, sends_each_once_in_its_channel);
+    add(i2, duplicates_post_once);
+    add(i2, failures_end_failed_with_code_and_reason);
+    add(i2, email_destination_is_a_direct_message);
+    add(i2, pacing_and_429_honoured);
+    add(i2, transient_errors_retried_then_sent);
+    add(i2, durable_retry_survives_restart);
+    add(i2, retries_exhausted_fail_with_last_error);
+    add(i2, sigkill_and_restart_lose_nothing);
+    add(i2, binary_sigterm_is_graceful);
+    suite_add_tcase(s, i2);
+    TCase *i4 = tcase_create("issue4");
+    tcase_add_checked_fixture(i4, setup, teardown);
+    tcase_set_timeout(i4, 300);
+    add(i4, digest_folds_a_backlog);
+    add(i4, threads_for_repeats);
+    add(i4, faults_5xx_drops_and_slow_answers);
+    add(i4, rebalance_between_two_senders);
+    add(i4, reinstall_makes_workspace_usable_again);
+    suite_add_tcase(s, i4);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    stop_fake();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

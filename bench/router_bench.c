@@ -265,8 +265,7 @@ int main(int argc, char **argv)
     rd_kafka_mock_topic_create(mc, TOPIC_COLLECTIONS, (int)partitions, 1);
     /* deliveries: the mock drops data past ~5 MiB a partition, which is
      * fine here: only acknowledgements are measured */
-    rd_kafka_mock_topic_create(mc, TOPIC_DELIVERIES,
-                               getenv("DP") ? atoi(getenv("DP")) : (int)partitions, 1);
+    rd_kafka_mock_topic_create(mc, TOPIC_DELIVERIES, (int)partitions, 1);
     rd_kafka_mock_topic_create(mc, TOPIC_DEADLETTER, 4, 1);
     const char *bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
 
@@ -306,6 +305,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     /* ------------------------------------------------------------ router */
+    exec_or_die(db, "CHECKPOINT"); /* both runs start from the same state */
     router_config cfg;
     router_config_defaults(&cfg);
     cfg.brokers = bootstraps;
@@ -373,25 +373,31 @@ int main(int argc, char **argv)
                           "COPY (SELECT event_id, target_id, tenant_id FROM deliveries)"
                           " TO STDOUT",
                           &dlen);
-    exec_or_die(db, "TRUNCATE deliveries, events");
-    /* tables other parts keep up to date from triggers on events, emptied
-     * too so COPY does the same work the router did */
-    exec_or_die(db, "DO $$ BEGIN IF to_regclass('check_types') IS NOT NULL THEN"
-                    " EXECUTE 'TRUNCATE check_types'; END IF; END $$");
-    exec_or_die(db, "VACUUM ANALYZE targets");
-    exec_or_die(db, "CHECKPOINT");
-    int64_t c0 = util_now_mono_ms();
-    copy_in(db, "COPY events (event_id, tenant_id, kind, check_type, payload) FROM STDIN", ebuf,
-            elen);
-    copy_in(db, "COPY deliveries (event_id, target_id, tenant_id) FROM STDIN", dbuf, dlen);
-    double csecs = (double)(util_now_mono_ms() - c0) / 1000.0;
-    if (csecs <= 0)
-        csecs = 0.001;
+    /* Twice, keeping the faster: the ceiling is what PostgreSQL can do. */
+    double csecs = 0;
+    for (int run = 0; run < 2; run++) {
+        exec_or_die(db, "TRUNCATE deliveries, events");
+        /* tables other parts keep up to date from triggers on events, emptied
+         * too so COPY does the same work the router did */
+        exec_or_die(db, "DO $$ BEGIN IF to_regclass('check_types') IS NOT NULL THEN"
+                        " EXECUTE 'TRUNCATE check_types'; END IF; END $$");
+        exec_or_die(db, "VACUUM ANALYZE targets");
+        exec_or_die(db, "CHECKPOINT");
+        int64_t c0 = util_now_mono_ms();
+        copy_in(db, "COPY events (event_id, tenant_id, kind, check_type, payload) FROM STDIN", ebuf,
+                elen);
+        copy_in(db, "COPY deliveries (event_id, target_id, tenant_id) FROM STDIN", dbuf, dlen);
+        double t = (double)(util_now_mono_ms() - c0) / 1000.0;
+        if (t <= 0)
+            t = 0.001;
+        if (run == 0 || t < csecs)
+            csecs = t;
+    }
     free(ebuf);
     free(dbuf);
     double copy_rate = (double)drows / csecs;
     printf("  COPY:    %.2f s  %10.0f events/s  %10.0f delivery rows/s"
-           "  (the same %ld events rows and %ld delivery rows into the same tables)\n",
+           "  (the same %ld events rows and %ld delivery rows into the same tables, best of 2)\n",
            csecs, (double)erows / csecs, copy_rate, erows, drows);
     printf("  ratio:   router / COPY = %.2f (delivery rows per second)\n", row_rate / copy_rate);
     PQfinish(db);

@@ -17,13 +17,18 @@
 #include <string.h>
 
 /*
- * Pipeline. Two batches are alive at most: one being collected and written
- * to the database (r->cur), and the one before it whose produced messages
- * are still being acknowledged by Kafka (r->fly). While Kafka acknowledges
- * batch n, batch n+1 is read and written to the database; then batch n is
- * completed (its offsets stored) before batch n+1 goes in flight. Offsets are
- * therefore stored in consumption order, each after everything before it is
- * durable.
+ * Pipeline. Up to three batches are alive, each in its own stage:
+ *   r->cur   is being collected from the consumer;
+ *   r->stmt  has its statement running in PostgreSQL (sent asynchronously);
+ *   r->fly   has its messages produced and awaits Kafka's acknowledgements.
+ * While PostgreSQL writes batch n, batch n+1 is read and parsed; while batch
+ * n's messages are encoded, produced and acknowledged, batch n+1's statement
+ * runs. Batches complete (their offsets are stored) strictly in consumption
+ * order, each only after everything before it is durable.
+ *
+ * When the database fails, the pipeline collapses: the batch that needed it
+ * is retained in r->stmt (retained = true), consumption is paused, and that
+ * batch is retried synchronously until the database is back.
  */
 
 /* ======================================================================== */
@@ -59,10 +64,15 @@ typedef struct outmsg {
     struct batch *owner;
     int kind;      /* OUT_ROUTED, OUT_DEADLETTER */
     int state;     /* OUT_UNSENT ... */
-    char *payload; /* routed: the encoded delivery */
+    size_t bi;     /* the batch message it carries */
+    char *payload; /* routed: the encoded delivery, made by batch_produce */
     size_t len;
-    char *key; /* routed: the team id */
-    size_t bi; /* dead letter: the batch message it carries */
+    /* routed: what the row and the target said, copied so the cache may be
+     * reloaded before the delivery is encoded */
+    char *key; /* the team id */
+    char *destination;
+    bool destination_is_email;
+    int64_t delivery_id, target_id;
 } outmsg;
 enum { OUT_ROUTED = 0, OUT_DEADLETTER };
 enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
@@ -77,6 +87,7 @@ typedef struct batch {
     size_t nb, capb;
     size_t bytes;
     bool retained; /* the database stage failed: kept, consumption paused */
+    bool sent;     /* its statement was sent: a result is owed */
     int64_t started_ms;
     outmsg *outs;
     size_t nouts, capouts;
@@ -136,9 +147,10 @@ struct router {
     subs *subs;
 
     /* the pipeline */
-    batch slots[2];
-    batch *cur; /* being collected / written */
-    batch *fly; /* awaiting acknowledgements, or NULL */
+    batch slots[3];
+    batch *cur;  /* being collected */
+    batch *stmt; /* statement running, or retained while the database is away; or NULL */
+    batch *fly;  /* awaiting acknowledgements, or NULL */
     bool paused;
 
     /* scratch of one database stage */
@@ -333,7 +345,8 @@ static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *
 
 static void batch_drop_partitions(router *r, batch *b,
                                   const rd_kafka_topic_partition_list_t *parts);
-static int batch_complete(router *r, batch *b);
+static void pipeline_drain(router *r);
+static void set_paused(router *r, bool pause);
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -360,19 +373,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk);
         LOG_INFO("partitions revoked: %d%s", parts->cnt, lost ? " (lost)" : "");
-        /* The batch in flight has its rows committed and its messages
-         * produced: finish it (wait for the acknowledgements, store its
-         * offsets) while the partitions are still ours. The batch being
-         * collected, or retained while the database is away, has done
-         * nothing durable yet: hand back what came from the revoked
-         * partitions; the new owner reads it again. Nothing is left
-         * half-committed either way. */
-        if (r->fly) {
-            if (!lost)
-                batch_complete(r, r->fly);
-            else
-                batch_drop_partitions(r, r->fly, NULL);
-            r->fly = NULL;
+        /* Batches past the database have their rows committed: finish them
+         * (statement result, produce, acknowledgements, offsets) while the
+         * partitions are still ours. A batch being collected, or retained
+         * while the database is away, has done nothing durable: hand back
+         * what came from the revoked partitions; the new owner reads it
+         * again. Nothing is left half-committed either way. */
+        pipeline_drain(r);
+        if (r->stmt) {
+            batch_drop_partitions(r, r->stmt, parts);
+            if (r->stmt->nb == 0)
+                r->stmt = NULL;
         }
         batch_drop_partitions(r, r->cur, parts);
         if (!lost) {
@@ -393,9 +404,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     default:
         LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(err));
-        if (r->fly) {
-            batch_drop_partitions(r, r->fly, NULL);
-            r->fly = NULL;
+        pipeline_drain(r);
+        if (r->stmt) {
+            batch_drop_partitions(r, r->stmt, NULL);
+            r->stmt = NULL;
         }
         batch_drop_partitions(r, r->cur, NULL);
         r->partitions = 0;
@@ -526,6 +538,7 @@ static void outs_clear(batch *b)
     for (size_t i = 0; i < b->nouts; i++) {
         free(b->outs[i].payload);
         free(b->outs[i].key);
+        free(b->outs[i].destination);
     }
     b->nouts = 0;
     b->outstanding = 0;
@@ -541,6 +554,7 @@ static void batch_reset(batch *b)
     b->nb = 0;
     b->bytes = 0;
     b->retained = false;
+    b->sent = false;
     memset(&b->bc, 0, sizeof b->bc);
 }
 
@@ -640,35 +654,49 @@ static void batch_add(router *r, batch *b, rd_kafka_message_t *m)
                   (long long)m->offset, bm->reason);
 }
 
+static bool stage_ready(router *r, const batch *b);
+
 /*
  * Intake into r->cur: up to batch_size messages, or what arrives within
- * batch_wait_ms of the first one. Returns after about 100 ms when nothing
- * arrives (so housekeeping keeps going while idle), and early when the batch
- * in flight has all its acknowledgements and nothing new is coming.
+ * batch_wait_ms of the first one. Returns early when the statement running
+ * has its result (PostgreSQL should not idle), when the batch in flight has
+ * all its acknowledgements and nothing new is coming, and after about 100 ms
+ * when nothing arrives (so housekeeping keeps going while idle).
  */
 static void batch_collect(router *r)
 {
     batch *b = r->cur;
     int64_t deadline = b->nb ? b->started_ms + r->cfg.batch_wait_ms : 0;
     int64_t idle_end = util_now_mono_ms() + 100;
+    int64_t next_check = 0;
     while ((long)b->nb < r->cfg.batch_size && b->bytes < BATCH_MAX_BYTES && !stopping(r)) {
         int timeout;
         int64_t now = util_now_mono_ms();
-        if (b->nb == 0) {
-            if (r->fly) {
+        batch *st = r->stmt && !r->stmt->retained ? r->stmt : NULL;
+        if (now >= next_check) {
+            next_check = now + 2;
+            if (st && stage_ready(r, st))
+                return;
+            if (!st && b->nb == 0 && r->fly) {
                 rd_kafka_poll(r->producer, 0);
                 if (r->fly->outstanding == 0)
                     return; /* complete it now rather than at the next event */
-                timeout = 5;
+            }
+        }
+        if (b->nb == 0) {
+            if (st || r->fly || r->stmt) {
+                timeout = 2;
             } else {
+                if (now >= idle_end)
+                    return;
                 timeout = (int)(idle_end - now);
             }
-            if (now >= idle_end)
-                return;
         } else {
             if (now >= deadline)
                 break;
             timeout = (int)(deadline - now);
+            if (st && timeout > 2)
+                timeout = 2;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, timeout);
         if (!m)
@@ -1046,13 +1074,13 @@ static outmsg *out_add(batch *b)
     return o;
 }
 
-/* Turns the returned rows into routed deliveries (appended to b->outs). */
+/* Turns the returned rows into routed deliveries to produce (appended to
+ * b->outs), copying what they need from the cache. */
 static void collect_outs(router *r, batch *b, PGresult *res)
 {
     int rows = PQntuples(res);
     if (rows == 0)
         return;
-    int64_t now = util_now_wall_ms();
     outs_reserve(b, (size_t)rows);
     for (int row = 0; row < rows; row++) {
         int64_t delivery_id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
@@ -1067,33 +1095,14 @@ static void collect_outs(router *r, batch *b, PGresult *res)
                       (long long)target_id);
             continue;
         }
-        if (!bm->json) {
-            bm->json = xmalloc(bm->m->len + 1);
-            memcpy(bm->json, bm->m->payload, bm->m->len);
-            bm->json[bm->m->len] = '\0';
-        }
-        routed_delivery d;
-        memset(&d, 0, sizeof d);
-        d.delivery_id = delivery_id;
-        memcpy(d.event_id, bm->ev->event_id, sizeof d.event_id);
-        d.target_id = target_id;
-        d.tenant_id = bm->ev->tenant_id;
-        d.team_id = (char *)t->team_id;
-        d.destination = (char *)t->destination;
-        d.destination_is_email = t->destination_is_email;
-        d.kind = bm->ev->kind;
-        d.event_json = bm->json;
-        d.routed_at_ms = now;
-        char *payload = routed_delivery_encode(&d);
-        if (!payload) {
-            LOG_ERROR("delivery %lld: cannot encode the routed delivery", (long long)delivery_id);
-            continue;
-        }
         outmsg *o = out_add(b);
         o->kind = OUT_ROUTED;
-        o->payload = payload;
-        o->len = strlen(payload);
+        o->bi = (size_t)(bm - b->b);
         o->key = xstrdup(t->team_id);
+        o->destination = xstrdup(t->destination);
+        o->destination_is_email = t->destination_is_email;
+        o->delivery_id = delivery_id;
+        o->target_id = target_id;
         if (created)
             b->bc.created++;
         else
@@ -1103,14 +1112,51 @@ static void collect_outs(router *r, batch *b, PGresult *res)
     }
 }
 
+/* Encodes a routed delivery (schema herald.routed_delivery.v1). */
+static bool out_encode(batch *b, outmsg *o, int64_t now)
+{
+    bmsg *bm = &b->b[o->bi];
+    if (!bm->json) {
+        bm->json = xmalloc(bm->m->len + 1);
+        memcpy(bm->json, bm->m->payload, bm->m->len);
+        bm->json[bm->m->len] = '\0';
+    }
+    routed_delivery d;
+    memset(&d, 0, sizeof d);
+    d.delivery_id = o->delivery_id;
+    memcpy(d.event_id, bm->ev->event_id, sizeof d.event_id);
+    d.target_id = o->target_id;
+    d.tenant_id = bm->ev->tenant_id;
+    d.team_id = o->key;
+    d.destination = o->destination;
+    d.destination_is_email = o->destination_is_email;
+    d.kind = bm->ev->kind;
+    d.event_json = bm->json;
+    d.routed_at_ms = now;
+    o->payload = routed_delivery_encode(&d);
+    if (!o->payload) {
+        /* cannot happen for an event that parsed: the row stays pending and
+         * is published again when the event is consumed again */
+        LOG_ERROR("delivery %lld: cannot encode the routed delivery", (long long)o->delivery_id);
+        return false;
+    }
+    o->len = strlen(o->payload);
+    return true;
+}
+
 /* Produces every out of b not acknowledged or in flight. */
 static void batch_produce(router *r, batch *b)
 {
     b->failed = 0;
+    int64_t now = util_now_wall_ms();
     for (size_t i = 0; i < b->nouts; i++) {
         outmsg *o = &b->outs[i];
         if (o->state == OUT_ACKED || o->state == OUT_INFLIGHT)
             continue;
+        if (o->kind == OUT_ROUTED && !o->payload && !out_encode(b, o, now)) {
+            o->state = OUT_ACKED; /* nothing to send: see out_encode */
+            continue;
+        }
         for (;;) {
             rd_kafka_resp_err_t err;
             if (o->kind == OUT_DEADLETTER)
@@ -1287,17 +1333,16 @@ static int isolate_bad_events(router *r, batch *b)
 }
 
 /*
- * The database stage of b: route, write the rows, and produce the routed
- * deliveries and dead letters (without waiting for them). STAGE_RETRY: the
- * database is away; nothing was produced and b is kept for another try.
+ * First half of the database stage of b: route it through the cache and send
+ * its statement without waiting (the result is read by stage_finish). Does
+ * nothing durable. STAGE_RETRY: the database is away.
  */
-static int batch_stage(router *r, batch *b)
+static int stage_begin(router *r, batch *b)
 {
-    int64_t t0 = util_now_mono_ms();
     outs_clear(b);
     memset(&b->bc, 0, sizeof b->bc);
+    b->sent = false;
     eid_map_build(r, b);
-
     bool need_db = false;
     for (size_t i = 0; i < b->nb && !need_db; i++) {
         const bmsg *bm = &b->b[i];
@@ -1313,14 +1358,60 @@ static int batch_stage(router *r, batch *b)
         }
     }
     route_batch(r, b);
-    int64_t t1 = util_now_mono_ms(), t2 = t1;
-    if (r->nmatches > 0) {
-        db_result all;
-        if (run_statement(r, b, 0, b->nb, &all) == 0) {
-            t2 = util_now_mono_ms();
-            collect_outs(r, b, all.res);
-            PQclear(all.res);
-        } else if (all.data_error) {
+    if (r->nmatches == 0)
+        return STAGE_OK;
+    build_params(r, b, 0, b->nb);
+    const char *vals[7];
+    for (int k = 0; k < 7; k++)
+        vals[k] = r->params[k].p;
+    if (!PQsendQueryPrepared(r->db, "herald_route", 7, vals, NULL, NULL, 0)) {
+        char msg[512];
+        db_message(r->db, NULL, msg, sizeof msg);
+        db_failed(r, "route", msg);
+        return STAGE_RETRY;
+    }
+    b->sent = true;
+    return STAGE_OK;
+}
+
+/* True when stage_finish(b) would not wait for PostgreSQL. */
+static bool stage_ready(router *r, const batch *b)
+{
+    if (!b->sent || !r->db)
+        return true;
+    if (!PQconsumeInput(r->db))
+        return true; /* the connection failed: stage_finish says so */
+    return !PQisBusy(r->db);
+}
+
+/*
+ * Second half: reads the statement's result (waiting for it), turns the rows
+ * into routed deliveries and adds the dead letters. The routing of b must be
+ * the last one done (r->matches). STAGE_RETRY: the database failed; nothing
+ * was produced and b is to be retried whole.
+ */
+static int stage_finish(router *r, batch *b)
+{
+    if (b->sent) {
+        b->sent = false;
+        PGresult *res = PQgetResult(r->db);
+        PGresult *extra;
+        while ((extra = PQgetResult(r->db)) != NULL)
+            PQclear(extra);
+        db_result all = {0};
+        if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+            collect_outs(r, b, res);
+            PQclear(res);
+        } else {
+            db_message(r->db, res, all.msg, sizeof all.msg);
+            const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+            all.data_error = PQstatus(r->db) == CONNECTION_OK && sqlstate_is_data_error(st);
+            PQclear(res);
+            if (!all.data_error) {
+                db_failed(r, "route", all.msg);
+                outs_clear(b);
+                return STAGE_RETRY;
+            }
             /* One bad event must not block the partition: find it by running
              * the events one by one (the good ones' rows are committed; a
              * retry finds them and publishes them, idempotently). */
@@ -1331,13 +1422,8 @@ static int batch_stage(router *r, batch *b)
                 outs_clear(b);
                 return STAGE_RETRY;
             }
-            t2 = util_now_mono_ms();
-        } else {
-            db_failed(r, "route", all.msg);
-            return STAGE_RETRY;
         }
     }
-
     /* counts of this batch, added to the statistics when it completes */
     for (size_t i = 0; i < b->nb; i++) {
         const bmsg *bm = &b->b[i];
@@ -1356,10 +1442,14 @@ static int batch_stage(router *r, batch *b)
             b->bc.routed++;
         }
     }
-    batch_produce(r, b);
-    LOG_DEBUG("batch of %zu staged: route %lld ms, statement %lld ms, encode+produce %lld ms",
-              b->nb, (long long)(t1 - t0), (long long)(t2 - t1),
-              (long long)(util_now_mono_ms() - t2));
+    return STAGE_OK;
+}
+
+/* The whole database stage at once (recovery and shutdown paths). */
+static int stage_sync(router *r, batch *b)
+{
+    if (stage_begin(r, b) != STAGE_OK || stage_finish(r, b) != STAGE_OK)
+        return STAGE_RETRY;
     return STAGE_OK;
 }
 
@@ -1546,7 +1636,7 @@ static void housekeeping(router *r)
     int64_t now = util_now_mono_ms();
     /* Idle: keep the notification queue drained and notice a lost database
      * before the next event needs it. */
-    if (!r->cur->retained && r->cur->nb == 0 && now - r->last_idle_sync_ms >= 1000) {
+    if (!r->stmt && r->cur->nb == 0 && now - r->last_idle_sync_ms >= 1000) {
         r->last_idle_sync_ms = now;
         if (db_ready(r)) {
             char err[512];
@@ -1601,7 +1691,7 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     r->cfg.metrics_addr = r->metrics_addr;
     r->cfg.consumer_props = NULL; /* only needed by router_new */
     r->cur = &r->slots[0];
-    r->fly = NULL;
+    r->stmt = r->fly = NULL;
     pthread_mutex_init(&r->stats_mu, NULL);
     r->stats.lag = -1;
     r->subs = subs_new((int64_t)cfg->cache_refresh_seconds * 1000);
@@ -1629,10 +1719,61 @@ fail:
     return NULL;
 }
 
-/* The other slot: where the next batch is collected once r->cur flies. */
-static batch *other_slot(router *r, const batch *b)
+/* A slot no stage holds. */
+static batch *free_slot(router *r)
 {
-    return b == &r->slots[0] ? &r->slots[1] : &r->slots[0];
+    for (int i = 0; i < 3; i++) {
+        batch *b = &r->slots[i];
+        if (b != r->cur && b != r->stmt && b != r->fly)
+            return b;
+    }
+    abort(); /* three slots, at most two other stages: cannot happen */
+}
+
+/* Completes the batch in flight, if any. -1: stopping timed out. */
+static int complete_fly(router *r)
+{
+    batch *f = r->fly;
+    if (!f)
+        return 0;
+    r->fly = NULL;
+    return batch_complete(r, f);
+}
+
+/*
+ * Brings every batch past the database to completion, in order: the
+ * statement running (if its result is good) and the batch in flight. A
+ * statement that failed leaves its batch retained in r->stmt.
+ */
+static void pipeline_drain(router *r)
+{
+    batch *s = r->stmt;
+    if (s && !s->retained) {
+        if (stage_finish(r, s) == STAGE_OK) {
+            batch_produce(r, s);
+            complete_fly(r);
+            r->stmt = NULL;
+            r->fly = s;
+        } else {
+            s->retained = true;
+            set_paused(r, true);
+        }
+    }
+    complete_fly(r);
+}
+
+/* The batch retained while the database was away gets another try. */
+static void retry_retained(router *r)
+{
+    batch *s = r->stmt;
+    if (stage_sync(r, s) != STAGE_OK)
+        return;
+    s->retained = false;
+    batch_produce(r, s);
+    complete_fly(r);
+    r->stmt = NULL;
+    r->fly = s;
+    set_paused(r, false);
 }
 
 int router_run(router *r)
@@ -1643,87 +1784,104 @@ int router_run(router *r)
     /* Connect now so a bad URL or a missing schema shows at startup; a
      * database that is down is waited for. */
     db_ready(r);
+    /* Warm the producer up (connection, producer id, the deliveries topic's
+     * partitions) while the group is being joined, not on the first batch. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->producer, TOPIC_DELIVERIES, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(r->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
     bool abandoned = false;
-    while (!stopping(r)) {
+    while (!stopping(r) && !abandoned) {
         housekeeping(r);
-        batch *b = r->cur;
-        if (!b->retained && r->paused)
-            set_paused(r, false); /* the retained batch was handed back on a revoke */
-        if (!b->retained) {
-            batch_collect(r);
-        } else {
-            /* Paused: serve rebalances (a revoke hands the retained batch
-             * back) until the next attempt is due. */
+        if (r->stmt && r->stmt->retained) {
+            /* Degraded: consumption is paused; serve rebalances (a revoke
+             * hands the retained messages back) until the next try is due. */
             rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
             if (m && !m->err)
-                batch_add(r, b, m); /* fetched before the pause took effect: keep order */
+                batch_add(r, r->cur, m); /* fetched before the pause took effect */
             else if (m)
                 rd_kafka_message_destroy(m);
-            if (b->retained && util_now_mono_ms() < r->db_next_attempt_ms)
-                continue;
-        }
-        if (b->nb == 0) {
-            /* nothing new: complete the batch in flight, if any */
-            if (r->fly) {
-                batch *f = r->fly;
-                r->fly = NULL;
-                if (batch_complete(r, f)) {
-                    abandoned = true;
-                    break;
-                }
-            }
-            continue;
-        }
-        if (batch_stage(r, b) != STAGE_OK) {
-            b->retained = true;
-            set_paused(r, true);
-            /* the batch before it does not need the database: finish it */
-            if (r->fly) {
-                batch *f = r->fly;
-                r->fly = NULL;
-                if (batch_complete(r, f)) {
-                    abandoned = true;
-                    break;
-                }
-            }
-            continue;
-        }
-        b->retained = false;
-        set_paused(r, false);
-        /* b's messages are on their way; complete the batch before it (in
-         * order), then b flies while the next one is collected. */
-        if (r->fly) {
-            batch *f = r->fly;
-            r->fly = NULL;
-            if (batch_complete(r, f)) {
+            if (complete_fly(r))
                 abandoned = true;
-                break;
-            }
+            if (r->stmt && r->stmt->retained && util_now_mono_ms() >= r->db_next_attempt_ms)
+                retry_retained(r);
+            else if (!r->stmt)
+                set_paused(r, false); /* handed back on a revoke */
+            continue;
         }
-        r->fly = b;
-        r->cur = other_slot(r, b);
+        batch_collect(r);
+        batch *s = r->stmt, *c = r->cur;
+        if (s) {
+            /* s's statement ran while c was collected: take its result,
+             * start c's statement, and produce s's messages meanwhile. */
+            if (stage_finish(r, s) != STAGE_OK) {
+                s->retained = true;
+                set_paused(r, true);
+                continue;
+            }
+            bool c_staged = false;
+            if (c->nb > 0) {
+                if (stage_begin(r, c) == STAGE_OK)
+                    c_staged = true;
+                else
+                    c->retained = true;
+            }
+            batch_produce(r, s);
+            if (complete_fly(r))
+                abandoned = true;
+            r->fly = s;
+            r->stmt = NULL;
+            if (c_staged || c->retained) {
+                r->stmt = c;
+                r->cur = free_slot(r);
+                if (c->retained)
+                    set_paused(r, true);
+            }
+            continue;
+        }
+        if (c->nb > 0) {
+            if (stage_begin(r, c) != STAGE_OK) {
+                c->retained = true;
+                set_paused(r, true);
+            }
+            r->stmt = c;
+            r->cur = free_slot(r);
+            continue;
+        }
+        /* idle: nothing new came, complete what flies */
+        if (complete_fly(r))
+            abandoned = true;
     }
 
-    /* Shutdown: intake has stopped. Complete the batch in flight; a batch
-     * still held (the database is away) gets one last try, else it is handed
-     * back: its offsets are not stored, so it is consumed again. */
-    if (r->fly) {
-        batch *f = r->fly;
-        r->fly = NULL;
-        if (!abandoned && batch_complete(r, f))
-            abandoned = true;
-        else if (abandoned)
-            batch_drop_partitions(r, f, NULL);
+    /* Shutdown: intake has stopped. Finish what is past the database; a
+     * batch still held gets one last try, else it is handed back (its
+     * offsets are not stored, so it is consumed again). */
+    if (!abandoned) {
+        pipeline_drain(r);
+        if (r->stmt && r->stmt->retained)
+            retry_retained(r);
+        complete_fly(r);
+        batch *c = r->cur;
+        if (!r->stmt && c->nb > 0 && stage_sync(r, c) == STAGE_OK) {
+            batch_produce(r, c);
+            batch_complete(r, c);
+        }
     }
-    batch *b = r->cur;
-    if (!abandoned && b->nb > 0 && batch_stage(r, b) == STAGE_OK)
-        batch_complete(r, b);
-    if (b->nb > 0) {
-        size_t n = b->nb;
-        LOG_WARN("stopping with %zu unprocessed message(s): handed back to the group", n);
-        stats_add(r, add_abandoned, &n);
-        batch_drop_partitions(r, b, NULL);
+    batch *left[2] = {r->stmt, r->cur};
+    for (int i = 0; i < 2; i++) {
+        if (left[i] && left[i]->nb > 0) {
+            LOG_WARN("stopping with %zu unfinished message(s): handed back to the group",
+                     left[i]->nb);
+            batch_drop_partitions(r, left[i], NULL);
+        }
     }
+    if (r->fly)
+        batch_drop_partitions(r, r->fly, NULL);
+    r->stmt = r->fly = NULL;
+    if (r->db && PQtransactionStatus(r->db) == PQTRANS_ACTIVE)
+        db_drop(r); /* a statement abandoned mid-way: its result is not wanted */
     LOG_INFO("closing consumer (committing stored offsets)");
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(r->consumer);
     if (err)
@@ -1766,7 +1924,7 @@ void router_destroy(router *r)
         rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(r->producer, 1000);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         batch_free(&r->slots[i]);
     if (r->consumer)
         rd_kafka_destroy(r->consumer);

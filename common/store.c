@@ -880,6 +880,7 @@ static const char target_cols[] =
     "SELECT t.id, t.tenant_id, t.team_id, w.team_name, w.revoked_at IS NOT NULL, t.name, "
     " t.description, t.destination, t.destination_kind, t.destination_resolved, "
     " t.use_failed_check, t.use_data_collection, t.enabled, "
+    " t.digest_enabled, t.thread_repeats, "
     " (SELECT string_agg(c.check_type, ',' ORDER BY c.check_type) FROM target_checks c "
     "   WHERE c.target_id = t.id), " MS_T_CREATED ", " MS_T_UPDATED ", "
     " h.pending_24h, h.sending_24h, h.retrying_24h, h.sent_24h, h.failed_24h, "
@@ -931,18 +932,20 @@ static void target_row(const PGresult *r, int i, store_target *t)
     t->uses = (get_bool(r, i, 10) ? STORE_USE_FAILED_CHECK : 0) |
               (get_bool(r, i, 11) ? STORE_USE_DATA_COLLECTION : 0);
     t->enabled = get_bool(r, i, 12);
-    split_checks(PQgetisnull(r, i, 13) ? NULL : PQgetvalue(r, i, 13), t);
-    t->created_at_ms = get_i64(r, i, 14);
-    t->updated_at_ms = get_i64(r, i, 15);
-    t->health.pending_24h = (long)get_i64(r, i, 16);
-    t->health.sending_24h = (long)get_i64(r, i, 17);
-    t->health.retrying_24h = (long)get_i64(r, i, 18);
-    t->health.sent_24h = (long)get_i64(r, i, 19);
-    t->health.failed_24h = (long)get_i64(r, i, 20);
-    t->health.last_success_at_ms = get_i64(r, i, 21);
-    t->health.last_error_at_ms = get_i64(r, i, 22);
-    t->health.last_error_code = get_str(r, i, 23);
-    t->health.last_error = get_str(r, i, 24);
+    t->digest_enabled = get_bool(r, i, 13);
+    t->thread_repeats = get_bool(r, i, 14);
+    split_checks(PQgetisnull(r, i, 15) ? NULL : PQgetvalue(r, i, 15), t);
+    t->created_at_ms = get_i64(r, i, 16);
+    t->updated_at_ms = get_i64(r, i, 17);
+    t->health.pending_24h = (long)get_i64(r, i, 18);
+    t->health.sending_24h = (long)get_i64(r, i, 19);
+    t->health.retrying_24h = (long)get_i64(r, i, 20);
+    t->health.sent_24h = (long)get_i64(r, i, 21);
+    t->health.failed_24h = (long)get_i64(r, i, 22);
+    t->health.last_success_at_ms = get_i64(r, i, 23);
+    t->health.last_error_at_ms = get_i64(r, i, 24);
+    t->health.last_error_code = get_str(r, i, 25);
+    t->health.last_error = get_str(r, i, 26);
 }
 
 store_status store_target_list(PGconn *conn, const char *tenant, store_targets *out, char *errstr,
@@ -1123,17 +1126,18 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
         (in->uses & STORE_USE_FAILED_CHECK) ? "true" : "false",
         (in->uses & STORE_USE_DATA_COLLECTION) ? "true" : "false",
     };
-    char enabled_s[8];
-    snprintf(enabled_s, sizeof enabled_s, "%s", in->enabled == 0 ? "false" : "true");
-    const char *pp[10];
+    const char *pp[12];
     memcpy(pp, p, sizeof p);
-    pp[9] = enabled_s;
+    pp[9] = in->enabled == 0 ? "false" : "true";
+    pp[10] = in->digest == STORE_OFF ? "false" : "true";
+    pp[11] = in->thread_repeats == STORE_ON ? "true" : "false";
     char sqlstate[6];
     r = run(conn, what,
             "INSERT INTO targets (tenant_id, team_id, name, description, destination, "
             " destination_kind, destination_resolved, use_failed_check, use_data_collection, "
-            " enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            10, pp, sqlstate, errstr, errstr_size);
+            " enabled, digest_enabled, thread_repeats) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            12, pp, sqlstate, errstr, errstr_size);
     if (!r) {
         st = !strcmp(sqlstate, "23505") ? name_race(in->tenant, in->name, errstr, errstr_size)
                                         : STORE_DB;
@@ -1226,7 +1230,7 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
     char enabled_s[8] = "";
     if (in->enabled >= 0)
         snprintf(enabled_s, sizeof enabled_s, "%s", in->enabled ? "true" : "false");
-    const char *p[10] = {
+    const char *p[12] = {
         ids,
         in->name,
         in->description,
@@ -1237,6 +1241,8 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         in->uses ? ((uses & STORE_USE_DATA_COLLECTION) ? "true" : "false") : NULL,
         in->enabled >= 0 ? enabled_s : NULL,
         in->destination ? "t" : "f",
+        in->digest ? (in->digest == STORE_ON ? "true" : "false") : NULL,
+        in->thread_repeats ? (in->thread_repeats == STORE_ON ? "true" : "false") : NULL,
     };
     char sqlstate[6];
     r = run(conn, what,
@@ -1250,9 +1256,11 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
             " last_error_at = CASE WHEN $10::bool THEN NULL ELSE last_error_at END, "
             " use_failed_check = COALESCE($7::bool, use_failed_check), "
             " use_data_collection = COALESCE($8::bool, use_data_collection), "
-            " enabled = COALESCE($9::bool, enabled), updated_at = now() "
+            " enabled = COALESCE($9::bool, enabled), "
+            " digest_enabled = COALESCE($11::bool, digest_enabled), "
+            " thread_repeats = COALESCE($12::bool, thread_repeats), updated_at = now() "
             "WHERE id = $1",
-            10, p, sqlstate, errstr, errstr_size);
+            12, p, sqlstate, errstr, errstr_size);
     if (!r) {
         st = !strcmp(sqlstate, "23505") && in->name
                  ? name_race(target_tenant, in->name, errstr, errstr_size)

@@ -174,7 +174,9 @@ typedef struct store_target {
     char *destination_resolved; /* may be NULL: what Slack resolved it to */
     unsigned uses;              /* STORE_USE_* bits, at least one */
     bool enabled;
-    char **checks; /* check filter, sorted; n_checks == 0: every check */
+    bool digest_enabled; /* the sender may fold a backlog into one digest (default on) */
+    bool thread_repeats; /* repeats of a still-failing check go in its thread (default off) */
+    char **checks;       /* check filter, sorted; n_checks == 0: every check */
     size_t n_checks;
     int64_t created_at_ms;
     int64_t updated_at_ms;
@@ -199,6 +201,10 @@ void store_targets_free(store_targets *l);
  * ignored; set_checks replaces the filter with checks[0..n_checks) (none:
  * every check).
  */
+/* A setting a create/update may leave alone: zero means "unchanged" (create:
+ * the default), so callers that zero-initialise the input never flip it. */
+typedef enum store_toggle { STORE_KEEP = 0, STORE_ON = 1, STORE_OFF = 2 } store_toggle;
+
 typedef struct store_target_input {
     const char *tenant;
     const char *workspace; /* team id */
@@ -209,7 +215,9 @@ typedef struct store_target_input {
     bool set_checks;
     const char *const *checks;
     size_t n_checks;
-    int enabled; /* -1 unchanged (create: true), 0, 1 */
+    int enabled;                 /* -1 unchanged (create: true), 0, 1 */
+    store_toggle digest;         /* digest_enabled (migration 003; create default: on) */
+    store_toggle thread_repeats; /* thread_repeats (migration 003; create default: off) */
 } store_target_input;
 
 /*

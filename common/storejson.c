@@ -80,6 +80,8 @@ cJSON *storejson_target(const store_target *t)
     for (size_t i = 0; i < t->n_checks; i++)
         cJSON_AddItemToArray(checks, cJSON_CreateString(t->checks[i]));
     cJSON_AddBoolToObject(o, "enabled", t->enabled);
+    cJSON_AddBoolToObject(o, "digest", t->digest_enabled);
+    cJSON_AddBoolToObject(o, "thread_repeats", t->thread_repeats);
     add_time(o, "created_at", t->created_at_ms);
     add_time(o, "updated_at", t->updated_at_ms);
     cJSON *h = cJSON_AddObjectToObject(o, "health");

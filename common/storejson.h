@@ -24,7 +24,8 @@ cJSON *storejson_workspace(const store_workspace *w);
 
 /* {id, tenant, workspace, workspace_name, workspace_revoked, name, description,
  *  destination, destination_kind, destination_resolved, uses: [...],
- *  checks: [...] (empty: every check), enabled, created_at, updated_at,
+ *  checks: [...] (empty: every check), enabled, digest, thread_repeats,
+ *  created_at, updated_at,
  *  health: {pending_24h, sending_24h, retrying_24h, sent_24h, failed_24h,
  *           last_success_at, last_error_at, last_error_code, last_error}} */
 cJSON *storejson_target(const store_target *t);

@@ -439,16 +439,34 @@ static int cmd_workspace_remove(int argc, char **argv)
 
 /* ================================================================ target */
 
+/* "on" / "off" for a target setting flag; returns -1 to go on, else exit 2. */
+static int parse_toggle(const char *cmd, const char *flag, const char *v, store_toggle *out)
+{
+    if (!v)
+        return -1;
+    if (!strcmp(v, "on")) {
+        *out = STORE_ON;
+        return -1;
+    }
+    if (!strcmp(v, "off")) {
+        *out = STORE_OFF;
+        return -1;
+    }
+    char safe[80];
+    return usage_error(cmd, "%s: '%s' is not on or off", flag, cli_safe(v, safe, sizeof safe));
+}
+
 static int cmd_target_add(int argc, char **argv)
 {
     static const cli_command c = {
         "target add",
         "--tenant T --workspace TEAM_ID --name NAME [--description TEXT] "
         "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
-        "[--checks type1,type2] [--disabled]",
+        "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
         "Creates a notification target and prints its id (only the id, on standard output)."};
     const char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL,
-               *channel = NULL, *uses_s = NULL, *checks_s = NULL;
+               *channel = NULL, *uses_s = NULL, *checks_s = NULL, *digest_s = NULL,
+               *threads_s = NULL;
     bool disabled = false;
     const cli_opt opts[] = {
         {"--tenant", CLI_STR, "T", "tenant id (required)", &tenant, 0, 0, NULL},
@@ -468,6 +486,12 @@ static int cmd_target_add(int argc, char **argv)
          "only these check types, comma-separated (failed_check targets; default: every check)",
          &checks_s, 0, 0, NULL},
         {"--disabled", CLI_BOOL, NULL, "create it disabled", &disabled, 0, 0, NULL},
+        {"--digest", CLI_STR, "on|off",
+         "fold a backlog for its channel into one digest message (default on)", &digest_s, 0, 0,
+         NULL},
+        {"--thread-repeats", CLI_STR, "on|off",
+         "repeats of a still-failing check go in the thread of its first message (default off)",
+         &threads_s, 0, 0, NULL},
     };
     size_t npos;
     int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -479,6 +503,10 @@ static int cmd_target_add(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_LEN(required); i++)
         if (!vals[i])
             return usage_error(c.name, "%s is required", required[i]);
+    store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
+    if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
+        (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
+        return rc;
 
     char err[512];
     unsigned uses = 0;
@@ -503,7 +531,9 @@ static int cmd_target_add(int argc, char **argv)
                              .uses = uses,
                              .checks = (const char *const *)checks,
                              .n_checks = nchecks,
-                             .enabled = disabled ? 0 : 1};
+                             .enabled = disabled ? 0 : 1,
+                             .digest = digest,
+                             .thread_repeats = threads};
     int64_t id = 0;
     st = store_target_create(conn, &in, &id, err, sizeof err);
     PQfinish(conn);
@@ -670,6 +700,8 @@ static int cmd_target_show(int argc, char **argv)
     show_line("checks:",
               t->uses & STORE_USE_FAILED_CHECK ? checks_text(t, checks, sizeof checks) : "-");
     show_line("enabled:", t->enabled ? "yes" : "no");
+    show_line("digest:", t->digest_enabled ? "on" : "off");
+    show_line("thread repeats:", t->thread_repeats ? "on" : "off");
     show_line("created:", cli_time_format(t->created_at_ms, b1, sizeof b1));
     show_line("updated:", cli_time_format(t->updated_at_ms, b2, sizeof b2));
     snprintf(buf, sizeof buf, "%ld sent, %ld failed, %ld pending, %ld retrying, %ld sending",
@@ -696,9 +728,11 @@ static int cmd_target_update(int argc, char **argv)
     static const cli_command c = {
         "target update",
         "ID [--name NAME] [--description TEXT] [--channel DEST] [--uses USES] "
-        "[--checks TYPES | --all-checks] [--enable | --disable]",
+        "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
+        "[--thread-repeats on|off]",
         "Changes the given settings of a target and leaves the others as they are."};
-    const char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL;
+    const char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL,
+               *digest_s = NULL, *threads_s = NULL;
     bool all_checks = false, enable = false, disable = false;
     const cli_opt opts[] = {
         {"--name", CLI_STR, "NAME", "new name, unique in the tenant", &name, 0, 0, NULL},
@@ -714,6 +748,10 @@ static int cmd_target_update(int argc, char **argv)
         {"--enable", CLI_BOOL, NULL, "enable the target", &enable, 0, 0, NULL},
         {"--disable", CLI_BOOL, NULL, "disable the target (nothing is routed to it)", &disable, 0,
          0, NULL},
+        {"--digest", CLI_STR, "on|off", "fold a backlog into one digest message, or not", &digest_s,
+         0, 0, NULL},
+        {"--thread-repeats", CLI_STR, "on|off",
+         "repeats of a still-failing check as thread replies, or not", &threads_s, 0, 0, NULL},
     };
     const char *pos[1] = {NULL};
     size_t npos;
@@ -728,10 +766,14 @@ static int cmd_target_update(int argc, char **argv)
     if (enable && disable)
         return usage_error(c.name, "--enable and --disable cannot be used together");
     if (!name && !description && !channel && !uses_s && !checks_s && !all_checks && !enable &&
-        !disable)
+        !disable && !digest_s && !threads_s)
         return usage_error(c.name, "nothing to change: give at least one of --name, "
                                    "--description, --channel, --uses, --checks, --all-checks, "
-                                   "--enable, --disable");
+                                   "--enable, --disable, --digest, --thread-repeats");
+    store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
+    if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
+        (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
+        return rc;
     char err[512];
     store_status st;
     unsigned uses = 0;
@@ -755,7 +797,9 @@ static int cmd_target_update(int argc, char **argv)
                              .n_checks = nchecks,
                              .enabled = enable    ? 1
                                         : disable ? 0
-                                                  : -1};
+                                                  : -1,
+                             .digest = digest,
+                             .thread_repeats = threads};
     st = store_target_update(conn, NULL, id, &in, err, sizeof err);
     PQfinish(conn);
     store_strv_free(checks, nchecks);
@@ -1083,7 +1127,7 @@ static const command commands[] = {
     {"target", "add", cmd_target_add,
      "target add --tenant T --workspace TEAM_ID --name NAME [--description TEXT]\n"
      "      --channel CHANNEL_ID|#name|email --uses failed_check[,data_collection]\n"
-     "      [--checks type1,type2] [--disabled]",
+     "      [--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
      "create a notification target; prints its id"},
     {"target", "list", cmd_target_list, "target list [--tenant T] [--json]",
      "targets with destination, uses, check filter and health"},
@@ -1091,7 +1135,8 @@ static const command commands[] = {
      "one target with its check filter, 24-hour counts, last success and last error"},
     {"target", "update", cmd_target_update,
      "target update ID [--name N] [--description D] [--channel C] [--uses U]\n"
-     "      [--checks T | --all-checks] [--enable | --disable]",
+     "      [--checks T | --all-checks] [--enable | --disable] [--digest on|off]\n"
+     "      [--thread-repeats on|off]",
      "change the given settings of a target"},
     {"target", "remove", cmd_target_remove, "target remove ID",
      "remove a target (its delivery history is kept)"},

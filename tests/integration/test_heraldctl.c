@@ -491,6 +491,30 @@ START_TEST(target_lifecycle)
                                            "AND NOT use_failed_check AND use_data_collection"),
                      1);
 
+    /* The sender's settings (migration 003). */
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids));
+    ck_assert_ptr_nonnull(strstr(r.out, "digest:         on"));
+    ck_assert_ptr_nonnull(strstr(r.out, "thread repeats: off"));
+    ctl_run(&r, NULL, NULL,
+            ARGS("target", "update", ids, "--digest", "off", "--thread-repeats", "on"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids, "--json"));
+    j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "digest")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "thread_repeats")));
+    cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL, ARGS("target", "update", ids, "--digest", "maybe"));
+    assert_usage_error(&r, "--digest: 'maybe' is not on or off");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE NOT digest_enabled "
+                                           "AND thread_repeats"),
+                     1);
+    long id3 = add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "quiet",
+                               "--channel", "C0003", "--uses", "failed_check", "--digest", "off"));
+    char q[128];
+    snprintf(q, sizeof q, "SELECT count(*) FROM targets WHERE id = %ld AND NOT digest_enabled",
+             id3);
+    ck_assert_int_eq(testlib_db_long(conn, q), 1);
+
     ctl_run(&r, NULL, NULL, ARGS("target", "remove", ids));
     assert_ok(&r);
     ck_assert_str_eq(r.out, "target 1 removed\n");
@@ -499,7 +523,7 @@ START_TEST(target_lifecycle)
     ck_assert_ptr_nonnull(strstr(r.err, "no target 1"));
     ctl_run(&r, NULL, NULL, ARGS("target", "remove", ids));
     ck_assert_int_eq(r.rc, 1);
-    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--tenant", "acme"));
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--tenant", "nobody"));
     assert_ok(&r);
     ck_assert_str_eq(r.out, "no targets\n");
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE deleted_at IS NOT "

@@ -507,6 +507,48 @@ START_TEST(target_update)
 }
 END_TEST
 
+START_TEST(target_sender_settings)
+{
+    add_workspace("T0001", "Acme", "xoxb-a");
+    /* Defaults (migration 003): digests on, thread repeats off. */
+    int64_t a = add_target("acme", "T0001", "a", "C0001", STORE_USE_FAILED_CHECK);
+    store_target_input in = {.tenant = "acme",
+                             .workspace = "T0001",
+                             .name = "b",
+                             .destination = "C0002",
+                             .uses = STORE_USE_FAILED_CHECK,
+                             .enabled = -1,
+                             .digest = STORE_OFF,
+                             .thread_repeats = STORE_ON};
+    int64_t b = 0;
+    ck_assert_int_eq(store_target_create(conn, &in, &b, err, sizeof err), STORE_OK);
+    store_target *t = NULL;
+    ck_assert_int_eq(store_target_get(conn, NULL, a, &t, err, sizeof err), STORE_OK);
+    ck_assert(t->digest_enabled);
+    ck_assert(!t->thread_repeats);
+    store_target_free(t);
+    ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
+    ck_assert(!t->digest_enabled);
+    ck_assert(t->thread_repeats);
+    store_target_free(t);
+
+    /* A zero-initialised update leaves them alone; a toggle flips only itself. */
+    store_target_input keep = {.description = "x", .enabled = -1};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &keep, err, sizeof err), STORE_OK);
+    store_target_input flip = {.digest = STORE_ON, .enabled = -1};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &flip, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
+    ck_assert(t->digest_enabled);
+    ck_assert(t->thread_repeats);
+    store_target_free(t);
+    store_target_input off = {.thread_repeats = STORE_OFF, .enabled = -1};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &off, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE name = 'b' AND "
+                                           "digest_enabled AND NOT thread_repeats"),
+                     1);
+}
+END_TEST
+
 START_TEST(target_remove_is_soft)
 {
     add_workspace("T0001", "Acme", "xoxb-a");
@@ -825,6 +867,7 @@ int main(void)
     tcase_add_test(tc, target_create_get_list);
     tcase_add_test(tc, target_validation);
     tcase_add_test(tc, target_update);
+    tcase_add_test(tc, target_sender_settings);
     tcase_add_test(tc, target_remove_is_soft);
     tcase_add_test(tc, parse_helpers);
     tcase_add_test(tc, deliveries_filters);

@@ -265,6 +265,22 @@ bool api_tenant_allowed(const api_call *c, const char *tenant)
     return tenant && strcmp(tenant, c->who.tenant) == 0;
 }
 
+cJSON *api_body_object(api_call *c)
+{
+    char err[512];
+    cJSON *j = httpd_req_json(c->req, err, sizeof err);
+    if (!j) {
+        api_error(c, 400, NULL, "%s", err);
+        return NULL;
+    }
+    /* Handlers walk the members by name: an array's elements have none. */
+    if (!cJSON_IsObject(j)) {
+        api_error(c, 400, NULL, "body: expected a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
 bool api_parse_id(const char *s, int64_t *out)
 {
     if (!s || !*s || strlen(s) > 18)
@@ -449,11 +465,9 @@ static void h_login(api_call *c)
     }
     const char *token = httpd_req_form(c->req, "token");
     if (!token) {
-        cJSON *j = httpd_req_json(c->req, err, sizeof err);
-        if (!j) {
-            api_error(c, 400, NULL, "%s", err);
+        cJSON *j = api_body_object(c);
+        if (!j)
             return;
-        }
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
         if (!cJSON_IsString(t)) {
             api_error(c, 400, "token", "token: expected a string");

@@ -634,15 +634,9 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
     char err[512];
     memset(b, 0, sizeof *b);
     b->in.enabled = -1;
-    cJSON *j = httpd_req_json(c->req, err, sizeof err);
-    if (!j) {
-        api_error(c, 400, NULL, "%s", err);
+    cJSON *j = api_body_object(c);
+    if (!j)
         return 0;
-    }
-    if (!cJSON_IsObject(j)) {
-        api_error(c, 400, NULL, "body: expected a JSON object");
-        return 0;
-    }
     static const char *const strings[] = {"tenant", "workspace", "name", "description",
                                           "destination"};
     const char **dst[] = {&b->in.tenant, &b->in.workspace, &b->in.name, &b->in.description,
@@ -1307,11 +1301,9 @@ static void checks_set_targets(api_call *c, const char *type)
         return;
     }
     store_strv_free(tv, tn);
-    cJSON *j = httpd_req_json(c->req, err, sizeof err);
-    if (!j) {
-        api_error(c, 400, NULL, "%s", err);
+    cJSON *j = api_body_object(c);
+    if (!j)
         return;
-    }
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "target_ids");
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "tenant");
     const cJSON *f;

@@ -104,6 +104,9 @@ bool api_tenant_allowed(const api_call *c, const char *tenant);
 bool api_is_operator(const api_call *c);
 /* True when the request's Origin (if any) is ours. */
 bool api_same_origin(api_call *c);
+/* The request body as a JSON object (owned by the request), or NULL after
+ * answering 400 (not JSON, or JSON that is not an object). */
+cJSON *api_body_object(api_call *c);
 /* Parses a positive 64-bit id; false otherwise. */
 bool api_parse_id(const char *s, int64_t *out);
 

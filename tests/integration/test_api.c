@@ -778,6 +778,17 @@ START_TEST(bad_bodies_are_4xx)
     free(big);
     expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "{\"target_ids\":\"x\"}", tok_acme, 400,
                  "target_ids", NULL);
+    /* Regression: a JSON array body made herald-api strcmp a NULL member
+     * name and crash (one request took the whole API down). */
+    expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "[1]", tok_acme, 400, NULL,
+                 "JSON object");
+    expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "[{\"target_ids\":[]}]", tok_op, 400,
+                 NULL, "JSON object");
+    expect_error("POST", "/api/v1/session", "[\"hrld_x\"]", NULL, 400, NULL, "JSON object");
+    resp r;
+    api("GET", "/healthz", NULL, NULL, &r);
+    ck_assert_msg(r.status == 200, "herald-api after non-object bodies: %ld", r.status);
+    resp_free(&r);
     expect_error("GET", "/api/v1/deliveries?state=lost", NULL, tok_acme, 400, "state", "lost");
     expect_error("GET", "/api/v1/deliveries?limit=0", NULL, tok_acme, 400, "limit", NULL);
     expect_error("GET", "/api/v1/deliveries?since=yesterday", NULL, tok_acme, 400, "since", NULL);

@@ -10,6 +10,7 @@
  */
 #include "common/event.h"
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -410,41 +411,13 @@ static int check_bytes(const unsigned char *s, size_t len, const char *root, err
             where w = TOP;
             return fail(e, &w, root, "not valid JSON (control character at byte %zu)", i);
         }
-        size_t n;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F; /* U+D800..U+DFFF are surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
+        uint32_t cp;
+        size_t n = utf8_decode(s + i, len - i, &cp);
+        if (n == 0) {
             where w = TOP;
             return fail(e, &w, root, "not valid UTF-8 (byte %zu)", i);
         }
-        if (i + n >= len) {
-            where w = TOP;
-            return fail(e, &w, root, "not valid UTF-8 (byte %zu)", i);
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            where w = TOP;
-            return fail(e, &w, root, "not valid UTF-8 (byte %zu)", i);
-        }
-        for (size_t k = 2; k <= n; k++) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF) {
-                where w = TOP;
-                return fail(e, &w, root, "not valid UTF-8 (byte %zu)", i);
-            }
-        }
-        i += n + 1;
+        i += n;
     }
     return 0;
 }

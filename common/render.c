@@ -1,5 +1,6 @@
 #include "common/render.h"
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <cJSON.h>
@@ -81,34 +82,10 @@ static char *sb_take(sbuf *b)
 
 /* ==== UTF-8, escaping and cutting ========================================================= */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. Sets *cp. */
+/* The valid UTF-8 sequence at s (NUL-terminated): its length, or 0. */
 static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
 {
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n;
-    uint32_t v, min;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return n;
+    return utf8_decode(s, SIZE_MAX, cp);
 }
 
 /*

@@ -22,6 +22,7 @@
 #include "common/ratelimit.h"
 #include "common/render.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <cJSON.h>
 #include <arpa/inet.h>
@@ -541,30 +542,11 @@ static void dm_id(char *out, size_t size, const char *user_id)
     snprintf(out, size, "D%s", user_id[0] == 'U' || user_id[0] == 'W' ? user_id + 1 : user_id);
 }
 
-static bool valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80             ? 1
-                : (*p & 0xE0) == 0xC0 ? 2
-                : (*p & 0xF0) == 0xE0 ? 3
-                : (*p & 0xF8) == 0xF0 ? 4
-                                      : 0;
-        if (n == 0 || (n == 2 && *p < 0xC2))
-            return false;
-        for (int i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-        p += n;
-    }
-    return true;
-}
-
 /* Walks all strings of j: UTF-8 validity. */
 static bool all_utf8(const cJSON *j)
 {
     if (cJSON_IsString(j))
-        return valid_utf8(j->valuestring);
+        return utf8_valid_str(j->valuestring);
     const cJSON *c;
     cJSON_ArrayForEach(c, j)
     {

@@ -1,5 +1,6 @@
 /* Block Kit rendering: escaping, Slack's size limits, UTF-8-safe cuts, content. */
 #include "common/render.h"
+#include "common/utf8.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -8,25 +9,6 @@
 #include <string.h>
 
 /* ==== helpers ============================================================================= */
-
-static bool valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80             ? 1
-                : (*p & 0xE0) == 0xC0 ? 2
-                : (*p & 0xF0) == 0xE0 ? 3
-                : (*p & 0xF8) == 0xF0 ? 4
-                                      : 0;
-        if (n == 0 || (n == 2 && *p < 0xC2))
-            return false;
-        for (int i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-        p += n;
-    }
-    return true;
-}
 
 /* No mention or link syntax may come from user data; Herald's own <!date^...> is fine. */
 static bool pings(const char *s)
@@ -54,7 +36,7 @@ static void check_text(const cJSON *text_obj, size_t max, const char *where)
     ck_assert_msg(cJSON_IsString(t), "%s: text missing", where);
     size_t n = render_text_units(t->valuestring);
     ck_assert_msg(n >= 1 && n <= max, "%s: %zu units (max %zu)", where, n, max);
-    ck_assert_msg(valid_utf8(t->valuestring), "%s: invalid UTF-8", where);
+    ck_assert_msg(utf8_valid_str(t->valuestring), "%s: invalid UTF-8", where);
     ck_assert_msg(!pings(t->valuestring), "%s: unescaped '<' in %s", where, t->valuestring);
     ck_assert_msg(entities_whole(t->valuestring), "%s: broken entity", where);
     total_units += n;
@@ -67,7 +49,7 @@ static cJSON *check_limits(const render_output *o)
     ck_assert_ptr_nonnull(o->text);
     ck_assert_msg(*o->text, "fallback text is empty");
     ck_assert_uint_lt(render_text_units(o->text), 4000);
-    ck_assert(valid_utf8(o->text));
+    ck_assert(utf8_valid_str(o->text));
     ck_assert_msg(!pings(o->text), "fallback pings: %s", o->text);
     ck_assert(entities_whole(o->text));
     cJSON *blocks = cJSON_Parse(o->blocks_json);
@@ -206,7 +188,7 @@ START_TEST(escaping_blocks_mentions)
     free(e);
     /* Invalid UTF-8 is replaced; controls become spaces. */
     e = render_escape_mrkdwn("ok\xff\xfe end\x01\ttab");
-    ck_assert(valid_utf8(e));
+    ck_assert(utf8_valid_str(e));
     ck_assert_ptr_nonnull(strstr(e, "\xEF\xBF\xBD"));
     ck_assert_ptr_null(strchr(e, '\x01'));
     ck_assert_ptr_null(strchr(e, '\t'));
@@ -398,7 +380,7 @@ START_TEST(utf8_and_entities_are_never_split)
     for (size_t max = 0; max < 200; max++) {
         size_t at = render_cut_point(esc, max);
         char *prefix = strndup(esc, at);
-        ck_assert(valid_utf8(prefix));
+        ck_assert(utf8_valid_str(prefix));
         ck_assert(entities_whole(prefix));
         ck_assert_uint_le(render_text_units(prefix), max);
         /* And it is the longest such prefix: the next unit (at most 5, "&amp;") would not fit. */

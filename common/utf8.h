@@ -1,0 +1,30 @@
+#ifndef HERALD_UTF8_H
+#define HERALD_UTF8_H
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..DFFF),
+ * nothing past U+10FFFF. One decoder for everything that must not pass bad
+ * bytes on: event validation, Slack rendering, the HTTP edge (a byte
+ * PostgreSQL refuses must be a 400, not a database error), the fake Slack.
+ *
+ * Pure functions, no state: any thread.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes the sequence at s, which has avail readable bytes: returns its
+ * length (1..4) with *cp set, or 0 when it is not valid UTF-8 (truncated
+ * included). Reads no byte past the first that does not fit, so a
+ * NUL-terminated string may be passed with avail = SIZE_MAX. */
+size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
+
+/* True when the len bytes at s are valid UTF-8 (NUL bytes count as valid
+ * characters here); otherwise false with *bad_at (may be NULL) set to the
+ * offset of the first bad sequence. */
+bool utf8_valid(const char *s, size_t len, size_t *bad_at);
+
+/* utf8_valid for a NUL-terminated string; NULL is valid. */
+bool utf8_valid_str(const char *s);
+
+#endif

@@ -1,6 +1,7 @@
 #include "common/httpd.h"
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -203,6 +204,29 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     LOG_DEBUG("httpd: %s", buf);
+}
+
+/* Query arguments come decoded; any that is not UTF-8 sets *bad. */
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    bool *bad = cls;
+    if (!utf8_valid_str(key) || !utf8_valid_str(value)) {
+        *bad = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* Handlers may hand the path and query straight to PostgreSQL (text must be
+ * UTF-8) or to a log line: bytes that are not UTF-8 stop here. */
+static bool url_is_utf8(httpd_req *req)
+{
+    bool bad = !utf8_valid_str(req->path);
+    if (!bad)
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_arg, &bad);
+    return !bad;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -467,6 +491,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->path = url;
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
+        if (!url_is_utf8(req)) {
+            req->label = "bad_request"; /* any body is read and dropped (queued) */
+            httpd_respond_error(req, 400, "the request URL is not valid UTF-8");
+            return queue(req);
+        }
         find_route(req);
         size_t cl;
         if (parse_size(
@@ -684,6 +713,11 @@ cJSON *httpd_req_json(httpd_req *req, char *errstr, size_t errstr_size)
     }
     if (strlen(req->body) != req->body_len) {
         snprintf(errstr, errstr_size, "body is not valid JSON: it contains a NUL byte");
+        return NULL;
+    }
+    size_t bad_at;
+    if (!utf8_valid(req->body, req->body_len, &bad_at)) {
+        snprintf(errstr, errstr_size, "body is not valid UTF-8 (byte %zu)", bad_at);
         return NULL;
     }
     const char *end = NULL;

@@ -785,6 +785,15 @@ START_TEST(bad_bodies_are_4xx)
     expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "[{\"target_ids\":[]}]", tok_op, 400,
                  NULL, "JSON object");
     expect_error("POST", "/api/v1/session", "[\"hrld_x\"]", NULL, 400, NULL, "JSON object");
+    /* Regression: bytes that are not UTF-8 went on to PostgreSQL and came
+     * back as 503 "database unavailable". */
+    expect_error("GET", "/api/v1/workspaces/%FF", NULL, tok_acme, 400, NULL, "not valid UTF-8");
+    expect_error("GET", "/api/v1/targets?tenant=%C0%AF", NULL, tok_op, 400, NULL,
+                 "not valid UTF-8");
+    expect_error("POST", "/api/v1/targets",
+                 "{\"workspace\":\"T0FAKE01\",\"name\":\"caf\xe9\",\"destination\":\"#general\","
+                 "\"uses\":[\"failed_check\"]}",
+                 tok_acme, 400, NULL, "not valid UTF-8");
     resp r;
     api("GET", "/healthz", NULL, NULL, &r);
     ck_assert_msg(r.status == 200, "herald-api after non-object bodies: %ld", r.status);

@@ -321,10 +321,45 @@ START_TEST(json_bodies)
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "NUL"));
 
+    /* Regression: bytes that are not UTF-8 reached PostgreSQL through
+     * herald-api and came back as a database error (503). */
+    const char *latin1 = "{\"name\": \"caf\xe9\"}";
+    request(port, "POST", "/json", latin1, strlen(latin1), NULL, false, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "not valid UTF-8 (byte 13)"));
+    const char *overlong = "{\"name\": \"\xc0\xaf\"}";
+    request(port, "POST", "/json", overlong, strlen(overlong), NULL, false, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "not valid UTF-8"));
+
     const char *wrong = "{\"name\": 5}";
     request(port, "POST", "/json", wrong, strlen(wrong), NULL, false, &r);
     ck_assert_int_eq(r.status, 422);
     ck_assert_str_eq(r.body, "{\"error\":\"name: expected a string\"}");
+}
+END_TEST
+
+START_TEST(urls_that_are_not_utf8_get_400)
+{
+    resp r;
+    get(port, "/things/caf%E9", &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.body, "{\"error\":\"the request URL is not valid UTF-8\"}");
+    get(port, "/echo?q=%C0%AF", &r);
+    ck_assert_int_eq(r.status, 400);
+    get(port, "/echo?%FF=1", &r);
+    ck_assert_int_eq(r.status, 400);
+    const char *body = "name=x";
+    request(port, "POST", "/things/%ED%A0%80", body, strlen(body), NULL, false, &r);
+    ck_assert_int_eq(r.status, 400);
+    /* UTF-8 in the path and the query is fine. */
+    get(port, "/things/caf%C3%A9?q=%E2%9C%93", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"rest\":\"caf\xc3\xa9\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"q\":\"\xe2\x9c\x93\""));
+    /* Counted under one label, whatever the path was. */
+    get(port, "/metrics", &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "route=\"bad_request\",code=\"400\"} 4"));
 }
 END_TEST
 
@@ -453,6 +488,7 @@ int main(void)
     tcase_add_test(tc, exact_and_prefix_routes);
     tcase_add_test(tc, body_headers_cookies_form);
     tcase_add_test(tc, json_bodies);
+    tcase_add_test(tc, urls_that_are_not_utf8_get_400);
     tcase_add_test(tc, oversized_bodies_get_413);
     tcase_add_test(tc, handler_without_answer_is_500_and_redirects);
     tcase_add_test(tc, unusable_addresses_fail_to_start);

@@ -13,9 +13,22 @@ void db_error(PGconn *conn, const PGresult *res, char *errstr, size_t errstr_siz
     if (!m || !*m)
         m = conn ? PQerrorMessage(conn) : "no connection";
     snprintf(errstr, errstr_size, "%s", m);
+    /* libpq's messages span lines ("connection to server ... failed:\n\tIs the
+     * server running..."); callers print one line, so fold them. */
     size_t n = strlen(errstr);
     while (n > 0 && (errstr[n - 1] == '\n' || errstr[n - 1] == ' '))
         errstr[--n] = '\0';
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        char c = errstr[r];
+        if (c == '\n' || c == '\t' || c == '\r') {
+            if (w > 0 && errstr[w - 1] != ' ')
+                errstr[w++] = ' ';
+            continue;
+        }
+        errstr[w++] = c;
+    }
+    errstr[w] = '\0';
 }
 
 PGconn *db_connect(const char *conninfo, char *errstr, size_t errstr_size)

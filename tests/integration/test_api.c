@@ -13,6 +13,7 @@
 #include <check.h>
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ static char db_url[512];
 static char slack_base[256]; /* http://127.0.0.1:P */
 static char api_base[256];
 static pid_t slack_pid, api_pid;
+static char api_log[256]; /* herald-api's stderr, at debug level */
 static char tok_acme[APITOKEN_TEXT_LEN + 1], tok_globex[APITOKEN_TEXT_LEN + 1],
     tok_op[APITOKEN_TEXT_LEN + 1], tok_initech[APITOKEN_TEXT_LEN + 1];
 #define SECRET_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" /* 32 bytes, base64 */
@@ -48,10 +50,11 @@ static bool in_setup = true;
         }                                                                                          \
     } while (0)
 
-/* Starts prog with argv and extra environment (NAME=VALUE, NULL-terminated);
- * returns its pid and the first line of its stdout in line. */
-static pid_t spawn(const char *prog, char *const argv[], char *const env[], char *line,
-                   size_t line_size)
+/* Starts prog with argv and extra environment (NAME=VALUE, NULL-terminated)
+ * and its stderr appended to err_path (NULL: inherited); returns its pid and
+ * the first line of its stdout in line. */
+static pid_t spawn(const char *prog, char *const argv[], char *const env[], const char *err_path,
+                   char *line, size_t line_size)
 {
     int fds[2];
     REQUIRE(pipe(fds) == 0, "pipe");
@@ -59,6 +62,11 @@ static pid_t spawn(const char *prog, char *const argv[], char *const env[], char
     REQUIRE(pid >= 0, "fork");
     if (pid == 0) {
         dup2(fds[1], 1);
+        if (err_path) {
+            int fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (fd >= 0)
+                dup2(fd, 2);
+        }
         close(fds[0]);
         close(fds[1]);
         for (size_t i = 0; env && env[i]; i++)
@@ -84,7 +92,7 @@ static void start_all(void)
     char prog[1024];
     testlib_program("tests/support", "fake-slack", prog, sizeof prog);
     char *sargv[] = {prog, "--rate", "0", NULL};
-    slack_pid = spawn(prog, sargv, NULL, slack_base, sizeof slack_base);
+    slack_pid = spawn(prog, sargv, NULL, NULL, slack_base, sizeof slack_base);
 
     static char e_db[600], e_api[400], e_auth[400];
     snprintf(e_db, sizeof e_db, "HERALD_DATABASE_URL=%s", db_url);
@@ -97,11 +105,14 @@ static void start_all(void)
                    "HERALD_SLACK_CLIENT_ID=fake-client-id",
                    "HERALD_SLACK_CLIENT_SECRET=fake-client-secret",
                    "HERALD_PUBLIC_URL=",
-                   "HERALD_LOG_LEVEL=warn",
+                   "HERALD_LOG_LEVEL=debug", /* everything it could say: see no_secrets_in_logs */
                    NULL};
     testlib_program("workers", "herald-api", prog, sizeof prog);
     char *aargv[] = {prog, "--listen", "127.0.0.1:0", "--max-body", "4096", NULL};
-    api_pid = spawn(prog, aargv, env, api_base, sizeof api_base);
+    snprintf(api_log, sizeof api_log, "/tmp/herald-test-api-%ld.log", (long)getpid());
+    unlink(api_log);
+    printf("herald-api's log: %s\n", api_log);
+    api_pid = spawn(prog, aargv, env, api_log, api_base, sizeof api_base);
 }
 
 /* ================================================================ HTTP */
@@ -1106,6 +1117,52 @@ START_TEST(metrics_and_healthz)
 }
 END_TEST
 
+/* ================================================================ secrets */
+
+/* Whether the log holds "fake-" and 16 or more hex digits: an OAuth code of
+ * the fake Slack ("fake-<hex>"), which must never be logged. */
+static bool has_oauth_code(const char *log)
+{
+    for (const char *p = strstr(log, "fake-"); p; p = strstr(p + 1, "fake-")) {
+        size_t n = strspn(p + 5, "0123456789abcdef");
+        if (n >= 16)
+            return true;
+    }
+    return false;
+}
+
+/* Runs last: every install, sign-in and test message above went through
+ * herald-api at debug level. None of the secrets it handled may be in its
+ * log: bot tokens, the client secret, OAuth codes, API tokens, session ids,
+ * CSRF tokens. */
+START_TEST(no_secrets_in_logs)
+{
+    FILE *f = fopen(api_log, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", api_log);
+    size_t cap = 1 << 20, n = 0, got;
+    char *log = malloc(cap + 1);
+    while ((got = fread(log + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            log = realloc(log, (cap *= 2) + 1);
+    }
+    log[n] = '\0';
+    fclose(f);
+    /* The log is worth reading: the flows ran and debug lines are there. */
+    ck_assert_msg(strstr(log, "DEBUG herald-api: slack oauth.v2.access: http 200") != NULL,
+                  "no debug line for the token exchange in %s", api_log);
+    ck_assert_ptr_nonnull(strstr(log, "console sign-in with token"));
+    ck_assert_ptr_nonnull(strstr(log, "test message to target"));
+    const char *secrets[] = {"xoxb-",      "xoxe-",    "fake-client-secret", APITOKEN_PREFIX,
+                             tok_acme + 5, tok_op + 5, acme_s.sid,           acme_s.csrf};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        ck_assert_msg(strstr(log, secrets[i]) == NULL, "secret #%zu (%.4s...) in %s", i, secrets[i],
+                      api_log);
+    ck_assert_msg(!has_oauth_code(log), "an OAuth code in %s", api_log);
+    free(log);
+}
+END_TEST
+
 /* SIGTERM: herald-api finishes and exits 0 promptly. Run from main() after
  * the suite (a forked test cannot wait for a process it did not start). */
 static int graceful_stop(void)
@@ -1176,6 +1233,9 @@ int main(void)
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);
     suite_add_tcase(s, ta);
+    TCase *tl = tcase_create("logs");
+    tcase_add_test(tl, no_secrets_in_logs);
+    suite_add_tcase(s, tl);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
@@ -1184,6 +1244,8 @@ int main(void)
         failed++;
     kill(slack_pid, SIGTERM);
     waitpid(slack_pid, NULL, 0);
+    if (!failed)
+        unlink(api_log); /* kept when something failed: the debug log says why */
     curl_global_cleanup();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -62,9 +62,13 @@ async function main() {
     await page.click('#login-submit');
     await page.waitForSelector('#login-error .notice.bad');
     check((await page.textContent('#login-error')).includes('not valid'), 'a wrong token is refused with a reason');
+    // Regression: next=/\host passed the old '/'-but-not-'//' test and sent
+    // the browser to another site after signing in.
+    await page.goto(HERALD + '/console/login.html?next=' + encodeURIComponent('/\\evil.invalid/x'));
     await page.fill('#token', TOKEN);
     await page.click('#login-submit');
     await page.waitForSelector('#targets');
+    check(new URL(page.url()).origin === new URL(HERALD).origin, 'next=/\\host does not leave the site');
     check(new URL(page.url()).pathname === '/console/', 'signed in: integrations list');
     check((await page.textContent('#who-tenant')).includes('acme'), 'the header names the tenant');
     await shot('02-integrations-empty');

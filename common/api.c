@@ -154,6 +154,17 @@ char *api_html_escape(const char *s)
     return out;
 }
 
+const char *api_log_safe(const char *s, char *buf, size_t size)
+{
+    if (!size)
+        return buf;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 1 < size; p++)
+        buf[n++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+    buf[n] = '\0';
+    return buf;
+}
+
 void api_error(api_call *c, unsigned status, const char *field, const char *fmt, ...)
 {
     char msg[1024];
@@ -192,11 +203,12 @@ void api_store_error(api_call *c, store_status st, const char *errstr)
         return;
     case STORE_DB:
     default:
-        LOG_ERROR("api: %s %s: database: %s", httpd_req_method(c->req), httpd_req_path(c->req),
-                  errstr);
-        api_error(c, 503, NULL, "database unavailable; try again");
-        return;
+        break;
     }
+    char path[256];
+    LOG_ERROR("api: %s %s: database: %s", httpd_req_method(c->req),
+              api_log_safe(httpd_req_path(c->req), path, sizeof path), errstr);
+    api_error(c, 503, NULL, "database unavailable; try again");
 }
 
 void api_page(api_call *c, unsigned status, const char *title, const char *message,
@@ -204,18 +216,21 @@ void api_page(api_call *c, unsigned status, const char *title, const char *messa
 {
     char *t = api_html_escape(title), *m = api_html_escape(message);
     char *l = link ? api_html_escape(link) : NULL;
-    char *lt = link_text ? api_html_escape(link_text) : NULL;
-    size_t n = strlen(t) * 2 + strlen(m) + (l ? strlen(l) : 0) + (lt ? strlen(lt) : 0) + 1024;
-    char *body = xmalloc(n);
-    snprintf(body, n,
-             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             "<title>%s · Herald</title><link rel=\"stylesheet\" href=\"/console/app.css\">"
-             "</head><body><header class=\"top\"><a class=\"brand\" href=\"/console/\">Herald"
-             "</a></header><main class=\"page narrow\"><h1 id=\"page-title\">%s</h1>"
-             "<p class=\"message\" id=\"page-message\">%s</p>%s%s%s%s%s</main></body></html>\n",
-             t, t, m, l ? "<p><a class=\"button\" id=\"page-link\" href=\"" : "", l ? l : "",
-             l ? "\">" : "", l ? (lt ? lt : l) : "", l ? "</a></p>" : "");
+    char *lt = link ? api_html_escape(link_text ? link_text : link) : NULL;
+    static const char fmt[] =
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>%s · Herald</title><link rel=\"stylesheet\" href=\"/console/app.css\">"
+        "</head><body><header class=\"top\"><a class=\"brand\" href=\"/console/\">Herald"
+        "</a></header><main class=\"page narrow\"><h1 id=\"page-title\">%s</h1>"
+        "<p class=\"message\" id=\"page-message\">%s</p>%s%s%s%s%s</main></body></html>\n";
+    const char *a0 = l ? "<p><a class=\"button\" id=\"page-link\" href=\"" : "";
+    const char *a1 = l ? "\">" : "", *a2 = l ? "</a></p>" : "";
+    /* Measured, not estimated: the page is never cut short. */
+    int n = snprintf(NULL, 0, fmt, t, t, m, a0, l ? l : "", a1, lt ? lt : "", a2);
+    size_t size = n > 0 ? (size_t)n + 1 : 1;
+    char *body = xmalloc(size);
+    snprintf(body, size, fmt, t, t, m, a0, l ? l : "", a1, lt ? lt : "", a2);
     httpd_add_header(c->req, "Cache-Control", "no-store");
     httpd_respond_owned(c->req, status, "text/html; charset=utf-8", body, strlen(body));
     free(t);

@@ -88,7 +88,8 @@ static void fail_page(api_call *c, unsigned status, const char *outcome, const c
                       const char *msg)
 {
     metrics_counter_inc(c->srv->m_installs, outcome);
-    LOG_WARN("api: Slack install refused (%s): %s", outcome, msg);
+    char safe[512];
+    LOG_WARN("api: Slack install refused (%s): %s", outcome, api_log_safe(msg, safe, sizeof safe));
     httpd_set_cookie(c->req, API_OAUTH_COOKIE, "", 0, "Lax", c->srv->secure_cookies);
     api_page(c, status, title, msg, "/slack/install", "Start the installation again");
 }

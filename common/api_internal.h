@@ -90,6 +90,9 @@ void api_store_error(api_call *c, store_status st, const char *errstr);
  * here); link/link_text may be NULL. */
 void api_page(api_call *c, unsigned status, const char *title, const char *message,
               const char *link, const char *link_text);
+/* s for a log line, in buf: control characters (a newline would forge a
+ * line) become '?'; cut at size. Returns buf. For request text only. */
+const char *api_log_safe(const char *s, char *buf, size_t size);
 /* HTML-escapes s (malloc'd). */
 char *api_html_escape(const char *s);
 

@@ -394,6 +394,23 @@ static void expect_error(const char *method, const char *path, const char *body,
     resp_free(&r);
 }
 
+/* herald-api's log so far (malloc'd). */
+static char *read_log(void)
+{
+    FILE *f = fopen(api_log, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", api_log);
+    size_t cap = 1 << 20, n = 0, got;
+    char *log = malloc(cap + 1);
+    while ((got = fread(log + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            log = realloc(log, (cap *= 2) + 1);
+    }
+    log[n] = '\0';
+    fclose(f);
+    return log;
+}
+
 /* ================================================================ install flow */
 
 static session acme_s;
@@ -503,6 +520,25 @@ START_TEST(install_access_denied)
     resp_free(&r);
     fake_post("/_fake/state", "{\"oauth\":{\"client_id\":\"fake-client-id\",\"client_secret\":"
                               "\"fake-client-secret\",\"team\":\"T0FAKE01\",\"deny\":false}}");
+}
+END_TEST
+
+/* Regression: the error Slack sends back (any text: the browser brings it)
+ * was logged as is, so a newline in it forged a log line. */
+START_TEST(install_error_cannot_forge_log_lines)
+{
+    char cb[2048], oc[128], url[2300];
+    install_begin(&acme_s, cb, sizeof cb, oc, sizeof oc);
+    snprintf(url, sizeof url,
+             "%s&error=x%%0A2026-01-01T00:00:00Z%%20ERROR%%20herald-api:%%20FORGED", cb);
+    resp r;
+    install_finish(url, &acme_s, oc, &r);
+    expect_page(&r, 400, "cancelled in Slack");
+    resp_free(&r);
+    char *log = read_log();
+    ck_assert_ptr_null(strstr(log, "\n2026-01-01T00:00:00Z ERROR herald-api: FORGED"));
+    ck_assert_ptr_nonnull(strstr(log, "(x?2026-01-01T00:00:00Z ERROR herald-api: FORGED)"));
+    free(log);
 }
 END_TEST
 
@@ -1137,17 +1173,7 @@ static bool has_oauth_code(const char *log)
  * CSRF tokens. */
 START_TEST(no_secrets_in_logs)
 {
-    FILE *f = fopen(api_log, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", api_log);
-    size_t cap = 1 << 20, n = 0, got;
-    char *log = malloc(cap + 1);
-    while ((got = fread(log + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap)
-            log = realloc(log, (cap *= 2) + 1);
-    }
-    log[n] = '\0';
-    fclose(f);
+    char *log = read_log();
     /* The log is worth reading: the flows ran and debug lines are there. */
     ck_assert_msg(strstr(log, "DEBUG herald-api: slack oauth.v2.access: http 200") != NULL,
                   "no debug line for the token exchange in %s", api_log);
@@ -1219,6 +1245,7 @@ int main(void)
     tcase_add_test(tc, install_state_mismatched);
     tcase_add_test(tc, install_state_expired);
     tcase_add_test(tc, install_access_denied);
+    tcase_add_test(tc, install_error_cannot_forge_log_lines);
     tcase_add_test(tc, install_needs_sign_in);
     suite_add_tcase(s, tc);
     TCase *ta = tcase_create("api");

@@ -617,14 +617,16 @@ static char *csv_of(api_call *c, const cJSON *v, const char *field)
         }
         len += strlen(e->valuestring) + 1;
     }
-    char *out = xmalloc(len);
-    out[0] = '\0';
+    char *out = xmalloc(len), *w = out;
     cJSON_ArrayForEach(e, v)
     {
-        if (out[0])
-            strcat(out, ",");
-        strcat(out, e->valuestring);
+        size_t l = strlen(e->valuestring);
+        if (w != out)
+            *w++ = ',';
+        memcpy(w, e->valuestring, l);
+        w += l;
     }
+    *w = '\0';
     return out;
 }
 

@@ -174,6 +174,9 @@ struct router {
     int partitions;
     int64_t next_summary_ms;
     int64_t next_lag_ms;
+    int64_t dl_log_window_end; /* dead-letter log lines: at most 20 per 10 s */
+    int dl_log_count;
+    uint64_t dl_log_suppressed;
 };
 
 /* ======================================================================== */
@@ -336,10 +339,25 @@ static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *
         r->producer, RD_KAFKA_V_TOPIC(TOPIC_DEADLETTER), RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (err)
+    if (err) {
         rd_kafka_headers_destroy(hdrs); /* owned by librdkafka only on success */
-    else
+        return err;
+    }
+    /* One line per dead letter, but not a flood: a producer gone wrong can
+     * send thousands; the summary line counts them all. */
+    int64_t now = util_now_mono_ms();
+    if (now >= r->dl_log_window_end) {
+        if (r->dl_log_suppressed)
+            LOG_WARN("... %llu more dead letter(s) not logged one by one",
+                     (unsigned long long)r->dl_log_suppressed);
+        r->dl_log_window_end = now + 10000;
+        r->dl_log_count = 0;
+        r->dl_log_suppressed = 0;
+    }
+    if (r->dl_log_count++ < 20)
         LOG_WARN("dead-lettered %s [%s] @%s: %s", topic, part, off, bm->reason);
+    else
+        r->dl_log_suppressed++;
     return err;
 }
 
@@ -1813,6 +1831,8 @@ int router_run(router *r)
         }
         batch_collect(r);
         batch *s = r->stmt, *c = r->cur;
+        if (s && s->retained)
+            continue; /* a revoke found the database gone: degraded from here */
         if (s) {
             /* s's statement ran while c was collected: take its result,
              * start c's statement, and produce s's messages meanwhile. */

@@ -209,13 +209,28 @@ done
 
 # ------------------------------------------------------------ show
 step "Slack messages that arrived"
-# Channel and user ids shown by name, from the fake workspace's state.
-curl -fsS "$SLACK/_fake/messages" | jq -r --slurpfile st deploy/demo/slack-state.json '
+# Channel and user ids shown by name, from the fake workspace's state; each
+# message as its Block Kit blocks read as plain lines (the text fallback when
+# it has none), with dates and &lt; &gt; &amp; shown as Slack displays them.
+curl -fsS "$SLACK/_fake/messages" | jq -r --slurpfile st deploy/demo/slack-state.json \
+  --arg b "$B" --arg n "$N" '
+  def lines:
+    if .type == "header" then .text.text
+    elif .type == "section" then
+      ([.text.text // empty] + [(.fields // [])[] | .text | gsub("\n"; ": ")]) | join("\n")
+    elif .type == "context" then [.elements[]? | .text // empty] | join(" ")
+    elif .type == "actions" then
+      [.elements[]? | "[" + (.text.text // "") + "]" + (if .url then " " + .url else "" end)] | join(" ")
+    else empty end;
   ($st[0].channels | map({(.id): ("#" + .name)}) | add) as $ch
   | ($st[0].users | map({(.id): ("@" + .name + " <" + .email + ">")}) | add) as $us
   | .[]
-  | ( if .user then "DM " + ($us[.user] // .user) else ($ch[.channel] // .channel) end ) as $where
-  | "\($b)\($where)\($n)  (ts \(.ts))\n    \(.text | gsub("\n"; "\n    "))\n"' --arg b "$B" --arg n "$N"
+  | (if .user then "DM " + ($us[.user] // .user) else ($ch[.channel] // .channel) end) as $where
+  | (if (.blocks | type) == "array" and (.blocks | length) > 0
+     then [.blocks[] | lines] | join("\n") else .text end) as $body
+  | ($body | gsub("<!date\\^[^|>]*\\|(?<f>[^>]*)>"; "\(.f)")
+     | gsub("&lt;"; "<") | gsub("&gt;"; ">") | gsub("&amp;"; "&")) as $body
+  | "\($b)\($where)\($n)  (ts \(.ts))\n    \($body | gsub("\n"; "\n    "))\n"'
 
 step "deliveries (heraldctl deliveries)"
 "$CTL" deliveries --tenant "$tenant" --limit 100
@@ -223,7 +238,9 @@ step "deliveries (heraldctl deliveries)"
 sent=$(sql "SELECT count(*) FROM deliveries WHERE state = 'sent'")
 failed=$(sql "SELECT count(*) FROM deliveries WHERE state = 'failed'")
 echo
-echo "demo: $sent delivered, $failed failed with a reason (the private channel the bot is not in)"
+pings=$(curl -fsS "$SLACK/_fake/stats" | jq '.pings')
+echo "demo: $sent delivered, $failed failed with a reason (the private channel the bot is not in);"
+echo "      messages that would have pinged anyone: $pings (a display name like <!channel> is escaped)"
 if [ -n "$console" ]; then
   echo "demo: web console $console  (sign in with the API token $api_token)"
 fi

@@ -167,17 +167,10 @@ const char *api_log_safe(const char *s, char *buf, size_t size)
 
 void api_error(api_call *c, unsigned status, const char *field, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    httpd_respond_verror(c->req, status, field, fmt, ap);
     va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    if (field && *field)
-        cJSON_AddStringToObject(o, "field", field);
-    httpd_respond_json(c->req, status, o);
-    cJSON_Delete(o);
 }
 
 void api_store_error(api_call *c, store_status st, const char *errstr)

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/render.h"
 #include "common/slack.h"
+#include "common/storejson.h"
 #include "common/util.h"
 
 #include <inttypes.h>
@@ -28,22 +29,9 @@
 #include <strings.h>
 
 /* ================================================================ JSON out */
-
-static cJSON *workspace_json(const store_workspace *w)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "team_id", w->team_id);
-    cJSON_AddStringToObject(o, "team_name", w->team_name);
-    api_json_str(o, "bot_user_id", w->bot_user_id);
-    api_json_str(o, "scopes", w->scopes);
-    api_json_time(o, "installed_at", w->installed_at_ms);
-    api_json_time(o, "updated_at", w->updated_at_ms);
-    cJSON_AddBoolToObject(o, "revoked", w->revoked);
-    api_json_time(o, "revoked_at", w->revoked_at_ms);
-    api_json_str(o, "revoked_reason", w->revoked_reason);
-    cJSON_AddNumberToObject(o, "target_count", (double)w->target_count);
-    return o;
-}
+/* Workspaces and deliveries have the shapes heraldctl --json prints
+ * (common/storejson); a target here carries its workspace as an object and a
+ * one-word health status for the console. */
 
 static cJSON *health_json(const store_target_health *h)
 {
@@ -99,31 +87,6 @@ static cJSON *target_json(const store_target *t)
     api_json_time(o, "created_at", t->created_at_ms);
     api_json_time(o, "updated_at", t->updated_at_ms);
     cJSON_AddItemToObject(o, "health", health_json(&t->health));
-    return o;
-}
-
-static cJSON *delivery_json(const store_delivery *d)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)d->id);
-    cJSON_AddStringToObject(o, "event_id", d->event_id);
-    cJSON_AddNumberToObject(o, "target_id", (double)d->target_id);
-    api_json_str(o, "target_name", d->target_name);
-    cJSON_AddStringToObject(o, "tenant", d->tenant_id);
-    api_json_str(o, "event_kind", d->event_kind);
-    api_json_str(o, "check_type", d->check_type);
-    api_json_str(o, "integration", d->integration);
-    api_json_str(o, "collection_status", d->collection_status);
-    cJSON_AddStringToObject(o, "state", d->state);
-    cJSON_AddNumberToObject(o, "attempts", d->attempts);
-    api_json_time(o, "next_attempt_at", d->next_attempt_at_ms);
-    api_json_str(o, "error_code", d->error_code);
-    api_json_str(o, "error", d->error);
-    api_json_str(o, "slack_channel", d->slack_channel);
-    api_json_str(o, "slack_ts", d->slack_ts);
-    api_json_time(o, "created_at", d->created_at_ms);
-    api_json_time(o, "updated_at", d->updated_at_ms);
-    api_json_time(o, "sent_at", d->sent_at_ms);
     return o;
 }
 
@@ -210,7 +173,7 @@ static void workspaces_list(api_call *c)
             if (!v)
                 continue;
         }
-        cJSON_AddItemToArray(items, workspace_json(&l.items[i]));
+        cJSON_AddItemToArray(items, storejson_workspace(&l.items[i]));
     }
     store_workspaces_free(&l);
     respond(c, 200, o);
@@ -248,7 +211,7 @@ static void workspace_show(api_call *c, const char *team_id)
     store_workspace *w = visible_workspace(c, team_id);
     if (!w)
         return;
-    cJSON *o = workspace_json(w);
+    cJSON *o = storejson_workspace(w);
     /* Health: what Slack says about the token right now. */
     bool revoked = false;
     char *token = workspace_token(c, team_id, &revoked);
@@ -1047,7 +1010,7 @@ static void deliveries_list_for(api_call *c, int64_t target_id)
     cJSON *o = cJSON_CreateObject();
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < l.n; i++)
-        cJSON_AddItemToArray(items, delivery_json(&l.items[i]));
+        cJSON_AddItemToArray(items, storejson_delivery(&l.items[i]));
     if (l.n == (size_t)limit && l.n > 0)
         cJSON_AddNumberToObject(o, "next_before_id", (double)l.items[l.n - 1].id);
     else
@@ -1075,7 +1038,7 @@ static void deliveries_item(api_call *c)
         api_store_error(c, st, err);
         return;
     }
-    cJSON *o = delivery_json(d);
+    cJSON *o = storejson_delivery(d);
     store_delivery_free(d);
     respond(c, 200, o);
 }

@@ -825,17 +825,25 @@ void httpd_respond_json(httpd_req *req, unsigned status, const cJSON *json)
     httpd_respond_owned(req, status, "application/json", text, len);
 }
 
-void httpd_respond_error(httpd_req *req, unsigned status, const char *fmt, ...)
+void httpd_respond_verror(httpd_req *req, unsigned status, const char *field, const char *fmt,
+                          va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", msg);
+    if (field && *field)
+        cJSON_AddStringToObject(o, "field", field);
     httpd_respond_json(req, status, o);
     cJSON_Delete(o);
+}
+
+void httpd_respond_error(httpd_req *req, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    httpd_respond_verror(req, status, NULL, fmt, ap);
+    va_end(ap);
 }
 
 void httpd_redirect(httpd_req *req, unsigned status, const char *location)

@@ -29,6 +29,7 @@
  * calling the handler (at once when Content-Length says so).
  */
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,6 +144,9 @@ void httpd_respond_json(httpd_req *req, unsigned status, const cJSON *json);
 /* {"error": message} with the status; message is formatted. */
 void httpd_respond_error(httpd_req *req, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* {"error": message, "field": field} (no "field" when it is NULL or ""). */
+void httpd_respond_verror(httpd_req *req, unsigned status, const char *field, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 4, 0)));
 /* 303 See Other (or the status given: 302, 307) to location. */
 void httpd_redirect(httpd_req *req, unsigned status, const char *location);
 

@@ -269,6 +269,12 @@ static void add_db_error(router_stats *s, const void *arg)
     s->db_errors++;
 }
 
+static void add_statement(router_stats *s, const void *arg)
+{
+    (void)arg;
+    s->statements++;
+}
+
 static void add_abandoned(router_stats *s, const void *arg)
 {
     s->abandoned += *(const size_t *)arg;
@@ -1389,6 +1395,7 @@ static int stage_begin(router *r, batch *b)
         return STAGE_RETRY;
     }
     b->sent = true;
+    stats_add(r, add_statement, NULL);
     return STAGE_OK;
 }
 

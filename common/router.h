@@ -72,6 +72,7 @@ typedef struct router_stats {
     uint64_t duplicates;             /* the same event_id again within one batch */
     uint64_t db_errors;              /* failed statements and lost connections */
     uint64_t batches;                /* batches completed (offsets stored) */
+    uint64_t statements;             /* batch statements sent to PostgreSQL */
     uint64_t abandoned;              /* messages handed back unprocessed (revoke, stop) */
     int64_t lag;                     /* messages behind the high watermark; -1 unknown */
     bool db_connected;

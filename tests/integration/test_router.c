@@ -719,6 +719,56 @@ START_TEST(target_changes_are_honoured)
 }
 END_TEST
 
+/* Events of tenants without targets, and events nobody is notified of,
+ * cost no statement; a bulk change (many tenants in one transaction) is
+ * picked up whole. */
+START_TEST(no_query_without_targets_and_bulk_changes)
+{
+    rd_kafka_t *p = producer();
+    running rr;
+    start_router(&rr, "g-noquery", 100, NULL);
+    char eid[37];
+    for (int i = 0; i < 200; i++) {
+        char tenant[16];
+        snprintf(tenant, sizeof tenant, "t%d", i);
+        char *j = i % 2 ? check_json(eid, tenant, "weak_mfa", 4, "scheduled")
+                        : collection_json(eid, tenant, "scheduled", false);
+        produce(p, i % 2 ? TOPIC_CHECKS : TOPIC_COLLECTIONS, tenant, j);
+        free(j);
+    }
+    flush(p);
+    wait_consumed(&rr, 200, 60);
+    router_stats s = stats_of(&rr);
+    ck_assert_uint_eq(s.no_target, 100);
+    ck_assert_uint_eq(s.not_notifiable, 100);
+    ck_assert_uint_eq(s.statements, 0);
+
+    /* 300 tenants get a target in one transaction: more than the cache
+     * reloads one by one, so it reloads everything. */
+    sql(db, "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
+            " use_failed_check) SELECT 't' || g, 'T1', 'bulk', 'C' || g, 'channel', true"
+            " FROM generate_series(0, 299) g");
+    sleep(1);
+    for (int i = 0; i < 300; i += 3) {
+        char tenant[16];
+        snprintf(tenant, sizeof tenant, "t%d", i);
+        char *j = check_json(eid, tenant, "weak_mfa", 4, "scheduled");
+        produce(p, TOPIC_CHECKS, tenant, j);
+        free(j);
+    }
+    flush(p);
+    wait_consumed(&rr, 300, 60);
+    s = stats_of(&rr);
+    ck_assert_uint_eq(s.deliveries_created, 100);
+    ck_assert_uint_ge(s.statements, 1);
+    ck_assert_uint_eq(s.cache_targets, 300);
+    stop_router(&rr);
+    destroy_router(&rr);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries"), 100);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* A free TCP port on loopback for a private PostgreSQL. */
 static int free_port(void)
 {
@@ -1141,6 +1191,7 @@ int main(void)
     tcase_add_test(tc, redelivery_creates_no_duplicates);
     tcase_add_test(tc, malformed_events_are_dead_lettered);
     tcase_add_test(tc, target_changes_are_honoured);
+    tcase_add_test(tc, no_query_without_targets_and_bulk_changes);
     tcase_add_test(tc, database_restart_loses_nothing);
     tcase_add_test(tc, broker_outage_loses_nothing);
     tcase_add_test(tc, stop_and_takeover);

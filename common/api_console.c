@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const api_asset *find_asset(const char *name)
 {
@@ -33,6 +34,11 @@ static char *read_file(const char *dir, const char *name, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { /* a directory reads as "" */
+        fclose(f);
+        return NULL;
+    }
     size_t cap = 65536, n = 0;
     char *buf = xmalloc(cap);
     size_t got;

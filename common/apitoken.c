@@ -14,22 +14,16 @@
 
 int apitoken_random(char out[APITOKEN_RANDOM_LEN + 1])
 {
-    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char b[33] = {0};
-    if (RAND_bytes(b, 32) != 1)
+    unsigned char b[32], enc[45]; /* base64 of 32 bytes: 43 characters, '=' and NUL */
+    if (RAND_bytes(b, sizeof b) != 1)
         return -1;
-    /* 32 bytes -> 43 characters (the last group carries 2 bytes). */
-    size_t o = 0;
-    for (size_t i = 0; i < 33; i += 3) {
-        uint32_t v = ((uint32_t)b[i] << 16) | ((uint32_t)b[i + 1] << 8) | b[i + 2];
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        out[o++] = b64url[(v >> 6) & 63];
-        if (i + 3 < 33)
-            out[o++] = b64url[v & 63];
-    }
+    EVP_EncodeBlock(enc, b, sizeof b);
+    /* base64url (RFC 4648 section 5) without the padding */
+    for (size_t i = 0; i < APITOKEN_RANDOM_LEN; i++)
+        out[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : (char)enc[i];
     out[APITOKEN_RANDOM_LEN] = '\0';
     crypto_wipe(b, sizeof b);
+    crypto_wipe(enc, sizeof enc);
     return 0;
 }
 

@@ -1,0 +1,56 @@
+/* apitoken: the pure helpers (random ids, hashes, comparison); the database
+ * side is covered by tests/integration/test_api.c and test_heraldctl.c. */
+#include "common/apitoken.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(random_ids_are_base64url_of_32_bytes)
+{
+    char a[APITOKEN_RANDOM_LEN + 1], b[APITOKEN_RANDOM_LEN + 1];
+    ck_assert_int_eq(apitoken_random(a), 0);
+    ck_assert_int_eq(apitoken_random(b), 0);
+    ck_assert_uint_eq(strlen(a), 43);
+    ck_assert_uint_eq(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                      43);
+    ck_assert_str_ne(a, b);
+    /* 32 bytes = 256 bits: the last character carries 4 bits, so it is one
+     * of the 16 characters whose low 2 bits are zero. */
+    ck_assert_ptr_nonnull(strchr("AEIMQUYcgkosw048", a[42]));
+}
+END_TEST
+
+START_TEST(hash_param_is_a_bytea_literal)
+{
+    char h[APITOKEN_HASH_PARAM_LEN];
+    apitoken_hash_param("abc", h);
+    ck_assert_str_eq(h, "\\xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(equal_compares_whole_strings)
+{
+    ck_assert(apitoken_equal("abc", "abc"));
+    ck_assert(!apitoken_equal("abc", "abd"));
+    ck_assert(!apitoken_equal("abc", "abcd"));
+    ck_assert(!apitoken_equal("", "a"));
+    ck_assert(!apitoken_equal(NULL, "a"));
+    ck_assert(!apitoken_equal("a", NULL));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("apitoken");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, random_ids_are_base64url_of_32_bytes);
+    tcase_add_test(tc, hash_param_is_a_bytea_literal);
+    tcase_add_test(tc, equal_compares_whole_strings);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

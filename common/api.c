@@ -160,7 +160,7 @@ const char *api_log_safe(const char *s, char *buf, size_t size)
         return buf;
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 1 < size; p++)
-        buf[n++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+        buf[n++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
     buf[n] = '\0';
     return buf;
 }

@@ -271,7 +271,7 @@ static void workspace_remove(api_call *c, const char *team_id)
             return;
         }
         bool shared = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        long mine = atol(PQgetvalue(r, 0, 1));
+        long mine = strtol(PQgetvalue(r, 0, 1), NULL, 10); /* count(*): digits */
         PQclear(r);
         if (shared) {
             if (mine > 0 && !force) {

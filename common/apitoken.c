@@ -20,7 +20,7 @@ int apitoken_random(char out[APITOKEN_RANDOM_LEN + 1])
     EVP_EncodeBlock(enc, b, sizeof b);
     /* base64url (RFC 4648 section 5) without the padding */
     for (size_t i = 0; i < APITOKEN_RANDOM_LEN; i++)
-        out[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : (char)enc[i];
+        out[i] = (char)(enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : enc[i]);
     out[APITOKEN_RANDOM_LEN] = '\0';
     crypto_wipe(b, sizeof b);
     crypto_wipe(enc, sizeof enc);

@@ -509,7 +509,7 @@ static int parse_user(errbuf *e, cJSON *u, long idx, event_user *out)
 static int parse_check(cJSON *doc, event *ev, errbuf *e)
 {
     const where *w = &TOP;
-    int v;
+    int v = 0;
     cJSON *check, *users;
     if (get_uuid(e, w, doc, "run_id", false, ev->run_id))
         return -1;
@@ -568,7 +568,7 @@ static int parse_check(cJSON *doc, event *ev, errbuf *e)
 static int parse_collection(cJSON *doc, event *ev, errbuf *e)
 {
     const where *w = &TOP;
-    int v;
+    int v = 0;
     cJSON *integ, *stats, *err;
     if (get_object(e, w, doc, "integration", true, &integ))
         return -1;
@@ -640,7 +640,7 @@ static int parse_tree(cJSON *doc, bool any, event_kind kind, event **out, errbuf
         else
             return fail(e, w, "schema", "must be one of %s, %s", SCHEMA_CHECK_RESULT,
                         SCHEMA_COLLECTION_EVENT);
-    } else if (strcmp(schema->valuestring, event_schema_name(kind))) {
+    } else if (strcmp(schema->valuestring, event_schema_name(kind)) != 0) {
         return fail(e, w, "schema", "must be %s", event_schema_name(kind));
     }
 
@@ -855,7 +855,7 @@ int routed_delivery_decode(const char *buf, size_t len, routed_delivery **out, c
         fail(&e, w, "schema", "missing");
         goto out;
     }
-    if (!cJSON_IsString(schema) || strcmp(schema->valuestring, SCHEMA_ROUTED_DELIVERY)) {
+    if (!cJSON_IsString(schema) || strcmp(schema->valuestring, SCHEMA_ROUTED_DELIVERY) != 0) {
         fail(&e, w, "schema", "must be %s", SCHEMA_ROUTED_DELIVERY);
         goto out;
     }
@@ -875,7 +875,8 @@ int routed_delivery_decode(const char *buf, size_t len, routed_delivery **out, c
     if (get_object(&e, w, doc, "event", true, &ev))
         goto out;
     cJSON *evschema = member(ev, "schema");
-    if (!cJSON_IsString(evschema) || strcmp(evschema->valuestring, event_schema_name(d->kind))) {
+    if (!cJSON_IsString(evschema) ||
+        strcmp(evschema->valuestring, event_schema_name(d->kind)) != 0) {
         where we = {"event", -1};
         fail(&e, &we, "schema", "must be %s for kind %s", event_schema_name(d->kind),
              event_kind_name(d->kind));

@@ -132,14 +132,15 @@ int httpd_parse_addr(const char *addr, char *host, size_t host_size, uint16_t *p
         }
     }
     const char *p = colon + 1;
-    if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || atol(p) > 65535) {
+    long pv = strtol(p, NULL, 10); /* digits only, at most 5: checked next */
+    if (!*p || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || pv > 65535) {
         snprintf(errstr, errstr_size,
                  "bad listen address \"%s\": port must be a number from 0 to 65535", a);
         return -1;
     }
     memcpy(host, h0, hl);
     host[hl] = '\0';
-    *port = (uint16_t)atol(p);
+    *port = (uint16_t)pv;
     return 0;
 }
 
@@ -246,9 +247,9 @@ static int open_listener(httpd *h, bool *v6, char *errstr, size_t errstr_size)
     char port[8];
     snprintf(port, sizeof port, "%u", h->want_port);
     int rc = getaddrinfo(h->host[0] ? h->host : NULL, port, &hints, &res);
-    if (rc != 0) {
+    if (rc != 0 || !res) {
         snprintf(errstr, errstr_size, "cannot listen on %s:%u: %s", h->host, h->want_port,
-                 gai_strerror(rc));
+                 rc ? gai_strerror(rc) : "no address");
         return -1;
     }
     /* Without a host, prefer the IPv4 wildcard: it is what ":9100" means to

@@ -286,9 +286,10 @@ static metric *declare(metrics_registry *reg, kind k, const char *name, const ch
         nl = 1;
         for (const char *p = labelnames; *p; p++)
             nl += *p == ',';
-        names = xmalloc(nl * sizeof(char *) + strlen(labelnames) + 1);
+        size_t ll = strlen(labelnames);
+        names = xmalloc(nl * sizeof(char *) + ll + 1);
         char *buf = (char *)(names + nl);
-        strcpy(buf, labelnames);
+        memcpy(buf, labelnames, ll + 1);
         size_t i = 0;
         for (char *tok = buf;; tok++) {
             names[i++] = tok;

@@ -337,7 +337,7 @@ int publish_main(event_kind kind, int argc, char **argv)
         return 2;
     }
     const bool publishing = !strcmp(pos[0], "publish");
-    if (!publishing && strcmp(pos[0], "validate")) {
+    if (!publishing && strcmp(pos[0], "validate") != 0) {
         fprintf(stderr,
                 "%s: unknown subcommand '%s': expected 'publish' or 'validate' (see --help)\n",
                 prog, pos[0]);

@@ -101,7 +101,7 @@ static void start_all(void)
     char *env[] = {e_db,
                    e_api,
                    e_auth,
-                   "HERALD_SECRET_KEY=" SECRET_KEY,
+                   "HERALD_SECRET_KEY=" SECRET_KEY, /* NOLINT(bugprone-suspicious-missing-comma) */
                    "HERALD_SLACK_CLIENT_ID=fake-client-id",
                    "HERALD_SLACK_CLIENT_SECRET=fake-client-secret",
                    "HERALD_PUBLIC_URL=",
@@ -582,7 +582,8 @@ START_TEST(auth_required_on_every_endpoint)
     };
     for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
         resp r;
-        const char *body = strcmp(eps[i][0], "GET") && strcmp(eps[i][0], "DELETE") ? "{}" : NULL;
+        const char *body =
+            strcmp(eps[i][0], "GET") != 0 && strcmp(eps[i][0], "DELETE") != 0 ? "{}" : NULL;
         api(eps[i][0], eps[i][1], body, NULL, &r);
         ck_assert_msg(r.status == 401, "%s %s without auth: %ld", eps[i][0], eps[i][1], r.status);
         ck_assert_ptr_nonnull(strstr(r.body, "authentication required"));

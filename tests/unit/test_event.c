@@ -55,7 +55,7 @@ static cJSON *walk(cJSON *root, const char *path, char *last, size_t last_size, 
         char *br = strchr(tok, '[');
         int idx = -1;
         if (br) {
-            idx = atoi(br + 1);
+            idx = (int)strtol(br + 1, NULL, 10);
             *br = '\0';
         }
         if (!next) {
@@ -478,6 +478,7 @@ START_TEST(oversized_event)
     size_t n = 300000;
     char *big = malloc(n);
     memset(big, ' ', n);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a length-delimited buffer */
     memcpy(big, GOOD_CHECK, strlen(GOOD_CHECK));
     expect_error_len(EVENT_CHECK_RESULT, big, n,
                      "(event): 300000 bytes exceeds the 262144-byte limit");

@@ -303,7 +303,8 @@ int main(void)
     tcase_add_test(tc, default_registry_is_shared);
     suite_add_tcase(s, tc);
     /* Programming errors abort (only checkable when Check forks). */
-    if (!getenv("CK_FORK") || strcmp(getenv("CK_FORK"), "no") != 0) {
+    const char *fork_mode = getenv("CK_FORK");
+    if (!fork_mode || strcmp(fork_mode, "no") != 0) {
         TCase *tcd = tcase_create("misuse");
         tcase_add_test_raise_signal(tcd, redeclare_with_other_labels_aborts, SIGABRT);
         tcase_add_test_raise_signal(tcd, bad_metric_name_aborts, SIGABRT);

@@ -23,7 +23,7 @@ static bool pings(const char *s)
 static bool entities_whole(const char *s)
 {
     for (const char *p = strchr(s, '&'); p; p = strchr(p + 1, '&'))
-        if (strncmp(p, "&amp;", 5) && strncmp(p, "&lt;", 4) && strncmp(p, "&gt;", 4))
+        if (strncmp(p, "&amp;", 5) != 0 && strncmp(p, "&lt;", 4) != 0 && strncmp(p, "&gt;", 4) != 0)
             return false;
     return true;
 }

@@ -403,8 +403,11 @@ static char *read_log(void)
     char *log = malloc(cap + 1);
     while ((got = fread(log + n, 1, cap - n, f)) > 0) {
         n += got;
-        if (n == cap)
-            log = realloc(log, (cap *= 2) + 1);
+        if (n == cap) {
+            char *bigger = realloc(log, (cap *= 2) + 1);
+            ck_assert_ptr_nonnull(bigger);
+            log = bigger;
+        }
     }
     log[n] = '\0';
     fclose(f);

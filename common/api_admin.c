@@ -749,6 +749,13 @@ static void target_create(api_call *c)
             goto out;
         }
     }
+    /* A target for a tenant no event can name would never be notified. */
+    if (!event_is_identifier(b.in.tenant)) {
+        api_error(c, 400, "tenant",
+                  "tenant: must be 1 to %d characters of A-Z a-z 0-9 . _ : - (as in events)",
+                  EVENT_MAX_IDENTIFIER);
+        goto out;
+    }
     /* Local validation first (cheap, precise), then Slack. */
     store_dest_kind kind;
     store_status st = store_destination_parse(b.in.destination, &kind, err, sizeof err);

@@ -16,6 +16,7 @@
 #include "common/api_internal.h"
 
 #include "common/db.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/slack.h"
 #include "common/util.h"
@@ -38,6 +39,13 @@ static void install_start(api_call *c)
     const char *tenant = c->who.tenant[0] ? c->who.tenant : httpd_req_query(c->req, "tenant");
     if (tenant && !*tenant)
         tenant = NULL;
+    if (tenant && !event_is_identifier(tenant)) {
+        api_page(c, 400, "Cannot start the installation",
+                 "The tenant parameter is not a tenant id (1 to 128 characters of A-Z a-z 0-9 . "
+                 "_ : -).",
+                 "/console/", "Back to the console");
+        return;
+    }
     char state[APITOKEN_RANDOM_LEN + 1], browser[APITOKEN_RANDOM_LEN + 1];
     if (apitoken_random(state) != 0 || apitoken_random(browser) != 0) {
         api_page(c, 500, "Cannot start the installation", "No randomness available.", NULL, NULL);

@@ -2,6 +2,7 @@
 
 #include "common/crypto.h"
 #include "common/db.h"
+#include "common/event.h"
 #include "common/util.h"
 
 #include <inttypes.h>
@@ -58,18 +59,16 @@ void apitoken_hash_param(const char *s, char out[APITOKEN_HASH_PARAM_LEN])
     out[66] = '\0';
 }
 
+/* Tenants are the identifiers events carry (event.h): a token for any other
+ * spelling could never see an event. "" is the operator (no tenant). */
 static bool tenant_ok(const char *t, char *errstr, size_t errstr_size)
 {
-    if (strlen(t) > 255) {
-        snprintf(errstr, errstr_size, "tenant: longer than 255 characters");
-        return false;
-    }
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            snprintf(errstr, errstr_size, "tenant: contains a control character");
-            return false;
-        }
-    return true;
+    if (!*t || event_is_identifier(t))
+        return true;
+    snprintf(errstr, errstr_size,
+             "tenant: must be 1 to %d characters of A-Z a-z 0-9 . _ : - (as in events)",
+             EVENT_MAX_IDENTIFIER);
+    return false;
 }
 
 static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *vals,

@@ -54,8 +54,9 @@ bool apitoken_equal(const char *a, const char *b);
  * Creates a token for tenant (NULL or "": operator token) named name (may be
  * NULL). text (APITOKEN_TEXT_LEN + 1 bytes) receives the token, the only time
  * it exists in clear; *id its id. Returns 0 or -1 with errstr (never the
- * token). A tenant must be at most 255 characters without control
- * characters: errstr is then "tenant: ...".
+ * token). A tenant is an identifier as events carry it (1 to
+ * EVENT_MAX_IDENTIFIER characters of A-Z a-z 0-9 . _ : -): otherwise errstr
+ * is "tenant: ...".
  */
 int apitoken_create(PGconn *conn, const char *tenant, const char *name,
                     char text[APITOKEN_TEXT_LEN + 1], int64_t *id, char *errstr,

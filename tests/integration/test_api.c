@@ -836,6 +836,12 @@ START_TEST(bad_bodies_are_4xx)
     expect_error("PUT", "/api/v1/checks/weak_mfa/targets", "[{\"target_ids\":[]}]", tok_op, 400,
                  NULL, "JSON object");
     expect_error("POST", "/api/v1/session", "[\"hrld_x\"]", NULL, 400, NULL, "JSON object");
+    /* Regression: an operator could make targets for tenants no event can
+     * name ("acme corp"): they would never be notified. */
+    expect_error("POST", "/api/v1/targets",
+                 "{\"tenant\":\"acme corp\",\"workspace\":\"T0FAKE01\",\"name\":\"n\","
+                 "\"destination\":\"#general\",\"uses\":[\"failed_check\"]}",
+                 tok_op, 400, "tenant", "as in events");
     /* Regression: bytes that are not UTF-8 went on to PostgreSQL and came
      * back as 503 "database unavailable". */
     expect_error("GET", "/api/v1/workspaces/%FF", NULL, tok_acme, 400, NULL, "not valid UTF-8");

@@ -40,6 +40,26 @@ START_TEST(equal_compares_whole_strings)
 }
 END_TEST
 
+/* Regression: tokens were issued for tenants no event can carry ("acme
+ * corp", 255 characters), which then saw nothing. The check comes before
+ * any database work, so no connection is needed to see it refuse. */
+START_TEST(tenants_are_event_identifiers)
+{
+    char text[APITOKEN_TEXT_LEN + 1], err[256];
+    int64_t id = 0;
+    const char *bad[] = {"acme corp", "a\nb", "caf\xc3\xa9", "x/y"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ck_assert_int_eq(apitoken_create(NULL, bad[i], "n", text, &id, err, sizeof err), -1);
+        ck_assert_msg(strncmp(err, "tenant: must be 1 to 128 characters", 35) == 0, "%s", err);
+    }
+    char longest[130];
+    memset(longest, 'a', 129);
+    longest[129] = '\0';
+    ck_assert_int_eq(apitoken_create(NULL, longest, "n", text, &id, err, sizeof err), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("apitoken");
@@ -47,6 +67,7 @@ int main(void)
     tcase_add_test(tc, random_ids_are_base64url_of_32_bytes);
     tcase_add_test(tc, hash_param_is_a_bytea_literal);
     tcase_add_test(tc, equal_compares_whole_strings);
+    tcase_add_test(tc, tenants_are_event_identifiers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

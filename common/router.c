@@ -35,8 +35,8 @@
 /* Types                                                                     */
 /* ======================================================================== */
 
-/* Bytes of event payload one batch may hold: the batch statement passes them
- * as one jsonb value, and PostgreSQL caps a jsonb at 256 MiB. */
+/* Bytes of event payload one batch may hold: bounds the memory a batch and
+ * its statement take, whatever batch_size says. */
 #define BATCH_MAX_BYTES (32u * 1024 * 1024)
 
 /* One consumed message of a batch. */
@@ -746,7 +746,7 @@ static void batch_collect(router *r)
 /*
  * The batch statement. One round trip writes every events row and every
  * delivery row of the batch and returns the deliveries to publish:
- *   $1 uuid[]  event ids          $5 jsonb  the events' bytes, as one array
+ *   $1 uuid[]  event ids          $5 text[]  the events' bytes (binary format)
  *   $2 text[]  tenant ids         $6 uuid[]  event id of each (event, target)
  *   $3 text[]  kinds              $7 bigint[] target id of each (event, target)
  *   $4 text[]  check types (NULL for collections)
@@ -762,10 +762,9 @@ static void batch_collect(router *r)
 static const char sql_route[] =
     "WITH ev AS ("
     " INSERT INTO events (event_id, tenant_id, kind, check_type, payload)"
-    " SELECT i.event_id, i.tenant_id, i.kind, i.check_type, p.payload"
-    "   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])"
-    "        WITH ORDINALITY AS i(event_id, tenant_id, kind, check_type, n)"
-    "   JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)"
+    " SELECT i.event_id, i.tenant_id, i.kind, i.check_type, i.payload::jsonb"
+    "   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])"
+    "        AS i(event_id, tenant_id, kind, check_type, payload)"
     " ON CONFLICT (event_id) DO NOTHING)"
     " INSERT INTO deliveries AS d (event_id, target_id, tenant_id)"
     " SELECT m.event_id, m.target_id, t.tenant_id"
@@ -997,16 +996,48 @@ static void route_batch(router *r, batch *b)
     }
 }
 
-/* Builds the statement's parameters from batch entries [from, to) that have
- * matches, into r->params. */
-static void build_params(router *r, batch *b, size_t from, size_t to)
+static void put_be32(sbuf *s, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    sb_put(s, (const char *)b, 4);
+}
+
+static void set_be32(sbuf *s, size_t at, uint32_t v)
+{
+    unsigned char *p = (unsigned char *)s->p + at;
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+#define TEXTOID 25 /* pg_type.oid of text */
+
+/*
+ * Builds the statement's parameters from batch entries [from, to) that have
+ * matches, into r->params, with their lengths and formats. The payloads go
+ * in binary array format: the events' bytes exactly as consumed, with no
+ * escaping on our side nor unescaping on PostgreSQL's, each parsed once into
+ * jsonb (PostgreSQL still checks they are valid UTF-8 and JSON).
+ */
+static void build_params(router *r, batch *b, size_t from, size_t to, int lengths[7],
+                         int formats[7])
 {
     sbuf *p = r->params;
     for (int k = 0; k < 7; k++) {
         p[k].len = 0;
-        sb_putc(&p[k], k == 4 ? '[' : '{');
+        if (k != 4)
+            sb_putc(&p[k], '{');
     }
-    bool first_payload = true;
+    /* one-dimensional text[] header: ndim, has-nulls, element type, length
+     * (set below), lower bound */
+    put_be32(&p[4], 1);
+    put_be32(&p[4], 0);
+    put_be32(&p[4], TEXTOID);
+    put_be32(&p[4], 0);
+    put_be32(&p[4], 1);
+    uint32_t nevents = 0;
     for (size_t i = from; i < to; i++) {
         bmsg *bm = &b->b[i];
         if (!bm->nmatch)
@@ -1016,12 +1047,9 @@ static void build_params(router *r, batch *b, size_t from, size_t to)
         sb_array_elem(&p[1], ev->tenant_id);
         sb_array_elem(&p[2], event_kind_name(ev->kind));
         sb_array_elem(&p[3], ev->kind == EVENT_CHECK_RESULT ? ev->check_type : NULL);
-        /* The events' bytes go in as they came, joined into one JSON array:
-         * no escaping, and PostgreSQL parses each once. */
-        if (!first_payload)
-            sb_putc(&p[4], ',');
-        first_payload = false;
+        put_be32(&p[4], (uint32_t)bm->m->len);
         sb_put(&p[4], (const char *)bm->m->payload, bm->m->len);
+        nevents++;
         for (size_t k = 0; k < bm->nmatch; k++) {
             const route_target *t = r->matches[bm->first + k].t;
             char id[24];
@@ -1034,8 +1062,13 @@ static void build_params(router *r, batch *b, size_t from, size_t to)
             sb_puts(&p[6], id);
         }
     }
-    for (int k = 0; k < 7; k++)
-        sb_putc(&p[k], k == 4 ? ']' : '}');
+    set_be32(&p[4], 12, nevents);
+    for (int k = 0; k < 7; k++) {
+        if (k != 4)
+            sb_putc(&p[k], '}');
+        lengths[k] = (int)p[k].len;
+        formats[k] = k == 4 ? 1 : 0;
+    }
 }
 
 typedef struct db_result {
@@ -1048,11 +1081,12 @@ typedef struct db_result {
  * set, or -1: out->data_error tells whether to blame the data. */
 static int run_statement(router *r, batch *b, size_t from, size_t to, db_result *out)
 {
-    build_params(r, b, from, to);
+    int lengths[7], formats[7];
+    build_params(r, b, from, to, lengths, formats);
     const char *vals[7];
     for (int k = 0; k < 7; k++)
         vals[k] = r->params[k].p;
-    PGresult *res = PQexecPrepared(r->db, "herald_route", 7, vals, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(r->db, "herald_route", 7, vals, lengths, formats, 0);
     out->res = NULL;
     out->data_error = false;
     out->msg[0] = '\0';
@@ -1384,11 +1418,12 @@ static int stage_begin(router *r, batch *b)
     route_batch(r, b);
     if (r->nmatches == 0)
         return STAGE_OK;
-    build_params(r, b, 0, b->nb);
+    int lengths[7], formats[7];
+    build_params(r, b, 0, b->nb, lengths, formats);
     const char *vals[7];
     for (int k = 0; k < 7; k++)
         vals[k] = r->params[k].p;
-    if (!PQsendQueryPrepared(r->db, "herald_route", 7, vals, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(r->db, "herald_route", 7, vals, lengths, formats, 0)) {
         char msg[512];
         db_message(r->db, NULL, msg, sizeof msg);
         db_failed(r, "route", msg);

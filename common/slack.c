@@ -1,5 +1,6 @@
 #include "common/slack.h"
 
+#include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -148,10 +149,28 @@ void slack_result_init(slack_result *r)
     r->is_private = r->is_archived = r->is_member = -1;
 }
 
+/* Overwrites every string under a key ending in "token" (access_token,
+ * refresh_token, authed_user.access_token) so a freed answer leaves no
+ * usable secret in the heap. */
+static void wipe_tokens(cJSON *j)
+{
+    cJSON *c;
+    cJSON_ArrayForEach(c, j)
+    {
+        size_t kl = c->string ? strlen(c->string) : 0;
+        if (cJSON_IsString(c) && c->valuestring && kl >= 5 &&
+            strcmp(c->string + kl - 5, "token") == 0)
+            crypto_wipe(c->valuestring, strlen(c->valuestring));
+        else if (cJSON_IsObject(c) || cJSON_IsArray(c))
+            wipe_tokens(c);
+    }
+}
+
 void slack_result_dispose(slack_result *r)
 {
     if (!r)
         return;
+    wipe_tokens(r->json);
     cJSON_Delete(r->json);
     r->json = NULL;
 }
@@ -483,7 +502,15 @@ void slack_request_destroy(slack_request *req)
     if (!req)
         return;
     curl_easy_cleanup(req->easy);
+    /* The headers hold the bearer token, the body may carry an OAuth code and
+     * the answer a bot token. */
+    for (struct curl_slist *h = req->headers; h; h = h->next)
+        crypto_wipe(h->data, strlen(h->data));
     curl_slist_free_all(req->headers);
+    if (req->body)
+        crypto_wipe(req->body, req->body_len);
+    if (req->resp)
+        crypto_wipe(req->resp, req->resp_len);
     free(req->body);
     free(req->resp);
     free(req);

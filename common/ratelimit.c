@@ -62,6 +62,10 @@ static int64_t wait_for_token(const ratelimit_bucket *b, int64_t now_ms)
         return 0;
     /* The epsilon keeps float noise (1000 / (5/60) = 12000.000000000002) from adding a ms. */
     double ms = ceil((1.0 - tokens) * 1000.0 / b->rate - 1e-6);
+    /* A rate near zero gives a wait past what int64_t holds (converting it
+     * would be undefined): as good as never. */
+    if (!(ms < 9.0e18))
+        return INT64_MAX;
     return ms < 1 ? 1 : (int64_t)ms;
 }
 

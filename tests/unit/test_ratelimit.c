@@ -2,6 +2,7 @@
 #include "common/ratelimit.h"
 
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -196,6 +197,18 @@ START_TEST(table_evicts_only_idle_full_unpaused)
 }
 END_TEST
 
+/* Regression: a rate near zero made the wait a double past INT64_MAX, and
+ * converting it to int64_t is undefined. */
+START_TEST(tiny_rate_waits_forever_without_overflow)
+{
+    ratelimit_bucket b;
+    ratelimit_init(&b, 1e-300, 1, 0);
+    ck_assert_int_eq(ratelimit_take(&b, 0), 0);
+    ck_assert(ratelimit_take(&b, 1000) == INT64_MAX);
+    ck_assert(ratelimit_peek(&b, 1000000) == INT64_MAX);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ratelimit");
@@ -208,6 +221,7 @@ int main(void)
     tcase_add_test(tc, refund_and_set_rate);
     tcase_add_test(tc, table_keys_are_independent);
     tcase_add_test(tc, table_evicts_only_idle_full_unpaused);
+    tcase_add_test(tc, tiny_rate_waits_forever_without_overflow);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

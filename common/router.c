@@ -138,7 +138,6 @@ struct router {
 
     /* database */
     PGconn *db;
-    bool db_prepared;
     int64_t db_next_attempt_ms; /* util_now_mono_ms() of the next connect attempt */
     int64_t db_backoff_ms;
     bool db_outage_logged;
@@ -818,7 +817,6 @@ static void db_drop(router *r)
     if (r->db)
         PQfinish(r->db);
     r->db = NULL;
-    r->db_prepared = false;
 }
 
 /* A failure that is the database's state, not the data's: drop the
@@ -884,7 +882,6 @@ static bool db_ready(router *r)
         return false;
     }
     PQclear(res);
-    r->db_prepared = true;
     /* Reconnected: notifications sent while we were away are lost, so the
      * cache is reloaded whole. */
     if (subs_attach(r->subs, r->db, err, sizeof err)) {

@@ -1,5 +1,6 @@
 #include "common/router.h"
 
+#include "common/backoff.h"
 #include "common/db.h"
 #include "common/event.h"
 #include "common/httpd.h"
@@ -846,7 +847,7 @@ static void db_failed(router *r, const char *what, const char *why)
     if (r->db_backoff_ms > 5000)
         r->db_backoff_ms = 5000;
     /* jitter: several routers should not reconnect in lockstep */
-    int64_t jitter = (int64_t)(rand() % (int)(r->db_backoff_ms / 4 + 1));
+    int64_t jitter = (int64_t)(backoff_random() * (double)r->db_backoff_ms / 4.0);
     r->db_next_attempt_ms = util_now_mono_ms() + r->db_backoff_ms + jitter;
 }
 

@@ -1,6 +1,7 @@
 #include "common/httpd.h"
 
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/utf8.h"
 #include "common/util.h"
 
@@ -66,8 +67,7 @@ struct httpd_req {
     const route *rt;
     bool method_mismatch; /* the path matched a route with another method */
     const char *label;    /* route label for the request counter */
-    char *body;
-    size_t body_len, body_cap;
+    strbuf body;          /* capped at max_body */
     bool too_big;
     size_t discarded;
     bool queued; /* a response went to MHD (early 413) */
@@ -491,6 +491,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->method = method;
         req->path = url;
+        strbuf_init(&req->body, h->cfg.max_body);
         *con_cls = req;
         atomic_fetch_add(&h->inflight, 1);
         if (!url_is_utf8(req)) {
@@ -518,24 +519,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (req->queued)
             return MHD_YES;
-        if (req->too_big || req->body_len + n > h->cfg.max_body) {
+        if (req->too_big || !strbuf_add(&req->body, upload_data, n)) {
             req->too_big = true;
             req->discarded += n;
-            free(req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
+            strbuf_dispose(&req->body);
             return req->discarded > h->cfg.max_body * DISCARD_FACTOR ? MHD_NO : MHD_YES;
         }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t ncap = req->body_cap ? req->body_cap : 1024;
-            while (ncap < req->body_len + n + 1)
-                ncap *= 2;
-            req->body = xrealloc(req->body, ncap);
-            req->body_cap = ncap;
-        }
-        memcpy(req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body[req->body_len] = '\0';
         return MHD_YES;
     }
     if (req->queued)
@@ -572,7 +561,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
-    free(req->body);
+    strbuf_dispose(&req->body);
     cJSON_Delete(req->json);
     for (size_t i = 0; i < req->nform; i++) {
         free(req->form[i].name);
@@ -625,8 +614,8 @@ const char *httpd_req_query(const httpd_req *req, const char *name)
 const char *httpd_req_body(const httpd_req *req, size_t *len)
 {
     if (len)
-        *len = req->body_len;
-    return req->body ? req->body : "";
+        *len = req->body.len;
+    return req->body.p ? req->body.p : "";
 }
 
 static int hexval(char c)
@@ -679,9 +668,9 @@ static void parse_form(httpd_req *req)
 {
     req->form_parsed = true;
     const char *ct = httpd_req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 || !req->body)
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 || !req->body.p)
         return;
-    char *copy = xstrdup(req->body);
+    char *copy = xstrdup(req->body.p);
     char *save = NULL;
     for (char *tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(tok, '=');
@@ -709,23 +698,23 @@ cJSON *httpd_req_json(httpd_req *req, char *errstr, size_t errstr_size)
 {
     if (req->json)
         return req->json;
-    if (!req->body || req->body_len == 0) {
+    if (req->body.len == 0) {
         snprintf(errstr, errstr_size, "body is empty: expected a JSON object");
         return NULL;
     }
-    if (strlen(req->body) != req->body_len) {
+    if (strlen(req->body.p) != req->body.len) {
         snprintf(errstr, errstr_size, "body is not valid JSON: it contains a NUL byte");
         return NULL;
     }
     size_t bad_at;
-    if (!utf8_valid(req->body, req->body_len, &bad_at)) {
+    if (!utf8_valid(req->body.p, req->body.len, &bad_at)) {
         snprintf(errstr, errstr_size, "body is not valid UTF-8 (byte %zu)", bad_at);
         return NULL;
     }
     const char *end = NULL;
-    req->json = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, false);
+    req->json = cJSON_ParseWithLengthOpts(req->body.p, req->body.len, &end, false);
     if (!req->json) {
-        size_t at = end && end >= req->body ? (size_t)(end - req->body) : 0;
+        size_t at = end && end >= req->body.p ? (size_t)(end - req->body.p) : 0;
         snprintf(errstr, errstr_size, "body is not valid JSON (near byte %zu)", at);
         return NULL;
     }
@@ -734,7 +723,7 @@ cJSON *httpd_req_json(httpd_req *req, char *errstr, size_t errstr_size)
         end++;
     if (end && *end) {
         snprintf(errstr, errstr_size, "body is not valid JSON (unexpected text at byte %zu)",
-                 (size_t)(end - req->body));
+                 (size_t)(end - req->body.p));
         cJSON_Delete(req->json);
         req->json = NULL;
         return NULL;

@@ -1,5 +1,6 @@
 #include "common/metrics.h"
 
+#include "common/strbuf.h"
 #include "common/util.h"
 
 #include <math.h>
@@ -487,47 +488,18 @@ void metrics_histogram_observe(metrics_histogram *h, const char *labels, double 
 
 /* ----------------------------------------------------------- rendering */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_grow(sbuf *b, size_t need)
-{
-    if (b->len + need + 1 <= b->cap)
-        return;
-    size_t ncap = b->cap ? b->cap : 4096;
-    while (ncap < b->len + need + 1)
-        ncap *= 2;
-    b->p = xrealloc(b->p, ncap);
-    b->cap = ncap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /* HELP text escapes backslash and newline; label values also the quote. */
-static void sb_escaped(sbuf *b, const char *s, bool quote)
+static void sb_escaped(strbuf *b, const char *s, bool quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            sb_put(b, "\\\\", 2);
+            strbuf_add(b, "\\\\", 2);
         else if (*s == '\n')
-            sb_put(b, "\\n", 2);
+            strbuf_add(b, "\\n", 2);
         else if (quote && *s == '"')
-            sb_put(b, "\\\"", 2);
+            strbuf_add(b, "\\\"", 2);
         else
-            sb_put(b, s, 1);
+            strbuf_add(b, s, 1);
     }
 }
 
@@ -548,45 +520,45 @@ static void fmt_double(char *buf, size_t size, double v)
     }
 }
 
-static void sb_double(sbuf *b, double v)
+static void sb_double(strbuf *b, double v)
 {
     char buf[64];
     fmt_double(buf, sizeof buf, v);
-    sb_puts(b, buf);
+    strbuf_adds(b, buf);
 }
 
-static void sb_u64(sbuf *b, uint64_t v)
+static void sb_u64(strbuf *b, uint64_t v)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    sb_puts(b, buf);
+    strbuf_adds(b, buf);
 }
 
 /* name{a="x",b="y"[,le="..."]} */
-static void sb_series_name(sbuf *b, const metric *m, const char *suffix, const series *s,
+static void sb_series_name(strbuf *b, const metric *m, const char *suffix, const series *s,
                            const char *le)
 {
-    sb_puts(b, m->name);
-    sb_puts(b, suffix);
+    strbuf_adds(b, m->name);
+    strbuf_adds(b, suffix);
     if (m->nlabels == 0 && !le)
         return;
-    sb_put(b, "{", 1);
+    strbuf_add(b, "{", 1);
     for (size_t i = 0; i < m->nlabels; i++) {
         if (i)
-            sb_put(b, ",", 1);
-        sb_puts(b, m->labelnames[i]);
-        sb_put(b, "=\"", 2);
+            strbuf_add(b, ",", 1);
+        strbuf_adds(b, m->labelnames[i]);
+        strbuf_add(b, "=\"", 2);
         sb_escaped(b, s->values[i], true);
-        sb_put(b, "\"", 1);
+        strbuf_add(b, "\"", 1);
     }
     if (le) {
         if (m->nlabels)
-            sb_put(b, ",", 1);
-        sb_puts(b, "le=\"");
-        sb_puts(b, le);
-        sb_put(b, "\"", 1);
+            strbuf_add(b, ",", 1);
+        strbuf_adds(b, "le=\"");
+        strbuf_adds(b, le);
+        strbuf_add(b, "\"", 1);
     }
-    sb_put(b, "}", 1);
+    strbuf_add(b, "}", 1);
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -614,18 +586,18 @@ typedef struct snap {
     uint64_t *buckets;
 } snap;
 
-static void render_metric(sbuf *b, metric *m)
+static void render_metric(strbuf *b, metric *m)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
-    sb_puts(b, "# HELP ");
-    sb_puts(b, m->name);
-    sb_put(b, " ", 1);
+    strbuf_adds(b, "# HELP ");
+    strbuf_adds(b, m->name);
+    strbuf_add(b, " ", 1);
     sb_escaped(b, m->help, false);
-    sb_puts(b, "\n# TYPE ");
-    sb_puts(b, m->name);
-    sb_put(b, " ", 1);
-    sb_puts(b, type_names[m->kind]);
-    sb_put(b, "\n", 1);
+    strbuf_adds(b, "\n# TYPE ");
+    strbuf_adds(b, m->name);
+    strbuf_add(b, " ", 1);
+    strbuf_adds(b, type_names[m->kind]);
+    strbuf_add(b, "\n", 1);
 
     pthread_mutex_lock(&m->mu);
     size_t n = m->nseries;
@@ -652,9 +624,9 @@ static void render_metric(sbuf *b, metric *m)
         const snap *sn = &snaps[i];
         if (m->kind != KIND_HISTOGRAM) {
             sb_series_name(b, m, "", sn->s, NULL);
-            sb_put(b, " ", 1);
+            strbuf_add(b, " ", 1);
             sb_double(b, sn->value);
-            sb_put(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
             continue;
         }
         uint64_t cum = 0;
@@ -666,18 +638,18 @@ static void render_metric(sbuf *b, metric *m)
                 snprintf(le, sizeof le, "+Inf");
             cum += sn->buckets[j];
             sb_series_name(b, m, "_bucket", sn->s, le);
-            sb_put(b, " ", 1);
+            strbuf_add(b, " ", 1);
             sb_u64(b, cum);
-            sb_put(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
         }
         sb_series_name(b, m, "_sum", sn->s, NULL);
-        sb_put(b, " ", 1);
+        strbuf_add(b, " ", 1);
         sb_double(b, sn->sum);
-        sb_put(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
         sb_series_name(b, m, "_count", sn->s, NULL);
-        sb_put(b, " ", 1);
+        strbuf_add(b, " ", 1);
         sb_u64(b, sn->count);
-        sb_put(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
         free(snaps[i].buckets);
     }
     free(snaps);
@@ -688,9 +660,7 @@ char *metrics_render(metrics_registry *reg, size_t *len)
 {
     if (!reg)
         reg = metrics_default_registry();
-    sbuf b = {0};
-    sb_grow(&b, 0);
-    b.p[0] = '\0';
+    strbuf b = {0};
     pthread_mutex_lock(&reg->mu);
     size_t n = reg->n;
     metric **list = xmalloc((n ? n : 1) * sizeof *list);
@@ -705,5 +675,5 @@ char *metrics_render(metrics_registry *reg, size_t *len)
     free(list);
     if (len)
         *len = b.len;
-    return b.p;
+    return strbuf_take(&b);
 }

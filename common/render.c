@@ -1,5 +1,6 @@
 #include "common/render.h"
 
+#include "common/strbuf.h"
 #include "common/utf8.h"
 #include "common/util.h"
 
@@ -24,62 +25,6 @@
 #define BUTTON_URL_MAX 3000
 #define ZWSP           "\xE2\x80\x8B" /* zero-width space: breaks mrkdwn formatting runs */
 
-/* ==== growing string ====================================================================== */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_putn(b, big, (size_t)n);
-    free(big);
-}
-
-/* Takes the buffer's string (never NULL). */
-static char *sb_take(sbuf *b)
-{
-    char *p = b->p ? b->p : xstrdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
-
 /* ==== UTF-8, escaping and cutting ========================================================= */
 
 /* The valid UTF-8 sequence at s (NUL-terminated): its length, or 0. */
@@ -97,37 +42,37 @@ static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
  */
 static char *escape(const char *s, bool formatting, bool newlines)
 {
-    sbuf b = {0};
-    sb_puts(&b, "");
+    strbuf b = {0};
+    strbuf_adds(&b, "");
     if (!s)
-        return sb_take(&b);
+        return strbuf_take(&b);
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         uint32_t cp;
         size_t n = utf8_seq(p, &cp);
         if (n == 0) {
-            sb_puts(&b, "\xEF\xBF\xBD");
+            strbuf_adds(&b, "\xEF\xBF\xBD");
             p++;
             continue;
         }
         if (cp == '&')
-            sb_puts(&b, "&amp;");
+            strbuf_adds(&b, "&amp;");
         else if (cp == '<')
-            sb_puts(&b, "&lt;");
+            strbuf_adds(&b, "&lt;");
         else if (cp == '>')
-            sb_puts(&b, "&gt;");
+            strbuf_adds(&b, "&gt;");
         else if (cp == '\n' && newlines)
-            sb_puts(&b, "\n");
+            strbuf_adds(&b, "\n");
         else if (cp < 0x20 || cp == 0x7F)
-            sb_puts(&b, " ");
+            strbuf_adds(&b, " ");
         else if (formatting && (cp == '*' || cp == '_' || cp == '~' || cp == '`')) {
-            sb_puts(&b, ZWSP);
-            sb_putn(&b, (const char *)p, 1);
+            strbuf_adds(&b, ZWSP);
+            strbuf_add(&b, (const char *)p, 1);
         } else
-            sb_putn(&b, (const char *)p, n);
+            strbuf_add(&b, (const char *)p, n);
         p += n;
     }
-    return sb_take(&b);
+    return strbuf_take(&b);
 }
 
 char *render_escape_mrkdwn(const char *s)
@@ -207,18 +152,18 @@ static char *fit(const char *s, size_t max_units, bool *truncated)
         return xstrdup(s);
     *truncated = true;
     size_t note = render_text_units(TRUNC_NOTE);
-    sbuf b = {0};
+    strbuf b = {0};
     if (max_units > note + 1) {
         size_t at = render_cut_point(s, max_units - note - 1);
         /* Prefer not to end on a zero-width space that was guarding a character. */
         while (at >= 3 && memcmp(s + at - 3, ZWSP, 3) == 0)
             at -= 3;
-        sb_putn(&b, s, at);
-        sb_puts(&b, " " TRUNC_NOTE);
+        strbuf_add(&b, s, at);
+        strbuf_adds(&b, " " TRUNC_NOTE);
     } else {
-        sb_putn(&b, s, render_cut_point(s, max_units));
+        strbuf_add(&b, s, render_cut_point(s, max_units));
     }
-    return sb_take(&b);
+    return strbuf_take(&b);
 }
 
 /* ==== message builder ===================================================================== */
@@ -458,7 +403,7 @@ static void fmt_count(char *buf, size_t size, int64_t v)
 }
 
 /* Slack's date formatting with a UTC fallback for clients that cannot. */
-static void fmt_date(sbuf *b, int64_t ms)
+static void fmt_date(strbuf *b, int64_t ms)
 {
     if (ms <= 0)
         return;
@@ -467,7 +412,7 @@ static void fmt_date(sbuf *b, int64_t ms)
     gmtime_r(&t, &tm);
     char iso[64];
     strftime(iso, sizeof iso, "%Y-%m-%d %H:%M UTC", &tm);
-    sb_printf(b, "<!date^%lld^{date_short_pretty} at {time}|%s>", (long long)t, iso);
+    strbuf_addf(b, "<!date^%lld^{date_short_pretty} at {time}|%s>", (long long)t, iso);
 }
 
 static const char *or_default(const char *s, const char *def)
@@ -478,24 +423,24 @@ static const char *or_default(const char *s, const char *def)
 /* ==== check results ======================================================================= */
 
 /* "• *Alice Smith* (alice@example.com)" for one sample user, escaped. */
-static void user_line(sbuf *b, const event_user *u)
+static void user_line(strbuf *b, const event_user *u)
 {
     const char *name = u->display_name && *u->display_name ? u->display_name : NULL;
     const char *email = u->email && *u->email ? u->email : NULL;
     char *n = render_escape_mrkdwn(name ? name : (email ? email : or_default(u->id, "unknown")));
-    sb_printf(b, "\xE2\x80\xA2 %s", n);
+    strbuf_addf(b, "\xE2\x80\xA2 %s", n);
     free(n);
     if (name && email) {
         char *e = render_escape_mrkdwn(email);
-        sb_printf(b, " (%s)", e);
+        strbuf_addf(b, " (%s)", e);
         free(e);
     }
 }
 
-static void context_line(sbuf *b, const event *ev)
+static void context_line(strbuf *b, const event *ev)
 {
     char *tenant = render_escape_mrkdwn(or_default(ev->tenant_id, "?"));
-    sb_printf(b, "Sent by Herald \xC2\xB7 tenant %s", tenant);
+    strbuf_addf(b, "Sent by Herald \xC2\xB7 tenant %s", tenant);
     free(tenant);
 }
 
@@ -514,12 +459,12 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
     add_header(&m, hname);
     free(hname);
 
-    sbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
-    sb_printf(&f1, "*Severity*\n%s", severity_label(ev->severity));
-    sb_printf(&f2, "*Failing users*\n%s of %s", failing, total);
-    sb_printf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
+    strbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
+    strbuf_addf(&f1, "*Severity*\n%s", severity_label(ev->severity));
+    strbuf_addf(&f2, "*Failing users*\n%s of %s", failing, total);
+    strbuf_addf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
     if (ev->evaluated_at_ms > 0) {
-        sb_puts(&f4, "*Evaluated*\n");
+        strbuf_adds(&f4, "*Evaluated*\n");
         fmt_date(&f4, ev->evaluated_at_ms);
     }
     const char *fields[] = {f1.p, f2.p, f3.p, f4.p};
@@ -528,11 +473,11 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
 
     /* The sample: at most RENDER_MAX_SAMPLE_SHOWN lines; failing_count is the truth. */
     if (ev->nusers > 0) {
-        sbuf s = {0};
+        strbuf s = {0};
         size_t shown = 0;
-        sb_puts(&s, "*Failing users*");
+        strbuf_adds(&s, "*Failing users*");
         for (size_t i = 0; i < ev->nusers && shown < RENDER_MAX_SAMPLE_SHOWN; i++) {
-            sbuf line = {0};
+            strbuf line = {0};
             user_line(&line, &ev->users[i]);
             /* Keep whole lines; leave room for the "and K more" line. */
             if (render_text_units(s.p) + render_text_units(line.p) + 40 >
@@ -541,8 +486,8 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
                 m.truncated = true;
                 break;
             }
-            sb_puts(&s, "\n");
-            sb_puts(&s, line.p);
+            strbuf_adds(&s, "\n");
+            strbuf_adds(&s, line.p);
             free(line.p);
             shown++;
         }
@@ -551,7 +496,7 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
         if (total_failing > (int64_t)shown) {
             char more[32];
             fmt_count(more, sizeof more, total_failing - (int64_t)shown);
-            sb_printf(&s, "\n_and %s more_", more);
+            strbuf_addf(&s, "\n_and %s more_", more);
         }
         add_section(&m, s.p, 2);
         free(s.p);
@@ -559,15 +504,15 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
 
     add_button(&m, "View in Herald", link_for(ev->check_url, opts));
 
-    sbuf ctx = {0};
+    strbuf ctx = {0};
     context_line(&ctx, ev);
     add_context(&m, ctx.p);
     free(ctx.p);
 
-    sbuf fb = {0};
+    strbuf fb = {0};
     char *fname = render_escape_mrkdwn(check_name);
-    sb_printf(&fb, "%s (%s): %s of %s users fail [%s]", fname, severity_word(ev->severity), failing,
-              total, ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
+    strbuf_addf(&fb, "%s (%s): %s of %s users fail [%s]", fname, severity_word(ev->severity),
+                failing, total, ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
     free(fname);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
@@ -585,27 +530,27 @@ int render_check_repeat(const event *ev, int64_t previous_failing_count, const r
     char failing[32], diff[32];
     fmt_count(failing, sizeof failing, ev->failing_count);
     char *name = render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "")));
-    sbuf s = {0};
-    sb_printf(&s, "Still failing: *%s* %s", failing, ev->failing_count == 1 ? "user" : "users");
+    strbuf s = {0};
+    strbuf_addf(&s, "Still failing: *%s* %s", failing, ev->failing_count == 1 ? "user" : "users");
     if (previous_failing_count >= 0) {
         int64_t d = ev->failing_count - previous_failing_count;
         fmt_count(diff, sizeof diff, d < 0 ? -d : d);
         if (d > 0)
-            sb_printf(&s, ", %s more than last run", diff);
+            strbuf_addf(&s, ", %s more than last run", diff);
         else if (d < 0)
-            sb_printf(&s, ", %s fewer than last run", diff);
+            strbuf_addf(&s, ", %s fewer than last run", diff);
         else
-            sb_puts(&s, ", same as last run");
+            strbuf_adds(&s, ", same as last run");
     }
-    sb_printf(&s, " (%s)", trigger_label(ev->trigger));
+    strbuf_addf(&s, " (%s)", trigger_label(ev->trigger));
     add_section(&m, s.p, 1);
-    sbuf ctx = {0};
+    strbuf ctx = {0};
     context_line(&ctx, ev);
     add_context(&m, ctx.p);
     free(ctx.p);
 
-    sbuf fb = {0};
-    sb_printf(&fb, "%s: %s", name, s.p);
+    strbuf fb = {0};
+    strbuf_addf(&fb, "%s: %s", name, s.p);
     free(name);
     free(s.p);
     int rc = msg_finish(&m, fb.p, out);
@@ -624,29 +569,29 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
     const char *iname = or_default(ev->integration_name, or_default(ev->integration_id, "?"));
 
     char *hname = render_escape_entities(iname);
-    sbuf h = {0};
-    sb_printf(&h, "%s collection %s", hname, ev->failed ? "failed" : "succeeded");
+    strbuf h = {0};
+    strbuf_addf(&h, "%s collection %s", hname, ev->failed ? "failed" : "succeeded");
     add_header(&m, h.p);
     free(h.p);
 
     char *mname = render_escape_mrkdwn(iname);
     char *kind = render_escape_mrkdwn(or_default(ev->integration_kind, "?"));
-    sbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
-    sb_printf(&f1, "*Integration*\n%s (%s)", mname, kind);
-    sb_printf(&f2, "*Status*\n%s", ev->failed ? ":x: Failed" : ":white_check_mark: Succeeded");
-    sb_printf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
+    strbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
+    strbuf_addf(&f1, "*Integration*\n%s (%s)", mname, kind);
+    strbuf_addf(&f2, "*Status*\n%s", ev->failed ? ":x: Failed" : ":white_check_mark: Succeeded");
+    strbuf_addf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
     if (ev->finished_at_ms > 0) {
-        sb_puts(&f4, "*Finished*\n");
+        strbuf_adds(&f4, "*Finished*\n");
         fmt_date(&f4, ev->finished_at_ms);
         if (ev->started_at_ms > 0 && ev->finished_at_ms >= ev->started_at_ms) {
             int64_t s = (ev->finished_at_ms - ev->started_at_ms) / 1000;
             if (s >= 3600)
-                sb_printf(&f4, " (took %lldh %02lldm)", (long long)(s / 3600),
-                          (long long)(s % 3600 / 60));
+                strbuf_addf(&f4, " (took %lldh %02lldm)", (long long)(s / 3600),
+                            (long long)(s % 3600 / 60));
             else if (s >= 60)
-                sb_printf(&f4, " (took %lldm %02llds)", (long long)(s / 60), (long long)(s % 60));
+                strbuf_addf(&f4, " (took %lldm %02llds)", (long long)(s / 60), (long long)(s % 60));
             else
-                sb_printf(&f4, " (took %llds)", (long long)s);
+                strbuf_addf(&f4, " (took %llds)", (long long)s);
         }
     }
     const char *fields[] = {f1.p, f2.p, f3.p, f4.p};
@@ -655,35 +600,35 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
 
     char *ecode = NULL;
     if (ev->failed || ev->error_code || ev->error_message) {
-        sbuf s = {0};
+        strbuf s = {0};
         ecode = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
-        sb_printf(&s, "*Error:* %s", ecode);
+        strbuf_addf(&s, "*Error:* %s", ecode);
         if (ev->error_message && *ev->error_message) {
             char *msgt = escape(ev->error_message, true, true);
-            sb_printf(&s, "\n%s", msgt);
+            strbuf_addf(&s, "\n%s", msgt);
             free(msgt);
         }
         add_section(&m, s.p, 1);
         free(s.p);
     }
     if (ev->nstats > 0) {
-        sbuf s = {0};
-        sb_puts(&s, "*Collected*");
+        strbuf s = {0};
+        strbuf_adds(&s, "*Collected*");
         for (size_t i = 0; i < ev->nstats; i++) {
             char *sn = render_escape_mrkdwn(or_default(ev->stats[i].name, "?"));
             char v[32];
             fmt_count(v, sizeof v, ev->stats[i].value);
-            sbuf line = {0};
-            sb_printf(&line, "\n\xE2\x80\xA2 %s: %s", sn, v);
+            strbuf line = {0};
+            strbuf_addf(&line, "\n\xE2\x80\xA2 %s: %s", sn, v);
             free(sn);
             if (render_text_units(s.p) + render_text_units(line.p) + 40 >
                 RENDER_MAX_SECTION_CHARS) {
                 free(line.p);
-                sb_printf(&s, "\n_and %zu more_", ev->nstats - i);
+                strbuf_addf(&s, "\n_and %zu more_", ev->nstats - i);
                 m.truncated = true;
                 break;
             }
-            sb_puts(&s, line.p);
+            strbuf_adds(&s, line.p);
             free(line.p);
         }
         add_section(&m, s.p, 1);
@@ -692,16 +637,16 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
 
     add_button(&m, "View in Herald", link_for(NULL, opts));
 
-    sbuf ctx = {0};
+    strbuf ctx = {0};
     context_line(&ctx, ev);
     add_context(&m, ctx.p);
     free(ctx.p);
 
-    sbuf fb = {0};
-    sb_printf(&fb, "%s collection %s", mname, ev->failed ? "failed" : "succeeded");
+    strbuf fb = {0};
+    strbuf_addf(&fb, "%s collection %s", mname, ev->failed ? "failed" : "succeeded");
     if (ecode)
-        sb_printf(&fb, ": %s", ecode);
-    sb_printf(&fb, " [%s]", ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
+        strbuf_addf(&fb, ": %s", ecode);
+    strbuf_addf(&fb, " [%s]", ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
     free(hname);
@@ -728,15 +673,15 @@ int render_test_message(const char *target_name, const render_opts *opts, render
     msg_init(&m);
     add_header(&m, "Test message from Herald");
     char *name = render_escape_mrkdwn(or_default(target_name, "(unnamed)"));
-    sbuf s = {0};
-    sb_printf(&s,
-              "Test message from Herald for target *%s*.\nIf you can read this, Herald's "
-              "notifications for this target will arrive here.",
-              name);
+    strbuf s = {0};
+    strbuf_addf(&s,
+                "Test message from Herald for target *%s*.\nIf you can read this, Herald's "
+                "notifications for this target will arrive here.",
+                name);
     add_section(&m, s.p, 0);
     free(s.p);
-    sbuf fb = {0};
-    sb_printf(&fb, "Test message from Herald for target %s", name);
+    strbuf fb = {0};
+    strbuf_addf(&fb, "Test message from Herald for target %s", name);
     free(name);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
@@ -746,7 +691,7 @@ int render_test_message(const char *target_name, const render_opts *opts, render
 /* ==== digest ============================================================================== */
 
 /* One digest line for ev, escaped. */
-static void digest_line(sbuf *b, const event *ev)
+static void digest_line(strbuf *b, const event *ev)
 {
     if (ev->kind == EVENT_CHECK_RESULT) {
         char *name =
@@ -754,27 +699,28 @@ static void digest_line(sbuf *b, const event *ev)
         char failing[32], total[32];
         fmt_count(failing, sizeof failing, ev->failing_count);
         fmt_count(total, sizeof total, ev->total_count);
-        sb_printf(b, "\xE2\x80\xA2 *%s* (%s): %s of %s users fail", name,
-                  severity_word(ev->severity), failing, total);
+        strbuf_addf(b, "\xE2\x80\xA2 *%s* (%s): %s of %s users fail", name,
+                    severity_word(ev->severity), failing, total);
         free(name);
     } else {
         char *name = render_escape_mrkdwn(
             or_default(ev->integration_name, or_default(ev->integration_id, "?")));
-        sb_printf(b, "\xE2\x80\xA2 *%s* collection %s", name, ev->failed ? "failed" : "succeeded");
+        strbuf_addf(b, "\xE2\x80\xA2 *%s* collection %s", name,
+                    ev->failed ? "failed" : "succeeded");
         if (ev->failed) {
             char *code = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
-            sb_printf(b, ": %s", code);
+            strbuf_addf(b, ": %s", code);
             free(code);
         } else if (ev->nstats > 0) {
             char v[32];
             char *sn = render_escape_mrkdwn(or_default(ev->stats[0].name, "?"));
             fmt_count(v, sizeof v, ev->stats[0].value);
-            sb_printf(b, " (%s: %s)", sn, v);
+            strbuf_addf(b, " (%s: %s)", sn, v);
             free(sn);
         }
         free(name);
     }
-    sb_printf(b, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
+    strbuf_addf(b, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
 }
 
 int render_digest(const event *const *evs, size_t n, const render_opts *opts, render_output *out)
@@ -791,17 +737,17 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
     }
     msg m;
     msg_init(&m);
-    sbuf h = {0};
-    sb_printf(&h, "Herald digest: %zu notification%s", n, n == 1 ? "" : "s");
+    strbuf h = {0};
+    strbuf_addf(&h, "Herald digest: %zu notification%s", n, n == 1 ? "" : "s");
     add_header(&m, h.p);
 
     /* Lines are packed into sections of at most RENDER_MAX_SECTION_CHARS; the budget
      * stops the listing early, and the remainder is counted in "and N more". */
     size_t listed = 0;
-    sbuf s = {0};
+    strbuf s = {0};
     const size_t reserve_units = 200; /* the "and N more" section and the context line */
     for (size_t i = 0; i < n && listed < RENDER_MAX_DIGEST_LINES; i++) {
-        sbuf line = {0};
+        strbuf line = {0};
         digest_line(&line, evs[i]);
         char *l = fit(line.p, 600, &m.truncated);
         free(line.p);
@@ -810,7 +756,7 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
         if (s.len && su + 1 + lu > RENDER_MAX_SECTION_CHARS) {
             add_section(&m, s.p, 2);
             free(s.p);
-            s = (sbuf){0};
+            s = (strbuf){0};
             su = 0;
         }
         if (su + lu + reserve_units > m.budget || m.nblocks + 3 > RENDER_MAX_BLOCKS) {
@@ -819,8 +765,8 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
             break;
         }
         if (s.len)
-            sb_puts(&s, "\n");
-        sb_puts(&s, l);
+            strbuf_adds(&s, "\n");
+        strbuf_adds(&s, l);
         free(l);
         listed++;
     }
@@ -828,22 +774,22 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
         add_section(&m, s.p, 2);
     free(s.p);
     if (listed < n) {
-        sbuf more = {0};
-        sb_printf(&more, "_and %zu more_", n - listed);
+        strbuf more = {0};
+        strbuf_addf(&more, "_and %zu more_", n - listed);
         add_section(&m, more.p, 1);
         free(more.p);
     }
-    sbuf ctx = {0};
-    sb_printf(&ctx,
-              "Folded by Herald to keep this channel within Slack's pace: %zu check "
-              "result%s, %zu collection%s",
-              nchecks, nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
+    strbuf ctx = {0};
+    strbuf_addf(&ctx,
+                "Folded by Herald to keep this channel within Slack's pace: %zu check "
+                "result%s, %zu collection%s",
+                nchecks, nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
     add_context(&m, ctx.p);
     free(ctx.p);
 
-    sbuf fb = {0};
-    sb_printf(&fb, "%s (%zu check result%s, %zu collection%s)", h.p, nchecks,
-              nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
+    strbuf fb = {0};
+    strbuf_addf(&fb, "%s (%zu check result%s, %zu collection%s)", h.p, nchecks,
+                nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
     free(h.p);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);

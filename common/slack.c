@@ -2,6 +2,7 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -276,8 +277,7 @@ struct slack_request {
     char *body;
     size_t body_len;
 
-    char *resp;
-    size_t resp_len, resp_cap, resp_max;
+    strbuf resp; /* capped: max is the response limit */
     bool resp_overflow;
 
     char retry_after[64]; /* raw Retry-After value of the last response, "" when none */
@@ -324,20 +324,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     slack_request *req = userdata;
     size_t n = size * nmemb;
-    if (req->resp_len + n > req->resp_max) {
+    if (!strbuf_add(&req->resp, data, n)) {
         req->resp_overflow = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
-    if (req->resp_len + n + 1 > req->resp_cap) {
-        size_t cap = req->resp_cap ? req->resp_cap : 4096;
-        while (cap < req->resp_len + n + 1)
-            cap *= 2;
-        req->resp = xrealloc(req->resp, cap);
-        req->resp_cap = cap;
-    }
-    memcpy(req->resp + req->resp_len, data, n);
-    req->resp_len += n;
-    req->resp[req->resp_len] = '\0';
     return n;
 }
 
@@ -399,7 +389,7 @@ static slack_request *request_new(const char *api_base, const char *method)
         return NULL;
     slack_request *req = xcalloc(1, sizeof *req);
     req->easy = easy;
-    req->resp_max = SLACK_MAX_RESPONSE_BYTES;
+    strbuf_init(&req->resp, SLACK_MAX_RESPONSE_BYTES);
     snprintf(req->method, sizeof req->method, "%s", method);
 
     const char *base = api_base && *api_base ? api_base : SLACK_DEFAULT_API_BASE;
@@ -509,10 +499,10 @@ void slack_request_destroy(slack_request *req)
     curl_slist_free_all(req->headers);
     if (req->body)
         crypto_wipe(req->body, req->body_len);
-    if (req->resp)
-        crypto_wipe(req->resp, req->resp_len);
+    if (req->resp.p)
+        crypto_wipe(req->resp.p, req->resp.len);
     free(req->body);
-    free(req->resp);
+    strbuf_dispose(&req->resp);
     free(req);
 }
 
@@ -539,7 +529,7 @@ void slack_request_set_share(slack_request *req, CURLSH *share)
 
 void slack_request_set_max_response(slack_request *req, size_t max_bytes)
 {
-    req->resp_max = max_bytes ? max_bytes : SLACK_MAX_RESPONSE_BYTES;
+    req->resp.max = max_bytes ? max_bytes : SLACK_MAX_RESPONSE_BYTES;
 }
 
 void slack_request_set_user(slack_request *req, void *user)
@@ -572,9 +562,7 @@ slack_request *slack_request_from_easy(CURL *easy)
 
 void slack_request_rearm(slack_request *req)
 {
-    req->resp_len = 0;
-    if (req->resp)
-        req->resp[0] = '\0';
+    strbuf_reset(&req->resp);
     req->resp_overflow = false;
     req->retry_after[0] = '\0';
     req->errbuf[0] = '\0';
@@ -723,11 +711,11 @@ slack_class slack_request_result(slack_request *req, CURLcode code, slack_result
     long status = 0;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
     if (code != CURLE_OK) {
-        slack_classify_curl(code, req->errbuf, req->resp_overflow ? req->resp_max : 0, out);
+        slack_classify_curl(code, req->errbuf, req->resp_overflow ? req->resp.max : 0, out);
         out->http_status = status;
     } else {
-        slack_classify_response(status, req->retry_after[0] ? req->retry_after : NULL, req->resp,
-                                req->resp_len, out);
+        slack_classify_response(status, req->retry_after[0] ? req->retry_after : NULL, req->resp.p,
+                                req->resp.len, out);
     }
     return out->cls;
 }

@@ -589,6 +589,56 @@ static int schema_ready(PGconn *db, bool migrate, char *errstr, size_t errstr_si
     return 0;
 }
 
+static bool is_http_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size)
+{
+    char host[256], e[256];
+    uint16_t port;
+    if (httpd_parse_addr(cfg->listen, host, sizeof host, &port, e, sizeof e) != 0) {
+        snprintf(errstr, errstr_size, "--listen: %s", e);
+        return -1;
+    }
+    if (!cfg->secret_key || !*cfg->secret_key) {
+        snprintf(errstr, errstr_size,
+                 "HERALD_SECRET_KEY is not set (32 random bytes, base64: it encrypts the Slack "
+                 "bot tokens herald-api stores)");
+        return -1;
+    }
+    unsigned char key[CRYPTO_KEY_LEN];
+    int rc = crypto_key_from_base64(cfg->secret_key, key, errstr, errstr_size);
+    crypto_wipe(key, sizeof key);
+    if (rc != 0)
+        return -1;
+    const char *pub = cfg->public_url ? cfg->public_url : "";
+    if (*pub && !is_http_url(pub)) {
+        snprintf(errstr, errstr_size, "--public-url: '%.200s' is not an http:// or https:// URL",
+                 pub);
+        return -1;
+    }
+    /* Room for the OAuth callback path after it (api_server.redirect_uri). */
+    if (strlen(pub) > 400) {
+        snprintf(errstr, errstr_size, "--public-url: longer than 400 characters");
+        return -1;
+    }
+    const char *az = cfg->authorize_url;
+    if (az && *az && !is_http_url(az)) {
+        snprintf(errstr, errstr_size,
+                 "--slack-authorize-url: '%.200s' is not an http:// or https:// URL", az);
+        return -1;
+    }
+    if (cfg->client_id && *cfg->client_id && (!cfg->client_secret || !*cfg->client_secret)) {
+        snprintf(errstr, errstr_size,
+                 "HERALD_SLACK_CLIENT_ID is set but no client secret: set "
+                 "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE");
+        return -1;
+    }
+    return 0;
+}
+
 api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_size)
 {
     api_server *s = xcalloc(1, sizeof *s);
@@ -611,24 +661,11 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
 
     char host[256];
     uint16_t port;
-    if (httpd_parse_addr(s->cfg.listen, host, sizeof host, &port, errstr, errstr_size) != 0)
-        goto fail;
-    if (!cfg->secret_key || !*cfg->secret_key) {
-        snprintf(errstr, errstr_size,
-                 "HERALD_SECRET_KEY is not set: herald-api stores and uses Slack bot tokens, "
-                 "which are encrypted with it");
-        goto fail;
-    }
-    if (crypto_key_from_base64(cfg->secret_key, s->key, errstr, errstr_size) != 0)
+    if (api_config_check(cfg, errstr, errstr_size) != 0 ||
+        httpd_parse_addr(s->cfg.listen, host, sizeof host, &port, errstr, errstr_size) != 0 ||
+        crypto_key_from_base64(cfg->secret_key, s->key, errstr, errstr_size) != 0)
         goto fail;
     if (*s->cfg.public_url) {
-        if (strncmp(s->cfg.public_url, "http://", 7) != 0 &&
-            strncmp(s->cfg.public_url, "https://", 8) != 0) {
-            snprintf(errstr, errstr_size,
-                     "HERALD_PUBLIC_URL: '%s' is not an http:// or https:// URL",
-                     s->cfg.public_url);
-            goto fail;
-        }
         snprintf(s->public_url, sizeof s->public_url, "%s", s->cfg.public_url);
     } else {
         /* Derived from the listen address; the port is fixed up at start
@@ -640,17 +677,6 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     while (pl && s->public_url[pl - 1] == '/')
         s->public_url[--pl] = '\0';
     s->secure_cookies = strncmp(s->public_url, "https://", 8) == 0;
-    if (s->cfg.authorize_url && strncmp(s->cfg.authorize_url, "http", 4) != 0) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_AUTHORIZE_URL: '%s' is not an http(s) URL",
-                 s->cfg.authorize_url);
-        goto fail;
-    }
-    if (*s->cfg.client_id && !*s->cfg.client_secret) {
-        snprintf(errstr, errstr_size,
-                 "HERALD_SLACK_CLIENT_ID is set but no client secret: set "
-                 "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE");
-        goto fail;
-    }
 
     if (pool_open(&s->pool, s->cfg.database_url, s->cfg.threads, errstr, errstr_size) != 0)
         goto fail;

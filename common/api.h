@@ -53,9 +53,14 @@ typedef struct api_config {
 
 void api_config_defaults(api_config *cfg);
 
+/* Checks cfg without connecting anywhere: the listen address, the secret
+ * key, the public and authorize URLs, a client id without its secret.
+ * 0, or -1 with errstr naming the flag or variable (a usage error). */
+int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size);
+
 typedef struct api_server api_server;
 
-/* Validates cfg (each error names the variable), opens the database pool and
+/* Validates cfg (api_config_check), opens the database pool and
  * checks the schema (applying migrations when cfg->migrate). cfg's strings
  * are copied. NULL with errstr set. */
 api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_size);

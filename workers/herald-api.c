@@ -48,6 +48,14 @@ static char *read_secret_file(const char *path, char *errstr, size_t errstr_size
     return s;
 }
 
+static void drop_secret(char *secret)
+{
+    if (secret) {
+        crypto_wipe(secret, strlen(secret));
+        free(secret);
+    }
+}
+
 int main(int argc, char **argv)
 {
     log_init("herald-api");
@@ -97,29 +105,7 @@ int main(int argc, char **argv)
     }
 
     /* Configuration errors are usage errors (exit 2), each naming its value. */
-    char err[512], host[256];
-    uint16_t port;
-    if (httpd_parse_addr(listen, host, sizeof host, &port, err, sizeof err) != 0) {
-        fprintf(stderr, "herald-api: --listen: %s\n", err);
-        return 2;
-    }
-    unsigned char key[CRYPTO_KEY_LEN];
-    if (!common.secret_key || !*common.secret_key) {
-        fprintf(stderr, "herald-api: HERALD_SECRET_KEY is not set (32 random bytes, base64: "
-                        "it encrypts the Slack bot tokens herald-api stores)\n");
-        return 2;
-    }
-    if (crypto_key_from_base64(common.secret_key, key, err, sizeof err) != 0) {
-        fprintf(stderr, "herald-api: %s\n", err);
-        return 2;
-    }
-    crypto_wipe(key, sizeof key);
-    if (*public_url && strncmp(public_url, "http://", 7) != 0 &&
-        strncmp(public_url, "https://", 8) != 0) {
-        fprintf(stderr, "herald-api: --public-url: '%s' is not an http:// or https:// URL\n",
-                public_url);
-        return 2;
-    }
+    char err[512];
     char *secret = NULL;
     if (*secret_file) {
         secret = read_secret_file(secret_file, err, sizeof err);
@@ -130,12 +116,6 @@ int main(int argc, char **argv)
     } else if (client_secret && *client_secret) {
         secret = xstrdup(client_secret);
     }
-    if (*client_id && !secret) {
-        fprintf(stderr, "herald-api: HERALD_SLACK_CLIENT_ID is set but no client secret: set "
-                        "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE\n");
-        return 2;
-    }
-
     api_config cfg;
     api_config_defaults(&cfg);
     cfg.listen = listen;
@@ -150,13 +130,15 @@ int main(int argc, char **argv)
     cfg.threads = (unsigned)threads;
     cfg.max_body = (size_t)max_body;
     cfg.migrate = migrate;
+    if (api_config_check(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "herald-api: %s\n", err);
+        drop_secret(secret);
+        return 2;
+    }
 
     util_signals_install();
-    api_server *s = api_server_new(&cfg, err, sizeof err);
-    if (secret) {
-        crypto_wipe(secret, strlen(secret));
-        free(secret);
-    }
+    api_server *s = api_server_new(&cfg, err, sizeof err); /* copies the secret */
+    drop_secret(secret);
     if (!s) {
         fprintf(stderr, "herald-api: %s\n", err);
         return 1;
@@ -166,6 +148,10 @@ int main(int argc, char **argv)
         api_server_destroy(s);
         return 1;
     }
+    char host[256];
+    uint16_t port;
+    if (httpd_parse_addr(listen, host, sizeof host, &port, err, sizeof err) != 0)
+        host[0] = '\0'; /* checked above */
     printf("http://%s:%u\n", !*host || strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
            api_server_port(s));
     fflush(stdout);

@@ -77,10 +77,12 @@ free_port() {
   return 1
 }
 # bg NAME CMD...: runs CMD in the background, output in $tmp/NAME.log
+# Each in its own session (setsid): Ctrl-C reaches only this script, which then
+# stops them in order - workers first, while Kafka and PostgreSQL are still up.
 bg() {
   local name=$1
   shift
-  "$@" >"$tmp/$name.log" 2>&1 &
+  setsid "$@" >"$tmp/$name.log" 2>&1 </dev/null &
   pids+=($!)
 }
 # wait_for SECS WHAT CMD...: polls CMD every 0.2 s
@@ -122,7 +124,7 @@ chmod 755 "$tmp" # PostgreSQL runs as postgres below it
 # ------------------------------------------------------------ services
 step "services: PostgreSQL, mock Kafka, fake Slack"
 pg_dir="$tmp/pg"
-HERALD_DATABASE_URL=$(bash tests/support/pg.sh start "$pg_dir" "$(free_port)")
+HERALD_DATABASE_URL=$(setsid bash tests/support/pg.sh start "$pg_dir" "$(free_port)" </dev/null)
 export HERALD_DATABASE_URL
 echo "PostgreSQL   $HERALD_DATABASE_URL"
 
@@ -247,7 +249,11 @@ fi
 if [ "$keep" = 1 ]; then
   echo "demo: still running: HERALD_DATABASE_URL=$HERALD_DATABASE_URL HERALD_KAFKA_BROKERS=$HERALD_KAFKA_BROKERS"
   echo "      HERALD_SLACK_API_URL=$HERALD_SLACK_API_URL (messages: $SLACK/_fake/messages). Ctrl-C stops everything."
-  while sleep 3600; do :; done
+  # wait (unlike a foreground sleep) returns as soon as a signal arrives, so
+  # Ctrl-C or SIGTERM runs the cleanup at once.
+  sleep infinity &
+  pids+=($!)
+  wait $! || true
 elif [ -n "$console" ]; then
   echo "      (the demo stops everything now; rerun with --keep-running to use the console)"
 fi

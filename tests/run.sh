@@ -59,6 +59,8 @@ done
 [ ${#tiers[@]} -gt 0 ] || tiers=(unit integration e2e)
 build_asan="${build}-asan"
 has_tier() { local t; for t in "${tiers[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
+# The sanitizer build only runs unit and integration.
+has_tier unit || has_tier integration || asan=0
 
 # ---------------------------------------------------------------- bookkeeping
 steps=() results=() times=()

@@ -40,12 +40,53 @@ START_TEST(migrate_fresh_applies_all)
 }
 END_TEST
 
+/* The console's check list comes from check_types, kept by a statement-level
+ * trigger on events: a multi-row insert naming one type twice must work. */
+START_TEST(check_types_follow_events)
+{
+    PGconn *c = testlib_db_connect(url);
+    char err[512];
+    ck_assert_int_eq(
+        db_exec(
+            c,
+            "INSERT INTO events (event_id, tenant_id, kind, check_type, payload, received_at) "
+            "VALUES"
+            " ('00000000-0000-4000-8000-000000000001','acme','check_result','weak_mfa',"
+            "  '{\"check\":{\"name\":\"Weak MFA (old)\"}}', now() - interval '1 minute'),"
+            " ('00000000-0000-4000-8000-000000000002','acme','check_result','weak_mfa',"
+            "  '{\"check\":{\"name\":\"Weak MFA Configured\"}}', now()),"
+            " ('00000000-0000-4000-8000-000000000003','globex','check_result','stale',"
+            "  '{\"check\":{\"name\":\"Stale\"}}', now()),"
+            " ('00000000-0000-4000-8000-000000000004','acme','collection_event',NULL,'{}', now())",
+            err, sizeof err),
+        0);
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM check_types"), 2);
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM check_types WHERE tenant_id='acme'"
+                                        " AND check_type='weak_mfa'"
+                                        " AND check_name='Weak MFA Configured'"),
+                     1);
+    /* A renamed check is picked up by the next insert. */
+    ck_assert_int_eq(
+        db_exec(c,
+                "INSERT INTO events (event_id, tenant_id, kind, check_type, payload) VALUES"
+                " ('00000000-0000-4000-8000-000000000005','globex','check_result','stale',"
+                "  '{\"check\":{\"name\":\"Stale accounts\"}}')",
+                err, sizeof err),
+        0);
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM check_types WHERE tenant_id='globex'"
+                                        " AND check_name='Stale accounts'"),
+                     1);
+    PQfinish(c);
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("migrate", url, sizeof url);
     Suite *s = suite_create("migrate");
     TCase *tc = tcase_create("migrate");
     tcase_add_test(tc, migrate_twice_is_noop);
+    tcase_add_test(tc, check_types_follow_events);
     tcase_add_test(tc, migrate_fresh_applies_all);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -30,6 +30,7 @@ struct dispatch_channel {
     void **ring; /* queued jobs, FIFO */
     size_t cap, head, len;
     bool busy;
+    int64_t take_ms; /* when dispatch_next took the token of the request in flight */
     bool in_active;
     struct dispatch_channel *prev, *next; /* links in d's active list */
     ratelimit_bucket bucket;
@@ -219,8 +220,8 @@ dispatch_channel *dispatch_push(dispatch *d, const char *team_id, const char *ke
 }
 
 /* Milliseconds until the channel's bucket may give a token, with the guard:
- * a token is only taken once the bucket holds 1 + guard's worth (at most the
- * burst, so a burst of 1 still works). */
+ * a token that has to be refilled is only taken once the bucket holds 1 +
+ * guard's worth (at most the burst, so a burst of 1 still works). */
 static int64_t channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms)
 {
     int64_t w = ratelimit_peek(&c->bucket, now_ms);
@@ -229,6 +230,10 @@ static int64_t channel_wait(const dispatch *d, const dispatch_channel *c, int64_
         return w;
     if (w > 0)
         return w + d->cfg.guard_ms;
+    /* A token already there before any refill (the burst) goes at once; one that
+     * had to be refilled (the steady rate) waits for the guard too. */
+    if (b->tokens >= 1.0 - 1e-9)
+        return 0;
     double need = 1.0 + (double)d->cfg.guard_ms * b->rate / 1000.0;
     if (need > b->burst)
         need = b->burst;
@@ -258,6 +263,7 @@ dispatch_channel *dispatch_next(dispatch *d, int64_t now_ms, int64_t *wait_ms)
             ratelimit_take(&c->bucket, now_ms);
             ratelimit_take(&c->ws->bucket, now_ms);
             c->busy = true;
+            c->take_ms = now_ms;
             active_remove(d, c);
             d->dirty = true;
             return c;
@@ -280,6 +286,16 @@ void dispatch_release(dispatch *d, dispatch_channel *c, bool used, int64_t now_m
     if (!used) {
         ratelimit_refund(&c->bucket, now_ms);
         ratelimit_refund(&c->ws->bucket, now_ms);
+    } else if (c->bucket.rate > 0 && c->bucket.last_ms == c->take_ms && now_ms > c->take_ms) {
+        /*
+         * Count the message as sent when its answer came, not when its token
+         * was taken: Slack counts at arrival, which is somewhere in between,
+         * and a busy loop may transmit a request some milliseconds after
+         * taking its token. Dropping the refill of that interval makes the
+         * spacing Slack sees at least the configured one. (Only when nothing
+         * else, such as a 429's pause, touched the bucket meanwhile.)
+         */
+        c->bucket.last_ms = now_ms;
     }
     if (c->len)
         active_add(d, c);

@@ -169,6 +169,8 @@ typedef struct flight {
     char thread_ts[64]; /* reply into this thread ("" top level) */
     bool thread_track;  /* update slack_threads on success */
     bool thread_reply;  /* this is a reply in an existing streak */
+    bool lookup;        /* starts with users.lookupByEmail */
+    const sender_db_target *target;
     render_output msg;
 } flight;
 
@@ -599,8 +601,10 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-/* Records the outcome for jobs[0..n) now, or queues it until PostgreSQL is back;
- * the jobs retire (offsets move) only once it is written. Takes the jobs. */
+/* Records the outcome for jobs[0..n): queued, and written by flush_pending at
+ * the end of the loop turn (all 'sent' outcomes of the turn in one
+ * statement), or when PostgreSQL is back; the jobs retire (offsets move) only
+ * once it is written. Takes the jobs. */
 static void record(sender *s, outcome_kind kind, job **jobs, size_t n, const int64_t *due_ms,
                    const char *channel, const char *ts, const char *thread_ts, const char *resolved,
                    const char *code, const char *reason, int digest_size)
@@ -623,29 +627,55 @@ static void record(sender *s, outcome_kind kind, job **jobs, size_t n, const int
     o->code = dup_or_null(code);
     o->reason = dup_or_null(reason);
     o->digest_size = digest_size;
-    if (!s->pending && outcome_write(s, o)) {
-        for (size_t i = 0; i < n; i++)
-            job_retire(s, jobs[i]);
-        outcome_free(o);
-        return;
-    }
-    /* Keep order: later outcomes wait behind earlier unwritten ones. */
+    /* Order is kept: a later outcome never lands before an earlier one. */
     *s->pending_tail = o;
     s->pending_tail = &o->next;
 }
 
-static void flush_pending(sender *s)
+/* Removes the first n outcomes of the queue, retiring their jobs. */
+static void pending_done(sender *s, size_t n)
 {
-    while (s->pending) {
+    while (n-- > 0 && s->pending) {
         outcome *o = s->pending;
-        if (!outcome_write(s, o))
-            return;
         s->pending = o->next;
         if (!s->pending)
             s->pending_tail = &s->pending;
         for (size_t i = 0; i < o->njobs; i++)
             job_retire(s, o->jobs[i]);
         outcome_free(o);
+    }
+}
+
+/* Writes the queued outcomes in order: runs of 'sent' as one statement each. */
+static void flush_pending(sender *s)
+{
+    while (s->pending) {
+        if (s->pending->kind != OUT_SENT) {
+            if (!outcome_write(s, s->pending))
+                return;
+            pending_done(s, 1);
+            continue;
+        }
+        size_t nout = 0, nrows = 0;
+        for (outcome *o = s->pending; o && o->kind == OUT_SENT && nrows < 2000; o = o->next) {
+            nout++;
+            nrows += o->njobs;
+        }
+        sender_db_sent_row *rows = xmalloc(nrows * sizeof *rows);
+        size_t k = 0, i = 0;
+        for (outcome *o = s->pending; i < nout; o = o->next, i++)
+            for (size_t j = 0; j < o->njobs; j++)
+                rows[k++] = (sender_db_sent_row){o->jobs[j]->id, o->channel,  o->ts,
+                                                 o->thread_ts,   o->resolved, o->digest_size};
+        char err[512];
+        int rc = db_ready(s) ? sender_db_mark_sent_rows(s->db, rows, nrows, err, sizeof err) : -1;
+        free(rows);
+        if (rc < 0) {
+            if (!s->db_down)
+                db_failed(s, "recording sent deliveries", err);
+            return;
+        }
+        pending_done(s, nout);
     }
 }
 
@@ -916,10 +946,11 @@ static bool foldable(sender *s, job *j, int64_t now)
 /*
  * The channel c may send one request now (its tokens are taken). Decides
  * what to send: fail-fast, an email lookup, one message, or a digest of the
- * backlog; claims the rows and starts the request. The channel stays busy
- * until the request ends; when nothing is sent it is released at once.
+ * backlog, and takes those jobs off the queue. Returns the planned flight
+ * (claimed and launched by claim_and_launch), or NULL when nothing is to be
+ * sent (the channel is then released at once).
  */
-static void start_channel(sender *s, dispatch_channel *c, int64_t now)
+static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
 {
     job *head = dispatch_channel_peek(c, 0);
     char reason[512];
@@ -928,7 +959,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
     if (!w || s->db_down) {
         dispatch_release(s->disp, c, false, now);
         dispatch_pause_channel(s->disp, c, now + 1000);
-        return;
+        return NULL;
     }
     /* An unusable installation: fail fast, without calling Slack. */
     if (!w->found || w->revoked || (!w->token && !w->key_error)) {
@@ -954,13 +985,13 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
                               NULL);
         free(all);
         dispatch_release(s->disp, c, false, now);
-        return;
+        return NULL;
     }
     const sender_db_target *t = target(s, head->target_id, now);
     if (!t) {
         dispatch_release(s->disp, c, false, now);
         dispatch_pause_channel(s->disp, c, now + 1000);
-        return;
+        return NULL;
     }
     if (!t->found || t->deleted || !t->enabled) {
         job *j = dispatch_channel_pop(s->disp, c);
@@ -970,7 +1001,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
         if (!fail_now(s, &j, 1, code, reason))
             dispatch_push(s->disp, j->team_id, dispatch_channel_key(c), j, true, now, NULL);
         dispatch_release(s->disp, c, false, now);
-        return;
+        return NULL;
     }
 
     flight *f = xcalloc(1, sizeof *f);
@@ -987,7 +1018,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
             free(f);
             dispatch_release(s->disp, c, false, now);
             dispatch_pause_channel(s->disp, c, now + 1000);
-            return;
+            return NULL;
         }
         if (rc == 1 && !uid[0]) {
             job *j = dispatch_channel_pop(s->disp, c);
@@ -999,7 +1030,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
                 dispatch_push(s->disp, j->team_id, dispatch_channel_key(c), j, true, now, NULL);
             free(f);
             dispatch_release(s->disp, c, false, now);
-            return;
+            return NULL;
         }
         if (rc == 1) {
             snprintf(f->post_to, sizeof f->post_to, "%s", uid);
@@ -1010,7 +1041,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
                 free(f);
                 dispatch_release(s->disp, c, false, now);
                 dispatch_pause_channel(s->disp, c, now + wait);
-                return;
+                return NULL;
             }
             lookup = true;
             snprintf(f->email, sizeof f->email, "%s", head->destination);
@@ -1038,20 +1069,32 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
             i++;
     }
 
-    if (!claim_jobs(s, f->jobs, &f->njobs, true)) {
-        /* Database away: everything back at the front, in order. */
-        for (size_t i = f->njobs; i-- > 0;)
-            dispatch_push(s->disp, f->jobs[i]->team_id, dispatch_channel_key(c), f->jobs[i], true,
-                          now, NULL);
-        if (lookup)
-            ratelimit_refund(&w->lookups, now);
-        flight_free(f);
-        dispatch_release(s->disp, c, false, now);
-        dispatch_pause_channel(s->disp, c, now + 1000);
-        return;
-    }
+    f->lookup = lookup;
+    f->target = t;
+    return f;
+}
+
+/* Puts a planned flight's jobs back at the front of its channel (database away). */
+static void unplan(sender *s, flight *f, int64_t now)
+{
+    for (size_t i = f->njobs; i-- > 0;)
+        dispatch_push(s->disp, f->jobs[i]->team_id, dispatch_channel_key(f->chan), f->jobs[i], true,
+                      now, NULL);
+    f->njobs = 0;
+    if (f->lookup)
+        ratelimit_refund(&f->ws->lookups, now);
+    dispatch_release(s->disp, f->chan, false, now);
+    dispatch_pause_channel(s->disp, f->chan, now + 1000);
+    flight_free(f);
+}
+
+/* Starts the request of a planned flight whose jobs are claimed. */
+static void launch(sender *s, flight *f, int64_t now)
+{
+    ws_entry *w = f->ws;
+    dispatch_channel *c = f->chan;
     if (f->njobs == 0) {
-        if (lookup)
+        if (f->lookup)
             ratelimit_refund(&w->lookups, now);
         flight_free(f);
         dispatch_release(s->disp, c, false, now);
@@ -1067,7 +1110,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
         dispatch_release(s->disp, c, false, now);
         return;
     }
-    if (!flight_render(s, f, t)) {
+    if (!flight_render(s, f, f->target)) {
         if (f->njobs) {
             LOG_ERROR("rendering deliveries for %s failed: a rendering bug", f->post_to);
             fail_jobs(s, f->jobs, f->njobs, "render_failed",
@@ -1077,7 +1120,7 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
         dispatch_release(s->disp, c, false, now);
         return;
     }
-    if (lookup) {
+    if (f->lookup) {
         const char *fields[] = {"email", f->email, NULL};
         f->req = slack_request_new_form(s->cfg.common.slack_api_url, "users.lookupByEmail",
                                         w->token, fields);
@@ -1101,6 +1144,60 @@ static void start_channel(sender *s, dispatch_channel *c, int64_t now)
         s->flights->prev = f;
     s->flights = f;
     s->in_flight++;
+}
+
+/*
+ * Claims the jobs of several planned flights in ONE statement (a round trip
+ * per loop turn rather than per message), then launches them. Unclaimable
+ * jobs (already sent, someone else's) are dropped from their flights.
+ */
+static void claim_and_launch(sender *s, flight **plans, size_t np, int64_t now)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < np; i++)
+        total += plans[i]->njobs;
+    sender_db_claim_req *reqs = xmalloc(total * sizeof *reqs);
+    sender_db_claim_res *res = xmalloc(total * sizeof *res);
+    size_t k = 0;
+    for (size_t i = 0; i < np; i++)
+        for (size_t j = 0; j < plans[i]->njobs; j++) {
+            job *jb = plans[i]->jobs[j];
+            reqs[k++] = (sender_db_claim_req){jb->id, jb->event_id, jb->target_id, jb->lease};
+        }
+    char err[512];
+    int rc = db_ready(s) ? sender_db_claim(s->db, reqs, total, s->cfg.claim_lease_ms, true, res,
+                                           err, sizeof err)
+                         : -1;
+    if (rc < 0) {
+        if (!s->db_down)
+            db_failed(s, "claiming deliveries", err);
+        for (size_t i = 0; i < np; i++)
+            unplan(s, plans[i], now);
+        free(reqs);
+        free(res);
+        return;
+    }
+    k = 0;
+    for (size_t i = 0; i < np; i++) {
+        flight *f = plans[i];
+        size_t keep = 0;
+        for (size_t j = 0; j < f->njobs; j++, k++) {
+            job *jb = f->jobs[j];
+            if (res[k].claimed) {
+                jb->attempts = res[k].attempts;
+                jb->created_ms = res[k].created_ms;
+                snprintf(jb->lease, sizeof jb->lease, "%s", res[k].lease);
+                f->jobs[keep++] = jb;
+            } else {
+                drop_unclaimed(s, jb);
+            }
+        }
+        f->njobs = keep;
+    }
+    free(reqs);
+    free(res);
+    for (size_t i = 0; i < np; i++)
+        launch(s, plans[i], now);
 }
 
 /* ==== finishing requests ================================================================== */
@@ -1861,13 +1958,27 @@ static void housekeeping(sender *s, int64_t now)
 static int64_t dispatch_ready(sender *s, int64_t now)
 {
     int64_t wait = -1;
-    while ((size_t)s->cfg.max_in_flight > s->in_flight && !s->db_down) {
-        dispatch_channel *c = dispatch_next(s->disp, now, &wait);
-        if (!c)
-            return wait;
-        start_channel(s, c, now);
+    for (;;) {
+        flight *plans[128];
+        size_t np = 0;
+        bool more = true;
+        while (np < ARRAY_LEN(plans) && s->in_flight + np < (size_t)s->cfg.max_in_flight &&
+               !s->db_down) {
+            dispatch_channel *c = dispatch_next(s->disp, now, &wait);
+            if (!c) {
+                more = false;
+                break;
+            }
+            flight *f = plan_channel(s, c, now);
+            if (f)
+                plans[np++] = f;
+        }
+        if (np)
+            claim_and_launch(s, plans, np, now);
+        if (!more || s->db_down || s->in_flight >= (size_t)s->cfg.max_in_flight)
+            break;
     }
-    return (size_t)s->cfg.max_in_flight > s->in_flight ? wait : -1;
+    return s->in_flight < (size_t)s->cfg.max_in_flight ? wait : -1;
 }
 
 typedef struct release_ctx {

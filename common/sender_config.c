@@ -2,6 +2,7 @@
 #include "common/sender.h"
 
 #include "common/crypto.h"
+#include "common/httpd.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -96,7 +97,7 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
         {"--group", "HERALD_SLACK_GROUP", CFG_STRING, "herald-slack", 0, 0, "NAME",
          "Kafka consumer group", &cfg->group},
         {"--channel-rate", "HERALD_SLACK_CHANNEL_RATE", CFG_STRING, "1", 0, 0, "PER_SEC",
-         "messages per second per channel", &cfg->raw.channel_rate},
+         "messages per second per channel (0: unlimited)", &cfg->raw.channel_rate},
         {"--channel-burst", "HERALD_SLACK_CHANNEL_BURST", CFG_STRING, "3", 0, 0, "N",
          "messages a channel may get at once before the rate applies", &cfg->raw.channel_burst},
         {"--workspace-rate-per-minute", "HERALD_SLACK_WORKSPACE_RATE", CFG_STRING, "300", 0, 0,
@@ -179,7 +180,7 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
         double min, max;
         double *dst;
     } nums[] = {
-        {"--channel-rate", cfg->raw.channel_rate, 0.001, 1000, &cfg->channel_rate},
+        {"--channel-rate", cfg->raw.channel_rate, 0, 1000, &cfg->channel_rate},
         {"--channel-burst", cfg->raw.channel_burst, 1, 1000, &cfg->channel_burst},
         {"--workspace-rate-per-minute", cfg->raw.workspace_rate, 0, 1e6, &cfg->workspace_rate},
         {"--workspace-burst", cfg->raw.workspace_burst, 1, 1e5, &cfg->workspace_burst},
@@ -240,6 +241,14 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
     if (!cfg->group || !*cfg->group) {
         snprintf(errstr, errstr_size, "--group: must not be empty");
         return -1;
+    }
+    if (cfg->metrics_addr && *cfg->metrics_addr) {
+        char host[256], why[256];
+        uint16_t port;
+        if (httpd_parse_addr(cfg->metrics_addr, host, sizeof host, &port, why, sizeof why)) {
+            snprintf(errstr, errstr_size, "--metrics-addr: %s", why);
+            return -1;
+        }
     }
     if (!cfg->common.secret_key || !*cfg->common.secret_key) {
         snprintf(errstr, errstr_size,

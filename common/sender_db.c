@@ -235,6 +235,57 @@ int sender_db_mark_sent(PGconn *c, const int64_t *ids, size_t n, const char *cha
     return 0;
 }
 
+int sender_db_mark_sent_rows(PGconn *c, const sender_db_sent_row *rows, size_t n, char *errstr,
+                             size_t errstr_size)
+{
+    if (n == 0)
+        return 0;
+    int64_t *ids = xmalloc(n * sizeof *ids), *ds = xmalloc(n * sizeof *ds);
+    const char **ch = xmalloc(n * sizeof *ch), **ts = xmalloc(n * sizeof *ts);
+    const char **th = xmalloc(n * sizeof *th), **rs = xmalloc(n * sizeof *rs);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = rows[i].id;
+        ds[i] = rows[i].digest_size > 1 ? rows[i].digest_size : 0;
+        ch[i] = rows[i].channel;
+        ts[i] = rows[i].ts;
+        th[i] = rows[i].thread_ts;
+        rs[i] = rows[i].resolved;
+    }
+    char *a_ids = array_i64(ids, n), *a_ds = array_i64(ds, n);
+    char *a_ch = array_text(ch, n, true), *a_ts = array_text(ts, n, true);
+    char *a_th = array_text(th, n, true), *a_rs = array_text(rs, n, true);
+    const char *params[6] = {a_ids, a_ch, a_ts, a_th, a_ds, a_rs};
+    PGresult *r = run(
+        c,
+        "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+        "$5::int[], $6::text[]) AS r(id, channel, ts, thread_ts, digest_size, resolved)), "
+        "d AS (UPDATE deliveries d SET state = 'sent', slack_channel = r.channel, "
+        "slack_ts = r.ts, slack_thread_ts = r.thread_ts, digest_size = NULLIF(r.digest_size, 0), "
+        "sent_at = now(), next_attempt_at = NULL, updated_at = now() "
+        "FROM r WHERE d.id = r.id AND d.state <> 'sent' RETURNING d.target_id, r.resolved) "
+        "UPDATE targets t SET last_success_at = now(), "
+        "destination_resolved = COALESCE(x.resolved, t.destination_resolved) "
+        "FROM (SELECT target_id, max(resolved) AS resolved FROM d GROUP BY target_id) x "
+        "WHERE t.id = x.target_id",
+        6, params, errstr, errstr_size);
+    free(a_ids);
+    free(a_ds);
+    free(a_ch);
+    free(a_ts);
+    free(a_th);
+    free(a_rs);
+    free(ids);
+    free(ds);
+    free(ch);
+    free(ts);
+    free(th);
+    free(rs);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *leases,
                             const int64_t *due_ms, size_t n, const char *code, const char *reason,
                             char *errstr, size_t errstr_size)

@@ -73,6 +73,17 @@ int sender_db_mark_sent(PGconn *c, const int64_t *ids, size_t n, const char *cha
                         const char *ts, const char *thread_ts, int digest_size,
                         const char *resolved, char *errstr, size_t errstr_size);
 
+/* One row of sender_db_mark_sent_rows. Strings may be NULL (thread_ts, resolved). */
+typedef struct sender_db_sent_row {
+    int64_t id;
+    const char *channel, *ts, *thread_ts, *resolved;
+    int digest_size;
+} sender_db_sent_row;
+
+/* sender_db_mark_sent for many messages at once (one statement). Returns 0 or -1. */
+int sender_db_mark_sent_rows(PGconn *c, const sender_db_sent_row *rows, size_t n, char *errstr,
+                             size_t errstr_size);
+
 /* A transient failure: 'retrying' due at due_ms[i] (epoch ms) with the error,
  * where the lease is still leases[i]. Returns the number of rows updated, or -1. */
 int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *leases,

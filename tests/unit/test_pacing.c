@@ -267,6 +267,56 @@ START_TEST(unused_token_refunded)
 }
 END_TEST
 
+START_TEST(spacing_counts_from_the_answer)
+{
+    /* Burst 1: the next message may go one interval after the previous one's
+     * ANSWER, so a request transmitted late (busy loop) or answered slowly
+     * can never reach Slack closer than the configured spacing. */
+    dispatch *d = new_dispatch(1.0, 1.0, 0, 1);
+    jobs[0] = 0;
+    jobs[1] = 1;
+    dispatch_push(d, "T1", "C1", &jobs[0], false, 0, NULL);
+    dispatch_push(d, "T1", "C1", &jobs[1], false, 0, NULL);
+    int64_t wait;
+    dispatch_channel *c = dispatch_next(d, 0, &wait);
+    dispatch_channel_pop(d, c);
+    dispatch_release(d, c, true, 300); /* answered after 300 ms */
+    ck_assert_ptr_null(dispatch_next(d, 1000, &wait));
+    ck_assert_int_eq(wait, 300);
+    ck_assert_ptr_null(dispatch_next(d, 1299, &wait));
+    ck_assert_ptr_eq(dispatch_next(d, 1300, &wait), c);
+    dispatch_channel_pop(d, c);
+    dispatch_release(d, c, true, 1300);
+    dispatch_destroy(d, NULL);
+}
+END_TEST
+
+START_TEST(guard_delays_steady_sends_only)
+{
+    dispatch_config cfg = {.channel_rate = 1.0,
+                           .channel_burst = 3.0,
+                           .workspace_rate_per_min = 0,
+                           .workspace_burst = 1,
+                           .guard_ms = 20};
+    dispatch *d = dispatch_new(&cfg);
+    for (int i = 0; i < 6; i++) {
+        jobs[i] = i;
+        dispatch_push(d, "T1", "C1", &jobs[i], false, 0, NULL);
+    }
+    int ids[8];
+    /* the burst is not delayed */
+    ck_assert_int_eq(send_all_ready(d, 0, ids, 8), 3);
+    /* the fourth waits for its token plus the guard, and the guard does not add up */
+    ck_assert_int_eq(send_all_ready(d, 1000, ids, 8), 0);
+    ck_assert_int_eq(send_all_ready(d, 1019, ids, 8), 0);
+    ck_assert_int_eq(send_all_ready(d, 1020, ids, 8), 1);
+    ck_assert_int_eq(send_all_ready(d, 2019, ids, 8), 0);
+    ck_assert_int_eq(send_all_ready(d, 2020, ids, 8), 1);
+    ck_assert_int_eq(send_all_ready(d, 3020, ids, 8), 1);
+    dispatch_destroy(d, NULL);
+}
+END_TEST
+
 static bool is_odd(void *job, void *arg)
 {
     (void)arg;
@@ -325,6 +375,8 @@ int main(void)
     tcase_add_test(tc, workspace_limit);
     tcase_add_test(tc, round_robin_under_workspace_limit);
     tcase_add_test(tc, unused_token_refunded);
+    tcase_add_test(tc, spacing_counts_from_the_answer);
+    tcase_add_test(tc, guard_delays_steady_sends_only);
     tcase_add_test(tc, remove_evict_and_front);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# herald-slack benchmarks (issue 4), one command each:
+#
+#   bench/sender_bench.sh throughput [N]           # (a) msgs/s, unlimited fake Slack, 200 channels
+#   bench/sender_bench.sh paced                    # (b) 500 into 50 channels at 1/s burst 3,
+#                                                  #     without and with digests
+#   bench/sender_bench.sh latency [RATE [SECONDS]] # (c) publish -> Slack acceptance at a steady
+#                                                  #     RATE events/s (default 100 for 30 s)
+#   bench/sender_bench.sh all
+#
+# Builds Herald (Release, in build-bench-sender/ unless HERALD_BENCH_BUILD_DIR
+# says otherwise; fake-slack is built too), starts a private PostgreSQL on a
+# free loopback port, runs bench/sender_bench against librdkafka's in-process
+# mock cluster and fake-slack, prints the figures, and stops everything it
+# started.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench-sender}
+
+mode=${1:-}
+case "$mode" in
+throughput | paced | latency | all) shift ;;
+-h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "sender_bench.sh: expected throughput, paced, latency or all (see --help)" >&2; exit 2 ;;
+esac
+
+echo "building in $build ..." >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target sender_bench fake-slack >/dev/null
+
+tmp=$(mktemp -d /tmp/herald-sender-bench.XXXXXX)
+chmod 755 "$tmp" # PostgreSQL runs as its own user
+port=""
+for _ in $(seq 1 50); do
+  p=$((20000 + RANDOM % 20000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "sender_bench.sh: no free port found" >&2; exit 1; }
+cleanup() {
+  bash "$root/tests/support/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+url=$(bash "$root/tests/support/pg.sh" start "$tmp/pg" "$port")
+echo "PostgreSQL at $url" >&2
+
+export HERALD_BENCH_DATABASE_URL=$url
+export FAKE_SLACK=$build/tests/support/fake-slack
+run() { HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-error} "$build/bench/sender_bench" "$@"; }
+if [ "$mode" = all ]; then
+  run throughput
+  run paced
+  run latency
+else
+  run "$mode" "$@"
+fi

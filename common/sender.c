@@ -1367,7 +1367,14 @@ static void flight_done(sender *s, flight *f, CURLcode code)
                   f->post_to, res.error, (long long)f->jobs[0]->id);
         fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);
         break;
-    case SLACK_DESTINATION:
+    case SLACK_DESTINATION: {
+        /* Name the destination: the administrator reads this on the target. */
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s %s: %s", f->jobs[0]->is_email ? "address" : "channel",
+                 f->jobs[0]->destination, res.reason);
+        fail_jobs(s, f->jobs, f->njobs, res.error, reason);
+        break;
+    }
     case SLACK_UNKNOWN_PERMANENT:
     default:
         fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);

@@ -146,6 +146,21 @@ static cJSON *control(const char *path, const char *body)
     return j;
 }
 
+/* GET url; returns the body (malloc'd); *code gets the HTTP status. */
+static char *http_get(const char *u, long *code)
+{
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    if (code)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    curl_easy_cleanup(c);
+    return b.p ? b.p : xstrdup("");
+}
+
 static void control_do(const char *path, const char *body)
 {
     cJSON_Delete(control(path, body));
@@ -507,8 +522,25 @@ START_TEST(sends_each_once_in_its_channel)
     flush();
     sender_config c;
     test_config(&c, "g-basic");
+    char maddr[64];
+    snprintf(maddr, sizeof maddr, "127.0.0.1:%d", 20000 + getpid() % 20000);
+    c.metrics_addr = maddr;
     running *r = start_sender(&c);
     wait_final(10, 60);
+    /* /metrics and /healthz while it runs */
+    char murl[128];
+    snprintf(murl, sizeof murl, "http://%s/metrics", maddr);
+    char *metrics = http_get(murl, NULL);
+    ck_assert_ptr_nonnull(strstr(
+        metrics, "herald_slack_requests_total{method=\"chat.postMessage\",outcome=\"ok\"} 10"));
+    ck_assert_ptr_nonnull(strstr(metrics, "herald_slack_deliveries_total{state=\"sent\"} 10"));
+    ck_assert_ptr_nonnull(strstr(metrics, "herald_slack_delivery_latency_seconds_count 10"));
+    ck_assert_ptr_nonnull(strstr(metrics, "herald_slack_channels_waiting"));
+    free(metrics);
+    long code = 0;
+    snprintf(murl, sizeof murl, "http://%s/healthz", maddr);
+    free(http_get(murl, &code));
+    ck_assert_int_eq(code, 200);
     sender_stats st = stop_sender(r);
     ck_assert_int_eq(st.sent, 10);
     ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent' AND attempts = 1 "
@@ -721,6 +753,40 @@ START_TEST(pacing_and_429_honoured)
     ck_assert_msg(limited >= 1 && limited <= 8, "429s: %.0f", limited);
     ck_assert_int_eq(st.rate_limited, (int64_t)limited);
     ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'"), 20);
+}
+END_TEST
+
+START_TEST(pacing_holds_across_restart)
+{
+    /* A slow pace (a token every 5 s, burst 3) makes a fresh burst after a
+     * restart visible: the new process starts the channel's bucket from the
+     * sends recorded in PostgreSQL, not full. */
+    long t = add_target("T1", "CRESTART");
+    for (int i = 0; i < 3; i++)
+        route(t, "T1", "CRESTART", "Before restart");
+    flush();
+    sender_config c;
+    test_config(&c, "g-restart-pace");
+    c.digests = false;
+    c.channel_rate = 0.2;
+    running *r = start_sender(&c);
+    wait_final(3, 30);
+    stop_sender(r);
+    route(t, "T1", "CRESTART", "After restart A");
+    route(t, "T1", "CRESTART", "After restart B");
+    flush();
+    r = start_sender(&c);
+    wait_final(5, 60);
+    stop_sender(r);
+    cJSON *m = messages("CRESTART");
+    ck_assert_int_eq(cJSON_GetArraySize(m), 5);
+    double t0 = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "time")->valuedouble;
+    double t3 = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 3), "time")->valuedouble;
+    double t4 = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 4), "time")->valuedouble;
+    cJSON_Delete(m);
+    /* one token every 5 s after the burst, across the restart */
+    ck_assert_msg(t3 - t0 >= 4500, "4th message %.0f ms after the burst", t3 - t0);
+    ck_assert_msg(t4 - t3 >= 4500, "5th message %.0f ms after the 4th", t4 - t3);
 }
 END_TEST
 
@@ -1169,6 +1235,7 @@ int main(void)
     add(i2, failures_end_failed_with_code_and_reason);
     add(i2, email_destination_is_a_direct_message);
     add(i2, pacing_and_429_honoured);
+    add(i2, pacing_holds_across_restart);
     add(i2, transient_errors_retried_then_sent);
     add(i2, durable_retry_survives_restart);
     add(i2, retries_exhausted_fail_with_last_error);

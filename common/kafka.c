@@ -126,7 +126,8 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
     return rk;
 }
 
-int kafka_deadletter(rd_kafka_t *producer, const rd_kafka_message_t *msg, const char *reason)
+rd_kafka_resp_err_t kafka_deadletter_produce(rd_kafka_t *producer, const rd_kafka_message_t *msg,
+                                             const char *reason, void *msg_opaque)
 {
     char part[16], off[24];
     snprintf(part, sizeof part, "%d", (int)msg->partition);
@@ -140,12 +141,22 @@ int kafka_deadletter(rd_kafka_t *producer, const rd_kafka_message_t *msg, const 
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(TOPIC_DEADLETTER), RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (err) {
+        RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err)
         rd_kafka_headers_destroy(hdrs); /* only owned by librdkafka on success */
-        LOG_ERROR("dead-letter %s [%s] @%s: %s", topic, part, off, rd_kafka_err2str(err));
+    return err;
+}
+
+int kafka_deadletter(rd_kafka_t *producer, const rd_kafka_message_t *msg, const char *reason)
+{
+    const char *topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "";
+    rd_kafka_resp_err_t err = kafka_deadletter_produce(producer, msg, reason, NULL);
+    if (err) {
+        LOG_ERROR("dead-letter %s [%d] @%lld: %s", topic, (int)msg->partition,
+                  (long long)msg->offset, rd_kafka_err2str(err));
         return -1;
     }
-    LOG_WARN("dead-lettered %s [%s] @%s: %s", topic, part, off, reason);
+    LOG_WARN("dead-lettered %s [%d] @%lld: %s", topic, (int)msg->partition, (long long)msg->offset,
+             reason);
     return 0;
 }

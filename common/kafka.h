@@ -42,9 +42,15 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
 /*
  * Produces msg's bytes and key to the dead-letter topic with headers
  * herald.source.topic, herald.source.partition, herald.source.offset and
- * herald.reason. Returns 0 when enqueued (the caller flushes before storing
- * the offset), -1 otherwise.
+ * herald.reason (the payload is copied). msg_opaque is the delivery report's
+ * per-message opaque, so a caller can tie the acknowledgement to its own
+ * bookkeeping. Logs nothing; returns librdkafka's error.
  */
+rd_kafka_resp_err_t kafka_deadletter_produce(rd_kafka_t *producer, const rd_kafka_message_t *msg,
+                                             const char *reason, void *msg_opaque);
+
+/* kafka_deadletter_produce without an opaque, logging the outcome. Returns 0
+ * when enqueued (the caller flushes before storing the offset), -1 otherwise. */
 int kafka_deadletter(rd_kafka_t *producer, const rd_kafka_message_t *msg, const char *reason);
 
 #endif

@@ -324,31 +324,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 /*
- * The dead-letter message of kafka_deadletter (same topic, key, value and
- * headers herald.source.topic/partition/offset and herald.reason), produced
- * with a per-message opaque so its acknowledgement is tracked with the batch
- * it belongs to; kafka_deadletter has no opaque.
+ * Dead letters carry the outmsg as their opaque so the acknowledgement is
+ * tracked with the batch it belongs to.
  */
 static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *bm)
 {
     const rd_kafka_message_t *msg = bm->m;
-    char part[16], off[24];
-    snprintf(part, sizeof part, "%d", (int)msg->partition);
-    snprintf(off, sizeof off, "%lld", (long long)msg->offset);
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
-    rd_kafka_header_add(hdrs, "herald.source.topic", -1, topic, -1);
-    rd_kafka_header_add(hdrs, "herald.source.partition", -1, part, -1);
-    rd_kafka_header_add(hdrs, "herald.source.offset", -1, off, -1);
-    rd_kafka_header_add(hdrs, "herald.reason", -1, bm->reason, -1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(TOPIC_DEADLETTER), RD_KAFKA_V_KEY(msg->key, msg->key_len),
-        RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(o),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (err) {
-        rd_kafka_headers_destroy(hdrs); /* owned by librdkafka only on success */
+    rd_kafka_resp_err_t err = kafka_deadletter_produce(r->producer, msg, bm->reason, o);
+    if (err)
         return err;
-    }
     /* One line per dead letter, but not a flood: a producer gone wrong can
      * send thousands; the summary line counts them all. */
     int64_t now = util_now_mono_ms();
@@ -361,7 +345,8 @@ static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *
         r->dl_log_suppressed = 0;
     }
     if (r->dl_log_count++ < 20)
-        LOG_WARN("dead-lettered %s [%s] @%s: %s", topic, part, off, bm->reason);
+        LOG_WARN("dead-lettered %s [%d] @%lld: %s", rd_kafka_topic_name(msg->rkt),
+                 (int)msg->partition, (long long)msg->offset, bm->reason);
     else
         r->dl_log_suppressed++;
     return err;

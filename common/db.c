@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/migrations.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,18 @@ void db_error(PGconn *conn, const PGresult *res, char *errstr, size_t errstr_siz
     errstr[w] = '\0';
 }
 
+static void default_connect_timeout(void)
+{
+    setenv("PGCONNECT_TIMEOUT", "10", 0);
+}
+
 PGconn *db_connect(const char *conninfo, char *errstr, size_t errstr_size)
 {
+    /* Without a connect timeout libpq waits for the kernel's (minutes) when the
+     * host is unreachable, blocking a worker's loop; an explicit
+     * connect_timeout in conninfo or PGCONNECT_TIMEOUT still wins. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, default_connect_timeout);
     PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
     if (!conn) {
         snprintf(errstr, errstr_size, "database: out of memory");

@@ -1444,14 +1444,20 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
     };
     char sql[4096];
     /* libpq's unnamed statements are planned with the actual values, so the
-     * "$n IS NULL OR" arms fold away and the indexes still serve. */
+     * "$n IS NULL OR" arms fold away and the indexes still serve. The keyset
+     * cursor ($5) need not exist: ids have gaps (the router's idempotent
+     * inserts use up sequence values) and rows can be deleted, so the cursor is
+     * the first delivery at or above it, and an id above every delivery means
+     * all of them. */
     snprintf(sql, sizeof sql,
              "%s WHERE ($1::text IS NULL OR d.tenant_id = $1) "
              "AND ($2::int8 IS NULL OR d.target_id = $2) "
              "AND ($3::text IS NULL OR d.state = $3) "
              "AND ($4::int8 IS NULL OR d.created_at >= to_timestamp($4::int8 / 1000.0)) "
-             "AND ($5::int8 IS NULL OR (d.created_at, d.id) < "
-             "     (SELECT b.created_at, b.id FROM deliveries b WHERE b.id = $5)) "
+             "AND ($5::int8 IS NULL "
+             "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5) "
+             "     OR (d.created_at, d.id) < (SELECT b.created_at, b.id FROM deliveries b "
+             "                                WHERE b.id >= $5 ORDER BY b.id LIMIT 1)) "
              "ORDER BY d.created_at DESC, d.id DESC LIMIT $6 OFFSET $7",
              delivery_cols);
     PGresult *r = run(conn, "listing deliveries", sql, 7, p, NULL, errstr, errstr_size);

@@ -749,7 +749,29 @@ START_TEST(deliveries_filters)
     ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 2);
     ck_assert_int_eq(l.items[0].id, second_id);
+    int64_t third_id = l.items[1].id;
     store_deliveries_free(&l);
+    /* A cursor that is no delivery (past the newest, or a gap in the ids:
+     * the router's idempotent inserts use up sequence values) still pages:
+     * it was an empty list. */
+    k.before_id = newest_id + 1000;
+    ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
+    ck_assert_uint_eq(l.n, 2);
+    ck_assert_int_eq(l.items[0].id, newest_id);
+    store_deliveries_free(&l);
+    char q[128];
+    snprintf(q, sizeof q, "UPDATE deliveries SET id = id + 1000 WHERE id = %lld",
+             (long long)newest_id);
+    exec_ok(q);
+    k.before_id = newest_id; /* now a gap below the moved row */
+    ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
+    ck_assert_uint_eq(l.n, 2);
+    ck_assert_int_eq(l.items[0].id, second_id);
+    ck_assert_int_eq(l.items[1].id, third_id);
+    store_deliveries_free(&l);
+    snprintf(q, sizeof q, "UPDATE deliveries SET id = %lld WHERE id = %lld", (long long)newest_id,
+             (long long)newest_id + 1000);
+    exec_ok(q);
 
     /* Bad filter values. */
     store_delivery_filter bad = {.state = "done"};

@@ -2,9 +2,11 @@
 
 #include "common/config.h"
 #include "common/event.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,46 +122,141 @@ void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const c
 
 /* ================================================================ text */
 
+/* Code points that must not reach a terminal as they are: C0 and C1 controls
+ * and DEL (escape sequences; U+009B is a CSI on some terminals), and the
+ * bidirectional overrides and isolates, which reorder what is shown after
+ * them ("trojan source"). */
+static bool unsafe_cp(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
 const char *cli_safe(const char *s, char *buf, size_t size)
 {
     if (!size)
         return buf;
     size_t o = 0;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    for (; *p && o + 1 < size; p++)
-        buf[o++] = (*p < 0x20 || *p == 0x7f) ? '?' : (char)*p;
-    /* Cut short: never end inside a UTF-8 sequence. */
-    if (*p && (*p & 0xC0) == 0x80) {
-        size_t k = o;
-        while (k > 0 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80)
-            k--;
-        if (k > 0 && ((unsigned char)buf[k - 1] & 0x80))
-            o = k - 1;
+    while (*p) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(p, SIZE_MAX, &cp);
+        if (n == 0 || unsafe_cp(cp)) {
+            /* Bad bytes and unsafe characters show as one '?' each. */
+            if (o + 1 >= size)
+                break;
+            buf[o++] = '?';
+            p += n ? n : 1;
+            continue;
+        }
+        /* Cut short: never end inside a UTF-8 sequence. */
+        if (o + n >= size)
+            break;
+        memcpy(buf + o, p, n);
+        o += n;
+        p += n;
     }
     buf[o] = '\0';
     return buf;
 }
 
-/* Characters (code points) in a UTF-8 string. */
-static size_t u8_width(const char *s)
+typedef struct cp_range {
+    uint32_t lo, hi;
+} cp_range;
+
+/* Combining marks and invisible format characters: no column of their own. */
+static const cp_range zero_width[] = {
+    {0x0300, 0x036F},   {0x0483, 0x0489},   {0x0591, 0x05BD},   {0x05BF, 0x05BF}, {0x05C1, 0x05C2},
+    {0x05C4, 0x05C5},   {0x05C7, 0x05C7},   {0x0610, 0x061A},   {0x061C, 0x061C}, {0x064B, 0x065F},
+    {0x0670, 0x0670},   {0x06D6, 0x06DC},   {0x06DF, 0x06E4},   {0x06E7, 0x06E8}, {0x06EA, 0x06ED},
+    {0x0900, 0x0902},   {0x093A, 0x093A},   {0x093C, 0x093C},   {0x0941, 0x0948}, {0x094D, 0x094D},
+    {0x0951, 0x0957},   {0x0E31, 0x0E31},   {0x0E34, 0x0E3A},   {0x0E47, 0x0E4E}, {0x1160, 0x11FF},
+    {0x1AB0, 0x1AFF},   {0x1DC0, 0x1DFF},   {0x200B, 0x200F},   {0x2060, 0x2064}, {0x20D0, 0x20FF},
+    {0x302A, 0x302D},   {0x3099, 0x309A},   {0xFE00, 0xFE0F},   {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF},
+    {0x1F3FB, 0x1F3FF}, {0xE0000, 0xE007F}, {0xE0100, 0xE01EF},
+};
+
+/* East Asian wide and fullwidth characters and emoji shown as emoji: two
+ * columns in a terminal. */
+static const cp_range double_width[] = {
+    {0x1100, 0x115F},   {0x231A, 0x231B},   {0x2329, 0x232A},   {0x23E9, 0x23EC},
+    {0x23F0, 0x23F0},   {0x23F3, 0x23F3},   {0x25FD, 0x25FE},   {0x2614, 0x2615},
+    {0x2648, 0x2653},   {0x267F, 0x267F},   {0x2693, 0x2693},   {0x26A1, 0x26A1},
+    {0x26AA, 0x26AB},   {0x26BD, 0x26BE},   {0x26C4, 0x26C5},   {0x26CE, 0x26CE},
+    {0x26D4, 0x26D4},   {0x26EA, 0x26EA},   {0x26F2, 0x26F3},   {0x26F5, 0x26F5},
+    {0x26FA, 0x26FA},   {0x26FD, 0x26FD},   {0x2705, 0x2705},   {0x270A, 0x270B},
+    {0x2728, 0x2728},   {0x274C, 0x274C},   {0x274E, 0x274E},   {0x2753, 0x2755},
+    {0x2757, 0x2757},   {0x2795, 0x2797},   {0x27B0, 0x27B0},   {0x27BF, 0x27BF},
+    {0x2B1B, 0x2B1C},   {0x2B50, 0x2B50},   {0x2B55, 0x2B55},   {0x2E80, 0x303E},
+    {0x3041, 0x33FF},   {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},
+    {0xA960, 0xA97F},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},   {0xFE10, 0xFE19},
+    {0xFE30, 0xFE6F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x16FE0, 0x16FE4},
+    {0x17000, 0x18AFF}, {0x1B000, 0x1B2FF}, {0x1F004, 0x1F004}, {0x1F0CF, 0x1F0CF},
+    {0x1F18E, 0x1F18E}, {0x1F191, 0x1F19A}, {0x1F200, 0x1F202}, {0x1F210, 0x1F23B},
+    {0x1F240, 0x1F248}, {0x1F250, 0x1F251}, {0x1F260, 0x1F265}, {0x1F300, 0x1F320},
+    {0x1F32D, 0x1F335}, {0x1F337, 0x1F37C}, {0x1F37E, 0x1F393}, {0x1F3A0, 0x1F3CA},
+    {0x1F3CF, 0x1F3D3}, {0x1F3E0, 0x1F3F0}, {0x1F3F4, 0x1F3F4}, {0x1F3F8, 0x1F3FA},
+    {0x1F400, 0x1F43E}, {0x1F440, 0x1F440}, {0x1F442, 0x1F4FC}, {0x1F4FF, 0x1F53D},
+    {0x1F54B, 0x1F54E}, {0x1F550, 0x1F567}, {0x1F57A, 0x1F57A}, {0x1F595, 0x1F596},
+    {0x1F5A4, 0x1F5A4}, {0x1F5FB, 0x1F64F}, {0x1F680, 0x1F6C5}, {0x1F6CC, 0x1F6CC},
+    {0x1F6D0, 0x1F6D2}, {0x1F6D5, 0x1F6D7}, {0x1F6EB, 0x1F6EC}, {0x1F6F4, 0x1F6FC},
+    {0x1F7E0, 0x1F7EB}, {0x1F90C, 0x1F93A}, {0x1F93C, 0x1F945}, {0x1F947, 0x1F9FF},
+    {0x1FA70, 0x1FAFF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD},
+};
+
+static bool in_ranges(uint32_t cp, const cp_range *r, size_t n)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80)
-            n++;
-    return n;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
 }
 
-/* Byte offset of the first `chars` code points of s. */
-static size_t u8_prefix(const char *s, size_t chars)
+/* Terminal columns of one code point (0, 1 or 2), as wcwidth() would say in a
+ * UTF-8 locale, without depending on the process's locale. */
+static size_t cp_width(uint32_t cp)
 {
-    size_t n = 0, i = 0;
-    for (; s[i]; i++) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (n == chars)
-                break;
-            n++;
-        }
+    if (in_ranges(cp, zero_width, ARRAY_LEN(zero_width)))
+        return 0;
+    if (in_ranges(cp, double_width, ARRAY_LEN(double_width)))
+        return 2;
+    return 1;
+}
+
+/* Terminal columns of a string made safe by cli_safe (valid UTF-8). */
+static size_t u8_width(const char *s)
+{
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(p, SIZE_MAX, &cp);
+        w += n ? cp_width(cp) : 1;
+        p += n ? n : 1;
+    }
+    return w;
+}
+
+/* Byte offset of the longest prefix of s that fits in `cols` columns. */
+static size_t u8_prefix(const char *s, size_t cols)
+{
+    size_t w = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (p[i]) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(p + i, SIZE_MAX, &cp);
+        size_t cw = n ? cp_width(cp) : 1;
+        if (w + cw > cols)
+            break;
+        w += cw;
+        i += n ? n : 1;
     }
     return i;
 }
@@ -174,7 +271,7 @@ struct cli_table {
     size_t rows, cap;
 };
 
-/* A printable copy of s capped at max characters (0: no cap). */
+/* A printable copy of s capped at max columns (0: no cap). */
 static char *cell_copy(const char *s, size_t max)
 {
     if (!s || !*s)

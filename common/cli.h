@@ -77,8 +77,10 @@ void cli_table_destroy(cli_table *t); /* NULL-safe */
 
 /* ---------------------------------------------------------------- text and time */
 
-/* Copies s into buf with control characters replaced by '?' (for printing
- * values that came from the database or from Slack). */
+/* Copies s into buf with control characters (C0, C1, DEL), bidirectional
+ * overrides and bytes that are not UTF-8 replaced by '?' (for printing values
+ * that came from the database or from Slack); cut short at a character
+ * boundary when buf is too small. */
 const char *cli_safe(const char *s, char *buf, size_t size);
 
 /* "2026-11-29 08:40:05Z" (UTC) into buf; "-" when ms is 0. */

@@ -119,6 +119,50 @@ START_TEST(safe_copy)
     /* Cut short, never inside a UTF-8 sequence: "ab" + 3-byte "€" + ... */
     ck_assert_str_eq(cli_safe("abcde\xe2\x82\xac", buf, sizeof buf), "abcde");
     ck_assert_str_eq(cli_safe(NULL, buf, sizeof buf), "");
+    /* Regression: C1 controls (U+009B is a CSI on some terminals), the bidi
+     * overrides and isolates, and bytes that are not UTF-8 passed through. */
+    char big[64];
+    ck_assert_str_eq(cli_safe("a\xc2\x9b"
+                              "31mb",
+                              big, sizeof big),
+                     "a?31mb");
+    ck_assert_str_eq(cli_safe("x\xe2\x80\xae"
+                              "evil\xe2\x81\xa6"
+                              "y",
+                              big, sizeof big),
+                     "x?evil?y");
+    ck_assert_str_eq(cli_safe("bad\xff\xfe", big, sizeof big), "bad??");
+    ck_assert_str_eq(cli_safe("Zo\xc3\xab \xf0\x9f\xa6\x89", big, sizeof big),
+                     "Zo\xc3\xab \xf0\x9f\xa6\x89");
+}
+END_TEST
+
+/* Regression: widths were counted in code points, so a name with an emoji or
+ * CJK (two columns) or a combining accent (none) pushed its row's columns
+ * out of line. */
+START_TEST(table_wide_characters)
+{
+    const char *hdr[] = {"NAME", "X"};
+    cli_table *t = cli_table_new(2, hdr);
+    cli_table_set_max_width(t, 0, 8);
+    const char *r1[] = {"Owl \xf0\x9f\xa6\x89", "a"};     /* "Owl 🦉": 6 columns */
+    const char *r2[] = {"\xe4\xb8\xad\xe6\x96\x87", "b"}; /* "中文": 4 columns */
+    const char *r3[] = {"e\xcc\x81t\xc3\xa9", "c"};       /* "étè" decomposed: 3 */
+    const char *r4[] = {"\xe4\xb8\xad\xe6\x96\x87\xe4\xb8\xad\xe6\x96\x87x", "d"}; /* 9 > 8 */
+    cli_table_add(t, r1);
+    cli_table_add(t, r2);
+    cli_table_add(t, r3);
+    cli_table_add(t, r4);
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    cli_table_print(t, f);
+    fclose(f);
+    cli_table_destroy(t);
+    ck_assert_str_eq(buf, "NAME     X\n"
+                          "Owl \xf0\x9f\xa6\x89   a\n"
+                          "\xe4\xb8\xad\xe6\x96\x87     b\n"
+                          "e\xcc\x81t\xc3\xa9      c\n"
+                          "\xe4\xb8\xad\xe6\x96\x87...  d\n");
 }
 END_TEST
 
@@ -156,6 +200,7 @@ int main(void)
     tcase_add_test(tc, help_from_table);
     tcase_add_test(tc, table_aligned_and_safe);
     tcase_add_test(tc, safe_copy);
+    tcase_add_test(tc, table_wide_characters);
     tcase_add_test(tc, times);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1591,7 +1591,7 @@ static void refresh_owned(sender *s, int64_t now)
 /* Leases due retries (and deliveries whose sender died) back into the queues. */
 static void poll_retries(sender *s, int64_t now)
 {
-    if (now < s->next_poll_ms || s->db_down || !db_ready(s))
+    if (now < s->next_poll_ms || !db_ready(s))
         return;
     s->next_poll_ms = now + s->cfg.retry_poll_ms;
     if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
@@ -2080,6 +2080,8 @@ int sender_run(sender *s)
         if (drained && (s->in_flight == 0 || now >= deadline))
             break;
 
+        if (s->db_down)
+            db_ready(s); /* reconnects at most once a second */
         if (!drained) {
             consume(s, now);
             poll_retries(s, now);

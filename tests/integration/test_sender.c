@@ -1158,6 +1158,42 @@ START_TEST(rebalance_between_two_senders)
 }
 END_TEST
 
+START_TEST(database_connection_loss_recovered)
+{
+    long t[3];
+    char ch[3][8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(ch[i], sizeof ch[i], "CDB%d", i);
+        t[i] = add_target("T1", ch[i]);
+    }
+    for (int i = 0; i < 18; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Db check %02d", i);
+        route(t[i % 3], "T1", ch[i % 3], name);
+    }
+    flush();
+    sender_config c;
+    test_config(&c, "g-dbloss");
+    c.digests = false;
+    running *r = start_sender(&c);
+    wait_sql("SELECT (count(*) >= 5)::int FROM deliveries WHERE state = 'sent'", 1, 60);
+    /* The sender's connection is cut (a database restart looks the same to it). */
+    for (int k = 0; k < 3; k++) {
+        sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid()");
+        usleep(700 * 1000);
+    }
+    wait_final(18, 90);
+    stop_sender(r);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent'"), 18);
+    for (int i = 0; i < 18; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Db check %02d", i);
+        ck_assert_int_eq(count_text(ch[i % 3], name), 1);
+    }
+}
+END_TEST
+
 START_TEST(reinstall_makes_workspace_usable_again)
 {
     long dead = add_target("T2", "CRE");
@@ -1250,6 +1286,7 @@ int main(void)
     add(i4, faults_5xx_drops_and_slow_answers);
     add(i4, rebalance_between_two_senders);
     add(i4, reinstall_makes_workspace_usable_again);
+    add(i4, database_connection_loss_recovered);
     suite_add_tcase(s, i4);
 
     SRunner *sr = srunner_create(s);

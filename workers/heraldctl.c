@@ -21,6 +21,7 @@
 #include "common/util.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROG "heraldctl"
@@ -957,6 +959,41 @@ static int cmd_deliveries(int argc, char **argv)
 
 /* ================================================================ test */
 
+/*
+ * A test is one message a person waits for, often sent right after a burst of
+ * notifications to the same channel: a 429 (which never posts) is waited out
+ * and the call retried, a few times and a few seconds at most. Nothing else is
+ * retried: a transient error (internal_error, a timeout) may have posted, and
+ * a test message shown twice is worse than a test to run again.
+ */
+#define TEST_TRIES       4
+#define TEST_MAX_WAIT_MS 10000
+
+static bool test_rate_limit_wait(const slack_result *res, int attempt)
+{
+    if (res->cls != SLACK_RATE_LIMITED || attempt >= TEST_TRIES)
+        return false;
+    int ms = res->retry_after_ms > 0 ? res->retry_after_ms : 1000;
+    if (ms > TEST_MAX_WAIT_MS)
+        return false;
+    fprintf(stderr, "%s test: Slack rate-limited the call; trying again in %.1f s\n", PROG,
+            ms / 1000.0);
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+    return true;
+}
+
+/* The reason shown when Slack still said 429 after the retries. */
+static void test_rate_limit_reason(const slack_result *res, char *reason, size_t size)
+{
+    if (res->cls == SLACK_RATE_LIMITED)
+        snprintf(reason, size,
+                 "Slack kept rate-limiting this call (%d tries): the channel or workspace is "
+                 "busy, try the test again in a minute",
+                 TEST_TRIES);
+}
+
 static int cmd_test(int argc, char **argv)
 {
     static const cli_command c = {
@@ -1019,7 +1056,13 @@ static int cmd_test(int argc, char **argv)
         bool can_post = true;
         if (t->destination_kind == STORE_DEST_EMAIL) {
             /* A member's address: post to their user id (the app's DM with them). */
-            slack_lookup_user_by_email(cfg.slack_api_url, token, t->destination, &res);
+            for (int attempt = 1;; attempt++) {
+                slack_lookup_user_by_email(cfg.slack_api_url, token, t->destination, &res);
+                if (!test_rate_limit_wait(&res, attempt))
+                    break;
+                slack_result_dispose(&res);
+                slack_result_init(&res);
+            }
             if (res.ok) {
                 snprintf(channel_buf, sizeof channel_buf, "%s", res.user_id);
                 channel = channel_buf;
@@ -1027,9 +1070,12 @@ static int cmd_test(int argc, char **argv)
                     LOG_WARN("target %" PRId64 ": %s", id, err);
             } else {
                 can_post = false;
-                char who[300];
+                char who[300], why[300] = "";
+                test_rate_limit_reason(&res, why, sizeof why);
                 snprintf(reason, sizeof reason, "%s (looking up %s)",
-                         res.reason[0] ? res.reason : "the lookup failed",
+                         why[0]          ? why
+                         : res.reason[0] ? res.reason
+                                         : "the lookup failed",
                          cli_safe(t->destination, who, sizeof who));
             }
         }
@@ -1041,8 +1087,15 @@ static int cmd_test(int argc, char **argv)
                 o.error_code = "render_failed";
                 o.error = reason;
             } else {
-                slack_post_message(cfg.slack_api_url, token, channel, msg.text, msg.blocks_json,
-                                   NULL, &res);
+                for (int attempt = 1;; attempt++) {
+                    slack_post_message(cfg.slack_api_url, token, channel, msg.text, msg.blocks_json,
+                                       NULL, &res);
+                    if (!test_rate_limit_wait(&res, attempt))
+                        break;
+                    slack_result_dispose(&res);
+                    slack_result_init(&res);
+                }
+                test_rate_limit_reason(&res, reason, sizeof reason);
             }
         }
         if (!o.error_code) {

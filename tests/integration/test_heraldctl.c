@@ -849,6 +849,40 @@ START_TEST(test_command_against_fake_slack)
 }
 END_TEST
 
+/* Regression: a test right after a burst to the same channel failed with
+ * "ratelimited: ... it will be retried later" (nothing retried it). The fake
+ * Slack allows one message a second per channel with a burst of three: five
+ * tests in a row all arrive, the later ones after waiting out the 429. */
+START_TEST(test_command_waits_out_429)
+{
+    fake_slack_start();
+    add_workspace("T1", "xoxb-good");
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "busy",
+                              "--channel", "C0001", "--uses", "failed_check"));
+    run r;
+    bool waited = false;
+    for (int i = 0; i < 5; i++) {
+        test_target(&r, id);
+        assert_ok(&r);
+        ck_assert_msg(!strncmp(r.out, "ok: ", 4), "test %d: %s", i + 1, r.out);
+        if (strstr(r.err, "rate-limited"))
+            waited = true;
+    }
+    ck_assert_msg(waited, "no 429 was met: the fake Slack's pace changed?");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries WHERE state = 'sent'"),
+                     5);
+    char murl[512];
+    snprintf(murl, sizeof murl, "%s/_fake/messages?channel=C0001", slack_url);
+    static char body[65536];
+    fetch(murl, body, sizeof body);
+    cJSON *msgs = cJSON_Parse(body);
+    ck_assert_msg(msgs != NULL, "not JSON: %s", body);
+    ck_assert_int_eq(cJSON_GetArraySize(msgs), 5);
+    cJSON_Delete(msgs);
+    fake_slack_stop();
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("heraldctl", url, sizeof url);
@@ -872,6 +906,7 @@ int main(void)
     tcase_add_test(tc, target_validation_errors);
     tcase_add_test(tc, deliveries_filtering);
     tcase_add_test(tc, test_command_against_fake_slack);
+    tcase_add_test(tc, test_command_waits_out_429);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -308,6 +308,37 @@ static bool is_email(const char *s)
     return true;
 }
 
+/* What to add to "is not a channel id, #channel or email address" for the
+ * near misses people type or paste ("" when none fits). */
+static const char *destination_hint(const char *dest, char *buf, size_t size)
+{
+    size_t n = strlen(dest);
+    if (isspace((unsigned char)dest[0]) || isspace((unsigned char)dest[n - 1]))
+        return ": remove the spaces around it";
+    if (dest[0] == '#' && n < 256) {
+        /* Slack keeps channel names in lower case: '#Sec-Alerts' is #sec-alerts. */
+        char low[256];
+        for (size_t i = 0; i <= n; i++)
+            low[i] = dest[i] >= 'A' && dest[i] <= 'Z' ? (char)(dest[i] - 'A' + 'a') : dest[i];
+        if (strcmp(low, dest) != 0 && is_channel_name(low)) {
+            char q[96];
+            snprintf(buf, size, ": Slack channel names are lower case (%s)",
+                     quote(low, q, sizeof q));
+            return buf;
+        }
+        return ": a channel name has lower-case letters, digits, - and _ (at most 80)";
+    }
+    if ((dest[0] == 'U' || dest[0] == 'W' || dest[0] == 'D') && n >= 3) {
+        bool id = true;
+        for (size_t i = 1; id && i < n; i++)
+            id = isupper((unsigned char)dest[i]) || isdigit((unsigned char)dest[i]);
+        if (id)
+            return ": user and direct-message ids are not destinations: give the member's email "
+                   "address";
+    }
+    return "";
+}
+
 store_status store_destination_parse(const char *dest, store_dest_kind *kind, char *errstr,
                                      size_t errstr_size)
 {
@@ -328,9 +359,10 @@ store_status store_destination_parse(const char *dest, store_dest_kind *kind, ch
         *kind = STORE_DEST_EMAIL;
         return STORE_OK;
     }
+    char hint[160];
     return fail(STORE_INVALID, errstr, errstr_size,
-                "destination: %s is not a channel id, #channel or email address",
-                quote(dest, q, sizeof q));
+                "destination: %s is not a channel id, #channel or email address%s",
+                quote(dest, q, sizeof q), destination_hint(dest, hint, sizeof hint));
 }
 
 /* Copies the comma-separated item starting at *p (trimmed) into buf and

@@ -403,6 +403,20 @@ START_TEST(target_validation)
     in.destination = "foo bar";
     assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "destination",
                    "'foo bar' is not a channel id, #channel or email address");
+    /* Near misses say what to fix (regression: the same bare line for all). */
+    in.destination = "#Sec-Alerts";
+    assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "destination",
+                   "'#Sec-Alerts' is not a channel id, #channel or email address: Slack "
+                   "channel names are lower case ('#sec-alerts')");
+    in.destination = " C0123ABC";
+    assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "destination",
+                   "remove the spaces around it");
+    in.destination = "#sec alerts";
+    assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "destination",
+                   "a channel name has lower-case letters, digits, - and _");
+    in.destination = "U0123ABC";
+    assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "destination",
+                   "give the member's email address");
     in = base;
     in.uses = 0;
     assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "uses",

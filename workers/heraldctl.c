@@ -910,12 +910,13 @@ static int cmd_deliveries(int argc, char **argv)
     } else if (l.n == 0) {
         printf("no deliveries\n");
     } else {
+        /* The error and its reason come last and whole: the reason ends with what
+         * to do about it, and a long one widens only its own line. */
         static const char *const hdr[] = {"ID",    "TIME",     "TARGET", "EVENT",
-                                          "STATE", "ATTEMPTS", "ERROR",  "SLACK"};
+                                          "STATE", "ATTEMPTS", "SLACK",  "ERROR"};
         cli_table *t = cli_table_new(ARRAY_LEN(hdr), hdr);
         cli_table_set_max_width(t, 2, 32);
         cli_table_set_max_width(t, 3, 40);
-        cli_table_set_max_width(t, 6, 70);
         for (size_t i = 0; i < l.n; i++) {
             const store_delivery *d = &l.items[i];
             char id[24], when[32], target_s[128], event_s[160], attempts[16], error[512],
@@ -947,7 +948,7 @@ static int cmd_deliveries(int argc, char **argv)
             const char *row[] = {id,       cli_time_format(d->created_at_ms, when, sizeof when),
                                  target_s, event_s,
                                  d->state, attempts,
-                                 error,    slack};
+                                 slack,    error};
             cli_table_add(t, row);
         }
         cli_table_print(t, stdout);

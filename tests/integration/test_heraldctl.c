@@ -602,7 +602,9 @@ START_TEST(deliveries_filtering)
         "('00000000-0000-4000-8000-000000000001', 1, 'acme', 'sent', 1, 'C0001', '17.000100', "
         " NULL, NULL, now() - interval '3 hours'),"
         "('00000000-0000-4000-8000-000000000002', 1, 'acme', 'failed', 3, NULL, NULL, "
-        " 'channel_not_found', 'the channel C0001 does not exist', now() - interval '1 minute'),"
+        " 'channel_not_found', 'the channel C0001 does not exist: point the target at a channel "
+        "that exists, or recreate it (the reason is printed in full)', "
+        " now() - interval '1 minute'),"
         "('00000000-0000-4000-8000-000000000003', 2, 'beta', 'pending', 0, NULL, NULL, NULL, "
         " NULL, now())");
     run r;
@@ -616,6 +618,8 @@ START_TEST(deliveries_filtering)
     ck_assert_ptr_nonnull(strstr(r.out, "check weak_mfa"));
     ck_assert_ptr_nonnull(strstr(r.out, "C0001/17.000100"));
     ck_assert_ptr_nonnull(strstr(r.out, "channel_not_found: the channel C0001 does not exist"));
+    /* Regression: the reason was cut at 70 characters, before what to do. */
+    ck_assert_ptr_nonnull(strstr(r.out, "or recreate it (the reason is printed in full)\n"));
 
     ctl_run(&r, NULL, NULL, ARGS("deliveries", "--tenant", "acme"));
     assert_ok(&r);

@@ -91,6 +91,24 @@ static bool apply(const cfg_opt *opt, const char *value, const char *source, cha
 cfg_result cfg_parse(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, int *argi, char *errstr, size_t errstr_size)
 {
+    /* --help wins over everything, even a bad variable in the environment:
+     * someone asking for help should get it. */
+    for (int k = *argi; k < argc; k++) {
+        const char *a = argv[k];
+        if (!strcmp(a, "--") || a[0] != '-' || a[1] == '\0')
+            break;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cfg_print_help(stdout, prog, usage, opts, nopts);
+            return CFG_HELP;
+        }
+        /* Skip a flag's separate value, as the parse below will. */
+        for (size_t o = 0; o < nopts && !strchr(a, '='); o++) {
+            if (opts[o].flag && opts[o].type != CFG_BOOL && !strcmp(opts[o].flag, a)) {
+                k++;
+                break;
+            }
+        }
+    }
     for (size_t i = 0; i < nopts; i++) {
         const cfg_opt *o = &opts[i];
         if (o->type == CFG_BOOL && o->dst)

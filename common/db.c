@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/migrations.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +14,25 @@ void db_error(PGconn *conn, const PGresult *res, char *errstr, size_t errstr_siz
     const char *m = res ? PQresultErrorMessage(res) : NULL;
     if (!m || !*m)
         m = conn ? PQerrorMessage(conn) : "no connection";
-    snprintf(errstr, errstr_size, "%s", m);
-    /* libpq's messages span lines ("connection to server ... failed:\n\tIs the
-     * server running..."); callers print one line, so fold them. */
-    size_t n = strlen(errstr);
-    while (n > 0 && (errstr[n - 1] == '\n' || errstr[n - 1] == ' '))
-        errstr[--n] = '\0';
+    if (errstr_size == 0)
+        return;
+    /* libpq's messages span lines ("... failed: Connection refused\n\tIs the
+     * server running ..."); callers print one line, so fold them, keeping
+     * sentences apart. */
     size_t w = 0;
-    for (size_t r = 0; r < n; r++) {
-        char c = errstr[r];
+    for (const char *p = m; *p && w + 3 < errstr_size; p++) {
+        char c = *p;
         if (c == '\n' || c == '\t' || c == '\r') {
+            if (w > 0 && isalnum((unsigned char)errstr[w - 1]) && p[1] && p[1] != '\n')
+                errstr[w++] = '.';
             if (w > 0 && errstr[w - 1] != ' ')
                 errstr[w++] = ' ';
             continue;
         }
         errstr[w++] = c;
     }
+    while (w > 0 && (errstr[w - 1] == ' ' || errstr[w - 1] == '.'))
+        w--;
     errstr[w] = '\0';
 }
 

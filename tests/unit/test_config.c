@@ -1,0 +1,96 @@
+/* The configuration table: environment then flags, bounds, one-line errors,
+ * and --help even when the environment holds a bad value. */
+#include "common/config.h"
+#include "common/log.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long n;
+static bool b;
+static char *s;
+static const cfg_opt opts[] = {
+    {"--count", "TEST_CFG_COUNT", CFG_INT, "5", 1, 10, "N", "a count", &n},
+    {"--flag", NULL, CFG_BOOL, NULL, 0, 0, NULL, "a switch", &b},
+    {"--name", "TEST_CFG_NAME", CFG_STRING, "x", 0, 0, "NAME", "a name", &s},
+    {"--log-level", "HERALD_LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, "LEVEL", "level", NULL},
+};
+
+static cfg_result parse(int argc, char **argv, int *argi, char *err, size_t errsz)
+{
+    *argi = 1;
+    return cfg_parse("prog", NULL, opts, 4, argc, argv, argi, err, errsz);
+}
+
+START_TEST(env_then_flags)
+{
+    setenv("TEST_CFG_COUNT", "7", 1);
+    setenv("TEST_CFG_NAME", "env", 1);
+    char *argv[] = {"prog", "--name=flag", "--flag", "rest", NULL};
+    char err[256];
+    int argi;
+    ck_assert_int_eq(parse(4, argv, &argi, err, sizeof err), CFG_OK);
+    ck_assert_int_eq(n, 7);
+    ck_assert_str_eq(s, "flag");
+    ck_assert(b);
+    ck_assert_int_eq(argi, 3);
+    unsetenv("TEST_CFG_COUNT");
+    unsetenv("TEST_CFG_NAME");
+}
+END_TEST
+
+START_TEST(errors_name_the_flag)
+{
+    char err[256];
+    int argi;
+    char *a1[] = {"prog", "--count", "11", NULL};
+    ck_assert_int_eq(parse(3, a1, &argi, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--count"));
+    ck_assert_ptr_nonnull(strstr(err, "'11'"));
+    char *a2[] = {"prog", "--bogus", NULL};
+    ck_assert_int_eq(parse(2, a2, &argi, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "'--bogus'"));
+    char *a3[] = {"prog", "--name", NULL};
+    ck_assert_int_eq(parse(2, a3, &argi, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--name needs a value"));
+    setenv("TEST_CFG_COUNT", "abc", 1);
+    char *a4[] = {"prog", NULL};
+    ck_assert_int_eq(parse(1, a4, &argi, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "TEST_CFG_COUNT"));
+    unsetenv("TEST_CFG_COUNT");
+    ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+START_TEST(help_wins_over_bad_environment)
+{
+    setenv("HERALD_LOG_LEVEL", "loud", 1);
+    char err[256];
+    int argi;
+    char *argv[] = {"prog", "--name", "y", "--help", NULL};
+    /* Help goes to stdout; silence it for the test. */
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stdout));
+    ck_assert_int_eq(parse(4, argv, &argi, err, sizeof err), CFG_HELP);
+    char *plain[] = {"prog", NULL};
+    ck_assert_int_eq(parse(1, plain, &argi, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "HERALD_LOG_LEVEL"));
+    ck_assert_ptr_nonnull(strstr(err, "'loud'"));
+    unsetenv("HERALD_LOG_LEVEL");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, env_then_flags);
+    tcase_add_test(tc, errors_name_the_flag);
+    tcase_add_test(tc, help_wins_over_bad_environment);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

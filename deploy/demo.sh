@@ -247,8 +247,22 @@ if [ -n "$console" ]; then
   echo "demo: web console $console  (sign in with the API token $api_token)"
 fi
 if [ "$keep" = 1 ]; then
-  echo "demo: still running: HERALD_DATABASE_URL=$HERALD_DATABASE_URL HERALD_KAFKA_BROKERS=$HERALD_KAFKA_BROKERS"
-  echo "      HERALD_SLACK_API_URL=$HERALD_SLACK_API_URL (messages: $SLACK/_fake/messages). Ctrl-C stops everything."
+  # The variables for heraldctl and friends, the secret key among them, go to
+  # a file only root can read rather than onto the terminal.
+  envfile=$tmp/herald.env
+  (umask 077; {
+    printf 'export HERALD_DATABASE_URL=%q\n' "$HERALD_DATABASE_URL"
+    printf 'export HERALD_KAFKA_BROKERS=%q\n' "$HERALD_KAFKA_BROKERS"
+    printf 'export HERALD_SLACK_API_URL=%q\n' "$HERALD_SLACK_API_URL"
+    printf 'export HERALD_SECRET_KEY=%q\n' "$HERALD_SECRET_KEY"
+    # The mock cluster waits a whole session timeout before a restarted
+    # worker gets partitions; keep that short here.
+    echo 'export HERALD_KAFKA_SESSION_TIMEOUT_MS=6000 HERALD_KAFKA_HEARTBEAT_INTERVAL_MS=1000'
+    printf 'export PATH=%q:%q:%q:"$PATH"\n' "$(dirname "$(bin heraldctl)")" \
+      "$(dirname "$(bin herald-checks)")" "$(dirname "$(bin fake-slack)")"
+  } >"$envfile")
+  echo "demo: still running. In another shell: source $envfile   (then heraldctl, herald-checks ... work against it)"
+  echo "      Slack messages: $SLACK/_fake/messages. Ctrl-C stops everything."
   # wait (unlike a foreground sleep) returns as soon as a signal arrives, so
   # Ctrl-C or SIGTERM runs the cleanup at once.
   sleep infinity &

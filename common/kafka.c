@@ -3,6 +3,7 @@
 #include "common/log.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,12 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr
         prop[n] = '\0';
         if (kafka_conf_set(conf, prop, eq + 1, errstr, errstr_size)) {
             /* Name the variable, not just the property, but never the value:
-             * it may be a SASL password. */
-            snprintf(errstr, errstr_size, "HERALD_KAFKA_%.*s: not a valid librdkafka property (%s)",
-                     (int)n, name, prop);
+             * it may be a SASL password (librdkafka's own message quotes it). */
+            char cur[8];
+            size_t curlen = sizeof cur;
+            bool known = rd_kafka_conf_get(conf, prop, cur, &curlen) != RD_KAFKA_CONF_UNKNOWN;
+            snprintf(errstr, errstr_size, "HERALD_KAFKA_%.*s: %s librdkafka property %s", (int)n,
+                     name, known ? "invalid value for" : "no such", prop);
             goto fail;
         }
     }

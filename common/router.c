@@ -375,9 +375,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
             r->partitions = parts->cnt;
         }
-        /* While the database is away new partitions stay paused too. */
+        /* librdkafka keeps a partition's pause flag across unassign and
+         * assign: one revoked while we were paused comes back paused. Set the
+         * flag explicitly, so while the database is away new partitions stay
+         * paused too, and otherwise every assigned partition is read. */
         if (r->paused)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk);

@@ -1716,8 +1716,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        /* A partition's pause flag survives unassign/assign in librdkafka:
+         * set it explicitly so a partition revoked while paused is read again. */
         if (s->consuming_paused)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         return;
     }
     /* Revoked (or lost): queued deliveries of those partitions are dropped
@@ -2120,10 +2124,12 @@ int sender_run(sender *s)
         LOG_ERROR("shutdown: some outcomes could not be recorded (database unreachable): those "
                   "deliveries will be attempted again and may appear twice");
     store_offsets(s);
-    rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, NULL, 0);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        LOG_WARN("final commit: %s", rd_kafka_err2str(err));
-    rd_kafka_consumer_close(s->rk);
+    /* No synchronous rd_kafka_commit here: with the brokers gone it waits
+     * forever. Closing the consumer commits the stored offsets (auto commit)
+     * and gives up within its own timeouts. */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(s->rk);
+    if (err)
+        LOG_WARN("consumer close: %s", rd_kafka_err2str(err));
     update_gauges(s);
     LOG_INFO("stopped: %lld consumed, %lld sent, %lld failed, %lld retries scheduled, %lld "
              "digests (%lld folded), %lld dead-lettered",

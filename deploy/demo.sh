@@ -7,16 +7,18 @@
 # starts a private PostgreSQL, librdkafka's mock Kafka cluster and a fake Slack
 # workspace "Acme Security" (T0DEMO: #sec-alerts, #it-ops, a private channel
 # the bot is not in, and a few members), then with the real programs:
-# heraldctl migrate / workspace add / target add, herald-router and
-# herald-slack in the background, herald-checks and herald-collect publishing
-# examples/events/*.jsonl. It waits until every delivery is final (sent or
-# failed), prints the Slack messages that arrived and the delivery table, and
-# stops everything it started (also on Ctrl-C).
+# heraldctl migrate / workspace add / target add, herald-router, herald-slack
+# and herald-api (the admin API and web console) in the background,
+# herald-checks and herald-collect publishing examples/events/*.jsonl. It waits
+# until every delivery is final (sent or failed), prints the Slack messages
+# that arrived, the delivery table and the console's address, and stops
+# everything it started (also on Ctrl-C).
 #
 #   --no-deps        do not run deploy/install-deps.sh
 #   --build-dir DIR  build directory (default: build)
 #   --timeout SECS   how long to wait for the deliveries (default: 120)
-#   --keep-running   leave everything running until Ctrl-C (to poke at it)
+#   --keep-running   leave everything running until Ctrl-C (to poke at it: it
+#                    writes the variables to an env file to source in a shell)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

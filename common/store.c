@@ -150,23 +150,94 @@ static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
     return NULL;
 }
 
-static store_status begin(PGconn *conn, const char *what, char *errstr, size_t errstr_size)
+/* Runs a statement whose result is not needed; *rows (may be NULL) gets how
+ * many rows it returned (with RETURNING: how many it changed). */
+static store_status exec_sql(PGconn *conn, const char *what, const char *sql, int n,
+                             const char *const *vals, int *rows, char *errstr, size_t errstr_size)
 {
-    PGresult *r = run(conn, what, "BEGIN", 0, NULL, NULL, errstr, errstr_size);
+    PGresult *r = run(conn, what, sql, n, vals, NULL, errstr, errstr_size);
     if (!r)
         return STORE_DB;
+    if (rows)
+        *rows = PQntuples(r);
     PQclear(r);
     return STORE_OK;
 }
 
+static store_status begin(PGconn *conn, const char *what, char *errstr, size_t errstr_size)
+{
+    return exec_sql(conn, what, "BEGIN", 0, NULL, NULL, errstr, errstr_size);
+}
+
 static store_status commit(PGconn *conn, const char *what, char *errstr, size_t errstr_size)
 {
-    PGresult *r = run(conn, what, "COMMIT", 0, NULL, NULL, errstr, errstr_size);
+    return exec_sql(conn, what, "COMMIT", 0, NULL, NULL, errstr, errstr_size);
+}
+
+/* Maps row `row` of r into *item (a store_workspace, store_target...). */
+typedef void (*row_fn)(const PGresult *r, int row, void *item);
+
+/*
+ * Runs a query and maps every row into a new array of item_size-byte items:
+ * *items (NULL when there are none; the caller frees it with the type's
+ * _free functions) and *count.
+ */
+static store_status query_rows(PGconn *conn, const char *what, const char *sql, int n,
+                               const char *const *vals, row_fn map, size_t item_size, void **items,
+                               size_t *count, char *errstr, size_t errstr_size)
+{
+    *items = NULL;
+    *count = 0;
+    PGresult *r = run(conn, what, sql, n, vals, NULL, errstr, errstr_size);
     if (!r)
         return STORE_DB;
+    int rows = PQntuples(r);
+    char *v = rows ? xcalloc((size_t)rows, item_size) : NULL;
+    for (int i = 0; i < rows; i++)
+        map(r, i, v + (size_t)i * item_size);
     PQclear(r);
+    *items = v;
+    *count = (size_t)rows;
     return STORE_OK;
 }
+
+/* query_rows for a lookup by key: *item is the one row (free it with the
+ * type's _free), or STORE_NOT_FOUND with errstr set to not_found. */
+static store_status query_one(PGconn *conn, const char *what, const char *sql, int n,
+                              const char *const *vals, row_fn map, size_t item_size, void **item,
+                              const char *not_found, char *errstr, size_t errstr_size)
+{
+    size_t count;
+    store_status st =
+        query_rows(conn, what, sql, n, vals, map, item_size, item, &count, errstr, errstr_size);
+    if (st == STORE_OK && count == 0)
+        return fail(STORE_NOT_FOUND, errstr, errstr_size, "%s", not_found);
+    return st; /* the keys are unique: never more than one row */
+}
+
+/*
+ * Defines the public type_free(type *) and list_free(list *) of a result
+ * type from its static dispose (which frees the members and zeroes the
+ * struct); both accept NULL, and list_free leaves the list empty.
+ */
+#define DEFINE_FREE(type, list, dispose)                                                           \
+    void type##_free(type *v)                                                                      \
+    {                                                                                              \
+        if (!v)                                                                                    \
+            return;                                                                                \
+        dispose(v);                                                                                \
+        free(v);                                                                                   \
+    }                                                                                              \
+    void list##_free(list *l)                                                                      \
+    {                                                                                              \
+        if (!l)                                                                                    \
+            return;                                                                                \
+        for (size_t i = 0; i < l->n; i++)                                                          \
+            dispose(&l->items[i]);                                                                 \
+        free(l->items);                                                                            \
+        l->items = NULL;                                                                           \
+        l->n = 0;                                                                                  \
+    }
 
 /* Leaves an open (possibly failed) transaction; a no-op outside one. */
 static void rollback(PGconn *conn)
@@ -190,6 +261,20 @@ static int64_t get_i64(const PGresult *r, int row, int col)
 static bool get_bool(const PGresult *r, int row, int col)
 {
     return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+/* STORE_USE_* bits from the boolean columns col (failed_check) and col + 1
+ * (data_collection). */
+static unsigned get_uses(const PGresult *r, int row, int col)
+{
+    return (get_bool(r, row, col) ? STORE_USE_FAILED_CHECK : 0) |
+           (get_bool(r, row, col + 1) ? STORE_USE_DATA_COLLECTION : 0);
+}
+
+/* A bool as a text parameter. */
+static const char *bool_text(bool b)
+{
+    return b ? "true" : "false";
 }
 
 static void i64_text(int64_t v, char buf[24])
@@ -568,33 +653,17 @@ static void workspace_dispose(store_workspace *w)
     memset(w, 0, sizeof *w);
 }
 
-void store_workspace_free(store_workspace *w)
-{
-    if (!w)
-        return;
-    workspace_dispose(w);
-    free(w);
-}
+DEFINE_FREE(store_workspace, store_workspaces, workspace_dispose)
 
-void store_workspaces_free(store_workspaces *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        workspace_dispose(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
+#define WORKSPACE_SELECT                                                                           \
+    "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "   \
+    " w.revoked_at IS NOT NULL, " MS_REVOKED ", w.revoked_reason, "                                \
+    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL) "      \
+    "FROM workspaces w WHERE w.removed_at IS NULL "
 
-static const char workspace_cols[] =
-    "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "
-    " w.revoked_at IS NOT NULL, " MS_REVOKED ", w.revoked_reason, "
-    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL) "
-    "FROM workspaces w WHERE w.removed_at IS NULL ";
-
-static void workspace_row(const PGresult *r, int i, store_workspace *w)
+static void workspace_row(const PGresult *r, int i, void *item)
 {
+    store_workspace *w = item;
     w->team_id = get_str(r, i, 0);
     w->team_name = get_str(r, i, 1);
     w->bot_user_id = get_str(r, i, 2);
@@ -685,42 +754,27 @@ out:
 store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *errstr,
                                   size_t errstr_size)
 {
-    out->items = NULL;
-    out->n = 0;
-    char sql[1024];
-    snprintf(sql, sizeof sql, "%s ORDER BY w.team_id", workspace_cols);
-    PGresult *r = run(conn, "listing workspaces", sql, 0, NULL, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    int n = PQntuples(r);
-    out->items = n ? xcalloc((size_t)n, sizeof *out->items) : NULL;
-    for (int i = 0; i < n; i++)
-        workspace_row(r, i, &out->items[i]);
-    out->n = (size_t)n;
-    PQclear(r);
-    return STORE_OK;
+    void *items;
+    store_status st =
+        query_rows(conn, "listing workspaces", WORKSPACE_SELECT "ORDER BY w.team_id", 0, NULL,
+                   workspace_row, sizeof *out->items, &items, &out->n, errstr, errstr_size);
+    out->items = items;
+    return st;
 }
 
 store_status store_workspace_get(PGconn *conn, const char *team_id, store_workspace **out,
                                  char *errstr, size_t errstr_size)
 {
-    *out = NULL;
-    char sql[1024], q[96];
-    snprintf(sql, sizeof sql, "%s AND w.team_id = $1", workspace_cols);
+    char q[96], not_found[128];
+    snprintf(not_found, sizeof not_found, "no workspace %s is installed",
+             quote(team_id, q, sizeof q));
     const char *p[1] = {team_id ? team_id : ""};
-    PGresult *r = run(conn, "reading the workspace", sql, 1, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
-                    quote(team_id, q, sizeof q));
-    }
-    store_workspace *w = xcalloc(1, sizeof *w);
-    workspace_row(r, 0, w);
-    PQclear(r);
-    *out = w;
-    return STORE_OK;
+    void *item;
+    store_status st =
+        query_one(conn, "reading the workspace", WORKSPACE_SELECT "AND w.team_id = $1", 1, p,
+                  workspace_row, sizeof **out, &item, not_found, errstr, errstr_size);
+    *out = item;
+    return st;
 }
 
 store_status store_workspace_remove(PGconn *conn, const char *team_id, bool force,
@@ -735,15 +789,12 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
     if ((st = begin(conn, what, errstr, errstr_size)))
         return st;
     const char *p[1] = {team_id ? team_id : ""};
-    r = run(conn, what,
-            "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL FOR UPDATE", 1, p,
-            NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
+    int found = 0;
+    if ((st = exec_sql(conn, what,
+                       "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL "
+                       "FOR UPDATE",
+                       1, p, &found, errstr, errstr_size)))
         goto out;
-    }
-    int found = PQntuples(r);
-    PQclear(r);
     if (!found) {
         st = fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
                   quote(team_id, q, sizeof q));
@@ -782,33 +833,25 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
     }
     PQclear(r);
     if (nt > 0) {
-        r = run(conn, what,
-                "UPDATE targets SET deleted_at = now(), enabled = false, updated_at = now() "
-                "WHERE team_id = $1 AND deleted_at IS NULL",
-                1, p, NULL, errstr, errstr_size);
-        if (!r) {
-            st = STORE_DB;
+        if ((st = exec_sql(conn, what,
+                           "UPDATE targets SET deleted_at = now(), enabled = false, "
+                           "updated_at = now() WHERE team_id = $1 AND deleted_at IS NULL",
+                           1, p, NULL, errstr, errstr_size)))
             goto out;
-        }
-        PQclear(r);
         if (targets_removed)
             *targets_removed = nt;
     }
     /* History (deliveries -> targets) keeps a referenced workspace as a
      * tombstone with its token destroyed; an unreferenced one goes. */
-    r = run(conn, what,
-            "WITH gone AS (DELETE FROM workspaces w WHERE w.team_id = $1 AND NOT EXISTS "
-            " (SELECT 1 FROM targets t WHERE t.team_id = w.team_id) RETURNING 1) "
-            "UPDATE workspaces SET removed_at = now(), token_enc = ''::bytea, "
-            " revoked_at = COALESCE(revoked_at, now()), revoked_reason = 'removed', "
-            " updated_at = now() "
-            "WHERE team_id = $1 AND NOT EXISTS (SELECT 1 FROM gone)",
-            1, p, NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
+    if ((st = exec_sql(conn, what,
+                       "WITH gone AS (DELETE FROM workspaces w WHERE w.team_id = $1 AND NOT "
+                       " EXISTS (SELECT 1 FROM targets t WHERE t.team_id = w.team_id) RETURNING 1) "
+                       "UPDATE workspaces SET removed_at = now(), token_enc = ''::bytea, "
+                       " revoked_at = COALESCE(revoked_at, now()), revoked_reason = 'removed', "
+                       " updated_at = now() "
+                       "WHERE team_id = $1 AND NOT EXISTS (SELECT 1 FROM gone)",
+                       1, p, NULL, errstr, errstr_size)))
         goto out;
-    }
-    PQclear(r);
     st = commit(conn, what, errstr, errstr_size);
 out:
     if (st)
@@ -859,16 +902,13 @@ store_status store_workspace_mark_revoked(PGconn *conn, const char *team_id, con
 {
     char errstr[512];
     const char *p[2] = {team_id ? team_id : "", code && *code ? code : "revoked"};
-    PGresult *r = run(conn, "marking the workspace revoked",
-                      "UPDATE workspaces SET revoked_at = COALESCE(revoked_at, now()), "
-                      "revoked_reason = $2, updated_at = now() WHERE team_id = $1",
-                      2, p, NULL, errstr, sizeof errstr);
-    if (!r) {
+    store_status st = exec_sql(conn, "marking the workspace revoked",
+                               "UPDATE workspaces SET revoked_at = COALESCE(revoked_at, now()), "
+                               "revoked_reason = $2, updated_at = now() WHERE team_id = $1",
+                               2, p, NULL, errstr, sizeof errstr);
+    if (st)
         LOG_WARN("workspace %s: %s", p[0], errstr);
-        return STORE_DB;
-    }
-    PQclear(r);
-    return STORE_OK;
+    return st;
 }
 
 /* ================================================================ targets */
@@ -888,38 +928,22 @@ static void target_dispose(store_target *t)
     memset(t, 0, sizeof *t);
 }
 
-void store_target_free(store_target *t)
-{
-    if (!t)
-        return;
-    target_dispose(t);
-    free(t);
-}
-
-void store_targets_free(store_targets *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        target_dispose(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
+DEFINE_FREE(store_target, store_targets, target_dispose)
 
 /* $1: tenant or NULL. */
-static const char target_cols[] =
-    "SELECT t.id, t.tenant_id, t.team_id, w.team_name, w.revoked_at IS NOT NULL, t.name, "
-    " t.description, t.destination, t.destination_kind, t.destination_resolved, "
-    " t.use_failed_check, t.use_data_collection, t.enabled, "
-    " t.digest_enabled, t.thread_repeats, "
-    " (SELECT string_agg(c.check_type, ',' ORDER BY c.check_type) FROM target_checks c "
-    "   WHERE c.target_id = t.id), " MS_T_CREATED ", " MS_T_UPDATED ", "
-    " h.pending_24h, h.sending_24h, h.retrying_24h, h.sent_24h, h.failed_24h, "
-    " " MS_H_SUCCESS ", " MS_H_ERROR ", h.last_error_code, h.last_error "
-    "FROM targets t JOIN workspaces w ON w.team_id = t.team_id "
-    "LEFT JOIN target_delivery_health h ON h.target_id = t.id "
-    "WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1) ";
+#define TARGET_SELECT                                                                              \
+    "SELECT t.id, t.tenant_id, t.team_id, w.team_name, w.revoked_at IS NOT NULL, t.name, "         \
+    " t.description, t.destination, t.destination_kind, t.destination_resolved, "                  \
+    " t.use_failed_check, t.use_data_collection, t.enabled, "                                      \
+    " t.digest_enabled, t.thread_repeats, "                                                        \
+    " (SELECT string_agg(c.check_type, ',' ORDER BY c.check_type) FROM target_checks c "           \
+    "   WHERE c.target_id = t.id), " MS_T_CREATED ", " MS_T_UPDATED ", "                           \
+    " h.pending_24h, h.sending_24h, h.retrying_24h, h.sent_24h, h.failed_24h, "                    \
+    " " MS_H_SUCCESS ", " MS_H_ERROR ", h.last_error_code, h.last_error "                          \
+    "FROM targets t JOIN workspaces w ON w.team_id = t.team_id "                                   \
+    "LEFT JOIN target_delivery_health h ON h.target_id = t.id "                                    \
+                                                                                                   \
+    "WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1) "
 
 static void split_checks(const char *csv, store_target *t)
 {
@@ -943,8 +967,9 @@ static void split_checks(const char *csv, store_target *t)
     t->n_checks = n;
 }
 
-static void target_row(const PGresult *r, int i, store_target *t)
+static void target_row(const PGresult *r, int i, void *item)
 {
+    store_target *t = item;
     t->id = get_i64(r, i, 0);
     t->tenant_id = get_str(r, i, 1);
     t->team_id = get_str(r, i, 2);
@@ -961,8 +986,7 @@ static void target_row(const PGresult *r, int i, store_target *t)
     else
         t->destination_kind = STORE_DEST_CHANNEL_ID;
     t->destination_resolved = get_str(r, i, 9);
-    t->uses = (get_bool(r, i, 10) ? STORE_USE_FAILED_CHECK : 0) |
-              (get_bool(r, i, 11) ? STORE_USE_DATA_COLLECTION : 0);
+    t->uses = get_uses(r, i, 10);
     t->enabled = get_bool(r, i, 12);
     t->digest_enabled = get_bool(r, i, 13);
     t->thread_repeats = get_bool(r, i, 14);
@@ -983,43 +1007,27 @@ static void target_row(const PGresult *r, int i, store_target *t)
 store_status store_target_list(PGconn *conn, const char *tenant, store_targets *out, char *errstr,
                                size_t errstr_size)
 {
-    out->items = NULL;
-    out->n = 0;
-    char sql[2048];
-    snprintf(sql, sizeof sql, "%s ORDER BY t.tenant_id, t.id", target_cols);
     const char *p[1] = {tenant};
-    PGresult *r = run(conn, "listing targets", sql, 1, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    int n = PQntuples(r);
-    out->items = n ? xcalloc((size_t)n, sizeof *out->items) : NULL;
-    for (int i = 0; i < n; i++)
-        target_row(r, i, &out->items[i]);
-    out->n = (size_t)n;
-    PQclear(r);
-    return STORE_OK;
+    void *items;
+    store_status st =
+        query_rows(conn, "listing targets", TARGET_SELECT "ORDER BY t.tenant_id, t.id", 1, p,
+                   target_row, sizeof *out->items, &items, &out->n, errstr, errstr_size);
+    out->items = items;
+    return st;
 }
 
 store_status store_target_get(PGconn *conn, const char *tenant, int64_t id, store_target **out,
                               char *errstr, size_t errstr_size)
 {
-    *out = NULL;
-    char sql[2048], ids[24];
-    snprintf(sql, sizeof sql, "%s AND t.id = $2", target_cols);
+    char ids[24], not_found[40];
     i64_text(id, ids);
+    snprintf(not_found, sizeof not_found, "no target %s", ids);
     const char *p[2] = {tenant, ids};
-    PGresult *r = run(conn, "reading the target", sql, 2, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-    }
-    store_target *t = xcalloc(1, sizeof *t);
-    target_row(r, 0, t);
-    PQclear(r);
-    *out = t;
-    return STORE_OK;
+    void *item;
+    store_status st = query_one(conn, "reading the target", TARGET_SELECT "AND t.id = $2", 2, p,
+                                target_row, sizeof **out, &item, not_found, errstr, errstr_size);
+    *out = item;
+    return st;
 }
 
 /* Fails with "name: ... already used" when another live target of tenant has name. */
@@ -1063,15 +1071,12 @@ static store_status insert_checks(PGconn *conn, const char *what, int64_t id, ch
     i64_text(id, ids);
     char *joined = checks_join(checks, n);
     const char *p[2] = {ids, joined};
-    PGresult *r = run(conn, what,
-                      "INSERT INTO target_checks (target_id, check_type) "
-                      "SELECT $1, unnest(string_to_array($2, ','))",
-                      2, p, NULL, errstr, errstr_size);
+    store_status st = exec_sql(conn, what,
+                               "INSERT INTO target_checks (target_id, check_type) "
+                               "SELECT $1, unnest(string_to_array($2, ','))",
+                               2, p, NULL, errstr, errstr_size);
     free(joined);
-    if (!r)
-        return STORE_DB;
-    PQclear(r);
-    return STORE_OK;
+    return st;
 }
 
 /* The workspace must be installed and usable for a new target. */
@@ -1146,7 +1151,7 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
         (st = workspace_usable(conn, in->workspace, errstr, errstr_size)) ||
         (st = name_free(conn, in->tenant, in->name, 0, errstr, errstr_size)))
         goto out;
-    const char *p[9] = {
+    const char *p[12] = {
         in->tenant,
         in->workspace,
         in->name,
@@ -1155,21 +1160,19 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
         kind == STORE_DEST_EMAIL ? "email" : "channel",
         /* A channel id needs no resolving; names and emails are Slack's to resolve. */
         kind == STORE_DEST_CHANNEL_ID ? in->destination : NULL,
-        (in->uses & STORE_USE_FAILED_CHECK) ? "true" : "false",
-        (in->uses & STORE_USE_DATA_COLLECTION) ? "true" : "false",
+        bool_text(in->uses & STORE_USE_FAILED_CHECK),
+        bool_text(in->uses & STORE_USE_DATA_COLLECTION),
+        bool_text(in->enabled != 0),
+        bool_text(in->digest != STORE_OFF),
+        bool_text(in->thread_repeats == STORE_ON),
     };
-    const char *pp[12];
-    memcpy(pp, p, sizeof p);
-    pp[9] = in->enabled == 0 ? "false" : "true";
-    pp[10] = in->digest == STORE_OFF ? "false" : "true";
-    pp[11] = in->thread_repeats == STORE_ON ? "true" : "false";
     char sqlstate[6];
     r = run(conn, what,
             "INSERT INTO targets (tenant_id, team_id, name, description, destination, "
             " destination_kind, destination_resolved, use_failed_check, use_data_collection, "
             " enabled, digest_enabled, thread_repeats) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            12, pp, sqlstate, errstr, errstr_size);
+            12, p, sqlstate, errstr, errstr_size);
     if (!r) {
         st = !strcmp(sqlstate, "23505") ? name_race(in->tenant, in->name, errstr, errstr_size)
                                         : STORE_DB;
@@ -1233,8 +1236,7 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         goto out;
     }
     char *target_tenant = get_str(r, 0, 0);
-    unsigned uses = (get_bool(r, 0, 1) ? STORE_USE_FAILED_CHECK : 0) |
-                    (get_bool(r, 0, 2) ? STORE_USE_DATA_COLLECTION : 0);
+    unsigned uses = get_uses(r, 0, 1);
     long existing_checks = (long)get_i64(r, 0, 3);
     PQclear(r);
     if (in->uses)
@@ -1259,9 +1261,6 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         goto out;
     }
 
-    char enabled_s[8] = "";
-    if (in->enabled >= 0)
-        snprintf(enabled_s, sizeof enabled_s, "%s", in->enabled ? "true" : "false");
     const char *p[12] = {
         ids,
         in->name,
@@ -1269,12 +1268,12 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         in->destination,
         in->destination ? (kind == STORE_DEST_EMAIL ? "email" : "channel") : NULL,
         in->destination && kind == STORE_DEST_CHANNEL_ID ? in->destination : NULL,
-        in->uses ? ((uses & STORE_USE_FAILED_CHECK) ? "true" : "false") : NULL,
-        in->uses ? ((uses & STORE_USE_DATA_COLLECTION) ? "true" : "false") : NULL,
-        in->enabled >= 0 ? enabled_s : NULL,
-        in->destination ? "t" : "f",
-        in->digest ? (in->digest == STORE_ON ? "true" : "false") : NULL,
-        in->thread_repeats ? (in->thread_repeats == STORE_ON ? "true" : "false") : NULL,
+        in->uses ? bool_text(uses & STORE_USE_FAILED_CHECK) : NULL,
+        in->uses ? bool_text(uses & STORE_USE_DATA_COLLECTION) : NULL,
+        in->enabled >= 0 ? bool_text(in->enabled) : NULL,
+        bool_text(in->destination),
+        in->digest ? bool_text(in->digest == STORE_ON) : NULL,
+        in->thread_repeats ? bool_text(in->thread_repeats == STORE_ON) : NULL,
     };
     char sqlstate[6];
     r = run(conn, what,
@@ -1304,14 +1303,9 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
     PQclear(r);
     if (in->set_checks) {
         const char *p1[1] = {ids};
-        r = run(conn, what, "DELETE FROM target_checks WHERE target_id = $1", 1, p1, NULL, errstr,
-                errstr_size);
-        if (!r) {
-            st = STORE_DB;
-            goto out;
-        }
-        PQclear(r);
-        if ((st = insert_checks(conn, what, id, checks, nchecks, errstr, errstr_size)))
+        if ((st = exec_sql(conn, what, "DELETE FROM target_checks WHERE target_id = $1", 1, p1,
+                           NULL, errstr, errstr_size)) ||
+            (st = insert_checks(conn, what, id, checks, nchecks, errstr, errstr_size)))
             goto out;
     }
     st = commit(conn, what, errstr, errstr_size);
@@ -1328,18 +1322,16 @@ store_status store_target_remove(PGconn *conn, const char *tenant, int64_t id, c
     char ids[24];
     i64_text(id, ids);
     const char *p[2] = {tenant, ids};
-    PGresult *r = run(conn, "removing the target",
-                      "UPDATE targets SET deleted_at = now(), enabled = false, updated_at = now() "
-                      "WHERE id = $2 AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = "
-                      "$1) RETURNING id",
-                      2, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    int n = PQntuples(r);
-    PQclear(r);
-    if (n == 0)
-        return fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-    return STORE_OK;
+    int n = 0;
+    store_status st =
+        exec_sql(conn, "removing the target",
+                 "UPDATE targets SET deleted_at = now(), enabled = false, updated_at = now() "
+                 "WHERE id = $2 AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) "
+                 "RETURNING id",
+                 2, p, &n, errstr, errstr_size);
+    if (st == STORE_OK && n == 0)
+        st = fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
+    return st;
 }
 
 store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *resolved, char *errstr,
@@ -1348,16 +1340,14 @@ store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *res
     char ids[24];
     i64_text(id, ids);
     const char *p[2] = {ids, resolved};
-    PGresult *r = run(conn, "recording the resolved destination",
-                      "UPDATE targets SET destination_resolved = $2 WHERE id = $1 RETURNING id", 2,
-                      p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    int n = PQntuples(r);
-    PQclear(r);
-    if (n == 0)
-        return fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-    return STORE_OK;
+    int n = 0;
+    store_status st =
+        exec_sql(conn, "recording the resolved destination",
+                 "UPDATE targets SET destination_resolved = $2 WHERE id = $1 RETURNING id", 2, p,
+                 &n, errstr, errstr_size);
+    if (st == STORE_OK && n == 0)
+        st = fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
+    return st;
 }
 
 /* ================================================================ deliveries */
@@ -1390,37 +1380,22 @@ static void delivery_dispose(store_delivery *d)
     memset(d, 0, sizeof *d);
 }
 
-void store_delivery_free(store_delivery *d)
-{
-    if (!d)
-        return;
-    delivery_dispose(d);
-    free(d);
-}
+DEFINE_FREE(store_delivery, store_deliveries, delivery_dispose)
 
-void store_deliveries_free(store_deliveries *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        delivery_dispose(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
+#define DELIVERY_SELECT                                                                            \
+    "SELECT d.id, d.event_id, d.target_id, t.name, d.tenant_id, e.kind, "                          \
+    " COALESCE(e.check_type, e.payload->'check'->>'type'), "                                       \
+    " COALESCE(e.payload->'integration'->>'name', e.payload->'integration'->>'id'), "              \
+    " CASE WHEN e.kind = 'collection_event' THEN e.payload->>'status' END, "                       \
+    " d.state, d.attempts, " MS_D_NEXT ", d.last_error_code, d.last_error, "                       \
+    " d.slack_channel, d.slack_ts, " MS_D_CREATED ", " MS_D_UPDATED ", " MS_D_SENT " "             \
+    "FROM deliveries d JOIN targets t ON t.id = d.target_id "                                      \
+                                                                                                   \
+    "LEFT JOIN events e ON e.event_id = d.event_id "
 
-static const char delivery_cols[] =
-    "SELECT d.id, d.event_id, d.target_id, t.name, d.tenant_id, e.kind, "
-    " COALESCE(e.check_type, e.payload->'check'->>'type'), "
-    " COALESCE(e.payload->'integration'->>'name', e.payload->'integration'->>'id'), "
-    " CASE WHEN e.kind = 'collection_event' THEN e.payload->>'status' END, "
-    " d.state, d.attempts, " MS_D_NEXT ", d.last_error_code, d.last_error, "
-    " d.slack_channel, d.slack_ts, " MS_D_CREATED ", " MS_D_UPDATED ", " MS_D_SENT " "
-    "FROM deliveries d JOIN targets t ON t.id = d.target_id "
-    "LEFT JOIN events e ON e.event_id = d.event_id ";
-
-static void delivery_row(const PGresult *r, int i, store_delivery *d)
+static void delivery_row(const PGresult *r, int i, void *item)
 {
+    store_delivery *d = item;
     d->id = get_i64(r, i, 0);
     d->event_id = get_str(r, i, 1);
     d->target_id = get_i64(r, i, 2);
@@ -1474,57 +1449,43 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
         limit_s,
         offset_s,
     };
-    char sql[4096];
     /* libpq's unnamed statements are planned with the actual values, so the
      * "$n IS NULL OR" arms fold away and the indexes still serve. The keyset
      * cursor ($5) need not exist: ids have gaps (the router's idempotent
      * inserts use up sequence values) and rows can be deleted, so the cursor is
      * the first delivery at or above it, and an id above every delivery means
      * all of them. */
-    snprintf(sql, sizeof sql,
-             "%s WHERE ($1::text IS NULL OR d.tenant_id = $1) "
-             "AND ($2::int8 IS NULL OR d.target_id = $2) "
-             "AND ($3::text IS NULL OR d.state = $3) "
-             "AND ($4::int8 IS NULL OR d.created_at >= to_timestamp($4::int8 / 1000.0)) "
-             "AND ($5::int8 IS NULL "
-             "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5) "
-             "     OR (d.created_at, d.id) < (SELECT b.created_at, b.id FROM deliveries b "
-             "                                WHERE b.id >= $5 ORDER BY b.id LIMIT 1)) "
-             "ORDER BY d.created_at DESC, d.id DESC LIMIT $6 OFFSET $7",
-             delivery_cols);
-    PGresult *r = run(conn, "listing deliveries", sql, 7, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    int n = PQntuples(r);
-    out->items = n ? xcalloc((size_t)n, sizeof *out->items) : NULL;
-    for (int i = 0; i < n; i++)
-        delivery_row(r, i, &out->items[i]);
-    out->n = (size_t)n;
-    PQclear(r);
-    return STORE_OK;
+    static const char sql[] = DELIVERY_SELECT
+        "WHERE ($1::text IS NULL OR d.tenant_id = $1) "
+        "AND ($2::int8 IS NULL OR d.target_id = $2) "
+        "AND ($3::text IS NULL OR d.state = $3) "
+        "AND ($4::int8 IS NULL OR d.created_at >= to_timestamp($4::int8 / 1000.0)) "
+        "AND ($5::int8 IS NULL "
+        "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5) "
+        "     OR (d.created_at, d.id) < (SELECT b.created_at, b.id FROM deliveries b "
+        "                                WHERE b.id >= $5 ORDER BY b.id LIMIT 1)) "
+        "ORDER BY d.created_at DESC, d.id DESC LIMIT $6 OFFSET $7";
+    void *items;
+    store_status st = query_rows(conn, "listing deliveries", sql, 7, p, delivery_row,
+                                 sizeof *out->items, &items, &out->n, errstr, errstr_size);
+    out->items = items;
+    return st;
 }
 
 store_status store_delivery_get(PGconn *conn, const char *tenant, int64_t id, store_delivery **out,
                                 char *errstr, size_t errstr_size)
 {
-    *out = NULL;
-    char ids[24], sql[2048];
+    char ids[24], not_found[40];
     i64_text(id, ids);
-    snprintf(sql, sizeof sql, "%s WHERE d.id = $2 AND ($1::text IS NULL OR d.tenant_id = $1)",
-             delivery_cols);
+    snprintf(not_found, sizeof not_found, "no delivery %s", ids);
     const char *p[2] = {tenant, ids};
-    PGresult *r = run(conn, "reading the delivery", sql, 2, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return fail(STORE_NOT_FOUND, errstr, errstr_size, "no delivery %s", ids);
-    }
-    store_delivery *d = xcalloc(1, sizeof *d);
-    delivery_row(r, 0, d);
-    PQclear(r);
-    *out = d;
-    return STORE_OK;
+    void *item;
+    store_status st =
+        query_one(conn, "reading the delivery",
+                  DELIVERY_SELECT "WHERE d.id = $2 AND ($1::text IS NULL OR d.tenant_id = $1)", 2,
+                  p, delivery_row, sizeof **out, &item, not_found, errstr, errstr_size);
+    *out = item;
+    return st;
 }
 
 /* ================================================================ test deliveries */
@@ -1572,15 +1533,13 @@ store_status store_test_delivery_begin(PGconn *conn, const char *tenant, int64_t
     PQclear(r);
 
     const char *pe[3] = {uuid, target_tenant, payload};
-    r = run(conn, what,
-            "INSERT INTO events (event_id, tenant_id, kind, payload) VALUES ($1, $2, 'test', $3)",
-            3, pe, NULL, errstr, errstr_size);
-    if (!r) {
+    if ((st = exec_sql(conn, what,
+                       "INSERT INTO events (event_id, tenant_id, kind, payload) "
+                       "VALUES ($1, $2, 'test', $3)",
+                       3, pe, NULL, errstr, errstr_size))) {
         free(target_tenant);
-        st = STORE_DB;
         goto out;
     }
-    PQclear(r);
     const char *pd[3] = {uuid, ids, target_tenant};
     r = run(conn, what,
             "INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts) "
@@ -1617,7 +1576,7 @@ store_status store_test_delivery_finish(PGconn *conn, int64_t delivery_id,
         return st;
     const char *p[6] = {
         ids,
-        o->ok ? "true" : "false",
+        bool_text(o->ok),
         o->ok ? o->slack_channel : NULL,
         o->ok ? o->slack_ts : NULL,
         o->ok ? NULL : (o->error_code && *o->error_code ? o->error_code : "unknown_error"),
@@ -1642,21 +1601,17 @@ store_status store_test_delivery_finish(PGconn *conn, int64_t delivery_id,
     char *tid = get_str(r, 0, 0);
     PQclear(r);
     const char *pt[4] = {tid, p[1], p[4], p[5]};
-    r = run(conn, what,
-            "UPDATE targets SET "
-            " last_success_at = CASE WHEN $2::bool THEN now() ELSE last_success_at END, "
-            " last_error_code = CASE WHEN $2::bool THEN last_error_code ELSE $3 END, "
-            " last_error = CASE WHEN $2::bool THEN last_error ELSE $4 END, "
-            " last_error_at = CASE WHEN $2::bool THEN last_error_at ELSE now() END "
-            "WHERE id = $1",
-            4, pt, NULL, errstr, errstr_size);
+    st = exec_sql(conn, what,
+                  "UPDATE targets SET "
+                  " last_success_at = CASE WHEN $2::bool THEN now() ELSE last_success_at END, "
+                  " last_error_code = CASE WHEN $2::bool THEN last_error_code ELSE $3 END, "
+                  " last_error = CASE WHEN $2::bool THEN last_error ELSE $4 END, "
+                  " last_error_at = CASE WHEN $2::bool THEN last_error_at ELSE now() END "
+                  "WHERE id = $1",
+                  4, pt, NULL, errstr, errstr_size);
     free(tid);
-    if (!r) {
-        st = STORE_DB;
-        goto out;
-    }
-    PQclear(r);
-    st = commit(conn, what, errstr, errstr_size);
+    if (st == STORE_OK)
+        st = commit(conn, what, errstr, errstr_size);
 out:
     if (st)
         rollback(conn);

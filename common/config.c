@@ -24,6 +24,20 @@ void cfg_common_opts(cfg_opt *out, herald_common_config *cfg)
     memcpy(out, common, sizeof common);
 }
 
+size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which)
+{
+    /* In cfg_common_opts' order: brokers, database, Slack, secret, level. */
+    static const unsigned bit[CFG_COMMON_COUNT] = {CFG_USE_KAFKA, CFG_USE_DATABASE, CFG_USE_SLACK,
+                                                   CFG_USE_SECRET, 0};
+    cfg_opt all[CFG_COMMON_COUNT];
+    cfg_common_opts(all, cfg);
+    size_t n = 0;
+    for (size_t i = 0; i < CFG_COMMON_COUNT; i++)
+        if (!bit[i] || (which & bit[i]))
+            out[n++] = all[i];
+    return n;
+}
+
 bool cfg_parse_long(const char *s, long min, long max, long *out)
 {
     if (!s || !*s)

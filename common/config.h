@@ -37,6 +37,19 @@ typedef struct herald_common_config {
     char *secret_key;
 } herald_common_config;
 
+/* Which of the common variables a program reads (the log level always). */
+enum {
+    CFG_USE_KAFKA = 1u << 0,    /* HERALD_KAFKA_BROKERS / --brokers */
+    CFG_USE_DATABASE = 1u << 1, /* HERALD_DATABASE_URL / --database-url */
+    CFG_USE_SLACK = 1u << 2,    /* HERALD_SLACK_API_URL / --slack-api-url */
+    CFG_USE_SECRET = 1u << 3,   /* HERALD_SECRET_KEY */
+};
+
+/* Writes the common options a program reads (`which`: CFG_USE_* bits), plus
+ * --log-level, into out (room for CFG_COMMON_COUNT); returns how many, so
+ * --help lists only what the program really reads. */
+size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which);
+
 /* Number of entries cfg_common_opts writes. */
 #define CFG_COMMON_COUNT 5
 /* Writes the common options (brokers, database, Slack API URL, secret key,

@@ -309,16 +309,9 @@ int publish_main(event_kind kind, int argc, char **argv)
 
     herald_common_config common;
     memset(&common, 0, sizeof common);
-    cfg_opt all[CFG_COMMON_COUNT];
-    cfg_common_opts(all, &common);
     long timeout_s = 30;
-    cfg_opt opts[3];
-    size_t nopts = 0;
-    for (size_t i = 0; i < CFG_COMMON_COUNT; i++) { /* a producer needs only these two */
-        if (all[i].flag &&
-            (!strcmp(all[i].flag, "--brokers") || !strcmp(all[i].flag, "--log-level")))
-            opts[nopts++] = all[i];
-    }
+    cfg_opt opts[CFG_COMMON_COUNT + 1];
+    size_t nopts = cfg_common_select(opts, &common, CFG_USE_KAFKA);
     opts[nopts++] =
         (cfg_opt){"--timeout", "HERALD_PUBLISH_TIMEOUT",
                   CFG_INT,     "30",

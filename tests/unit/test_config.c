@@ -80,6 +80,20 @@ START_TEST(help_wins_over_bad_environment)
 }
 END_TEST
 
+START_TEST(common_select_lists_only_what_is_read)
+{
+    herald_common_config cfg;
+    cfg_opt out[CFG_COMMON_COUNT];
+    size_t got = cfg_common_select(out, &cfg, CFG_USE_KAFKA | CFG_USE_SECRET);
+    ck_assert_uint_eq(got, 3);
+    ck_assert_str_eq(out[0].env, "HERALD_KAFKA_BROKERS");
+    ck_assert_str_eq(out[1].env, "HERALD_SECRET_KEY");
+    ck_assert_str_eq(out[2].env, "HERALD_LOG_LEVEL");
+    ck_assert_uint_eq(cfg_common_select(out, &cfg, 0), 1);
+    ck_assert_uint_eq(cfg_common_select(out, &cfg, ~0u), CFG_COMMON_COUNT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("config");
@@ -87,6 +101,7 @@ int main(void)
     tcase_add_test(tc, env_then_flags);
     tcase_add_test(tc, errors_name_the_flag);
     tcase_add_test(tc, help_wins_over_bad_environment);
+    tcase_add_test(tc, common_select_lists_only_what_is_read);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

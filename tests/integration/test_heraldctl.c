@@ -668,15 +668,12 @@ END_TEST
 
 /* ---------------------------------------------------------------- test (fake Slack) */
 
-static pid_t slack_pid;
-static char slack_url[256];
+static testlib_fake_slack slack;
 
-/* Starts tests/support/fake-slack with a state file; its base URL is its first stdout line. */
+/* Starts tests/support/fake-slack with a state file of one workspace. */
 static void fake_slack_start(void)
 {
-    char bin[1024], state[] = "/tmp/heraldctl-slack-XXXXXX";
-    testlib_program("tests/support", "fake-slack", bin, sizeof bin);
-    ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
+    char state[] = "/tmp/heraldctl-slack-XXXXXX";
     int sfd = mkstemp(state);
     ck_assert_int_ge(sfd, 0);
     const char *js =
@@ -690,33 +687,14 @@ static void fake_slack_start(void)
         "   \"team\": \"T1\"}]}";
     ck_assert_int_eq(write(sfd, js, strlen(js)), (ssize_t)strlen(js));
     close(sfd);
-    int p[2];
-    ck_assert_int_eq(pipe(p), 0);
-    slack_pid = fork();
-    ck_assert_int_ge(slack_pid, 0);
-    if (slack_pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 2);
-        execl(bin, bin, "--port", "0", "--state", state, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    FILE *f = fdopen(p[0], "r");
-    ck_assert_msg(fgets(slack_url, sizeof slack_url, f) != NULL, "fake-slack printed no URL");
-    fclose(f);
-    slack_url[strcspn(slack_url, "\n")] = '\0';
+    static const char *const quiet[] = {"--log-level", "warn", NULL};
+    testlib_fake_slack_start(state, quiet, &slack);
     unlink(state);
 }
 
 static void fake_slack_stop(void)
 {
-    if (slack_pid > 0) {
-        kill(slack_pid, SIGTERM);
-        waitpid(slack_pid, NULL, 0);
-        slack_pid = 0;
-    }
+    testlib_fake_slack_stop(&slack);
 }
 
 typedef struct sink {
@@ -757,7 +735,7 @@ static void fetch(const char *url_, char *buf, size_t size)
 static void test_target(run *r, long id)
 {
     char env[300], ids[24];
-    snprintf(env, sizeof env, "HERALD_SLACK_API_URL=%s/api", slack_url);
+    snprintf(env, sizeof env, "HERALD_SLACK_API_URL=%s", slack.api_url);
     snprintf(ids, sizeof ids, "%ld", id);
     ctl_run(r, ARGS(env), NULL, ARGS("test", ids));
 }
@@ -831,7 +809,7 @@ START_TEST(test_command_against_fake_slack)
 
     /* What the fake Slack received: exactly the three accepted test messages. */
     char murl[512];
-    snprintf(murl, sizeof murl, "%s/_fake/messages", slack_url);
+    snprintf(murl, sizeof murl, "%s/_fake/messages", slack.base_url);
     static char body[65536];
     fetch(murl, body, sizeof body);
     cJSON *msgs = cJSON_Parse(body);
@@ -876,7 +854,7 @@ START_TEST(test_command_waits_out_429)
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries WHERE state = 'sent'"),
                      5);
     char murl[512];
-    snprintf(murl, sizeof murl, "%s/_fake/messages?channel=C0001", slack_url);
+    snprintf(murl, sizeof murl, "%s/_fake/messages?channel=C0001", slack.base_url);
     static char body[65536];
     fetch(murl, body, sizeof body);
     cJSON *msgs = cJSON_Parse(body);

@@ -3,9 +3,12 @@
 #include "common/db.h"
 #include "common/kafka.h"
 
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Environment problems are not test failures of the code: say so and stop. */
@@ -105,4 +108,72 @@ void testlib_program(const char *subdir, const char *name, char *out, size_t out
 {
     const char *b = getenv("HERALD_BUILD_DIR");
     snprintf(out, out_size, "%s/%s/%s", b && *b ? b : ".", subdir, name);
+}
+
+void testlib_fake_slack_start(const char *state_file, const char *const *extra_args,
+                              testlib_fake_slack *out)
+{
+    memset(out, 0, sizeof *out);
+    char prog[1024];
+    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
+    if (access(prog, X_OK) != 0)
+        die("fake-slack is not built", prog);
+    const char *argv[64];
+    size_t argc = 0;
+    argv[argc++] = "fake-slack";
+    argv[argc++] = "--port";
+    argv[argc++] = "0";
+    if (state_file) {
+        argv[argc++] = "--state";
+        argv[argc++] = state_file;
+    }
+    for (size_t i = 0; extra_args && extra_args[i]; i++) {
+        if (argc == sizeof argv / sizeof *argv - 1)
+            die("fake-slack: too many arguments", NULL);
+        argv[argc++] = extra_args[i];
+    }
+    argv[argc] = NULL;
+
+    int p[2];
+    if (pipe(p) != 0)
+        die("fake-slack: pipe failed", NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fake-slack: fork failed", NULL);
+    if (pid == 0) {
+        dup2(p[1], STDOUT_FILENO);
+        close(p[0]);
+        close(p[1]);
+        execv(prog, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    /* Its first line is the base URL; read byte by byte so nothing after it is
+     * taken from the pipe, and give up when it exits or stays silent. */
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    size_t n = 0;
+    for (;;) {
+        if (n == sizeof out->base_url - 1 || poll(&pfd, 1, 10000) <= 0 ||
+            read(p[0], out->base_url + n, 1) != 1) {
+            kill(pid, SIGTERM);
+            waitpid(pid, NULL, 0);
+            die("fake-slack did not print its URL", prog);
+        }
+        if (out->base_url[n] == '\n')
+            break;
+        n++;
+    }
+    out->base_url[n] = '\0';
+    close(p[0]);
+    out->pid = pid;
+    snprintf(out->api_url, sizeof out->api_url, "%s/api", out->base_url);
+}
+
+void testlib_fake_slack_stop(testlib_fake_slack *fs)
+{
+    if (fs->pid > 0) {
+        kill(fs->pid, SIGTERM);
+        waitpid(fs->pid, NULL, 0);
+    }
+    fs->pid = 0;
 }

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Creates database herald_t_<suite>_<pid>, applies the migrations and writes
  * its connection URI into url (size url_size). Aborts the test run with a
@@ -37,5 +38,25 @@ void testlib_kafka_destroy(testlib_kafka *k);
 
 /* Path of a built program ($HERALD_BUILD_DIR/<subdir>/<name>). */
 void testlib_program(const char *subdir, const char *name, char *out, size_t out_size);
+
+/* A running tests/support/fake-slack (a child process). */
+typedef struct testlib_fake_slack {
+    pid_t pid;          /* 0 when not running */
+    char base_url[128]; /* http://127.0.0.1:PORT: its /_fake/ control endpoints */
+    char api_url[160];  /* base_url + "/api": what HERALD_SLACK_API_URL points at */
+} testlib_fake_slack;
+
+/*
+ * Starts the built fake-slack on a free loopback port (--port 0), with
+ * --state state_file unless NULL, then the NULL-terminated extra_args (may be
+ * NULL), e.g. {"--rate", "1", NULL}; waits (10 s at most) for the base URL it
+ * prints as its first line and fills *out. Its stderr is ours. Aborts the run
+ * when it cannot be started: an environment problem, not a test failure.
+ */
+void testlib_fake_slack_start(const char *state_file, const char *const *extra_args,
+                              testlib_fake_slack *out);
+
+/* SIGTERM and wait for it; does nothing when it is not running. */
+void testlib_fake_slack_stop(testlib_fake_slack *fs);
 
 #endif

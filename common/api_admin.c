@@ -702,15 +702,25 @@ static void targets_list(api_call *c)
     respond(c, 200, o);
 }
 
-static void target_show_id(api_call *c, int64_t id, unsigned status)
+/* Target id as the caller may see it (another tenant's is 404), or NULL
+ * after answering. The caller frees it. */
+static store_target *visible_target(api_call *c, int64_t id)
 {
     char err[512];
     store_target *t = NULL;
     store_status st = store_target_get(c->db, api_tenant_scope(c), id, &t, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
-        return;
+        return NULL;
     }
+    return t;
+}
+
+static void target_show_id(api_call *c, int64_t id, unsigned status)
+{
+    store_target *t = visible_target(c, id);
+    if (!t)
+        return;
     cJSON *o = target_json(t);
     store_target_free(t);
     respond(c, status, o);
@@ -789,13 +799,8 @@ static void target_update(api_call *c, int64_t id)
     char err[512];
     target_body b;
     store_target *t = NULL;
-    if (!parse_target_body(c, false, &b))
+    if (!parse_target_body(c, false, &b) || !(t = visible_target(c, id)))
         goto out;
-    store_status st = store_target_get(c->db, api_tenant_scope(c), id, &t, err, sizeof err);
-    if (st != STORE_OK) {
-        api_store_error(c, st, err);
-        goto out;
-    }
     if (b.in.tenant && strcmp(b.in.tenant, t->tenant_id) != 0) {
         api_error(c, 400, "tenant", "tenant: a target cannot move to another tenant");
         goto out;
@@ -809,7 +814,7 @@ static void target_update(api_call *c, int64_t id)
     bool new_dest = b.has_destination && strcmp(b.in.destination, t->destination) != 0;
     if (new_dest && !check_destination(c, t->team_id, b.in.destination, resolved, sizeof resolved))
         goto out;
-    st = store_target_update(c->db, t->tenant_id, id, &b.in, err, sizeof err);
+    store_status st = store_target_update(c->db, t->tenant_id, id, &b.in, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         goto out;
@@ -839,13 +844,9 @@ static void target_delete(api_call *c, int64_t id)
 
 static void target_health(api_call *c, int64_t id)
 {
-    char err[512];
-    store_target *t = NULL;
-    store_status st = store_target_get(c->db, api_tenant_scope(c), id, &t, err, sizeof err);
-    if (st != STORE_OK) {
-        api_store_error(c, st, err);
+    store_target *t = visible_target(c, id);
+    if (!t)
         return;
-    }
     cJSON *o = health_json(&t->health);
     cJSON_AddNumberToObject(o, "target_id", (double)t->id);
     cJSON_AddBoolToObject(o, "workspace_revoked", t->workspace_revoked);
@@ -863,15 +864,13 @@ static void target_test(api_call *c, int64_t id)
     render_output out = {0};
     slack_result r;
     slack_result_init(&r);
-    store_status st = store_target_get(c->db, api_tenant_scope(c), id, &t, err, sizeof err);
-    if (st != STORE_OK) {
-        api_store_error(c, st, err);
+    t = visible_target(c, id);
+    if (!t)
         goto out;
-    }
     int64_t did = 0;
     char event_id[37] = "";
-    st = store_test_delivery_begin(c->db, t->tenant_id, id, "herald-api", &did, event_id, err,
-                                   sizeof err);
+    store_status st = store_test_delivery_begin(c->db, t->tenant_id, id, "herald-api", &did,
+                                                event_id, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         goto out;
@@ -1089,14 +1088,10 @@ static void targets_item(api_call *c)
         target_health(c, id);
     } else if (strcmp(slash, "/deliveries") == 0 && get) {
         /* 404 for another tenant's target, not an empty list */
-        char err[512];
-        store_target *t = NULL;
-        store_status st = store_target_get(c->db, api_tenant_scope(c), id, &t, err, sizeof err);
-        store_target_free(t);
-        if (st != STORE_OK) {
-            api_store_error(c, st, err);
+        store_target *t = visible_target(c, id);
+        if (!t)
             return;
-        }
+        store_target_free(t);
         deliveries_list_for(c, id);
     } else {
         api_error(c, 404, NULL, "no such resource: %s %s", m, httpd_req_path(c->req));

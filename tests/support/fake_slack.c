@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/ratelimit.h"
 #include "common/render.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "common/utf8.h"
 
@@ -309,8 +310,7 @@ static void state_merge(cJSON *patch)
 /* ==== HTTP plumbing ======================================================================= */
 
 typedef struct req_ctx {
-    char *body;
-    size_t len, cap;
+    strbuf body; /* capped at MAX_BODY */
     bool too_big;
 } req_ctx;
 
@@ -320,7 +320,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     req_ctx *ctx = *con_cls;
     if (ctx) {
-        free(ctx->body);
+        strbuf_dispose(&ctx->body);
         free(ctx);
         *con_cls = NULL;
     }
@@ -433,7 +433,8 @@ static cJSON *request_args(struct MHD_Connection *c, const req_ctx *ctx, bool *j
     *json_no_charset = false;
     *bad_json = false;
     if (ct && strncasecmp(ct, "application/json", 16) == 0) {
-        args = ctx->len ? cJSON_ParseWithLength(ctx->body, ctx->len) : cJSON_CreateObject();
+        args = ctx->body.len ? cJSON_ParseWithLength(ctx->body.p, ctx->body.len)
+                             : cJSON_CreateObject();
         if (!cJSON_IsObject(args)) {
             cJSON_Delete(args);
             *bad_json = true;
@@ -442,8 +443,8 @@ static cJSON *request_args(struct MHD_Connection *c, const req_ctx *ctx, bool *j
         *json_no_charset = !has_charset(ct);
     } else {
         args = cJSON_CreateObject();
-        if (ctx->len)
-            parse_form(args, ctx->body);
+        if (ctx->body.len)
+            parse_form(args, ctx->body.p);
     }
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_arg, args);
     return args;
@@ -1427,8 +1428,8 @@ static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *wh
 {
     bool post = strcmp(method, "POST") == 0;
     cJSON *body = NULL;
-    if (post && ctx->len) {
-        body = cJSON_ParseWithLength(ctx->body, ctx->len);
+    if (post && ctx->body.len) {
+        body = cJSON_ParseWithLength(ctx->body.p, ctx->body.len);
         if (!body)
             return bad_request(conn, "body: not valid JSON");
     }
@@ -1524,22 +1525,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)cls, (void)version;
     req_ctx *ctx = *con_cls;
     if (!ctx) {
-        *con_cls = xcalloc(1, sizeof(req_ctx));
+        ctx = xcalloc(1, sizeof(req_ctx));
+        strbuf_init(&ctx->body, MAX_BODY);
+        *con_cls = ctx;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        if (ctx->len + n > MAX_BODY) {
+        if (!strbuf_add(&ctx->body, upload_data, *upload_data_size))
             ctx->too_big = true;
-        } else {
-            if (ctx->len + n + 1 > ctx->cap) {
-                ctx->cap = (ctx->len + n + 1) * 2;
-                ctx->body = xrealloc(ctx->body, ctx->cap);
-            }
-            memcpy(ctx->body + ctx->len, upload_data, n);
-            ctx->len += n;
-            ctx->body[ctx->len] = '\0';
-        }
         *upload_data_size = 0;
         return MHD_YES;
     }

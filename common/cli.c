@@ -6,6 +6,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,109 @@ void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const c
         fprintf(out, "  %-28s %s\n", left, opts[i].help);
     }
     fprintf(out, "  %-28s %s\n", "--help", "print this help and exit");
+}
+
+/* ================================================================ commands */
+
+int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos)
+{
+    char err[512];
+    switch (cli_parse(prog, cmd, opts, nopts, argc, argv, pos, max_pos, npos, err, sizeof err)) {
+    case CLI_OK:
+        return -1;
+    case CLI_HELP:
+        return 0;
+    case CLI_ERROR:
+    default:
+        return cli_usage_error(prog, cmd->name, "%s", err);
+    }
+}
+
+int cli_usage_error(const char *prog, const char *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s %s: %s\n", prog, cmd, msg);
+    return 2;
+}
+
+static void print_subcommand(FILE *out, const cli_subcommand *c)
+{
+    fprintf(out, "  %s\n        %s\n", c->usage, c->summary);
+}
+
+void cli_print_commands(FILE *out, const cli_subcommand *cmds, size_t n)
+{
+    fprintf(out, "\ncommands (each answers --help):\n");
+    for (size_t i = 0; i < n; i++)
+        print_subcommand(out, &cmds[i]);
+}
+
+static bool in_group(const cli_subcommand *c, const char *group)
+{
+    return c->group && !strcmp(c->group, group);
+}
+
+/* The subcommands of group, for messages: "add, list, remove"; false when
+ * group is no group. */
+static bool group_members(const cli_subcommand *cmds, size_t n, const char *group, char *buf,
+                          size_t size)
+{
+    bool found = false;
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!in_group(&cmds[i], group))
+            continue;
+        found = true;
+        if (o >= size)
+            continue;
+        int w = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", cmds[i].name);
+        if (w > 0)
+            o += (size_t)w;
+    }
+    return found;
+}
+
+int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "%s: missing command (see %s --help)\n", prog, prog);
+        return 2;
+    }
+    const char *word = argv[0];
+    char safe[80], members[128];
+    if (group_members(cmds, n, word, members, sizeof members)) {
+        const char *sub = argc > 1 ? argv[1] : NULL;
+        if (!sub) {
+            fprintf(stderr, "%s %s: missing subcommand (%s)\n", prog, word, members);
+            return 2;
+        }
+        if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+            printf("usage: %s %s SUBCOMMAND [ARGS]\n\nsubcommands (each answers --help):\n", prog,
+                   word);
+            for (size_t i = 0; i < n; i++)
+                if (in_group(&cmds[i], word))
+                    print_subcommand(stdout, &cmds[i]);
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (in_group(&cmds[i], word) && !strcmp(cmds[i].name, sub))
+                return cmds[i].run(argc - 2, argv + 2);
+        fprintf(stderr, "%s %s: unknown subcommand '%s' (%s)\n", prog, word,
+                cli_safe(sub, safe, sizeof safe), members);
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!cmds[i].group && !strcmp(cmds[i].name, word))
+            return cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog,
+            cli_safe(word, safe, sizeof safe), prog);
+    return 2;
 }
 
 /* ================================================================ text */

@@ -58,6 +58,41 @@ cli_result cli_parse(const char *prog, const cli_command *cmd, const cli_opt *op
 void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const cli_opt *opts,
                     size_t nopts);
 
+/*
+ * The usual way to run cli_parse in a subcommand: returns -1 when the
+ * arguments parsed (go on), 0 after --help, or 2 after printing the error as
+ * "<prog> <command>: <error>" on stderr (the exit code).
+ */
+int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos);
+
+/* Prints "<prog> <cmd>: <message>" on stderr and returns 2 (a usage error). */
+int cli_usage_error(const char *prog, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------- commands */
+
+/* One entry of a program's command table: "migrate", or "target add" (a
+ * subcommand of a group). */
+typedef struct cli_subcommand {
+    const char *group; /* "target", or NULL for a top-level command */
+    const char *name;
+    int (*run)(int argc, char **argv); /* the words after the name; returns the exit code */
+    const char *usage;                 /* for the command list in --help */
+    const char *summary;               /* one line */
+} cli_subcommand;
+
+/* "\ncommands (each answers --help):\n" and each command's usage and summary. */
+void cli_print_commands(FILE *out, const cli_subcommand *cmds, size_t n);
+
+/*
+ * Runs the command that argv[0] (and argv[1] for a group) names with the
+ * words after it and returns its exit code. "GROUP --help" lists the group's
+ * subcommands (exit 0); a missing or unknown command or subcommand is one
+ * line on stderr naming it and exit 2.
+ */
+int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, int argc, char **argv);
+
 /* ---------------------------------------------------------------- tables */
 
 typedef struct cli_table cli_table;

@@ -84,34 +84,6 @@ static int report(const char *cmd, store_status st, const char *errstr, const fl
     return exit_code(st);
 }
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s %s: %s\n", PROG, cmd, msg);
-    return 2;
-}
-
-/* Parses a subcommand's flags; returns -1 to go on, else the exit code. */
-static int parse(const cli_command *c, const cli_opt *opts, size_t nopts, int argc, char **argv,
-                 const char **pos, size_t max_pos, size_t *npos)
-{
-    char err[512];
-    switch (cli_parse(PROG, c, opts, nopts, argc, argv, pos, max_pos, npos, err, sizeof err)) {
-    case CLI_OK:
-        return -1;
-    case CLI_HELP:
-        return 0;
-    case CLI_ERROR:
-    default:
-        return usage_error(c->name, "%s", err);
-    }
-}
-
 static PGconn *connect_db(const char *cmd)
 {
     char err[512];
@@ -150,11 +122,11 @@ static int parse_id(const char *cmd, const char *what, const char *s, int64_t *i
 {
     long v;
     if (!s)
-        return usage_error(cmd, "missing %s (see --help)", what);
+        return cli_usage_error(PROG, cmd, "missing %s (see --help)", what);
     if (!cfg_parse_long(s, 1, INT64_MAX, &v)) {
         char safe[80];
-        return usage_error(cmd, "'%s' is not a %s (a positive whole number)",
-                           cli_safe(s, safe, sizeof safe), what);
+        return cli_usage_error(PROG, cmd, "'%s' is not a %s (a positive whole number)",
+                               cli_safe(s, safe, sizeof safe), what);
     }
     *id = v;
     return -1;
@@ -179,7 +151,7 @@ static int cmd_migrate(int argc, char **argv)
                                   "Applies the database migrations not yet applied (safe to run "
                                   "any number of times) and prints the schema version."};
     size_t npos;
-    int rc = parse(&c, NULL, 0, argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, NULL, 0, argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     PGconn *conn = connect_db(c.name);
@@ -287,13 +259,13 @@ static int cmd_workspace_add(int argc, char **argv)
          &from_stdin, 0, 0, NULL},
     };
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     if (!team)
-        return usage_error(c.name, "--team-id is required");
+        return cli_usage_error(PROG, c.name, "--team-id is required");
     if (!name)
-        return usage_error(c.name, "--name is required");
+        return cli_usage_error(PROG, c.name, "--name is required");
     unsigned char key[CRYPTO_KEY_LEN];
     if ((rc = load_key(c.name, "storing a bot token needs it", key)))
         return rc;
@@ -305,15 +277,15 @@ static int cmd_workspace_add(int argc, char **argv)
         if (read_token_line(line, sizeof line, err, sizeof err)) {
             crypto_wipe(line, sizeof line);
             crypto_wipe(key, sizeof key);
-            return usage_error(c.name, "%s", err);
+            return cli_usage_error(PROG, c.name, "%s", err);
         }
         token = line;
     } else {
         token = getenv("HERALD_SLACK_TOKEN");
         if (!token || !*token) {
             crypto_wipe(key, sizeof key);
-            return usage_error(c.name,
-                               "no bot token: set HERALD_SLACK_TOKEN or pass --token-stdin");
+            return cli_usage_error(PROG, c.name,
+                                   "no bot token: set HERALD_SLACK_TOKEN or pass --token-stdin");
         }
     }
 
@@ -352,7 +324,7 @@ static int cmd_workspace_list(int argc, char **argv)
         {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
     };
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     PGconn *conn = connect_db(c.name);
@@ -412,11 +384,11 @@ static int cmd_workspace_remove(int argc, char **argv)
     };
     const char *pos[1] = {NULL};
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
     if (!pos[0])
-        return usage_error(c.name, "missing TEAM_ID (see --help)");
+        return cli_usage_error(PROG, c.name, "missing TEAM_ID (see --help)");
     PGconn *conn = connect_db(c.name);
     if (!conn)
         return 1;
@@ -455,7 +427,8 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
         return -1;
     }
     char safe[80];
-    return usage_error(cmd, "%s: '%s' is not on or off", flag, cli_safe(v, safe, sizeof safe));
+    return cli_usage_error(PROG, cmd, "%s: '%s' is not on or off", flag,
+                           cli_safe(v, safe, sizeof safe));
 }
 
 static int cmd_target_add(int argc, char **argv)
@@ -496,7 +469,7 @@ static int cmd_target_add(int argc, char **argv)
          &threads_s, 0, 0, NULL},
     };
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     static const char *const required[] = {"--tenant", "--workspace", "--name", "--channel",
@@ -504,7 +477,7 @@ static int cmd_target_add(int argc, char **argv)
     const char *vals[] = {tenant, workspace, name, channel, uses_s};
     for (size_t i = 0; i < ARRAY_LEN(required); i++)
         if (!vals[i])
-            return usage_error(c.name, "%s is required", required[i]);
+            return cli_usage_error(PROG, c.name, "%s is required", required[i]);
     store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
     if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
         (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
@@ -575,7 +548,7 @@ static int cmd_target_list(int argc, char **argv)
         {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
     };
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     PGconn *conn = connect_db(c.name);
@@ -656,7 +629,7 @@ static int cmd_target_show(int argc, char **argv)
     };
     const char *pos[1] = {NULL};
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
     int64_t id;
@@ -757,21 +730,22 @@ static int cmd_target_update(int argc, char **argv)
     };
     const char *pos[1] = {NULL};
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
     int64_t id;
     if ((rc = parse_id(c.name, "target id", pos[0], &id)) >= 0)
         return rc;
     if (checks_s && all_checks)
-        return usage_error(c.name, "--checks and --all-checks cannot be used together");
+        return cli_usage_error(PROG, c.name, "--checks and --all-checks cannot be used together");
     if (enable && disable)
-        return usage_error(c.name, "--enable and --disable cannot be used together");
+        return cli_usage_error(PROG, c.name, "--enable and --disable cannot be used together");
     if (!name && !description && !channel && !uses_s && !checks_s && !all_checks && !enable &&
         !disable && !digest_s && !threads_s)
-        return usage_error(c.name, "nothing to change: give at least one of --name, "
-                                   "--description, --channel, --uses, --checks, --all-checks, "
-                                   "--enable, --disable, --digest, --thread-repeats");
+        return cli_usage_error(PROG, c.name,
+                               "nothing to change: give at least one of --name, "
+                               "--description, --channel, --uses, --checks, --all-checks, "
+                               "--enable, --disable, --digest, --thread-repeats");
     store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
     if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
         (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
@@ -822,7 +796,7 @@ static int cmd_target_remove(int argc, char **argv)
                                   "delivery history is kept."};
     const char *pos[1] = {NULL};
     size_t npos;
-    int rc = parse(&c, NULL, 0, argc, argv, pos, 1, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, NULL, 0, argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
     int64_t id;
@@ -869,22 +843,22 @@ static int cmd_deliveries(int argc, char **argv)
         {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
     };
     size_t npos;
-    int rc = parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
     if (rc >= 0)
         return rc;
     if (state && !store_delivery_state_valid(state)) {
         char safe[80];
-        return usage_error(c.name,
-                           "--state: '%s' is not a delivery state (pending, sending, retrying, "
-                           "sent, failed)",
-                           cli_safe(state, safe, sizeof safe));
+        return cli_usage_error(PROG, c.name,
+                               "--state: '%s' is not a delivery state (pending, sending, retrying, "
+                               "sent, failed)",
+                               cli_safe(state, safe, sizeof safe));
     }
     int64_t since = 0;
     if (since_s && !cli_parse_since(since_s, util_now_wall_ms(), &since)) {
         char safe[80];
-        return usage_error(c.name,
-                           "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
-                           cli_safe(since_s, safe, sizeof safe));
+        return cli_usage_error(
+            PROG, c.name, "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
+            cli_safe(since_s, safe, sizeof safe));
     }
     PGconn *conn = connect_db(c.name);
     if (!conn)
@@ -1004,7 +978,7 @@ static int cmd_test(int argc, char **argv)
         "Exit 0 when Slack accepted it, 1 when it did not."};
     const char *pos[1] = {NULL};
     size_t npos;
-    int rc = parse(&c, NULL, 0, argc, argv, pos, 1, &npos);
+    int rc = cli_parse_or_exit(PROG, &c, NULL, 0, argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
     int64_t id;
@@ -1146,14 +1120,6 @@ out:
 
 /* ================================================================ dispatch */
 
-typedef struct command {
-    const char *group; /* "target", or NULL for a top-level command */
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *usage;   /* for the command list in --help */
-    const char *summary; /* one line */
-} command;
-
 /* API tokens for herald-api: the logic is in common/apitoken.c. */
 static int cmd_token_create(int argc, char **argv)
 {
@@ -1168,7 +1134,7 @@ static int cmd_token_revoke(int argc, char **argv)
     return apitoken_cli("revoke", argc, argv, connect_db);
 }
 
-static const command commands[] = {
+static const cli_subcommand commands[] = {
     {NULL, "migrate", cmd_migrate, "migrate",
      "apply the database migrations not yet applied (safe to repeat)"},
     {"workspace", "add", cmd_workspace_add,
@@ -1207,41 +1173,6 @@ static const command commands[] = {
      "revoke an API token and end its console sessions"},
 };
 
-static void print_command(FILE *out, const command *c)
-{
-    fprintf(out, "  %s\n        %s\n", c->usage, c->summary);
-}
-
-static void print_commands(FILE *out)
-{
-    fprintf(out, "\ncommands (each answers --help):\n");
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-        print_command(out, &commands[i]);
-}
-
-/* The subcommands of group, for messages: "add, list, remove". */
-static void group_members(const char *group, char *buf, size_t size)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < ARRAY_LEN(commands) && o < size; i++) {
-        if (!commands[i].group || strcmp(commands[i].group, group))
-            continue;
-        int w = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", commands[i].name);
-        if (w < 0)
-            break;
-        o += (size_t)w;
-    }
-}
-
-static bool is_group(const char *word)
-{
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-        if (commands[i].group && !strcmp(commands[i].group, word))
-            return true;
-    return false;
-}
-
 static const char global_usage[] = "[OPTIONS] COMMAND [ARGS]";
 
 int main(int argc, char **argv)
@@ -1258,7 +1189,7 @@ int main(int argc, char **argv)
     char err[512];
     switch (cfg_parse(PROG, global_usage, opts, nopts, argc, argv, &argi, err, sizeof err)) {
     case CFG_HELP:
-        print_commands(stdout);
+        cli_print_commands(stdout, commands, ARRAY_LEN(commands));
         return 0;
     case CFG_ERROR:
         fprintf(stderr, "%s: %s\n", PROG, err);
@@ -1266,42 +1197,7 @@ int main(int argc, char **argv)
     case CFG_OK:
         break;
     }
-    if (argi >= argc) {
-        fprintf(stderr, "%s: missing command (see %s --help)\n", PROG, PROG);
-        return 2;
-    }
     /* libpq and libcurl write to sockets; a vanished peer must not kill us. */
     signal(SIGPIPE, SIG_IGN);
-
-    const char *word = argv[argi];
-    char safe[80], members[128];
-    if (is_group(word)) {
-        group_members(word, members, sizeof members);
-        const char *sub = argi + 1 < argc ? argv[argi + 1] : NULL;
-        if (!sub) {
-            fprintf(stderr, "%s %s: missing subcommand (%s)\n", PROG, word, members);
-            return 2;
-        }
-        if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-            printf("usage: %s %s SUBCOMMAND [ARGS]\n\nsubcommands (each answers --help):\n", PROG,
-                   word);
-            for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-                if (commands[i].group && !strcmp(commands[i].group, word))
-                    print_command(stdout, &commands[i]);
-            return 0;
-        }
-        for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-            if (commands[i].group && !strcmp(commands[i].group, word) &&
-                !strcmp(commands[i].name, sub))
-                return commands[i].run(argc - argi - 2, argv + argi + 2);
-        fprintf(stderr, "%s %s: unknown subcommand '%s' (%s)\n", PROG, word,
-                cli_safe(sub, safe, sizeof safe), members);
-        return 2;
-    }
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
-        if (!commands[i].group && !strcmp(commands[i].name, word))
-            return commands[i].run(argc - argi - 1, argv + argi + 1);
-    fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", PROG,
-            cli_safe(word, safe, sizeof safe), PROG);
-    return 2;
+    return cli_dispatch(PROG, commands, ARRAY_LEN(commands), argc - argi, argv + argi);
 }

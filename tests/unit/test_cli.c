@@ -1,4 +1,4 @@
-/* cli: subcommand flag parsing, safe aligned tables, time formats. */
+/* cli: subcommand flag parsing and dispatch, safe aligned tables, time formats. */
 #include "common/cli.h"
 
 #include <check.h>
@@ -191,6 +191,72 @@ START_TEST(times)
 }
 END_TEST
 
+/* What the last command run by cli_dispatch got. */
+static const char *ran;
+static int ran_argc;
+static char **ran_argv;
+
+static int run_add(int argc, char **argv)
+{
+    ran = "target add", ran_argc = argc, ran_argv = argv;
+    return 7;
+}
+static int run_list(int argc, char **argv)
+{
+    ran = "target list", ran_argc = argc, ran_argv = argv;
+    return 0;
+}
+static int run_migrate(int argc, char **argv)
+{
+    ran = "migrate", ran_argc = argc, ran_argv = argv;
+    return 3;
+}
+
+START_TEST(dispatch)
+{
+    static const cli_subcommand cmds[] = {
+        {NULL, "migrate", run_migrate, "migrate", "apply migrations"},
+        {"target", "add", run_add, "target add", "add one"},
+        {"target", "list", run_list, "target list", "list them"},
+    };
+    const size_t n = sizeof cmds / sizeof cmds[0];
+    char *a1[] = {"migrate", "--x", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a1), 3);
+    ck_assert_str_eq(ran, "migrate");
+    ck_assert_int_eq(ran_argc, 1);
+    ck_assert_str_eq(ran_argv[0], "--x");
+
+    char *a2[] = {"target", "add", "--name", "n", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 4, a2), 7);
+    ck_assert_str_eq(ran, "target add");
+    ck_assert_int_eq(ran_argc, 2);
+    ck_assert_str_eq(ran_argv[1], "n");
+
+    /* A group word is not a command, a subcommand is not top level. */
+    ran = NULL;
+    char *a3[] = {"target", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 1, a3), 2);
+    char *a4[] = {"target", "remove", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a4), 2);
+    char *a5[] = {"add", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 1, a5), 2);
+    char *a6[] = {"target", "--help", NULL};
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a6), 0);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 0, a6), 2);
+    ck_assert_ptr_null(ran);
+
+    /* Usage errors: one line, exit 2. */
+    ck_assert_int_eq(cli_usage_error("prog", "target add", "--name is required"), 2);
+    const char *pos[1];
+    size_t npos;
+    char *a7[] = {"--nope", NULL};
+    ck_assert_int_eq(cli_parse_or_exit("prog", &cmd, NULL, 0, 1, a7, pos, 1, &npos), 2);
+    char *a8[] = {"5", NULL};
+    ck_assert_int_eq(cli_parse_or_exit("prog", &cmd, NULL, 0, 1, a8, pos, 1, &npos), -1);
+    ck_assert_str_eq(pos[0], "5");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cli");
@@ -202,6 +268,7 @@ int main(void)
     tcase_add_test(tc, safe_copy);
     tcase_add_test(tc, table_wide_characters);
     tcase_add_test(tc, times);
+    tcase_add_test(tc, dispatch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -817,6 +817,8 @@ static char *member_text(const char *s, size_t len, const char *key)
         if (i >= len)
             return NULL;
         size_t v0 = i, v1 = skip_value(s, i, len);
+        if (v1 > len) /* cannot happen on text cJSON accepted; never read past it */
+            return NULL;
         if (k1 - k0 == klen && !memcmp(s + k0, key, klen)) {
             char *out = xmalloc(v1 - v0 + 1);
             memcpy(out, s + v0, v1 - v0);

@@ -198,10 +198,20 @@ const char *slack_result_refresh_token(const slack_result *r)
     return r && r->json ? json_str(r->json, "refresh_token") : NULL;
 }
 
+/* src into dst, cut (when too long) before a whole UTF-8 character: a team
+ * or channel name cut mid-character is text PostgreSQL refuses. */
 static void copy(char *dst, size_t size, const char *src)
 {
-    if (src)
-        snprintf(dst, size, "%s", src);
+    if (!src || !size)
+        return;
+    size_t n = strlen(src);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--; /* src[n], the first byte left out, must start a character */
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 static void append_warning(slack_result *r, const char *w)

@@ -1,5 +1,6 @@
 /* Slack error classification: the table of slack-api.md and every answer shape. */
 #include "common/slack.h"
+#include "common/utf8.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -258,6 +259,28 @@ START_TEST(ok_true_with_warning_and_fields)
 }
 END_TEST
 
+/* Regression: a long name was cut at the byte, which could split a UTF-8
+ * character; herald-api stored the cut team name and PostgreSQL refused it. */
+START_TEST(long_names_are_cut_between_characters)
+{
+    char body[2048], name[700] = "";
+    for (int i = 0; i < 130; i++)
+        strcat(name, "\xc3\xa9"); /* 260 bytes of 'é' */
+    strcat(name, "Z");
+    snprintf(body, sizeof body,
+             "{\"ok\":true,\"team\":\"A%s\",\"channel\":{\"id\":\"C1\",\"name\":\"%s\"}}", name,
+             name);
+    slack_result r;
+    slack_result_init(&r);
+    ck_assert_int_eq(classify_body(body, &r), SLACK_OK);
+    ck_assert(utf8_valid_str(r.team));
+    ck_assert(utf8_valid_str(r.channel_name));
+    ck_assert_uint_eq(strlen(r.team), 255); /* "A" + 127 whole characters */
+    ck_assert_uint_eq(strlen(r.channel_name), 254);
+    slack_result_dispose(&r);
+}
+END_TEST
+
 START_TEST(invalid_json_bodies)
 {
     slack_result r;
@@ -341,6 +364,7 @@ int main(void)
     tcase_add_test(tc, invalid_json_bodies);
     tcase_add_test(tc, transport_failures);
     tcase_add_test(tc, token_never_reaches_the_result);
+    tcase_add_test(tc, long_names_are_cut_between_characters);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -507,6 +507,77 @@ START_TEST(digest_total_limits)
 }
 END_TEST
 
+/* Random bytes (invalid UTF-8, controls, markup, entities, astral
+ * characters) in every field, at random lengths: every message still meets
+ * every limit, and every cut of escaped text is whole. Seeded: repeatable. */
+START_TEST(random_bytes_everywhere)
+{
+    static const char *const pieces[] = {"<",
+                                         ">",
+                                         "&",
+                                         "&amp;",
+                                         "*",
+                                         "_",
+                                         "~",
+                                         "`",
+                                         "\n",
+                                         "\t",
+                                         "\x01",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xc3",
+                                         "\xff",
+                                         "\xed\xa0\x80",
+                                         "\xe2\x82",
+                                         "<!channel>",
+                                         "<@U1>",
+                                         "a",
+                                         "Z",
+                                         " "};
+    unsigned seed = 20261129;
+    char buf[8192];
+    for (int round = 0; round < 300; round++) {
+        size_t len = 0, want = (size_t)rand_r(&seed) % 6000;
+        while (len < want) {
+            const char *p = pieces[(size_t)rand_r(&seed) % (sizeof pieces / sizeof pieces[0])];
+            size_t pl = strlen(p);
+            if (len + pl >= sizeof buf)
+                break;
+            memcpy(buf + len, p, pl);
+            len += pl;
+        }
+        buf[len] = '\0';
+        char *esc = render_escape_mrkdwn(buf);
+        ck_assert(utf8_valid_str(esc));
+        ck_assert(!pings(esc));
+        for (int k = 0; k < 5; k++) {
+            size_t max = (size_t)rand_r(&seed) % 400;
+            size_t at = render_cut_point(esc, max);
+            char *prefix = strndup(esc, at);
+            ck_assert(utf8_valid_str(prefix));
+            ck_assert(entities_whole(prefix));
+            ck_assert_uint_le(render_text_units(prefix), max);
+            free(prefix);
+        }
+        free(esc);
+        event ev = check_event(buf, round % 3 ? 5 : 0, 5);
+        ev.tenant_id = buf;
+        render_output o;
+        ck_assert_int_eq(render_check_result(&ev, NULL, &o), 0);
+        cJSON_Delete(check_limits(&o));
+        render_output_dispose(&o);
+        event c = collection_event(round % 2 == 0);
+        c.integration_name = buf;
+        c.error_message = buf;
+        ck_assert_int_eq(render_collection(&c, NULL, &o), 0);
+        cJSON_Delete(check_limits(&o));
+        render_output_dispose(&o);
+    }
+}
+END_TEST
+
 START_TEST(everything_huge_at_once)
 {
     /* Every text field at its worst: still a payload Slack accepts. */
@@ -558,6 +629,7 @@ int main(void)
     tcase_add_test(tc, collection_content);
     tcase_add_test(tc, test_message_and_repeat);
     tcase_add_test(tc, header_cut_at_150);
+    tcase_add_test(tc, random_bytes_everywhere);
     tcase_add_test(tc, utf8_and_entities_are_never_split);
     tcase_add_test(tc, huge_sample_within_limits);
     tcase_add_test(tc, section_capped_at_3000);

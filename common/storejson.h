@@ -7,7 +7,7 @@
  * Keys match the store's field names (the names STORE_INVALID messages use):
  * a target reads back with the keys it is created with. Times are RFC 3339
  * UTC strings with milliseconds, or null. Tokens are never included.
- * Each function returns a new cJSON object owned by the caller.
+ * Each function returns a new cJSON object (or array) owned by the caller.
  */
 
 #include "common/store.h"
@@ -34,5 +34,10 @@ cJSON *storejson_target(const store_target *t);
  *  integration, collection_status, state, attempts, next_attempt_at,
  *  error_code, error, slack_channel, slack_ts, created_at, updated_at, sent_at} */
 cJSON *storejson_delivery(const store_delivery *d);
+
+/* Arrays of the above, in list order. */
+cJSON *storejson_workspaces(const store_workspaces *l);
+cJSON *storejson_targets(const store_targets *l);
+cJSON *storejson_deliveries(const store_deliveries *l);
 
 #endif

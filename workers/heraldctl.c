@@ -337,10 +337,7 @@ static int cmd_workspace_list(int argc, char **argv)
     if (st)
         return report(c.name, st, err, NULL);
     if (json) {
-        cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; i < l.n; i++)
-            cJSON_AddItemToArray(a, storejson_workspace(&l.items[i]));
-        print_json(a);
+        print_json(storejson_workspaces(&l));
     } else if (l.n == 0) {
         printf("no workspaces installed (add one with: %s workspace add)\n", PROG);
     } else {
@@ -561,10 +558,7 @@ static int cmd_target_list(int argc, char **argv)
     if (st)
         return report(c.name, st, err, target_flags);
     if (json) {
-        cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; i < l.n; i++)
-            cJSON_AddItemToArray(a, storejson_target(&l.items[i]));
-        print_json(a);
+        print_json(storejson_targets(&l));
     } else if (l.n == 0) {
         printf("no targets\n");
     } else {
@@ -877,10 +871,7 @@ static int cmd_deliveries(int argc, char **argv)
     if (st)
         return report(c.name, st, err, delivery_flags);
     if (json) {
-        cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; i < l.n; i++)
-            cJSON_AddItemToArray(a, storejson_delivery(&l.items[i]));
-        print_json(a);
+        print_json(storejson_deliveries(&l));
     } else if (l.n == 0) {
         printf("no deliveries\n");
     } else {

@@ -1,0 +1,100 @@
+/* storejson: the JSON shapes heraldctl --json and the admin API print (keys, order, nulls). */
+#include "common/storejson.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void assert_json(cJSON *j, const char *want)
+{
+    char *got = cJSON_PrintUnformatted(j);
+    ck_assert_str_eq(got, want);
+    cJSON_free(got);
+    cJSON_Delete(j);
+}
+
+START_TEST(workspace_shape)
+{
+    store_workspace w = {.team_id = "T1",
+                         .team_name = "Acme",
+                         .installed_at_ms = 1795942202123,
+                         .revoked = true,
+                         .revoked_reason = "token_revoked",
+                         .target_count = 3};
+    assert_json(storejson_workspace(&w),
+                "{\"team_id\":\"T1\",\"team_name\":\"Acme\",\"bot_user_id\":null,\"scopes\":null,"
+                "\"installed_at\":\"2026-11-29T08:50:02.123Z\",\"updated_at\":null,"
+                "\"revoked\":true,\"revoked_at\":null,\"revoked_reason\":\"token_revoked\","
+                "\"target_count\":3}");
+    store_workspaces l = {&w, 1};
+    cJSON *a = storejson_workspaces(&l);
+    ck_assert_int_eq(cJSON_GetArraySize(a), 1);
+    cJSON_Delete(a);
+}
+END_TEST
+
+START_TEST(target_shape)
+{
+    char *checks[] = {"stale_admins", "weak_mfa"};
+    store_target t = {.id = 42,
+                      .tenant_id = "acme",
+                      .team_id = "T1",
+                      .team_name = "Acme",
+                      .name = "sec",
+                      .description = "",
+                      .destination = "#sec-alerts",
+                      .destination_kind = STORE_DEST_CHANNEL_NAME,
+                      .uses = STORE_USE_FAILED_CHECK | STORE_USE_DATA_COLLECTION,
+                      .enabled = true,
+                      .digest_enabled = true,
+                      .checks = checks,
+                      .n_checks = 2,
+                      .health = {.sent_24h = 5, .failed_24h = 1, .last_error_code = "x"}};
+    assert_json(storejson_target(&t),
+                "{\"id\":42,\"tenant\":\"acme\",\"workspace\":\"T1\",\"workspace_name\":\"Acme\","
+                "\"workspace_revoked\":false,\"name\":\"sec\",\"description\":\"\","
+                "\"destination\":\"#sec-alerts\",\"destination_kind\":\"channel_name\","
+                "\"destination_resolved\":null,\"uses\":[\"failed_check\",\"data_collection\"],"
+                "\"checks\":[\"stale_admins\",\"weak_mfa\"],\"enabled\":true,\"digest\":true,"
+                "\"thread_repeats\":false,\"created_at\":null,\"updated_at\":null,"
+                "\"health\":{\"pending_24h\":0,\"sending_24h\":0,\"retrying_24h\":0,"
+                "\"sent_24h\":5,\"failed_24h\":1,\"last_success_at\":null,\"last_error_at\":null,"
+                "\"last_error_code\":\"x\",\"last_error\":null}}");
+}
+END_TEST
+
+START_TEST(delivery_shape)
+{
+    store_delivery d = {.id = 7,
+                        .event_id = "e1",
+                        .target_id = 42,
+                        .state = "failed",
+                        .attempts = 4,
+                        .error_code = "channel_not_found",
+                        .sent_at_ms = 1000};
+    assert_json(storejson_delivery(&d),
+                "{\"id\":7,\"event_id\":\"e1\",\"target_id\":42,\"target_name\":null,"
+                "\"tenant\":null,\"event_kind\":null,\"check_type\":null,\"integration\":null,"
+                "\"collection_status\":null,\"state\":\"failed\",\"attempts\":4,"
+                "\"next_attempt_at\":null,\"error_code\":\"channel_not_found\",\"error\":null,"
+                "\"slack_channel\":null,\"slack_ts\":null,\"created_at\":null,\"updated_at\":null,"
+                "\"sent_at\":\"1970-01-01T00:00:01.000Z\"}");
+    store_deliveries l = {NULL, 0};
+    assert_json(storejson_deliveries(&l), "[]");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("storejson");
+    TCase *tc = tcase_create("storejson");
+    tcase_add_test(tc, workspace_shape);
+    tcase_add_test(tc, target_shape);
+    tcase_add_test(tc, delivery_shape);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -428,6 +428,32 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
                            cli_safe(v, safe, sizeof safe));
 }
 
+/*
+ * The settings target add and target update share, from their flags (NULL:
+ * not given) into in: --digest, --thread-repeats, --uses, --checks. *checks
+ * gets the parsed check vector that in->checks points at (the caller frees it
+ * with store_strv_free(*checks, in->n_checks)). Returns -1 to go on, else the
+ * exit code (the error is printed).
+ */
+static int target_settings(const char *cmd, const char *uses_s, const char *checks_s,
+                           const char *digest_s, const char *threads_s, store_target_input *in,
+                           char ***checks)
+{
+    int rc;
+    char err[512];
+    store_status st;
+    *checks = NULL;
+    if ((rc = parse_toggle(cmd, "--digest", digest_s, &in->digest)) >= 0 ||
+        (rc = parse_toggle(cmd, "--thread-repeats", threads_s, &in->thread_repeats)) >= 0)
+        return rc;
+    if (uses_s && (st = store_uses_parse(uses_s, &in->uses, err, sizeof err)))
+        return report(cmd, st, err, target_flags);
+    if (checks_s && (st = store_checks_parse(checks_s, checks, &in->n_checks, err, sizeof err)))
+        return report(cmd, st, err, target_flags);
+    in->checks = (const char *const *)*checks;
+    return -1;
+}
+
 static int cmd_target_add(int argc, char **argv)
 {
     static const cli_command c = {
@@ -475,41 +501,25 @@ static int cmd_target_add(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_LEN(required); i++)
         if (!vals[i])
             return cli_usage_error(PROG, c.name, "%s is required", required[i]);
-    store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
-    if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
-        (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
-        return rc;
-
-    char err[512];
-    unsigned uses = 0;
-    store_status st = store_uses_parse(uses_s, &uses, err, sizeof err);
-    if (st)
-        return report(c.name, st, err, target_flags);
-    char **checks = NULL;
-    size_t nchecks = 0;
-    if (checks_s && (st = store_checks_parse(checks_s, &checks, &nchecks, err, sizeof err)))
-        return report(c.name, st, err, target_flags);
-
-    PGconn *conn = connect_db(c.name);
-    if (!conn) {
-        store_strv_free(checks, nchecks);
-        return 1;
-    }
     store_target_input in = {.tenant = tenant,
                              .workspace = workspace,
                              .name = name,
                              .description = description,
                              .destination = channel,
-                             .uses = uses,
-                             .checks = (const char *const *)checks,
-                             .n_checks = nchecks,
-                             .enabled = disabled ? 0 : 1,
-                             .digest = digest,
-                             .thread_repeats = threads};
+                             .enabled = disabled ? 0 : 1};
+    char **checks = NULL;
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0)
+        return rc;
+    PGconn *conn = connect_db(c.name);
+    if (!conn) {
+        store_strv_free(checks, in.n_checks);
+        return 1;
+    }
+    char err[512];
     int64_t id = 0;
-    st = store_target_create(conn, &in, &id, err, sizeof err);
+    store_status st = store_target_create(conn, &in, &id, err, sizeof err);
     PQfinish(conn);
-    store_strv_free(checks, nchecks);
+    store_strv_free(checks, in.n_checks);
     if (st)
         return report(c.name, st, err, target_flags);
     printf("%" PRId64 "\n", id);
@@ -740,39 +750,25 @@ static int cmd_target_update(int argc, char **argv)
                                "nothing to change: give at least one of --name, "
                                "--description, --channel, --uses, --checks, --all-checks, "
                                "--enable, --disable, --digest, --thread-repeats");
-    store_toggle digest = STORE_KEEP, threads = STORE_KEEP;
-    if ((rc = parse_toggle(c.name, "--digest", digest_s, &digest)) >= 0 ||
-        (rc = parse_toggle(c.name, "--thread-repeats", threads_s, &threads)) >= 0)
-        return rc;
-    char err[512];
-    store_status st;
-    unsigned uses = 0;
-    if (uses_s && (st = store_uses_parse(uses_s, &uses, err, sizeof err)))
-        return report(c.name, st, err, target_flags);
-    char **checks = NULL;
-    size_t nchecks = 0;
-    if (checks_s && (st = store_checks_parse(checks_s, &checks, &nchecks, err, sizeof err)))
-        return report(c.name, st, err, target_flags);
-    PGconn *conn = connect_db(c.name);
-    if (!conn) {
-        store_strv_free(checks, nchecks);
-        return 1;
-    }
     store_target_input in = {.name = name,
                              .description = description,
                              .destination = channel,
-                             .uses = uses,
                              .set_checks = checks_s || all_checks,
-                             .checks = (const char *const *)checks,
-                             .n_checks = nchecks,
                              .enabled = enable    ? 1
                                         : disable ? 0
-                                                  : -1,
-                             .digest = digest,
-                             .thread_repeats = threads};
-    st = store_target_update(conn, NULL, id, &in, err, sizeof err);
+                                                  : -1};
+    char **checks = NULL;
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0)
+        return rc;
+    PGconn *conn = connect_db(c.name);
+    if (!conn) {
+        store_strv_free(checks, in.n_checks);
+        return 1;
+    }
+    char err[512];
+    store_status st = store_target_update(conn, NULL, id, &in, err, sizeof err);
     PQfinish(conn);
-    store_strv_free(checks, nchecks);
+    store_strv_free(checks, in.n_checks);
     if (st) {
         /* The store's hint "clear the check filter too" is --all-checks here. */
         if (st == STORE_INVALID && strstr(err, "clear the check filter too"))

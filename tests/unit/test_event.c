@@ -846,9 +846,10 @@ static void mutate_and_parse(const char *good, unsigned *seed)
     static const char inserts[] = "{}[]\",:0-1e.\\u\x00\xff\xc3 \ttruenull";
     size_t n = strlen(good);
     char *buf = malloc(n + 64);
-    memcpy(buf, good, n);
+    memcpy(buf, good, n); // NOLINT(bugprone-not-null-terminated-result): length-delimited
     int edits = 1 + rand_r(seed) % 4;
     for (int e = 0; e < edits && n > 0; e++) {
+        // cppcheck-suppress zerodivcond ; n > 0 is the loop condition
         size_t at = (size_t)rand_r(seed) % n;
         switch (rand_r(seed) % 4) {
         case 0: /* flip */

@@ -263,10 +263,12 @@ END_TEST
  * character; herald-api stored the cut team name and PostgreSQL refused it. */
 START_TEST(long_names_are_cut_between_characters)
 {
-    char body[2048], name[700] = "";
-    for (int i = 0; i < 130; i++)
-        strcat(name, "\xc3\xa9"); /* 260 bytes of 'é' */
-    strcat(name, "Z");
+    char body[2048], name[262];
+    for (int i = 0; i < 130; i++) { /* 260 bytes of 'é' */
+        name[2 * i] = '\xc3';
+        name[2 * i + 1] = '\xa9';
+    }
+    memcpy(name + 260, "Z", 2);
     snprintf(body, sizeof body,
              "{\"ok\":true,\"team\":\"A%s\",\"channel\":{\"id\":\"C1\",\"name\":\"%s\"}}", name,
              name);

@@ -187,7 +187,8 @@ static bool group_members(const cli_subcommand *cmds, size_t n, const char *grou
     return found;
 }
 
-int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, int argc, char **argv)
+int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, void *ctx, int argc,
+                 char **argv)
 {
     if (argc < 1) {
         fprintf(stderr, "%s: missing command (see %s --help)\n", prog, prog);
@@ -211,14 +212,14 @@ int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, int arg
         }
         for (size_t i = 0; i < n; i++)
             if (in_group(&cmds[i], word) && !strcmp(cmds[i].name, sub))
-                return cmds[i].run(argc - 2, argv + 2);
+                return cmds[i].run(ctx, argc - 2, argv + 2);
         fprintf(stderr, "%s %s: unknown subcommand '%s' (%s)\n", prog, word,
                 cli_safe(sub, safe, sizeof safe), members);
         return 2;
     }
     for (size_t i = 0; i < n; i++)
         if (!cmds[i].group && !strcmp(cmds[i].name, word))
-            return cmds[i].run(argc - 1, argv + 1);
+            return cmds[i].run(ctx, argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog,
             cli_safe(word, safe, sizeof safe), prog);
     return 2;

@@ -77,21 +77,23 @@ int cli_usage_error(const char *prog, const char *cmd, const char *fmt, ...)
 typedef struct cli_subcommand {
     const char *group; /* "target", or NULL for a top-level command */
     const char *name;
-    int (*run)(int argc, char **argv); /* the words after the name; returns the exit code */
-    const char *usage;                 /* for the command list in --help */
-    const char *summary;               /* one line */
+    /* ctx as given to cli_dispatch, and the words after the name; returns the exit code */
+    int (*run)(void *ctx, int argc, char **argv);
+    const char *usage;   /* for the command list in --help */
+    const char *summary; /* one line */
 } cli_subcommand;
 
 /* "\ncommands (each answers --help):\n" and each command's usage and summary. */
 void cli_print_commands(FILE *out, const cli_subcommand *cmds, size_t n);
 
 /*
- * Runs the command that argv[0] (and argv[1] for a group) names with the
- * words after it and returns its exit code. "GROUP --help" lists the group's
+ * Runs the command that argv[0] (and argv[1] for a group) names with ctx and
+ * the words after it and returns its exit code. "GROUP --help" lists the group's
  * subcommands (exit 0); a missing or unknown command or subcommand is one
  * line on stderr naming it and exit 2.
  */
-int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, int argc, char **argv);
+int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, void *ctx, int argc,
+                 char **argv);
 
 /* ---------------------------------------------------------------- tables */
 

@@ -145,7 +145,7 @@ static void print_json(cJSON *j)
 
 /* ================================================================ migrate */
 
-static int cmd_migrate(int argc, char **argv)
+static int cmd_migrate(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {"migrate", "",
                                   "Applies the database migrations not yet applied (safe to run "
@@ -239,7 +239,7 @@ static int read_token_line(char *buf, size_t size, char *errstr, size_t errstr_s
     return 0;
 }
 
-static int cmd_workspace_add(int argc, char **argv)
+static int cmd_workspace_add(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "workspace add", "--team-id T --name NAME [--bot-user U] [--scopes S] [--token-stdin]",
@@ -314,7 +314,7 @@ static int cmd_workspace_add(int argc, char **argv)
     return 0;
 }
 
-static int cmd_workspace_list(int argc, char **argv)
+static int cmd_workspace_list(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {"workspace list", "[--json]",
                                   "Lists the installed workspaces with their state and how many "
@@ -368,7 +368,7 @@ static int cmd_workspace_list(int argc, char **argv)
     return 0;
 }
 
-static int cmd_workspace_remove(int argc, char **argv)
+static int cmd_workspace_remove(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "workspace remove", "TEAM_ID [--force]",
@@ -454,7 +454,7 @@ static int target_settings(const char *cmd, const char *uses_s, const char *chec
     return -1;
 }
 
-static int cmd_target_add(int argc, char **argv)
+static int cmd_target_add(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "target add",
@@ -543,7 +543,7 @@ static const char *checks_text(const store_target *t, char *buf, size_t size)
     return buf;
 }
 
-static int cmd_target_list(int argc, char **argv)
+static int cmd_target_list(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {"target list", "[--tenant T] [--json]",
                                   "Lists notification targets (of one tenant, or all) with "
@@ -621,7 +621,7 @@ static void show_line(const char *label, const char *value)
     printf("%-15s %s\n", label, value && *value ? cli_safe(value, safe, sizeof safe) : "-");
 }
 
-static int cmd_target_show(int argc, char **argv)
+static int cmd_target_show(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {"target show", "ID [--json]",
                                   "Shows one target: its settings, check filter and health "
@@ -702,7 +702,7 @@ static int cmd_target_show(int argc, char **argv)
     return 0;
 }
 
-static int cmd_target_update(int argc, char **argv)
+static int cmd_target_update(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "target update",
@@ -779,7 +779,7 @@ static int cmd_target_update(int argc, char **argv)
     return 0;
 }
 
-static int cmd_target_remove(int argc, char **argv)
+static int cmd_target_remove(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {"target remove", "ID",
                                   "Removes a target: nothing is routed to it any more; its "
@@ -806,7 +806,7 @@ static int cmd_target_remove(int argc, char **argv)
 
 /* ================================================================ deliveries */
 
-static int cmd_deliveries(int argc, char **argv)
+static int cmd_deliveries(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "deliveries",
@@ -956,7 +956,7 @@ static void test_rate_limit_reason(const slack_result *res, char *reason, size_t
                  TEST_TRIES);
 }
 
-static int cmd_test(int argc, char **argv)
+static int cmd_test(void *ctx, int argc, char **argv)
 {
     static const cli_command c = {
         "test", "TARGET_ID",
@@ -1108,15 +1108,15 @@ out:
 /* ================================================================ dispatch */
 
 /* API tokens for herald-api: the logic is in common/apitoken.c. */
-static int cmd_token_create(int argc, char **argv)
+static int cmd_token_create(void *ctx, int argc, char **argv)
 {
     return apitoken_cli("create", argc, argv, connect_db);
 }
-static int cmd_token_list(int argc, char **argv)
+static int cmd_token_list(void *ctx, int argc, char **argv)
 {
     return apitoken_cli("list", argc, argv, connect_db);
 }
-static int cmd_token_revoke(int argc, char **argv)
+static int cmd_token_revoke(void *ctx, int argc, char **argv)
 {
     return apitoken_cli("revoke", argc, argv, connect_db);
 }
@@ -1186,5 +1186,5 @@ int main(int argc, char **argv)
     }
     /* libpq and libcurl write to sockets; a vanished peer must not kill us. */
     signal(SIGPIPE, SIG_IGN);
-    return cli_dispatch(PROG, commands, ARRAY_LEN(commands), argc - argi, argv + argi);
+    return cli_dispatch(PROG, commands, ARRAY_LEN(commands), &cfg, argc - argi, argv + argi);
 }

@@ -196,18 +196,21 @@ static const char *ran;
 static int ran_argc;
 static char **ran_argv;
 
-static int run_add(int argc, char **argv)
+static int run_add(void *ctx, int argc, char **argv)
 {
+    ck_assert_ptr_eq(ctx, &ran);
     ran = "target add", ran_argc = argc, ran_argv = argv;
     return 7;
 }
-static int run_list(int argc, char **argv)
+static int run_list(void *ctx, int argc, char **argv)
 {
+    ck_assert_ptr_eq(ctx, &ran);
     ran = "target list", ran_argc = argc, ran_argv = argv;
     return 0;
 }
-static int run_migrate(int argc, char **argv)
+static int run_migrate(void *ctx, int argc, char **argv)
 {
+    ck_assert_ptr_eq(ctx, &ran);
     ran = "migrate", ran_argc = argc, ran_argv = argv;
     return 3;
 }
@@ -221,13 +224,13 @@ START_TEST(dispatch)
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     char *a1[] = {"migrate", "--x", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a1), 3);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 2, a1), 3);
     ck_assert_str_eq(ran, "migrate");
     ck_assert_int_eq(ran_argc, 1);
     ck_assert_str_eq(ran_argv[0], "--x");
 
     char *a2[] = {"target", "add", "--name", "n", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 4, a2), 7);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 4, a2), 7);
     ck_assert_str_eq(ran, "target add");
     ck_assert_int_eq(ran_argc, 2);
     ck_assert_str_eq(ran_argv[1], "n");
@@ -235,14 +238,14 @@ START_TEST(dispatch)
     /* A group word is not a command, a subcommand is not top level. */
     ran = NULL;
     char *a3[] = {"target", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 1, a3), 2);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 1, a3), 2);
     char *a4[] = {"target", "remove", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a4), 2);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 2, a4), 2);
     char *a5[] = {"add", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 1, a5), 2);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 1, a5), 2);
     char *a6[] = {"target", "--help", NULL};
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 2, a6), 0);
-    ck_assert_int_eq(cli_dispatch("prog", cmds, n, 0, a6), 2);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 2, a6), 0);
+    ck_assert_int_eq(cli_dispatch("prog", cmds, n, &ran, 0, a6), 2);
     ck_assert_ptr_null(ran);
 
     /* Usage errors: one line, exit 2. */

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +270,56 @@ static unsigned get_uses(const PGresult *r, int row, int col)
 {
     return (get_bool(r, row, col) ? STORE_USE_FAILED_CHECK : 0) |
            (get_bool(r, row, col + 1) ? STORE_USE_DATA_COLLECTION : 0);
+}
+
+/* How a result column becomes a struct member (col_map). */
+typedef enum col_type {
+    COL_SKIP, /* mapped by the caller */
+    COL_STR,  /* char * (get_str: NULL stays NULL) */
+    COL_I64,  /* int64_t (NULL: 0) */
+    COL_LONG, /* long */
+    COL_INT,  /* int */
+    COL_BOOL  /* bool */
+} col_type;
+
+typedef struct col {
+    col_type type;
+    size_t offset; /* of the member */
+} col;
+
+#define COL(stype, ctype, member)                                                                  \
+    {                                                                                              \
+        ctype, offsetof(stype, member)                                                             \
+    }
+
+/* Maps columns 0..n) of row `row` into the struct at item: cols[c] says
+ * where column c goes, so the table lists the SELECT's columns in order. */
+static void col_map(const PGresult *r, int row, void *item, const col *cols, size_t n)
+{
+    char *base = item;
+    for (size_t c = 0; c < n; c++) {
+        void *m = base + cols[c].offset;
+        int ci = (int)c;
+        switch (cols[c].type) {
+        case COL_SKIP:
+            break;
+        case COL_STR:
+            *(char **)m = get_str(r, row, ci);
+            break;
+        case COL_I64:
+            *(int64_t *)m = get_i64(r, row, ci);
+            break;
+        case COL_LONG:
+            *(long *)m = (long)get_i64(r, row, ci);
+            break;
+        case COL_INT:
+            *(int *)m = (int)get_i64(r, row, ci);
+            break;
+        case COL_BOOL:
+            *(bool *)m = get_bool(r, row, ci);
+            break;
+        }
+    }
 }
 
 /* A bool as a text parameter. */
@@ -661,19 +712,19 @@ DEFINE_FREE(store_workspace, store_workspaces, workspace_dispose)
     " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL) "      \
     "FROM workspaces w WHERE w.removed_at IS NULL "
 
+#define W(ctype, member) COL(store_workspace, ctype, member)
+/* WORKSPACE_SELECT's columns. */
+static const col workspace_cols[] = {
+    W(COL_STR, team_id),       W(COL_STR, team_name),       W(COL_STR, bot_user_id),
+    W(COL_STR, scopes),        W(COL_I64, installed_at_ms), W(COL_I64, updated_at_ms),
+    W(COL_BOOL, revoked),      W(COL_I64, revoked_at_ms),   W(COL_STR, revoked_reason),
+    W(COL_LONG, target_count),
+};
+#undef W
+
 static void workspace_row(const PGresult *r, int i, void *item)
 {
-    store_workspace *w = item;
-    w->team_id = get_str(r, i, 0);
-    w->team_name = get_str(r, i, 1);
-    w->bot_user_id = get_str(r, i, 2);
-    w->scopes = get_str(r, i, 3);
-    w->installed_at_ms = get_i64(r, i, 4);
-    w->updated_at_ms = get_i64(r, i, 5);
-    w->revoked = get_bool(r, i, 6);
-    w->revoked_at_ms = get_i64(r, i, 7);
-    w->revoked_reason = get_str(r, i, 8);
-    w->target_count = (long)get_i64(r, i, 9);
+    col_map(r, i, item, workspace_cols, ARRAY_LEN(workspace_cols));
 }
 
 store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
@@ -967,17 +1018,43 @@ static void split_checks(const char *csv, store_target *t)
     t->n_checks = n;
 }
 
+#define T(ctype, member) COL(store_target, ctype, member)
+/* TARGET_SELECT's columns; the skipped ones are mapped in target_row. */
+static const col target_cols[] = {
+    T(COL_I64, id),
+    T(COL_STR, tenant_id),
+    T(COL_STR, team_id),
+    T(COL_STR, team_name),
+    T(COL_BOOL, workspace_revoked),
+    T(COL_STR, name),
+    T(COL_STR, description),
+    T(COL_STR, destination),
+    T(COL_SKIP, destination_kind), /* 8 */
+    T(COL_STR, destination_resolved),
+    T(COL_SKIP, uses), /* 10, 11 */
+    T(COL_SKIP, uses),
+    T(COL_BOOL, enabled),
+    T(COL_BOOL, digest_enabled),
+    T(COL_BOOL, thread_repeats),
+    T(COL_SKIP, checks), /* 15 */
+    T(COL_I64, created_at_ms),
+    T(COL_I64, updated_at_ms),
+    T(COL_LONG, health.pending_24h),
+    T(COL_LONG, health.sending_24h),
+    T(COL_LONG, health.retrying_24h),
+    T(COL_LONG, health.sent_24h),
+    T(COL_LONG, health.failed_24h),
+    T(COL_I64, health.last_success_at_ms),
+    T(COL_I64, health.last_error_at_ms),
+    T(COL_STR, health.last_error_code),
+    T(COL_STR, health.last_error),
+};
+#undef T
+
 static void target_row(const PGresult *r, int i, void *item)
 {
     store_target *t = item;
-    t->id = get_i64(r, i, 0);
-    t->tenant_id = get_str(r, i, 1);
-    t->team_id = get_str(r, i, 2);
-    t->team_name = get_str(r, i, 3);
-    t->workspace_revoked = get_bool(r, i, 4);
-    t->name = get_str(r, i, 5);
-    t->description = get_str(r, i, 6);
-    t->destination = get_str(r, i, 7);
+    col_map(r, i, t, target_cols, ARRAY_LEN(target_cols));
     const char *kind = PQgetvalue(r, i, 8);
     if (!strcmp(kind, "email"))
         t->destination_kind = STORE_DEST_EMAIL;
@@ -985,23 +1062,8 @@ static void target_row(const PGresult *r, int i, void *item)
         t->destination_kind = STORE_DEST_CHANNEL_NAME;
     else
         t->destination_kind = STORE_DEST_CHANNEL_ID;
-    t->destination_resolved = get_str(r, i, 9);
     t->uses = get_uses(r, i, 10);
-    t->enabled = get_bool(r, i, 12);
-    t->digest_enabled = get_bool(r, i, 13);
-    t->thread_repeats = get_bool(r, i, 14);
     split_checks(PQgetisnull(r, i, 15) ? NULL : PQgetvalue(r, i, 15), t);
-    t->created_at_ms = get_i64(r, i, 16);
-    t->updated_at_ms = get_i64(r, i, 17);
-    t->health.pending_24h = (long)get_i64(r, i, 18);
-    t->health.sending_24h = (long)get_i64(r, i, 19);
-    t->health.retrying_24h = (long)get_i64(r, i, 20);
-    t->health.sent_24h = (long)get_i64(r, i, 21);
-    t->health.failed_24h = (long)get_i64(r, i, 22);
-    t->health.last_success_at_ms = get_i64(r, i, 23);
-    t->health.last_error_at_ms = get_i64(r, i, 24);
-    t->health.last_error_code = get_str(r, i, 25);
-    t->health.last_error = get_str(r, i, 26);
 }
 
 store_status store_target_list(PGconn *conn, const char *tenant, store_targets *out, char *errstr,
@@ -1390,31 +1452,24 @@ DEFINE_FREE(store_delivery, store_deliveries, delivery_dispose)
     " d.state, d.attempts, " MS_D_NEXT ", d.last_error_code, d.last_error, "                       \
     " d.slack_channel, d.slack_ts, " MS_D_CREATED ", " MS_D_UPDATED ", " MS_D_SENT " "             \
     "FROM deliveries d JOIN targets t ON t.id = d.target_id "                                      \
-                                                                                                   \
     "LEFT JOIN events e ON e.event_id = d.event_id "
+
+#define D(ctype, member) COL(store_delivery, ctype, member)
+/* DELIVERY_SELECT's columns. */
+static const col delivery_cols[] = {
+    D(COL_I64, id),          D(COL_STR, event_id),      D(COL_I64, target_id),
+    D(COL_STR, target_name), D(COL_STR, tenant_id),     D(COL_STR, event_kind),
+    D(COL_STR, check_type),  D(COL_STR, integration),   D(COL_STR, collection_status),
+    D(COL_STR, state),       D(COL_INT, attempts),      D(COL_I64, next_attempt_at_ms),
+    D(COL_STR, error_code),  D(COL_STR, error),         D(COL_STR, slack_channel),
+    D(COL_STR, slack_ts),    D(COL_I64, created_at_ms), D(COL_I64, updated_at_ms),
+    D(COL_I64, sent_at_ms),
+};
+#undef D
 
 static void delivery_row(const PGresult *r, int i, void *item)
 {
-    store_delivery *d = item;
-    d->id = get_i64(r, i, 0);
-    d->event_id = get_str(r, i, 1);
-    d->target_id = get_i64(r, i, 2);
-    d->target_name = get_str(r, i, 3);
-    d->tenant_id = get_str(r, i, 4);
-    d->event_kind = get_str(r, i, 5);
-    d->check_type = get_str(r, i, 6);
-    d->integration = get_str(r, i, 7);
-    d->collection_status = get_str(r, i, 8);
-    d->state = get_str(r, i, 9);
-    d->attempts = (int)get_i64(r, i, 10);
-    d->next_attempt_at_ms = get_i64(r, i, 11);
-    d->error_code = get_str(r, i, 12);
-    d->error = get_str(r, i, 13);
-    d->slack_channel = get_str(r, i, 14);
-    d->slack_ts = get_str(r, i, 15);
-    d->created_at_ms = get_i64(r, i, 16);
-    d->updated_at_ms = get_i64(r, i, 17);
-    d->sent_at_ms = get_i64(r, i, 18);
+    col_map(r, i, item, delivery_cols, ARRAY_LEN(delivery_cols));
 }
 
 store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,

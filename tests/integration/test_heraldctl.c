@@ -125,11 +125,7 @@ static void assert_ok(const run *r)
 static void setup(void)
 {
     conn = testlib_db_connect(url);
-    ck_assert_int_eq(db_exec(conn,
-                             "TRUNCATE deliveries, events, target_checks, targets, workspaces "
-                             "RESTART IDENTITY CASCADE",
-                             err, sizeof err),
-                     0);
+    testlib_db_truncate(conn, "deliveries, events, target_checks, targets, workspaces");
 }
 
 static void teardown(void)

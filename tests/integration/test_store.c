@@ -23,11 +23,7 @@ static void setup(void)
 {
     conn = testlib_db_connect(url);
     /* Every test starts from empty tables. */
-    ck_assert_int_eq(db_exec(conn,
-                             "TRUNCATE deliveries, events, target_checks, targets, workspaces "
-                             "RESTART IDENTITY CASCADE",
-                             err, sizeof err),
-                     0);
+    testlib_db_truncate(conn, "deliveries, events, target_checks, targets, workspaces");
     ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
 }
 

@@ -68,6 +68,14 @@ PGconn *testlib_db_connect(const char *url)
     return c;
 }
 
+void testlib_db_truncate(PGconn *conn, const char *tables)
+{
+    char sql[1024], err[512];
+    snprintf(sql, sizeof sql, "TRUNCATE %s RESTART IDENTITY CASCADE", tables);
+    if (db_exec(conn, sql, err, sizeof err))
+        die(sql, err);
+}
+
 long testlib_db_long(PGconn *conn, const char *sql)
 {
     PGresult *r = PQexec(conn, sql);

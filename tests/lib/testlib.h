@@ -23,6 +23,10 @@ void testlib_db_create(const char *suite, char *url, size_t url_size);
 /* Connects to url or aborts. */
 PGconn *testlib_db_connect(const char *url);
 
+/* Empties tables (a comma-separated list), restarting their id sequences
+ * (TRUNCATE ... RESTART IDENTITY CASCADE), or aborts. */
+void testlib_db_truncate(PGconn *conn, const char *tables);
+
 /* Runs SQL returning one value; returns it as a long (aborts on error). */
 long testlib_db_long(PGconn *conn, const char *sql);
 

@@ -65,6 +65,33 @@ static int target_settings(const char *cmd, const char *uses_s, const char *chec
     return -1;
 }
 
+/*
+ * Stores in (from target_settings; frees checks): creates a target when *id
+ * is 0 and sets *id, else updates target *id. Returns -1 when stored, else
+ * the exit code (the error is printed).
+ */
+static int target_write(const herald_common_config *cfg, const char *cmd,
+                        const store_target_input *in, char **checks, int64_t *id)
+{
+    PGconn *conn = ctl_connect(cfg, cmd);
+    char err[512];
+    store_status st = STORE_DB;
+    if (conn) {
+        st = *id ? store_target_update(conn, NULL, *id, in, err, sizeof err)
+                 : store_target_create(conn, in, id, err, sizeof err);
+        PQfinish(conn);
+    }
+    store_strv_free(checks, in->n_checks);
+    if (!conn)
+        return 1;
+    if (st == STORE_OK)
+        return -1;
+    /* The store's hint "clear the check filter too" (an update) is --all-checks here. */
+    if (st == STORE_INVALID && strstr(err, "clear the check filter too"))
+        strncat(err, " (--all-checks)", sizeof err - strlen(err) - 1);
+    return ctl_report(cmd, st, err, target_flags);
+}
+
 int ctl_target_add(void *ctx, int argc, char **argv)
 {
     const herald_common_config *cfg = ctx;
@@ -120,20 +147,10 @@ int ctl_target_add(void *ctx, int argc, char **argv)
                              .destination = channel,
                              .enabled = disabled ? 0 : 1};
     char **checks = NULL;
-    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0)
-        return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn) {
-        store_strv_free(checks, in.n_checks);
-        return 1;
-    }
-    char err[512];
     int64_t id = 0;
-    store_status st = store_target_create(conn, &in, &id, err, sizeof err);
-    PQfinish(conn);
-    store_strv_free(checks, in.n_checks);
-    if (st)
-        return ctl_report(c.name, st, err, target_flags);
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
+        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
+        return rc;
     printf("%" PRId64 "\n", id);
     return 0;
 }
@@ -374,23 +391,9 @@ int ctl_target_update(void *ctx, int argc, char **argv)
                                         : disable ? 0
                                                   : -1};
     char **checks = NULL;
-    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0)
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
+        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn) {
-        store_strv_free(checks, in.n_checks);
-        return 1;
-    }
-    char err[512];
-    store_status st = store_target_update(conn, NULL, id, &in, err, sizeof err);
-    PQfinish(conn);
-    store_strv_free(checks, in.n_checks);
-    if (st) {
-        /* The store's hint "clear the check filter too" is --all-checks here. */
-        if (st == STORE_INVALID && strstr(err, "clear the check filter too"))
-            strncat(err, " (--all-checks)", sizeof err - strlen(err) - 1);
-        return ctl_report(c.name, st, err, target_flags);
-    }
     printf("target %" PRId64 " updated\n", id);
     return 0;
 }

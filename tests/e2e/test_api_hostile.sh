@@ -19,19 +19,21 @@ export HERALD_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 op=$("$ctl_bin" token create --name hostile-op 2>>"$E2E_TMP/token.log") || e2e_fail "token create failed"
 ten=$("$ctl_bin" token create --tenant acme --name hostile 2>>"$E2E_TMP/token.log") || e2e_fail "token create failed"
 
-slack_port=$(e2e_free_port) || exit 1
-e2e_bg fake-slack "$slack_bin" --port "$slack_port" --rate 0
-slack_url="http://127.0.0.1:$slack_port"
+# Port 0 and the printed address: a port picked free beforehand can be taken
+# by another test before the bind.
+e2e_bg fake-slack "$slack_bin" --port 0 --rate 0
+e2e_wait 20 "fake-slack's address" grep -q '^http://' "$E2E_TMP/fake-slack.log"
+slack_url=$(grep -m1 '^http://' "$E2E_TMP/fake-slack.log")
 e2e_wait 20 "fake-slack" curl -fsS "$slack_url/_fake/healthz"
 
-api_port=$(e2e_free_port) || exit 1
-api_url="http://127.0.0.1:$api_port"
 HERALD_SLACK_API_URL="$slack_url/api" \
   HERALD_SLACK_AUTHORIZE_URL="$slack_url/oauth/v2/authorize" \
   HERALD_SLACK_CLIENT_ID=fake-client-id HERALD_SLACK_CLIENT_SECRET=fake-client-secret \
   HERALD_LOG_LEVEL=debug \
-  e2e_bg herald-api "$api_bin" --listen "127.0.0.1:$api_port"
+  e2e_bg herald-api "$api_bin" --listen 127.0.0.1:0
 api_pid=$E2E_LAST_PID
+e2e_wait 30 "herald-api's address" grep -q '^http://' "$E2E_TMP/herald-api.log"
+api_url=$(grep -m1 '^http://' "$E2E_TMP/herald-api.log")
 e2e_wait 30 "herald-api" curl -fsS "$api_url/healthz"
 e2e_ok "herald-api is up at $api_url"
 

@@ -43,19 +43,21 @@ e2e_sql "INSERT INTO events (event_id, tenant_id, kind, check_type, payload) VAL
   (gen_random_uuid(), 'acme', 'check_result', 'weak_mfa', '{\"check\":{\"type\":\"weak_mfa\",\"name\":\"Weak MFA Configured\"}}'),
   (gen_random_uuid(), 'acme', 'check_result', 'stale_admins', '{\"check\":{\"type\":\"stale_admins\",\"name\":\"Stale admin accounts\"}}')" >/dev/null
 
-slack_port=$(e2e_free_port) || exit 1
-e2e_bg fake-slack "$slack_bin" --port "$slack_port" --rate 0
-slack_url="http://127.0.0.1:$slack_port"
+# Port 0 and the printed address: a port picked free beforehand can be taken
+# by another test before the bind.
+e2e_bg fake-slack "$slack_bin" --port 0 --rate 0
+e2e_wait 20 "fake-slack's address" grep -q '^http://' "$E2E_TMP/fake-slack.log"
+slack_url=$(grep -m1 '^http://' "$E2E_TMP/fake-slack.log")
 e2e_wait 20 "fake-slack" curl -fsS "$slack_url/_fake/healthz"
 
-api_port=$(e2e_free_port) || exit 1
-api_url="http://127.0.0.1:$api_port"
+# Its public URL is derived from the port it binds (http://127.0.0.1:PORT).
 HERALD_SLACK_API_URL="$slack_url/api" \
   HERALD_SLACK_AUTHORIZE_URL="$slack_url/oauth/v2/authorize" \
   HERALD_SLACK_CLIENT_ID=fake-client-id HERALD_SLACK_CLIENT_SECRET=fake-client-secret \
-  HERALD_PUBLIC_URL="$api_url" \
-  e2e_bg herald-api "$api_bin" --listen "127.0.0.1:$api_port"
+  e2e_bg herald-api "$api_bin" --listen 127.0.0.1:0
 api_pid=$E2E_LAST_PID
+e2e_wait 20 "herald-api's address" grep -q '^http://' "$E2E_TMP/herald-api.log"
+api_url=$(grep -m1 '^http://' "$E2E_TMP/herald-api.log")
 e2e_wait 20 "herald-api" curl -fsS "$api_url/healthz"
 e2e_ok "herald-api is up at $api_url"
 

@@ -84,6 +84,17 @@ int ctl_parse_id(const char *cmd, const char *what, const char *s, int64_t *id)
     return -1;
 }
 
+int ctl_parse_id_command(const cli_command *c, const cli_opt *opts, size_t nopts, int argc,
+                         char **argv, const char *what, int64_t *id)
+{
+    const char *pos[1] = {NULL};
+    size_t npos;
+    int rc = cli_parse_or_exit(CTL_PROG, c, opts, nopts, argc, argv, pos, 1, &npos);
+    if (rc >= 0)
+        return rc;
+    return ctl_parse_id(c->name, what, pos[0], id);
+}
+
 void ctl_print_json(cJSON *j)
 {
     char *s = cJSON_Print(j);

@@ -7,6 +7,7 @@
  * helpers every command uses. Messages start with CTL_PROG.
  */
 
+#include "common/cli.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "common/store.h"
@@ -37,6 +38,12 @@ int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *w
 /* An id argument (what: "target id"): a positive whole number. Returns -1 to
  * go on, else the exit code (2, printed). */
 int ctl_parse_id(const char *cmd, const char *what, const char *s, int64_t *id);
+
+/* cli_parse_or_exit for a command whose one argument is an id (what:
+ * "target id"), then ctl_parse_id: returns -1 with *id set, else the exit
+ * code (printed). */
+int ctl_parse_id_command(const cli_command *c, const cli_opt *opts, size_t nopts, int argc,
+                         char **argv, const char *what, int64_t *id);
 
 /* Prints j (indented) and a newline on stdout; takes ownership of j. */
 void ctl_print_json(cJSON *j);

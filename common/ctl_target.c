@@ -262,13 +262,9 @@ int ctl_target_show(void *ctx, int argc, char **argv)
     const cli_opt opts[] = {
         {"--json", CLI_BOOL, NULL, "print a JSON object", &json, 0, 0, NULL},
     };
-    const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
-    if (rc >= 0)
-        return rc;
     int64_t id;
-    if ((rc = ctl_parse_id(c.name, "target id", pos[0], &id)) >= 0)
+    int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
+    if (rc >= 0)
         return rc;
     PGconn *conn = ctl_connect(cfg, c.name);
     if (!conn)
@@ -364,13 +360,9 @@ int ctl_target_update(void *ctx, int argc, char **argv)
         {"--thread-repeats", CLI_STR, "on|off",
          "repeats of a still-failing check as thread replies, or not", &threads_s, 0, 0, NULL},
     };
-    const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
-    if (rc >= 0)
-        return rc;
     int64_t id;
-    if ((rc = ctl_parse_id(c.name, "target id", pos[0], &id)) >= 0)
+    int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
+    if (rc >= 0)
         return rc;
     if (checks_s && all_checks)
         return cli_usage_error(CTL_PROG, c.name,
@@ -404,13 +396,9 @@ int ctl_target_remove(void *ctx, int argc, char **argv)
     static const cli_command c = {"target remove", "ID",
                                   "Removes a target: nothing is routed to it any more; its "
                                   "delivery history is kept."};
-    const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, NULL, 0, argc, argv, pos, 1, &npos);
-    if (rc >= 0)
-        return rc;
     int64_t id;
-    if ((rc = ctl_parse_id(c.name, "target id", pos[0], &id)) >= 0)
+    int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
+    if (rc >= 0)
         return rc;
     PGconn *conn = ctl_connect(cfg, c.name);
     if (!conn)

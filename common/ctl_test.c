@@ -61,13 +61,9 @@ int ctl_test(void *ctx, int argc, char **argv)
         "Sends a test message to the target now (through HERALD_SLACK_API_URL with the "
         "workspace's token), records it as a delivery of kind test and prints Slack's answer. "
         "Exit 0 when Slack accepted it, 1 when it did not."};
-    const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, NULL, 0, argc, argv, pos, 1, &npos);
-    if (rc >= 0)
-        return rc;
     int64_t id;
-    if ((rc = ctl_parse_id(c.name, "target id", pos[0], &id)) >= 0)
+    int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
+    if (rc >= 0)
         return rc;
     unsigned char key[CRYPTO_KEY_LEN];
     if ((rc = ctl_load_key(cfg, c.name, "reading the bot token needs it", key)))

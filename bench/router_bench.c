@@ -169,6 +169,7 @@ static char *make_event(uint32_t i, int *is_check, char *tenant, size_t tenant_s
 int main(int argc, char **argv)
 {
     long events = 200000, tenants = 1000, batch = 500, wait_ms = 20, partitions = 64;
+    long thread_pct = 0;
     char *dburl = NULL;
     cfg_opt opts[] = {
         {"--events", NULL, CFG_INT, "200000", 1, 10000000, "N", "events to route", &events},
@@ -178,6 +179,10 @@ int main(int argc, char **argv)
         {"--batch-wait-ms", NULL, CFG_INT, "20", 0, 10000, "MS", "router batch wait", &wait_ms},
         {"--partitions", NULL, CFG_INT, "64", 1, 1024, "N",
          "partitions per event topic (the mock keeps ~5 MiB per partition)", &partitions},
+        {"--thread-repeats", NULL, CFG_INT, "0", 0, 100, "PCT",
+         "share of failed_check targets that thread repeats (their tenants' passing checks are "
+         "recorded)",
+         &thread_pct},
         {"--database-url", "HERALD_DATABASE_URL", CFG_STRING, NULL, 0, 0, "URI",
          "a server where a database herald_bench may be (re)created", &dburl},
         {"--log-level", "HERALD_LOG_LEVEL", CFG_LOGLEVEL, "warn", 0, 0, "LEVEL",
@@ -257,6 +262,11 @@ int main(int argc, char **argv)
                     "'no_mfa_admins','old_keys','guest_access','risky_apps'])[1 + ((id + k) % 8)]"
                     " FROM targets, generate_series(0, 1) k"
                     " WHERE use_failed_check AND id % 5 = 0");
+    char upd[256];
+    snprintf(upd, sizeof upd,
+             "UPDATE targets SET thread_repeats = true WHERE use_failed_check AND id %% 100 < %ld",
+             thread_pct);
+    exec_or_die(db, upd);
     exec_or_die(db, "ANALYZE");
 
     /* ------------------------------------------------------------- kafka */
@@ -361,10 +371,10 @@ int main(int argc, char **argv)
     double ev_rate = (double)events / secs, row_rate = (double)drows / secs;
     printf("  router:  %.2f s  %10.0f events/s  %10.0f delivery rows/s"
            "  (%ld delivery rows, %ld events rows, %llu routed, %llu to no target, "
-           "%llu not notifiable, %llu batches)\n",
+           "%llu not notifiable (%llu passes recorded), %llu batches)\n",
            secs, ev_rate, row_rate, drows, erows, (unsigned long long)s.routed,
            (unsigned long long)s.no_target, (unsigned long long)s.not_notifiable,
-           (unsigned long long)s.batches);
+           (unsigned long long)s.passes_recorded, (unsigned long long)s.batches);
     fflush(stdout);
 
     /* -------------------------------------------------------------- COPY */

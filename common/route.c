@@ -58,6 +58,20 @@ bool route_matches(const event *ev, const route_target *t)
     return false;
 }
 
+bool route_records_pass(const event *ev, const route_target *targets, size_t ntargets)
+{
+    if (!ev || ev->kind != EVENT_CHECK_RESULT || ev->failing_count != 0 || !ev->check_type ||
+        !*ev->check_type)
+        return false;
+    for (size_t i = 0; i < ntargets; i++) {
+        const route_target *t = &targets[i];
+        if (t->thread_repeats && t->use_failed_check && t->enabled && !t->deleted && t->tenant_id &&
+            ev->tenant_id && !strcmp(t->tenant_id, ev->tenant_id))
+            return true;
+    }
+    return false;
+}
+
 size_t route_event(const event *ev, const route_target *targets, size_t ntargets, size_t *out)
 {
     size_t n = 0;

@@ -28,6 +28,7 @@ typedef struct route_target {
     /* The check filter: sorted (strcmp) check types; empty means every check. */
     const char *const *check_types;
     size_t ncheck_types;
+    bool thread_repeats; /* repeats of a failing check go as replies in its thread */
 } route_target;
 
 /*
@@ -39,6 +40,16 @@ bool route_event_wanted(const event *ev);
 
 /* Whether ev goes to t (tenant, enabled, not deleted, uses, check filter). */
 bool route_matches(const event *ev, const route_target *t);
+
+/*
+ * Whether ev is a passing check result (failing_count 0) that the database
+ * must record because a target of its tenant threads repeats: the sender
+ * starts a new thread for a check that failed, passed and fails again, and
+ * only a recorded pass tells it so. Any live failed_check target with
+ * thread_repeats counts, whatever its check filter: a filter changed later
+ * then finds no stale thread. targets are the tenant's.
+ */
+bool route_records_pass(const event *ev, const route_target *targets, size_t ntargets);
 
 /*
  * Writes the indexes of the targets[0..ntargets) that ev goes to into out

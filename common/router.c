@@ -48,6 +48,7 @@ typedef struct bmsg {
     char *json;           /* NUL-terminated copy of the payload, made when routed */
     char eid[37];         /* event_id in lower case (as PostgreSQL prints uuids) */
     bool dup;             /* same event_id earlier in this batch: nothing to do */
+    bool pass;            /* a passing check to record (route_records_pass) */
     size_t first, nmatch; /* this attempt's matches: r->matches[first..first+nmatch) */
 } bmsg;
 
@@ -80,7 +81,7 @@ enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 
 typedef struct batch_counts {
     uint64_t routed, created, republished, published, not_notifiable, no_target, dead_lettered,
-        duplicates;
+        duplicates, passes;
 } batch_counts;
 
 typedef struct batch {
@@ -96,6 +97,9 @@ typedef struct batch {
     size_t failed;      /* reports with an error since the last (re)produce */
     batch_counts bc;
 } batch;
+
+/* Parameters of the batch statement (route_stmts), at most. */
+#define ROUTE_NPARAMS 10
 
 /* Result of one database stage. */
 enum { STAGE_OK = 0, STAGE_RETRY };
@@ -117,6 +121,7 @@ typedef struct router_metrics {
     metrics_counter *no_target; /* {reason} */
     metrics_counter *dead_lettered;
     metrics_counter *duplicates;
+    metrics_counter *passes;
     metrics_counter *db_errors;
     metrics_counter *abandoned;
     metrics_counter *cache_loads; /* {kind} */
@@ -156,11 +161,12 @@ struct router {
     /* scratch of one database stage */
     match *matches;
     size_t nmatches, capmatches;
+    size_t npasses; /* passing checks to record */
     size_t *route_idx;
     size_t cap_route_idx;
     uint32_t *eid_slots; /* open-addressing map event_id -> batch index + 1 */
     size_t neid_slots;
-    sbuf params[7];
+    sbuf params[ROUTE_NPARAMS];
 
     /* statistics */
     pthread_mutex_t stats_mu;
@@ -735,11 +741,15 @@ static void batch_collect(router *r)
 
 /*
  * The batch statement. One round trip writes every events row and every
- * delivery row of the batch and returns the deliveries to publish:
+ * delivery row of the batch, records its passing checks, and returns the
+ * deliveries to publish:
  *   $1 uuid[]  event ids          $5 text[]  the events' bytes (binary format)
  *   $2 text[]  tenant ids         $6 uuid[]  event id of each (event, target)
  *   $3 text[]  kinds              $7 bigint[] target id of each (event, target)
  *   $4 text[]  check types (NULL for collections)
+ *   $8 text[], $9 text[], $10 bigint[]: tenant, check type and evaluated_at
+ *      (ms) of each passing check to record in check_passes (migration 007;
+ *      empty unless a tenant of the batch threads repeats)
  * Deliveries: a new pair is inserted ('pending') and returned with created =
  * true; an existing pair is returned (created = false) only while it is still
  * 'pending', because then its routed message may never have reached Kafka (a
@@ -749,20 +759,38 @@ static void batch_collect(router *r)
  * twice by the router. The join with targets makes the database the last word
  * on a target disabled or removed a moment ago.
  */
-static const char sql_route[] =
-    "WITH ev AS ("
-    " INSERT INTO events (event_id, tenant_id, kind, check_type, payload)"
-    " SELECT i.event_id, i.tenant_id, i.kind, i.check_type, i.payload::jsonb"
-    "   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])"
-    "        AS i(event_id, tenant_id, kind, check_type, payload)"
+#define SQL_ROUTE_EVENTS                                                                           \
+    "WITH ev AS ("                                                                                 \
+    " INSERT INTO events (event_id, tenant_id, kind, check_type, payload)"                         \
+    " SELECT i.event_id, i.tenant_id, i.kind, i.check_type, i.payload::jsonb"                      \
+    "   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])"                   \
+    "        AS i(event_id, tenant_id, kind, check_type, payload)"                                 \
     " ON CONFLICT (event_id) DO NOTHING)"
-    " INSERT INTO deliveries AS d (event_id, target_id, tenant_id)"
-    " SELECT m.event_id, m.target_id, t.tenant_id"
-    "   FROM unnest($6::uuid[], $7::bigint[]) AS m(event_id, target_id)"
-    "   JOIN targets t ON t.id = m.target_id AND t.enabled AND t.deleted_at IS NULL"
-    " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"
-    "   WHERE d.state = 'pending'"
-    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created";
+#define SQL_ROUTE_PASSES                                                                           \
+    ", pass AS ("                                                                                  \
+    " INSERT INTO check_passes (tenant_id, check_type, evaluated_at)"                              \
+    " SELECT p.tenant_id, p.check_type, to_timestamp(p.ms / 1000.0)"                               \
+    "   FROM unnest($8::text[], $9::text[], $10::bigint[]) AS p(tenant_id, check_type, ms)"        \
+    " ON CONFLICT DO NOTHING)"
+#define SQL_ROUTE_DELIVERIES                                                                       \
+    " INSERT INTO deliveries AS d (event_id, target_id, tenant_id)"                                \
+    " SELECT m.event_id, m.target_id, t.tenant_id"                                                 \
+    "   FROM unnest($6::uuid[], $7::bigint[]) AS m(event_id, target_id)"                           \
+    "   JOIN targets t ON t.id = m.target_id AND t.enabled AND t.deleted_at IS NULL"               \
+    " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"                             \
+    "   WHERE d.state = 'pending'"                                                                 \
+    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created"
+
+/* Two prepared forms: a batch without passes to record (every batch of a
+ * tenant that does not thread repeats) runs the statement without the
+ * check_passes part, so it costs exactly what it did before. */
+static const struct {
+    const char *name, *sql;
+    int nparams;
+} route_stmts[2] = {
+    {"herald_route", SQL_ROUTE_EVENTS SQL_ROUTE_DELIVERIES, 7},
+    {"herald_route_passes", SQL_ROUTE_EVENTS SQL_ROUTE_PASSES SQL_ROUTE_DELIVERIES, ROUTE_NPARAMS},
+};
 
 /* A database error on one line, without libpq's "ERROR:  " prefix: it goes
  * into log lines and dead-letter reasons. */
@@ -864,15 +892,18 @@ static bool db_ready(router *r)
      * plan it once instead of for every batch. */
     PGresult *set = PQexec(r->db, "SET plan_cache_mode = force_generic_plan");
     PQclear(set);
-    PGresult *res = PQprepare(r->db, "herald_route", sql_route, 7, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        char msg[512];
-        db_message(r->db, res, msg, sizeof msg);
+    for (size_t i = 0; i < ARRAY_LEN(route_stmts); i++) {
+        PGresult *res =
+            PQprepare(r->db, route_stmts[i].name, route_stmts[i].sql, route_stmts[i].nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char msg[512];
+            db_message(r->db, res, msg, sizeof msg);
+            PQclear(res);
+            db_failed(r, "prepare", msg);
+            return false;
+        }
         PQclear(res);
-        db_failed(r, "prepare", msg);
-        return false;
     }
-    PQclear(res);
     /* Reconnected: notifications sent while we were away are lost, so the
      * cache is reloaded whole. */
     if (subs_attach(r->subs, r->db, err, sizeof err)) {
@@ -952,16 +983,47 @@ static bmsg *eid_map_find(router *r, batch *b, const char *eid)
     return NULL;
 }
 
-/* Routes every event of the batch through the cache into r->matches. */
+/* Whether ev is a passing check the statement records (a cache lookup: a
+ * tenant without targets threading repeats costs nothing more). */
+static bool records_pass(router *r, const event *ev)
+{
+    if (ev->kind != EVENT_CHECK_RESULT || ev->failing_count != 0)
+        return false;
+    size_t nt = 0;
+    const route_target *ts = subs_lookup(r->subs, ev->tenant_id, &nt);
+    return route_records_pass(ev, ts, nt);
+}
+
+/* Whether the database stage of b has anything to write, by the cache as it
+ * is (stage_begin syncs it before routing for real). */
+static bool batch_needs_db(router *r, const batch *b)
+{
+    for (size_t i = 0; i < b->nb; i++) {
+        const bmsg *bm = &b->b[i];
+        if (bm->ev && !bm->dup && (route_event_wanted(bm->ev) || records_pass(r, bm->ev)))
+            return true;
+    }
+    return false;
+}
+
+/* Routes every event of the batch through the cache into r->matches, and
+ * marks the passing checks to record. */
 static void route_batch(router *r, batch *b)
 {
     r->nmatches = 0;
+    r->npasses = 0;
     for (size_t i = 0; i < b->nb; i++) {
         bmsg *bm = &b->b[i];
         bm->first = r->nmatches;
         bm->nmatch = 0;
-        if (!bm->ev || bm->dup || !route_event_wanted(bm->ev))
+        bm->pass = false;
+        if (!bm->ev || bm->dup)
             continue;
+        if (!route_event_wanted(bm->ev)) {
+            bm->pass = records_pass(r, bm->ev);
+            r->npasses += bm->pass;
+            continue;
+        }
         size_t nt = 0;
         const route_target *ts = subs_lookup(r->subs, bm->ev->tenant_id, &nt);
         if (nt == 0)
@@ -1002,18 +1064,28 @@ static void set_be32(sbuf *s, size_t at, uint32_t v)
 
 #define TEXTOID 25 /* pg_type.oid of text */
 
+/* One execution of the batch statement: which prepared form, and its
+ * parameters (pointing into r->params). */
+typedef struct stmt_args {
+    const char *name;
+    int n;
+    const char *vals[ROUTE_NPARAMS];
+    int lengths[ROUTE_NPARAMS], formats[ROUTE_NPARAMS];
+} stmt_args;
+
 /*
  * Builds the statement's parameters from batch entries [from, to) that have
- * matches, into r->params, with their lengths and formats. The payloads go
- * in binary array format: the events' bytes exactly as consumed, with no
- * escaping on our side nor unescaping on PostgreSQL's, each parsed once into
- * jsonb (PostgreSQL still checks they are valid UTF-8 and JSON).
+ * matches or a pass to record, into r->params, and picks the statement's
+ * form. The payloads go in binary array format: the events' bytes exactly as
+ * consumed, with no escaping on our side nor unescaping on PostgreSQL's, each
+ * parsed once into jsonb (PostgreSQL still checks they are valid UTF-8 and
+ * JSON).
  */
-static void build_params(router *r, batch *b, size_t from, size_t to, int lengths[7],
-                         int formats[7])
+static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args *a)
 {
     sbuf *p = r->params;
-    for (int k = 0; k < 7; k++) {
+    bool passes = false;
+    for (int k = 0; k < ROUTE_NPARAMS; k++) {
         p[k].len = 0;
         if (k != 4)
             sb_putc(&p[k], '{');
@@ -1028,6 +1100,16 @@ static void build_params(router *r, batch *b, size_t from, size_t to, int length
     uint32_t nevents = 0;
     for (size_t i = from; i < to; i++) {
         bmsg *bm = &b->b[i];
+        if (bm->pass) {
+            passes = true;
+            char ms[24];
+            snprintf(ms, sizeof ms, "%lld", (long long)bm->ev->evaluated_at_ms);
+            sb_array_elem(&p[7], bm->ev->tenant_id);
+            sb_array_elem(&p[8], bm->ev->check_type);
+            if (p[9].len > 1)
+                sb_putc(&p[9], ',');
+            sb_puts(&p[9], ms);
+        }
         if (!bm->nmatch)
             continue;
         const event *ev = bm->ev;
@@ -1051,11 +1133,14 @@ static void build_params(router *r, batch *b, size_t from, size_t to, int length
         }
     }
     set_be32(&p[4], 12, nevents);
-    for (int k = 0; k < 7; k++) {
+    a->name = route_stmts[passes].name;
+    a->n = route_stmts[passes].nparams;
+    for (int k = 0; k < ROUTE_NPARAMS; k++) {
         if (k != 4)
             sb_putc(&p[k], '}');
-        lengths[k] = (int)p[k].len;
-        formats[k] = k == 4 ? 1 : 0;
+        a->vals[k] = p[k].p;
+        a->lengths[k] = (int)p[k].len;
+        a->formats[k] = k == 4 ? 1 : 0;
     }
 }
 
@@ -1069,12 +1154,9 @@ typedef struct db_result {
  * set, or -1: out->data_error tells whether to blame the data. */
 static int run_statement(router *r, batch *b, size_t from, size_t to, db_result *out)
 {
-    int lengths[7], formats[7];
-    build_params(r, b, from, to, lengths, formats);
-    const char *vals[7];
-    for (int k = 0; k < 7; k++)
-        vals[k] = r->params[k].p;
-    PGresult *res = PQexecPrepared(r->db, "herald_route", 7, vals, lengths, formats, 0);
+    stmt_args a;
+    build_params(r, b, from, to, &a);
+    PGresult *res = PQexecPrepared(r->db, a.name, a.n, a.vals, a.lengths, a.formats, 0);
     out->res = NULL;
     out->data_error = false;
     out->msg[0] = '\0';
@@ -1284,6 +1366,7 @@ static void add_batch(router_stats *s, const void *arg)
     s->no_target += c->no_target;
     s->dead_lettered += c->dead_lettered;
     s->duplicates += c->duplicates;
+    s->passes_recorded += c->passes;
     s->batches++;
 }
 
@@ -1355,7 +1438,7 @@ static int isolate_bad_events(router *r, batch *b)
 {
     for (size_t i = 0; i < b->nb; i++) {
         bmsg *bm = &b->b[i];
-        if (!bm->nmatch)
+        if (!bm->nmatch && !bm->pass)
             continue;
         db_result one;
         if (run_statement(r, b, i, i + 1, &one) == 0) {
@@ -1374,6 +1457,7 @@ static int isolate_bad_events(router *r, batch *b)
         bm->ev = NULL;
         bm->reason = xstrdup(reason);
         bm->nmatch = 0;
+        bm->pass = false;
     }
     return STAGE_OK;
 }
@@ -1389,12 +1473,7 @@ static int stage_begin(router *r, batch *b)
     memset(&b->bc, 0, sizeof b->bc);
     b->sent = false;
     eid_map_build(r, b);
-    bool need_db = false;
-    for (size_t i = 0; i < b->nb && !need_db; i++) {
-        const bmsg *bm = &b->b[i];
-        need_db = bm->ev && !bm->dup && route_event_wanted(bm->ev);
-    }
-    if (need_db) {
+    if (batch_needs_db(r, b)) {
         if (!db_ready(r))
             return STAGE_RETRY;
         char err[512];
@@ -1404,14 +1483,11 @@ static int stage_begin(router *r, batch *b)
         }
     }
     route_batch(r, b);
-    if (r->nmatches == 0)
+    if (r->nmatches == 0 && r->npasses == 0)
         return STAGE_OK;
-    int lengths[7], formats[7];
-    build_params(r, b, 0, b->nb, lengths, formats);
-    const char *vals[7];
-    for (int k = 0; k < 7; k++)
-        vals[k] = r->params[k].p;
-    if (!PQsendQueryPrepared(r->db, "herald_route", 7, vals, lengths, formats, 0)) {
+    stmt_args a;
+    build_params(r, b, 0, b->nb, &a);
+    if (!PQsendQueryPrepared(r->db, a.name, a.n, a.vals, a.lengths, a.formats, 0)) {
         char msg[512];
         db_message(r->db, NULL, msg, sizeof msg);
         db_failed(r, "route", msg);
@@ -1484,6 +1560,7 @@ static int stage_finish(router *r, batch *b)
             b->bc.duplicates++;
         } else if (!route_event_wanted(bm->ev)) {
             b->bc.not_notifiable++;
+            b->bc.passes += bm->pass;
         } else if (!bm->nmatch) {
             b->bc.no_target++;
         } else {
@@ -1597,6 +1674,9 @@ static void metrics_init(router_metrics *m)
                                            "Malformed events sent to the dead-letter topic.", NULL);
     m->duplicates = metrics_counter_new("herald_router_events_duplicate_total",
                                         "The same event id again within one batch.", NULL);
+    m->passes = metrics_counter_new(
+        "herald_router_check_passes_recorded_total",
+        "Passing check results recorded for targets that thread repeats (not notified).", NULL);
     m->db_errors = metrics_counter_new("herald_router_db_errors_total",
                                        "Failed database statements and connection attempts.", NULL);
     m->abandoned = metrics_counter_new(
@@ -1644,6 +1724,7 @@ static void metrics_export(router *r)
     metrics_counter_add(m->no_target, "no_matching_target", DELTA(no_target));
     metrics_counter_add(m->dead_lettered, NULL, DELTA(dead_lettered));
     metrics_counter_add(m->duplicates, NULL, DELTA(duplicates));
+    metrics_counter_add(m->passes, NULL, DELTA(passes_recorded));
     metrics_counter_add(m->db_errors, NULL, DELTA(db_errors));
     metrics_counter_add(m->abandoned, NULL, DELTA(abandoned));
 #undef DELTA
@@ -1985,7 +2066,7 @@ void router_destroy(router *r)
     free(r->matches);
     free(r->route_idx);
     free(r->eid_slots);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < ROUTE_NPARAMS; k++)
         sb_free(&r->params[k]);
     free(r->brokers);
     free(r->database_url);

@@ -19,8 +19,10 @@
  *   2. malformed messages are produced to the dead-letter topic;
  *   3. routing in memory (subscriptions cache, no query per event);
  *   4. ONE statement writes the events rows and the delivery rows of the whole
- *      batch (idempotent on (event_id, target_id)) and returns the rows to
- *      publish: the new ones, and the existing ones still 'pending';
+ *      batch (idempotent on (event_id, target_id)), records its passing
+ *      checks for tenants whose targets thread repeats (check_passes, so the
+ *      sender knows a check was fixed), and returns the rows to publish: the
+ *      new ones, and the existing ones still 'pending';
  *   5. one routed delivery per returned row is produced;
  *   6. every produced message (routed and dead-letter) is acknowledged;
  *   7. only then the batch's offsets are stored (committed by auto-commit,
@@ -70,6 +72,7 @@ typedef struct router_stats {
     uint64_t no_target;              /* notifiable events no target of the tenant wants */
     uint64_t dead_lettered;          /* malformed events sent to the dead-letter topic */
     uint64_t duplicates;             /* the same event_id again within one batch */
+    uint64_t passes_recorded;        /* passing checks recorded for thread_repeats targets */
     uint64_t db_errors;              /* failed statements and lost connections */
     uint64_t batches;                /* batches completed (offsets stored) */
     uint64_t statements;             /* batch statements sent to PostgreSQL */

@@ -228,6 +228,7 @@ struct sender {
 
     int64_t next_poll_ms;
     int64_t next_housekeeping_ms;
+    int64_t next_prune_ms;
     render_opts ropts;
 
     httpd *ops;
@@ -916,9 +917,9 @@ static bool flight_render(sender *s, flight *f, const sender_db_target *t)
             bool same_dest = th.found && !strcasecmp(th.destination, key_dest);
             int64_t age = j->ev->evaluated_at_ms - th.last_run_ms;
             if (same_dest && age >= 0 && age <= s->cfg.thread_max_age_ms) {
-                int passed = sender_db_check_passed_between(
-                    s->db, j->tenant_id, j->ev->check_type, th.last_event_id, j->ev->run_id,
-                    th.last_run_ms, j->ev->evaluated_at_ms, err, sizeof err);
+                int passed = sender_db_check_passed_between(s->db, j->tenant_id, j->ev->check_type,
+                                                            th.last_run_ms, j->ev->evaluated_at_ms,
+                                                            err, sizeof err);
                 if (passed < 0)
                     db_failed(s, "reading check history", err);
                 if (passed == 0) {
@@ -1955,6 +1956,23 @@ static void update_gauges(sender *s)
     metrics_gauge_set(s->m.in_flight, NULL, (double)s->in_flight);
 }
 
+/* Hourly: forget the recorded passes no thread can be replied in across any
+ * more (the oldest thread a reply may go into, plus the longest a delivery
+ * may wait for its retries, plus a day). */
+static void prune_check_passes(sender *s, int64_t now)
+{
+    if (now < s->next_prune_ms || s->db_down)
+        return;
+    s->next_prune_ms = now + 3600 * 1000;
+    int64_t keep = s->cfg.thread_max_age_ms + s->cfg.retry_max_age_ms + 86400 * 1000LL;
+    char err[512];
+    long n = sender_db_prune_check_passes(s->db, keep, err, sizeof err);
+    if (n < 0)
+        db_failed(s, "pruning recorded check passes", err);
+    else if (n > 0)
+        LOG_DEBUG("pruned %ld recorded check pass(es)", n);
+}
+
 static void housekeeping(sender *s, int64_t now)
 {
     if (now < s->next_housekeeping_ms)
@@ -1963,6 +1981,7 @@ static void housekeeping(sender *s, int64_t now)
     dispatch_evict(s->disp, now);
     update_gauges(s);
     rd_kafka_poll(s->dlq, 0);
+    prune_check_passes(s, now);
 }
 
 /* Starts every request the pacing allows now; returns ms until the next may go (-1: none). */

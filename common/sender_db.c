@@ -635,40 +635,42 @@ int sender_db_thread_put(PGconn *c, int64_t target_id, const char *check_type,
 }
 
 int sender_db_check_passed_between(PGconn *c, const char *tenant_id, const char *check_type,
-                                   const char *last_event_id, const char *run_id, int64_t after_ms,
-                                   int64_t before_ms, char *errstr, size_t errstr_size)
+                                   int64_t after_ms, int64_t before_ms, char *errstr,
+                                   size_t errstr_size)
 {
     char a[24], b[24];
     i64s(after_ms, a);
     i64s(before_ms, b);
-    const char *params[6] = {tenant_id, check_type, a, b, last_event_id, run_id};
-    /*
-     * The router only stores events it routes, and a passing check is routed
-     * nowhere; so besides an explicit passing result, a run of the tenant's
-     * checks strictly between the two that has no result for this check type
-     * means the check passed in that run. The runs of the two bounding results
-     * are left out (their other checks may be evaluated a moment later).
-     */
-    PGresult *r =
-        run(c,
-            "WITH prev AS (SELECT payload->>'run_id' AS run_id FROM events "
-            "              WHERE event_id = $5::uuid), "
-            "span AS (SELECT e.check_type, e.payload FROM events e "
-            " WHERE e.tenant_id = $1 AND e.kind = 'check_result' "
-            "   AND (e.payload->>'evaluated_at')::timestamptz > to_timestamp($3::bigint / 1000.0) "
-            "   AND (e.payload->>'evaluated_at')::timestamptz < to_timestamp($4::bigint / 1000.0) "
-            "   AND e.payload->>'run_id' IS DISTINCT FROM $6 "
-            "   AND e.payload->>'run_id' IS DISTINCT FROM (SELECT run_id FROM prev)) "
-            "SELECT EXISTS (SELECT 1 FROM span WHERE check_type = $2 "
-            "               AND (payload->>'failing_count')::bigint = 0) "
-            "    OR EXISTS (SELECT 1 FROM span s GROUP BY s.payload->>'run_id' "
-            "               HAVING bool_and(s.check_type IS DISTINCT FROM $2))",
-            6, params, errstr, errstr_size);
+    const char *params[4] = {tenant_id, check_type, a, b};
+    /* The same conversion as the router's insert and sender_db_thread_put, so
+     * equal instants compare equal. One range scan of the primary key. */
+    PGresult *r = run(c,
+                      "SELECT EXISTS (SELECT 1 FROM check_passes "
+                      " WHERE tenant_id = $1 AND check_type = $2 "
+                      "   AND evaluated_at > to_timestamp($3::bigint / 1000.0) "
+                      "   AND evaluated_at < to_timestamp($4::bigint / 1000.0))",
+                      4, params, errstr, errstr_size);
     if (!r)
         return -1;
     int v = get_bool(r, 0, 0) ? 1 : 0;
     PQclear(r);
     return v;
+}
+
+long sender_db_prune_check_passes(PGconn *c, int64_t keep_ms, char *errstr, size_t errstr_size)
+{
+    char k[24];
+    i64s(keep_ms, k);
+    const char *params[1] = {k};
+    PGresult *r = run(c,
+                      "DELETE FROM check_passes "
+                      "WHERE evaluated_at < now() - $1::bigint * interval '1 millisecond'",
+                      1, params, errstr, errstr_size);
+    if (!r)
+        return -1;
+    long n = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return n;
 }
 
 /* ==== pacing across restarts ============================================================== */

@@ -204,16 +204,19 @@ int sender_db_thread_put(PGconn *c, int64_t target_id, const char *check_type,
                          int64_t failing_count, const char *event_id, int64_t run_ms, char *errstr,
                          size_t errstr_size);
 /*
- * Whether Herald has evidence that the check passed between the thread's
- * last notification (event last_event_id, evaluated at after_ms) and the
- * new result (run run_id, evaluated at before_ms) for the tenant: a stored
- * result of that check with no failing users, or another run of the
- * tenant's checks in between that did not include this check. 1 yes, 0 no,
+ * Whether the check passed for the tenant strictly between the thread's last
+ * notification (evaluated at after_ms) and the new result (evaluated at
+ * before_ms): the router records every passing result of a tenant with a
+ * target that threads repeats (check_passes, migration 007). A check not
+ * evaluated in between (a run of other checks) did not pass. 1 yes, 0 no,
  * -1 error.
  */
 int sender_db_check_passed_between(PGconn *c, const char *tenant_id, const char *check_type,
-                                   const char *last_event_id, const char *run_id, int64_t after_ms,
-                                   int64_t before_ms, char *errstr, size_t errstr_size);
+                                   int64_t after_ms, int64_t before_ms, char *errstr,
+                                   size_t errstr_size);
+/* Deletes the passes evaluated more than keep_ms ago: no thread can still be
+ * replied in across them. Returns the count deleted, or -1. */
+long sender_db_prune_check_passes(PGconn *c, int64_t keep_ms, char *errstr, size_t errstr_size);
 
 /* ---- pacing across restarts ---------------------------------------------------------------- */
 

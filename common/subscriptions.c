@@ -157,8 +157,8 @@ static void table_remove(table *tb, const char *name)
     " (t.destination_kind = 'email' AND t.destination_resolved IS NULL),"                          \
     " t.use_failed_check, t.use_data_collection,"                                                  \
     " (SELECT json_agg(c.check_type ORDER BY c.check_type COLLATE \"C\")::text"                    \
-    "    FROM target_checks c WHERE c.target_id = t.id)"
-enum { C_ID, C_TENANT, C_TEAM, C_DEST, C_EMAIL, C_FC, C_DC, C_CHECKS };
+    "    FROM target_checks c WHERE c.target_id = t.id), t.thread_repeats"
+enum { C_ID, C_TENANT, C_TEAM, C_DEST, C_EMAIL, C_FC, C_DC, C_CHECKS, C_THREADS };
 
 static const char sql_all[] = "SELECT " TARGET_COLUMNS " FROM targets t"
                               " WHERE t.enabled AND t.deleted_at IS NULL"
@@ -222,6 +222,7 @@ static tenant_entry *tenant_build(PGresult *r, int from, int to, char *errstr, s
         s->t.destination_is_email = PQgetvalue(r, row, C_EMAIL)[0] == 't';
         s->t.use_failed_check = PQgetvalue(r, row, C_FC)[0] == 't';
         s->t.use_data_collection = PQgetvalue(r, row, C_DC)[0] == 't';
+        s->t.thread_repeats = PQgetvalue(r, row, C_THREADS)[0] == 't';
         s->t.enabled = true;
         s->t.deleted = false;
         if (PQgetisnull(r, row, C_CHECKS))

@@ -9,9 +9,10 @@
 #include <stdint.h>
 
 /*
- * The router's subscriptions cache: every enabled, non-deleted target and its
- * check filter, in memory, per tenant, so routing an event costs a hash
- * lookup and a tenant with no targets costs no query at all.
+ * The router's subscriptions cache: every enabled, non-deleted target, its
+ * check filter and whether it threads repeats, in memory, per tenant, so
+ * routing an event costs a hash lookup and a tenant with no targets costs no
+ * query at all.
  *
  * Freshness: migration 002 NOTIFYs channel herald_targets with the tenant id
  * whenever a routing-relevant column of targets or target_checks changes

@@ -65,7 +65,8 @@ static long sqll(const char *q)
 static void setup(void)
 {
     db = testlib_db_connect(url);
-    sql(db, "TRUNCATE deliveries, events, target_checks, targets, workspaces CASCADE");
+    sql(db, "TRUNCATE deliveries, events, target_checks, targets, workspaces, check_passes "
+            "CASCADE");
     sql(db, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES"
             " ('T1', 'One', '\\x00'), ('T2', 'Two', '\\x00')");
     testlib_kafka_start(&K, 1, 4);
@@ -781,6 +782,80 @@ START_TEST(no_query_without_targets_and_bulk_changes)
 }
 END_TEST
 
+/* Threads for repeats need to know when a check was fixed: a passing result
+ * is recorded (check_passes) for a tenant with a target that threads
+ * repeats, in the batch statement; other tenants' passes still cost no
+ * statement. A target that stops threading forgets its threads, and its
+ * tenant's passes stop being recorded. */
+START_TEST(passes_recorded_for_thread_tenants)
+{
+    long threads = add_target("acme", "T1", "CTHREAD", "fc", "stale_admin");
+    sql(db, "UPDATE targets SET thread_repeats = true WHERE destination = 'CTHREAD'");
+    add_target("plain", "T1", "CPLAIN", "fc", NULL);
+    rd_kafka_t *p = producer();
+    running rr;
+    start_router(&rr, "g-passes", 100, NULL);
+    char eid[37];
+    /* passes of tenants without a threading target, and of no tenant at all */
+    const char *quiet[] = {"plain", "nobody"};
+    for (int i = 0; i < 2; i++) {
+        char *j = check_json(eid, quiet[i], "weak_mfa", 0, "scheduled");
+        produce(p, TOPIC_CHECKS, quiet[i], j);
+        free(j);
+    }
+    flush(p);
+    wait_consumed(&rr, 2, 60);
+    router_stats s = stats_of(&rr);
+    ck_assert_uint_eq(s.statements, 0);
+    ck_assert_uint_eq(s.passes_recorded, 0);
+    ck_assert_uint_eq(s.not_notifiable, 2);
+    /* acme's passes: recorded whatever the filter; the same instant twice is one row */
+    const char *types[] = {"weak_mfa", "stale_admin", "stale_admin"};
+    for (int i = 0; i < 3; i++) {
+        char *j = check_json(eid, "acme", types[i], 0, "scheduled");
+        produce(p, TOPIC_CHECKS, "acme", j);
+        free(j);
+    }
+    flush(p);
+    wait_consumed(&rr, 5, 60);
+    s = stats_of(&rr);
+    ck_assert_uint_ge(s.statements, 1);
+    ck_assert_uint_eq(s.passes_recorded, 3);
+    ck_assert_uint_eq(s.not_notifiable, 5);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM check_passes"), 2);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM check_passes WHERE tenant_id = 'acme'"
+                          " AND check_type = 'weak_mfa'"
+                          " AND evaluated_at = '2026-11-28T09:00:00Z'"),
+                     1);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM events"), 0); /* passes are not events rows */
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries"), 0);
+
+    /* turning thread_repeats off forgets the target's threads and, once the
+     * cache has the change, stops the recording */
+    char q[512];
+    snprintf(q, sizeof q,
+             "INSERT INTO slack_threads (target_id, check_type, destination, channel, thread_ts,"
+             " last_failing_count, last_event_id, last_run_at) VALUES (%ld, 'weak_mfa',"
+             " 'CTHREAD', 'CTHREAD', '1.000100', 3, '%s', now())",
+             threads, eid);
+    sql(db, q);
+    sql(db, "UPDATE targets SET thread_repeats = false WHERE destination = 'CTHREAD'");
+    ck_assert_int_eq(sqll("SELECT count(*) FROM slack_threads"), 0);
+    sleep(2);
+    char *j = check_json(eid, "acme", "old_keys", 0, "scheduled");
+    produce(p, TOPIC_CHECKS, "acme", j);
+    free(j);
+    flush(p);
+    wait_consumed(&rr, 6, 60);
+    s = stats_of(&rr);
+    ck_assert_uint_eq(s.passes_recorded, 3);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM check_passes"), 2);
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* A free TCP port on loopback for a private PostgreSQL. */
 static int free_port(void)
 {
@@ -1191,6 +1266,14 @@ START_TEST(scale_out_rebalance_and_kill)
 }
 END_TEST
 
+/* ROUTER_TEST=name runs only the tests whose name contains it (debugging). */
+static void add(TCase *tc, const TTest *t)
+{
+    const char *only = getenv("ROUTER_TEST");
+    if (!only || strstr(t->name, only))
+        tcase_add_test(tc, t);
+}
+
 int main(void)
 {
     log_init("test_router");
@@ -1199,16 +1282,17 @@ int main(void)
     TCase *tc = tcase_create("router");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, routes_by_the_rules);
-    tcase_add_test(tc, redelivery_creates_no_duplicates);
-    tcase_add_test(tc, malformed_events_are_dead_lettered);
-    tcase_add_test(tc, target_changes_are_honoured);
-    tcase_add_test(tc, no_query_without_targets_and_bulk_changes);
-    tcase_add_test(tc, database_restart_loses_nothing);
-    tcase_add_test(tc, broker_outage_loses_nothing);
-    tcase_add_test(tc, stop_and_takeover);
-    tcase_add_test(tc, metrics_and_health);
-    tcase_add_test(tc, scale_out_rebalance_and_kill);
+    add(tc, routes_by_the_rules);
+    add(tc, redelivery_creates_no_duplicates);
+    add(tc, malformed_events_are_dead_lettered);
+    add(tc, target_changes_are_honoured);
+    add(tc, no_query_without_targets_and_bulk_changes);
+    add(tc, passes_recorded_for_thread_tenants);
+    add(tc, database_restart_loses_nothing);
+    add(tc, broker_outage_loses_nothing);
+    add(tc, stop_and_takeover);
+    add(tc, metrics_and_health);
+    add(tc, scale_out_rebalance_and_kill);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

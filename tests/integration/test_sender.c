@@ -18,6 +18,7 @@
 #include "common/event.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/router.h"
 #include "common/sender.h"
 #include "common/util.h"
 
@@ -305,7 +306,7 @@ static void setup(void)
 {
     db = testlib_db_connect(url);
     sql("TRUNCATE deliveries, events, target_checks, targets, workspaces, slack_user_cache, "
-        "slack_threads CASCADE");
+        "slack_threads, check_passes CASCADE");
     add_workspace("T1", TOKEN1);
     add_workspace("T2", TOKEN2);
     add_workspace("T3", "xoxb-three");
@@ -329,7 +330,8 @@ static void teardown(void)
 
 static const char run_id[] = "0b8e8f4e-2f7e-4a51-9a0b-3c1d2e4f5a6b";
 
-/* A check result named `name` with `failing` users (the display name tries to ping). */
+/* A check result named `name` with `failing` users (the display name tries to ping; no
+ * sample when it passes). */
 static char *check_event(char eid[37], const char *type, const char *name, long failing,
                          const char *run, const char *at)
 {
@@ -337,9 +339,11 @@ static char *check_event(char eid[37], const char *type, const char *name, long 
     return fmt("{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"acme\","
                "\"run_id\":\"%s\",\"trigger\":\"manual\",\"check\":{\"type\":\"%s\",\"name\":"
                "\"%s\",\"severity\":\"high\"},\"evaluated_at\":\"%s\",\"failing_count\":%ld,"
-               "\"total_count\":500,\"failing_users\":[{\"id\":\"u1\",\"display_name\":"
-               "\"<!channel> Mallory\",\"email\":\"m@example.com\"}]}",
-               eid, run, type, name, at, failing);
+               "\"total_count\":500,\"failing_users\":[%s]}",
+               eid, run, type, name, at, failing,
+               failing > 0 ? "{\"id\":\"u1\",\"display_name\":\"<!channel> Mallory\","
+                             "\"email\":\"m@example.com\"}"
+                           : "");
 }
 
 /* Stores the event and a pending delivery to target, returns the delivery id; publishes
@@ -1006,65 +1010,145 @@ START_TEST(digest_folds_a_backlog)
 }
 END_TEST
 
-START_TEST(threads_for_repeats)
+/* ==== threads for repeats, through the router ============================================== */
+
+typedef struct router_running {
+    router *r;
+    pthread_t th;
+} router_running;
+
+static void *router_thread(void *arg)
 {
-    long t = add_target("T1", "CTHREAD");
-    sql("UPDATE targets SET thread_repeats = true");
-    char eid[37];
-    /* run 1: 12 failing -> top level */
-    char *j = check_event(eid, "weak_mfa", "Weak MFA", 12, "11111111-1111-4111-8111-111111111111",
-                          "2026-11-28T09:00:00Z");
-    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
+    router_running *rr = arg;
+    router_run(rr->r);
+    return NULL;
+}
+
+static router_running *start_router(const char *group)
+{
+    router_config rc;
+    router_config_defaults(&rc);
+    rc.brokers = K.bootstraps;
+    rc.database_url = url;
+    rc.group = group;
+    rc.summary_seconds = 0;
+    router_running *rr = xcalloc(1, sizeof *rr);
+    char err[512];
+    rr->r = router_new(&rc, err, sizeof err);
+    ck_assert_msg(rr->r != NULL, "router_new: %s", err);
+    ck_assert_int_eq(pthread_create(&rr->th, NULL, router_thread, rr), 0);
+    return rr;
+}
+
+static void stop_router(router_running *rr)
+{
+    router_stop(rr->r);
+    pthread_join(rr->th, NULL);
+    router_destroy(rr->r);
+    free(rr);
+}
+
+/* Publishes a check result of tenant acme for the router. */
+static void publish_check(const char *type, long failing, const char *at)
+{
+    char eid[37], run[37];
+    util_uuid4(run);
+    char *j = check_event(eid, type, type, failing, run, at);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        P, RD_KAFKA_V_TOPIC(TOPIC_CHECKS), RD_KAFKA_V_KEY("acme", 4),
+        RD_KAFKA_V_VALUE(j, strlen(j)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    ck_assert_int_eq(err, 0);
     free(j);
     flush();
+}
+
+static const char *item_str(cJSON *m, const char *name)
+{
+    cJSON *v = cJSON_GetObjectItem(m, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Message i of the channel: top level (root NULL) or a reply in root's thread, whose text
+ * holds every one of the NULL-terminated needles. Returns its ts. */
+static const char *expect_message(cJSON *m, int i, const char *root, const char *const *needles)
+{
+    cJSON *it = cJSON_GetArrayItem(m, i);
+    ck_assert_msg(it != NULL, "no message %d", i);
+    const char *text = item_str(it, "text"), *tts = item_str(it, "thread_ts");
+    ck_assert_ptr_nonnull(text);
+    if (root) {
+        ck_assert_msg(tts && !strcmp(tts, root), "message %d (%s) is not a reply in %s", i, text,
+                      root);
+    } else {
+        ck_assert_msg(cJSON_IsNull(cJSON_GetObjectItem(it, "thread_ts")),
+                      "message %d (%s) is not top level", i, text);
+    }
+    for (size_t k = 0; needles[k]; k++)
+        ck_assert_msg(strstr(text, needles[k]), "message %d: '%s' not in '%s'", i, needles[k],
+                      text);
+    return item_str(it, "ts");
+}
+
+/*
+ * fail -> message; fail again -> a reply in its thread saying how it moved; a run that
+ * does not evaluate the check is no pass (still a reply); pass -> nothing, recorded by
+ * the router; fail -> a new top-level message, and the streak goes on in its thread.
+ * Then the same exactness when the sender is down while the router routes a failure, a
+ * pass and a failure: the second failure starts a new thread.
+ */
+START_TEST(threads_for_repeats)
+{
+    add_target("T1", "CTHREAD");
+    /* digests off: the deliveries queued while the sender is down go one by one */
+    sql("UPDATE targets SET thread_repeats = true, digest_enabled = false");
+    router_running *rt = start_router("r-thread");
     sender_config c;
     test_config(&c, "g-thread");
     running *r = start_sender(&c);
-    wait_final(1, 30);
-    /* run 2: still failing, 14 -> a reply in the thread */
-    j = check_event(eid, "weak_mfa", "Weak MFA", 14, "22222222-2222-4222-8222-222222222222",
-                    "2026-11-28T10:00:00Z");
-    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
-    free(j);
-    flush();
+
+    publish_check("weak_mfa", 12, "2026-11-28T09:00:00Z");
+    wait_final(1, 60);
+    publish_check("weak_mfa", 14, "2026-11-28T10:00:00Z");
     wait_final(2, 30);
-    /* run 3 had another check failing but not this one (this one passed); run 4 fails
-     * again -> a new top-level message */
-    char other[37];
-    j = check_event(other, "stale_admins", "Stale admins", 2,
-                    "33333333-3333-4333-8333-333333333333", "2026-11-28T11:00:00Z");
-    sql("SELECT 1"); /* keep the order of statements readable */
-    const char *p[3] = {other, j};
-    PGresult *res = PQexecParams(db,
-                                 "INSERT INTO events (event_id, tenant_id, kind, check_type, "
-                                 "payload) VALUES ($1, 'acme', 'check_result', 'stale_admins', "
-                                 "$2::jsonb)",
-                                 2, NULL, p, NULL, NULL, 0);
-    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
-    PQclear(res);
-    free(j);
-    j = check_event(eid, "weak_mfa", "Weak MFA", 5, "44444444-4444-4444-8444-444444444444",
-                    "2026-11-28T12:00:00Z");
-    route_json(t, "T1", "CTHREAD", eid, j, "weak_mfa", 1);
-    free(j);
-    flush();
+    /* a run of another check only: weak_mfa was not evaluated, so it was not fixed */
+    publish_check("stale_admins", 2, "2026-11-28T11:00:00Z");
     wait_final(3, 30);
+    publish_check("weak_mfa", 11, "2026-11-28T12:00:00Z");
+    wait_final(4, 30);
+    /* fixed: nothing is sent, the router records it */
+    publish_check("weak_mfa", 0, "2026-11-28T13:00:00Z");
+    wait_sql("SELECT count(*) FROM check_passes WHERE check_type = 'weak_mfa'", 1, 30);
+    publish_check("weak_mfa", 5, "2026-11-28T14:00:00Z");
+    wait_final(5, 30);
+    publish_check("weak_mfa", 6, "2026-11-28T15:00:00Z");
+    wait_final(6, 30);
+
+    /* the sender is away while a failure, a pass and a failure are routed */
     stop_sender(r);
+    publish_check("weak_mfa", 7, "2026-11-28T16:00:00Z");
+    publish_check("weak_mfa", 0, "2026-11-28T17:00:00Z");
+    publish_check("weak_mfa", 9, "2026-11-28T18:00:00Z");
+    wait_sql("SELECT count(*) FROM check_passes WHERE check_type = 'weak_mfa'", 2, 30);
+    wait_sql("SELECT count(*) FROM deliveries", 8, 30);
+    r = start_sender(&c);
+    wait_final(8, 60);
+    stop_sender(r);
+    stop_router(rt);
 
     cJSON *m = messages("CTHREAD");
-    ck_assert_int_eq(cJSON_GetArraySize(m), 3);
-    cJSON *m0 = cJSON_GetArrayItem(m, 0), *m1 = cJSON_GetArrayItem(m, 1),
-          *m2 = cJSON_GetArrayItem(m, 2);
-    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(m0, "thread_ts")));
-    cJSON *tts = cJSON_GetObjectItem(m1, "thread_ts");
-    ck_assert(cJSON_IsString(tts));
-    ck_assert_str_eq(tts->valuestring, cJSON_GetObjectItem(m0, "ts")->valuestring);
-    ck_assert_msg(strstr(cJSON_GetObjectItem(m1, "text")->valuestring, "14") &&
-                      strstr(cJSON_GetObjectItem(m1, "text")->valuestring, "2 more"),
-                  "reply text: %s", cJSON_GetObjectItem(m1, "text")->valuestring);
-    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(m2, "thread_ts")));
+    ck_assert_int_eq(cJSON_GetArraySize(m), 8);
+    const char *first = expect_message(m, 0, NULL, (const char *[]){"12 of 500", NULL});
+    expect_message(m, 1, first, (const char *[]){"14", "2 more than last run", NULL});
+    expect_message(m, 2, NULL, (const char *[]){"admins", "2 of 500", NULL});
+    expect_message(m, 3, first, (const char *[]){"11", "3 fewer than last run", NULL});
+    const char *second = expect_message(m, 4, NULL, (const char *[]){"mfa", "5 of 500", NULL});
+    ck_assert_str_ne(second, first);
+    expect_message(m, 5, second, (const char *[]){"6", "1 more than last run", NULL});
+    expect_message(m, 6, second, (const char *[]){"7", "1 more than last run", NULL});
+    const char *third = expect_message(m, 7, NULL, (const char *[]){"mfa", "9 of 500", NULL});
+    ck_assert_str_ne(third, second);
     cJSON_Delete(m);
-    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE slack_thread_ts IS NOT NULL"), 1);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE slack_thread_ts IS NOT NULL"), 4);
 }
 END_TEST
 

@@ -139,14 +139,15 @@ START_TEST(event_fans_out_to_matching_targets_only)
     static const char *const mfa[] = {"weak_mfa"};
     static const char *const other[] = {"stale_admin"};
     route_target ts[] = {
-        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0},  /* fc */
-        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0},  /* dc */
-        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1},    /* both, mfa */
-        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1}, /* fc, other */
-        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0}, /* disabled */
-        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0},   /* deleted */
-        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0}, /* other tenant */
-        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0},
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},  /* fc */
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, false},  /* dc */
+        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1, false},    /* both, mfa */
+        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1, false}, /* fc, other */
+        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0, false}, /* disabled */
+        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0, false},   /* deleted */
+        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0,
+         false}, /* other tenant */
+        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0, false},
     };
     event ev;
     memset(&ev, 0, sizeof ev);
@@ -196,7 +197,7 @@ START_TEST(null_and_empty_inputs)
     ev.kind = EVENT_CHECK_RESULT;
     ev.failing_count = 1;
     ev.check_type = "weak_mfa";
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0};
+    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false};
     ck_assert(!route_matches(&ev, &t)); /* no tenant on the event */
     ev.tenant_id = "acme";
     ck_assert(route_matches(&ev, &t));
@@ -217,7 +218,7 @@ END_TEST
 START_TEST(long_filter_binary_search)
 {
     static const char *const many[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, many, 9};
+    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, many, 9, false};
     event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = EVENT_CHECK_RESULT;
@@ -235,6 +236,51 @@ START_TEST(long_filter_binary_search)
 }
 END_TEST
 
+/* Passing checks are recorded for a tenant with a live failed_check target
+ * that threads repeats (whatever its filter), and for no one else. */
+START_TEST(passes_recorded_only_for_thread_tenants)
+{
+    static const char *const other[] = {"stale_admin"};
+    route_target ts[] = {
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, true},  /* dc only */
+        {3, "acme", "T1", "C3", false, true, false, false, false, NULL, 0, true}, /* disabled */
+        {4, "acme", "T1", "C4", false, true, false, true, true, NULL, 0, true},   /* deleted */
+        {5, "acme", "T1", "C5", false, true, false, true, false, other, 1, true}, /* threads */
+    };
+    event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EVENT_CHECK_RESULT;
+    ev.tenant_id = "acme";
+    ev.trigger = TRIGGER_SCHEDULED;
+    ev.check_type = "weak_mfa";
+    ev.failing_count = 0;
+    /* target 5 threads repeats: its filter does not matter */
+    ck_assert(route_records_pass(&ev, ts, 5));
+    /* none of the first four counts */
+    ck_assert(!route_records_pass(&ev, ts, 4));
+    /* a failing result is routed, not recorded as a pass */
+    ev.failing_count = 2;
+    ck_assert(!route_records_pass(&ev, ts, 5));
+    ev.failing_count = 0;
+    /* another tenant's target does not count */
+    ev.tenant_id = "globex";
+    ck_assert(!route_records_pass(&ev, ts, 5));
+    ev.tenant_id = "acme";
+    /* no check type, a collection, no event, no targets */
+    ev.check_type = NULL;
+    ck_assert(!route_records_pass(&ev, ts, 5));
+    ev.check_type = "";
+    ck_assert(!route_records_pass(&ev, ts, 5));
+    ev.check_type = "weak_mfa";
+    ev.kind = EVENT_COLLECTION;
+    ck_assert(!route_records_pass(&ev, ts, 5));
+    ev.kind = EVENT_CHECK_RESULT;
+    ck_assert(!route_records_pass(NULL, ts, 5));
+    ck_assert(!route_records_pass(&ev, NULL, 0));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("route");
@@ -243,6 +289,7 @@ int main(void)
     tcase_add_test(tc, event_fans_out_to_matching_targets_only);
     tcase_add_test(tc, null_and_empty_inputs);
     tcase_add_test(tc, long_filter_binary_search);
+    tcase_add_test(tc, passes_recorded_only_for_thread_tenants);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,6 +1,7 @@
 #include "common/store.h"
 
 #include "common/db.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -1183,6 +1184,18 @@ static store_status filter_needs_failed_check(unsigned uses, char *errstr, size_
                 store_uses_format(uses, ub, sizeof ub));
 }
 
+/* A target's tenant must be one an event can carry, or it is never notified. */
+static store_status check_tenant(const char *tenant, char *errstr, size_t errstr_size)
+{
+    if (event_is_identifier(tenant))
+        return STORE_OK;
+    char q[96];
+    snprintf(errstr, errstr_size,
+             "tenant: %s is not a tenant id events can carry (1 to %d of A-Z a-z 0-9 . _ : -)",
+             quote(tenant, q, sizeof q), EVENT_MAX_IDENTIFIER);
+    return STORE_INVALID;
+}
+
 store_status store_target_create(PGconn *conn, const store_target_input *in, int64_t *id,
                                  char *errstr, size_t errstr_size)
 {
@@ -1194,6 +1207,7 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
     const char *what = "creating the target";
     *id = 0;
     if ((st = check_text("tenant", in->tenant, MAX_TENANT, true, errstr, errstr_size)) ||
+        (st = check_tenant(in->tenant, errstr, errstr_size)) ||
         (st = check_team_id("workspace", in->workspace, errstr, errstr_size)) ||
         (st = check_text("name", in->name, STORE_MAX_NAME, true, errstr, errstr_size)))
         return st;

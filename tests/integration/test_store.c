@@ -381,6 +381,9 @@ START_TEST(target_validation)
     in.tenant = "";
     assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "tenant",
                    "must not be empty");
+    in.tenant = "acme corp"; /* no event can carry it: the target would never be notified */
+    assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "tenant",
+                   "'acme corp' is not a tenant id events can carry");
     in = base;
     in.workspace = "T0404";
     assert_invalid(store_target_create(conn, &in, &id, err, sizeof err), "workspace",

@@ -54,6 +54,14 @@ void log_write(log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2; /* truncated: keep the newline */
+    /* One event, one line: a newline or escape sequence carried in by data
+     * (a Slack answer, a request field) must not forge lines or drive the
+     * terminal. */
+    for (size_t i = (size_t)n; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 || c == 0x7f)
+            line[i] = '?';
+    }
     line[len++] = '\n';
     /* One write per line so lines from several threads do not interleave. */
     fwrite(line, 1, len, stderr);

@@ -65,8 +65,10 @@ int main(int argc, char **argv)
     long threads = 0, max_body = 0;
     bool migrate = false;
 
+    /* herald-api never talks to Kafka: no --brokers. */
     cfg_opt opts[CFG_COMMON_COUNT + 10];
-    cfg_common_opts(opts, &common);
+    size_t nopts =
+        cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
         {"--listen", "HERALD_API_ADDR", CFG_STRING, API_DEFAULT_LISTEN, 0, 0, "HOST:PORT",
          "address to serve the API, the console, /metrics and /healthz on", &listen},
@@ -92,11 +94,10 @@ int main(int argc, char **argv)
          "apply pending database migrations at start", &migrate},
     };
     for (size_t i = 0; i < ARRAY_LEN(mine); i++)
-        opts[CFG_COMMON_COUNT + i] = mine[i];
+        opts[nopts++] = mine[i];
 
     int argi = 1;
-    int code =
-        cfg_parse_or_exit_code("herald-api", "[OPTIONS]", opts, ARRAY_LEN(opts), argc, argv, &argi);
+    int code = cfg_parse_or_exit_code("herald-api", "[OPTIONS]", opts, nopts, argc, argv, &argi);
     if (code >= 0)
         return code;
     if (argi < argc) {

@@ -92,13 +92,9 @@ static const char global_usage[] = "[OPTIONS] COMMAND [ARGS]";
 int main(int argc, char **argv)
 {
     log_init(PROG);
-    cfg_opt common[CFG_COMMON_COUNT], opts[CFG_COMMON_COUNT];
-    cfg_common_opts(common, &cfg);
-    /* heraldctl never talks to Kafka: keep --brokers out of its options. */
-    size_t nopts = 0;
-    for (size_t i = 0; i < CFG_COMMON_COUNT; i++)
-        if (!common[i].env || strcmp(common[i].env, "HERALD_KAFKA_BROKERS"))
-            opts[nopts++] = common[i];
+    /* heraldctl never talks to Kafka: no --brokers. */
+    cfg_opt opts[CFG_COMMON_COUNT];
+    size_t nopts = cfg_common_select(opts, &cfg, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     int argi = 1;
     char err[512];
     switch (cfg_parse(PROG, global_usage, opts, nopts, argc, argv, &argi, err, sizeof err)) {

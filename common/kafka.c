@@ -73,46 +73,92 @@ fail:
     return NULL;
 }
 
-rd_kafka_t *kafka_producer_new(const char *brokers,
-                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
-                               void *opaque, char *errstr, size_t errstr_size)
+int kafka_conf_set_default(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                           size_t errstr_size)
+{
+    static const char prefix[] = "HERALD_KAFKA_";
+    char var[160];
+    size_t n = strlen(name);
+    if (n + sizeof prefix <= sizeof var) {
+        memcpy(var, prefix, sizeof prefix - 1);
+        for (size_t i = 0; i < n; i++)
+            var[sizeof prefix - 1 + i] =
+                name[i] == '.' ? '_' : (char)toupper((unsigned char)name[i]);
+        var[sizeof prefix - 1 + n] = '\0';
+        if (getenv(var))
+            return 0; /* the operator's setting, applied by kafka_conf_new */
+    }
+    return kafka_conf_set(conf, name, value, errstr, errstr_size);
+}
+
+/* Sets the name, value, ..., NULL pairs of props as defaults. */
+static int set_defaults(rd_kafka_conf_t *conf, const char *const *props, char *errstr,
+                        size_t errstr_size)
+{
+    for (const char *const *p = props; p && p[0] && p[1]; p += 2) {
+        if (kafka_conf_set_default(conf, p[0], p[1], errstr, errstr_size))
+            return -1;
+    }
+    return 0;
+}
+
+/* rd_kafka_new with opaque; takes conf over (destroyed on failure). */
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, void *opaque,
+                              char *errstr, size_t errstr_size)
+{
+    if (opaque)
+        rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk; /* on success rd_kafka_new owns conf */
+}
+
+rd_kafka_t *kafka_producer_new_props(const char *brokers, const char *const *props,
+                                     kafka_dr_cb dr_cb, void *opaque, char *errstr,
+                                     size_t errstr_size)
 {
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
         kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-        kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size)) {
+        set_defaults(conf, props, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    if (opaque)
-        rd_kafka_conf_set_opaque(conf, opaque);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-    if (!rk)
-        rd_kafka_conf_destroy(conf);
-    return rk; /* on success rd_kafka_new owns conf */
+    return client_new(RD_KAFKA_PRODUCER, conf, opaque, errstr, errstr_size);
+}
+
+rd_kafka_t *kafka_producer_new(const char *brokers, kafka_dr_cb dr_cb, void *opaque, char *errstr,
+                               size_t errstr_size)
+{
+    static const char *const props[] = {"linger.ms", "5", NULL};
+    return kafka_producer_new_props(brokers, props, dr_cb, opaque, errstr, errstr_size);
 }
 
 rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
-                               char *errstr, size_t errstr_size)
+                               const char *const *props, kafka_rebalance_cb rebalance_cb,
+                               void *opaque, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+        kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
         kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size)) {
+        kafka_conf_set_default(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+        set_defaults(conf, props, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
+    if (rebalance_cb)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf, opaque, errstr, errstr_size);
+    if (!rk)
         return NULL;
-    }
     rd_kafka_poll_set_consumer(rk);
     size_t n = 0;
     while (topics[n])
@@ -128,6 +174,42 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
         return NULL;
     }
     return rk;
+}
+
+bool kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool assign,
+                           bool paused)
+{
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (coop)
+        e = assign ? rd_kafka_incremental_assign(rk, parts)
+                   : rd_kafka_incremental_unassign(rk, parts);
+    else
+        err = rd_kafka_assign(rk, assign ? parts : NULL);
+    if (e) {
+        LOG_ERROR("rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (err) {
+        LOG_ERROR("rebalance: %s", rd_kafka_err2str(err));
+    }
+    if (assign && paused)
+        rd_kafka_pause_partitions(rk, parts);
+    else if (assign)
+        rd_kafka_resume_partitions(rk, parts);
+    return coop;
+}
+
+void kafka_pause_assigned(rd_kafka_t *rk, bool pause)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(rk, a);
+    else
+        rd_kafka_resume_partitions(rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
 }
 
 rd_kafka_resp_err_t kafka_deadletter_produce(rd_kafka_t *producer, const rd_kafka_message_t *msg,

@@ -2,6 +2,7 @@
 #define HERALD_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Topics of the design's contract. */
@@ -24,20 +25,73 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
                    size_t errstr_size);
 
 /*
- * An idempotent producer (enable.idempotence, acks=all) on brokers; conf
- * overrides may be NULL. Delivery reports go to dr_cb when set.
+ * Sets name = value unless the operator set it: HERALD_KAFKA_<NAME> (name
+ * upper-cased, dots as underscores) in the environment wins, since
+ * kafka_conf_new applied it already. For Herald's defaults. Returns 0 or -1.
  */
-rd_kafka_t *kafka_producer_new(const char *brokers,
-                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+int kafka_conf_set_default(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                           size_t errstr_size);
+
+/* Delivery report callback: rd_kafka_conf_set_dr_msg_cb's shape. */
+typedef void (*kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+/*
+ * An idempotent producer (enable.idempotence, acks=all: not overridable) on
+ * brokers, lingering 5 ms. Delivery reports go to dr_cb when set, with
+ * opaque.
+ */
+rd_kafka_t *kafka_producer_new(const char *brokers, kafka_dr_cb dr_cb, void *opaque, char *errstr,
+                               size_t errstr_size);
+
+/*
+ * kafka_producer_new with the caller's settings instead of the 5 ms linger:
+ * props is NULL or name, value, ..., NULL, each set as kafka_conf_set_default
+ * does (the operator's HERALD_KAFKA_* wins).
+ */
+rd_kafka_t *kafka_producer_new_props(const char *brokers, const char *const *props,
+                                     kafka_dr_cb dr_cb, void *opaque, char *errstr,
+                                     size_t errstr_size);
+
+/*
+ * librdkafka's rebalance callback (rd_kafka_conf_set_rebalance_cb's shape):
+ * served from the consumer's polls, on the thread that polls, with the
+ * opaque given to kafka_consumer_new. It must assign or unassign what it is
+ * told; kafka_rebalance_apply does that for either protocol.
+ */
+typedef void (*kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+/*
+ * A consumer in group `group`, subscribed to the NULL-terminated topics, with
+ * auto commit of *stored* offsets only (enable.auto.commit=true and
+ * enable.auto.offset.store=false, not overridable): callers store an offset
+ * after the work it covers is durable; it is committed in the background, on
+ * a revoke and on close.
+ * auto.offset.reset is earliest. props is NULL or name, value, ..., NULL: the
+ * caller's settings, set after Herald's. Every one of them yields to the
+ * operator's HERALD_KAFKA_* variable (kafka_conf_set_default). With
+ * rebalance_cb, partitions are assigned and revoked through it (with
+ * opaque); without, librdkafka assigns them itself. Returns NULL with errstr
+ * set naming the bad property, or the failed subscription.
+ */
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
+                               const char *const *props, kafka_rebalance_cb rebalance_cb,
                                void *opaque, char *errstr, size_t errstr_size);
 
 /*
- * A consumer in group `group` with auto commit of *stored* offsets only
- * (enable.auto.offset.store=false): callers store an offset after the work it
- * covers is durable. Subscribes to the NULL-terminated topics.
+ * For a rebalance callback: assigns (assign true) or revokes parts,
+ * incrementally under the cooperative protocol, the whole assignment under
+ * the eager one. Assigned partitions are paused when paused is true and
+ * resumed otherwise: librdkafka keeps a partition's pause flag across
+ * unassign and assign, so one revoked while the consumer was paused would
+ * otherwise come back paused for good. Returns whether the protocol is
+ * cooperative. A failure is logged.
  */
-rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
-                               char *errstr, size_t errstr_size);
+bool kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool assign,
+                           bool paused);
+
+/* Pauses or resumes every partition assigned to the consumer. */
+void kafka_pause_assigned(rd_kafka_t *rk, bool pause);
 
 /*
  * Produces msg's bytes and key to the dead-letter topic with headers

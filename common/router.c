@@ -7,7 +7,9 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/pgarray.h"
 #include "common/route.h"
+#include "common/strmap.h"
 #include "common/subscriptions.h"
 
 #include <ctype.h>
@@ -104,11 +106,6 @@ typedef struct batch {
 /* Result of one database stage. */
 enum { STAGE_OK = 0, STAGE_RETRY };
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
 /* Prometheus metrics (common/metrics.h, default registry). Counters are
  * exported from router_stats deltas in housekeeping, so the hot path takes no
  * extra lock; the histograms are observed once per batch. */
@@ -166,7 +163,7 @@ struct router {
     size_t cap_route_idx;
     uint32_t *eid_slots; /* open-addressing map event_id -> batch index + 1 */
     size_t neid_slots;
-    sbuf params[ROUTE_NPARAMS];
+    strbuf params[ROUTE_NPARAMS];
 
     /* statistics */
     pthread_mutex_t stats_mu;
@@ -192,74 +189,6 @@ struct router {
 static bool stopping(router *r)
 {
     return atomic_load(&r->stop) != 0 || util_should_stop();
-}
-
-static void sb_reserve(sbuf *s, size_t more)
-{
-    if (s->len + more + 1 <= s->cap)
-        return;
-    size_t cap = s->cap ? s->cap : 4096;
-    while (s->len + more + 1 > cap)
-        cap *= 2;
-    s->p = xrealloc(s->p, cap);
-    s->cap = cap;
-}
-
-static void sb_put(sbuf *s, const char *p, size_t n)
-{
-    sb_reserve(s, n);
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sb_putc(sbuf *s, char c)
-{
-    sb_put(s, &c, 1);
-}
-
-static void sb_puts(sbuf *s, const char *str)
-{
-    sb_put(s, str, strlen(str));
-}
-
-/* One element of a PostgreSQL array literal: quoted, with " and \ escaped,
- * or NULL. */
-static void sb_array_elem(sbuf *s, const char *v)
-{
-    if (s->len > 1)
-        sb_putc(s, ',');
-    if (!v) {
-        sb_puts(s, "NULL");
-        return;
-    }
-    sb_reserve(s, 2 * strlen(v) + 2);
-    char *p = s->p + s->len;
-    *p++ = '"';
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\')
-            *p++ = '\\';
-        *p++ = *v;
-    }
-    *p++ = '"';
-    *p = '\0';
-    s->len = (size_t)(p - s->p);
-}
-
-static void sb_free(sbuf *s)
-{
-    free(s->p);
-    memset(s, 0, sizeof *s);
-}
-
-static uint64_t hash_eid(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static void stats_add(router *r, void (*fn)(router_stats *, const void *), const void *arg)
@@ -368,27 +297,16 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     router *r = opaque;
     bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    rd_kafka_error_t *e = NULL;
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         LOG_INFO("partitions assigned: %d (%s)", parts->cnt, coop ? "incremental" : "eager");
         for (int i = 0; i < parts->cnt; i++)
             LOG_DEBUG("assigned %s [%d]", parts->elems[i].topic, (int)parts->elems[i].partition);
-        if (coop) {
-            e = rd_kafka_incremental_assign(rk, parts);
-            r->partitions += parts->cnt;
-        } else {
-            rd_kafka_assign(rk, parts);
-            r->partitions = parts->cnt;
-        }
-        /* librdkafka keeps a partition's pause flag across unassign and
-         * assign: one revoked while we were paused comes back paused. Set the
-         * flag explicitly, so while the database is away new partitions stay
-         * paused too, and otherwise every assigned partition is read. */
-        if (r->paused)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            rd_kafka_resume_partitions(rk, parts);
+        /* While the database is away new partitions stay paused too; otherwise
+         * every assigned partition is read (kafka_rebalance_apply sets the
+         * pause flag explicitly: librdkafka keeps it across a revoke). */
+        kafka_rebalance_apply(rk, parts, true, r->paused);
+        r->partitions = coop ? r->partitions + parts->cnt : parts->cnt;
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk);
@@ -413,13 +331,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 LOG_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
         }
-        if (coop) {
-            e = rd_kafka_incremental_unassign(rk, parts);
-            r->partitions -= parts->cnt;
-        } else {
-            rd_kafka_assign(rk, NULL);
-            r->partitions = 0;
-        }
+        kafka_rebalance_apply(rk, parts, false, false);
+        r->partitions = coop ? r->partitions - parts->cnt : 0;
         break;
     }
     default:
@@ -431,70 +344,38 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         batch_drop_partitions(r, r->cur, NULL);
         r->partitions = 0;
-        if (coop)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
+        kafka_rebalance_apply(rk, parts, false, false);
         break;
-    }
-    if (e) {
-        LOG_ERROR("rebalance: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
     }
 }
 
-static rd_kafka_t *consumer_new(router *r, char *errstr, size_t errstr_size)
+/*
+ * The consumer: offsets are stored by hand once a batch is durable and
+ * committed in the background from what is stored (and synchronously on
+ * revoke/close). Each default yields to the operator's HERALD_KAFKA_*; the
+ * caller's consumer_props come last.
+ */
+static rd_kafka_t *consumer_new(router *r, const char *const *extra, char *errstr,
+                                size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(r->brokers, errstr, errstr_size);
-    if (!conf)
-        return NULL;
-    /* Offsets are stored by hand once a batch is durable and committed in the
-     * background from what is stored (and synchronously on revoke/close). */
-    struct {
-        const char *name, *value, *env;
-    } props[] = {
-        {"group.id", r->group, NULL},
-        {"enable.auto.offset.store", "false", NULL},
-        {"enable.auto.commit", "true", NULL},
-        {"auto.offset.reset", "earliest", "HERALD_KAFKA_AUTO_OFFSET_RESET"},
-        {"auto.commit.interval.ms", "1000", "HERALD_KAFKA_AUTO_COMMIT_INTERVAL_MS"},
-        /* Cooperative rebalancing: adding a router moves only the partitions
-         * it takes; the others keep flowing. */
-        {"partition.assignment.strategy", "cooperative-sticky",
-         "HERALD_KAFKA_PARTITION_ASSIGNMENT_STRATEGY"},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(props); i++) {
-        if (props[i].env && getenv(props[i].env))
-            continue; /* the operator's setting wins */
-        if (kafka_conf_set(conf, props[i].name, props[i].value, errstr, errstr_size))
-            goto fail;
-    }
-    for (const char *const *p = r->cfg.consumer_props; p && p[0] && p[1]; p += 2) {
-        if (kafka_conf_set(conf, p[0], p[1], errstr, errstr_size))
-            goto fail;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, r);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (!rk)
-        goto fail;
-    conf = NULL; /* owned by rk */
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
-    rd_kafka_topic_partition_list_add(topics, TOPIC_CHECKS, RD_KAFKA_PARTITION_UA);
-    rd_kafka_topic_partition_list_add(topics, TOPIC_COLLECTIONS, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (err) {
-        snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
-        rd_kafka_destroy(rk);
-        return NULL;
-    }
+    static const char *const defaults[] = {"auto.commit.interval.ms", "1000",
+                                           /* Cooperative rebalancing: adding a router moves only
+                                            * the partitions it takes; the others keep flowing. */
+                                           "partition.assignment.strategy", "cooperative-sticky"};
+    static const char *const topics[] = {TOPIC_CHECKS, TOPIC_COLLECTIONS, NULL};
+    size_t nextra = 0;
+    while (extra && extra[nextra] && extra[nextra + 1])
+        nextra += 2;
+    size_t n = ARRAY_LEN(defaults);
+    const char **props = xmalloc((n + nextra + 1) * sizeof *props);
+    memcpy(props, defaults, sizeof defaults);
+    for (size_t i = 0; i < nextra; i++)
+        props[n + i] = extra[i];
+    props[n + nextra] = NULL;
+    rd_kafka_t *rk = kafka_consumer_new(r->brokers, r->group, topics, props, on_rebalance, r,
+                                        errstr, errstr_size);
+    free(props);
     return rk;
-fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-    return NULL;
 }
 
 /*
@@ -505,36 +386,15 @@ fail:
  */
 static rd_kafka_t *producer_new(router *r, char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(r->brokers, errstr, errstr_size);
-    if (!conf)
-        return NULL;
-    if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-        (!getenv("HERALD_KAFKA_LINGER_MS") &&
-         kafka_conf_set(conf, "linger.ms", "0", errstr, errstr_size))) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, r);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-    if (!rk)
-        rd_kafka_conf_destroy(conf);
-    return rk;
+    static const char *const props[] = {"linger.ms", "0", NULL};
+    return kafka_producer_new_props(r->brokers, props, on_delivery, r, errstr, errstr_size);
 }
 
 static void set_paused(router *r, bool pause)
 {
     if (r->paused == pause)
         return;
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(r->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
-        if (pause)
-            rd_kafka_pause_partitions(r->consumer, a);
-        else
-            rd_kafka_resume_partitions(r->consumer, a);
-        rd_kafka_topic_partition_list_destroy(a);
-    }
+    kafka_pause_assigned(r->consumer, pause);
     r->paused = pause;
     LOG_INFO("consumption %s", pause ? "paused" : "resumed");
 }
@@ -842,23 +702,13 @@ static void db_drop(router *r)
  * connection, pause, reconnect with backoff. */
 static void db_failed(router *r, const char *what, const char *why)
 {
-    char msg[512];
-    size_t n = 0;
-    for (const char *p = why; *p && n + 1 < sizeof msg; p++) {
-        if (*p == '\n' || *p == '\t' || *p == '\r') {
-            if (n && msg[n - 1] != ' ' && p[1])
-                msg[n++] = ' ';
-            continue;
-        }
-        msg[n++] = *p;
-    }
-    msg[n] = '\0';
+    /* why is one line: every message comes through db_error (common/db.h) */
     stats_add(r, add_db_error, NULL);
     if (!r->db_outage_logged) {
-        LOG_WARN("database unavailable (%s: %s): pausing consumption, retrying", what, msg);
+        LOG_WARN("database unavailable (%s: %s): pausing consumption, retrying", what, why);
         r->db_outage_logged = true;
     } else {
-        LOG_DEBUG("database still unavailable (%s: %s)", what, msg);
+        LOG_DEBUG("database still unavailable (%s: %s)", what, why);
     }
     db_drop(r);
     r->db_backoff_ms = r->db_backoff_ms ? r->db_backoff_ms * 2 : 100;
@@ -881,9 +731,6 @@ static bool db_ready(router *r)
     char err[512];
     r->db = db_connect(r->database_url, err, sizeof err);
     if (!r->db) {
-        char *nl;
-        while ((nl = strpbrk(err, "\n\t")) != NULL)
-            *nl = ' ';
         db_failed(r, "connect", err);
         return false;
     }
@@ -957,7 +804,7 @@ static void eid_map_build(router *r, batch *b)
         bm->dup = false;
         if (!bm->ev)
             continue;
-        size_t s = (size_t)hash_eid(bm->eid) & mask;
+        size_t s = (size_t)strmap_hash(bm->eid) & mask;
         while (r->eid_slots[s]) {
             if (!strcmp(b->b[r->eid_slots[s] - 1].eid, bm->eid)) {
                 bm->dup = true; /* the first one routes; this one only moves the offset */
@@ -973,7 +820,7 @@ static void eid_map_build(router *r, batch *b)
 static bmsg *eid_map_find(router *r, batch *b, const char *eid)
 {
     size_t mask = r->neid_slots - 1;
-    size_t s = (size_t)hash_eid(eid) & mask;
+    size_t s = (size_t)strmap_hash(eid) & mask;
     while (r->eid_slots[s]) {
         bmsg *bm = &b->b[r->eid_slots[s] - 1];
         if (!strcmp(bm->eid, eid))
@@ -1046,14 +893,14 @@ static void route_batch(router *r, batch *b)
     }
 }
 
-static void put_be32(sbuf *s, uint32_t v)
+static void put_be32(strbuf *s, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 8), (unsigned char)v};
-    sb_put(s, (const char *)b, 4);
+    (void)strbuf_add(s, b, 4); /* unbounded: cannot fail */
 }
 
-static void set_be32(sbuf *s, size_t at, uint32_t v)
+static void set_be32(strbuf *s, size_t at, uint32_t v)
 {
     unsigned char *p = (unsigned char *)s->p + at;
     p[0] = (unsigned char)(v >> 24);
@@ -1083,12 +930,13 @@ typedef struct stmt_args {
  */
 static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args *a)
 {
-    sbuf *p = r->params;
+    strbuf *p = r->params;
     bool passes = false;
     for (int k = 0; k < ROUTE_NPARAMS; k++) {
-        p[k].len = 0;
         if (k != 4)
-            sb_putc(&p[k], '{');
+            pgarray_begin(&p[k]);
+        else
+            strbuf_reset(&p[k]);
     }
     /* one-dimensional text[] header: ndim, has-nulls, element type, length
      * (set below), lower bound */
@@ -1102,34 +950,23 @@ static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args 
         bmsg *bm = &b->b[i];
         if (bm->pass) {
             passes = true;
-            char ms[24];
-            snprintf(ms, sizeof ms, "%lld", (long long)bm->ev->evaluated_at_ms);
-            sb_array_elem(&p[7], bm->ev->tenant_id);
-            sb_array_elem(&p[8], bm->ev->check_type);
-            if (p[9].len > 1)
-                sb_putc(&p[9], ',');
-            sb_puts(&p[9], ms);
+            pgarray_text(&p[7], bm->ev->tenant_id);
+            pgarray_text(&p[8], bm->ev->check_type);
+            pgarray_i64(&p[9], bm->ev->evaluated_at_ms);
         }
         if (!bm->nmatch)
             continue;
         const event *ev = bm->ev;
-        sb_array_elem(&p[0], bm->eid);
-        sb_array_elem(&p[1], ev->tenant_id);
-        sb_array_elem(&p[2], event_kind_name(ev->kind));
-        sb_array_elem(&p[3], ev->kind == EVENT_CHECK_RESULT ? ev->check_type : NULL);
+        pgarray_text(&p[0], bm->eid);
+        pgarray_text(&p[1], ev->tenant_id);
+        pgarray_text(&p[2], event_kind_name(ev->kind));
+        pgarray_text(&p[3], ev->kind == EVENT_CHECK_RESULT ? ev->check_type : NULL);
         put_be32(&p[4], (uint32_t)bm->m->len);
-        sb_put(&p[4], (const char *)bm->m->payload, bm->m->len);
+        (void)strbuf_add(&p[4], bm->m->payload, bm->m->len);
         nevents++;
         for (size_t k = 0; k < bm->nmatch; k++) {
-            const route_target *t = r->matches[bm->first + k].t;
-            char id[24];
-            snprintf(id, sizeof id, "%lld", (long long)t->id);
-            if (p[5].len > 1)
-                sb_putc(&p[5], ',');
-            sb_puts(&p[5], bm->eid);
-            if (p[6].len > 1)
-                sb_putc(&p[6], ',');
-            sb_puts(&p[6], id);
+            pgarray_raw(&p[5], bm->eid);
+            pgarray_i64(&p[6], r->matches[bm->first + k].t->id);
         }
     }
     set_be32(&p[4], 12, nevents);
@@ -1137,7 +974,7 @@ static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args 
     a->n = route_stmts[passes].nparams;
     for (int k = 0; k < ROUTE_NPARAMS; k++) {
         if (k != 4)
-            sb_putc(&p[k], '}');
+            pgarray_end(&p[k]);
         a->vals[k] = p[k].p;
         a->lengths[k] = (int)p[k].len;
         a->formats[k] = k == 4 ? 1 : 0;
@@ -1828,9 +1665,7 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     r->producer = producer_new(r, errstr, errstr_size);
     if (!r->producer)
         goto fail;
-    r->cfg.consumer_props = cfg->consumer_props;
-    r->consumer = consumer_new(r, errstr, errstr_size);
-    r->cfg.consumer_props = NULL;
+    r->consumer = consumer_new(r, cfg->consumer_props, errstr, errstr_size);
     if (!r->consumer)
         goto fail;
     metrics_init(&r->m);
@@ -2067,7 +1902,7 @@ void router_destroy(router *r)
     free(r->route_idx);
     free(r->eid_slots);
     for (int k = 0; k < ROUTE_NPARAMS; k++)
-        sb_free(&r->params[k]);
+        strbuf_dispose(&r->params[k]);
     free(r->brokers);
     free(r->database_url);
     free(r->group);

@@ -51,7 +51,8 @@ typedef struct router_config {
     long shutdown_timeout_ms;   /* longest wait for acknowledgements once stopping */
     const char *metrics_addr;   /* HOST:PORT for /metrics and /healthz; NULL or "": none */
     /* Extra librdkafka properties for the consumer, as name, value, ...,
-     * NULL (tests lower session.timeout.ms this way). May be NULL. */
+     * NULL (tests lower session.timeout.ms this way); like the router's own
+     * defaults, each yields to the operator's HERALD_KAFKA_*. May be NULL. */
     const char *const *consumer_props;
 } router_config;
 

@@ -1518,14 +1518,7 @@ static void pause_consuming(sender *s, bool pause)
 {
     if (pause == s->consuming_paused)
         return;
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(s->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
-        if (pause)
-            rd_kafka_pause_partitions(s->rk, a);
-        else
-            rd_kafka_resume_partitions(s->rk, a);
-        rd_kafka_topic_partition_list_destroy(a);
-    }
+    kafka_pause_assigned(s->rk, pause);
     s->consuming_paused = pause;
     LOG_INFO("%s consuming (%zu deliveries held in memory)", pause ? "pausing" : "resuming",
              dispatch_queued(s->disp));
@@ -1702,7 +1695,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     sender *s = opaque;
-    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         set_assigned(s, parts, true);
         const struct rd_kafka_metadata *md = NULL;
@@ -1713,16 +1705,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         LOG_INFO("assigned %d partition(s) of %s (%d in all)", parts->cnt, TOPIC_DELIVERIES,
                  (int)s->npartitions);
-        if (cooperative)
-            rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        /* A partition's pause flag survives unassign/assign in librdkafka:
-         * set it explicitly so a partition revoked while paused is read again. */
-        if (s->consuming_paused)
-            rd_kafka_pause_partitions(rk, parts);
-        else
-            rd_kafka_resume_partitions(rk, parts);
+        kafka_rebalance_apply(rk, parts, true, s->consuming_paused);
         return;
     }
     /* Revoked (or lost): queued deliveries of those partitions are dropped
@@ -1742,10 +1725,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     set_assigned(s, parts, false);
     LOG_INFO("%s %d partition(s); %zu queued deliveries handed back", lost ? "lost" : "revoked",
              parts->cnt, dropped);
-    if (cooperative)
-        rd_kafka_incremental_unassign(rk, parts);
-    else
-        rd_kafka_assign(rk, NULL);
+    kafka_rebalance_apply(rk, parts, false, false);
 }
 
 /* ==== construction ======================================================================== */
@@ -1833,37 +1813,18 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
     /* Keep-alive connections for every channel that can be in flight at once. */
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_in_flight + 4);
 
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg->common.kafka_brokers, errstr, errstr_size);
-    if (!conf)
+    /* The rebalance hook hands queued deliveries of revoked partitions back. */
+    static const char *const topics[] = {TOPIC_DELIVERIES, NULL};
+    s->rk = kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, NULL, on_rebalance, s,
+                               errstr, errstr_size);
+    if (!s->rk)
         goto fail;
-    /* kafka_consumer_new() has no rebalance hook, which the hand-over of
-     * queued deliveries needs: same settings, plus the callback. */
-    if (kafka_conf_set(conf, "group.id", cfg->group, errstr, errstr_size) ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, s);
-    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (!s->rk) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_poll_set_consumer(s->rk);
     s->rkt = rd_kafka_topic_new(s->rk, TOPIC_DELIVERIES, NULL);
     s->partitioner = pick_partitioner();
+    /* Served from the loop's polls only, so nothing arrives before this: the
+     * wake-up pipe misses no message. */
     s->cq = rd_kafka_queue_get_consumer(s->rk);
     rd_kafka_queue_io_event_enable(s->cq, s->wake[1], "k", 1);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, TOPIC_DELIVERIES, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(s->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (kerr) {
-        snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(kerr));
-        goto fail;
-    }
     s->dlq = kafka_producer_new(cfg->common.kafka_brokers, NULL, NULL, errstr, errstr_size);
     if (!s->dlq)
         goto fail;

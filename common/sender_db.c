@@ -1,6 +1,7 @@
 #include "common/sender_db.h"
 
 #include "common/db.h"
+#include "common/pgarray.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -8,67 +9,6 @@
 #include <string.h>
 
 /* ==== helpers ============================================================================= */
-
-/* A growing text buffer for array literals. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2 + 64;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-/* '{1,2,3}' */
-static char *array_i64(const int64_t *v, size_t n)
-{
-    sbuf b = {0};
-    sb_str(&b, "{");
-    char num[24];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(num, sizeof num, "%s%lld", i ? "," : "", (long long)v[i]);
-        sb_str(&b, num);
-    }
-    sb_str(&b, "}");
-    return b.p;
-}
-
-/* '{"a","b",NULL}': every element quoted with " and \ escaped; NULL or "" -> NULL
- * when empty_is_null. */
-static char *array_text(const char *const *v, size_t n, bool empty_is_null)
-{
-    sbuf b = {0};
-    sb_str(&b, "{");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            sb_str(&b, ",");
-        if (!v[i] || (empty_is_null && !*v[i])) {
-            sb_str(&b, "NULL");
-            continue;
-        }
-        sb_str(&b, "\"");
-        for (const char *s = v[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                sb_add(&b, "\\", 1);
-            sb_add(&b, s, 1);
-        }
-        sb_str(&b, "\"");
-    }
-    sb_str(&b, "}");
-    return b.p;
-}
 
 /* Runs a parameterised statement; NULL with errstr on failure. */
 static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params, char *errstr,
@@ -133,8 +73,8 @@ int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_
         evs[i] = reqs[i].event_id;
         leases[i] = reqs[i].lease;
     }
-    char *a_ids = array_i64(ids, n), *a_tids = array_i64(tids, n);
-    char *a_evs = array_text(evs, n, false), *a_leases = array_text(leases, n, true);
+    char *a_ids = pgarray_of_i64(ids, n), *a_tids = pgarray_of_i64(tids, n);
+    char *a_evs = pgarray_of_text(evs, n, false), *a_leases = pgarray_of_text(leases, n, true);
     char lease[24];
     i64s(lease_ms, lease);
     const char *params[6] = {a_ids, a_evs, a_tids, a_leases, lease, count_attempt ? "1" : "0"};
@@ -208,7 +148,7 @@ int sender_db_mark_sent(PGconn *c, const int64_t *ids, size_t n, const char *cha
                         const char *ts, const char *thread_ts, int digest_size,
                         const char *resolved, char *errstr, size_t errstr_size)
 {
-    char *a_ids = array_i64(ids, n);
+    char *a_ids = pgarray_of_i64(ids, n);
     char ds[24];
     i64s(digest_size, ds);
     const char *params[6] = {a_ids,
@@ -251,9 +191,9 @@ int sender_db_mark_sent_rows(PGconn *c, const sender_db_sent_row *rows, size_t n
         th[i] = rows[i].thread_ts;
         rs[i] = rows[i].resolved;
     }
-    char *a_ids = array_i64(ids, n), *a_ds = array_i64(ds, n);
-    char *a_ch = array_text(ch, n, true), *a_ts = array_text(ts, n, true);
-    char *a_th = array_text(th, n, true), *a_rs = array_text(rs, n, true);
+    char *a_ids = pgarray_of_i64(ids, n), *a_ds = pgarray_of_i64(ds, n);
+    char *a_ch = pgarray_of_text(ch, n, true), *a_ts = pgarray_of_text(ts, n, true);
+    char *a_th = pgarray_of_text(th, n, true), *a_rs = pgarray_of_text(rs, n, true);
     const char *params[6] = {a_ids, a_ch, a_ts, a_th, a_ds, a_rs};
     PGresult *r = run(
         c,
@@ -290,8 +230,8 @@ int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *le
                             const int64_t *due_ms, size_t n, const char *code, const char *reason,
                             char *errstr, size_t errstr_size)
 {
-    char *a_ids = array_i64(ids, n), *a_due = array_i64(due_ms, n);
-    char *a_leases = array_text(leases, n, true);
+    char *a_ids = pgarray_of_i64(ids, n), *a_due = pgarray_of_i64(due_ms, n);
+    char *a_leases = pgarray_of_text(leases, n, true);
     const char *params[5] = {a_ids, a_leases, a_due, code, reason};
     PGresult *r =
         run(c,
@@ -310,7 +250,7 @@ int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *le
 int sender_db_mark_failed(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
                           const char *code, const char *reason, char *errstr, size_t errstr_size)
 {
-    char *a_ids = array_i64(ids, n), *a_leases = array_text(leases, n, true);
+    char *a_ids = pgarray_of_i64(ids, n), *a_leases = pgarray_of_text(leases, n, true);
     const char *params[4] = {a_ids, a_leases, code, reason};
     PGresult *r =
         run(c,
@@ -337,7 +277,7 @@ int sender_db_release(PGconn *c, const int64_t *ids, const char *const *leases, 
 {
     if (n == 0)
         return 0;
-    char *a_ids = array_i64(ids, n), *a_leases = array_text(leases, n, true);
+    char *a_ids = pgarray_of_i64(ids, n), *a_leases = pgarray_of_text(leases, n, true);
     const char *params[2] = {a_ids, a_leases};
     PGresult *r = run(c,
                       "UPDATE deliveries d SET next_attempt_at = now(), updated_at = now() "
@@ -373,7 +313,7 @@ int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *con
     i64s((int64_t)max, a_max);
     i64s(lease_ms, a_lease);
     i64s(grace_ms, a_grace);
-    char *a_teams = array_text(teams, nteams, false);
+    char *a_teams = pgarray_of_text(teams, nteams, false);
     const char *params[4] = {a_max, a_lease, a_teams, a_grace};
     PGresult *r =
         run(c,

@@ -18,10 +18,10 @@ struct strmap {
     size_t nslots, count;
 };
 
-static uint64_t fnv1a(const char *s)
+uint64_t strmap_hash(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
+    for (const char *s = key; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
 }
@@ -62,7 +62,7 @@ static node **lookup(const strmap *m, const char *key, uint64_t h)
 
 void *strmap_get(const strmap *m, const char *key)
 {
-    node **pp = lookup(m, key, fnv1a(key));
+    node **pp = lookup(m, key, strmap_hash(key));
     return pp ? (*pp)->value : NULL;
 }
 
@@ -86,7 +86,7 @@ static void grow(strmap *m)
 
 void *strmap_put(strmap *m, const char *key, void *value)
 {
-    uint64_t h = fnv1a(key);
+    uint64_t h = strmap_hash(key);
     node **pp = lookup(m, key, h);
     if (pp) {
         void *old = (*pp)->value;
@@ -108,7 +108,7 @@ void *strmap_put(strmap *m, const char *key, void *value)
 
 void *strmap_del(strmap *m, const char *key)
 {
-    node **pp = lookup(m, key, fnv1a(key));
+    node **pp = lookup(m, key, strmap_hash(key));
     if (!pp)
         return NULL;
     node *e = *pp;

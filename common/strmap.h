@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct strmap strmap;
 
@@ -26,5 +27,9 @@ size_t strmap_count(const strmap *m);
 /* Calls fn for each entry; when fn returns true the entry is removed (fn
  * owns freeing the value then). Returns how many were removed. */
 size_t strmap_sweep(strmap *m, bool (*fn)(const char *key, void *value, void *arg), void *arg);
+
+/* The map's hash of a NUL-terminated key (64-bit FNV-1a), for other tables of
+ * strings (the router's event ids, the subscriptions' tenants). */
+uint64_t strmap_hash(const char *key);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include "common/db.h"
 #include "common/log.h"
+#include "common/pgarray.h"
+#include "common/strmap.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -44,16 +46,6 @@ struct subs {
 
 /* Past this many distinct tenants in one sync, one full load is cheaper. */
 #define SUBS_MAX_TENANT_RELOAD 256
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static void tenant_free(tenant_entry *t)
 {
@@ -137,7 +129,7 @@ static void table_put(table *tb, tenant_entry *t)
 
 static void table_remove(table *tb, const char *name)
 {
-    tenant_entry **slot = table_slot(tb, name, hash_str(name));
+    tenant_entry **slot = table_slot(tb, name, strmap_hash(name));
     if (!*slot)
         return;
     tenant_entry *old = *slot;
@@ -255,7 +247,7 @@ static tenant_entry *tenant_build(PGresult *r, int from, int to, char *errstr, s
     tenant_entry *t = xcalloc(1, sizeof *t);
     t->arena = a.buf;
     t->name = a.buf + name_off;
-    t->hash = hash_str(t->name);
+    t->hash = strmap_hash(t->name);
     t->ntargets = n;
     t->targets = xcalloc(n, sizeof *t->targets);
     for (size_t i = 0; i < n; i++) {
@@ -298,16 +290,26 @@ static int load_rows(table *tb, PGresult *r, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* Runs one of the load queries; NULL with errstr ("<what>: <why>") on failure. */
+static PGresult *query(PGconn *conn, const char *sql, const char *param, const char *what,
+                       char *errstr, size_t errstr_size)
+{
+    const char *params[1] = {param};
+    PGresult *r = PQexecParams(conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    char msg[512];
+    db_error(conn, r, msg, sizeof msg);
+    snprintf(errstr, errstr_size, "%s: %s", what, msg);
+    PQclear(r);
+    return NULL;
+}
+
 static int load_all(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
 {
-    PGresult *r = PQexec(conn, sql_all);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char msg[512];
-        db_error(conn, r, msg, sizeof msg);
-        snprintf(errstr, errstr_size, "load subscriptions: %s", msg);
-        PQclear(r);
+    PGresult *r = query(conn, sql_all, NULL, "load subscriptions", errstr, errstr_size);
+    if (!r)
         return -1;
-    }
     table fresh;
     table_init(&fresh, (size_t)PQntuples(r) / 2 + 1);
     if (load_rows(&fresh, r, errstr, errstr_size)) {
@@ -327,50 +329,15 @@ static int load_all(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* Appends s as one element of a PostgreSQL text[] literal. Tenant ids are
- * identifiers (event.h), but notification payloads are whatever a trigger
- * sent, so quote every element. */
-static void array_append(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    size_t need = *len + 2 * strlen(s) + 4;
-    if (need > *cap) {
-        while (need > *cap)
-            *cap = *cap ? *cap * 2 : 256;
-        *buf = xrealloc(*buf, *cap);
-    }
-    char *p = *buf + *len;
-    if (*len > 1)
-        *p++ = ',';
-    *p++ = '"';
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            *p++ = '\\';
-        *p++ = *s;
-    }
-    *p++ = '"';
-    *len = (size_t)(p - *buf);
-}
-
 static int load_pending(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
 {
-    size_t len = 1, cap = 256;
-    char *arr = xmalloc(cap);
-    arr[0] = '{';
-    for (size_t i = 0; i < s->npending; i++)
-        array_append(&arr, &len, &cap, s->pending[i]);
-    arr = xrealloc(arr, len + 2);
-    arr[len++] = '}';
-    arr[len] = '\0';
-    const char *params[1] = {arr};
-    PGresult *r = PQexecParams(conn, sql_some, 1, NULL, params, NULL, NULL, 0);
+    /* Tenant ids are identifiers (event.h), but notification payloads are
+     * whatever a trigger sent: every element is quoted. */
+    char *arr = pgarray_of_text((const char *const *)s->pending, s->npending, false);
+    PGresult *r = query(conn, sql_some, arr, "reload subscriptions", errstr, errstr_size);
     free(arr);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char msg[512];
-        db_error(conn, r, msg, sizeof msg);
-        snprintf(errstr, errstr_size, "reload subscriptions: %s", msg);
-        PQclear(r);
+    if (!r)
         return -1;
-    }
     /* Every named tenant is replaced by what the database holds now, which
      * may be nothing (its last target was disabled or removed). */
     for (size_t i = 0; i < s->npending; i++)
@@ -487,7 +454,7 @@ const route_target *subs_lookup(const subs *s, const char *tenant, size_t *n)
     *n = 0;
     if (!tenant || !s->t.nbuckets)
         return NULL;
-    tenant_entry *const *slot = table_slot(&s->t, tenant, hash_str(tenant));
+    tenant_entry *const *slot = table_slot(&s->t, tenant, strmap_hash(tenant));
     if (!*slot)
         return NULL;
     *n = (*slot)->ntargets;

@@ -480,6 +480,18 @@ static sender_stats stop_sender(running *r)
     return st;
 }
 
+/* The suite's process (each test runs in a forked child of it under CK_FORK). */
+static pid_t runner_pid;
+
+/* Where a test that runs the real binary keeps its log: removed when the test passes, kept
+ * (and named by main) when it fails. */
+static void binary_log(char *out, size_t size, const char *test)
+{
+    snprintf(out, size, "/tmp/herald-sender-%s-%d.log", test, (int)runner_pid);
+}
+
+static const char *const binary_log_tests[] = {"kill", "term"};
+
 static pid_t spawn_binary(const char *group, const char *log, const char *const *extra)
 {
     char prog[512];
@@ -891,7 +903,7 @@ START_TEST(sigkill_and_restart_lose_nothing)
     }
     flush();
     char log[128];
-    snprintf(log, sizeof log, "/tmp/herald-sender-kill-%d.log", getpid());
+    binary_log(log, sizeof log, "kill");
     unlink(log);
     const char *extra[] = {"--no-digests", NULL};
     pid_t pid = spawn_binary("g-kill", log, extra);
@@ -919,6 +931,7 @@ START_TEST(sigkill_and_restart_lose_nothing)
         total += n;
     }
     ck_assert_int_le(total, CH * PER + CH);
+    unlink(log); /* passed: the log is not needed */
 }
 END_TEST
 
@@ -929,7 +942,7 @@ START_TEST(binary_sigterm_is_graceful)
         route(t, "T1", "CTERM", "Term check");
     flush();
     char log[128];
-    snprintf(log, sizeof log, "/tmp/herald-sender-term-%d.log", getpid());
+    binary_log(log, sizeof log, "term");
     unlink(log);
     const char *extra[] = {"--no-digests", NULL};
     pid_t pid = spawn_binary("g-term", log, extra);
@@ -948,6 +961,7 @@ START_TEST(binary_sigterm_is_graceful)
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     ck_assert_int_eq(count_messages("CTERM"), 5);
+    unlink(log); /* passed: the log is not needed */
 }
 END_TEST
 
@@ -1373,10 +1387,18 @@ int main(void)
     add(i4, database_connection_loss_recovered);
     suite_add_tcase(s, i4);
 
+    runner_pid = getpid();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     stop_fake();
+    /* A log still there belongs to a test that failed (or stopped half-way). */
+    for (size_t i = 0; i < ARRAY_LEN(binary_log_tests); i++) {
+        char log[128];
+        binary_log(log, sizeof log, binary_log_tests[i]);
+        if (access(log, F_OK) == 0)
+            fprintf(stderr, "test_sender: herald-slack's log of a failed test is kept: %s\n", log);
+    }
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

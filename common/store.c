@@ -126,7 +126,10 @@ static store_status db_fail(PGconn *conn, PGresult *res, const char *what, char 
     const char *m = msg;
     if (!strncmp(m, "ERROR:  ", 8))
         m += 8;
-    snprintf(errstr, errstr_size, "database error while %s: %s", what, m);
+    /* A message too long for errstr is cut; using the length tells GCC so
+     * (-O3 -Wformat-truncation otherwise fails the Release build). */
+    if (snprintf(errstr, errstr_size, "database error while %s: %s", what, m) < 0 && errstr_size)
+        errstr[0] = '\0';
     return STORE_DB;
 }
 

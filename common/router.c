@@ -326,8 +326,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         batch_drop_partitions(r, r->cur, parts);
         if (!lost) {
             /* Commit what is stored now, so the next owner starts right after
-             * the last batch we completed instead of at the last auto-commit. */
-            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+             * the last batch we completed instead of at the last auto-commit.
+             * Asynchronously: with the brokers gone a synchronous commit waits
+             * a whole group session timeout (45 s), which stalled shutdown;
+             * a commit that does not land only means a re-read, and routing
+             * is idempotent. */
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 1);
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 LOG_WARN("commit on revoke: %s", rd_kafka_err2str(ce));
         }
@@ -536,10 +540,19 @@ static void batch_add(router *r, batch *b, rd_kafka_message_t *m)
 
 static bool stage_ready(router *r, const batch *b);
 
+/* With no statement running, a batch closes once no event came for this
+ * long: the rest of a fetch is in the consumer's queue by then. */
+#define BATCH_QUIET_MS 2
+
 /*
  * Intake into r->cur: up to batch_size messages, or what arrives within
- * batch_wait_ms of the first one. Returns early when the statement running
- * has its result (PostgreSQL should not idle), when the batch in flight has
+ * batch_wait_ms of the first one. Batches are only as large as the load
+ * makes them: while a statement runs, the next batch fills until its result
+ * is in (returning early then: PostgreSQL should not idle); with none
+ * running, waiting for more events would only delay the ones held, so the
+ * batch closes as soon as the consumer has nothing more at hand
+ * (BATCH_QUIET_MS). A lightly loaded router so adds a few milliseconds, a busy
+ * one still writes full batches. Also returns when the batch in flight has
  * all its acknowledgements and nothing new is coming, and after about 100 ms
  * when nothing arrives (so housekeeping keeps going while idle).
  */
@@ -551,6 +564,7 @@ static void batch_collect(router *r)
     int64_t next_check = 0;
     while ((long)b->nb < r->cfg.batch_size && b->bytes < BATCH_MAX_BYTES && !stopping(r)) {
         int timeout;
+        bool close_when_quiet = false;
         int64_t now = util_now_mono_ms();
         batch *st = r->stmt && !r->stmt->retained ? r->stmt : NULL;
         if (now >= next_check) {
@@ -575,12 +589,21 @@ static void batch_collect(router *r)
             if (now >= deadline)
                 break;
             timeout = (int)(deadline - now);
-            if (st && timeout > 2)
-                timeout = 2;
+            if (st) {
+                if (timeout > 2)
+                    timeout = 2;
+            } else if (!r->stmt) {
+                close_when_quiet = true;
+                if (timeout > BATCH_QUIET_MS)
+                    timeout = BATCH_QUIET_MS;
+            }
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, timeout);
-        if (!m)
+        if (!m) {
+            if (close_when_quiet)
+                break;
             continue;
+        }
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG_DEBUG("end of partition");

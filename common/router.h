@@ -15,7 +15,9 @@
  *
  * Work is done in batches, each in a fixed order:
  *   1. intake: up to batch_size messages, or what arrived within batch_wait_ms
- *      of the first one; each is parsed and validated once;
+ *      of the first one, or, when no statement is running, what the consumer
+ *      holds now (a lightly loaded router does not wait to fill a batch);
+ *      each is parsed and validated once;
  *   2. malformed messages are produced to the dead-letter topic;
  *   3. routing in memory (subscriptions cache, no query per event);
  *   4. ONE statement writes the events rows and the delivery rows of the whole
@@ -45,7 +47,8 @@ typedef struct router_config {
     const char *database_url;   /* libpq conninfo or URI; "" for libpq defaults */
     const char *group;          /* consumer group id */
     long batch_size;            /* most events per batch */
-    long batch_wait_ms;         /* how long a batch waits to fill after its first event */
+    long batch_wait_ms;         /* longest a batch waits to fill after its first event (only
+                                 * while a statement runs or events keep coming) */
     long cache_refresh_seconds; /* backstop full reload of the subscriptions; 0: never */
     long summary_seconds;       /* period of the info summary line; 0: never */
     long shutdown_timeout_ms;   /* longest wait for acknowledgements once stopping */

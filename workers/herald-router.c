@@ -29,7 +29,9 @@ int main(int argc, char **argv)
         {"--batch-size", "HERALD_ROUTER_BATCH_SIZE", CFG_INT, "500", 1, 100000, "N",
          "most events routed per batch (one database round trip each)", &batch_size},
         {"--batch-wait-ms", "HERALD_ROUTER_BATCH_WAIT_MS", CFG_INT, "50", 0, 60000, "MS",
-         "how long a batch waits to fill after its first event", &batch_wait_ms},
+         "longest a batch waits to fill after its first event, while a statement runs or "
+         "events keep coming (an idle router sends each event on at once)",
+         &batch_wait_ms},
         {"--cache-refresh-seconds", "HERALD_ROUTER_CACHE_REFRESH_SECONDS", CFG_INT, "60", 0, 86400,
          "S", "full reload of the subscriptions cache as a backstop (0: never)", &refresh_s},
         {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, "", 0, 0, "HOST:PORT",

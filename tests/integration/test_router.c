@@ -856,6 +856,42 @@ START_TEST(passes_recorded_for_thread_tenants)
 }
 END_TEST
 
+/* With no statement running, a batch is sent on as soon as the consumer has
+ * nothing more at hand: one event is routed long before a (very long)
+ * batch_wait_ms could fill its batch. */
+START_TEST(idle_router_does_not_wait_to_fill_a_batch)
+{
+    add_target("acme", "T1", "C1", "fc", NULL);
+    rd_kafka_t *p = producer();
+    router_config cfg;
+    router_config_defaults(&cfg);
+    cfg.brokers = K.bootstraps;
+    cfg.database_url = url;
+    cfg.group = "g-idle";
+    cfg.batch_size = 500;
+    cfg.batch_wait_ms = 120000;
+    cfg.summary_seconds = 0;
+    cfg.consumer_props = fast_group;
+    running rr;
+    char err[512];
+    rr.r = router_new(&cfg, err, sizeof err);
+    ck_assert_msg(rr.r != NULL, "router_new: %s", err);
+    ck_assert_int_eq(pthread_create(&rr.th, NULL, run_thread, &rr), 0);
+    char eid[37];
+    for (int i = 0; i < 2; i++) {
+        char *j = check_json(eid, "acme", "weak_mfa", 3, "manual");
+        produce(p, TOPIC_CHECKS, "acme", j);
+        free(j);
+        flush(p);
+        /* far less than batch_wait_ms, with room for a slow machine */
+        wait_rows("SELECT count(*) FROM deliveries", i + 1, 60);
+    }
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* A free TCP port on loopback for a private PostgreSQL. */
 static int free_port(void)
 {
@@ -1288,6 +1324,7 @@ int main(void)
     add(tc, target_changes_are_honoured);
     add(tc, no_query_without_targets_and_bulk_changes);
     add(tc, passes_recorded_for_thread_tenants);
+    add(tc, idle_router_does_not_wait_to_fill_a_batch);
     add(tc, database_restart_loses_nothing);
     add(tc, broker_outage_loses_nothing);
     add(tc, stop_and_takeover);

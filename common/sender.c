@@ -1716,7 +1716,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool lost = rd_kafka_assignment_lost(rk);
     if (!lost) {
         store_offsets(s);
-        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+        /* Asynchronously: with the brokers gone a synchronous commit waits a
+         * whole group session timeout, stalling shutdown; a commit that does
+         * not land only means a re-read, and claims make that harmless. */
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 1);
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             LOG_WARN("commit on revoke: %s", rd_kafka_err2str(cerr));
     }

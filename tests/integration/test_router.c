@@ -280,7 +280,8 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-static void start_router(running *rr, const char *group, long batch_size, const char *dburl)
+static void start_router_waiting(running *rr, const char *group, long batch_size, const char *dburl,
+                                 long batch_wait_ms)
 {
     router_config cfg;
     router_config_defaults(&cfg);
@@ -288,7 +289,7 @@ static void start_router(running *rr, const char *group, long batch_size, const 
     cfg.database_url = dburl ? dburl : url;
     cfg.group = group;
     cfg.batch_size = batch_size;
-    cfg.batch_wait_ms = 20;
+    cfg.batch_wait_ms = batch_wait_ms;
     cfg.summary_seconds = 5;
     cfg.consumer_props = fast_group;
     char err[512];
@@ -296,6 +297,11 @@ static void start_router(running *rr, const char *group, long batch_size, const 
     ck_assert_msg(rr->r != NULL, "router_new: %s", err);
     rr->rc = -99;
     ck_assert_int_eq(pthread_create(&rr->th, NULL, run_thread, rr), 0);
+}
+
+static void start_router(running *rr, const char *group, long batch_size, const char *dburl)
+{
+    start_router_waiting(rr, group, batch_size, dburl, 20);
 }
 
 static router_stats stats_of(running *rr)
@@ -863,20 +869,8 @@ START_TEST(idle_router_does_not_wait_to_fill_a_batch)
 {
     add_target("acme", "T1", "C1", "fc", NULL);
     rd_kafka_t *p = producer();
-    router_config cfg;
-    router_config_defaults(&cfg);
-    cfg.brokers = K.bootstraps;
-    cfg.database_url = url;
-    cfg.group = "g-idle";
-    cfg.batch_size = 500;
-    cfg.batch_wait_ms = 120000;
-    cfg.summary_seconds = 0;
-    cfg.consumer_props = fast_group;
     running rr;
-    char err[512];
-    rr.r = router_new(&cfg, err, sizeof err);
-    ck_assert_msg(rr.r != NULL, "router_new: %s", err);
-    ck_assert_int_eq(pthread_create(&rr.th, NULL, run_thread, &rr), 0);
+    start_router_waiting(&rr, "g-idle", 500, NULL, 120000);
     char eid[37];
     for (int i = 0; i < 2; i++) {
         char *j = check_json(eid, "acme", "weak_mfa", 3, "manual");

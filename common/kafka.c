@@ -35,7 +35,91 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
     return 0;
 }
 
+/*
+ * Properties librdkafka documents as for one client type only (the C and P
+ * columns of its CONFIGURATION.md). An operator's HERALD_KAFKA_* variable
+ * naming one is applied to that type of client only: the workers are both
+ * consumers and producers, and librdkafka warns at every producer built with
+ * a consumer's property (and the other way round).
+ */
+static const char *const consumer_only[] = {"auto.commit.enable",
+                                            "auto.commit.interval.ms",
+                                            "auto.offset.reset",
+                                            "check.crcs",
+                                            "consume.callback.max.messages",
+                                            "coordinator.query.interval.ms",
+                                            "enable.auto.commit",
+                                            "enable.auto.offset.store",
+                                            "enable.partition.eof",
+                                            "fetch.error.backoff.ms",
+                                            "fetch.max.bytes",
+                                            "fetch.message.max.bytes",
+                                            "fetch.min.bytes",
+                                            "fetch.wait.max.ms",
+                                            "group.id",
+                                            "group.instance.id",
+                                            "group.protocol",
+                                            "group.protocol.type",
+                                            "group.remote.assignor",
+                                            "heartbeat.interval.ms",
+                                            "isolation.level",
+                                            "max.partition.fetch.bytes",
+                                            "max.poll.interval.ms",
+                                            "offset.store.method",
+                                            "offset.store.path",
+                                            "offset.store.sync.interval.ms",
+                                            "partition.assignment.strategy",
+                                            "queued.max.messages.kbytes",
+                                            "queued.min.messages",
+                                            "session.timeout.ms",
+                                            NULL};
+static const char *const producer_only[] = {"acks",
+                                            "batch.num.messages",
+                                            "batch.size",
+                                            "compression.codec",
+                                            "compression.level",
+                                            "compression.type",
+                                            "delivery.report.only.error",
+                                            "delivery.timeout.ms",
+                                            "enable.gapless.guarantee",
+                                            "enable.idempotence",
+                                            "linger.ms",
+                                            "message.send.max.retries",
+                                            "message.timeout.ms",
+                                            "partitioner",
+                                            "queue.buffering.backpressure.threshold",
+                                            "queue.buffering.max.kbytes",
+                                            "queue.buffering.max.messages",
+                                            "queue.buffering.max.ms",
+                                            "queuing.strategy",
+                                            "request.required.acks",
+                                            "request.timeout.ms",
+                                            "retries",
+                                            "sticky.partitioning.linger.ms",
+                                            "transaction.timeout.ms",
+                                            "transactional.id",
+                                            NULL};
+
+static bool listed(const char *const *list, const char *name)
+{
+    for (; *list; list++) {
+        if (!strcmp(*list, name))
+            return true;
+    }
+    return false;
+}
+
+bool kafka_property_applies(rd_kafka_type_t type, const char *name)
+{
+    return !listed(type == RD_KAFKA_PRODUCER ? consumer_only : producer_only, name);
+}
+
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr_size)
+{
+    return kafka_conf_new_for(KAFKA_ANY_CLIENT, brokers, errstr, errstr_size);
+}
+
+rd_kafka_conf_t *kafka_conf_new_for(int type, const char *brokers, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
@@ -56,6 +140,8 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr
         for (size_t i = 0; i < n; i++)
             prop[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
         prop[n] = '\0';
+        if (type != KAFKA_ANY_CLIENT && !kafka_property_applies((rd_kafka_type_t)type, prop))
+            continue;
         if (kafka_conf_set(conf, prop, eq + 1, errstr, errstr_size)) {
             /* Name the variable, not just the property, but never the value:
              * it may be a SASL password (librdkafka's own message quotes it). */
@@ -118,7 +204,7 @@ rd_kafka_t *kafka_producer_new_props(const char *brokers, const char *const *pro
                                      kafka_dr_cb dr_cb, void *opaque, char *errstr,
                                      size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kafka_conf_new_for(RD_KAFKA_PRODUCER, brokers, errstr, errstr_size);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
@@ -143,7 +229,7 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
                                const char *const *props, kafka_rebalance_cb rebalance_cb,
                                void *opaque, char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(brokers, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kafka_conf_new_for(RD_KAFKA_CONSUMER, brokers, errstr, errstr_size);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||

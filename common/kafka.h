@@ -20,6 +20,22 @@
  */
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *errstr, size_t errstr_size);
 
+/* kafka_conf_new's type argument for a configuration of either type. */
+#define KAFKA_ANY_CLIENT (-1)
+
+/*
+ * kafka_conf_new for one type of client (RD_KAFKA_PRODUCER or
+ * RD_KAFKA_CONSUMER, or KAFKA_ANY_CLIENT): a HERALD_KAFKA_* variable naming
+ * a property librdkafka documents for the other type only is left out, so
+ * one environment serves a worker's consumer and its producers alike.
+ */
+rd_kafka_conf_t *kafka_conf_new_for(int type, const char *brokers, char *errstr,
+                                    size_t errstr_size);
+
+/* Whether librdkafka property name applies to a client of type: false for
+ * the properties it documents for the other type only. */
+bool kafka_property_applies(rd_kafka_type_t type, const char *name);
+
 /* Sets one property; on failure errstr names it. Returns 0 or -1. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                    size_t errstr_size);

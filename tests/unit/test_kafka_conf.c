@@ -112,6 +112,41 @@ START_TEST(producer_settings)
 }
 END_TEST
 
+/* One environment for a worker's consumer and its producers: a property
+ * librdkafka documents for one type only goes to that type only (librdkafka
+ * would warn about it at every producer); the others go to both. */
+START_TEST(type_only_properties_go_to_their_type)
+{
+    char err[256], v[64];
+    setenv("HERALD_KAFKA_SESSION_TIMEOUT_MS", "9000", 1);
+    setenv("HERALD_KAFKA_LINGER_MS", "7", 1);
+    setenv("HERALD_KAFKA_SOCKET_TIMEOUT_MS", "12345", 1);
+    rd_kafka_conf_t *prod = kafka_conf_new_for(RD_KAFKA_PRODUCER, "127.0.0.1:9", err, sizeof err);
+    rd_kafka_conf_t *cons = kafka_conf_new_for(RD_KAFKA_CONSUMER, "127.0.0.1:9", err, sizeof err);
+    rd_kafka_conf_t *any = kafka_conf_new("127.0.0.1:9", err, sizeof err);
+    unsetenv("HERALD_KAFKA_SESSION_TIMEOUT_MS");
+    unsetenv("HERALD_KAFKA_LINGER_MS");
+    unsetenv("HERALD_KAFKA_SOCKET_TIMEOUT_MS");
+    ck_assert_ptr_nonnull(prod);
+    ck_assert_ptr_nonnull(cons);
+    ck_assert_ptr_nonnull(any);
+    ck_assert_str_eq(get(prod, "session.timeout.ms", v, sizeof v), "45000"); /* the default */
+    ck_assert_str_eq(get(prod, "linger.ms", v, sizeof v), "7");
+    ck_assert_str_eq(get(prod, "socket.timeout.ms", v, sizeof v), "12345");
+    ck_assert_str_eq(get(cons, "session.timeout.ms", v, sizeof v), "9000");
+    ck_assert_str_eq(get(cons, "linger.ms", v, sizeof v), "5"); /* librdkafka's default */
+    ck_assert_str_eq(get(cons, "socket.timeout.ms", v, sizeof v), "12345");
+    ck_assert_str_eq(get(any, "session.timeout.ms", v, sizeof v), "9000");
+    ck_assert_str_eq(get(any, "linger.ms", v, sizeof v), "7");
+    rd_kafka_conf_destroy(prod);
+    rd_kafka_conf_destroy(cons);
+    rd_kafka_conf_destroy(any);
+    ck_assert(!kafka_property_applies(RD_KAFKA_PRODUCER, "group.id"));
+    ck_assert(!kafka_property_applies(RD_KAFKA_CONSUMER, "enable.idempotence"));
+    ck_assert(kafka_property_applies(RD_KAFKA_CONSUMER, "security.protocol"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kafka_conf");
@@ -119,6 +154,7 @@ int main(void)
     tcase_add_test(tc, defaults_yield_to_the_environment);
     tcase_add_test(tc, consumer_settings);
     tcase_add_test(tc, producer_settings);
+    tcase_add_test(tc, type_only_properties_go_to_their_type);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

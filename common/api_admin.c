@@ -876,9 +876,30 @@ static void target_test(api_call *c, int64_t id)
         goto out;
     }
     bool revoked = false;
-    token = workspace_token(c, t->team_id, &revoked);
-    if (!token)
-        goto out; /* answered; the delivery stays 'sending' only if the store is gone */
+    char terr[512];
+    st = store_workspace_token(c->db, s->key, t->team_id, &token, &revoked, terr, sizeof terr);
+    if (st != STORE_OK) {
+        /* The row must not stay 'sending' for the dashboards. */
+        store_delivery_outcome fail = {.ok = false};
+        if (st == STORE_CRYPTO) {
+            fail.error_code = "secret_key_mismatch";
+            fail.error = "the stored bot token cannot be opened with this HERALD_SECRET_KEY";
+        } else if (st == STORE_NOT_FOUND) {
+            fail.error_code = "not_installed";
+            fail.error = "the target's workspace is not installed";
+        } else {
+            fail.error_code = "database_error";
+            fail.error = "the workspace's bot token could not be read from the database";
+        }
+        if (store_test_delivery_finish(c->db, did, &fail, err, sizeof err) != STORE_OK)
+            LOG_WARN("api: test delivery %" PRId64 ": recording the outcome: %s", did, err);
+        metrics_counter_inc(s->m_tests, "failed");
+        if (st == STORE_NOT_FOUND)
+            api_error(c, 400, "workspace", "workspace: '%s' is not installed", t->team_id);
+        else
+            api_store_error(c, st, terr);
+        goto out;
+    }
     store_delivery_outcome o = {0};
     char code[64] = "", reason[512] = "", channel[128] = "";
     if (revoked || t->workspace_revoked) {

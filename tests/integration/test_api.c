@@ -1011,6 +1011,42 @@ START_TEST(test_message_arrives_and_is_listed)
 }
 END_TEST
 
+/* A test message whose workspace token cannot be opened (HERALD_SECRET_KEY
+ * changed): a 500 naming the key, and the delivery row ends 'failed' with
+ * the reason instead of staying 'sending'. */
+START_TEST(test_message_with_unreadable_token_fails_cleanly)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Unreadable\","
+                                      "\"destination\":\"C0ALERTS\",\"uses\":[\"failed_check\"]}");
+    /* one more byte: the AES-GCM tag no longer matches */
+    sql("UPDATE workspaces SET token_enc = token_enc || '\\x00'::bytea WHERE team_id = 'T0FAKE01'");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    resp r;
+    api("POST", path, NULL, tok_acme, &r);
+    sql("UPDATE workspaces SET token_enc = substring(token_enc FROM 1 FOR length(token_enc) - 1) "
+        "WHERE team_id = 'T0FAKE01'");
+    ck_assert_msg(r.status == 500, "%ld %s", r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "HERALD_SECRET_KEY"));
+    resp_free(&r);
+    char q[160];
+    snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld", id);
+    api("GET", q, NULL, tok_acme, &r);
+    cJSON *j = json_of(&r);
+    cJSON *items = cJSON_GetObjectItem(j, "items");
+    ck_assert_int_eq(cJSON_GetArraySize(items), 1);
+    const cJSON *d = cJSON_GetArrayItem(items, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "state")->valuestring, "failed");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "error_code")->valuestring, "secret_key_mismatch");
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* the token opens again: the next test message goes out */
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}
+END_TEST
+
 START_TEST(deliveries_pagination)
 {
     long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Paged\","
@@ -1266,6 +1302,7 @@ int main(void)
     tcase_add_test(ta, bad_bodies_are_4xx);
     tcase_add_test(ta, tenant_tokens_are_isolated);
     tcase_add_test(ta, test_message_arrives_and_is_listed);
+    tcase_add_test(ta, test_message_with_unreadable_token_fails_cleanly);
     tcase_add_test(ta, deliveries_pagination);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);

@@ -22,7 +22,8 @@ int main(int argc, char **argv)
     long batch_size = 0, batch_wait_ms = 0, refresh_s = 0, summary_s = 0, shutdown_ms = 0;
 
     cfg_opt opts[CFG_COMMON_COUNT + 7];
-    cfg_common_opts(opts, &common);
+    /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
+    size_t nopts = cfg_common_select(opts, &common, CFG_USE_KAFKA | CFG_USE_DATABASE);
     const cfg_opt mine[] = {
         {"--group", "HERALD_ROUTER_GROUP", CFG_STRING, "herald-router", 0, 0, "NAME",
          "Kafka consumer group shared by every router instance", &group},
@@ -42,11 +43,10 @@ int main(int argc, char **argv)
          "MS", "longest wait for Kafka acknowledgements when stopping", &shutdown_ms},
     };
     for (size_t i = 0; i < ARRAY_LEN(mine); i++)
-        opts[CFG_COMMON_COUNT + i] = mine[i];
+        opts[nopts++] = mine[i];
 
     int argi = 1;
-    int code = cfg_parse_or_exit_code("herald-router", "[OPTIONS]", opts, ARRAY_LEN(opts), argc,
-                                      argv, &argi);
+    int code = cfg_parse_or_exit_code("herald-router", "[OPTIONS]", opts, nopts, argc, argv, &argi);
     if (code >= 0)
         return code;
     if (argi < argc) {

@@ -272,6 +272,18 @@ printf '  %-50s %-14s %5ss\n' "total" "" "$(($(date +%s) - t_start))"
 if [ "$failed" = 0 ] && [ "$total_fail" -gt 0 ]; then failed=1; fi
 echo
 echo "tests: $total_pass passed, $total_fail failed"
-[ "$failed" = 0 ] || { echo "run.sh: FAILED" >&2; exit 1; }
+if [ "$failed" != 0 ]; then
+  # The assertions that failed, from every tier's log (Check prints them as
+  # file:line:F:case:test:...; E for an error such as a timeout or signal),
+  # repeated here so that a log cut in the middle still says why.
+  if [ -n "$tmp" ] && ls "$tmp"/ctest-*.log >/dev/null 2>&1; then
+    why=$(grep -hE '^[^ :]+:[0-9]+:[FE]:' "$tmp"/ctest-*.log 2>/dev/null | head -n 20)
+    [ -n "$why" ] && printf '\nfailed assertions:\n%s\n' "$why"
+    why=$(grep -hE '^(not ok|FAIL)' "$tmp"/ctest-*.log 2>/dev/null | head -n 20)
+    [ -n "$why" ] && printf '\nfailed checks:\n%s\n' "$why"
+  fi
+  echo "run.sh: FAILED" >&2
+  exit 1
+fi
 echo "run.sh: all steps passed"
 exit 0

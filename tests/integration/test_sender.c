@@ -800,9 +800,13 @@ START_TEST(pacing_holds_across_restart)
     double t3 = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 3), "time")->valuedouble;
     double t4 = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 4), "time")->valuedouble;
     cJSON_Delete(m);
-    /* one token every 5 s after the burst, across the restart */
-    ck_assert_msg(t3 - t0 >= 4500, "4th message %.0f ms after the burst", t3 - t0);
-    ck_assert_msg(t4 - t3 >= 4500, "5th message %.0f ms after the 4th", t4 - t3);
+    /* One token every 5 s after the burst, across the restart: the 4th at
+     * least 5 s and the 5th at least 10 s after the first, however long the
+     * restart took (a slow one leaves tokens in the bucket, so the 5th may
+     * follow the 4th sooner). A fresh burst at a restart within 10 s would
+     * send both at once. */
+    ck_assert_msg(t3 - t0 >= 4500, "4th message %.0f ms after the first", t3 - t0);
+    ck_assert_msg(t4 - t0 >= 9500, "5th message %.0f ms after the first", t4 - t0);
 }
 END_TEST
 
@@ -843,11 +847,13 @@ START_TEST(durable_retry_survives_restart)
     wait_sql(q, 1, 30);
     int64_t failed_at = util_now_wall_ms();
     stop_sender(r);
-    /* The schedule is in PostgreSQL: due about 3 s after the failure. */
-    ck_assert_int_ge(sqlf("SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint "
-                          "FROM deliveries WHERE id = %ld",
-                          id),
-                     1000);
+    /* The schedule is in PostgreSQL: due about 3 s after the failure was
+     * recorded (measured against that, not against now: stopping may be slow). */
+    ck_assert_int_ge(
+        sqlf("SELECT (extract(epoch FROM next_attempt_at - updated_at) * 1000)::bigint "
+             "FROM deliveries WHERE id = %ld AND state = 'retrying'",
+             id),
+        2500);
     ck_assert_int_eq(count_messages("CLATER"), 0);
     /* A new instance picks it up when due. */
     r = start_sender(&c);
@@ -873,7 +879,7 @@ START_TEST(retries_exhausted_fail_with_last_error)
                                 "[\"chat.postMessage\"]}");
     sender_config c;
     test_config(&c, "g-down");
-    c.retry_max_age_ms = 12000; /* the group join alone takes ~3 s of it */
+    c.retry_max_age_ms = 15000; /* the group join alone takes ~3 s of it */
     running *r = start_sender(&c);
     wait_final(1, 60);
     stop_sender(r);
@@ -982,18 +988,13 @@ START_TEST(digest_folds_a_backlog)
     flush();
     sender_config c;
     test_config(&c, "g-digest");
-    int64_t t0 = util_now_mono_ms();
     running *r = start_sender(&c);
-    wait_sql("SELECT count(*) FROM deliveries d JOIN targets t ON t.id = d.target_id "
-             "WHERE t.name = 't-CBUSY' AND d.state = 'sent'",
-             20, 60);
-    int64_t busy_ms = util_now_mono_ms() - t0;
     wait_final(26, 60);
     sender_stats st = stop_sender(r);
-    /* 20 at 1/s would take 17 s; folded they go in a handful of messages. */
+    /* 20 at 1/s would take 17 s; folded they go in a handful of messages
+     * (the burst of 3 singles at most, then digests). */
     int n = count_messages("CBUSY");
-    ck_assert_msg(n < 20 && n >= 1, "%d messages for 20 deliveries", n);
-    ck_assert_msg(busy_ms < 12000, "busy channel took %lld ms", (long long)busy_ms);
+    ck_assert_msg(n <= 10 && n >= 1, "%d messages for 20 deliveries", n);
     ck_assert_int_ge(st.digests, 1);
     /* every event represented: each name in some message, each row sent with a ts */
     cJSON *m = messages("CBUSY");

@@ -228,37 +228,42 @@ static void table_grow(metric *m)
 
 /* Finds or creates the series for labels. Called with m->mu held. The fast
  * path (well-formed labels, series exists) is one hash and one strcmp. */
-static series *series_get(metric *m, const char *labels)
+/* The series of labels ("a|b", or a shorter non-canonical "a"), or NULL:
+ * reading never creates one, so a value looked at is not exported as 0. */
+static series *series_lookup(metric *m, const char *labels)
 {
     if (m->nlabels == 0 || !labels)
         labels = "";
-    uint32_t h = hash_str(labels);
-    series *s = series_find(m, labels, h);
+    series *s = series_find(m, labels, hash_str(labels));
     if (s)
         return s;
     char **values = split_values(labels, m->nlabels);
     char *key = join_values(values, m->nlabels);
-    if (strcmp(key, labels) != 0) {
-        /* Not canonical ("a" for two labels): look again under "a|". */
-        h = hash_str(key);
-        s = series_find(m, key, h);
-        if (s) {
-            free(values);
-            free(key);
-            return s;
-        }
-    }
+    if (strcmp(key, labels) != 0)
+        s = series_find(m, key, hash_str(key)); /* not canonical: "a" for two labels */
+    free(values);
+    free(key);
+    return s;
+}
+
+static series *series_get(metric *m, const char *labels)
+{
+    series *s = series_lookup(m, labels);
+    if (s)
+        return s;
+    if (m->nlabels == 0 || !labels)
+        labels = "";
     s = xcalloc(1, sizeof *s);
-    s->hash = h;
-    s->key = key;
-    s->values = values;
+    s->values = split_values(labels, m->nlabels);
+    s->key = join_values(s->values, m->nlabels);
+    s->hash = hash_str(s->key);
     s->nvalues = m->nlabels;
     if (m->kind == KIND_HISTOGRAM)
         s->buckets = xcalloc(m->nbounds + 1, sizeof(uint64_t));
     if (m->nseries + 1 > m->table_size)
         table_grow(m);
-    s->next = m->table[h & (m->table_size - 1)];
-    m->table[h & (m->table_size - 1)] = s;
+    s->next = m->table[s->hash & (m->table_size - 1)];
+    m->table[s->hash & (m->table_size - 1)] = s;
     m->nseries++;
     return s;
 }
@@ -420,8 +425,8 @@ static double value_of(metric *m, const char *labels)
     if (!m)
         return 0;
     pthread_mutex_lock(&m->mu);
-    series *s = series_get(m, labels);
-    double v = s->value;
+    const series *s = series_lookup(m, labels);
+    double v = s ? s->value : 0;
     pthread_mutex_unlock(&m->mu);
     return v;
 }

@@ -111,6 +111,24 @@ START_TEST(two_labels_split_on_bar)
                      "herald_slack_requests_total{method=\"x\",outcome=\"\"} 2\n"
                      "herald_slack_requests_total{method=\"y\",outcome=\"a|b\"} 1\n");
     ck_assert(metrics_counter_value(c, "chat.postMessage|ok") == 2);
+    ck_assert(metrics_counter_value(c, "x") == 2); /* the same series as "x|" */
+    metrics_registry_destroy(r);
+}
+END_TEST
+
+START_TEST(reading_a_value_creates_no_series)
+{
+    metrics_registry *r = metrics_registry_new();
+    metrics_counter *c = metrics_counter_new_in(r, "herald_t_total", "T.", "kind");
+    metrics_gauge *g = metrics_gauge_new_in(r, "herald_g", "G.", "kind");
+    metrics_counter_inc(c, "a");
+    ck_assert(metrics_counter_value(c, "never") == 0);
+    ck_assert(metrics_gauge_value(g, "never") == 0);
+    assert_render(r, "# HELP herald_g G.\n"
+                     "# TYPE herald_g gauge\n"
+                     "# HELP herald_t_total T.\n"
+                     "# TYPE herald_t_total counter\n"
+                     "herald_t_total{kind=\"a\"} 1\n");
     metrics_registry_destroy(r);
 }
 END_TEST
@@ -294,6 +312,7 @@ int main(void)
     tcase_add_test(tc, labelled_counter_sorted_and_escaped);
     tcase_add_test(tc, help_is_escaped);
     tcase_add_test(tc, two_labels_split_on_bar);
+    tcase_add_test(tc, reading_a_value_creates_no_series);
     tcase_add_test(tc, histogram_buckets_sum_count);
     tcase_add_test(tc, histogram_default_buckets_unlabelled);
     tcase_add_test(tc, exponential_buckets);

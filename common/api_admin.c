@@ -84,6 +84,8 @@ static cJSON *target_json(const store_target *t)
         cJSON_AddItemToArray(ch, cJSON_CreateString(t->checks[i]));
     cJSON_AddBoolToObject(o, "all_checks", t->n_checks == 0);
     cJSON_AddBoolToObject(o, "enabled", t->enabled);
+    cJSON_AddBoolToObject(o, "digest", t->digest_enabled);
+    cJSON_AddBoolToObject(o, "thread_repeats", t->thread_repeats);
     api_json_time(o, "created_at", t->created_at_ms);
     api_json_time(o, "updated_at", t->updated_at_ms);
     cJSON_AddItemToObject(o, "health", health_json(&t->health));
@@ -655,6 +657,16 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
                 return 0;
             }
             b->in.enabled = cJSON_IsTrue(f) ? 1 : 0;
+        } else if (strcmp(k, "digest") == 0 || strcmp(k, "thread_repeats") == 0) {
+            if (!cJSON_IsBool(f)) {
+                api_error(c, 400, k, "%s: expected true or false", k);
+                return 0;
+            }
+            store_toggle v = cJSON_IsTrue(f) ? STORE_ON : STORE_OFF;
+            if (k[0] == 'd')
+                b->in.digest = v;
+            else
+                b->in.thread_repeats = v;
         } else if (strcmp(k, "id") == 0 || strcmp(k, "destination_kind") == 0 ||
                    strcmp(k, "destination_resolved") == 0 || strcmp(k, "health") == 0 ||
                    strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0 ||
@@ -663,7 +675,7 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
         } else {
             api_error(c, 400, k,
                       "%s: unknown field (expected tenant, workspace, name, "
-                      "description, destination, uses, checks, enabled)",
+                      "description, destination, uses, checks, enabled, digest, thread_repeats)",
                       k);
             return 0;
         }

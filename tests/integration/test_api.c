@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 static char db_url[512];
-static char slack_base[256]; /* http://127.0.0.1:P */
+static testlib_fake_slack slack;
 static char api_base[256];
-static pid_t slack_pid, api_pid;
+static pid_t api_pid;
 static char api_log[256]; /* herald-api's stderr, at debug level */
 static char tok_acme[APITOKEN_TEXT_LEN + 1], tok_globex[APITOKEN_TEXT_LEN + 1],
     tok_op[APITOKEN_TEXT_LEN + 1], tok_initech[APITOKEN_TEXT_LEN + 1];
@@ -89,15 +89,14 @@ static pid_t spawn(const char *prog, char *const argv[], char *const env[], cons
 
 static void start_all(void)
 {
-    char prog[1024];
-    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
-    char *sargv[] = {prog, "--rate", "0", NULL};
-    slack_pid = spawn(prog, sargv, NULL, NULL, slack_base, sizeof slack_base);
+    static const char *const slack_args[] = {"--rate", "0", NULL};
+    testlib_fake_slack_start(NULL, slack_args, &slack);
 
     static char e_db[600], e_api[400], e_auth[400];
     snprintf(e_db, sizeof e_db, "HERALD_DATABASE_URL=%s", db_url);
-    snprintf(e_api, sizeof e_api, "HERALD_SLACK_API_URL=%s/api", slack_base);
-    snprintf(e_auth, sizeof e_auth, "HERALD_SLACK_AUTHORIZE_URL=%s/oauth/v2/authorize", slack_base);
+    snprintf(e_api, sizeof e_api, "HERALD_SLACK_API_URL=%s", slack.api_url);
+    snprintf(e_auth, sizeof e_auth, "HERALD_SLACK_AUTHORIZE_URL=%s/oauth/v2/authorize",
+             slack.base_url);
     char *env[] = {e_db,
                    e_api,
                    e_auth,
@@ -107,6 +106,7 @@ static void start_all(void)
                    "HERALD_PUBLIC_URL=",
                    "HERALD_LOG_LEVEL=debug", /* everything it could say: see no_secrets_in_logs */
                    NULL};
+    char prog[1024];
     testlib_program("workers", "herald-api", prog, sizeof prog);
     char *aargv[] = {prog, "--listen", "127.0.0.1:0", "--max-body", "4096", NULL};
     snprintf(api_log, sizeof api_log, "/tmp/herald-test-api-%ld.log", (long)getpid());
@@ -298,7 +298,7 @@ static void install_begin(const session *s, char *callback, size_t cb_size, char
     ck_assert(header(&r, "Location", loc, sizeof loc));
     char want[512];
     snprintf(want, sizeof want,
-             "%s/oauth/v2/authorize?client_id=fake-client-id&scope=chat%%3Awrite", slack_base);
+             "%s/oauth/v2/authorize?client_id=fake-client-id&scope=chat%%3Awrite", slack.base_url);
     ck_assert_msg(strncmp(loc, want, strlen(want)) == 0, "authorize URL: %s", loc);
     ck_assert_ptr_nonnull(strstr(loc, "&redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
     ck_assert_ptr_nonnull(strstr(loc, "&state="));
@@ -339,7 +339,7 @@ static void install_ok(const session *s)
 static void fake_post(const char *path, const char *body)
 {
     char url[512];
-    snprintf(url, sizeof url, "%s%s", slack_base, path);
+    snprintf(url, sizeof url, "%s%s", slack.base_url, path);
     resp r;
     http("POST", url, body, NULL, &r);
     ck_assert_msg(r.status == 200, "fake %s: %ld %s", path, r.status, r.body);
@@ -765,8 +765,31 @@ START_TEST(target_crud_and_validation)
     ck_assert_str_eq(cJSON_GetObjectItem(j, "destination_resolved")->valuestring, "C0ALERTS");
     ck_assert_str_eq(cJSON_GetObjectItem(j, "tenant")->valuestring, "acme");
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "all_checks")));
+    /* the message options' defaults: digests on, repeats not threaded */
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "digest")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "thread_repeats")));
     cJSON_Delete(j);
     resp_free(&r);
+    /* both can be set, each alone, and are stored where the sender reads them */
+    api("PATCH", path, "{\"thread_repeats\":true}", t, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"digest\":true,\"thread_repeats\":true"));
+    resp_free(&r);
+    api("PATCH", path, "{\"digest\":false}", t, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"digest\":false,\"thread_repeats\":true"));
+    resp_free(&r);
+    {
+        char q[160];
+        snprintf(q, sizeof q,
+                 "SELECT count(*) FROM targets WHERE id = %ld AND NOT digest_enabled AND "
+                 "thread_repeats",
+                 id);
+        PGconn *dc = db();
+        ck_assert_int_eq(testlib_db_long(dc, q), 1);
+        PQfinish(dc);
+    }
+    expect_error("PATCH", path, "{\"digest\":1}", t, 400, "digest", "true or false");
     snprintf(path, sizeof path, "/api/v1/targets/%ld", id2);
     api("GET", path, NULL, t, &r);
     j = json_of(&r);
@@ -929,7 +952,7 @@ END_TEST
 static long messages_in(const char *channel, const char *text)
 {
     char url[512];
-    snprintf(url, sizeof url, "%s/_fake/messages?channel=%s", slack_base, channel);
+    snprintf(url, sizeof url, "%s/_fake/messages?channel=%s", slack.base_url, channel);
     resp r;
     http("GET", url, NULL, NULL, &r);
     ck_assert_int_eq(r.status, 200);
@@ -1316,8 +1339,7 @@ int main(void)
     srunner_free(sr);
     if (graceful_stop() != 0)
         failed++;
-    kill(slack_pid, SIGTERM);
-    waitpid(slack_pid, NULL, 0);
+    testlib_fake_slack_stop(&slack);
     if (!failed)
         unlink(api_log); /* kept when something failed: the debug log says why */
     curl_global_cleanup();

@@ -49,6 +49,28 @@ document.addEventListener('DOMContentLoaded', async () => {
       el('input', { type: 'checkbox', value: c, class: 'check-tick', id: 'tick-' + c, checked: !target.all_checks && target.checks.includes(c) }), c)));
   }
 
+  // An on/off setting of the target with a button that flips it (PATCH with
+  // just that field), e.g. #digest-state and #toggle-digest.
+  function setting(field, idBase, what) {
+    const on = target[field] === true;
+    return el('span', {},
+      el('span', { class: 'badge' + (on ? ' ok' : ''), id: idBase + '-state', title: what }, on ? 'on' : 'off'),
+      el('button', { type: 'button', class: 'secondary small', id: 'toggle-' + idBase, onclick: (ev) => flip(field, ev.target) },
+        on ? 'Turn off' : 'Turn on'));
+  }
+
+  async function flip(field, button) {
+    button.disabled = true;
+    try {
+      target = await api('PATCH', '/api/v1/targets/' + id, { [field]: !target[field] });
+      flash.replaceChildren();
+      renderTarget();
+    } catch (err) {
+      notice(flash, 'bad', err.message);
+      button.disabled = false;
+    }
+  }
+
   function renderTarget() {
     document.title = target.name + ' · Herald';
     document.getElementById('target-name').textContent = target.name;
@@ -59,6 +81,8 @@ document.addEventListener('DOMContentLoaded', async () => {
       ['Uses', usesText(target.uses)],
       ['Description', target.description || '—'],
       ['Status', target.enabled ? el('span', { class: 'badge ok', id: 'enabled-badge' }, 'enabled') : el('span', { class: 'badge', id: 'enabled-badge' }, 'disabled')],
+      ['Digests', setting('digest', 'digest', 'Under a backlog, messages waiting for the channel are folded into one digest message')],
+      ['Repeats in threads', setting('thread_repeats', 'thread-repeats', 'Repeats of a still-failing check are posted in the thread of its first message')],
       ['Health', healthBadge(h, target.workspace.revoked)],
       ['Last success', fmtTime(h.last_success_at)],
       ['Last error', h.last_error ? el('span', { id: 'last-error' }, fmtTime(h.last_error_at) + ': ' + h.last_error + (h.last_error_code ? ' (' + h.last_error_code + ')' : '')) : '—'],

@@ -80,6 +80,8 @@ document.addEventListener('DOMContentLoaded', async () => {
       description: document.getElementById('description').value.trim(),
       destination: email ? document.getElementById('email').value.trim() : chSelect.value,
       uses,
+      digest: document.getElementById('digest').checked,
+      thread_repeats: document.getElementById('thread-repeats').checked,
     };
     if (usesFailed.checked) body.checks = checks;
     if (!session.tenant) body.tenant = document.getElementById('tenant').value.trim();

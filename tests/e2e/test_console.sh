@@ -3,7 +3,8 @@
 # PostgreSQL, driven in Debian's headless Chromium with playwright-core
 # (tests/e2e/console/drive.js): sign in, install through the fake Slack,
 # create a target limited to a check, send a test message, see it arrive and
-# listed, edit the checks page. Screenshots: tests/artifacts/console/*.png.
+# listed, edit the checks page, create a target with repeats in threads and
+# flip its digests off. Screenshots: tests/artifacts/console/*.png.
 #
 # Needs chromium (deploy/install-deps.sh --browser) and node/npm; installs
 # playwright-core into tests/e2e/console/node_modules (gitignored) from the
@@ -76,8 +77,12 @@ e2e_eq "$sent" 1 "one test delivery recorded as sent"
 checks=$(e2e_sql "SELECT string_agg(check_type, ',' ORDER BY check_type) FROM target_checks tc
                   JOIN targets t ON t.id = tc.target_id WHERE t.name = 'Security alerts'")
 e2e_eq "$checks" "stale_admins,weak_mfa" "the target's check filter as edited in the console"
+settings=$(e2e_sql "SELECT name, digest_enabled, thread_repeats FROM targets
+                    WHERE tenant_id = 'acme' AND deleted_at IS NULL ORDER BY id")
+e2e_eq "$settings" "Security alerts|t|f
+Threaded repeats|f|t" "digest and thread_repeats as set in the console (form defaults; thread box ticked, digests flipped off)"
 n=$(ls "$ARTIFACTS"/*.png 2>/dev/null | wc -l)
-[ "$n" -ge 8 ] && e2e_ok "$n screenshots in tests/artifacts/console" || e2e_fail "expected 8 screenshots, found $n"
+[ "$n" -ge 11 ] && e2e_ok "$n screenshots in tests/artifacts/console" || e2e_fail "expected 11 screenshots, found $n"
 
 kill -TERM "$api_pid"
 for _ in $(seq 1 100); do kill -0 "$api_pid" 2>/dev/null || break; sleep 0.1; done

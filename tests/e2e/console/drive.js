@@ -1,7 +1,9 @@
 // Drives the herald-api web console in Debian's headless Chromium
 // (playwright-core, no bundled browser): sign in, install through the fake
 // Slack, create a target limited to one check, send a test message, see it
-// arrive and listed, edit the checks page. A screenshot of each page goes to
+// arrive and listed, edit the checks page; create a target with repeats in
+// threads, flip its digests on its page (each checked through the API), see a
+// refused flip's message. A screenshot of each page goes to
 // $ARTIFACTS. Run by tests/e2e/test_console.sh, which starts the services.
 'use strict';
 
@@ -28,6 +30,24 @@ function ok(msg) {
 function check(cond, msg) {
   if (!cond) throw new Error('check failed: ' + msg);
   ok(msg);
+}
+
+// The JSON API with the tenant's bearer token, beside the browser: what the
+// console saved, seen independently of what the page renders.
+async function apiCall(method, p, body) {
+  const opts = { method, headers: { Authorization: 'Bearer ' + TOKEN, Accept: 'application/json' } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(HERALD + p, opts);
+  const data = r.status === 204 ? null : await r.json().catch(() => null);
+  return { status: r.status, data };
+}
+async function apiGet(p) {
+  const r = await apiCall('GET', p);
+  if (r.status !== 200) throw new Error('GET ' + p + ': HTTP ' + r.status + ' ' + JSON.stringify(r.data));
+  return r.data;
 }
 
 async function main() {
@@ -139,6 +159,68 @@ async function main() {
     const row = await page.textContent('#targets tbody');
     check(row.includes('Security alerts') && row.includes('Fake Workspace') && row.includes('C0ALERTS'), 'integrations list shows the target');
     await shot('08-integrations');
+
+    // 9. The first target took the form's defaults: digests on, no threads.
+    const first = await apiGet('/api/v1/targets/' + id);
+    check(first.digest === true && first.thread_repeats === false,
+      'API: a target created with the form\'s defaults has digest true, thread_repeats false (got ' +
+      first.digest + ', ' + first.thread_repeats + ')');
+
+    // 10. A target created with "repeats in threads" ticked.
+    await page.click('#nav-new');
+    await page.waitForSelector('#target-form:not(.hidden)');
+    await page.waitForSelector('#channel option[value="C0ALERTS"]', { state: 'attached' });
+    check(await page.isChecked('#digest'), 'new-target form: digests ticked by default');
+    check(!(await page.isChecked('#thread-repeats')), 'new-target form: repeats in threads unticked by default');
+    await page.fill('#name', 'Threaded repeats');
+    await page.selectOption('#channel', 'C0ALERTS');
+    await page.check('#thread-repeats');
+    await shot('09-new-target-threads');
+    await page.click('#create');
+    await page.waitForURL(/\/console\/target\.html\?id=\d+/);
+    await page.waitForSelector('#digest-state');
+    const id2 = new URL(page.url()).searchParams.get('id');
+    check(id2 !== id, 'a second target was created (id ' + id2 + ')');
+    const created = await apiGet('/api/v1/targets/' + id2);
+    check(created.thread_repeats === true, 'API: the new target has thread_repeats true');
+    check(created.digest === true, 'API: the new target has digest true');
+    check((await page.textContent('#digest-state')) === 'on', 'target page: Digests on');
+    check((await page.textContent('#thread-repeats-state')) === 'on', 'target page: Repeats in threads on');
+    check((await page.textContent('#toggle-digest')) === 'Turn off', 'target page: the digest button offers to turn it off');
+
+    // 11. Flip digests off on the target page.
+    await page.click('#toggle-digest');
+    // (no waitForFunction: the console's CSP forbids eval)
+    await page.waitForSelector('#digest-state:text-is("off")');
+    check((await page.textContent('#toggle-digest')) === 'Turn on', 'target page: digests off, the button offers to turn them on');
+    check((await page.textContent('#thread-repeats-state')) === 'on', 'target page: repeats in threads unchanged');
+    const flipped = await apiGet('/api/v1/targets/' + id2);
+    check(flipped.digest === false, 'API: digest false after the flip');
+    check(flipped.thread_repeats === true, 'API: thread_repeats still true after the flip');
+    await page.reload();
+    await page.waitForSelector('#digest-state');
+    check((await page.textContent('#digest-state')) === 'off', 'target page after a reload: Digests off');
+    await shot('10-target-digest-off');
+
+    // 12. A flip the API refuses shows its message and changes nothing: the
+    // target is deleted behind the page's back.
+    const doomed = await apiCall('POST', '/api/v1/targets',
+      { workspace: 'T0FAKE01', name: 'Deleted behind the page', destination: 'C0ALERTS', uses: ['failed_check'] });
+    check(doomed.status === 201 || doomed.status === 200, 'API: a third target created (HTTP ' + doomed.status + ')');
+    await page.goto(HERALD + '/console/target.html?id=' + doomed.data.id);
+    await page.waitForSelector('#thread-repeats-state');
+    check((await page.textContent('#thread-repeats-state')) === 'off', 'target page: a target created through the API has threads off');
+    const del = await apiCall('DELETE', '/api/v1/targets/' + doomed.data.id);
+    check(del.status >= 200 && del.status < 300, 'API: the third target deleted (HTTP ' + del.status + ')');
+    const refused = await apiCall('PATCH', '/api/v1/targets/' + doomed.data.id, { thread_repeats: true });
+    check(refused.status === 404 && refused.data && refused.data.error, 'API: PATCH of a deleted target is refused: ' + JSON.stringify(refused.data));
+    await page.click('#toggle-thread-repeats');
+    await page.waitForSelector('#flash .notice.bad');
+    const flashText = (await page.textContent('#flash')).trim();
+    check(flashText === refused.data.error, 'target page shows the API\'s message: ' + flashText);
+    check((await page.textContent('#thread-repeats-state')) === 'off', 'target page: repeats in threads still off after the refusal');
+    check(await page.isEnabled('#toggle-thread-repeats'), 'target page: the button can be pressed again');
+    await shot('11-target-flip-refused');
 
     check(errors.length === 0, 'no script errors in the pages' + (errors.length ? ': ' + errors.join('; ') : ''));
   } catch (err) {

@@ -25,9 +25,7 @@
 #include <cJSON.h>
 #include <check.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,8 +47,7 @@ static unsigned char key[CRYPTO_KEY_LEN];
 
 /* ==== fake-slack ========================================================================= */
 
-static pid_t fake_pid;
-static char base[128], api[160];
+static testlib_fake_slack fake;
 
 static const char state_json[] =
     "{\"workspaces\":[{\"id\":\"T1\",\"name\":\"One\",\"tokens\":[\"" TOKEN1 "\"]},"
@@ -63,103 +60,23 @@ static const char state_json[] =
     "\"users\":[{\"id\":\"UALICE\",\"email\":\"alice@example.com\",\"name\":\"alice\"}],"
     "\"auto_channels\":true}";
 
-static void start_fake(void)
-{
-    char state_path[] = "/tmp/herald-sender-state-XXXXXX";
-    int fd = mkstemp(state_path);
-    if (fd < 0 || write(fd, state_json, strlen(state_json)) != (ssize_t)strlen(state_json)) {
-        fprintf(stderr, "cannot write the state file\n");
-        exit(1);
-    }
-    close(fd);
-    char prog[512];
-    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
-    int out[2];
-    if (pipe(out) != 0)
-        exit(1);
-    fake_pid = fork();
-    if (fake_pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        close(out[0]);
-        close(out[1]);
-        /* Slack's pace: 1 message a second per channel, burst 3. */
-        execl(prog, "fake-slack", "--port", "0", "--state", state_path, "--rate", "1", "--burst",
-              "3", "--seed", "7", "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    size_t n = 0;
-    while (n < sizeof base - 1) {
-        if (poll(&p, 1, 10000) <= 0 || read(out[0], base + n, 1) <= 0) {
-            fprintf(stderr, "fake-slack did not start (%s)\n", prog);
-            exit(1);
-        }
-        if (base[n] == '\n')
-            break;
-        n++;
-    }
-    base[n] = '\0';
-    close(out[0]);
-    unlink(state_path);
-    snprintf(api, sizeof api, "%s/api", base);
-}
-
-static void stop_fake(void)
-{
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-    }
-}
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t collect(char *d, size_t s, size_t m, void *u)
-{
-    buf *b = u;
-    b->p = realloc(b->p, b->n + s * m + 1);
-    memcpy(b->p + b->n, d, s * m);
-    b->n += s * m;
-    b->p[b->n] = '\0';
-    return s * m;
-}
+/* Slack's pace: 1 message a second per channel, burst 3. */
+static const char *const fake_args[] = {
+    "--rate", "1", "--burst", "3", "--seed", "7", "--log-level", "warn", NULL,
+};
 
 static cJSON *control(const char *path, const char *body)
 {
-    char u[512];
-    snprintf(u, sizeof u, "%s%s", base, path);
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, u);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_cleanup(c);
-    cJSON *j = cJSON_Parse(b.p ? b.p : "");
-    free(b.p);
-    ck_assert_ptr_nonnull(j);
-    return j;
+    return testlib_fake_slack_control(&fake, path, body);
 }
 
 /* GET url; returns the body (malloc'd); *code gets the HTTP status. */
 static char *http_get(const char *u, long *code)
 {
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, u);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    if (code)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
-    curl_easy_cleanup(c);
-    return b.p ? b.p : xstrdup("");
+    char err[512];
+    char *body = testlib_http_body(u, NULL, code, err, sizeof err);
+    ck_assert_msg(body != NULL, "GET %s", err);
+    return body;
 }
 
 static void control_do(const char *path, const char *body)
@@ -431,7 +348,7 @@ static void test_config(sender_config *c, const char *group)
     sender_config_default(c);
     c->common.kafka_brokers = (char *)K.bootstraps;
     c->common.database_url = url;
-    c->common.slack_api_url = api;
+    c->common.slack_api_url = fake.api_url;
     c->common.secret_key = key_b64;
     c->group = (char *)group;
     c->workspace_rate = 0; /* fake-slack paces channels only */
@@ -503,7 +420,7 @@ static pid_t spawn_binary(const char *group, const char *log, const char *const 
         (void)f;
         setenv("HERALD_KAFKA_BROKERS", K.bootstraps, 1);
         setenv("HERALD_DATABASE_URL", url, 1);
-        setenv("HERALD_SLACK_API_URL", api, 1);
+        setenv("HERALD_SLACK_API_URL", fake.api_url, 1);
         setenv("HERALD_SECRET_KEY", key_b64, 1);
         const char *argv[32] = {prog,   "--group",           group,   "--workspace-rate-per-minute",
                                 "0",    "--request-timeout", "2s",    "--claim-lease",
@@ -1359,7 +1276,7 @@ int main(void)
     if (!getenv("HERALD_LOG_LEVEL"))
         log_set_level(LOG_LEVEL_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    start_fake();
+    testlib_fake_slack_start_json(state_json, fake_args, &fake);
 
     Suite *s = suite_create("sender");
     TCase *i2 = tcase_create("issue2");
@@ -1393,7 +1310,7 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    stop_fake();
+    testlib_fake_slack_stop(&fake);
     /* A log still there belongs to a test that failed (or stopped half-way). */
     for (size_t i = 0; i < ARRAY_LEN(binary_log_tests); i++) {
         char log[128];

@@ -10,22 +10,16 @@
 #include "common/slack.h"
 
 #include <check.h>
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define TOKEN  "xoxb-test-1"
 #define CID    "cid-123"
 #define SECRET "s3cret-shh"
 
-static pid_t fake_pid;
-static char base[128]; /* http://127.0.0.1:PORT */
-static char api[160];  /* base + /api */
+static testlib_fake_slack fake;
+static const char *api; /* fake.api_url */
 
 static const char state_json[] =
     "{\"workspaces\":[{\"id\":\"T1\",\"name\":\"Acme\",\"tokens\":[\"" TOKEN "\"],"
@@ -40,100 +34,15 @@ static const char state_json[] =
     "\"oauth\":{\"client_id\":\"" CID "\",\"client_secret\":\"" SECRET "\",\"team\":\"T1\"},"
     "\"auto_channels\":true}";
 
-/* ==== the fake as a child process ========================================================= */
+/* ==== the fake (a child process) and its control endpoints ================================ */
 
-static void start_fake(void)
-{
-    char state_path[] = "/tmp/herald-fake-state-XXXXXX";
-    int fd = mkstemp(state_path);
-    if (fd < 0 || write(fd, state_json, strlen(state_json)) != (ssize_t)strlen(state_json)) {
-        fprintf(stderr, "cannot write the state file\n");
-        exit(1);
-    }
-    close(fd);
-    char prog[512];
-    testlib_program("tests/support", "fake-slack", prog, sizeof prog);
-    int out[2];
-    if (pipe(out) != 0)
-        exit(1);
-    fake_pid = fork();
-    if (fake_pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        close(out[0]);
-        close(out[1]);
-        /* 1 message per 5 s per channel, burst 3: the 429 test sees Retry-After: 5. */
-        execl(prog, "fake-slack", "--port", "0", "--state", state_path, "--rate", "0.2", "--burst",
-              "3", "--seed", "42", (char *)NULL);
-        fprintf(stderr, "cannot run %s: %s\n", prog, strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    size_t n = 0;
-    while (n < sizeof base - 1) {
-        if (poll(&p, 1, 10000) <= 0) {
-            fprintf(stderr, "fake-slack did not print its address within 10 s\n");
-            exit(1);
-        }
-        ssize_t r = read(out[0], base + n, 1);
-        if (r <= 0) {
-            fprintf(stderr, "fake-slack exited before printing its address (%s)\n", prog);
-            exit(1);
-        }
-        if (base[n] == '\n')
-            break;
-        n++;
-    }
-    base[n] = '\0';
-    close(out[0]);
-    unlink(state_path);
-    snprintf(api, sizeof api, "%s/api", base);
-}
+/* 1 message per 5 s per channel, burst 3: the 429 test sees Retry-After: 5. */
+static const char *const fake_args[] = {"--rate", "0.2", "--burst", "3", "--seed", "42", NULL};
 
-static void stop_fake(void)
-{
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        int status;
-        waitpid(fake_pid, &status, 0);
-    }
-}
-
-/* ==== tiny HTTP helpers for the control endpoints ========================================== */
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t collect(char *d, size_t s, size_t m, void *u)
-{
-    buf *b = u;
-    b->p = realloc(b->p, b->n + s * m + 1);
-    memcpy(b->p + b->n, d, s * m);
-    b->n += s * m;
-    b->p[b->n] = '\0';
-    return s * m;
-}
-
-/* GET (body NULL) or POST to base+path; returns the parsed JSON answer. */
+/* GET (body NULL) or POST to the fake's control endpoint path; returns the parsed JSON answer. */
 static cJSON *control(const char *path, const char *body)
 {
-    char url[512];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_cleanup(c);
-    cJSON *j = cJSON_Parse(b.p ? b.p : "");
-    free(b.p);
-    ck_assert_ptr_nonnull(j);
-    return j;
+    return testlib_fake_slack_control(&fake, path, body);
 }
 
 static void reset(void)
@@ -390,11 +299,11 @@ static void authorize(const char *redirect, char *code, size_t code_size)
     char url[1024];
     snprintf(url, sizeof url,
              "%s/oauth/v2/authorize?client_id=" CID "&scope=chat:write&redirect_uri=%s&state=st4te",
-             base, redirect);
+             fake.base_url, redirect);
     CURL *c = curl_easy_init();
-    buf b = {0};
+    testlib_http_buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, testlib_http_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
     long status = 0;
@@ -556,7 +465,8 @@ END_TEST
 
 int main(void)
 {
-    start_fake();
+    testlib_fake_slack_start_json(state_json, fake_args, &fake);
+    api = fake.api_url;
     Suite *s = suite_create("slack_client");
     TCase *tc = tcase_create("slack_client");
     tcase_set_timeout(tc, 60);
@@ -574,6 +484,6 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    stop_fake();
+    testlib_fake_slack_stop(&fake);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,7 +2,9 @@
 
 #include "common/db.h"
 #include "common/kafka.h"
+#include "common/util.h"
 
+#include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,12 +120,80 @@ void testlib_program(const char *subdir, const char *name, char *out, size_t out
     snprintf(out, out_size, "%s/%s/%s", b && *b ? b : ".", subdir, name);
 }
 
+/* ==== HTTP ================================================================== */
+
+/* Past this a body is not a control answer nor a test page: stop reading. */
+#define HTTP_BODY_MAX ((size_t)1 << 30)
+
+size_t testlib_http_collect(char *data, size_t size, size_t nmemb, void *buf)
+{
+    testlib_http_buf *b = buf;
+    size_t n = size * nmemb;
+    if (n > HTTP_BODY_MAX - b->n)
+        return 0; /* libcurl: CURLE_WRITE_ERROR */
+    b->p = xrealloc(b->p, b->n + n + 1);
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+char *testlib_http_body(const char *url, const char *post_body, long *status, char *err,
+                        size_t err_size)
+{
+    CURL *c = curl_easy_init();
+    if (!c) {
+        if (err)
+            snprintf(err, err_size, "curl_easy_init failed");
+        return NULL;
+    }
+    testlib_http_buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, testlib_http_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (post_body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        if (err)
+            snprintf(err, err_size, "%s: %s", url, curl_easy_strerror(rc));
+        curl_easy_cleanup(c);
+        free(b.p);
+        return NULL;
+    }
+    if (status)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    return b.p ? b.p : xstrdup("");
+}
+
+/* ==== fake-slack ============================================================ */
+
 void testlib_fake_slack_start(const char *state_file, const char *const *extra_args,
                               testlib_fake_slack *out)
 {
-    memset(out, 0, sizeof *out);
     char prog[1024];
     testlib_program("tests/support", "fake-slack", prog, sizeof prog);
+    testlib_fake_slack_start_program(prog, state_file, extra_args, out);
+}
+
+void testlib_fake_slack_start_json(const char *state_json, const char *const *extra_args,
+                                   testlib_fake_slack *out)
+{
+    char path[] = "/tmp/herald-fake-slack-state-XXXXXX";
+    int fd = mkstemp(path);
+    size_t len = strlen(state_json);
+    if (fd < 0 || write(fd, state_json, len) != (ssize_t)len)
+        die("fake-slack: cannot write the state file", path);
+    close(fd);
+    testlib_fake_slack_start(path, extra_args, out);
+    unlink(path);
+}
+
+void testlib_fake_slack_start_program(const char *prog, const char *state_file,
+                                      const char *const *extra_args, testlib_fake_slack *out)
+{
+    memset(out, 0, sizeof *out);
     if (access(prog, X_OK) != 0)
         die("fake-slack is not built", prog);
     const char *argv[64];
@@ -184,4 +254,27 @@ void testlib_fake_slack_stop(testlib_fake_slack *fs)
         waitpid(fs->pid, NULL, 0);
     }
     fs->pid = 0;
+}
+
+cJSON *testlib_fake_slack_request(const testlib_fake_slack *fs, const char *path, const char *body,
+                                  char *err, size_t err_size)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", fs->base_url, path);
+    char *text = testlib_http_body(url, body, NULL, err, err_size);
+    if (!text)
+        return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j && err)
+        snprintf(err, err_size, "%s: the answer is not JSON", url);
+    return j;
+}
+
+cJSON *testlib_fake_slack_control(const testlib_fake_slack *fs, const char *path, const char *body)
+{
+    char err[1024];
+    cJSON *j = testlib_fake_slack_request(fs, path, body, err, sizeof err);
+    ck_assert_msg(j != NULL, "fake-slack control %s: %s", path, err);
+    return j;
 }

@@ -9,6 +9,8 @@
  * test user may CREATE DATABASE from. testlib_db_create() makes a fresh,
  * migrated database for one suite so suites never see each other's rows.
  */
+#include <cJSON.h>
+#include <check.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <libpq-fe.h>
@@ -43,6 +45,26 @@ void testlib_kafka_destroy(testlib_kafka *k);
 /* Path of a built program ($HERALD_BUILD_DIR/<subdir>/<name>). */
 void testlib_program(const char *subdir, const char *name, char *out, size_t out_size);
 
+/* ==== HTTP (libcurl; the caller has run curl_global_init) ================== */
+
+/* A response body growing as libcurl hands it over: CURLOPT_WRITEFUNCTION
+ * testlib_http_collect, CURLOPT_WRITEDATA a zeroed testlib_http_buf. p is
+ * NUL-terminated, NULL until a byte arrives; free(p) after. A body past
+ * 1 GiB fails the transfer (CURLE_WRITE_ERROR). */
+typedef struct testlib_http_buf {
+    char *p;
+    size_t n;
+} testlib_http_buf;
+size_t testlib_http_collect(char *data, size_t size, size_t nmemb, void *buf);
+
+/* GET url, or POST post_body when not NULL (CURLOPT_POSTFIELDS, with
+ * libcurl's default form Content-Type); returns the response body (malloc'd,
+ * "" when empty) or NULL when the request failed (no answer: refused, timed
+ * out, ...), with libcurl's reason in err unless NULL. *status (unless NULL)
+ * gets the HTTP status. No assertions: usable outside a test. */
+char *testlib_http_body(const char *url, const char *post_body, long *status, char *err,
+                        size_t err_size);
+
 /* A running tests/support/fake-slack (a child process). */
 typedef struct testlib_fake_slack {
     pid_t pid;          /* 0 when not running */
@@ -60,7 +82,31 @@ typedef struct testlib_fake_slack {
 void testlib_fake_slack_start(const char *state_file, const char *const *extra_args,
                               testlib_fake_slack *out);
 
+/* The same with the state given as JSON text: written to a temporary file
+ * that is removed once fake-slack has read it (before it prints its URL). */
+void testlib_fake_slack_start_json(const char *state_json, const char *const *extra_args,
+                                   testlib_fake_slack *out);
+
+/* The same as testlib_fake_slack_start with another fake-slack program (its
+ * path), e.g. the one a bench was told about. */
+void testlib_fake_slack_start_program(const char *program, const char *state_file,
+                                      const char *const *extra_args, testlib_fake_slack *out);
+
 /* SIGTERM and wait for it; does nothing when it is not running. */
 void testlib_fake_slack_stop(testlib_fake_slack *fs);
+
+/*
+ * GET (body NULL) or POST body to fs's base URL + path, its /_fake/ control
+ * endpoints (e.g. "/_fake/reset", "/_fake/messages?channel=C1"), and parses
+ * the JSON answer. Returns it (the caller cJSON_Deletes it), or NULL with the
+ * reason in err (unless NULL) when the request failed or the answer is not
+ * JSON. No assertions: for programs outside Check (the benches).
+ */
+cJSON *testlib_fake_slack_request(const testlib_fake_slack *fs, const char *path, const char *body,
+                                  char *err, size_t err_size);
+
+/* testlib_fake_slack_request inside a test: a failed request or an answer
+ * that is not JSON fails the running test; never returns NULL. */
+cJSON *testlib_fake_slack_control(const testlib_fake_slack *fs, const char *path, const char *body);
 
 #endif

@@ -20,9 +20,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,13 +48,6 @@ static PGconn *db;
 /* Fixture                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void sql(PGconn *c, const char *q)
-{
-    char err[512];
-    if (db_exec(c, q, err, sizeof err))
-        ck_abort_msg("%s: %s", q, err);
-}
-
 static long sqll(const char *q)
 {
     return testlib_db_long(db, q);
@@ -65,10 +56,11 @@ static long sqll(const char *q)
 static void setup(void)
 {
     db = testlib_db_connect(url);
-    sql(db, "TRUNCATE deliveries, events, target_checks, targets, workspaces, check_passes "
-            "CASCADE");
-    sql(db, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES"
-            " ('T1', 'One', '\\x00'), ('T2', 'Two', '\\x00')");
+    testlib_db_exec(db,
+                    "TRUNCATE deliveries, events, target_checks, targets, workspaces, check_passes "
+                    "CASCADE");
+    testlib_db_exec(db, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES"
+                        " ('T1', 'One', '\\x00'), ('T2', 'Two', '\\x00')");
     testlib_kafka_start(&K, 1, 4);
 }
 
@@ -101,7 +93,7 @@ static long add_target(const char *tenant, const char *team, const char *dest, c
         snprintf(buf, sizeof buf, "%s", checks);
         for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
             snprintf(q, sizeof q, "INSERT INTO target_checks VALUES (%ld, '%s')", id, c);
-            sql(db, q);
+            testlib_db_exec(db, q);
         }
     }
     return id;
@@ -111,37 +103,23 @@ static long add_target(const char *tenant, const char *team, const char *dest, c
 /* Events                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* printf into a malloc'd string */
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    char *s = xmalloc((size_t)n + 1);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return s;
-}
-
 static char *check_json(char eid[37], const char *tenant, const char *type, long failing,
                         const char *trigger)
 {
     util_uuid4(eid);
-    return fmt("{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"%s\","
-               "\"run_id\":\"0b8e8f4e-2f7e-4a51-9a0b-3c1d2e4f5a6b\",\"trigger\":\"%s\","
-               "\"check\":{\"type\":\"%s\",\"name\":\"Check %s\",\"severity\":\"high\"},"
-               "\"evaluated_at\":\"2026-11-28T09:00:00Z\",\"failing_count\":%ld,"
-               "\"total_count\":480,\"failing_users\":[]}",
-               eid, tenant, trigger, type, type, failing);
+    return testlib_fmt(
+        "{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"%s\","
+        "\"run_id\":\"0b8e8f4e-2f7e-4a51-9a0b-3c1d2e4f5a6b\",\"trigger\":\"%s\","
+        "\"check\":{\"type\":\"%s\",\"name\":\"Check %s\",\"severity\":\"high\"},"
+        "\"evaluated_at\":\"2026-11-28T09:00:00Z\",\"failing_count\":%ld,"
+        "\"total_count\":480,\"failing_users\":[]}",
+        eid, tenant, trigger, type, type, failing);
 }
 
 static char *collection_json(char eid[37], const char *tenant, const char *trigger, bool failed)
 {
     util_uuid4(eid);
-    return fmt(
+    return testlib_fmt(
         "{\"schema\":\"herald.collection_event.v1\",\"event_id\":\"%s\",\"tenant_id\":\"%s\","
         "\"integration\":{\"id\":\"okta-prod\",\"name\":\"Okta\",\"kind\":\"okta\"},"
         "\"trigger\":\"%s\",\"status\":\"%s\",\"started_at\":\"2026-11-28T09:00:00Z\","
@@ -267,18 +245,7 @@ static void reader_close(reader *rd)
 static const char *const fast_group[] = {"session.timeout.ms", "6000", "heartbeat.interval.ms",
                                          "500", NULL};
 
-typedef struct running {
-    router *r;
-    pthread_t th;
-    int rc;
-} running;
-
-static void *run_thread(void *arg)
-{
-    running *rr = arg;
-    rr->rc = router_run(rr->r);
-    return NULL;
-}
+typedef testlib_router_thread running;
 
 static void start_router_waiting(running *rr, const char *group, long batch_size, const char *dburl,
                                  long batch_wait_ms)
@@ -295,8 +262,7 @@ static void start_router_waiting(running *rr, const char *group, long batch_size
     char err[512];
     rr->r = router_new(&cfg, err, sizeof err);
     ck_assert_msg(rr->r != NULL, "router_new: %s", err);
-    rr->rc = -99;
-    ck_assert_int_eq(pthread_create(&rr->th, NULL, run_thread, rr), 0);
+    ck_assert_int_eq(testlib_router_thread_start(rr), 0);
 }
 
 static void start_router(running *rr, const char *group, long batch_size, const char *dburl)
@@ -340,9 +306,7 @@ static void wait_rows(const char *q, long want, int timeout_s)
 
 static void stop_router(running *rr)
 {
-    router_stop(rr->r);
-    pthread_join(rr->th, NULL);
-    ck_assert_int_eq(rr->rc, 0);
+    ck_assert_int_eq(testlib_router_thread_stop(rr), 0);
 }
 
 static void destroy_router(running *rr)
@@ -387,12 +351,13 @@ START_TEST(routes_by_the_rules)
 {
     long a = add_target("acme", "T1", "C0001", "fc", NULL);
     long b = add_target("acme", "T2", "#sec-alerts", "fc", "weak_mfa,stale_admin");
-    sql(db, "UPDATE targets SET destination_resolved = 'C0BBB' WHERE destination = '#sec-alerts'");
+    testlib_db_exec(
+        db, "UPDATE targets SET destination_resolved = 'C0BBB' WHERE destination = '#sec-alerts'");
     long c = add_target("acme", "T1", "ops@example.com", "dc", NULL);
     long d = add_target("acme", "T1", "C0004", "both", NULL);
-    sql(db, "UPDATE targets SET enabled = false WHERE destination = 'C0004'");
+    testlib_db_exec(db, "UPDATE targets SET enabled = false WHERE destination = 'C0004'");
     long e = add_target("acme", "T1", "C0005", "both", NULL);
-    sql(db, "UPDATE targets SET deleted_at = now() WHERE destination = 'C0005'");
+    testlib_db_exec(db, "UPDATE targets SET deleted_at = now() WHERE destination = 'C0005'");
     long f = add_target("globex", "T2", "C0006", "both", NULL);
     (void)d;
     (void)e;
@@ -529,15 +494,15 @@ START_TEST(redelivery_creates_no_duplicates)
     char q[256];
     snprintf(q, sizeof q, "UPDATE deliveries SET state = 'sent' WHERE event_id IN ('%s', '%s')",
              eids[0], eids[1]);
-    sql(db, q);
+    testlib_db_exec(db, q);
     snprintf(q, sizeof q,
              "UPDATE deliveries SET state = 'failed' WHERE event_id = '%s' AND target_id = %ld",
              eids[2], a);
-    sql(db, q);
+    testlib_db_exec(db, q);
     snprintf(q, sizeof q,
              "UPDATE deliveries SET state = 'sending' WHERE event_id = '%s' AND target_id = %ld",
              eids[3], b);
-    sql(db, q);
+    testlib_db_exec(db, q);
 
     start_router(&rr, "g-second", 7, NULL); /* small batches: several statements */
     wait_consumed(&rr, 22, 60);
@@ -679,7 +644,7 @@ START_TEST(target_changes_are_honoured)
 
     /* narrowed to another check */
     snprintf(q, sizeof q, "INSERT INTO target_checks VALUES (%ld, 'stale_admin')", a);
-    sql(db, q);
+    testlib_db_exec(db, q);
     sleep(1);
     SEND("acme", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 0);
@@ -687,19 +652,19 @@ START_TEST(target_changes_are_honoured)
     ck_assert_int_eq(DELIVERED_TO(a), 1);
 
     /* filter removed again */
-    sql(db, "DELETE FROM target_checks");
+    testlib_db_exec(db, "DELETE FROM target_checks");
     sleep(1);
     SEND("acme", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 1);
 
     /* disabled */
-    sql(db, "UPDATE targets SET enabled = false");
+    testlib_db_exec(db, "UPDATE targets SET enabled = false");
     sleep(1);
     SEND("acme", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 0);
 
     /* enabled, moved to another tenant */
-    sql(db, "UPDATE targets SET enabled = true, tenant_id = 'globex'");
+    testlib_db_exec(db, "UPDATE targets SET enabled = true, tenant_id = 'globex'");
     sleep(1);
     SEND("acme", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 0);
@@ -707,7 +672,7 @@ START_TEST(target_changes_are_honoured)
     ck_assert_int_eq(DELIVERED_TO(a), 1);
 
     /* destination resolved: the next message carries it */
-    sql(db, "UPDATE targets SET destination_resolved = 'C0NEW'");
+    testlib_db_exec(db, "UPDATE targets SET destination_resolved = 'C0NEW'");
     sleep(1);
     SEND("globex", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 1);
@@ -715,7 +680,7 @@ START_TEST(target_changes_are_honoured)
     memcpy(want_eid, eid, 37);
 
     /* deleted */
-    sql(db, "UPDATE targets SET deleted_at = now()");
+    testlib_db_exec(db, "UPDATE targets SET deleted_at = now()");
     sleep(1);
     SEND("globex", "weak_mfa");
     ck_assert_int_eq(DELIVERED_TO(a), 0);
@@ -764,9 +729,10 @@ START_TEST(no_query_without_targets_and_bulk_changes)
 
     /* 300 tenants get a target in one transaction: more than the cache
      * reloads one by one, so it reloads everything. */
-    sql(db, "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
-            " use_failed_check) SELECT 't' || g, 'T1', 'bulk', 'C' || g, 'channel', true"
-            " FROM generate_series(0, 299) g");
+    testlib_db_exec(db,
+                    "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
+                    " use_failed_check) SELECT 't' || g, 'T1', 'bulk', 'C' || g, 'channel', true"
+                    " FROM generate_series(0, 299) g");
     sleep(1);
     for (int i = 0; i < 300; i += 3) {
         char tenant[16];
@@ -796,7 +762,7 @@ END_TEST
 START_TEST(passes_recorded_for_thread_tenants)
 {
     long threads = add_target("acme", "T1", "CTHREAD", "fc", "stale_admin");
-    sql(db, "UPDATE targets SET thread_repeats = true WHERE destination = 'CTHREAD'");
+    testlib_db_exec(db, "UPDATE targets SET thread_repeats = true WHERE destination = 'CTHREAD'");
     add_target("plain", "T1", "CPLAIN", "fc", NULL);
     rd_kafka_t *p = producer();
     running rr;
@@ -844,8 +810,8 @@ START_TEST(passes_recorded_for_thread_tenants)
              " last_failing_count, last_event_id, last_run_at) VALUES (%ld, 'weak_mfa',"
              " 'CTHREAD', 'CTHREAD', '1.000100', 3, '%s', now())",
              threads, eid);
-    sql(db, q);
-    sql(db, "UPDATE targets SET thread_repeats = false WHERE destination = 'CTHREAD'");
+    testlib_db_exec(db, q);
+    testlib_db_exec(db, "UPDATE targets SET thread_repeats = false WHERE destination = 'CTHREAD'");
     ck_assert_int_eq(sqll("SELECT count(*) FROM slack_threads"), 0);
     sleep(2);
     char *j = check_json(eid, "acme", "old_keys", 0, "scheduled");
@@ -923,10 +889,12 @@ START_TEST(database_restart_loses_nothing)
     PGconn *c = testlib_db_connect(admin);
     char err[512];
     ck_assert_msg(db_migrate(c, NULL, err, sizeof err) == 0, "%s", err);
-    sql(c, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T1', 'One', '\\x00')");
-    sql(c, "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
-           " use_failed_check) VALUES ('acme', 'T1', 'a', 'C1', 'channel', true),"
-           " ('acme', 'T1', 'b', 'C2', 'channel', true)");
+    testlib_db_exec(
+        c, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T1', 'One', '\\x00')");
+    testlib_db_exec(c,
+                    "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
+                    " use_failed_check) VALUES ('acme', 'T1', 'a', 'C1', 'channel', true),"
+                    " ('acme', 'T1', 'b', 'C2', 'channel', true)");
     PQfinish(c);
 
     rd_kafka_t *p = producer();
@@ -1139,7 +1107,7 @@ START_TEST(metrics_and_health)
      * counted too, so compare against what it says before this router runs. */
     char *before = NULL;
     ck_assert_int_eq(http_get(port, "/metrics", &before), 200);
-    ck_assert_int_eq(pthread_create(&rr.th, NULL, run_thread, &rr), 0);
+    ck_assert_int_eq(testlib_router_thread_start(&rr), 0);
     wait_consumed(&rr, 4, 60);
     usleep(300 * 1000); /* one more housekeeping pass exports the counters */
 
@@ -1299,9 +1267,7 @@ END_TEST
 /* ROUTER_TEST=name runs only the tests whose name contains it (debugging). */
 static void add(TCase *tc, const TTest *t)
 {
-    const char *only = getenv("ROUTER_TEST");
-    if (!only || strstr(t->name, only))
-        tcase_add_test(tc, t);
+    testlib_add_test(tc, t, "ROUTER_TEST");
 }
 
 int main(void)

@@ -136,9 +136,7 @@ static double stat_num(const char *path1, const char *path2, const char *path3)
 
 static void sql(const char *q)
 {
-    char err[512];
-    if (db_exec(db, q, err, sizeof err))
-        ck_abort_msg("%s: %s", q, err);
+    testlib_db_exec(db, q);
 }
 
 static long sqll(const char *q)
@@ -153,20 +151,6 @@ static char *sqls(const char *q)
     char *v = PQntuples(r) && !PQgetisnull(r, 0, 0) ? xstrdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return v;
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    char *s = xmalloc((size_t)n + 1);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return s;
 }
 
 static long sqlf(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -193,13 +177,8 @@ static char *sqlsf(const char *f, ...)
 
 static void add_workspace(const char *team, const char *token)
 {
-    unsigned char *sealed = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(crypto_seal(key, token, strlen(token), &sealed, &len), 0);
-    char *hex = xmalloc(len * 2 + 3);
-    strcpy(hex, "\\x");
-    for (size_t i = 0; i < len; i++)
-        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
+    char *hex = testlib_sealed_token_hex(key, token);
+    ck_assert_ptr_nonnull(hex);
     const char *params[2] = {team, hex};
     PGresult *r = PQexecParams(db,
                                "INSERT INTO workspaces (team_id, team_name, token_enc) "
@@ -208,7 +187,6 @@ static void add_workspace(const char *team, const char *token)
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
     free(hex);
-    free(sealed);
 }
 
 static long add_target(const char *team, const char *dest)
@@ -253,14 +231,15 @@ static char *check_event(char eid[37], const char *type, const char *name, long 
                          const char *run, const char *at)
 {
     util_uuid4(eid);
-    return fmt("{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"acme\","
-               "\"run_id\":\"%s\",\"trigger\":\"manual\",\"check\":{\"type\":\"%s\",\"name\":"
-               "\"%s\",\"severity\":\"high\"},\"evaluated_at\":\"%s\",\"failing_count\":%ld,"
-               "\"total_count\":500,\"failing_users\":[%s]}",
-               eid, run, type, name, at, failing,
-               failing > 0 ? "{\"id\":\"u1\",\"display_name\":\"<!channel> Mallory\","
-                             "\"email\":\"m@example.com\"}"
-                           : "");
+    return testlib_fmt(
+        "{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"acme\","
+        "\"run_id\":\"%s\",\"trigger\":\"manual\",\"check\":{\"type\":\"%s\",\"name\":"
+        "\"%s\",\"severity\":\"high\"},\"evaluated_at\":\"%s\",\"failing_count\":%ld,"
+        "\"total_count\":500,\"failing_users\":[%s]}",
+        eid, run, type, name, at, failing,
+        failing > 0 ? "{\"id\":\"u1\",\"display_name\":\"<!channel> Mallory\","
+                      "\"email\":\"m@example.com\"}"
+                    : "");
 }
 
 /* Stores the event and a pending delivery to target, returns the delivery id; publishes
@@ -362,18 +341,7 @@ static void test_config(sender_config *c, const char *group)
     c->takeover_grace_ms = 1000;
 }
 
-typedef struct running {
-    sender *s;
-    pthread_t th;
-    int rc;
-} running;
-
-static void *run_thread(void *arg)
-{
-    running *r = arg;
-    r->rc = sender_run(r->s);
-    return NULL;
-}
+typedef testlib_sender_thread running;
 
 static running *start_sender(const sender_config *c)
 {
@@ -381,15 +349,13 @@ static running *start_sender(const sender_config *c)
     char err[512];
     r->s = sender_new(c, err, sizeof err);
     ck_assert_msg(r->s != NULL, "sender_new: %s", err);
-    ck_assert_int_eq(pthread_create(&r->th, NULL, run_thread, r), 0);
+    ck_assert_int_eq(testlib_sender_thread_start(r), 0);
     return r;
 }
 
 static sender_stats stop_sender(running *r)
 {
-    sender_stop(r->s);
-    pthread_join(r->th, NULL);
-    ck_assert_int_eq(r->rc, 0);
+    ck_assert_int_eq(testlib_sender_thread_stop(r), 0);
     sender_stats st;
     sender_get_stats(r->s, &st);
     sender_destroy(r->s);
@@ -944,17 +910,7 @@ END_TEST
 
 /* ==== threads for repeats, through the router ============================================== */
 
-typedef struct router_running {
-    router *r;
-    pthread_t th;
-} router_running;
-
-static void *router_thread(void *arg)
-{
-    router_running *rr = arg;
-    router_run(rr->r);
-    return NULL;
-}
+typedef testlib_router_thread router_running;
 
 static router_running *start_router(const char *group)
 {
@@ -968,14 +924,13 @@ static router_running *start_router(const char *group)
     char err[512];
     rr->r = router_new(&rc, err, sizeof err);
     ck_assert_msg(rr->r != NULL, "router_new: %s", err);
-    ck_assert_int_eq(pthread_create(&rr->th, NULL, router_thread, rr), 0);
+    ck_assert_int_eq(testlib_router_thread_start(rr), 0);
     return rr;
 }
 
 static void stop_router(router_running *rr)
 {
-    router_stop(rr->r);
-    pthread_join(rr->th, NULL);
+    testlib_router_thread_stop(rr);
     router_destroy(rr->r);
     free(rr);
 }
@@ -1222,13 +1177,8 @@ START_TEST(reinstall_makes_workspace_usable_again)
     /* Reinstalled with a working token: revocation cleared. */
     control_do("/_fake/state", "{\"workspaces\":[{\"id\":\"T2\",\"name\":\"Two\",\"tokens\":"
                                "[\"xoxb-new-two\"]}]}");
-    unsigned char *sealed = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(crypto_seal(key, "xoxb-new-two", 12, &sealed, &len), 0);
-    char *hex = xmalloc(len * 2 + 3);
-    strcpy(hex, "\\x");
-    for (size_t i = 0; i < len; i++)
-        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
+    char *hex = testlib_sealed_token_hex(key, "xoxb-new-two");
+    ck_assert_ptr_nonnull(hex);
     const char *params[1] = {hex};
     PGresult *res = PQexecParams(db,
                                  "UPDATE workspaces SET token_enc = $1::bytea, revoked_at = NULL, "
@@ -1237,7 +1187,6 @@ START_TEST(reinstall_makes_workspace_usable_again)
     ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     free(hex);
-    free(sealed);
     sleep(3); /* an unusable installation is looked at again every 2 s */
     route(dead, "T2", "CRE", "After reinstall");
     flush();
@@ -1252,9 +1201,7 @@ END_TEST
 /* SENDER_TEST=name runs only the tests whose name contains it (debugging). */
 static void add(TCase *tc, const TTest *t)
 {
-    const char *only = getenv("SENDER_TEST");
-    if (!only || strstr(t->name, only))
-        tcase_add_test(tc, t);
+    testlib_add_test(tc, t, "SENDER_TEST");
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,27 @@ long testlib_db_long(PGconn *conn, const char *sql)
     return v;
 }
 
+void testlib_db_exec(PGconn *conn, const char *sql)
+{
+    char err[512];
+    if (db_exec(conn, sql, err, sizeof err))
+        ck_abort_msg("%s: %s", sql, err);
+}
+
+char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const char *token)
+{
+    unsigned char *sealed = NULL;
+    size_t len = 0;
+    if (crypto_seal(key, token, strlen(token), &sealed, &len))
+        return NULL;
+    char *hex = xmalloc(len * 2 + 3);
+    strcpy(hex, "\\x");
+    for (size_t i = 0; i < len; i++)
+        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
+    free(sealed);
+    return hex;
+}
+
 void testlib_kafka_start(testlib_kafka *k, int brokers, int partitions)
 {
     char err[512];
@@ -118,6 +140,26 @@ void testlib_program(const char *subdir, const char *name, char *out, size_t out
 {
     const char *b = getenv("HERALD_BUILD_DIR");
     snprintf(out, out_size, "%s/%s/%s", b && *b ? b : ".", subdir, name);
+}
+
+char *testlib_fmt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void testlib_add_test(TCase *tc, const TTest *t, const char *only_env)
+{
+    const char *only = getenv(only_env);
+    if (!only || strstr(t->name, only))
+        tcase_add_test(tc, t);
 }
 
 /* ==== HTTP ================================================================== */
@@ -277,4 +319,46 @@ cJSON *testlib_fake_slack_control(const testlib_fake_slack *fs, const char *path
     cJSON *j = testlib_fake_slack_request(fs, path, body, err, sizeof err);
     ck_assert_msg(j != NULL, "fake-slack control %s: %s", path, err);
     return j;
+}
+
+/* ==== workers on a thread =================================================== */
+
+static void *router_thread_main(void *arg)
+{
+    testlib_router_thread *t = arg;
+    t->rc = router_run(t->r);
+    return NULL;
+}
+
+int testlib_router_thread_start(testlib_router_thread *t)
+{
+    t->rc = -1;
+    return pthread_create(&t->th, NULL, router_thread_main, t);
+}
+
+int testlib_router_thread_stop(testlib_router_thread *t)
+{
+    router_stop(t->r);
+    pthread_join(t->th, NULL);
+    return t->rc;
+}
+
+static void *sender_thread_main(void *arg)
+{
+    testlib_sender_thread *t = arg;
+    t->rc = sender_run(t->s);
+    return NULL;
+}
+
+int testlib_sender_thread_start(testlib_sender_thread *t)
+{
+    t->rc = -1;
+    return pthread_create(&t->th, NULL, sender_thread_main, t);
+}
+
+int testlib_sender_thread_stop(testlib_sender_thread *t)
+{
+    sender_stop(t->s);
+    pthread_join(t->th, NULL);
+    return t->rc;
 }

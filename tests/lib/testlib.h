@@ -9,11 +9,16 @@
  * test user may CREATE DATABASE from. testlib_db_create() makes a fresh,
  * migrated database for one suite so suites never see each other's rows.
  */
+#include "common/crypto.h"
+#include "common/router.h"
+#include "common/sender.h"
+
 #include <cJSON.h>
 #include <check.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +37,16 @@ void testlib_db_truncate(PGconn *conn, const char *tables);
 /* Runs SQL returning one value; returns it as a long (aborts on error). */
 long testlib_db_long(PGconn *conn, const char *sql);
 
+/* Runs SQL returning no rows; inside a test: a failure fails the running
+ * test with the statement and the server's error (ck_abort_msg), it does not
+ * abort the run. */
+void testlib_db_exec(PGconn *conn, const char *sql);
+
+/* token sealed with key (crypto_seal) as PostgreSQL's bytea input (\x and
+ * the hex digits), what workspaces.token_enc holds; malloc'd, NULL when
+ * sealing failed. */
+char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const char *token);
+
 /* An in-process mock Kafka cluster with the Herald topics (partitions each).
  * *bootstraps points into the cluster; destroy with testlib_kafka_destroy. */
 typedef struct testlib_kafka {
@@ -44,6 +59,14 @@ void testlib_kafka_destroy(testlib_kafka *k);
 
 /* Path of a built program ($HERALD_BUILD_DIR/<subdir>/<name>). */
 void testlib_program(const char *subdir, const char *name, char *out, size_t out_size);
+
+/* printf into a malloc'd string (aborts when out of memory, as xmalloc). */
+char *testlib_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Adds t to tc unless the environment variable only_env (e.g. "ROUTER_TEST")
+ * is set and t's name does not contain its value: running one test of a
+ * long suite while debugging. */
+void testlib_add_test(TCase *tc, const TTest *t, const char *only_env);
 
 /* ==== HTTP (libcurl; the caller has run curl_global_init) ================== */
 
@@ -108,5 +131,32 @@ cJSON *testlib_fake_slack_request(const testlib_fake_slack *fs, const char *path
 /* testlib_fake_slack_request inside a test: a failed request or an answer
  * that is not JSON fails the running test; never returns NULL. */
 cJSON *testlib_fake_slack_control(const testlib_fake_slack *fs, const char *path, const char *body);
+
+/* ==== workers on a thread of this process =================================== */
+
+/* A router (common/router.h) made by the caller with router_new, run by
+ * router_run on a thread of its own, as herald-router's main thread runs it;
+ * the caller may read its stats meanwhile and router_destroys it after
+ * testlib_router_thread_stop. */
+typedef struct testlib_router_thread {
+    router *r;
+    pthread_t th;
+    int rc; /* router_run's result once stopped */
+} testlib_router_thread;
+
+/* Starts router_run(t->r) on a new thread; returns pthread_create's result. */
+int testlib_router_thread_start(testlib_router_thread *t);
+
+/* router_stop, then waits for the thread; returns router_run's result. */
+int testlib_router_thread_stop(testlib_router_thread *t);
+
+/* The same for a sender (common/sender.h) made with sender_new. */
+typedef struct testlib_sender_thread {
+    sender *s;
+    pthread_t th;
+    int rc; /* sender_run's result once stopped */
+} testlib_sender_thread;
+int testlib_sender_thread_start(testlib_sender_thread *t);
+int testlib_sender_thread_stop(testlib_sender_thread *t);
 
 #endif

@@ -309,7 +309,7 @@ cJSON *testlib_fake_slack_request(const testlib_fake_slack *fs, const char *path
     cJSON *j = cJSON_Parse(text);
     free(text);
     if (!j && err)
-        snprintf(err, err_size, "%s: the answer is not JSON", url);
+        snprintf(err, err_size, "%s%s: the answer is not JSON", fs->base_url, path);
     return j;
 }
 

@@ -15,6 +15,8 @@
  *      tables (same indexes and constraints): rows/s;
  *   5. the ratio of 3 to 4.
  */
+#include "testlib.h"
+
 #include "common/config.h"
 #include "common/db.h"
 #include "common/kafka.h"
@@ -23,7 +25,6 @@
 #include "common/util.h"
 
 #include <librdkafka/rdkafka_mock.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,18 +115,6 @@ static char *copy_out(PGconn *c, const char *sql, size_t *len)
     return buf;
 }
 
-typedef struct bench_run {
-    router *r;
-    int rc;
-} bench_run;
-
-static void *run_router(void *arg)
-{
-    bench_run *b = arg;
-    b->rc = router_run(b->r);
-    return NULL;
-}
-
 static char *make_event(uint32_t i, int *is_check, char *tenant, size_t tenant_size)
 {
     char eid[37];
@@ -203,33 +192,9 @@ int main(int argc, char **argv)
     tenants = 1000;
 
     /* ---------------------------------------------------------- database */
-    char err[512];
-    PGconn *admin = db_connect(dburl, err, sizeof err);
-    if (!admin)
-        die(err, NULL);
-    exec_or_die(admin, "DROP DATABASE IF EXISTS herald_bench");
-    exec_or_die(admin, "CREATE DATABASE herald_bench");
-    PQconninfoOption *ci = PQconninfoParse(dburl, NULL);
-    const char *host = "127.0.0.1", *port = "5432", *user = "herald";
-    for (PQconninfoOption *o = ci; o && o->keyword; o++) {
-        if (!o->val)
-            continue;
-        if (!strcmp(o->keyword, "host"))
-            host = o->val;
-        else if (!strcmp(o->keyword, "port"))
-            port = o->val;
-        else if (!strcmp(o->keyword, "user"))
-            user = o->val;
-    }
-    char url[512];
-    snprintf(url, sizeof url, "postgresql://%s@%s:%s/herald_bench", user, host, port);
-    PQconninfoFree(ci);
-    PQfinish(admin);
-    PGconn *db = db_connect(url, err, sizeof err);
-    if (!db)
-        die(err, NULL);
-    if (db_migrate(db, NULL, err, sizeof err))
-        die("migrate", err);
+    char err[512], url[512];
+    testlib_db_create_at(dburl, "herald_bench", url, sizeof url);
+    PGconn *db = testlib_db_connect(url);
 
     /* workspaces and targets */
     exec_or_die(db, "INSERT INTO workspaces (team_id, team_name, token_enc)"
@@ -334,9 +299,9 @@ int main(int argc, char **argv)
     router *r = router_new(&cfg, err, sizeof err);
     if (!r)
         die(err, NULL);
-    bench_run br = {r, -1};
-    pthread_t th;
-    pthread_create(&th, NULL, run_router, &br);
+    testlib_router_thread br = {.r = r};
+    if (testlib_router_thread_start(&br))
+        die("router", "no thread");
     int64_t start = 0, end = 0;
     router_stats s;
     for (;;) {
@@ -353,8 +318,7 @@ int main(int argc, char **argv)
             die("router", "did not finish within an hour");
         usleep(2000);
     }
-    router_stop(r);
-    pthread_join(th, NULL);
+    int rc = testlib_router_thread_stop(&br);
     router_get_stats(r, &s);
     router_destroy(r);
     double secs = (double)(end - start) / 1000.0;
@@ -420,5 +384,5 @@ int main(int argc, char **argv)
     PQfinish(db);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mrk);
-    return br.rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : 1;
 }

@@ -23,7 +23,8 @@ case "${1:-}" in
 esac
 
 echo "building in $build ..." >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+# BUILD_TESTING: router_bench links the tests' helper library (herald_testlib)
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target router_bench >/dev/null
 
 tmp=$(mktemp -d /tmp/herald-router-bench.XXXXXX)

@@ -22,6 +22,8 @@
  * (a fresh database is created in it). Figures depend on the machine; the
  * commands and the figures measured here are in the README.
  */
+#include "testlib.h"
+
 #include "common/crypto.h"
 #include "common/db.h"
 #include "common/event.h"
@@ -33,19 +35,14 @@
 
 #include <cJSON.h>
 #include <curl/curl.h>
-#include <errno.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static void die(const char *what, const char *detail)
@@ -58,14 +55,12 @@ static void die(const char *what, const char *detail)
 
 static char db_url[512];
 static PGconn *db;
-static rd_kafka_t *mock_rk, *producer;
-static rd_kafka_mock_cluster_t *mock;
-static const char *bootstraps;
+static testlib_kafka kafka;
+static rd_kafka_t *producer;
 static char key_b64[64];
 static unsigned char key[CRYPTO_KEY_LEN];
 static char fake_prog[PATH_MAX];
-static pid_t fake_pid;
-static char fake_base[128], fake_api[160];
+static testlib_fake_slack fake;
 
 static void exec_sql(const char *sql)
 {
@@ -76,12 +71,7 @@ static void exec_sql(const char *sql)
 
 static long sql_long(const char *sql)
 {
-    PGresult *r = PQexec(db, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
-        die(sql, PQresultErrorMessage(r));
-    long v = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
+    return testlib_db_long(db, sql);
 }
 
 static void create_database(void)
@@ -89,35 +79,10 @@ static void create_database(void)
     const char *admin = getenv("HERALD_BENCH_DATABASE_URL");
     if (!admin || !*admin)
         die("HERALD_BENCH_DATABASE_URL is not set", "run bench/sender_bench.sh");
-    char err[512];
-    PGconn *c = db_connect(admin, err, sizeof err);
-    if (!c)
-        die(err, NULL);
-    char name[64], sql[128];
+    char name[64];
     snprintf(name, sizeof name, "herald_sender_bench_%ld", (long)getpid());
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    if (db_exec(c, sql, err, sizeof err))
-        die("create database", err);
-    PQfinish(c);
-    PQconninfoOption *opts = PQconninfoParse(admin, NULL);
-    const char *host = "127.0.0.1", *port = "5432", *user = "herald";
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val)
-            continue;
-        if (!strcmp(o->keyword, "host"))
-            host = o->val;
-        else if (!strcmp(o->keyword, "port"))
-            port = o->val;
-        else if (!strcmp(o->keyword, "user"))
-            user = o->val;
-    }
-    snprintf(db_url, sizeof db_url, "postgresql://%s@%s:%s/%s", user, host, port, name);
-    PQconninfoFree(opts);
-    db = db_connect(db_url, err, sizeof err);
-    if (!db)
-        die(err, NULL);
-    if (db_migrate(db, NULL, err, sizeof err))
-        die("migrate", err);
+    testlib_db_create_at(admin, name, db_url, sizeof db_url);
+    db = testlib_db_connect(db_url);
 }
 
 static void drop_database(void)
@@ -135,18 +100,9 @@ static void drop_database(void)
 
 static void start_kafka(int partitions)
 {
+    testlib_kafka_start(&kafka, 1, partitions);
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!mock_rk)
-        die(err, NULL);
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    const char *topics[] = {TOPIC_CHECKS, TOPIC_COLLECTIONS, TOPIC_DELIVERIES, TOPIC_DEADLETTER};
-    for (size_t i = 0; i < ARRAY_LEN(topics); i++)
-        rd_kafka_mock_topic_create(mock, topics[i], partitions, 1);
-    bootstraps = rd_kafka_mock_cluster_bootstraps(mock);
-    producer = kafka_producer_new(bootstraps, NULL, NULL, err, sizeof err);
+    producer = kafka_producer_new(kafka.bootstraps, NULL, NULL, err, sizeof err);
     if (!producer)
         die(err, NULL);
 }
@@ -155,88 +111,35 @@ static void stop_kafka(void)
 {
     rd_kafka_flush(producer, 5000);
     rd_kafka_destroy(producer);
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    testlib_kafka_destroy(&kafka);
 }
 
 static void start_fake(const char *rate, const char *burst)
 {
-    int out[2];
-    if (pipe(out))
-        die("pipe", strerror(errno));
-    fake_pid = fork();
-    if (fake_pid == 0) {
-        dup2(out[1], STDOUT_FILENO);
-        close(out[0]);
-        close(out[1]);
-        execl(fake_prog, "fake-slack", "--port", "0", "--rate", rate, "--burst", burst,
-              "--auto-channels", "--max-messages", "1000000", "--log-level", "warn", (char *)NULL);
-        fprintf(stderr, "cannot run %s: %s\n", fake_prog, strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    size_t n = 0;
-    while (n < sizeof fake_base - 1) {
-        if (poll(&p, 1, 10000) <= 0 || read(out[0], fake_base + n, 1) <= 0)
-            die("fake-slack did not start", fake_prog);
-        if (fake_base[n] == '\n')
-            break;
-        n++;
-    }
-    fake_base[n] = '\0';
-    close(out[0]);
-    snprintf(fake_api, sizeof fake_api, "%s/api", fake_base);
+    const char *const args[] = {
+        "--rate",         rate,      "--burst",     burst,  "--auto-channels",
+        "--max-messages", "1000000", "--log-level", "warn", NULL,
+    };
+    testlib_fake_slack_start_program(fake_prog, NULL, args, &fake);
 }
 
 static void stop_fake(void)
 {
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = 0;
-    }
+    testlib_fake_slack_stop(&fake);
 }
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t collect(char *d, size_t s, size_t m, void *u)
+static cJSON *fake_control(const char *path, const char *body)
 {
-    buf *b = u;
-    b->p = xrealloc(b->p, b->n + s * m + 1);
-    memcpy(b->p + b->n, d, s * m);
-    b->n += s * m;
-    b->p[b->n] = '\0';
-    return s * m;
-}
-
-static cJSON *fake(const char *path, const char *body)
-{
-    char u[512];
-    snprintf(u, sizeof u, "%s%s", fake_base, path);
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, u);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    if (curl_easy_perform(c) != CURLE_OK)
-        die("fake-slack control request failed", path);
-    curl_easy_cleanup(c);
-    cJSON *j = cJSON_Parse(b.p ? b.p : "");
-    free(b.p);
+    char err[1024];
+    cJSON *j = testlib_fake_slack_request(&fake, path, body, err, sizeof err);
     if (!j)
-        die("fake-slack answered something that is not JSON", path);
+        die("fake-slack control", err);
     return j;
 }
 
 static double fake_stat(const char *a, const char *b)
 {
-    cJSON *s = fake("/_fake/stats", NULL);
+    cJSON *s = fake_control("/_fake/stats", NULL);
     cJSON *o = cJSON_GetObjectItem(s, a);
     if (o && b)
         o = cJSON_GetObjectItem(o, b);
@@ -249,14 +152,9 @@ static double fake_stat(const char *a, const char *b)
 
 static void add_workspace(const char *team, const char *token)
 {
-    unsigned char *sealed = NULL;
-    size_t len = 0;
-    if (crypto_seal(key, token, strlen(token), &sealed, &len))
+    char *hex = testlib_sealed_token_hex(key, token);
+    if (!hex)
         die("crypto_seal", NULL);
-    char *hex = xmalloc(len * 2 + 3);
-    strcpy(hex, "\\x");
-    for (size_t i = 0; i < len; i++)
-        sprintf(hex + 2 + i * 2, "%02x", sealed[i]);
     const char *params[2] = {team, hex};
     PGresult *r = PQexecParams(db,
                                "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES "
@@ -266,7 +164,6 @@ static void add_workspace(const char *team, const char *token)
         die("insert workspace", PQresultErrorMessage(r));
     PQclear(r);
     free(hex);
-    free(sealed);
 }
 
 /* The workspace of channel i when the channels are spread over nteams. */
@@ -420,24 +317,14 @@ static void route_deliveries(int n, long target0, const char *prefix, int nchann
 
 /* ==== running the sender and the router in-process ======================================= */
 
-typedef struct sender_thread {
-    sender *s;
-    pthread_t th;
-} sender_thread;
-
-static void *sender_main(void *arg)
-{
-    sender_thread *t = arg;
-    sender_run(t->s);
-    return NULL;
-}
+typedef testlib_sender_thread sender_thread;
 
 static void sender_config_bench(sender_config *c, const char *group)
 {
     sender_config_default(c);
-    c->common.kafka_brokers = (char *)bootstraps;
+    c->common.kafka_brokers = (char *)kafka.bootstraps;
     c->common.database_url = db_url;
-    c->common.slack_api_url = fake_api;
+    c->common.slack_api_url = fake.api_url;
     c->common.secret_key = key_b64;
     c->group = (char *)group;
 }
@@ -448,13 +335,13 @@ static void sender_start(sender_thread *t, const sender_config *c)
     t->s = sender_new(c, err, sizeof err);
     if (!t->s)
         die("sender_new", err);
-    pthread_create(&t->th, NULL, sender_main, t);
+    if (testlib_sender_thread_start(t))
+        die("sender", "no thread");
 }
 
 static void sender_finish(sender_thread *t)
 {
-    sender_stop(t->s);
-    pthread_join(t->th, NULL);
+    testlib_sender_thread_stop(t);
     sender_destroy(t->s);
 }
 
@@ -471,7 +358,7 @@ static void wait_final(long n, int timeout_s)
 /* Acceptance times (fake-slack's clock, ms) of every message: min and max. */
 static void message_span(double *first, double *last, long *count)
 {
-    cJSON *m = fake("/_fake/messages", NULL);
+    cJSON *m = fake_control("/_fake/messages", NULL);
     *first = 0;
     *last = 0;
     *count = cJSON_GetArraySize(m);
@@ -529,7 +416,7 @@ static int bench_throughput(int n, int channels)
 /* Whether every event marker "<marker> i" appears in some message (text or blocks). */
 static long events_represented(const char *marker, int n)
 {
-    cJSON *m = fake("/_fake/messages", NULL);
+    cJSON *m = fake_control("/_fake/messages", NULL);
     char *all = cJSON_PrintUnformatted(m);
     cJSON_Delete(m);
     long found = 0;
@@ -553,7 +440,7 @@ static long events_represented(const char *marker, int n)
 
 static int paced_run(bool digests, int n, int channels, double rate, double burst)
 {
-    fake("/_fake/reset", "{}");
+    fake_control("/_fake/reset", "{}");
     exec_sql("TRUNCATE deliveries, events CASCADE");
     const char *marker = digests ? "PacedDigest" : "Paced";
     long t0 = sql_long("SELECT min(id) FROM targets WHERE name LIKE 't-CP%'");
@@ -608,18 +495,6 @@ static int bench_paced(int n, int channels)
 
 /* ==== (c) latency ========================================================================== */
 
-typedef struct router_thread {
-    router *r;
-    pthread_t th;
-} router_thread;
-
-static void *router_main(void *arg)
-{
-    router_thread *t = arg;
-    router_run(t->r);
-    return NULL;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -642,15 +517,16 @@ static int bench_latency(int rate, int seconds, int channels)
 
     router_config rc;
     router_config_defaults(&rc);
-    rc.brokers = bootstraps;
+    rc.brokers = kafka.bootstraps;
     rc.database_url = db_url;
     rc.summary_seconds = 0;
     char err[512];
-    router_thread rt;
+    testlib_router_thread rt;
     rt.r = router_new(&rc, err, sizeof err);
     if (!rt.r)
         die("router_new", err);
-    pthread_create(&rt.th, NULL, router_main, &rt);
+    if (testlib_router_thread_start(&rt))
+        die("router", "no thread");
     sender_config c;
     sender_config_bench(&c, "bench-latency");
     sender_thread st;
@@ -694,8 +570,7 @@ static int bench_latency(int rate, int seconds, int channels)
     rd_kafka_flush(producer, 10000);
     wait_final(n, 300);
     sender_finish(&st);
-    router_stop(rt.r);
-    pthread_join(rt.th, NULL);
+    testlib_router_thread_stop(&rt);
     router_destroy(rt.r);
 
     /* When the router stored each event (events.received_at): splits the time
@@ -709,7 +584,7 @@ static int bench_latency(int rate, int seconds, int channels)
             stored[i] = atof(PQgetvalue(r, k, 1));
     }
     PQclear(r);
-    cJSON *m = fake("/_fake/messages", NULL);
+    cJSON *m = fake_control("/_fake/messages", NULL);
     double *lat = xcalloc((size_t)n, sizeof *lat), *rl = xcalloc((size_t)n, sizeof *rl),
            *sl = xcalloc((size_t)n, sizeof *sl);
     int got = 0;

@@ -28,18 +28,24 @@ void testlib_db_create(const char *suite, char *url, size_t url_size)
         die("HERALD_TEST_DATABASE_URL is not set: run through tests/run.sh or start "
             "tests/support/pg.sh and export it",
             NULL);
+    char db[128];
+    snprintf(db, sizeof db, "herald_t_%s_%ld", suite, (long)getpid());
+    testlib_db_create_at(admin, db, url, url_size);
+}
+
+void testlib_db_create_at(const char *admin_url, const char *db, char *url, size_t url_size)
+{
     char err[512];
-    PGconn *c = db_connect(admin, err, sizeof err);
+    PGconn *c = db_connect(admin_url, err, sizeof err);
     if (!c)
         die(err, NULL);
-    char db[128], sql[256];
-    snprintf(db, sizeof db, "herald_t_%s_%ld", suite, (long)getpid());
+    char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", db);
     db_exec(c, sql, err, sizeof err);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
     if (db_exec(c, sql, err, sizeof err))
         die("create database", err);
-    PQconninfoOption *opts = PQconninfoParse(admin, NULL);
+    PQconninfoOption *opts = PQconninfoParse(admin_url, NULL);
     const char *host = "127.0.0.1", *port = "5432", *user = "herald";
     for (PQconninfoOption *o = opts; o && o->keyword; o++) {
         if (!o->val)

@@ -27,6 +27,13 @@
  * clear message when HERALD_TEST_DATABASE_URL is missing or unusable. */
 void testlib_db_create(const char *suite, char *url, size_t url_size);
 
+/* Creates database db on the server admin_url points at (dropping one of
+ * that name first), applies the migrations and writes its URI (admin_url's
+ * host, port and user) into url. Aborts the run when the server refuses:
+ * what testlib_db_create does after naming the database, for programs that
+ * name their own (the benches). */
+void testlib_db_create_at(const char *admin_url, const char *db, char *url, size_t url_size);
+
 /* Connects to url or aborts. */
 PGconn *testlib_db_connect(const char *url);
 

@@ -697,7 +697,9 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
 
 /* ================================================================ targets */
 
-static void targets_list(api_call *c)
+/* Answers {key: [item(t) for each target the caller may see]}, or the store's
+ * error. */
+static void respond_targets(api_call *c, const char *key, cJSON *(*item)(const store_target *))
 {
     char err[512];
     store_targets l = {0};
@@ -707,11 +709,16 @@ static void targets_list(api_call *c)
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *items = cJSON_AddArrayToObject(o, "items");
+    cJSON *items = cJSON_AddArrayToObject(o, key);
     for (size_t i = 0; i < l.n; i++)
-        cJSON_AddItemToArray(items, target_json(&l.items[i]));
+        cJSON_AddItemToArray(items, item(&l.items[i]));
     store_targets_free(&l);
     respond(c, 200, o);
+}
+
+static void targets_list(api_call *c)
+{
+    respond_targets(c, "items", target_json);
 }
 
 /* Target id as the caller may see it (another tenant's is 404), or NULL
@@ -1133,29 +1140,20 @@ static void targets_item(api_call *c)
 
 /* ================================================================ health */
 
+static cJSON *health_item(const store_target *t)
+{
+    cJSON *h = health_json(&t->health);
+    cJSON_AddNumberToObject(h, "target_id", (double)t->id);
+    cJSON_AddStringToObject(h, "tenant", t->tenant_id);
+    cJSON_AddStringToObject(h, "name", t->name);
+    cJSON_AddBoolToObject(h, "enabled", t->enabled);
+    cJSON_AddBoolToObject(h, "workspace_revoked", t->workspace_revoked);
+    return h;
+}
+
 static void health_all(api_call *c)
 {
-    char err[512];
-    store_targets l = {0};
-    store_status st = store_target_list(c->db, api_tenant_scope(c), &l, err, sizeof err);
-    if (st != STORE_OK) {
-        api_store_error(c, st, err);
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *items = cJSON_AddArrayToObject(o, "targets");
-    for (size_t i = 0; i < l.n; i++) {
-        const store_target *t = &l.items[i];
-        cJSON *h = health_json(&t->health);
-        cJSON_AddNumberToObject(h, "target_id", (double)t->id);
-        cJSON_AddStringToObject(h, "tenant", t->tenant_id);
-        cJSON_AddStringToObject(h, "name", t->name);
-        cJSON_AddBoolToObject(h, "enabled", t->enabled);
-        cJSON_AddBoolToObject(h, "workspace_revoked", t->workspace_revoked);
-        cJSON_AddItemToArray(items, h);
-    }
-    store_targets_free(&l);
-    respond(c, 200, o);
+    respond_targets(c, "targets", health_item);
 }
 
 /* ================================================================ checks */

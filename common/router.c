@@ -640,7 +640,11 @@ static void batch_collect(router *r)
  * exists to make ON CONFLICT return it. A pair already claimed by the sender
  * (sending, retrying, sent, failed) is not returned: it is never published
  * twice by the router. The join with targets makes the database the last word
- * on a target disabled or removed a moment ago.
+ * on a target disabled or removed a moment ago. Rows are inserted, and so
+ * numbered and returned, in the batch's order (ORDER BY the pairs'
+ * ordinality): a hash join, which the planner picks once the targets table
+ * has a few rows, hands back each target's rows newest first, and a target's
+ * deliveries must keep the order of its events (threads of repeats, digests).
  */
 #define SQL_ROUTE_EVENTS                                                                           \
     "WITH ev AS ("                                                                                 \
@@ -658,8 +662,9 @@ static void batch_collect(router *r)
 #define SQL_ROUTE_DELIVERIES                                                                       \
     " INSERT INTO deliveries AS d (event_id, target_id, tenant_id)"                                \
     " SELECT m.event_id, m.target_id, t.tenant_id"                                                 \
-    "   FROM unnest($6::uuid[], $7::bigint[]) AS m(event_id, target_id)"                           \
+    "   FROM unnest($6::uuid[], $7::bigint[]) WITH ORDINALITY AS m(event_id, target_id, ord)"      \
     "   JOIN targets t ON t.id = m.target_id AND t.enabled AND t.deleted_at IS NULL"               \
+    "  ORDER BY m.ord"                                                                             \
     " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"                             \
     "   WHERE d.state = 'pending'"                                                                 \
     " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created"

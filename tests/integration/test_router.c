@@ -538,6 +538,82 @@ START_TEST(redelivery_creates_no_duplicates)
 }
 END_TEST
 
+/*
+ * Events routed in one batch keep their order: per target, the delivery ids
+ * and the routed messages on the deliveries topic follow the order the
+ * events were consumed in (a check's thread of repeats, and a digest, read
+ * them in that order). The batch statement's join would otherwise hand rows
+ * back in whatever order the plan makes.
+ */
+START_TEST(deliveries_keep_the_events_order)
+{
+    enum { N = 60 };
+    long a = add_target("acme", "T1", "C0001", "fc", NULL);
+    long b = add_target("acme", "T1", "C0002", "fc", NULL);
+    rd_kafka_t *p = producer();
+    char eids[N][37];
+    for (int i = 0; i < N; i++) {
+        char *j = check_json(eids[i], "acme", "weak_mfa", 1 + i, "scheduled");
+        produce(p, TOPIC_CHECKS, "acme", j);
+        free(j);
+    }
+    flush(p);
+    /* A few dozen targets, analysed: the planner then hashes the batch's
+     * pairs, and a hash bucket hands rows back newest first. */
+    testlib_db_exec(db,
+                    "INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind,"
+                    " use_failed_check, use_data_collection) SELECT 'other', 'T2', 'f' || g,"
+                    " 'C0009', 'channel', true, false FROM generate_series(1, 40) g");
+    testlib_db_exec(db, "ANALYZE targets");
+    running rr;
+    start_router(&rr, "g-order", 500, NULL); /* the whole backlog in a batch or two */
+    wait_consumed(&rr, N, 60);
+    stop_router(&rr);
+    destroy_router(&rr);
+
+    long targets[2] = {a, b};
+    for (int t = 0; t < 2; t++) {
+        char q[160];
+        snprintf(q, sizeof q,
+                 "SELECT event_id::text FROM deliveries WHERE target_id = %ld ORDER BY id",
+                 targets[t]);
+        PGresult *r = PQexec(db, q);
+        ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+        ck_assert_int_eq(PQntuples(r), N);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(!strcmp(PQgetvalue(r, i, 0), eids[i]),
+                          "target %ld: delivery %d by id is event %s, not %s", targets[t], i,
+                          PQgetvalue(r, i, 0), eids[i]);
+        PQclear(r);
+    }
+
+    /* On the topic: all of T1's messages in one partition, in event order per target. */
+    reader rd;
+    reader_open(&rd, TOPIC_DELIVERIES);
+    reader_read(&rd, 2 * N, 20000, 500);
+    ck_assert_uint_eq(rd.n, 2 * N);
+    int next[2] = {0, 0};
+    int64_t last_id[2] = {0, 0};
+    for (size_t i = 0; i < rd.n; i++) {
+        routed_delivery *d = NULL;
+        char err[256];
+        ck_assert_msg(routed_delivery_decode(rd.recs[i].value, strlen(rd.recs[i].value), &d, err,
+                                             sizeof err) == 0,
+                      "%s", err);
+        int t = d->target_id == a ? 0 : 1;
+        ck_assert_msg(next[t] < N && !strcmp(d->event_id, eids[next[t]]),
+                      "target %ld: message %d on the topic is event %s, not %s", (long)d->target_id,
+                      next[t], d->event_id, next[t] < N ? eids[next[t]] : "(none)");
+        ck_assert_int_gt(d->delivery_id, last_id[t]);
+        last_id[t] = d->delivery_id;
+        next[t]++;
+        routed_delivery_destroy(d);
+    }
+    reader_close(&rd);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 START_TEST(malformed_events_are_dead_lettered)
 {
     add_target("acme", "T1", "C0001", "both", NULL);
@@ -1280,6 +1356,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     add(tc, routes_by_the_rules);
     add(tc, redelivery_creates_no_duplicates);
+    add(tc, deliveries_keep_the_events_order);
     add(tc, malformed_events_are_dead_lettered);
     add(tc, target_changes_are_honoured);
     add(tc, no_query_without_targets_and_bulk_changes);

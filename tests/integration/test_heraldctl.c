@@ -69,6 +69,7 @@ static void ctl_run(run *r, const char *const *env, const char *input, const cha
         setenv("HERALD_SECRET_KEY", KEY_B64, 1);
         setenv("HERALD_LOG_LEVEL", "warn", 1);
         unsetenv("HERALD_SLACK_TOKEN");
+        unsetenv("HERALD_SLACK_REFRESH_TOKEN");
         for (const char *const *e = env; e && *e; e++) {
             const char *eq = strchr(*e, '=');
             if (eq) {
@@ -352,6 +353,56 @@ START_TEST(workspace_token_never_printed)
                      STORE_OK);
     ck_assert_str_eq(token, "xoxb-STDINSECRET");
     free(token);
+}
+END_TEST
+
+/* Token rotation: the refresh token is stored sealed with its expiry, never
+ * printed; without them a re-add clears both (a reinstall replaces all three). */
+START_TEST(workspace_add_with_rotation)
+{
+    run r;
+    ctl_run(&r,
+            ARGS("HERALD_SLACK_TOKEN=xoxe.xoxb-1-ROTSECRET",
+                 "HERALD_SLACK_REFRESH_TOKEN=xoxe-1-REFRESHSECRET"),
+            NULL,
+            ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot", "--token-expires-in",
+                 "43200"));
+    assert_ok(&r);
+    ck_assert_ptr_null(strstr(r.out, "SECRET"));
+    ck_assert_ptr_null(strstr(r.err, "SECRET"));
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE team_id = 'T0002' AND "
+                              "position('REFRESHSECRET'::bytea IN refresh_token_enc) = 0 AND "
+                              "token_expires_at BETWEEN now() + interval '43000 seconds' AND "
+                              "now() + interval '43400 seconds'"),
+        1);
+    unsigned char key[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    char *rt = testlib_db_open_sealed(
+        conn, key, "SELECT refresh_token_enc FROM workspaces WHERE team_id = 'T0002'");
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_eq(rt, "xoxe-1-REFRESHSECRET");
+    free(rt);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list", "--json"));
+    assert_ok(&r);
+    ck_assert_ptr_null(strstr(r.out, "SECRET"));
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_rotation")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_expires_at")));
+    cJSON_Delete(j);
+    /* One without the other is refused, naming both. */
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-x", "HERALD_SLACK_REFRESH_TOKEN=xoxe-ONLYSECRET"),
+            NULL, ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot"));
+    assert_usage_error(&r, "HERALD_SLACK_REFRESH_TOKEN and --token-expires-in");
+    ck_assert_ptr_null(strstr(r.err, "ONLYSECRET"));
+    /* A reinstall without rotation clears the refresh token and the expiry. */
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-plain"), NULL,
+            ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot"));
+    assert_ok(&r);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE team_id = "
+                                           "'T0002' AND refresh_token_enc IS NULL AND "
+                                           "token_expires_at IS NULL"),
+                     1);
 }
 END_TEST
 
@@ -879,6 +930,7 @@ int main(void)
     tcase_add_test(tc, migrate_twice);
     tcase_add_test(tc, workspace_token_never_printed);
     tcase_add_test(tc, workspace_add_refusals);
+    tcase_add_test(tc, workspace_add_with_rotation);
     tcase_add_test(tc, workspace_remove_cmd);
     tcase_add_test(tc, target_lifecycle);
     tcase_add_test(tc, target_validation_errors);

@@ -878,6 +878,57 @@ START_TEST(test_command_against_fake_slack)
 }
 END_TEST
 
+/* Token rotation: an expired rotating token is refreshed with the app's
+ * credentials before the test; without them the test fails as token_expired
+ * but the installation is not revoked (its refresh token still works). */
+START_TEST(test_command_refreshes_a_rotating_token)
+{
+    fake_slack_start();
+    char st[512];
+    snprintf(st, sizeof st,
+             "{\"workspaces\":[{\"id\":\"T1\",\"name\":\"Acme\",\"tokens\":[\"xoxb-rot\"],"
+             "\"refresh_tokens\":[\"xoxe-rot\"],\"token_expiry\":{\"xoxb-rot\":%ld}}],"
+             "\"oauth\":{\"client_id\":\"cid\",\"client_secret\":\"csecret\",\"rotation\":true}}",
+             (long)time(NULL) - 5);
+    cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/state", st));
+    unsigned char key[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    store_workspace_input in = {.team_id = "T1",
+                                .team_name = "Acme",
+                                .token = "xoxb-rot",
+                                .refresh_token = "xoxe-rot",
+                                .expires_in = 3600};
+    ck_assert_int_eq(store_workspace_put(conn, key, &in, NULL, err, sizeof err), STORE_OK);
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "rot", "--channel",
+                              "C0001", "--uses", "failed_check"));
+    char ids[24], env[300];
+    snprintf(ids, sizeof ids, "%ld", id);
+    snprintf(env, sizeof env, "HERALD_SLACK_API_URL=%s", slack.api_url);
+    /* No client credentials: Slack's token_expired, and the workspace stays usable. */
+    run r;
+    ctl_run(&r, ARGS(env), NULL, ARGS("test", ids));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.out, "error: token_expired: "));
+    ck_assert_ptr_nonnull(strstr(r.out, "HERALD_SLACK_CLIENT_ID"));
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE revoked_at IS NULL"), 1);
+    /* The expiry is known now: refreshed first, then sent. */
+    exec_ok("UPDATE workspaces SET token_expires_at = now() - interval '1 second'");
+    ctl_run(&r, ARGS(env, "HERALD_SLACK_CLIENT_ID=cid", "HERALD_SLACK_CLIENT_SECRET=csecret"), NULL,
+            ARGS("test", ids));
+    ck_assert_msg(r.rc == 0, "%s %s", r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "ok: "));
+    ck_assert_ptr_null(strstr(r.out, "xox"));
+    ck_assert_ptr_null(strstr(r.err, "xox"));
+    ck_assert_ptr_null(strstr(r.err, "csecret"));
+    char *rt = testlib_db_open_sealed(conn, key, "SELECT refresh_token_enc FROM workspaces");
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_ne(rt, "xoxe-rot");
+    free(rt);
+    fake_slack_stop();
+}
+END_TEST
+
 /* Regression: a test right after a burst to the same channel failed with
  * "ratelimited: ... it will be retried later" (nothing retried it). The fake
  * Slack allows one message a second per channel with a burst of three: five
@@ -937,6 +988,7 @@ int main(void)
     tcase_add_test(tc, deliveries_filtering);
     tcase_add_test(tc, test_command_against_fake_slack);
     tcase_add_test(tc, test_command_waits_out_429);
+    tcase_add_test(tc, test_command_refreshes_a_rotating_token);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -528,6 +528,10 @@ static refresh_outcome refresh_token(sender *s, ws_entry *w, const char *stale, 
         if (!workspace(s, w->team_id, now) && out == REFRESH_OK)
             out = REFRESH_LATER;
     }
+    /* Still due after a successful call (PostgreSQL's clock and ours disagree
+     * about the margin): do not ask again for every message. */
+    if (out == REFRESH_OK && token_due(s, w, now))
+        w->refresh_retry_ms = now + REFRESH_RETRY_MS;
     if (out == REFRESH_REVOKED && !w->revoked) { /* the reload failed: say it locally */
         w->revoked = true;
         snprintf(w->reason, sizeof w->reason, "%s", code);

@@ -181,14 +181,42 @@ static void workspaces_list(api_call *c)
     respond(c, 200, o);
 }
 
-/* Opens the workspace's token; answers and returns NULL on failure. The
- * caller wipes and frees it. */
+/* Token rotation: a token expiring within this is refreshed before use. */
+#define API_TOKEN_REFRESH_MARGIN_MS (5 * 60 * 1000)
+
+/*
+ * The workspace's usable token into *t, as herald-slack gets it: with token
+ * rotation an expiring token (or, with stale, the one Slack just answered
+ * token_expired for) is refreshed first through store_workspace_refresh, one
+ * process at a time. A refresh failing for now leaves the current token; one
+ * Slack refuses leaves t->token NULL, the installation revoked and t->code
+ * set. Returns STORE_OK or the store's failure (errstr set).
+ */
+static store_status usable_token(api_call *c, const char *team_id, const char *stale,
+                                 store_token *t, char *errstr, size_t errstr_size)
+{
+    const api_server *s = c->srv;
+    store_slack_app app = {.api_base = api_slack_base(s),
+                           .client_id = s->cfg.client_id,
+                           .client_secret = s->cfg.client_secret,
+                           .timeout_ms = SLACK_DEFAULT_TIMEOUT_MS};
+    store_status st = store_workspace_refresh(
+        c->db, s->key, team_id, &app, API_TOKEN_REFRESH_MARGIN_MS, stale, t, errstr, errstr_size);
+    if (st == STORE_CONFLICT && t->code[0])
+        return STORE_OK; /* the refresh failed: t says how */
+    if (st == STORE_OK && t->refreshed)
+        LOG_INFO("api: workspace %s: bot token refreshed (token rotation)", team_id);
+    return st;
+}
+
+/* Opens the workspace's token (refreshing it first when it expires soon,
+ * see usable_token); answers and returns NULL on failure. The caller wipes
+ * and frees it. */
 static char *workspace_token(api_call *c, const char *team_id, bool *revoked)
 {
     char err[512];
-    char *token = NULL;
-    store_status st =
-        store_workspace_token(c->db, c->srv->key, team_id, &token, revoked, err, sizeof err);
+    store_token t;
+    store_status st = usable_token(c, team_id, NULL, &t, err, sizeof err);
     if (st == STORE_NOT_FOUND) {
         api_error(c, 400, "workspace", "workspace: '%s' is not installed", team_id);
         return NULL;
@@ -197,6 +225,18 @@ static char *workspace_token(api_call *c, const char *team_id, bool *revoked)
         api_store_error(c, st, err);
         return NULL;
     }
+    if (!t.token) {
+        api_error(c, 502, NULL,
+                  "the bot token of workspace '%s' expired and Slack refused to refresh it "
+                  "(%s): reinstall Herald in that workspace",
+                  team_id, t.code);
+        store_token_dispose(&t);
+        return NULL;
+    }
+    *revoked = t.revoked;
+    char *token = t.token;
+    t.token = NULL;
+    store_token_dispose(&t);
     return token;
 }
 
@@ -896,7 +936,15 @@ static void target_test(api_call *c, int64_t id)
     }
     bool revoked = false;
     char terr[512];
-    st = store_workspace_token(c->db, s->key, t->team_id, &token, &revoked, terr, sizeof terr);
+    store_token tok;
+    st = usable_token(c, t->team_id, NULL, &tok, terr, sizeof terr);
+    bool rotating = tok.rotating;
+    char refresh_code[64];
+    snprintf(refresh_code, sizeof refresh_code, "%s", tok.token ? "" : tok.code);
+    revoked = tok.revoked;
+    token = tok.token;
+    tok.token = NULL;
+    store_token_dispose(&tok);
     if (st != STORE_OK) {
         /* The row must not stay 'sending' for the dashboards. */
         store_delivery_outcome fail = {.ok = false};
@@ -921,7 +969,13 @@ static void target_test(api_call *c, int64_t id)
     }
     store_delivery_outcome o = {0};
     char code[64] = "", reason[512] = "", channel[128] = "";
-    if (revoked || t->workspace_revoked) {
+    if (refresh_code[0]) {
+        snprintf(code, sizeof code, "%s", refresh_code);
+        snprintf(reason, sizeof reason,
+                 "the bot token of %s expired and Slack refused to refresh it (%s): reinstall "
+                 "Herald in that workspace",
+                 t->team_name ? t->team_name : t->team_id, refresh_code);
+    } else if (revoked || t->workspace_revoked) {
         snprintf(code, sizeof code, "token_revoked");
         snprintf(reason, sizeof reason,
                  "the Slack installation of %s is unusable: reinstall Herald in that workspace",
@@ -949,6 +1003,28 @@ static void target_test(api_call *c, int64_t id)
             } else {
                 slack_post_message(api_slack_base(s), token, dest, out.text, out.blocks_json, NULL,
                                    &r);
+                /* Token rotation: an expiry we did not know of. Refresh (or pick up
+                 * another process's refresh) and send once more. */
+                if (!r.ok && rotating && !strcmp(r.error, "token_expired")) {
+                    store_token nt;
+                    if (usable_token(c, t->team_id, token, &nt, terr, sizeof terr) == STORE_OK &&
+                        nt.token && strcmp(nt.token, token) != 0) {
+                        drop_token(token);
+                        token = nt.token;
+                        nt.token = NULL;
+                        slack_result_dispose(&r);
+                        slack_result_init(&r);
+                        slack_post_message(api_slack_base(s), token, dest, out.text,
+                                           out.blocks_json, NULL, &r);
+                    } else if (nt.code[0] && !nt.transient) {
+                        r.cls = SLACK_INSTALLATION;
+                        snprintf(r.error, sizeof r.error, "%s", nt.code);
+                        snprintf(r.reason, sizeof r.reason,
+                                 "the bot token expired and Slack refused to refresh it: "
+                                 "reinstall Herald in that workspace");
+                    }
+                    store_token_dispose(&nt);
+                }
                 if (!r.ok) {
                     snprintf(code, sizeof code, "%s", r.error);
                     snprintf(reason, sizeof reason, "%s", r.reason[0] ? r.reason : r.error);

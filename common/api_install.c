@@ -230,6 +230,18 @@ static void install_callback(api_call *c)
                                 .bot_user_id = res.bot_user_id[0] ? res.bot_user_id : NULL,
                                 .scopes = res.scope[0] ? res.scope : NULL,
                                 .token = token};
+    /* Token rotation: the refresh token and the token's lifetime are stored with
+     * the token, in one statement; without them the token does not expire. */
+    const char *refresh = slack_result_refresh_token(&res);
+    if (refresh && *refresh && res.expires_in > 0) {
+        in.refresh_token = refresh;
+        in.expires_in = res.expires_in;
+    } else if (refresh || res.expires_in > 0) {
+        LOG_WARN("api: Slack's answer for workspace %s has %s without %s: the token is stored "
+                 "as one that does not expire",
+                 res.team_id, refresh ? "a refresh token" : "expires_in",
+                 refresh ? "expires_in" : "a refresh token");
+    }
     bool replaced = false;
     store_status st = store_workspace_put(c->db, s->key, &in, &replaced, err, sizeof err);
     if (st != STORE_OK) {

@@ -3,6 +3,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,63 @@ size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which
         if (!bit[i] || (which & bit[i]))
             out[n++] = all[i];
     return n;
+}
+
+void cfg_slack_app_opts(cfg_opt *out, cfg_slack_app *app, const char *id_help)
+{
+    const cfg_opt opts[CFG_SLACK_APP_COUNT] = {
+        {"--slack-client-id", "HERALD_SLACK_CLIENT_ID", CFG_STRING, "", 0, 0, "ID", id_help,
+         &app->client_id},
+        {NULL, "HERALD_SLACK_CLIENT_SECRET", CFG_SECRET, NULL, 0, 0, "SECRET",
+         "Slack app client secret", &app->client_secret},
+        {"--slack-client-secret-file", "HERALD_SLACK_CLIENT_SECRET_FILE", CFG_STRING, "", 0, 0,
+         "FILE", "read the client secret from this file instead", &app->client_secret_file},
+    };
+    memcpy(out, opts, sizeof opts);
+}
+
+int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, size_t errstr_size)
+{
+    *secret = NULL;
+    const char *path = app->client_secret_file;
+    if (!path || !*path) {
+        if (app->client_secret && *app->client_secret)
+            *secret = strdup(app->client_secret);
+        if (app->client_secret && *app->client_secret && !*secret) {
+            snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET: out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: cannot read '%s': %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *nl = strpbrk(buf, "\r\n");
+    if (nl)
+        *nl = '\0';
+    n = strlen(buf);
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    int rc = 0;
+    if (!n) {
+        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: '%s' is empty", path);
+        rc = -1;
+    } else if (!(*secret = strdup(buf))) {
+        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: out of memory");
+        rc = -1;
+    }
+    /* Not crypto_wipe: config stays free of the crypto module; a volatile loop
+     * the compiler cannot drop does the same. */
+    for (volatile char *p = buf; p < buf + sizeof buf; p++)
+        *p = 0;
+    return rc;
 }
 
 bool cfg_parse_long(const char *s, long min, long max, long *out)

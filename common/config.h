@@ -56,6 +56,33 @@ size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which
  * log level) into out[0..CFG_COMMON_COUNT), pointing at cfg's fields. */
 void cfg_common_opts(cfg_opt *out, herald_common_config *cfg);
 
+/*
+ * The Slack app's credentials, one definition for every program that needs
+ * them: herald-api (the OAuth install) and herald-slack (refreshing rotating
+ * tokens). --slack-client-id / HERALD_SLACK_CLIENT_ID, HERALD_SLACK_CLIENT_SECRET
+ * (environment only: a secret never goes on a command line) and
+ * --slack-client-secret-file / HERALD_SLACK_CLIENT_SECRET_FILE.
+ */
+typedef struct cfg_slack_app {
+    char *client_id;
+    char *client_secret; /* SECRET */
+    char *client_secret_file;
+} cfg_slack_app;
+
+#define CFG_SLACK_APP_COUNT 3
+/* Writes the three options into out[0..CFG_SLACK_APP_COUNT), pointing at app's
+ * fields; id_help says what an empty client id means for the program. */
+void cfg_slack_app_opts(cfg_opt *out, cfg_slack_app *app, const char *id_help);
+
+/*
+ * The client secret after parsing: the first line of client_secret_file
+ * (trailing blanks dropped) when set, else client_secret. *secret is malloc'd
+ * (wipe it with crypto_wipe before free) or NULL when neither is set. 0, or -1
+ * with one line in errstr naming HERALD_SLACK_CLIENT_SECRET_FILE (never the
+ * secret).
+ */
+int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, size_t errstr_size);
+
 typedef enum cfg_result {
     CFG_OK = 0, /* parsed; *argi is the first positional argument */
     CFG_HELP,   /* --help or -h was given: help already printed to stdout */

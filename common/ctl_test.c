@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/render.h"
 #include "common/slack.h"
+#include "common/store.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -60,6 +61,8 @@ int ctl_test(void *ctx, int argc, char **argv)
         "test", "TARGET_ID",
         "Sends a test message to the target now (through HERALD_SLACK_API_URL with the "
         "workspace's token), records it as a delivery of kind test and prints Slack's answer. "
+        "With token rotation and the Slack app's HERALD_SLACK_CLIENT_ID and "
+        "HERALD_SLACK_CLIENT_SECRET (or _FILE) set, an expiring token is refreshed first. "
         "Exit 0 when Slack accepted it, 1 when it did not."};
     int64_t id;
     int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
@@ -87,7 +90,37 @@ int ctl_test(void *ctx, int argc, char **argv)
         rc = ctl_report(c.name, st, err, NULL);
         goto out;
     }
-    st = store_workspace_token(conn, key, t->team_id, &token, &revoked, err, sizeof err);
+    /* Token rotation, as herald-slack and herald-api do it (the same variables). */
+    cfg_slack_app app_cfg = {.client_id = getenv("HERALD_SLACK_CLIENT_ID"),
+                             .client_secret = getenv("HERALD_SLACK_CLIENT_SECRET"),
+                             .client_secret_file = getenv("HERALD_SLACK_CLIENT_SECRET_FILE")};
+    char *secret = NULL;
+    if (cfg_slack_app_secret(&app_cfg, &secret, err, sizeof err))
+        LOG_WARN("%s: rotating tokens are not refreshed", err);
+    store_slack_app app = {
+        .api_base = cfg->slack_api_url, .client_id = app_cfg.client_id, .client_secret = secret};
+    store_token tok;
+    st = store_workspace_refresh(conn, key, t->team_id, &app, 5 * 60 * 1000, NULL, &tok, err,
+                                 sizeof err);
+    if (secret) {
+        crypto_wipe(secret, strlen(secret));
+        free(secret);
+    }
+    bool rotating = tok.rotating;
+    if (st == STORE_CONFLICT && tok.code[0] && !tok.transient) {
+        printf("error: %s: the bot token of workspace %s expired and Slack refused to refresh "
+               "it: reinstall Herald in that workspace (target %" PRId64 ")\n",
+               tok.code, t->team_id, id);
+        store_token_dispose(&tok);
+        rc = 1;
+        goto out;
+    }
+    if (st == STORE_CONFLICT && tok.code[0])
+        st = STORE_OK; /* failed for now: try the current token */
+    token = tok.token;
+    revoked = tok.revoked;
+    tok.token = NULL;
+    store_token_dispose(&tok);
     if (st) {
         rc = ctl_report(c.name, st, err, NULL);
         goto out;
@@ -163,9 +196,14 @@ int ctl_test(void *ctx, int argc, char **argv)
             } else {
                 o.error_code = res.error[0] ? res.error : "unknown_error";
                 o.error = reason[0] ? reason : res.reason;
-                /* As the sender does: a dead token marks the installation. */
-                if (res.cls == SLACK_INSTALLATION &&
-                    store_workspace_mark_revoked(conn, t->team_id, res.error) == STORE_OK)
+                /* As the sender does: a dead token marks the installation; an
+                 * expired rotating one is not dead (its refresh token works). */
+                if (rotating && !strcmp(res.error, "token_expired"))
+                    o.error = "the bot token expired: set HERALD_SLACK_CLIENT_ID and "
+                              "HERALD_SLACK_CLIENT_SECRET for heraldctl to refresh it, or let "
+                              "herald-slack or herald-api do it";
+                else if (res.cls == SLACK_INSTALLATION &&
+                         store_workspace_mark_revoked(conn, t->team_id, res.error) == STORE_OK)
                     LOG_WARN("workspace %s marked revoked (%s): reinstall it", t->team_id,
                              res.error);
             }

@@ -15,8 +15,14 @@
 #include <unistd.h>
 
 static const ctl_flag_map workspace_flags[] = {
-    {"team_id", "--team-id"}, {"team_name", "--name"}, {"bot_user_id", "--bot-user"},
-    {"scopes", "--scopes"},   {"token", "token"},      {NULL, NULL},
+    {"team_id", "--team-id"},
+    {"team_name", "--name"},
+    {"bot_user_id", "--bot-user"},
+    {"scopes", "--scopes"},
+    {"token", "token"},
+    {"refresh_token", "HERALD_SLACK_REFRESH_TOKEN"},
+    {"expires_in", "--token-expires-in"},
+    {NULL, NULL},
 };
 
 /* ================================================================ workspace */
@@ -79,13 +85,20 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
 {
     const herald_common_config *cfg = ctx;
     static const cli_command c = {
-        "workspace add", "--team-id T --name NAME [--bot-user U] [--scopes S] [--token-stdin]",
+        "workspace add",
+        "--team-id T --name NAME [--bot-user U] [--scopes S] [--token-stdin] "
+        "[--token-expires-in SECONDS]",
         "Stores a Slack workspace installation: its bot token is read from HERALD_SLACK_TOKEN, "
         "or from one line of standard input with --token-stdin, encrypted with HERALD_SECRET_KEY "
-        "and never printed. Adding a team id again replaces its token and clears a revoked "
-        "state (a reinstall)."};
+        "and never printed. With token rotation, also set HERALD_SLACK_REFRESH_TOKEN (stored "
+        "encrypted too) and give the token's lifetime (Slack's expires_in) with "
+        "--token-expires-in; senders with the app's client id and secret then refresh it. "
+        "Adding a team id again replaces its token, refresh token and expiry and clears a "
+        "revoked state (a reinstall)."};
     const char *team = NULL, *name = NULL, *bot = NULL, *scopes = NULL;
     bool from_stdin = false;
+    long expires_in = 0;
+    bool expires_seen = false;
     const cli_opt opts[] = {
         {"--team-id", CLI_STR, "T", "Slack team id (required), e.g. T0123ABCD", &team, 0, 0, NULL},
         {"--name", CLI_STR, "NAME", "workspace name (required)", &name, 0, 0, NULL},
@@ -94,6 +107,9 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
         {"--token-stdin", CLI_BOOL, NULL,
          "read the bot token from one line of standard input instead of HERALD_SLACK_TOKEN",
          &from_stdin, 0, 0, NULL},
+        {"--token-expires-in", CLI_LONG, "SECONDS",
+         "token rotation: seconds the bot token lives (with HERALD_SLACK_REFRESH_TOKEN)",
+         &expires_in, 1, 1000000000L, &expires_seen},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -126,6 +142,17 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
         }
     }
 
+    const char *refresh = getenv("HERALD_SLACK_REFRESH_TOKEN");
+    if (refresh && !*refresh)
+        refresh = NULL;
+    if (!refresh != !expires_seen) {
+        crypto_wipe(line, sizeof line);
+        crypto_wipe(key, sizeof key);
+        return cli_usage_error(CTL_PROG, c.name,
+                               "token rotation needs both HERALD_SLACK_REFRESH_TOKEN and "
+                               "--token-expires-in");
+    }
+
     PGconn *conn = ctl_connect(cfg, c.name);
     store_status st = STORE_DB;
     bool replaced = false;
@@ -134,7 +161,9 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
                                     .team_name = name,
                                     .bot_user_id = bot,
                                     .scopes = scopes,
-                                    .token = token};
+                                    .token = token,
+                                    .refresh_token = refresh,
+                                    .expires_in = refresh ? expires_in : 0};
         st = store_workspace_put(conn, key, &in, &replaced, err, sizeof err);
         PQfinish(conn);
     }

@@ -23,6 +23,7 @@
 #include "common/render.h"
 #include "common/sender_db.h"
 #include "common/slack.h"
+#include "common/store.h"
 #include "common/strmap.h"
 #include "common/util.h"
 
@@ -41,6 +42,10 @@
 #define REVOKED_TTL_MS   2000
 #define TARGET_TTL_MS    30000
 #define TEAMS_TTL_MS     10000
+/* A token refresh that failed for now (Slack 5xx, network, database) is tried
+ * again after this long at the earliest, so a Slack outage costs one blocking
+ * attempt per workspace per period, not one per delivery. */
+#define REFRESH_RETRY_MS 10000
 /* Kafka messages handled per loop turn, so Slack answers are not starved. */
 #define CONSUME_BATCH 500
 /* Retries leased per poll. */
@@ -54,7 +59,7 @@
 
 typedef struct sender_metrics {
     metrics_counter *consumed, *deadlettered, *requests, *rate_limited, *retries, *deliveries,
-        *digests, *folded, *revoked;
+        *digests, *folded, *revoked, *refreshes;
     metrics_histogram *latency;
     metrics_gauge *channels_waiting, *queued, *in_flight;
 } sender_metrics;
@@ -82,6 +87,11 @@ static void metrics_init(sender_metrics *m)
     m->revoked =
         metrics_counter_new("herald_slack_installations_revoked_total",
                             "Workspace installations marked unusable after a token error.", NULL);
+    m->refreshes = metrics_counter_new(
+        "herald_slack_token_refreshes_total",
+        "Token rotation: bot token refreshes by outcome (refreshed: at Slack by this sender; "
+        "reused: another process had refreshed it; failed_transient; failed_permanent).",
+        "outcome");
     double b[14];
     metrics_buckets_exponential(0.05, 2.0, 14, b); /* 50 ms .. ~7 min */
     m->latency = metrics_histogram_new(
@@ -135,6 +145,10 @@ typedef struct ws_entry {
     char *token;    /* SECRET: never logged; wiped when freed */
     unsigned char *token_enc;
     size_t token_enc_len;
+    unsigned token_gen;       /* bumped whenever token changes (a flight knows which it used) */
+    bool rotating;            /* token rotation: a refresh token is stored */
+    int64_t expires_at_ms;    /* wall clock; 0: the token does not expire */
+    int64_t refresh_retry_ms; /* monotonic: no refresh attempt before (after a transient failure) */
     ratelimit_bucket lookups;
     /* Recent 429s: which channels, when (workspace-wide detection). */
     int64_t r429_ms[WS429_CHANNELS * 2];
@@ -170,6 +184,8 @@ typedef struct flight {
     bool thread_track;  /* update slack_threads on success */
     bool thread_reply;  /* this is a reply in an existing streak */
     bool lookup;        /* starts with users.lookupByEmail */
+    unsigned token_gen; /* the ws_entry token_gen its request was built with */
+    bool token_retried; /* token_expired was answered once: refreshed and sent again */
     const sender_db_target *target;
     render_output msg;
 } flight;
@@ -234,6 +250,10 @@ struct sender {
     httpd *ops;
     sender_metrics m;
     sender_stats stats;
+
+    /* Token rotation: the Slack app's credentials (copies; the secret is wiped on destroy). */
+    char *client_id;
+    char *client_secret;
 };
 
 /* ==== small helpers ======================================================================= */
@@ -397,6 +417,7 @@ static ws_entry *workspace(sender *s, const char *team_id, int64_t now)
             w->token = NULL;
         }
         free(w->token_enc);
+        w->token_gen++;
         w->token_enc = row.token_enc;
         w->token_enc_len = row.token_enc_len;
         row.token_enc = NULL;
@@ -411,6 +432,8 @@ static ws_entry *workspace(sender *s, const char *team_id, int64_t now)
         }
     }
     w->found = row.found;
+    w->rotating = row.rotating;
+    w->expires_at_ms = row.expires_at_ms;
     bool was_revoked = w->revoked;
     w->revoked = row.revoked || (row.found && !row.token_enc_len && !w->token_enc);
     snprintf(w->reason, sizeof w->reason, "%s", row.revoked_reason);
@@ -419,6 +442,101 @@ static ws_entry *workspace(sender *s, const char *team_id, int64_t now)
     w->fetched_ms = now;
     sender_db_workspace_dispose(&row);
     return w;
+}
+
+/* ==== token rotation ====================================================================== */
+
+static bool rotation_ready(const sender *s)
+{
+    return s->client_id && *s->client_id && s->client_secret && *s->client_secret;
+}
+
+/* The token of w expires within the margin and may be refreshed now. */
+static bool token_due(const sender *s, const ws_entry *w, int64_t now)
+{
+    return w->rotating && w->expires_at_ms > 0 && rotation_ready(s) &&
+           w->expires_at_ms - util_now_wall_ms() <= s->cfg.token_refresh_margin_ms &&
+           now >= w->refresh_retry_ms;
+}
+
+typedef enum refresh_outcome {
+    REFRESH_OK,      /* w holds a usable token (refreshed here or by another process) */
+    REFRESH_LATER,   /* failed for now (Slack, network, database): try again later */
+    REFRESH_REVOKED, /* Slack refused for good: w is revoked (w->reason the code) */
+    REFRESH_NONE     /* no rotation data or no client credentials: today's behaviour */
+} refresh_outcome;
+
+/*
+ * Refreshes w's token through store_workspace_refresh (row lock: one process
+ * refreshes an installation at a time; another sender instance, herald-api or
+ * this one may already have done it, in which case the stored token is
+ * reused). stale: the token Slack answered token_expired for, or NULL for a
+ * token about to expire. Reloads w from PostgreSQL afterwards, so the cache
+ * follows the new token and expiry.
+ *
+ * Synchronous on purpose, on the loop's thread: a refresh happens about once
+ * per token lifetime (12 h at Slack) per workspace and costs one transaction
+ * and one Slack request bounded by --request-timeout; waiting for another
+ * process's refresh is bounded by the same timeout (lock_timeout). Stalling
+ * the loop that rarely, that briefly, is cheaper than holding a row lock
+ * across loop turns.
+ */
+static refresh_outcome refresh_token(sender *s, ws_entry *w, const char *stale, int64_t now)
+{
+    if (!w->rotating || !rotation_ready(s))
+        return REFRESH_NONE;
+    if (now < w->refresh_retry_ms || !db_ready(s))
+        return REFRESH_LATER;
+    store_slack_app app = {.api_base = s->cfg.common.slack_api_url,
+                           .client_id = s->client_id,
+                           .client_secret = s->client_secret,
+                           .timeout_ms = (long)s->cfg.request_timeout_ms};
+    store_token t;
+    char err[512];
+    store_status st =
+        store_workspace_refresh(s->db, s->key, w->team_id, &app, s->cfg.token_refresh_margin_ms,
+                                stale, &t, err, sizeof err);
+    refresh_outcome out = REFRESH_OK;
+    if (st == STORE_OK) {
+        if (t.refreshed) {
+            s->stats.token_refreshes++;
+            metrics_counter_inc(s->m.refreshes, "refreshed");
+        } else {
+            metrics_counter_inc(s->m.refreshes, "reused");
+        }
+    } else if (st == STORE_CONFLICT && t.code[0] && !t.transient) {
+        metrics_counter_inc(s->m.refreshes, "failed_permanent");
+        metrics_counter_inc(s->m.revoked, NULL);
+        LOG_ERROR("workspace %s: Slack refused to refresh the bot token (%s): installation marked "
+                  "unusable; its deliveries fail until Herald is reinstalled",
+                  w->team_id, t.code);
+        out = REFRESH_REVOKED;
+    } else {
+        metrics_counter_inc(s->m.refreshes, "failed_transient");
+        if (st == STORE_DB)
+            db_failed(s, "refreshing the bot token", err);
+        else
+            LOG_WARN("%s", err); /* names the workspace and the code, never a token */
+        w->refresh_retry_ms = now + REFRESH_RETRY_MS;
+        out = REFRESH_LATER;
+    }
+    char code[64];
+    snprintf(code, sizeof code, "%s", t.code[0] ? t.code : "token_expired");
+    store_token_dispose(&t);
+    if (out != REFRESH_LATER) {
+        w->fetched_ms = 0; /* reload: the new token (sealed), its expiry, the revoked state */
+        if (!workspace(s, w->team_id, now) && out == REFRESH_OK)
+            out = REFRESH_LATER;
+    }
+    /* Still due after a successful call (PostgreSQL's clock and ours disagree
+     * about the margin): do not ask again for every message. */
+    if (out == REFRESH_OK && token_due(s, w, now))
+        w->refresh_retry_ms = now + REFRESH_RETRY_MS;
+    if (out == REFRESH_REVOKED && !w->revoked) { /* the reload failed: say it locally */
+        w->revoked = true;
+        snprintf(w->reason, sizeof w->reason, "%s", code);
+    }
+    return out;
 }
 
 /* The target's settings; NULL only when the database cannot be read now. */
@@ -867,7 +985,20 @@ static bool flight_post(sender *s, flight *f)
     f->req = slack_request_post_message(s->cfg.common.slack_api_url, f->ws->token, f->post_to,
                                         f->msg.text, f->msg.blocks_json,
                                         f->thread_ts[0] ? f->thread_ts : NULL);
+    f->token_gen = f->ws->token_gen;
     f->stage = STAGE_POST;
+    return f->req && flight_add(s, f);
+}
+
+/* Builds the users.lookupByEmail request of f. */
+static bool flight_lookup(sender *s, flight *f)
+{
+    slack_request_destroy(f->req);
+    const char *fields[] = {"email", f->email, NULL};
+    f->req = slack_request_new_form(s->cfg.common.slack_api_url, "users.lookupByEmail",
+                                    f->ws->token, fields);
+    f->token_gen = f->ws->token_gen;
+    f->stage = STAGE_LOOKUP;
     return f->req && flight_add(s, f);
 }
 
@@ -962,6 +1093,11 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
         dispatch_pause_channel(s->disp, c, now + 1000);
         return NULL;
     }
+    /* Token rotation: a token about to expire is refreshed before it is used. A
+     * refresh that fails for now leaves the current token (it may still work;
+     * token_expired is handled on the answer); one Slack refuses revokes w. */
+    if (w->found && !w->revoked && w->token && token_due(s, w, now))
+        refresh_token(s, w, NULL, now);
     /* An unusable installation: fail fast, without calling Slack. */
     if (!w->found || w->revoked || (!w->token && !w->key_error)) {
         const char *code = !w->found      ? "workspace_not_installed"
@@ -1121,19 +1257,7 @@ static void launch(sender *s, flight *f, int64_t now)
         dispatch_release(s->disp, c, false, now);
         return;
     }
-    if (f->lookup) {
-        const char *fields[] = {"email", f->email, NULL};
-        f->req = slack_request_new_form(s->cfg.common.slack_api_url, "users.lookupByEmail",
-                                        w->token, fields);
-        f->stage = STAGE_LOOKUP;
-    } else {
-        slack_request_destroy(f->req);
-        f->req = slack_request_post_message(s->cfg.common.slack_api_url, w->token, f->post_to,
-                                            f->msg.text, f->msg.blocks_json,
-                                            f->thread_ts[0] ? f->thread_ts : NULL);
-        f->stage = STAGE_POST;
-    }
-    if (!f->req || !flight_add(s, f)) {
+    if (!(f->lookup ? flight_lookup(s, f) : flight_post(s, f))) {
         retry_jobs(s, f->jobs, f->njobs, "curl_init_failed", "libcurl could not start a request",
                    "transient", 0);
         flight_free(f);
@@ -1309,6 +1433,47 @@ static void revoke_workspace(sender *s, ws_entry *w, const char *code)
               w->team_id, code);
 }
 
+/*
+ * Slack answered token_expired to f on a rotating installation: refresh the
+ * token (unless the cache already moved on to a newer one) and send the same
+ * request again, once. True when f is in flight again; otherwise its jobs
+ * were retried (refresh failed for now) or failed (Slack refused the refresh:
+ * the installation is revoked).
+ */
+static bool token_expired(sender *s, flight *f, int64_t now)
+{
+    ws_entry *w = f->ws;
+    f->token_retried = true;
+    refresh_outcome o = REFRESH_OK;
+    if (w->token_gen == f->token_gen) {
+        char *stale = xstrdup(w->token);
+        o = refresh_token(s, w, stale, now);
+        crypto_wipe(stale, strlen(stale));
+        free(stale);
+    } /* else: the cache holds a newer token already (refreshed for another flight) */
+    if (o == REFRESH_OK && w->token && !w->revoked && !w->key_error) {
+        LOG_INFO("workspace %s: the bot token expired; refreshed, sending delivery %lld again",
+                 w->team_id, (long long)f->jobs[0]->id);
+        if (f->stage == STAGE_LOOKUP ? flight_lookup(s, f) : flight_post(s, f))
+            return true;
+        retry_jobs(s, f->jobs, f->njobs, "curl_init_failed", "libcurl could not start a request",
+                   "transient", 0);
+        return false;
+    }
+    if (o == REFRESH_REVOKED || w->revoked) {
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "the bot token of workspace %s expired and Slack refused to refresh it (%s): "
+                 "reinstall Herald in this workspace",
+                 w->team_id, w->reason[0] ? w->reason : "token_expired");
+        fail_jobs(s, f->jobs, f->njobs, w->reason[0] ? w->reason : "token_expired", reason);
+        return false;
+    }
+    retry_jobs(s, f->jobs, f->njobs, "token_expired",
+               "the bot token expired and could not be refreshed yet: retrying", "transient", 0);
+    return false;
+}
+
 /* Handles the end of one transfer. */
 static void flight_done(sender *s, flight *f, CURLcode code)
 {
@@ -1360,6 +1525,14 @@ static void flight_done(sender *s, flight *f, CURLcode code)
                    res.retry_after_ms > 0 ? util_now_wall_ms() + res.retry_after_ms : 0);
         break;
     case SLACK_INSTALLATION:
+        if (!strcmp(res.error, "token_expired") && !f->token_retried && f->ws->rotating &&
+            rotation_ready(s)) {
+            if (token_expired(s, f, now)) {
+                slack_result_dispose(&res);
+                return; /* sent again with the new token: same flight, channel still busy */
+            }
+            break;
+        }
         revoke_workspace(s, f->ws, res.error);
         fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);
         break;
@@ -1777,6 +1950,11 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
     s->backoff.cap_ms = cfg->retry_cap_ms;
     s->backoff.max_age_ms = cfg->retry_max_age_ms;
     s->ropts.herald_url = cfg->console_url && *cfg->console_url ? cfg->console_url : NULL;
+    if (cfg->client_id && *cfg->client_id && cfg->client_secret && *cfg->client_secret) {
+        s->client_id = xstrdup(cfg->client_id);
+        s->client_secret = xstrdup(cfg->client_secret);
+    }
+    s->cfg.client_secret = NULL; /* the copy above is the one kept */
     metrics_init(&s->m);
 
     if (!cfg->common.secret_key ||
@@ -1908,6 +2086,11 @@ void sender_destroy(sender *s)
         if (s->wake[i] >= 0)
             close(s->wake[i]);
     crypto_wipe(s->key, sizeof s->key);
+    free(s->client_id);
+    if (s->client_secret) {
+        crypto_wipe(s->client_secret, strlen(s->client_secret));
+        free(s->client_secret);
+    }
     free(s);
 }
 

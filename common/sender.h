@@ -79,6 +79,14 @@ typedef struct sender_config {
     int64_t lookup_ttl_ms;     /* email -> user id cache (24 h) */
     int64_t lookup_neg_ttl_ms; /* users_not_found cache (10 min) */
 
+    /* Token rotation: the Slack app's credentials refresh expiring bot tokens
+     * (oauth.v2.access grant_type=refresh_token). Without them a rotating
+     * token that expires fails its deliveries as token_expired, as before. */
+    cfg_slack_app app;               /* the options, as herald-api reads them */
+    char *client_id;                 /* NULL/"": no refresh */
+    char *client_secret;             /* SECRET; set by sender_config_finish from app */
+    int64_t token_refresh_margin_ms; /* refresh a token expiring within this (5 min) */
+
     char *metrics_addr; /* HOST:PORT for /metrics and /healthz; NULL/"" none */
     char *console_url;  /* Herald console base URL for links in messages; NULL none */
 
@@ -88,7 +96,9 @@ typedef struct sender_config {
         char *pace_guard, *retry_base, *retry_cap, *retry_max_age, *retry_poll, *takeover_grace;
         char *connect_timeout, *request_timeout, *claim_lease, *shutdown_timeout;
         char *digest_window, *thread_max_age, *lookup_ttl, *lookup_neg_ttl;
+        char *token_refresh_margin;
         bool no_digests, no_threads;
+        bool secret_owned; /* client_secret was malloc'd by sender_config_finish */
     } raw;
 } sender_config;
 
@@ -105,6 +115,9 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap);
  * with a one-line errstr naming the flag or variable.
  */
 int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size);
+
+/* Wipes and frees what sender_config_finish allocated (the client secret). */
+void sender_config_dispose(sender_config *cfg);
 
 /* Parses a duration ("250ms", "5s", "10m", "24h", "7d"; a bare number is
  * seconds) into ms within [min_ms, max_ms]. */
@@ -133,6 +146,7 @@ void sender_destroy(sender *s); /* NULL-safe */
 typedef struct sender_stats {
     int64_t consumed, deadlettered, sent, failed, retries_scheduled, rate_limited, digests, folded,
         requests;
+    int64_t token_refreshes; /* bot tokens this sender refreshed at Slack (token rotation) */
 } sender_stats;
 void sender_get_stats(const sender *s, sender_stats *out);
 

@@ -86,6 +86,7 @@ void sender_config_default(sender_config *cfg)
     cfg->thread_max_age_ms = 7LL * 86400 * 1000;
     cfg->lookup_ttl_ms = 24LL * 3600 * 1000;
     cfg->lookup_neg_ttl_ms = 10 * 60 * 1000;
+    cfg->token_refresh_margin_ms = 5 * 60 * 1000;
 }
 
 size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
@@ -152,16 +153,27 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
         {"--lookup-negative-ttl", "HERALD_SLACK_LOOKUP_NEGATIVE_TTL", CFG_STRING, "10m", 0, 0,
          "DURATION", "how long an unknown email is remembered as unknown",
          &cfg->raw.lookup_neg_ttl},
+        {"--token-refresh-margin", "HERALD_SLACK_TOKEN_REFRESH_MARGIN", CFG_STRING, "5m", 0, 0,
+         "DURATION",
+         "token rotation: refresh a bot token this long before it expires (needs the client id "
+         "and secret)",
+         &cfg->raw.token_refresh_margin},
         {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, NULL, 0, 0, "HOST:PORT",
          "serve /metrics and /healthz here (default: off)", &cfg->metrics_addr},
         {"--console-url", "HERALD_CONSOLE_URL", CFG_STRING, NULL, 0, 0, "URL",
          "Herald console base URL, for links in messages", &cfg->console_url},
     };
+    cfg_opt app[CFG_SLACK_APP_COUNT];
+    cfg_slack_app_opts(app, &cfg->app,
+                       "Slack app client id, to refresh rotating bot tokens (empty: never "
+                       "refresh)");
     size_t n = 0;
     for (size_t i = 0; i < CFG_COMMON_COUNT && n < cap; i++)
         out[n++] = common[i];
     for (size_t i = 0; i < ARRAY_LEN(own) && n < cap; i++)
         out[n++] = own[i];
+    for (size_t i = 0; i < CFG_SLACK_APP_COUNT && n < cap; i++)
+        out[n++] = app[i];
     return n;
 }
 
@@ -211,6 +223,8 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
         {"--thread-max-age", cfg->raw.thread_max_age, 1000, 365 * D, &cfg->thread_max_age_ms},
         {"--lookup-ttl", cfg->raw.lookup_ttl, 0, 365 * D, &cfg->lookup_ttl_ms},
         {"--lookup-negative-ttl", cfg->raw.lookup_neg_ttl, 0, 365 * D, &cfg->lookup_neg_ttl_ms},
+        {"--token-refresh-margin", cfg->raw.token_refresh_margin, 0, 6 * H,
+         &cfg->token_refresh_margin_ms},
     };
     for (size_t i = 0; i < ARRAY_LEN(durs); i++) {
         if (!durs[i].text)
@@ -250,6 +264,23 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
             return -1;
         }
     }
+    /* The Slack app's credentials (token rotation), read as herald-api reads them. */
+    if (cfg->app.client_id || cfg->app.client_secret || cfg->app.client_secret_file) {
+        char *secret = NULL;
+        if (cfg_slack_app_secret(&cfg->app, &secret, errstr, errstr_size))
+            return -1;
+        cfg->client_id = cfg->app.client_id;
+        if (secret) {
+            cfg->client_secret = secret;
+            cfg->raw.secret_owned = true;
+        }
+    }
+    if (cfg->client_id && *cfg->client_id && (!cfg->client_secret || !*cfg->client_secret)) {
+        snprintf(errstr, errstr_size,
+                 "HERALD_SLACK_CLIENT_ID is set but no client secret: set "
+                 "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE");
+        return -1;
+    }
     if (!cfg->common.secret_key || !*cfg->common.secret_key) {
         snprintf(errstr, errstr_size,
                  "HERALD_SECRET_KEY: required (the key the bot tokens were stored with)");
@@ -260,4 +291,14 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
         return -1;
     crypto_wipe(key, sizeof key);
     return 0;
+}
+
+void sender_config_dispose(sender_config *cfg)
+{
+    if (cfg->raw.secret_owned && cfg->client_secret) {
+        crypto_wipe(cfg->client_secret, strlen(cfg->client_secret));
+        free(cfg->client_secret);
+    }
+    cfg->client_secret = NULL;
+    cfg->raw.secret_owned = false;
 }

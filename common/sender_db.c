@@ -392,7 +392,9 @@ int sender_db_workspace_get(PGconn *c, const char *team_id, sender_db_workspace 
     /* token_enc in binary (result format 1 for that column is not per-column in libpq,
      * so ask for hex text and decode with PQunescapeBytea). */
     PGresult *r = run(c,
-                      "SELECT token_enc, revoked_at IS NOT NULL, COALESCE(revoked_reason, '') "
+                      "SELECT token_enc, revoked_at IS NOT NULL, COALESCE(revoked_reason, ''), "
+                      " refresh_token_enc IS NOT NULL, "
+                      " COALESCE(floor(extract(epoch FROM token_expires_at) * 1000)::int8, 0) "
                       "FROM workspaces WHERE team_id = $1",
                       1, params, errstr, errstr_size);
     if (!r)
@@ -409,6 +411,8 @@ int sender_db_workspace_get(PGconn *c, const char *team_id, sender_db_workspace 
         PQfreemem(raw);
         out->revoked = get_bool(r, 0, 1);
         copy(out->revoked_reason, sizeof out->revoked_reason, PQgetvalue(r, 0, 2));
+        out->rotating = get_bool(r, 0, 3);
+        out->expires_at_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
     }
     PQclear(r);
     return 0;

@@ -143,6 +143,8 @@ typedef struct sender_db_workspace {
     size_t token_enc_len;
     bool revoked;
     char revoked_reason[64];
+    bool rotating;         /* token rotation: a refresh token is stored */
+    int64_t expires_at_ms; /* when the token expires (wall clock); 0: it does not */
 } sender_db_workspace;
 
 void sender_db_workspace_dispose(sender_db_workspace *w);

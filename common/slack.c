@@ -44,6 +44,9 @@ static const code_info codes[] = {
      "the bot token was revoked: reinstall Herald in this workspace"},
     {"token_expired", SLACK_INSTALLATION,
      "the bot token expired: refresh it or reinstall Herald in this workspace"},
+    {"invalid_refresh_token", SLACK_INSTALLATION,
+     "Slack refused the installation's refresh token (already used or revoked): reinstall "
+     "Herald in this workspace"},
     {"missing_scope", SLACK_INSTALLATION,
      "the bot lacks a permission (scope) it needs: reinstall Herald to grant it"},
     {"no_permission", SLACK_INSTALLATION,
@@ -251,6 +254,11 @@ static void parse_fields(slack_result *r, const cJSON *j)
     copy(r->bot_id, sizeof r->bot_id, json_str(j, "bot_id"));
     copy(r->bot_user_id, sizeof r->bot_user_id, json_str(j, "bot_user_id"));
     copy(r->scope, sizeof r->scope, json_str(j, "scope"));
+    /* A lifetime is a positive whole number of seconds; anything else is "none given". */
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    if (cJSON_IsNumber(exp) && exp->valuedouble >= 1 && exp->valuedouble <= 1e9 &&
+        exp->valuedouble == (double)(long)exp->valuedouble)
+        r->expires_in = (long)exp->valuedouble;
 
     append_warning(r, json_str(j, "warning"));
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "response_metadata");
@@ -887,5 +895,20 @@ slack_class slack_oauth_v2_access(const char *api_base, const char *client_id,
     slack_request *req = slack_request_new_form(api_base, "oauth.v2.access", NULL, f);
     if (req)
         slack_request_set_basic_auth(req, client_id, client_secret);
+    return run(req, result);
+}
+
+slack_class slack_oauth_v2_refresh(const char *api_base, const char *client_id,
+                                   const char *client_secret, const char *refresh_token,
+                                   long timeout_ms, slack_result *result)
+{
+    const char *f[] = {"grant_type", "refresh_token", "refresh_token",
+                       refresh_token ? refresh_token : "", NULL};
+    slack_request *req = slack_request_new_form(api_base, "oauth.v2.access", NULL, f);
+    if (req) {
+        slack_request_set_basic_auth(req, client_id, client_secret);
+        if (timeout_ms > 0)
+            slack_request_set_timeouts(req, 0, timeout_ms);
+    }
     return run(req, result);
 }

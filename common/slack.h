@@ -85,6 +85,8 @@ typedef struct slack_result {
     int is_archived;        /* idem */
     int is_member;          /* idem */
     char next_cursor[512];  /* conversations.list response_metadata.next_cursor */
+    long expires_in;        /* oauth.v2.access with token rotation: seconds the access token
+                               lives (a positive whole number), 0 when not given */
 
     cJSON *json; /* the whole answer (NULL when not JSON); owned, freed by dispose.
                     May hold secrets (oauth access_token): never log it. */
@@ -220,5 +222,18 @@ slack_class slack_conversations_list_all(const char *api_base, const char *token
 slack_class slack_oauth_v2_access(const char *api_base, const char *client_id,
                                   const char *client_secret, const char *code,
                                   const char *redirect_uri, slack_result *result);
+
+/*
+ * oauth.v2.access with grant_type=refresh_token (token rotation): form-encoded
+ * refresh_token, client id and secret by HTTP Basic auth, as the code
+ * exchange. On success: the new pair via slack_result_access_token and
+ * slack_result_refresh_token (Slack revoked the refresh token sent), and
+ * result->expires_in. timeout_ms 0: the default total timeout. Errors as
+ * usual: invalid_refresh_token, invalid_client_id, bad_client_secret,
+ * token_revoked... are permanent; 5xx, network and rate limits transient.
+ */
+slack_class slack_oauth_v2_refresh(const char *api_base, const char *client_id,
+                                   const char *client_secret, const char *refresh_token,
+                                   long timeout_ms, slack_result *result);
 
 #endif

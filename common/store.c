@@ -3,6 +3,7 @@
 #include "common/db.h"
 #include "common/event.h"
 #include "common/log.h"
+#include "common/slack.h"
 #include "common/util.h"
 
 #include <cJSON.h>
@@ -21,6 +22,21 @@
 #define MS_INSTALLED MS("w.installed_at")
 #define MS_UPDATED   MS("w.updated_at")
 #define MS_REVOKED   MS("w.revoked_at")
+#define MS_EXPIRES   MS("w.token_expires_at")
+
+/* store_workspace_refresh's read of the locked row ($2: the margin in ms). */
+#define REFRESH_SELECT                                                                             \
+    "SELECT w.token_enc, w.refresh_token_enc, " MS_EXPIRES ", "                                    \
+    " w.token_expires_at IS NOT NULL AND "                                                         \
+    " w.token_expires_at <= now() + $2::int8 * interval '1 millisecond', "                         \
+    " w.revoked_at IS NOT NULL, COALESCE(w.revoked_reason, '') "                                   \
+    "FROM workspaces w WHERE w.team_id = $1 AND w.removed_at IS NULL FOR UPDATE"
+
+/* ... and its write of the new pair ($2, $3 sealed; $4 the lifetime in s, 0: none). */
+#define REFRESH_UPDATE                                                                             \
+    "UPDATE workspaces w SET token_enc = $2, refresh_token_enc = $3, "                             \
+    " token_expires_at = CASE WHEN $4::int8 > 0 THEN now() + $4::int8 * interval '1 second' END, " \
+    " updated_at = now() WHERE w.team_id = $1 RETURNING " MS_EXPIRES
 #define MS_T_CREATED MS("t.created_at")
 #define MS_T_UPDATED MS("t.updated_at")
 #define MS_H_SUCCESS MS("h.last_success_at")
@@ -713,7 +729,8 @@ DEFINE_FREE(store_workspace, store_workspaces, workspace_dispose)
 #define WORKSPACE_SELECT                                                                           \
     "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "   \
     " w.revoked_at IS NOT NULL, " MS_REVOKED ", w.revoked_reason, "                                \
-    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL) "      \
+    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL), "     \
+    " w.refresh_token_enc IS NOT NULL, " MS_EXPIRES " "                                            \
     "FROM workspaces w WHERE w.removed_at IS NULL "
 
 #define W(ctype, member) COL(store_workspace, ctype, member)
@@ -722,7 +739,7 @@ static const col workspace_cols[] = {
     W(COL_STR, team_id),       W(COL_STR, team_name),       W(COL_STR, bot_user_id),
     W(COL_STR, scopes),        W(COL_I64, installed_at_ms), W(COL_I64, updated_at_ms),
     W(COL_BOOL, revoked),      W(COL_I64, revoked_at_ms),   W(COL_STR, revoked_reason),
-    W(COL_LONG, target_count),
+    W(COL_LONG, target_count), W(COL_BOOL, rotating),       W(COL_I64, token_expires_at_ms),
 };
 #undef W
 
@@ -756,10 +773,36 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
                         "token: contains whitespace or control characters (value not shown)");
     }
 
-    unsigned char *sealed = NULL;
-    size_t sealed_len = 0;
+    /* Rotation comes as a pair: a refresh token and the token's lifetime. */
+    bool rotating = in->refresh_token != NULL;
+    size_t rlen = rotating ? strlen(in->refresh_token) : 0;
+    if (rotating && (rlen == 0 || rlen > MAX_TOKEN))
+        return fail(STORE_INVALID, errstr, errstr_size,
+                    "refresh_token: empty or longer than %d bytes (value not shown)", MAX_TOKEN);
+    for (size_t i = 0; i < rlen; i++) {
+        unsigned char c = (unsigned char)in->refresh_token[i];
+        if (c <= 0x20 || c == 0x7f)
+            return fail(STORE_INVALID, errstr, errstr_size,
+                        "refresh_token: contains whitespace or control characters (value not "
+                        "shown)");
+    }
+    if (rotating != (in->expires_in > 0) || in->expires_in < 0 || in->expires_in > 1000000000L)
+        return fail(STORE_INVALID, errstr, errstr_size,
+                    "expires_in: %ld: a token lifetime comes with a refresh token, as a positive "
+                    "number of seconds",
+                    in->expires_in);
+
+    unsigned char *sealed = NULL, *rsealed = NULL;
+    size_t sealed_len = 0, rsealed_len = 0;
     if (crypto_seal(key, in->token, tlen, &sealed, &sealed_len))
         return fail(STORE_CRYPTO, errstr, errstr_size, "token: encryption failed");
+    if (rotating && crypto_seal(key, in->refresh_token, rlen, &rsealed, &rsealed_len)) {
+        crypto_wipe(sealed, sealed_len);
+        free(sealed);
+        return fail(STORE_CRYPTO, errstr, errstr_size, "refresh_token: encryption failed");
+    }
+    char expires[24];
+    snprintf(expires, sizeof expires, "%ld", in->expires_in);
 
     const char *what = "storing the workspace";
     PGresult *r = NULL;
@@ -775,19 +818,25 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
     bool existed = PQntuples(r) > 0 && get_bool(r, 0, 0);
     PQclear(r);
 
-    const char *vals[5] = {in->team_id, in->team_name, in->bot_user_id, in->scopes,
-                           (const char *)sealed};
-    int lens[5] = {0, 0, 0, 0, (int)sealed_len};
-    int fmts[5] = {0, 0, 0, 0, 1}; /* the sealed token goes as binary bytea */
+    /* The token, its refresh token and its expiry are written together. */
+    const char *vals[7] = {in->team_id,          in->team_name,         in->bot_user_id, in->scopes,
+                           (const char *)sealed, (const char *)rsealed, expires};
+    int lens[7] = {0, 0, 0, 0, (int)sealed_len, (int)rsealed_len, 0};
+    int fmts[7] = {0, 0, 0, 0, 1, 1, 0}; /* the sealed tokens go as binary bytea */
     r = PQexecParams(conn,
-                     "INSERT INTO workspaces (team_id, team_name, bot_user_id, scopes, token_enc) "
-                     "VALUES ($1, $2, $3, $4, $5) "
+                     "INSERT INTO workspaces (team_id, team_name, bot_user_id, scopes, token_enc, "
+                     " refresh_token_enc, token_expires_at) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::int8 > 0 THEN now() + "
+                     " $7::int8 * interval '1 second' END) "
                      "ON CONFLICT (team_id) DO UPDATE SET team_name = EXCLUDED.team_name, "
                      " bot_user_id = COALESCE(EXCLUDED.bot_user_id, workspaces.bot_user_id), "
                      " scopes = COALESCE(EXCLUDED.scopes, workspaces.scopes), "
-                     " token_enc = EXCLUDED.token_enc, installed_at = now(), updated_at = now(), "
+                     " token_enc = EXCLUDED.token_enc, "
+                     " refresh_token_enc = EXCLUDED.refresh_token_enc, "
+                     " token_expires_at = EXCLUDED.token_expires_at, "
+                     " installed_at = now(), updated_at = now(), "
                      " revoked_at = NULL, revoked_reason = NULL, removed_at = NULL",
-                     5, NULL, vals, lens, fmts, 0);
+                     7, NULL, vals, lens, fmts, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         st = db_fail(conn, r, what, errstr, errstr_size);
         PQclear(r);
@@ -803,6 +852,9 @@ out:
         rollback(conn);
     crypto_wipe(sealed, sealed_len);
     free(sealed);
+    if (rsealed)
+        crypto_wipe(rsealed, rsealed_len);
+    free(rsealed);
     return st;
 }
 
@@ -902,6 +954,7 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
                        "WITH gone AS (DELETE FROM workspaces w WHERE w.team_id = $1 AND NOT "
                        " EXISTS (SELECT 1 FROM targets t WHERE t.team_id = w.team_id) RETURNING 1) "
                        "UPDATE workspaces SET removed_at = now(), token_enc = ''::bytea, "
+                       " refresh_token_enc = NULL, token_expires_at = NULL, "
                        " revoked_at = COALESCE(revoked_at, now()), revoked_reason = 'removed', "
                        " updated_at = now() "
                        "WHERE team_id = $1 AND NOT EXISTS (SELECT 1 FROM gone)",
@@ -963,6 +1016,215 @@ store_status store_workspace_mark_revoked(PGconn *conn, const char *team_id, con
                                2, p, NULL, errstr, sizeof errstr);
     if (st)
         LOG_WARN("workspace %s: %s", p[0], errstr);
+    return st;
+}
+
+/* ---- token rotation ------------------------------------------------------------------------ */
+
+void store_token_dispose(store_token *t)
+{
+    if (!t)
+        return;
+    if (t->token) {
+        crypto_wipe(t->token, strlen(t->token));
+        free(t->token);
+    }
+    memset(t, 0, sizeof *t);
+}
+
+bool store_slack_app_ready(const store_slack_app *app)
+{
+    return app && app->client_id && *app->client_id && app->client_secret && *app->client_secret;
+}
+
+/* Opens a sealed bytea column of a text-format result into *out (malloc'd,
+ * NULL for SQL NULL or an empty value). */
+static int open_sealed_col(const PGresult *r, int column, const unsigned char key[CRYPTO_KEY_LEN],
+                           char **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    if (PQgetisnull(r, 0, column))
+        return 0;
+    size_t len = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, column), &len);
+    if (!raw) {
+        snprintf(err, err_size, "cannot decode the stored value");
+        return -1;
+    }
+    int rc = 0;
+    if (len)
+        rc = crypto_open(key, raw, len, out, err, err_size);
+    crypto_wipe(raw, len);
+    PQfreemem(raw);
+    if (rc)
+        *out = NULL;
+    return rc;
+}
+
+/* A failed refresh: code and reason in out, one line in errstr. */
+static store_status refresh_failed(store_token *out, const char *team_id, const char *code,
+                                   const char *reason, bool transient, char *errstr,
+                                   size_t errstr_size)
+{
+    char q[96];
+    snprintf(out->code, sizeof out->code, "%s", code);
+    snprintf(out->reason, sizeof out->reason, "%s", reason);
+    out->transient = transient;
+    return fail(STORE_CONFLICT, errstr, errstr_size,
+                "workspace %s: refreshing the bot token failed: %s (%s)%s",
+                quote(team_id, q, sizeof q), code, reason,
+                transient ? ": will try again" : ": installation marked revoked");
+}
+
+store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+                                     const char *team_id, const store_slack_app *app,
+                                     int64_t margin_ms, const char *stale_token, store_token *out,
+                                     char *errstr, size_t errstr_size)
+{
+    memset(out, 0, sizeof *out);
+    const char *what = "refreshing the workspace token";
+    char q[96], sqlstate[6], margin[24], lock_ms[24], cerr[128];
+    long timeout_ms = app && app->timeout_ms > 0 ? app->timeout_ms : SLACK_DEFAULT_TIMEOUT_MS;
+    snprintf(margin, sizeof margin, "%lld", (long long)(margin_ms > 0 ? margin_ms : 0));
+    snprintf(lock_ms, sizeof lock_ms, "%ld", timeout_ms);
+    char *refresh = NULL;
+    unsigned char *sealed = NULL, *rsealed = NULL;
+    size_t sealed_len = 0, rsealed_len = 0;
+    slack_result res;
+    slack_result_init(&res);
+    PGresult *r = NULL;
+    store_status st;
+
+    if ((st = begin(conn, what, errstr, errstr_size)))
+        return st;
+    /* Another process refreshing this installation holds the row while it asks
+     * Slack (at most its request timeout): wait that long, not longer. */
+    const char *pl[1] = {lock_ms};
+    if ((st = exec_sql(conn, what, "SELECT set_config('lock_timeout', $1 || 'ms', true)", 1, pl,
+                       NULL, errstr, errstr_size)))
+        goto out;
+    const char *p[2] = {team_id ? team_id : "", margin};
+    r = run(conn, what, REFRESH_SELECT, 2, p, sqlstate, errstr, errstr_size);
+    if (!r) {
+        if (!strcmp(sqlstate, "55P03")) { /* lock_not_available */
+            rollback(conn);
+            return refresh_failed(out, team_id, "refresh_in_progress",
+                                  "another process is refreshing this installation's token", true,
+                                  errstr, errstr_size);
+        }
+        st = STORE_DB;
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        st = fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
+                  quote(team_id, q, sizeof q));
+        goto out;
+    }
+    if (open_sealed_col(r, 0, key, &out->token, cerr, sizeof cerr) || !out->token ||
+        open_sealed_col(r, 1, key, &refresh, cerr, sizeof cerr)) {
+        st = fail(STORE_CRYPTO, errstr, errstr_size, "workspace %s: %s",
+                  quote(team_id, q, sizeof q), out->token ? cerr : "no stored token");
+        goto out;
+    }
+    out->rotating = refresh != NULL;
+    out->expires_at_ms = get_i64(r, 0, 2);
+    bool due = get_bool(r, 0, 3);
+    out->revoked = get_bool(r, 0, 4);
+    snprintf(out->revoked_reason, sizeof out->revoked_reason, "%s", PQgetvalue(r, 0, 5));
+    PQclear(r);
+    r = NULL;
+
+    bool need = stale_token ? strcmp(out->token, stale_token) == 0 : due;
+    if (!need || !out->rotating || out->revoked || !store_slack_app_ready(app)) {
+        /* Nothing to do, or another process refreshed it already: release the row. */
+        st = commit(conn, what, errstr, errstr_size);
+        goto out;
+    }
+
+    slack_oauth_v2_refresh(app->api_base, app->client_id, app->client_secret, refresh, timeout_ms,
+                           &res);
+    const char *access = res.ok ? slack_result_access_token(&res) : NULL;
+    const char *next = res.ok ? slack_result_refresh_token(&res) : NULL;
+    if (!res.ok || !access || !*access || !next || !*next) {
+        bool transient = !res.ok && slack_class_is_retriable(res.cls);
+        const char *code = res.ok ? "invalid_response" : res.error[0] ? res.error : "unknown";
+        const char *reason = res.ok          ? "Slack's answer had no new token pair"
+                             : res.reason[0] ? res.reason
+                                             : "Slack refused the refresh";
+        if (res.ok)
+            transient = true; /* nothing was revoked that we know of: try again */
+        if (!transient) {
+            /* Slack will not refresh this installation: unusable until reinstalled. */
+            const char *pr[2] = {team_id, code};
+            if ((st = exec_sql(conn, what,
+                               "UPDATE workspaces SET revoked_at = COALESCE(revoked_at, now()), "
+                               "revoked_reason = $2, updated_at = now() WHERE team_id = $1",
+                               2, pr, NULL, errstr, errstr_size)) ||
+                (st = commit(conn, what, errstr, errstr_size)))
+                goto out;
+            out->revoked = true;
+            snprintf(out->revoked_reason, sizeof out->revoked_reason, "%s", code);
+            crypto_wipe(out->token, strlen(out->token));
+            free(out->token);
+            out->token = NULL;
+            LOG_WARN("workspace %s: Slack refused to refresh the bot token (%s): installation "
+                     "marked revoked; reinstall Herald in this workspace",
+                     team_id, code);
+        } else {
+            rollback(conn);
+            LOG_WARN("workspace %s: refreshing the bot token failed for now (%s)", team_id, code);
+        }
+        st = refresh_failed(out, team_id, code, reason, transient, errstr, errstr_size);
+        goto out;
+    }
+    if (crypto_seal(key, access, strlen(access), &sealed, &sealed_len) ||
+        crypto_seal(key, next, strlen(next), &rsealed, &rsealed_len)) {
+        /* Slack has revoked the old refresh token: losing the new one would strand the
+         * installation, but there is nothing else to do than say so. */
+        st = fail(STORE_CRYPTO, errstr, errstr_size,
+                  "workspace %s: encrypting the new tokens failed", quote(team_id, q, sizeof q));
+        goto out;
+    }
+    char expires[24];
+    snprintf(expires, sizeof expires, "%ld", res.expires_in);
+    const char *vals[4] = {team_id, (const char *)sealed, (const char *)rsealed, expires};
+    int lens[4] = {0, (int)sealed_len, (int)rsealed_len, 0};
+    int fmts[4] = {0, 1, 1, 0};
+    r = PQexecParams(conn, REFRESH_UPDATE, 4, NULL, vals, lens, fmts, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = db_fail(conn, r, what, errstr, errstr_size);
+        goto out;
+    }
+    out->expires_at_ms = get_i64(r, 0, 0);
+    PQclear(r);
+    r = NULL;
+    if ((st = commit(conn, what, errstr, errstr_size)))
+        goto out;
+    crypto_wipe(out->token, strlen(out->token));
+    free(out->token);
+    out->token = xstrdup(access);
+    out->refreshed = true;
+    LOG_INFO("workspace %s: bot token refreshed (token rotation; it lives %lds)", team_id,
+             res.expires_in);
+out:
+    PQclear(r);
+    if (st != STORE_OK && !(st == STORE_CONFLICT && out->code[0])) {
+        rollback(conn);
+        store_token_dispose(out);
+    } else if (st != STORE_OK) {
+        rollback(conn); /* no-op after the revoke's commit */
+    }
+    if (refresh) {
+        crypto_wipe(refresh, strlen(refresh));
+        free(refresh);
+    }
+    if (sealed)
+        crypto_wipe(sealed, sealed_len);
+    free(sealed);
+    if (rsealed)
+        crypto_wipe(rsealed, rsealed_len);
+    free(rsealed);
+    slack_result_dispose(&res);
     return st;
 }
 

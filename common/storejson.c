@@ -111,6 +111,8 @@ static const field workspace_fields[] = {
     W("revoked_at", F_TIME, revoked_at_ms),
     W("revoked_reason", F_STR, revoked_reason),
     W("target_count", F_LONG, target_count),
+    W("token_rotation", F_BOOL, rotating),
+    W("token_expires_at", F_TIME, token_expires_at_ms),
 };
 #undef W
 

@@ -19,35 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Reads the client secret from a file (first line, trailing whitespace
- * dropped). Returns a malloc'd string or NULL with errstr set. */
-static char *read_secret_file(const char *path, char *errstr, size_t errstr_size)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: cannot read '%s': %s", path,
-                 strerror(errno));
-        return NULL;
-    }
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *nl = strpbrk(buf, "\r\n");
-    if (nl)
-        *nl = '\0';
-    n = strlen(buf);
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        buf[--n] = '\0';
-    if (!n) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: '%s' is empty", path);
-        return NULL;
-    }
-    char *s = xstrdup(buf);
-    crypto_wipe(buf, sizeof buf);
-    return s;
-}
-
 static void drop_secret(char *secret)
 {
     if (secret) {
@@ -60,13 +31,13 @@ int main(int argc, char **argv)
 {
     log_init("herald-api");
     herald_common_config common = {0};
-    char *listen = NULL, *public_url = NULL, *client_id = NULL, *client_secret = NULL,
-         *secret_file = NULL, *authorize_url = NULL, *console_dir = NULL;
+    char *listen = NULL, *public_url = NULL, *authorize_url = NULL, *console_dir = NULL;
+    cfg_slack_app app = {0};
     long threads = 0, max_body = 0;
     bool migrate = false;
 
     /* herald-api never talks to Kafka: no --brokers. */
-    cfg_opt opts[CFG_COMMON_COUNT + 10];
+    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 7];
     size_t nopts =
         cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
@@ -75,12 +46,6 @@ int main(int argc, char **argv)
         {"--public-url", "HERALD_PUBLIC_URL", CFG_STRING, "", 0, 0, "URL",
          "how browsers reach herald-api (OAuth redirect, cookies; empty: http://LISTEN)",
          &public_url},
-        {"--slack-client-id", "HERALD_SLACK_CLIENT_ID", CFG_STRING, "", 0, 0, "ID",
-         "Slack app client id (empty: the install flow is off)", &client_id},
-        {NULL, "HERALD_SLACK_CLIENT_SECRET", CFG_SECRET, NULL, 0, 0, "SECRET",
-         "Slack app client secret", &client_secret},
-        {"--slack-client-secret-file", "HERALD_SLACK_CLIENT_SECRET_FILE", CFG_STRING, "", 0, 0,
-         "FILE", "read the client secret from this file instead", &secret_file},
         {"--slack-authorize-url", "HERALD_SLACK_AUTHORIZE_URL", CFG_STRING,
          API_DEFAULT_AUTHORIZE_URL, 0, 0, "URL", "Slack's OAuth v2 authorize page", &authorize_url},
         {"--console-dir", "HERALD_CONSOLE_DIR", CFG_STRING, "", 0, 0, "DIR",
@@ -93,7 +58,12 @@ int main(int argc, char **argv)
         {"--migrate", "HERALD_API_MIGRATE", CFG_BOOL, "false", 0, 0, NULL,
          "apply pending database migrations at start", &migrate},
     };
-    for (size_t i = 0; i < ARRAY_LEN(mine); i++)
+    /* The Slack app's options come right after --public-url, as they always did. */
+    opts[nopts++] = mine[0];
+    opts[nopts++] = mine[1];
+    cfg_slack_app_opts(opts + nopts, &app, "Slack app client id (empty: the install flow is off)");
+    nopts += CFG_SLACK_APP_COUNT;
+    for (size_t i = 2; i < ARRAY_LEN(mine); i++)
         opts[nopts++] = mine[i];
 
     int argi = 1;
@@ -108,14 +78,9 @@ int main(int argc, char **argv)
     /* Configuration errors are usage errors (exit 2), each naming its value. */
     char err[512];
     char *secret = NULL;
-    if (*secret_file) {
-        secret = read_secret_file(secret_file, err, sizeof err);
-        if (!secret) {
-            fprintf(stderr, "herald-api: %s\n", err);
-            return 2;
-        }
-    } else if (client_secret && *client_secret) {
-        secret = xstrdup(client_secret);
+    if (cfg_slack_app_secret(&app, &secret, err, sizeof err)) {
+        fprintf(stderr, "herald-api: %s\n", err);
+        return 2;
     }
     api_config cfg;
     api_config_defaults(&cfg);
@@ -124,7 +89,7 @@ int main(int argc, char **argv)
     cfg.slack_api_url = common.slack_api_url;
     cfg.secret_key = common.secret_key;
     cfg.public_url = public_url;
-    cfg.client_id = client_id;
+    cfg.client_id = app.client_id;
     cfg.client_secret = secret;
     cfg.authorize_url = authorize_url;
     cfg.console_dir = console_dir;

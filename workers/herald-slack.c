@@ -36,10 +36,12 @@ int main(int argc, char **argv)
     char err[512];
     if (sender_config_finish(&cfg, err, sizeof err)) {
         fprintf(stderr, "herald-slack: %s\n", err);
+        sender_config_dispose(&cfg);
         return 2;
     }
     util_signals_install();
-    sender *s = sender_new(&cfg, err, sizeof err);
+    sender *s = sender_new(&cfg, err, sizeof err); /* copies the client secret */
+    sender_config_dispose(&cfg);
     if (!s) {
         fprintf(stderr, "herald-slack: %s\n", err);
         return 1;

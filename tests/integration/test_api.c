@@ -1070,6 +1070,135 @@ START_TEST(test_message_with_unreadable_token_fails_cleanly)
 }
 END_TEST
 
+/* ================================================================ token rotation */
+
+static double fake_refreshes(void)
+{
+    cJSON *st = testlib_fake_slack_control(&slack, "/_fake/stats", NULL);
+    const cJSON *n = cJSON_GetObjectItem(st, "refreshes");
+    double v = cJSON_IsNumber(n) ? n->valuedouble : -1;
+    cJSON_Delete(st);
+    return v;
+}
+
+/* The stored token or refresh token of T0FAKE01, opened with the key. */
+static char *stored_secret(const char *column)
+{
+    unsigned char key[CRYPTO_KEY_LEN];
+    char err[128];
+    ck_assert_int_eq(crypto_key_from_base64(SECRET_KEY, key, err, sizeof err), 0);
+    char *q = testlib_fmt("SELECT %s FROM workspaces WHERE team_id = 'T0FAKE01'", column);
+    PGconn *c = db();
+    char *v = testlib_db_open_sealed(c, key, q);
+    PQfinish(c);
+    free(q);
+    return v;
+}
+
+static long sql_long(const char *q)
+{
+    PGconn *c = db();
+    long v = testlib_db_long(c, q);
+    PQfinish(c);
+    return v;
+}
+
+/* An install with token rotation on stores the refresh token (sealed) and
+ * the expiry with the token; a test message with the token expired refreshes
+ * it first (once) and is sent. */
+START_TEST(install_with_rotation_then_test_message_refreshes)
+{
+    fake_post("/_fake/state", "{\"oauth\":{\"client_id\":\"fake-client-id\",\"client_secret\":"
+                              "\"fake-client-secret\",\"team\":\"T0FAKE01\",\"deny\":false,"
+                              "\"rotation\":true,\"expires_in\":3600}}");
+    install_ok(&acme_s);
+    ck_assert_int_eq(
+        sql_long("SELECT count(*) FROM workspaces WHERE team_id = 'T0FAKE01' AND "
+                 "refresh_token_enc IS NOT NULL AND token_expires_at BETWEEN "
+                 "now() + interval '3500 seconds' AND now() + interval '3700 seconds'"),
+        1);
+    /* Encrypted at rest: neither token is in the raw bytes. */
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM workspaces WHERE team_id = 'T0FAKE01' AND "
+                              "position('xoxe-'::bytea IN refresh_token_enc) = 0 AND "
+                              "position('xoxb-'::bytea IN token_enc) = 0"),
+                     1);
+    char *rt = stored_secret("refresh_token_enc");
+    char *tok = stored_secret("token_enc");
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_ptr_nonnull(tok);
+    ck_assert_msg(strncmp(rt, "xoxe-1-fake-T0FAKE01-", 21) == 0, "refresh token shape");
+    resp r;
+    api("GET", "/api/v1/workspaces/T0FAKE01", NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"token_rotation\":true"));
+    ck_assert_ptr_null(strstr(r.body, "\"token_expires_at\":null"));
+    ck_assert_ptr_null(strstr(r.body, "xox"));
+    resp_free(&r);
+
+    /* A target (its destination is checked with the token), then the token
+     * expires (at Slack and in the database). */
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Rotated\","
+                                      "\"destination\":\"C0ALERTS\",\"uses\":[\"failed_check\"]}");
+
+    char *st = testlib_fmt(
+        "{\"workspaces\":[{\"id\":\"T0FAKE01\",\"name\":\"Fake Workspace\",\"domain\":\"fake\","
+        "\"tokens\":[\"%s\"],\"refresh_tokens\":[\"%s\"],\"token_expiry\":{\"%s\":%.3f},"
+        "\"bot_user_id\":\"U0HERALD\",\"bot_id\":\"B0HERALD\"}]}",
+        tok, rt, tok, (double)time(NULL) - 5);
+    fake_post("/_fake/state", st);
+    free(st);
+    sql("UPDATE workspaces SET token_expires_at = now() - interval '5 seconds' "
+        "WHERE team_id = 'T0FAKE01'");
+    double before = fake_refreshes();
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    ck_assert_int_eq((long)(fake_refreshes() - before), 1);
+    char *rt2 = stored_secret("refresh_token_enc");
+    char *tok2 = stored_secret("token_enc");
+    ck_assert_ptr_nonnull(rt2);
+    ck_assert_ptr_nonnull(tok2);
+    ck_assert_str_ne(rt2, rt);
+    ck_assert_str_ne(tok2, tok);
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM workspaces WHERE team_id = 'T0FAKE01' AND "
+                              "revoked_at IS NULL AND token_expires_at > now() + interval "
+                              "'3500 seconds'"),
+                     1);
+    /* Fresh now: workspace show's auth.test does not refresh again. */
+    api("GET", "/api/v1/workspaces/T0FAKE01", NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"auth_test\":{\"ok\":true"));
+    resp_free(&r);
+    ck_assert_int_eq((long)(fake_refreshes() - before), 1);
+    /* An expiry we did not know of: Slack answers token_expired, the test message
+     * refreshes and is sent once more. */
+    st = testlib_fmt(
+        "{\"workspaces\":[{\"id\":\"T0FAKE01\",\"name\":\"Fake Workspace\",\"domain\":\"fake\","
+        "\"tokens\":[\"%s\"],\"refresh_tokens\":[\"%s\"],\"token_expiry\":{\"%s\":%.3f},"
+        "\"bot_user_id\":\"U0HERALD\",\"bot_id\":\"B0HERALD\"}]}",
+        tok2, rt2, tok2, (double)time(NULL) - 5);
+    fake_post("/_fake/state", st);
+    free(st);
+    sql("UPDATE workspaces SET token_expires_at = NULL WHERE team_id = 'T0FAKE01'");
+    long sent_before = messages_in("C0ALERTS", "Rotated");
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    ck_assert_int_eq((long)(fake_refreshes() - before), 2);
+    ck_assert_int_eq(messages_in("C0ALERTS", "Rotated"), sent_before + 1);
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM workspaces WHERE team_id = 'T0FAKE01' AND "
+                              "revoked_at IS NULL AND token_expires_at IS NOT NULL"),
+                     1);
+    free(rt);
+    free(tok);
+    free(rt2);
+    free(tok2);
+    fake_post("/_fake/state", "{\"oauth\":{\"client_id\":\"fake-client-id\",\"client_secret\":"
+                              "\"fake-client-secret\",\"team\":\"T0FAKE01\",\"deny\":false}}");
+}
+END_TEST
+
 START_TEST(deliveries_pagination)
 {
     long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Paged\","
@@ -1248,8 +1377,11 @@ START_TEST(no_secrets_in_logs)
                   "no debug line for the token exchange in %s", api_log);
     ck_assert_ptr_nonnull(strstr(log, "console sign-in with token"));
     ck_assert_ptr_nonnull(strstr(log, "test message to target"));
-    const char *secrets[] = {"xoxb-",      "xoxe-",    "fake-client-secret", APITOKEN_PREFIX,
-                             tok_acme + 5, tok_op + 5, acme_s.sid,           acme_s.csrf};
+    /* Token rotation ran too: its refresh tokens (xoxe-...) are checked below. */
+    ck_assert_ptr_nonnull(strstr(log, "bot token refreshed"));
+    const char *secrets[] = {"xoxb-",         "xoxe-",          "fake-client-secret",
+                             APITOKEN_PREFIX, "refresh_token=", tok_acme + 5,
+                             tok_op + 5,      acme_s.sid,       acme_s.csrf};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         ck_assert_msg(strstr(log, secrets[i]) == NULL, "secret #%zu (%.4s...) in %s", i, secrets[i],
                       api_log);
@@ -1326,6 +1458,7 @@ int main(void)
     tcase_add_test(ta, tenant_tokens_are_isolated);
     tcase_add_test(ta, test_message_arrives_and_is_listed);
     tcase_add_test(ta, test_message_with_unreadable_token_fails_cleanly);
+    tcase_add_test(ta, install_with_rotation_then_test_message_refreshes);
     tcase_add_test(ta, deliveries_pagination);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);

@@ -69,6 +69,7 @@ static void ctl_run(run *r, const char *const *env, const char *input, const cha
         setenv("HERALD_SECRET_KEY", KEY_B64, 1);
         setenv("HERALD_LOG_LEVEL", "warn", 1);
         unsetenv("HERALD_SLACK_TOKEN");
+        unsetenv("HERALD_SLACK_REFRESH_TOKEN");
         for (const char *const *e = env; e && *e; e++) {
             const char *eq = strchr(*e, '=');
             if (eq) {
@@ -352,6 +353,56 @@ START_TEST(workspace_token_never_printed)
                      STORE_OK);
     ck_assert_str_eq(token, "xoxb-STDINSECRET");
     free(token);
+}
+END_TEST
+
+/* Token rotation: the refresh token is stored sealed with its expiry, never
+ * printed; without them a re-add clears both (a reinstall replaces all three). */
+START_TEST(workspace_add_with_rotation)
+{
+    run r;
+    ctl_run(&r,
+            ARGS("HERALD_SLACK_TOKEN=xoxe.xoxb-1-ROTSECRET",
+                 "HERALD_SLACK_REFRESH_TOKEN=xoxe-1-REFRESHSECRET"),
+            NULL,
+            ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot", "--token-expires-in",
+                 "43200"));
+    assert_ok(&r);
+    ck_assert_ptr_null(strstr(r.out, "SECRET"));
+    ck_assert_ptr_null(strstr(r.err, "SECRET"));
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE team_id = 'T0002' AND "
+                              "position('REFRESHSECRET'::bytea IN refresh_token_enc) = 0 AND "
+                              "token_expires_at BETWEEN now() + interval '43000 seconds' AND "
+                              "now() + interval '43400 seconds'"),
+        1);
+    unsigned char key[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    char *rt = testlib_db_open_sealed(
+        conn, key, "SELECT refresh_token_enc FROM workspaces WHERE team_id = 'T0002'");
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_eq(rt, "xoxe-1-REFRESHSECRET");
+    free(rt);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list", "--json"));
+    assert_ok(&r);
+    ck_assert_ptr_null(strstr(r.out, "SECRET"));
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_rotation")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_expires_at")));
+    cJSON_Delete(j);
+    /* One without the other is refused, naming both. */
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-x", "HERALD_SLACK_REFRESH_TOKEN=xoxe-ONLYSECRET"),
+            NULL, ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot"));
+    assert_usage_error(&r, "HERALD_SLACK_REFRESH_TOKEN and --token-expires-in");
+    ck_assert_ptr_null(strstr(r.err, "ONLYSECRET"));
+    /* A reinstall without rotation clears the refresh token and the expiry. */
+    ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-plain"), NULL,
+            ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot"));
+    assert_ok(&r);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE team_id = "
+                                           "'T0002' AND refresh_token_enc IS NULL AND "
+                                           "token_expires_at IS NULL"),
+                     1);
 }
 END_TEST
 
@@ -827,6 +878,57 @@ START_TEST(test_command_against_fake_slack)
 }
 END_TEST
 
+/* Token rotation: an expired rotating token is refreshed with the app's
+ * credentials before the test; without them the test fails as token_expired
+ * but the installation is not revoked (its refresh token still works). */
+START_TEST(test_command_refreshes_a_rotating_token)
+{
+    fake_slack_start();
+    char st[512];
+    snprintf(st, sizeof st,
+             "{\"workspaces\":[{\"id\":\"T1\",\"name\":\"Acme\",\"tokens\":[\"xoxb-rot\"],"
+             "\"refresh_tokens\":[\"xoxe-rot\"],\"token_expiry\":{\"xoxb-rot\":%ld}}],"
+             "\"oauth\":{\"client_id\":\"cid\",\"client_secret\":\"csecret\",\"rotation\":true}}",
+             (long)time(NULL) - 5);
+    cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/state", st));
+    unsigned char key[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    store_workspace_input in = {.team_id = "T1",
+                                .team_name = "Acme",
+                                .token = "xoxb-rot",
+                                .refresh_token = "xoxe-rot",
+                                .expires_in = 3600};
+    ck_assert_int_eq(store_workspace_put(conn, key, &in, NULL, err, sizeof err), STORE_OK);
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "rot", "--channel",
+                              "C0001", "--uses", "failed_check"));
+    char ids[24], env[300];
+    snprintf(ids, sizeof ids, "%ld", id);
+    snprintf(env, sizeof env, "HERALD_SLACK_API_URL=%s", slack.api_url);
+    /* No client credentials: Slack's token_expired, and the workspace stays usable. */
+    run r;
+    ctl_run(&r, ARGS(env), NULL, ARGS("test", ids));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.out, "error: token_expired: "));
+    ck_assert_ptr_nonnull(strstr(r.out, "HERALD_SLACK_CLIENT_ID"));
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT count(*) FROM workspaces WHERE revoked_at IS NULL"), 1);
+    /* The expiry is known now: refreshed first, then sent. */
+    exec_ok("UPDATE workspaces SET token_expires_at = now() - interval '1 second'");
+    ctl_run(&r, ARGS(env, "HERALD_SLACK_CLIENT_ID=cid", "HERALD_SLACK_CLIENT_SECRET=csecret"), NULL,
+            ARGS("test", ids));
+    ck_assert_msg(r.rc == 0, "%s %s", r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "ok: "));
+    ck_assert_ptr_null(strstr(r.out, "xox"));
+    ck_assert_ptr_null(strstr(r.err, "xox"));
+    ck_assert_ptr_null(strstr(r.err, "csecret"));
+    char *rt = testlib_db_open_sealed(conn, key, "SELECT refresh_token_enc FROM workspaces");
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_ne(rt, "xoxe-rot");
+    free(rt);
+    fake_slack_stop();
+}
+END_TEST
+
 /* Regression: a test right after a burst to the same channel failed with
  * "ratelimited: ... it will be retried later" (nothing retried it). The fake
  * Slack allows one message a second per channel with a burst of three: five
@@ -879,12 +981,14 @@ int main(void)
     tcase_add_test(tc, migrate_twice);
     tcase_add_test(tc, workspace_token_never_printed);
     tcase_add_test(tc, workspace_add_refusals);
+    tcase_add_test(tc, workspace_add_with_rotation);
     tcase_add_test(tc, workspace_remove_cmd);
     tcase_add_test(tc, target_lifecycle);
     tcase_add_test(tc, target_validation_errors);
     tcase_add_test(tc, deliveries_filtering);
     tcase_add_test(tc, test_command_against_fake_slack);
     tcase_add_test(tc, test_command_waits_out_429);
+    tcase_add_test(tc, test_command_refreshes_a_rotating_token);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -2,6 +2,7 @@
 #include "testlib.h"
 
 #include "common/db.h"
+#include "common/migrations.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -80,6 +81,32 @@ START_TEST(check_types_follow_events)
 }
 END_TEST
 
+/* 008 (token rotation): recorded, its columns exist, and its SQL runs again
+ * cleanly (each statement is IF NOT EXISTS). */
+START_TEST(token_rotation_migration_reruns)
+{
+    PGconn *c = testlib_db_connect(url);
+    char err[512];
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM schema_migrations WHERE version = 8 "
+                                        "AND name = '008_token_rotation.sql'"),
+                     1);
+    const herald_migration *m = NULL;
+    for (size_t i = 0; i < herald_migrations_count; i++)
+        if (herald_migrations[i].version == 8)
+            m = &herald_migrations[i];
+    ck_assert_ptr_nonnull(m);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(db_exec(c, m->sql, err, sizeof err) == 0, "run %d: %s", i + 1, err);
+    ck_assert_int_eq(testlib_db_long(c, "SELECT count(*) FROM information_schema.columns WHERE "
+                                        "table_name = 'workspaces' AND ((column_name = "
+                                        "'refresh_token_enc' AND data_type = 'bytea') OR "
+                                        "(column_name = 'token_expires_at' AND data_type = "
+                                        "'timestamp with time zone')) AND is_nullable = 'YES'"),
+                     2);
+    PQfinish(c);
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("migrate", url, sizeof url);
@@ -87,6 +114,7 @@ int main(void)
     TCase *tc = tcase_create("migrate");
     tcase_add_test(tc, migrate_twice_is_noop);
     tcase_add_test(tc, check_types_follow_events);
+    tcase_add_test(tc, token_rotation_migration_reruns);
     tcase_add_test(tc, migrate_fresh_applies_all);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/router.h"
 #include "common/sender.h"
+#include "common/store.h"
 #include "common/util.h"
 
 #include <cJSON.h>
@@ -1196,6 +1197,237 @@ START_TEST(reinstall_makes_workspace_usable_again)
 }
 END_TEST
 
+/* ==== tests: token rotation =============================================================== */
+
+#define ROT_CLIENT_ID     "rot-client"
+#define ROT_CLIENT_SECRET "rot-client-secret"
+
+/* Fake-slack's workspace T5 with bot token `token` expiring at now + expires_s
+ * (wall clock; none when expires_s is 0) and the valid refresh token `refresh`;
+ * rotation on for its app (new tokens live an hour). */
+static void fake_rotating(const char *token, double expires_s, const char *refresh)
+{
+    char expiry[160] = "{}";
+    if (expires_s != 0)
+        snprintf(expiry, sizeof expiry, "{\"%s\": %.3f}", token,
+                 (double)util_now_wall_ms() / 1000.0 + expires_s);
+    char *body = testlib_fmt(
+        "{\"workspaces\":[{\"id\":\"T5\",\"name\":\"Five\",\"tokens\":[\"%s\"],"
+        "\"refresh_tokens\":[\"%s\"],\"token_expiry\":%s}],"
+        "\"oauth\":{\"client_id\":\"" ROT_CLIENT_ID "\",\"client_secret\":\"" ROT_CLIENT_SECRET
+        "\",\"team\":\"T5\",\"rotation\":true,\"expires_in\":3600}}",
+        token, refresh, expiry);
+    control_do("/_fake/state", body);
+    free(body);
+}
+
+/* Installs T5 in PostgreSQL with token, refresh token and expiry (an SQL
+ * expression, e.g. "now() + interval '2 seconds'", or "NULL"). */
+static void add_rotating_workspace(const char *token, const char *refresh, const char *expires)
+{
+    char *hex = testlib_sealed_token_hex(key, token);
+    char *rhex = testlib_sealed_token_hex(key, refresh);
+    ck_assert_ptr_nonnull(hex);
+    ck_assert_ptr_nonnull(rhex);
+    char *q = testlib_fmt("INSERT INTO workspaces (team_id, team_name, token_enc, "
+                          "refresh_token_enc, token_expires_at) VALUES ('T5', 'Five', "
+                          "'%s'::bytea, '%s'::bytea, %s)",
+                          hex, rhex, expires);
+    sql(q);
+    free(q);
+    free(hex);
+    free(rhex);
+}
+
+static void rotation_config(sender_config *c, const char *group)
+{
+    test_config(c, group);
+    c->client_id = ROT_CLIENT_ID;
+    c->client_secret = ROT_CLIENT_SECRET;
+}
+
+static char *stored_refresh_token(void)
+{
+    return testlib_db_open_sealed(db, key,
+                                  "SELECT refresh_token_enc FROM workspaces WHERE team_id = 'T5'");
+}
+
+/* A token that expires in 2 s: deliveries sent after its expiry go out with a
+ * refreshed token, refreshed once; the pair and the expiry are stored. */
+START_TEST(rotation_refreshes_an_expiring_token)
+{
+    fake_rotating("xoxb-rot-1", 2, "xoxe-rot-r1");
+    add_rotating_workspace("xoxb-rot-1", "xoxe-rot-r1", "now() + interval '2 seconds'");
+    long t = add_target("T5", "CROT1");
+    sleep(3); /* past the expiry: Slack would answer token_expired */
+    sender_config c;
+    rotation_config(&c, "g-rot1");
+    running *r = start_sender(&c);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Rotated %d", i);
+        route(t, "T5", "CROT1", name);
+    }
+    flush();
+    wait_final(3, 60);
+    sender_stats st = stop_sender(r);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE state = 'sent' AND attempts = 1"),
+                     3);
+    ck_assert_int_eq(count_text("CROT1", "Rotated"), 3);
+    ck_assert_int_eq((long)stat_num("refreshes", NULL, NULL), 1);
+    ck_assert_int_eq(st.token_refreshes, 1);
+    ck_assert_int_eq((long)stat_num("errors", "token_expired", NULL), 0);
+    char *rt = stored_refresh_token();
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_ne(rt, "xoxe-rot-r1");
+    ck_assert_int_eq(strncmp(rt, "xoxe-1-fake-T5-", 15), 0);
+    free(rt);
+    char *tok = testlib_db_open_sealed(db, key,
+                                       "SELECT token_enc FROM workspaces WHERE "
+                                       "team_id = 'T5'");
+    ck_assert_ptr_nonnull(tok);
+    ck_assert_str_ne(tok, "xoxb-rot-1");
+    free(tok);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM workspaces WHERE team_id = 'T5' AND revoked_at IS "
+                          "NULL AND token_expires_at > now() + interval '50 minutes'"),
+                     1);
+}
+END_TEST
+
+/* Slack says token_expired for a token whose expiry we did not know: refresh
+ * and send again, once. */
+START_TEST(rotation_token_expired_is_refreshed_and_sent_once)
+{
+    fake_rotating("xoxb-rot-2", -10, "xoxe-rot-r2");
+    add_rotating_workspace("xoxb-rot-2", "xoxe-rot-r2", "NULL");
+    long t = add_target("T5", "CROT2");
+    sender_config c;
+    rotation_config(&c, "g-rot2");
+    running *r = start_sender(&c);
+    long id = route(t, "T5", "CROT2", "Expired unknown");
+    flush();
+    wait_final(1, 60);
+    sender_stats st = stop_sender(r);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'sent' AND "
+                          "attempts = 1",
+                          id),
+                     1);
+    ck_assert_int_eq(count_text("CROT2", "Expired unknown"), 1);
+    ck_assert_int_eq((long)stat_num("errors", "token_expired", NULL), 1);
+    ck_assert_int_eq((long)stat_num("refreshes", NULL, NULL), 1);
+    ck_assert_int_eq(st.token_refreshes, 1);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM workspaces WHERE team_id = 'T5' AND revoked_at IS "
+                          "NULL AND token_expires_at IS NOT NULL"),
+                     1);
+    char *rt = stored_refresh_token();
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_str_ne(rt, "xoxe-rot-r2");
+    free(rt);
+}
+END_TEST
+
+/* A refresh token Slack does not know: the installation is revoked with the
+ * code and the delivery fails with a reason; no token reaches a log line. */
+START_TEST(rotation_invalid_refresh_token_revokes)
+{
+    fake_rotating("xoxb-rot-3", -10, "xoxe-rot-valid");
+    add_rotating_workspace("xoxb-rot-3", "xoxe-rot-unknown", "now() - interval '10 seconds'");
+    long t = add_target("T5", "CROT3");
+    sender_config c;
+    rotation_config(&c, "g-rot3");
+    running *r = start_sender(&c);
+    long id = route(t, "T5", "CROT3", "Never sent");
+    flush();
+    wait_final(1, 60);
+    stop_sender(r);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'failed' AND "
+                          "last_error_code = 'invalid_refresh_token'",
+                          id),
+                     1);
+    char *why = sqlsf("SELECT last_error FROM deliveries WHERE id = %ld", id);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_msg(strstr(why, "reinstall") != NULL, "reason: %s", why);
+    ck_assert_ptr_null(strstr(why, "xox"));
+    free(why);
+    char *rev = sqls("SELECT revoked_reason FROM workspaces WHERE team_id = 'T5' AND revoked_at "
+                     "IS NOT NULL");
+    ck_assert_ptr_nonnull(rev);
+    ck_assert_str_eq(rev, "invalid_refresh_token");
+    free(rev);
+    ck_assert_int_eq(count_text("CROT3", "Never sent"), 0);
+    ck_assert_int_eq((long)stat_num("refreshes", NULL, NULL), 0);
+    ck_assert_int_eq((long)stat_num("errors", "invalid_refresh_token", NULL), 1);
+}
+END_TEST
+
+/* Two processes refreshing one installation at once: one asks Slack, the other
+ * waits on the row and reuses the stored pair. */
+typedef struct refresher {
+    pthread_barrier_t *go;
+    const char *stale;
+    store_token t;
+    store_status st;
+    char err[512];
+} refresher;
+
+static void *refresh_thread(void *arg)
+{
+    refresher *f = arg;
+    PGconn *c = testlib_db_connect(url);
+    store_slack_app app = {.api_base = fake.api_url,
+                           .client_id = ROT_CLIENT_ID,
+                           .client_secret = ROT_CLIENT_SECRET,
+                           .timeout_ms = 5000};
+    pthread_barrier_wait(f->go);
+    f->st =
+        store_workspace_refresh(c, key, "T5", &app, 60000, f->stale, &f->t, f->err, sizeof f->err);
+    PQfinish(c);
+    return NULL;
+}
+
+START_TEST(rotation_concurrent_refreshes_ask_slack_once)
+{
+    fake_rotating("xoxb-rot-4", 1, "xoxe-rot-r4");
+    add_rotating_workspace("xoxb-rot-4", "xoxe-rot-r4", "now() + interval '1 second'");
+    /* Slack takes a second to answer: the second caller arrives while the first waits. */
+    control_do("/_fake/faults", "{\"delay_ms\": 1000, \"methods\": [\"oauth.v2.access\"]}");
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 3);
+    /* One refreshes ahead of the expiry, the other as if Slack had answered token_expired. */
+    refresher a = {.go = &go}, b = {.go = &go, .stale = "xoxb-rot-4"};
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, refresh_thread, &a), 0);
+    ck_assert_int_eq(pthread_create(&tb, NULL, refresh_thread, &b), 0);
+    pthread_barrier_wait(&go);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&go);
+    ck_assert_msg(a.st == STORE_OK, "a: %s", a.err);
+    ck_assert_msg(b.st == STORE_OK, "b: %s", b.err);
+    ck_assert_int_eq((long)stat_num("refreshes", NULL, NULL), 1);
+    ck_assert_int_eq(a.t.refreshed + b.t.refreshed, 1);
+    ck_assert_ptr_nonnull(a.t.token);
+    ck_assert_ptr_nonnull(b.t.token);
+    ck_assert_str_eq(a.t.token, b.t.token);
+    ck_assert_str_ne(a.t.token, "xoxb-rot-4");
+    ck_assert_int_eq((long)stat_num("errors", "invalid_refresh_token", NULL), 0);
+    store_token_dispose(&a.t);
+    store_token_dispose(&b.t);
+    /* A later caller with a fresh token asks nobody. */
+    store_slack_app app = {
+        .api_base = fake.api_url, .client_id = ROT_CLIENT_ID, .client_secret = ROT_CLIENT_SECRET};
+    store_token t;
+    char err[512];
+    ck_assert_int_eq(store_workspace_refresh(db, key, "T5", &app, 60000, NULL, &t, err, sizeof err),
+                     STORE_OK);
+    ck_assert(!t.refreshed);
+    ck_assert(t.rotating);
+    ck_assert_int_gt(t.expires_at_ms, util_now_wall_ms() + 50 * 60 * 1000);
+    store_token_dispose(&t);
+    ck_assert_int_eq((long)stat_num("refreshes", NULL, NULL), 1);
+}
+END_TEST
+
 /* ==== main ================================================================================ */
 
 /* SENDER_TEST=name runs only the tests whose name contains it (debugging). */
@@ -1251,6 +1483,14 @@ int main(void)
     add(i4, reinstall_makes_workspace_usable_again);
     add(i4, database_connection_loss_recovered);
     suite_add_tcase(s, i4);
+    TCase *rot = tcase_create("rotation");
+    tcase_add_checked_fixture(rot, setup, teardown);
+    tcase_set_timeout(rot, 120);
+    add(rot, rotation_refreshes_an_expiring_token);
+    add(rot, rotation_token_expired_is_refreshed_and_sent_once);
+    add(rot, rotation_invalid_refresh_token_revokes);
+    add(rot, rotation_concurrent_refreshes_ask_slack_once);
+    suite_add_tcase(s, rot);
 
     runner_pid = getpid();
     SRunner *sr = srunner_create(s);

@@ -116,6 +116,22 @@ char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const ch
     return hex;
 }
 
+char *testlib_db_open_sealed(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN], const char *sql)
+{
+    PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 1); /* binary: raw bytes */
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        die(PQresultErrorMessage(r), sql);
+    char *plain = NULL;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        char err[128];
+        if (crypto_open(key, (const unsigned char *)PQgetvalue(r, 0, 0),
+                        (size_t)PQgetlength(r, 0, 0), &plain, err, sizeof err))
+            plain = NULL;
+    }
+    PQclear(r);
+    return plain;
+}
+
 void testlib_kafka_start(testlib_kafka *k, int brokers, int partitions)
 {
     char err[512];

@@ -54,6 +54,12 @@ void testlib_db_exec(PGconn *conn, const char *sql);
  * sealing failed. */
 char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const char *token);
 
+/* Runs SQL returning one bytea value sealed with key (a token_enc or
+ * refresh_token_enc) and opens it: the plaintext (malloc'd), or NULL when
+ * the value is NULL or does not open. Aborts on a database error. */
+char *testlib_db_open_sealed(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+                             const char *sql);
+
 /* An in-process mock Kafka cluster with the Herald topics (partitions each).
  * *bootstraps points into the cluster; destroy with testlib_kafka_destroy. */
 typedef struct testlib_kafka {

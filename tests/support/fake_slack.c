@@ -59,8 +59,14 @@ static const char usage_text[] =
     "\"T1\",\n"
     "              \"deleted\": false, \"messages_tab_disabled\": false}],\n"
     "   \"oauth\": {\"client_id\": \"cid\", \"client_secret\": \"secret\", \"team\": \"T1\",\n"
-    "             \"deny\": false},\n"
+    "             \"deny\": false, \"rotation\": false, \"expires_in\": 43200},\n"
     "   \"auto_channels\": false}\n"
+    "  Token rotation: with oauth.rotation the code exchange also answers refresh_token\n"
+    "  and expires_in (oauth.expires_in seconds); oauth.v2.access with\n"
+    "  grant_type=refresh_token trades a workspace's valid refresh token for a new pair\n"
+    "  and revokes it (reusing it: invalid_refresh_token). A workspace may also list\n"
+    "  \"refresh_tokens\": [...] and \"token_expiry\": {\"xoxb-...\": UNIX_SECONDS}: a bot\n"
+    "  token past its expiry gets token_expired from every method.\n"
     "  A channel or user without \"team\" belongs to every workspace. With auto_channels\n"
     "  (or --auto-channels) an unknown C.../G... id is accepted as a public channel.\n"
     "\n"
@@ -165,6 +171,7 @@ static void stats_reset(void)
     cJSON_AddNumberToObject(stats, "pings", 0);
     cJSON_AddNumberToObject(stats, "connections", 0);
     cJSON_AddNumberToObject(stats, "connections_closed", 0);
+    cJSON_AddNumberToObject(stats, "refreshes", 0); /* token rotation refreshes granted */
     cJSON *f = cJSON_AddObjectToObject(stats, "faults");
     cJSON_AddNumberToObject(f, "errors", 0);
     cJSON_AddNumberToObject(f, "drops", 0);
@@ -480,6 +487,11 @@ static cJSON *authenticate(call *k)
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(state, "workspaces"))
     {
         if (str_in(cJSON_GetObjectItemCaseSensitive(w, "tokens"), token)) {
+            /* Token rotation: an access token lives until its expiry (wall clock). */
+            const cJSON *exp = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(w, "token_expiry"), token);
+            if (cJSON_IsNumber(exp) && (double)util_now_wall_ms() / 1000.0 >= exp->valuedouble)
+                return slack_error("token_expired");
             k->ws = w;
             return NULL;
         }
@@ -1047,6 +1059,104 @@ static void random_hex(char *out, size_t nbytes)
         snprintf(out + 2 * i, 3, "%02x", (unsigned)(rnd() * 256) & 0xff);
 }
 
+/* A new bot token of workspace ws, accepted from now on, into out. */
+static void mint_token(cJSON *ws, char *out, size_t size)
+{
+    char hex[17];
+    random_hex(hex, 8);
+    snprintf(out, size, "xoxb-fake-%s-%ld-%s", jstr(ws, "id"), ++token_serial, hex);
+    cJSON *tokens = cJSON_GetObjectItemCaseSensitive(ws, "tokens");
+    if (!tokens)
+        tokens = cJSON_AddArrayToObject(ws, "tokens");
+    cJSON_AddItemToArray(tokens, cJSON_CreateString(out));
+}
+
+static cJSON *ws_obj(cJSON *ws, const char *name)
+{
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(ws, name);
+    if (!cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ws, name);
+        o = cJSON_AddObjectToObject(ws, name);
+    }
+    return o;
+}
+
+static cJSON *ws_arr(cJSON *ws, const char *name)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(ws, name);
+    if (!cJSON_IsArray(a)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ws, name);
+        a = cJSON_AddArrayToObject(ws, name);
+    }
+    return a;
+}
+
+/* Token rotation: token expires in oauth.expires_in seconds (12 h by default) and comes
+ * with a new refresh token, both added to answer a. */
+static void add_rotation(cJSON *a, cJSON *ws, const char *token, const cJSON *oauth)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(oauth, "expires_in");
+    double expires_in = cJSON_IsNumber(e) && e->valuedouble > 0 ? e->valuedouble : 43200;
+    char refresh[96], hex[17];
+    random_hex(hex, 8);
+    snprintf(refresh, sizeof refresh, "xoxe-1-fake-%s-%ld-%s", jstr(ws, "id"), ++token_serial, hex);
+    cJSON_AddItemToArray(ws_arr(ws, "refresh_tokens"), cJSON_CreateString(refresh));
+    cJSON *expiry = ws_obj(ws, "token_expiry");
+    cJSON_DeleteItemFromObjectCaseSensitive(expiry, token);
+    cJSON_AddNumberToObject(expiry, token, (double)util_now_wall_ms() / 1000.0 + expires_in);
+    cJSON_AddStringToObject(a, "refresh_token", refresh);
+    cJSON_AddNumberToObject(a, "expires_in", (double)(long)expires_in);
+}
+
+/* oauth.v2.access grant_type=refresh_token: a valid refresh token buys a new pair and is
+ * revoked (the previous access token lives until its own expiry, as at Slack). */
+static void oauth_refresh(call *k, const cJSON *oauth)
+{
+    const char *rt = jstr(k->args, "refresh_token");
+    cJSON *w, *ws = NULL;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(state, "workspaces"))
+    {
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(w, "refresh_tokens");
+        for (int i = 0; rt && i < cJSON_GetArraySize(list); i++) {
+            cJSON *t = cJSON_GetArrayItem(list, i);
+            if (cJSON_IsString(t) && strcmp(t->valuestring, rt) == 0) {
+                cJSON_AddItemToArray(ws_arr(w, "revoked_refresh_tokens"),
+                                     cJSON_DetachItemFromArray(list, i));
+                ws = w;
+                break;
+            }
+        }
+        if (ws)
+            break;
+    }
+    if (!ws) {
+        k->answer = slack_error("invalid_refresh_token");
+        return;
+    }
+    char token[96];
+    mint_token(ws, token, sizeof token);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "ok", true);
+    cJSON_AddStringToObject(a, "app_id", "A0FAKEAPP");
+    cJSON_AddStringToObject(a, "scope",
+                            jstr(oauth, "scope") ? jstr(oauth, "scope")
+                                                 : "chat:write,chat:write.public,users:read,"
+                                                   "users:read.email,im:write,channels:read,"
+                                                   "groups:read");
+    cJSON_AddStringToObject(a, "token_type", "bot");
+    cJSON_AddStringToObject(a, "access_token", token);
+    cJSON_AddStringToObject(a, "bot_user_id",
+                            jstr(ws, "bot_user_id") ? jstr(ws, "bot_user_id") : "U0HERALD");
+    cJSON *team = cJSON_AddObjectToObject(a, "team");
+    cJSON_AddStringToObject(team, "id", jstr(ws, "id"));
+    cJSON_AddStringToObject(team, "name", jstr(ws, "name") ? jstr(ws, "name") : jstr(ws, "id"));
+    cJSON_AddNullToObject(a, "enterprise");
+    cJSON_AddBoolToObject(a, "is_enterprise_install", false);
+    add_rotation(a, ws, token, oauth);
+    bump(stats, "refreshes", 1);
+    k->answer = a;
+}
+
 static void m_oauth_access(call *k)
 {
     const cJSON *oauth = cJSON_GetObjectItemCaseSensitive(state, "oauth");
@@ -1066,6 +1176,11 @@ static void m_oauth_access(call *k)
         MHD_free(pass);
     if (k->answer)
         return;
+    const char *grant = jstr(k->args, "grant_type");
+    if (grant && strcmp(grant, "refresh_token") == 0) {
+        oauth_refresh(k, oauth);
+        return;
+    }
     const char *code = jstr(k->args, "code");
     const char *redirect = jstr(k->args, "redirect_uri");
     oauth_code **pp = &codes, *found = NULL;
@@ -1092,13 +1207,8 @@ static void m_oauth_access(call *k)
         k->answer = slack_error("team_not_found");
         return;
     }
-    char token[96], hex[17];
-    random_hex(hex, 8);
-    snprintf(token, sizeof token, "xoxb-fake-%s-%ld-%s", jstr(ws, "id"), ++token_serial, hex);
-    cJSON *tokens = cJSON_GetObjectItemCaseSensitive(ws, "tokens");
-    if (!tokens)
-        tokens = cJSON_AddArrayToObject(ws, "tokens");
-    cJSON_AddItemToArray(tokens, cJSON_CreateString(token));
+    char token[96];
+    mint_token(ws, token, sizeof token);
 
     cJSON *a = cJSON_CreateObject();
     cJSON_AddBoolToObject(a, "ok", true);
@@ -1119,6 +1229,8 @@ static void m_oauth_access(call *k)
     cJSON_AddStringToObject(team, "name", jstr(ws, "name") ? jstr(ws, "name") : jstr(ws, "id"));
     cJSON_AddNullToObject(a, "enterprise");
     cJSON_AddBoolToObject(a, "is_enterprise_install", false);
+    if (jbool(oauth, "rotation"))
+        add_rotation(a, ws, token, oauth);
     k->answer = a;
 }
 

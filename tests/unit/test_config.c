@@ -4,8 +4,10 @@
 #include "common/log.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long n;
 static bool b;
@@ -94,6 +96,51 @@ START_TEST(common_select_lists_only_what_is_read)
 }
 END_TEST
 
+/* The Slack app's options, shared by herald-api and herald-slack: same names,
+ * the secret from the environment or the first line of a file. */
+START_TEST(slack_app_options_and_secret_file)
+{
+    cfg_slack_app app = {0};
+    cfg_opt o[CFG_SLACK_APP_COUNT];
+    cfg_slack_app_opts(o, &app, "id help");
+    ck_assert_str_eq(o[0].flag, "--slack-client-id");
+    ck_assert_str_eq(o[0].env, "HERALD_SLACK_CLIENT_ID");
+    ck_assert_ptr_null(o[1].flag); /* a secret never goes on a command line */
+    ck_assert_str_eq(o[1].env, "HERALD_SLACK_CLIENT_SECRET");
+    ck_assert_int_eq(o[1].type, CFG_SECRET);
+    ck_assert_str_eq(o[2].flag, "--slack-client-secret-file");
+    ck_assert_str_eq(o[2].env, "HERALD_SLACK_CLIENT_SECRET_FILE");
+
+    char err[256], *secret = NULL;
+    ck_assert_int_eq(cfg_slack_app_secret(&app, &secret, err, sizeof err), 0);
+    ck_assert_ptr_null(secret);
+    app.client_secret = "from-env";
+    ck_assert_int_eq(cfg_slack_app_secret(&app, &secret, err, sizeof err), 0);
+    ck_assert_str_eq(secret, "from-env");
+    free(secret);
+
+    char path[] = "/tmp/herald-test-secret-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("file-secret \t\nsecond line\n", f);
+    fclose(f);
+    app.client_secret_file = path; /* the file wins */
+    ck_assert_int_eq(cfg_slack_app_secret(&app, &secret, err, sizeof err), 0);
+    ck_assert_str_eq(secret, "file-secret");
+    free(secret);
+    f = fopen(path, "w");
+    fclose(f);
+    ck_assert_int_eq(cfg_slack_app_secret(&app, &secret, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "HERALD_SLACK_CLIENT_SECRET_FILE"));
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+    unlink(path);
+    ck_assert_int_eq(cfg_slack_app_secret(&app, &secret, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "cannot read"));
+    ck_assert_ptr_null(strstr(err, "from-env"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("config");
@@ -102,6 +149,7 @@ int main(void)
     tcase_add_test(tc, errors_name_the_flag);
     tcase_add_test(tc, help_wins_over_bad_environment);
     tcase_add_test(tc, common_select_lists_only_what_is_read);
+    tcase_add_test(tc, slack_app_options_and_secret_file);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);

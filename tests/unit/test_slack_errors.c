@@ -25,6 +25,7 @@ static const row table[] = {
     {"account_inactive", SLACK_INSTALLATION},
     {"token_revoked", SLACK_INSTALLATION},
     {"token_expired", SLACK_INSTALLATION},
+    {"invalid_refresh_token", SLACK_INSTALLATION},
     {"missing_scope", SLACK_INSTALLATION},
     {"no_permission", SLACK_INSTALLATION},
     {"access_denied", SLACK_INSTALLATION},
@@ -259,6 +260,36 @@ START_TEST(ok_true_with_warning_and_fields)
 }
 END_TEST
 
+/* Token rotation: oauth.v2.access answers refresh_token and expires_in; a
+ * lifetime is taken only as a positive whole number of seconds. */
+START_TEST(rotation_fields)
+{
+    slack_result r;
+    slack_result_init(&r);
+    const char *rot = "{\"ok\":true,\"access_token\":\"xoxe.xoxb-1-new\",\"token_type\":\"bot\","
+                      "\"refresh_token\":\"xoxe-1-refresh\",\"expires_in\":43200,"
+                      "\"team\":{\"id\":\"T5\",\"name\":\"Five\"}}";
+    ck_assert_int_eq(classify_body(rot, &r), SLACK_OK);
+    ck_assert_str_eq(slack_result_access_token(&r), "xoxe.xoxb-1-new");
+    ck_assert_str_eq(slack_result_refresh_token(&r), "xoxe-1-refresh");
+    ck_assert_int_eq(r.expires_in, 43200);
+    ck_assert_ptr_null(strstr(r.reason, "xoxe"));
+    const char *bad[] = {
+        "{\"ok\":true,\"expires_in\":\"43200\"}", "{\"ok\":true,\"expires_in\":-5}",
+        "{\"ok\":true,\"expires_in\":0}",         "{\"ok\":true,\"expires_in\":1.5}",
+        "{\"ok\":true,\"expires_in\":1e12}",      "{\"ok\":true}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(classify_body(bad[i], &r), SLACK_OK);
+        ck_assert_msg(r.expires_in == 0, "%s: expires_in %ld", bad[i], r.expires_in);
+    }
+    ck_assert_int_eq(classify_body("{\"ok\":false,\"error\":\"invalid_refresh_token\"}", &r),
+                     SLACK_INSTALLATION);
+    ck_assert_ptr_nonnull(strstr(r.reason, "reinstall"));
+    slack_result_dispose(&r);
+}
+END_TEST
+
 /* Regression: a long name was cut at the byte, which could split a UTF-8
  * character; herald-api stored the cut team name and PostgreSQL refused it. */
 START_TEST(long_names_are_cut_between_characters)
@@ -367,6 +398,7 @@ int main(void)
     tcase_add_test(tc, transport_failures);
     tcase_add_test(tc, token_never_reaches_the_result);
     tcase_add_test(tc, long_names_are_cut_between_characters);
+    tcase_add_test(tc, rotation_fields);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

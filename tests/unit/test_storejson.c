@@ -25,7 +25,15 @@ START_TEST(workspace_shape)
                 "{\"team_id\":\"T1\",\"team_name\":\"Acme\",\"bot_user_id\":null,\"scopes\":null,"
                 "\"installed_at\":\"2026-11-29T08:50:02.123Z\",\"updated_at\":null,"
                 "\"revoked\":true,\"revoked_at\":null,\"revoked_reason\":\"token_revoked\","
-                "\"target_count\":3}");
+                "\"target_count\":3,\"token_rotation\":false,\"token_expires_at\":null}");
+    /* Token rotation: the expiry is shown, never a token. */
+    w.rotating = true;
+    w.token_expires_at_ms = 1795942202123 + 43200000;
+    cJSON *r = storejson_workspace(&w);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "token_rotation")));
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "token_expires_at")->valuestring,
+                     "2026-11-29T20:50:02.123Z");
+    cJSON_Delete(r);
     store_workspaces l = {&w, 1};
     cJSON *a = storejson_workspaces(&l);
     ck_assert_int_eq(cJSON_GetArraySize(a), 1);

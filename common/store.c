@@ -1151,9 +1151,20 @@ store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPT
         const char *reason = res.ok          ? "Slack's answer had no new token pair"
                              : res.reason[0] ? res.reason
                                              : "Slack refused the refresh";
-        if (res.ok)
+        /* Our app's credentials refused: a configuration error of this process
+         * (HERALD_SLACK_CLIENT_ID / _SECRET), not of the installation, whose
+         * refresh token is still good: never revoke for it, try again. */
+        bool app_config = !res.ok && (!strcmp(res.error, "invalid_client_id") ||
+                                      !strcmp(res.error, "bad_client_secret"));
+        if (res.ok || app_config)
             transient = true; /* nothing was revoked that we know of: try again */
-        if (!transient) {
+        if (app_config) {
+            rollback(conn);
+            LOG_ERROR("workspace %s: Slack refused this Slack app's credentials (%s): check "
+                      "HERALD_SLACK_CLIENT_ID and HERALD_SLACK_CLIENT_SECRET; the token is "
+                      "refreshed once they are right",
+                      team_id, code);
+        } else if (!transient) {
             /* Slack will not refresh this installation: unusable until reinstalled. */
             const char *pr[2] = {team_id, code};
             if ((st = exec_sql(conn, what,

@@ -1360,6 +1360,41 @@ START_TEST(rotation_invalid_refresh_token_revokes)
 }
 END_TEST
 
+/* Our app's credentials refused (a mistyped HERALD_SLACK_CLIENT_SECRET): a
+ * configuration error of this process, not of the installation, whose
+ * refresh token is still good: nothing is revoked, the failure is transient,
+ * and the right secret then refreshes with the same refresh token. */
+START_TEST(rotation_wrong_client_secret_revokes_nothing)
+{
+    fake_rotating("xoxb-rot-5", -10, "xoxe-rot-r5");
+    add_rotating_workspace("xoxb-rot-5", "xoxe-rot-r5", "now() - interval '10 seconds'");
+    store_slack_app bad = {.api_base = fake.api_url,
+                           .client_id = ROT_CLIENT_ID,
+                           .client_secret = "not-the-secret",
+                           .timeout_ms = 5000};
+    store_token t;
+    char err[512];
+    ck_assert_int_eq(store_workspace_refresh(db, key, "T5", &bad, 60000, NULL, &t, err, sizeof err),
+                     STORE_CONFLICT);
+    ck_assert_str_eq(t.code, "bad_client_secret");
+    ck_assert(t.transient);
+    ck_assert(!t.revoked);
+    ck_assert_ptr_null(strstr(err, "not-the-secret"));
+    store_token_dispose(&t);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM workspaces WHERE team_id = 'T5' AND revoked_at IS "
+                          "NULL"),
+                     1);
+    store_slack_app good = bad;
+    good.client_secret = ROT_CLIENT_SECRET;
+    ck_assert_msg(store_workspace_refresh(db, key, "T5", &good, 60000, NULL, &t, err, sizeof err) ==
+                      STORE_OK,
+                  "%s", err);
+    ck_assert(t.refreshed);
+    ck_assert_str_ne(t.token, "xoxb-rot-5");
+    store_token_dispose(&t);
+}
+END_TEST
+
 /* Two processes refreshing one installation at once: one asks Slack, the other
  * waits on the row and reuses the stored pair. */
 typedef struct refresher {
@@ -1490,6 +1525,7 @@ int main(void)
     add(rot, rotation_token_expired_is_refreshed_and_sent_once);
     add(rot, rotation_invalid_refresh_token_revokes);
     add(rot, rotation_concurrent_refreshes_ask_slack_once);
+    add(rot, rotation_wrong_client_secret_revokes_nothing);
     suite_add_tcase(s, rot);
 
     runner_pid = getpid();

@@ -47,7 +47,9 @@ die() { echo "demo.sh: $*" >&2; exit 1; }
 tmp="" pg_dir="" pids=()
 cleanup() {
   local rc=$? i
-  trap - EXIT INT TERM
+  # A second Ctrl-C or TERM must not cut the cleanup short (orphans).
+  trap "" INT TERM
+  trap - EXIT
   # In reverse order of start, one at a time: the workers drain and commit
   # while Kafka, PostgreSQL and Slack are still there to take it.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -246,7 +248,14 @@ pings=$(curl -fsS "$SLACK/_fake/stats" | jq '.pings')
 echo "demo: $sent delivered, $failed failed with a reason (the private channel the bot is not in);"
 echo "      messages that would have pinged anyone: $pings (a display name like <!channel> is escaped)"
 if [ -n "$console" ]; then
-  echo "demo: web console $console  (sign in with the API token $api_token)"
+  if [ "$keep" = 1 ]; then
+    # An API token is a secret: to a file only root can read, not the terminal.
+    tokfile=$tmp/console-token
+    (umask 077; printf '%s\n' "$api_token" >"$tokfile")
+    echo "demo: web console $console  (sign in with the API token in $tokfile)"
+  else
+    echo "demo: web console $console"
+  fi
 fi
 if [ "$keep" = 1 ]; then
   # The variables for heraldctl and friends, the secret key among them, go to

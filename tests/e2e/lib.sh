@@ -54,7 +54,9 @@ e2e_eq() {
 
 e2e_cleanup() {
   local rc=$? i
-  trap - EXIT INT TERM
+  # A second Ctrl-C or TERM must not cut the cleanup short (orphans).
+  trap "" INT TERM
+  trap - EXIT
   # Reverse order of start, one at a time: workers stop while the services
   # they drain into (Kafka, PostgreSQL, Slack) are still up.
   for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do

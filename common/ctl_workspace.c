@@ -220,6 +220,9 @@ int ctl_workspace_list(void *ctx, int argc, char **argv)
                 snprintf(status, sizeof status, "revoked (%s) since %s",
                          w->revoked_reason ? w->revoked_reason : "unknown",
                          cli_time_format(w->revoked_at_ms, when, sizeof when));
+            else if (w->rotating && w->token_expires_at_ms)
+                snprintf(status, sizeof status, "active (rotating, token expires %s)",
+                         cli_time_format(w->token_expires_at_ms, when, sizeof when));
             else
                 snprintf(status, sizeof status, "active");
             const char *row[] = {

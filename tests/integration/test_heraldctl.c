@@ -390,6 +390,10 @@ START_TEST(workspace_add_with_rotation)
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_rotation")));
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "token_expires_at")));
     cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "list"));
+    assert_ok(&r);
+    ck_assert_msg(strstr(r.out, "active (rotating, token expires ") != NULL, "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, "SECRET"));
     /* One without the other is refused, naming both. */
     ctl_run(&r, ARGS("HERALD_SLACK_TOKEN=xoxb-x", "HERALD_SLACK_REFRESH_TOKEN=xoxe-ONLYSECRET"),
             NULL, ARGS("workspace", "add", "--team-id", "T0002", "--name", "Rot"));

@@ -1108,6 +1108,34 @@ static void add_rotation(cJSON *a, cJSON *ws, const char *token, const cJSON *oa
     cJSON_AddNumberToObject(a, "expires_in", (double)(long)expires_in);
 }
 
+/* oauth.v2.access's answer for workspace ws: a new bot token minted for it,
+ * with the rotation fields when rotating. */
+static cJSON *oauth_answer(cJSON *ws, const cJSON *oauth, bool rotating)
+{
+    char token[96];
+    mint_token(ws, token, sizeof token);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "ok", true);
+    cJSON_AddStringToObject(a, "app_id", "A0FAKEAPP");
+    cJSON_AddStringToObject(a, "scope",
+                            jstr(oauth, "scope") ? jstr(oauth, "scope")
+                                                 : "chat:write,chat:write.public,users:read,"
+                                                   "users:read.email,im:write,channels:read,"
+                                                   "groups:read");
+    cJSON_AddStringToObject(a, "token_type", "bot");
+    cJSON_AddStringToObject(a, "access_token", token);
+    cJSON_AddStringToObject(a, "bot_user_id",
+                            jstr(ws, "bot_user_id") ? jstr(ws, "bot_user_id") : "U0HERALD");
+    cJSON *team = cJSON_AddObjectToObject(a, "team");
+    cJSON_AddStringToObject(team, "id", jstr(ws, "id"));
+    cJSON_AddStringToObject(team, "name", jstr(ws, "name") ? jstr(ws, "name") : jstr(ws, "id"));
+    cJSON_AddNullToObject(a, "enterprise");
+    cJSON_AddBoolToObject(a, "is_enterprise_install", false);
+    if (rotating)
+        add_rotation(a, ws, token, oauth);
+    return a;
+}
+
 /* oauth.v2.access grant_type=refresh_token: a valid refresh token buys a new pair and is
  * revoked (the previous access token lives until its own expiry, as at Slack). */
 static void oauth_refresh(call *k, const cJSON *oauth)
@@ -1133,26 +1161,7 @@ static void oauth_refresh(call *k, const cJSON *oauth)
         k->answer = slack_error("invalid_refresh_token");
         return;
     }
-    char token[96];
-    mint_token(ws, token, sizeof token);
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddBoolToObject(a, "ok", true);
-    cJSON_AddStringToObject(a, "app_id", "A0FAKEAPP");
-    cJSON_AddStringToObject(a, "scope",
-                            jstr(oauth, "scope") ? jstr(oauth, "scope")
-                                                 : "chat:write,chat:write.public,users:read,"
-                                                   "users:read.email,im:write,channels:read,"
-                                                   "groups:read");
-    cJSON_AddStringToObject(a, "token_type", "bot");
-    cJSON_AddStringToObject(a, "access_token", token);
-    cJSON_AddStringToObject(a, "bot_user_id",
-                            jstr(ws, "bot_user_id") ? jstr(ws, "bot_user_id") : "U0HERALD");
-    cJSON *team = cJSON_AddObjectToObject(a, "team");
-    cJSON_AddStringToObject(team, "id", jstr(ws, "id"));
-    cJSON_AddStringToObject(team, "name", jstr(ws, "name") ? jstr(ws, "name") : jstr(ws, "id"));
-    cJSON_AddNullToObject(a, "enterprise");
-    cJSON_AddBoolToObject(a, "is_enterprise_install", false);
-    add_rotation(a, ws, token, oauth);
+    cJSON *a = oauth_answer(ws, oauth, true);
     bump(stats, "refreshes", 1);
     k->answer = a;
 }
@@ -1207,30 +1216,9 @@ static void m_oauth_access(call *k)
         k->answer = slack_error("team_not_found");
         return;
     }
-    char token[96];
-    mint_token(ws, token, sizeof token);
-
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddBoolToObject(a, "ok", true);
-    cJSON_AddStringToObject(a, "app_id", "A0FAKEAPP");
+    cJSON *a = oauth_answer(ws, oauth, jbool(oauth, "rotation"));
     cJSON *au = cJSON_AddObjectToObject(a, "authed_user");
     cJSON_AddStringToObject(au, "id", "U0INSTALLER");
-    cJSON_AddStringToObject(a, "scope",
-                            jstr(oauth, "scope") ? jstr(oauth, "scope")
-                                                 : "chat:write,chat:write.public,users:read,"
-                                                   "users:read.email,im:write,channels:read,"
-                                                   "groups:read");
-    cJSON_AddStringToObject(a, "token_type", "bot");
-    cJSON_AddStringToObject(a, "access_token", token);
-    cJSON_AddStringToObject(a, "bot_user_id",
-                            jstr(ws, "bot_user_id") ? jstr(ws, "bot_user_id") : "U0HERALD");
-    cJSON *team = cJSON_AddObjectToObject(a, "team");
-    cJSON_AddStringToObject(team, "id", jstr(ws, "id"));
-    cJSON_AddStringToObject(team, "name", jstr(ws, "name") ? jstr(ws, "name") : jstr(ws, "id"));
-    cJSON_AddNullToObject(a, "enterprise");
-    cJSON_AddBoolToObject(a, "is_enterprise_install", false);
-    if (jbool(oauth, "rotation"))
-        add_rotation(a, ws, token, oauth);
     k->answer = a;
 }
 

@@ -8,7 +8,7 @@
  *      check filter), over a few workspaces;
  *   2. an in-process librdkafka mock cluster; N events produced up front
  *      (check results, mostly failing, and collection events);
- *   3. the router (common/router.h, the code herald-router runs) consumes
+ *   3. the router (workers/router/router.h, the code herald-router runs) consumes
  *      them all; timed from its first consumed event to its last stored
  *      offset: events/s and delivery rows/s;
  *   4. the same events and delivery rows are COPYed into empty copies of the
@@ -21,7 +21,7 @@
 #include "common/db.h"
 #include "common/kafka.h"
 #include "common/log.h"
-#include "common/router.h"
+#include "workers/router/router.h"
 #include "common/util.h"
 
 #include <librdkafka/rdkafka_mock.h>

@@ -29,8 +29,8 @@
 #include "common/event.h"
 #include "common/kafka.h"
 #include "common/log.h"
-#include "common/router.h"
-#include "common/sender.h"
+#include "workers/router/router.h"
+#include "workers/slack/sender.h"
 #include "common/util.h"
 
 #include <cJSON.h>

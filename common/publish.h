@@ -70,11 +70,4 @@ void publish_destroy(publisher *p);
 /* TOPIC_CHECKS or TOPIC_COLLECTIONS. */
 const char *publish_topic(event_kind kind);
 
-/*
- * The whole of `herald-checks` (kind EVENT_CHECK_RESULT) and `herald-collect`
- * (EVENT_COLLECTION): `publish [FILE]`, one event per line. Returns the exit
- * status: 0 all published, 1 a line rejected or not acknowledged, 2 usage.
- */
-int publish_main(event_kind kind, int argc, char **argv);
-
 #endif

@@ -108,7 +108,7 @@ fi
 
 step "build ($build)"
 programs=(heraldctl herald-router herald-slack herald-checks herald-collect mock-kafka fake-slack)
-[ -f workers/herald-api.c ] && programs+=(herald-api)
+[ -f workers/api/main.c ] && programs+=(herald-api)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target "${programs[@]}" 2>&1 |
   grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built target|Embedding)' || true
@@ -174,7 +174,7 @@ step "workers: herald-router, herald-slack"
 bg herald-router "$(bin herald-router)"
 bg herald-slack "$(bin herald-slack)"
 console=""
-if [ -f workers/herald-api.c ]; then
+if [ -f workers/api/main.c ]; then
   # The admin API and web console; "Add to Slack" goes through the fake Slack.
   api_port=$(free_port)
   console="http://127.0.0.1:$api_port"

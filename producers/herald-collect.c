@@ -5,10 +5,10 @@
  * <reason>" and not published; the others still are.
  *
  * Exit status: 0 all published, 1 a line rejected or not acknowledged, 2 usage.
- * The logic is publish_main() in common/publish.c, which an engine can also
- * link as a C API (common/publish.h).
+ * The logic is publish_main() in producers/publish_cli.c; an engine can instead
+ * link the C API in common/publish.h.
  */
-#include "common/publish.h"
+#include "producers/publish_cli.h"
 
 int main(int argc, char **argv)
 {

@@ -11,13 +11,17 @@ export HERALD_SLACK_API_URL=http://127.0.0.1:1/api
 unset HERALD_LOG_LEVEL
 
 programs=()
-for src in "$HERALD_SOURCE_DIR"/producers/*.c "$HERALD_SOURCE_DIR"/workers/*.c \
-  "$HERALD_SOURCE_DIR"/tests/support/*.c; do
+# producers/<name>.c and tests/support/<name>.c are one program each; a worker
+# is a folder whose CMakeLists.txt names its program (herald_program(NAME ...)).
+for src in "$HERALD_SOURCE_DIR"/producers/herald-*.c "$HERALD_SOURCE_DIR"/tests/support/*.c; do
   [ -f "$src" ] || continue
   n=$(basename "$src" .c)
   case "$src" in */tests/support/*) n=${n//_/-} ;; esac
   programs+=("$n")
 done
+while read -r n; do
+  programs+=("$n")
+done < <(sed -n 's/^herald_program(\([^ )]*\).*/\1/p' "$HERALD_SOURCE_DIR"/workers/*/CMakeLists.txt)
 [ ${#programs[@]} -gt 0 ] || e2e_fail "no programs found under $HERALD_SOURCE_DIR"
 
 # run_cli NAME ARGS...: runs with a time limit; sets rc, out, err.
@@ -67,7 +71,7 @@ done
 
 # Subcommands of the programs that have them (issue 2): an unknown subcommand
 # and a bad flag of a real one are refused the same way.
-if [ -f "$HERALD_SOURCE_DIR/workers/heraldctl.c" ]; then
+if [ -f "$HERALD_SOURCE_DIR/workers/heraldctl/main.c" ]; then
   ctl=$(e2e_bin heraldctl) || exit 1
   expect_bad "$ctl" "unknown subcommand" "frobnicate" frobnicate
   expect_bad "$ctl" "unknown flag of a subcommand" "--no-such-flag" target add --no-such-flag

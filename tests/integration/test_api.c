@@ -8,7 +8,7 @@
  */
 #include "testlib.h"
 
-#include "common/apitoken.h"
+#include "store/apitoken.h"
 
 #include <check.h>
 #include <cJSON.h>

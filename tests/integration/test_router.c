@@ -13,7 +13,7 @@
 #include "common/event.h"
 #include "common/kafka.h"
 #include "common/log.h"
-#include "common/router.h"
+#include "workers/router/router.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /*
- * herald-slack (common/sender.h) against PostgreSQL, librdkafka's mock
+ * herald-slack (workers/slack/sender.h) against PostgreSQL, librdkafka's mock
  * cluster and the real fake-slack program: messages arrive once in the right
  * channel, rows end sent/failed with Slack's code and a readable reason,
  * pacing and 429s, durable retries across restarts, duplicates, email
@@ -18,9 +18,9 @@
 #include "common/event.h"
 #include "common/kafka.h"
 #include "common/log.h"
-#include "common/router.h"
-#include "common/sender.h"
-#include "common/store.h"
+#include "workers/router/router.h"
+#include "workers/slack/sender.h"
+#include "store/store.h"
 #include "common/util.h"
 
 #include <cJSON.h>

@@ -3,7 +3,7 @@
 
 #include "common/crypto.h"
 #include "common/db.h"
-#include "common/store.h"
+#include "store/store.h"
 #include "common/util.h"
 
 #include <check.h>

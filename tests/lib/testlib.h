@@ -10,8 +10,8 @@
  * migrated database for one suite so suites never see each other's rows.
  */
 #include "common/crypto.h"
-#include "common/router.h"
-#include "common/sender.h"
+#include "workers/router/router.h"
+#include "workers/slack/sender.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -147,7 +147,7 @@ cJSON *testlib_fake_slack_control(const testlib_fake_slack *fs, const char *path
 
 /* ==== workers on a thread of this process =================================== */
 
-/* A router (common/router.h) made by the caller with router_new, run by
+/* A router (workers/router/router.h) made by the caller with router_new, run by
  * router_run on a thread of its own, as herald-router's main thread runs it;
  * the caller may read its stats meanwhile and router_destroys it after
  * testlib_router_thread_stop. */
@@ -163,7 +163,7 @@ int testlib_router_thread_start(testlib_router_thread *t);
 /* router_stop, then waits for the thread; returns router_run's result. */
 int testlib_router_thread_stop(testlib_router_thread *t);
 
-/* The same for a sender (common/sender.h) made with sender_new. */
+/* The same for a sender (workers/slack/sender.h) made with sender_new. */
 typedef struct testlib_sender_thread {
     sender *s;
     pthread_t th;

@@ -1,6 +1,6 @@
 /* api_config_check: herald-api's configuration errors, found before any
  * connection (herald-api exits 2 on them, naming the flag or variable). */
-#include "common/api.h"
+#include "workers/api/api.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* apitoken: the pure helpers (random ids, hashes, comparison); the database
  * side is covered by tests/integration/test_api.c and test_heraldctl.c. */
-#include "common/apitoken.h"
+#include "store/apitoken.h"
 
 #include <check.h>
 #include <stdlib.h>

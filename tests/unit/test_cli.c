@@ -1,5 +1,5 @@
 /* cli: subcommand flag parsing and dispatch, safe aligned tables, time formats. */
-#include "common/cli.h"
+#include "workers/heraldctl/cli.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Offset tracking: out-of-order completion stores only what is safe. */
-#include "common/offsets.h"
+#include "workers/slack/offsets.h"
 
 #include <check.h>
 #include <stdlib.h>

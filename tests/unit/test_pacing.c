@@ -1,10 +1,10 @@
 /*
- * The sender's scheduler (common/dispatch.h) with an injected clock: burst
+ * The sender's scheduler (workers/slack/dispatch.h) with an injected clock: burst
  * then the steady rate per channel, channels independent of each other, a
  * 429 pausing exactly one channel (or one workspace), the workspace limit,
  * one request in flight per channel, order within a channel.
  */
-#include "common/dispatch.h"
+#include "workers/slack/dispatch.h"
 
 #include <check.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* Routing rules (common/route.h) as a table: event kind, trigger, status,
+/* Routing rules (workers/router/route.h) as a table: event kind, trigger, status,
  * failing_count, target uses, check filter, enabled/deleted and tenant. */
-#include "common/route.h"
+#include "workers/router/route.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* storejson: the JSON shapes heraldctl --json and the admin API print (keys, order, nulls). */
-#include "common/storejson.h"
+#include "store/storejson.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -1,0 +1,397 @@
+#include "store/apitoken.h"
+
+#include "common/crypto.h"
+#include "common/db.h"
+#include "common/event.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- helpers */
+
+int apitoken_random(char out[APITOKEN_RANDOM_LEN + 1])
+{
+    unsigned char b[32], enc[45]; /* base64 of 32 bytes: 43 characters, '=' and NUL */
+    if (RAND_bytes(b, sizeof b) != 1)
+        return -1;
+    EVP_EncodeBlock(enc, b, sizeof b);
+    /* base64url (RFC 4648 section 5) without the padding */
+    for (size_t i = 0; i < APITOKEN_RANDOM_LEN; i++)
+        out[i] = (char)(enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : enc[i]);
+    out[APITOKEN_RANDOM_LEN] = '\0';
+    crypto_wipe(b, sizeof b);
+    crypto_wipe(enc, sizeof enc);
+    return 0;
+}
+
+void apitoken_sha256(const char *s, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL);
+}
+
+bool apitoken_equal(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+void apitoken_hash_param(const char *s, char out[APITOKEN_HASH_PARAM_LEN])
+{
+    unsigned char h[32];
+    apitoken_sha256(s, h);
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    out[1] = 'x';
+    for (int i = 0; i < 32; i++) {
+        out[2 + 2 * i] = hex[h[i] >> 4];
+        out[3 + 2 * i] = hex[h[i] & 15];
+    }
+    out[66] = '\0';
+}
+
+/* Tenants are the identifiers events carry (event.h): a token for any other
+ * spelling could never see an event. "" is the operator (no tenant). */
+static bool tenant_ok(const char *t, char *errstr, size_t errstr_size)
+{
+    if (!*t || event_is_identifier(t))
+        return true;
+    snprintf(errstr, errstr_size,
+             "tenant: must be 1 to %d characters of A-Z a-z 0-9 . _ : - (as in events)",
+             EVENT_MAX_IDENTIFIER);
+    return false;
+}
+
+static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *vals,
+                      ExecStatusType want, char *errstr, size_t errstr_size)
+{
+    PGresult *r = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != want) {
+        db_error(conn, r, errstr, errstr_size);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void fill_principal(PGresult *r, apitoken_principal *p)
+{
+    memset(p, 0, sizeof *p);
+    p->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (!PQgetisnull(r, 0, 1))
+        snprintf(p->tenant, sizeof p->tenant, "%s", PQgetvalue(r, 0, 1));
+    snprintf(p->name, sizeof p->name, "%s", PQgetvalue(r, 0, 2));
+}
+
+/* -------------------------------------------------------------- tokens */
+
+int apitoken_create(PGconn *conn, const char *tenant, const char *name,
+                    char text[APITOKEN_TEXT_LEN + 1], int64_t *id, char *errstr, size_t errstr_size)
+{
+    if (tenant && !tenant_ok(tenant, errstr, errstr_size))
+        return -1;
+    char rnd[APITOKEN_RANDOM_LEN + 1];
+    if (apitoken_random(rnd) != 0) {
+        snprintf(errstr, errstr_size, "no randomness available for a token");
+        return -1;
+    }
+    snprintf(text, APITOKEN_TEXT_LEN + 1, "%s%s", APITOKEN_PREFIX, rnd);
+    crypto_wipe(rnd, sizeof rnd);
+    char hash[67], prefix[16];
+    apitoken_hash_param(text, hash);
+    snprintf(prefix, sizeof prefix, "%.9s", text);
+    const char *vals[] = {hash, prefix, tenant && *tenant ? tenant : NULL, name ? name : ""};
+    PGresult *r = exec(conn,
+                       "INSERT INTO api_tokens (token_hash, prefix, tenant_id, name) "
+                       "VALUES ($1::bytea, $2, $3, $4) RETURNING id",
+                       4, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r) {
+        crypto_wipe(text, APITOKEN_TEXT_LEN + 1);
+        return -1;
+    }
+    if (id)
+        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int apitoken_verify(PGconn *conn, const char *text, apitoken_principal *p, char *errstr,
+                    size_t errstr_size)
+{
+    if (!text || strncmp(text, APITOKEN_PREFIX, strlen(APITOKEN_PREFIX)) != 0 ||
+        strlen(text) != APITOKEN_TEXT_LEN)
+        return 0;
+    char hash[67];
+    apitoken_hash_param(text, hash);
+    const char *vals[] = {hash};
+    PGresult *r =
+        exec(conn,
+             "UPDATE api_tokens SET last_used_at = now() "
+             " WHERE token_hash = $1::bytea AND revoked_at IS NULL "
+             "   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "
+             "RETURNING id, tenant_id, name",
+             1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0) {
+        /* Either unknown, revoked, or used within the last minute. */
+        PQclear(r);
+        r = exec(conn,
+                 "SELECT id, tenant_id, name FROM api_tokens "
+                 " WHERE token_hash = $1::bytea AND revoked_at IS NULL",
+                 1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+        if (!r)
+            return -1;
+    }
+    int found = PQntuples(r) == 1;
+    if (found)
+        fill_principal(r, p);
+    PQclear(r);
+    return found;
+}
+
+int apitoken_revoke(PGconn *conn, int64_t id, char *errstr, size_t errstr_size)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *vals[] = {ids};
+    PGresult *r = exec(conn,
+                       "UPDATE api_tokens SET revoked_at = now() "
+                       " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id",
+                       1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    /* Sessions of a revoked token are refused anyway; delete them too. */
+    r = exec(conn, "DELETE FROM api_sessions WHERE token_id = $1::bigint", 1, vals,
+             PGRES_COMMAND_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return n == 1;
+}
+
+int apitoken_list_print(PGconn *conn, FILE *out, char *errstr, size_t errstr_size)
+{
+    PGresult *r =
+        exec(conn,
+             "SELECT id, prefix, coalesce(tenant_id, '*'), name, "
+             "       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+             "       coalesce(to_char(last_used_at AT TIME ZONE 'UTC', "
+             "                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'), "
+             "       coalesce(to_char(revoked_at AT TIME ZONE 'UTC', "
+             "                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-') "
+             "  FROM api_tokens ORDER BY id",
+             0, NULL, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    fprintf(out, "%-6s %-12s %-20s %-20s %-20s %-20s %s\n", "ID", "PREFIX", "TENANT", "NAME",
+            "CREATED", "LAST_USED", "REVOKED");
+    for (int i = 0; i < PQntuples(r); i++)
+        fprintf(out, "%-6s %-12s %-20s %-20s %-20s %-20s %s\n", PQgetvalue(r, i, 0),
+                PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                PQgetvalue(r, i, 3)[0] ? PQgetvalue(r, i, 3) : "-", PQgetvalue(r, i, 4),
+                PQgetvalue(r, i, 5), PQgetvalue(r, i, 6));
+    PQclear(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+int apitoken_session_create(PGconn *conn, apitoken_principal *p, char *sid, char *errstr,
+                            size_t errstr_size)
+{
+    if (apitoken_random(sid) != 0 || apitoken_random(p->csrf) != 0) {
+        snprintf(errstr, errstr_size, "no randomness available for a session");
+        return -1;
+    }
+    PGresult *r = exec(conn,
+                       "WITH a AS (DELETE FROM api_sessions WHERE expires_at < now()), "
+                       "     b AS (DELETE FROM oauth_states WHERE expires_at < now() - "
+                       "           interval '1 day') SELECT 1",
+                       0, NULL, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    PQclear(r);
+    char hash[67], tid[32], ttl[32];
+    apitoken_hash_param(sid, hash);
+    snprintf(tid, sizeof tid, "%" PRId64, p->token_id);
+    snprintf(ttl, sizeof ttl, "%d", APITOKEN_SESSION_TTL_S);
+    const char *vals[] = {hash, tid, p->csrf, ttl};
+    r = exec(conn,
+             "INSERT INTO api_sessions (id_hash, token_id, csrf, expires_at) "
+             "VALUES ($1::bytea, $2::bigint, $3, now() + make_interval(secs => $4::int))",
+             4, vals, PGRES_COMMAND_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    PQclear(r);
+    p->via_session = true;
+    return 0;
+}
+
+int apitoken_session_verify(PGconn *conn, const char *sid, apitoken_principal *p, char *errstr,
+                            size_t errstr_size)
+{
+    if (!sid || strlen(sid) != APITOKEN_RANDOM_LEN)
+        return 0;
+    char hash[67];
+    apitoken_hash_param(sid, hash);
+    const char *vals[] = {hash};
+    PGresult *r = exec(conn,
+                       "SELECT t.id, t.tenant_id, t.name, s.csrf "
+                       "  FROM api_sessions s JOIN api_tokens t ON t.id = s.token_id "
+                       " WHERE s.id_hash = $1::bytea AND s.expires_at > now() "
+                       "   AND t.revoked_at IS NULL",
+                       1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        fill_principal(r, p);
+        snprintf(p->csrf, sizeof p->csrf, "%s", PQgetvalue(r, 0, 3));
+        p->via_session = true;
+    }
+    PQclear(r);
+    return found;
+}
+
+int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t errstr_size)
+{
+    if (!sid)
+        return 0;
+    char hash[67];
+    apitoken_hash_param(sid, hash);
+    const char *vals[] = {hash};
+    PGresult *r = exec(conn, "DELETE FROM api_sessions WHERE id_hash = $1::bytea", 1, vals,
+                       PGRES_COMMAND_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ CLI */
+
+static int token_help(const char *sub)
+{
+    if (strcmp(sub, "create") == 0)
+        printf("usage: heraldctl token create [--tenant T] [--name N]\n\n"
+               "Creates an API token for herald-api and prints it on stdout, the only time it\n"
+               "is shown (only its SHA-256 is stored). With --tenant the token sees and changes\n"
+               "only that tenant; without, it is an operator token for every tenant.\n");
+    else if (strcmp(sub, "list") == 0)
+        printf("usage: heraldctl token list\n\nLists API tokens: id, prefix, tenant ('*' for "
+               "operator tokens), name, times. Never the token.\n");
+    else
+        printf("usage: heraldctl token revoke ID\n\nRevokes an API token; its console "
+               "sessions end with it.\n");
+    return 0;
+}
+
+int apitoken_cli(const char *sub, int argc, char **argv, PGconn *(*connect_db)(const char *cmd))
+{
+    char err[512], cmd[32];
+    snprintf(cmd, sizeof cmd, "token %s", sub);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return token_help(sub);
+    const char *tenant = NULL, *name = NULL;
+    long long id = 0;
+    if (strcmp(sub, "create") == 0) {
+        for (int i = 0; i < argc; i++) {
+            const char *a = argv[i];
+            const char **dst = strcmp(a, "--tenant") == 0 ? &tenant
+                               : strcmp(a, "--name") == 0 ? &name
+                                                          : NULL;
+            if (!dst && strncmp(a, "--tenant=", 9) == 0) {
+                tenant = a + 9;
+                continue;
+            }
+            if (!dst && strncmp(a, "--name=", 7) == 0) {
+                name = a + 7;
+                continue;
+            }
+            if (!dst) {
+                fprintf(stderr, "heraldctl %s: unknown argument '%s'\n", cmd, a);
+                return 2;
+            }
+            if (i + 1 >= argc) {
+                fprintf(stderr, "heraldctl %s: %s needs a value\n", cmd, a);
+                return 2;
+            }
+            *dst = argv[++i];
+        }
+        if (tenant && !*tenant) {
+            fprintf(stderr,
+                    "heraldctl %s: --tenant: empty tenant (omit the flag for an "
+                    "operator token)\n",
+                    cmd);
+            return 2;
+        }
+        if (tenant && !tenant_ok(tenant, err, sizeof err)) {
+            fprintf(stderr, "heraldctl %s: --%s\n", cmd, err);
+            return 2;
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        if (argc > 0) {
+            fprintf(stderr, "heraldctl %s: unknown argument '%s'\n", cmd, argv[0]);
+            return 2;
+        }
+    } else if (strcmp(sub, "revoke") == 0) {
+        char *end = NULL;
+        id = argc == 1 ? strtoll(argv[0], &end, 10) : 0;
+        if (argc != 1 || !end || *end || id <= 0) {
+            fprintf(stderr, "heraldctl %s: expected one token id (a positive whole number)\n", cmd);
+            return 2;
+        }
+    } else {
+        fprintf(stderr, "heraldctl token: unknown subcommand '%s' (create, list, revoke)\n", sub);
+        return 2;
+    }
+
+    PGconn *conn = connect_db(cmd);
+    if (!conn)
+        return 1;
+    int rc = 0;
+    if (strcmp(sub, "create") == 0) {
+        char text[APITOKEN_TEXT_LEN + 1];
+        int64_t nid = 0;
+        if (apitoken_create(conn, tenant, name, text, &nid, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+            rc = 1;
+        } else {
+            /* The token alone on stdout (scripts capture it); the rest on stderr. */
+            printf("%s\n", text);
+            fflush(stdout);
+            crypto_wipe(text, sizeof text);
+            fprintf(stderr, "token %" PRId64 " created for %s%s; it is shown only this once\n", nid,
+                    tenant ? "tenant " : "every tenant (operator)", tenant ? tenant : "");
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        if (apitoken_list_print(conn, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+            rc = 1;
+        }
+    } else {
+        int r = apitoken_revoke(conn, id, err, sizeof err);
+        if (r < 0)
+            fprintf(stderr, "heraldctl %s: %s\n", cmd, err);
+        else if (r == 0)
+            fprintf(stderr, "heraldctl %s: no active token %lld\n", cmd, id);
+        else
+            fprintf(stderr, "token %lld revoked\n", id);
+        rc = r == 1 ? 0 : 1;
+    }
+    PQfinish(conn);
+    return rc;
+}

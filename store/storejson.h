@@ -1,0 +1,43 @@
+#ifndef HERALD_STOREJSON_H
+#define HERALD_STOREJSON_H
+
+/*
+ * JSON forms of the admin data layer's structs (store/store.h), shared by
+ * `heraldctl ... --json` and the HTTP admin API so both speak one shape.
+ * Keys match the store's field names (the names STORE_INVALID messages use):
+ * a target reads back with the keys it is created with. Times are RFC 3339
+ * UTC strings with milliseconds, or null. Tokens are never included.
+ * Each function returns a new cJSON object (or array) owned by the caller.
+ */
+
+#include "store/store.h"
+
+#include <cJSON.h>
+#include <stdint.h>
+
+/* "2026-11-29T08:40:05.123Z" into buf (>= 32 bytes); "" when ms is 0. */
+const char *storejson_time(int64_t ms, char *buf, size_t size);
+
+/* {team_id, team_name, bot_user_id, scopes, installed_at, updated_at, revoked,
+ *  revoked_at, revoked_reason, target_count} */
+cJSON *storejson_workspace(const store_workspace *w);
+
+/* {id, tenant, workspace, workspace_name, workspace_revoked, name, description,
+ *  destination, destination_kind, destination_resolved, uses: [...],
+ *  checks: [...] (empty: every check), enabled, digest, thread_repeats,
+ *  created_at, updated_at,
+ *  health: {pending_24h, sending_24h, retrying_24h, sent_24h, failed_24h,
+ *           last_success_at, last_error_at, last_error_code, last_error}} */
+cJSON *storejson_target(const store_target *t);
+
+/* {id, event_id, target_id, target_name, tenant, event_kind, check_type,
+ *  integration, collection_status, state, attempts, next_attempt_at,
+ *  error_code, error, slack_channel, slack_ts, created_at, updated_at, sent_at} */
+cJSON *storejson_delivery(const store_delivery *d);
+
+/* Arrays of the above, in list order. */
+cJSON *storejson_workspaces(const store_workspaces *l);
+cJSON *storejson_targets(const store_targets *l);
+cJSON *storejson_deliveries(const store_deliveries *l);
+
+#endif

@@ -1,0 +1,80 @@
+#ifndef HERALD_API_H
+#define HERALD_API_H
+
+/*
+ * herald-api: the HTTP admin API, the Slack OAuth v2 install flow and the
+ * web console, over common/httpd (libmicrohttpd), store/ (PostgreSQL)
+ * and common/slack.
+ *
+ *   api_config cfg;  api_config_defaults(&cfg);  ...fill...
+ *   api_server *s = api_server_new(&cfg, err, sizeof err);   // connects, checks the schema
+ *   api_server_start(s, err, sizeof err);                     // listens
+ *   while (!util_should_stop()) sleep...;
+ *   api_server_destroy(s);                                    // graceful stop
+ *
+ * Module map: api.c (server, database pool, authentication, sessions, JSON
+ * helpers), api_install.c (OAuth), api_admin.c (workspaces, targets,
+ * deliveries, checks), api_console.c (static console files); the endpoints
+ * are listed in the README ("HTTP admin API") and schema/openapi.yaml.
+ */
+#include "common/httpd.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct api_config {
+    const char *listen;        /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
+    const char *database_url;  /* HERALD_DATABASE_URL */
+    const char *slack_api_url; /* HERALD_SLACK_API_URL: Web API base (…/api) */
+    const char *secret_key;    /* HERALD_SECRET_KEY (base64 of 32 bytes): required */
+    const char *public_url;    /* HERALD_PUBLIC_URL: how browsers reach us; "" derives
+                                  http://HOST:PORT from listen */
+    const char *client_id;     /* HERALD_SLACK_CLIENT_ID; "" disables the install flow */
+    const char *client_secret; /* HERALD_SLACK_CLIENT_SECRET (already read from the
+                                  _FILE variant by the program) */
+    const char *authorize_url; /* HERALD_SLACK_AUTHORIZE_URL */
+    const char *console_dir;   /* HERALD_CONSOLE_DIR: serve console files from here
+                                  instead of the embedded copies (development); "" off */
+    unsigned threads;          /* HTTP threads = database connections */
+    size_t max_body;           /* request body cap */
+    bool migrate;              /* apply pending migrations at start */
+    metrics_registry *metrics; /* NULL: the default registry */
+} api_config;
+
+#define API_DEFAULT_LISTEN        "127.0.0.1:8080"
+#define API_DEFAULT_AUTHORIZE_URL "https://slack.com/oauth/v2/authorize"
+#define API_DEFAULT_THREADS       4
+#define API_DEFAULT_MAX_BODY      (64 * 1024)
+/* The scopes Herald asks for when installed (slack-api.md). */
+#define API_SLACK_SCOPES                                                                           \
+    "chat:write,chat:write.public,users:read,users:read.email,im:write,channels:read,"             \
+    "groups:read"
+
+void api_config_defaults(api_config *cfg);
+
+/* Checks cfg without connecting anywhere: the listen address, the secret
+ * key, the public and authorize URLs, a client id without its secret.
+ * 0, or -1 with errstr naming the flag or variable (a usage error). */
+int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size);
+
+typedef struct api_server api_server;
+
+/* Validates cfg (api_config_check), opens the database pool and
+ * checks the schema (applying migrations when cfg->migrate). cfg's strings
+ * are copied. NULL with errstr set. */
+api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_size);
+
+/* Starts listening. 0, or -1 with errstr naming the address. */
+int api_server_start(api_server *s, char *errstr, size_t errstr_size);
+
+/* The bound port (after start). */
+uint16_t api_server_port(const api_server *s);
+/* The public base URL in use (no trailing slash). */
+const char *api_server_public_url(const api_server *s);
+
+/* Stops accepting, finishes running requests, closes the pool and frees.
+ * NULL does nothing. */
+void api_server_destroy(api_server *s);
+
+#endif

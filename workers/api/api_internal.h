@@ -1,0 +1,126 @@
+#ifndef HERALD_API_INTERNAL_H
+#define HERALD_API_INTERNAL_H
+
+/*
+ * Internal to herald-api's modules (api.c, api_install.c, api_admin.c,
+ * api_console.c): the server struct, the per-request call, and the helpers
+ * every handler uses. Not for other programs: include workers/api/api.h.
+ */
+#include "workers/api/api.h"
+#include "store/apitoken.h"
+#include "common/crypto.h"
+#include "common/httpd.h"
+#include "common/metrics.h"
+#include "store/store.h"
+
+#include <cJSON.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_SESSION_COOKIE    "herald_session"
+#define API_OAUTH_COOKIE      "herald_oauth"
+#define API_CSRF_HEADER       "X-CSRF-Token"
+#define API_CSRF_FIELD        "csrf"
+#define API_OAUTH_STATE_TTL_S 600
+
+/* A small fixed pool: one connection per HTTP thread, so a request never
+ * waits for another's connection in the normal case. */
+typedef struct api_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    PGconn **conns;
+    bool *busy;
+    size_t n;
+    char *conninfo;
+} api_pool;
+
+struct api_server {
+    api_config cfg; /* strings owned (copied) */
+    unsigned char key[CRYPTO_KEY_LEN];
+    char public_url[512]; /* no trailing slash */
+    char origin[512];     /* scheme://host[:port] of public_url */
+    char redirect_uri[600];
+    bool secure_cookies; /* public URL is https */
+    httpd *http;
+    api_pool pool;
+    metrics_registry *metrics;
+    metrics_counter *m_logins;   /* outcome */
+    metrics_counter *m_installs; /* outcome */
+    metrics_counter *m_tests;    /* outcome */
+    metrics_counter *m_auth_failures;
+};
+
+/* One request as a handler sees it. */
+typedef struct api_call {
+    httpd_req *req;
+    api_server *srv;
+    PGconn *db; /* from the pool for the whole request */
+    bool authed;
+    apitoken_principal who;
+} api_call;
+
+typedef void (*api_handler)(api_call *c);
+
+/* Route flags. */
+#define API_PUBLIC 0x0u /* no authentication */
+#define API_AUTH   0x1u /* token or session; unsafe methods by session need the CSRF token */
+#define API_PAGE   0x2u /* an HTML page: without a session, redirect to the sign-in page */
+#define API_NODB   0x4u /* needs no database connection */
+
+void api_route(api_server *s, const char *method, const char *path, unsigned flags, api_handler fn);
+void api_route_prefix(api_server *s, const char *method, const char *prefix, unsigned flags,
+                      api_handler fn);
+
+/* Module registration (each adds its routes). */
+void api_install_register(api_server *s);
+void api_admin_register(api_server *s);
+void api_console_register(api_server *s);
+
+/* ---- answers */
+
+/* {"error": msg, "field": field} (field omitted when NULL). */
+void api_error(api_call *c, unsigned status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps a store failure to its status (400/404/409/500/503) with the field. */
+void api_store_error(api_call *c, store_status st, const char *errstr);
+/* A small HTML page in the console's style; message is plain text (escaped
+ * here); link/link_text may be NULL. */
+void api_page(api_call *c, unsigned status, const char *title, const char *message,
+              const char *link, const char *link_text);
+/* s for a log line, in buf: control characters (a newline would forge a
+ * line) become '?'; cut at size. Returns buf. For request text only. */
+const char *api_log_safe(const char *s, char *buf, size_t size);
+/* HTML-escapes s (malloc'd). */
+char *api_html_escape(const char *s);
+
+/* ---- request helpers */
+
+/* The tenant a call is limited to: the token's tenant, or for an operator
+ * token the "tenant" query parameter when given (NULL: every tenant). */
+const char *api_tenant_scope(api_call *c);
+/* True when the caller may act for tenant (operators: any). */
+bool api_tenant_allowed(const api_call *c, const char *tenant);
+/* True for an operator (all tenants) principal. */
+bool api_is_operator(const api_call *c);
+/* True when the request's Origin (if any) is ours. */
+bool api_same_origin(api_call *c);
+/* The request body as a JSON object (owned by the request), or NULL after
+ * answering 400 (not JSON, or JSON that is not an object). */
+cJSON *api_body_object(api_call *c);
+/* Parses a positive 64-bit id; false otherwise. */
+bool api_parse_id(const char *s, int64_t *out);
+
+/* ---- JSON helpers */
+
+/* Adds key: RFC 3339 time, or null when ms is 0. */
+void api_json_time(cJSON *o, const char *key, int64_t ms);
+/* Adds key: s, or null when s is NULL. */
+void api_json_str(cJSON *o, const char *key, const char *s);
+
+/* The Slack Web API base in use. */
+const char *api_slack_base(const api_server *s);
+
+#endif

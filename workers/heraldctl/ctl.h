@@ -1,0 +1,37 @@
+#ifndef HERALD_CTL_H
+#define HERALD_CTL_H
+
+/*
+ * heraldctl's commands, a thin CLI over store/store.h: each ctl_<command>
+ * is a cli_subcommand run function (workers/heraldctl/cli.h). ctx is the program's
+ * const herald_common_config * (database URL, secret key, Slack API URL);
+ * argv holds the words after the command name. Returns the exit code: 0
+ * done; 1 the database, Slack or the current state said no; 2 usage (a bad
+ * flag or value, named in one line on stderr). Tokens are never printed.
+ */
+
+#include "common/config.h"
+
+#include <libpq-fe.h>
+
+/* Connects to cfg->database_url; on failure prints one line naming cmd and
+ * returns NULL. */
+PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd);
+
+int ctl_migrate(void *ctx, int argc, char **argv);
+
+int ctl_workspace_add(void *ctx, int argc, char **argv);
+int ctl_workspace_list(void *ctx, int argc, char **argv);
+int ctl_workspace_remove(void *ctx, int argc, char **argv);
+
+int ctl_target_add(void *ctx, int argc, char **argv);
+int ctl_target_list(void *ctx, int argc, char **argv);
+int ctl_target_show(void *ctx, int argc, char **argv);
+int ctl_target_update(void *ctx, int argc, char **argv);
+int ctl_target_remove(void *ctx, int argc, char **argv);
+
+int ctl_deliveries(void *ctx, int argc, char **argv);
+
+int ctl_test(void *ctx, int argc, char **argv);
+
+#endif

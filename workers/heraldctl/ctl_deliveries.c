@@ -1,0 +1,136 @@
+/* heraldctl deliveries. */
+
+#include "workers/heraldctl/ctl.h"
+#include "workers/heraldctl/ctl_internal.h"
+
+#include "workers/heraldctl/cli.h"
+#include "store/storejson.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ctl_flag_map delivery_flags[] = {
+    {"state", "--state"},
+    {"limit", "--limit"},
+    {"offset", "--offset"},
+    {NULL, NULL},
+};
+
+/* ================================================================ deliveries */
+
+int ctl_deliveries(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {
+        "deliveries",
+        "[--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N] "
+        "[--offset N] [--before ID] [--json]",
+        "Lists deliveries, newest first: what was sent where, what failed and why."};
+    const char *tenant = NULL, *state = NULL, *since_s = NULL;
+    long target = 0, limit = STORE_DELIVERIES_DEFAULT_LIMIT, offset = 0, before = 0;
+    bool json = false;
+    const cli_opt opts[] = {
+        {"--tenant", CLI_STR, "T", "only this tenant's deliveries", &tenant, 0, 0, NULL},
+        {"--target", CLI_LONG, "ID", "only this target's deliveries", &target, 1, INT64_MAX, NULL},
+        {"--state", CLI_STR, "S", "pending, sending, retrying, sent or failed", &state, 0, 0, NULL},
+        {"--since", CLI_STR, "WHEN",
+         "created since: a duration back from now (90s, 15m, 24h, 7d), a date (2026-11-28) or "
+         "an RFC 3339 time",
+         &since_s, 0, 0, NULL},
+        {"--limit", CLI_LONG, "N", "at most N rows (default 50, at most 1000)", &limit, 1,
+         STORE_DELIVERIES_MAX_LIMIT, NULL},
+        {"--offset", CLI_LONG, "N", "skip the N newest matching rows", &offset, 0, 100000000, NULL},
+        {"--before", CLI_LONG, "ID",
+         "only deliveries older than delivery ID (next page: the last ID shown)", &before, 1,
+         INT64_MAX, NULL},
+        {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
+    };
+    size_t npos;
+    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    if (rc >= 0)
+        return rc;
+    if (state && !store_delivery_state_valid(state)) {
+        char safe[80];
+        return cli_usage_error(CTL_PROG, c.name,
+                               "--state: '%s' is not a delivery state (pending, sending, retrying, "
+                               "sent, failed)",
+                               cli_safe(state, safe, sizeof safe));
+    }
+    int64_t since = 0;
+    if (since_s && !cli_parse_since(since_s, util_now_wall_ms(), &since)) {
+        char safe[80];
+        return cli_usage_error(
+            CTL_PROG, c.name, "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
+            cli_safe(since_s, safe, sizeof safe));
+    }
+    PGconn *conn = ctl_connect(cfg, c.name);
+    if (!conn)
+        return 1;
+    store_delivery_filter f = {.tenant = tenant,
+                               .target_id = target,
+                               .state = state,
+                               .since_ms = since,
+                               .before_id = before,
+                               .limit = (int)limit,
+                               .offset = (int)offset};
+    char err[512];
+    store_deliveries l = {0};
+    store_status st = store_delivery_list(conn, &f, &l, err, sizeof err);
+    PQfinish(conn);
+    if (st)
+        return ctl_report(c.name, st, err, delivery_flags);
+    if (json) {
+        ctl_print_json(storejson_deliveries(&l));
+    } else if (l.n == 0) {
+        printf("no deliveries\n");
+    } else {
+        /* The error and its reason come last and whole: the reason ends with what
+         * to do about it, and a long one widens only its own line. */
+        static const char *const hdr[] = {"ID",    "TIME",     "TARGET", "EVENT",
+                                          "STATE", "ATTEMPTS", "SLACK",  "ERROR"};
+        cli_table *t = cli_table_new(ARRAY_LEN(hdr), hdr);
+        cli_table_set_max_width(t, 2, 32);
+        cli_table_set_max_width(t, 3, 40);
+        for (size_t i = 0; i < l.n; i++) {
+            const store_delivery *d = &l.items[i];
+            char id[24], when[32], target_s[128], event_s[160], attempts[16], error[512],
+                slack[160];
+            snprintf(id, sizeof id, "%" PRId64, d->id);
+            snprintf(target_s, sizeof target_s, "%" PRId64 " %s", d->target_id,
+                     d->target_name ? d->target_name : "");
+            if (!d->event_kind)
+                snprintf(event_s, sizeof event_s, "?");
+            else if (!strcmp(d->event_kind, "check_result"))
+                snprintf(event_s, sizeof event_s, "check %s", d->check_type ? d->check_type : "?");
+            else if (!strcmp(d->event_kind, "collection_event"))
+                snprintf(event_s, sizeof event_s, "collection %s%s%s",
+                         d->integration ? d->integration : "?", d->collection_status ? " " : "",
+                         d->collection_status ? d->collection_status : "");
+            else
+                snprintf(event_s, sizeof event_s, "%s", d->event_kind);
+            snprintf(attempts, sizeof attempts, "%d", d->attempts);
+            if (d->error_code)
+                snprintf(error, sizeof error, "%s%s%s", d->error_code,
+                         d->error && *d->error ? ": " : "", d->error ? d->error : "");
+            else
+                error[0] = '\0';
+            if (d->slack_channel)
+                snprintf(slack, sizeof slack, "%s/%s", d->slack_channel,
+                         d->slack_ts ? d->slack_ts : "-");
+            else
+                slack[0] = '\0';
+            const char *row[] = {id,       cli_time_format(d->created_at_ms, when, sizeof when),
+                                 target_s, event_s,
+                                 d->state, attempts,
+                                 slack,    error};
+            cli_table_add(t, row);
+        }
+        cli_table_print(t, stdout);
+        cli_table_destroy(t);
+    }
+    store_deliveries_free(&l);
+    return 0;
+}

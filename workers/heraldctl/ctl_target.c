@@ -1,0 +1,413 @@
+/* heraldctl target add | list | show | update | remove. */
+
+#include "workers/heraldctl/ctl.h"
+#include "workers/heraldctl/ctl_internal.h"
+
+#include "workers/heraldctl/cli.h"
+#include "store/storejson.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ctl_flag_map target_flags[] = {
+    {"tenant", "--tenant"},       {"workspace", "--workspace"},
+    {"name", "--name"},           {"description", "--description"},
+    {"destination", "--channel"}, {"uses", "--uses"},
+    {"checks", "--checks"},       {NULL, NULL},
+};
+
+/* ================================================================ target */
+
+/* "on" / "off" for a target setting flag; returns -1 to go on, else exit 2. */
+static int parse_toggle(const char *cmd, const char *flag, const char *v, store_toggle *out)
+{
+    if (!v)
+        return -1;
+    if (!strcmp(v, "on")) {
+        *out = STORE_ON;
+        return -1;
+    }
+    if (!strcmp(v, "off")) {
+        *out = STORE_OFF;
+        return -1;
+    }
+    char safe[80];
+    return cli_usage_error(CTL_PROG, cmd, "%s: '%s' is not on or off", flag,
+                           cli_safe(v, safe, sizeof safe));
+}
+
+/*
+ * The settings target add and target update share, from their flags (NULL:
+ * not given) into in: --digest, --thread-repeats, --uses, --checks. *checks
+ * gets the parsed check vector that in->checks points at (the caller frees it
+ * with store_strv_free(*checks, in->n_checks)). Returns -1 to go on, else the
+ * exit code (the error is printed).
+ */
+static int target_settings(const char *cmd, const char *uses_s, const char *checks_s,
+                           const char *digest_s, const char *threads_s, store_target_input *in,
+                           char ***checks)
+{
+    int rc;
+    char err[512];
+    store_status st;
+    *checks = NULL;
+    if ((rc = parse_toggle(cmd, "--digest", digest_s, &in->digest)) >= 0 ||
+        (rc = parse_toggle(cmd, "--thread-repeats", threads_s, &in->thread_repeats)) >= 0)
+        return rc;
+    if (uses_s && (st = store_uses_parse(uses_s, &in->uses, err, sizeof err)))
+        return ctl_report(cmd, st, err, target_flags);
+    if (checks_s && (st = store_checks_parse(checks_s, checks, &in->n_checks, err, sizeof err)))
+        return ctl_report(cmd, st, err, target_flags);
+    in->checks = (const char *const *)*checks;
+    return -1;
+}
+
+/*
+ * Stores in (from target_settings; frees checks): creates a target when *id
+ * is 0 and sets *id, else updates target *id. Returns -1 when stored, else
+ * the exit code (the error is printed).
+ */
+static int target_write(const herald_common_config *cfg, const char *cmd,
+                        const store_target_input *in, char **checks, int64_t *id)
+{
+    PGconn *conn = ctl_connect(cfg, cmd);
+    char err[512];
+    store_status st = STORE_DB;
+    if (conn) {
+        st = *id ? store_target_update(conn, NULL, *id, in, err, sizeof err)
+                 : store_target_create(conn, in, id, err, sizeof err);
+        PQfinish(conn);
+    }
+    store_strv_free(checks, in->n_checks);
+    if (!conn)
+        return 1;
+    if (st == STORE_OK)
+        return -1;
+    /* The store's hint "clear the check filter too" (an update) is --all-checks here. */
+    if (st == STORE_INVALID && strstr(err, "clear the check filter too"))
+        strncat(err, " (--all-checks)", sizeof err - strlen(err) - 1);
+    return ctl_report(cmd, st, err, target_flags);
+}
+
+int ctl_target_add(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {
+        "target add",
+        "--tenant T --workspace TEAM_ID --name NAME [--description TEXT] "
+        "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
+        "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
+        "Creates a notification target and prints its id (only the id, on standard output)."};
+    const char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL,
+               *channel = NULL, *uses_s = NULL, *checks_s = NULL, *digest_s = NULL,
+               *threads_s = NULL;
+    bool disabled = false;
+    const cli_opt opts[] = {
+        {"--tenant", CLI_STR, "T", "tenant id (required)", &tenant, 0, 0, NULL},
+        {"--workspace", CLI_STR, "TEAM_ID", "installed workspace (required)", &workspace, 0, 0,
+         NULL},
+        {"--name", CLI_STR, "NAME", "target name, unique in the tenant (required)", &name, 0, 0,
+         NULL},
+        {"--description", CLI_STR, "TEXT", "free text", &description, 0, 0, NULL},
+        {"--channel", CLI_STR, "DEST",
+         "channel id (C0123ABC), #channel-name or a member's email address (required)", &channel, 0,
+         0, NULL},
+        {"--uses", CLI_STR, "USES",
+         "failed_check, data_collection or both, comma-separated "
+         "(required)",
+         &uses_s, 0, 0, NULL},
+        {"--checks", CLI_STR, "TYPES",
+         "only these check types, comma-separated (failed_check targets; default: every check)",
+         &checks_s, 0, 0, NULL},
+        {"--disabled", CLI_BOOL, NULL, "create it disabled", &disabled, 0, 0, NULL},
+        {"--digest", CLI_STR, "on|off",
+         "fold a backlog for its channel into one digest message (default on)", &digest_s, 0, 0,
+         NULL},
+        {"--thread-repeats", CLI_STR, "on|off",
+         "repeats of a still-failing check go in the thread of its first message (default off)",
+         &threads_s, 0, 0, NULL},
+    };
+    size_t npos;
+    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    if (rc >= 0)
+        return rc;
+    static const char *const required[] = {"--tenant", "--workspace", "--name", "--channel",
+                                           "--uses"};
+    const char *vals[] = {tenant, workspace, name, channel, uses_s};
+    for (size_t i = 0; i < ARRAY_LEN(required); i++)
+        if (!vals[i])
+            return cli_usage_error(CTL_PROG, c.name, "%s is required", required[i]);
+    store_target_input in = {.tenant = tenant,
+                             .workspace = workspace,
+                             .name = name,
+                             .description = description,
+                             .destination = channel,
+                             .enabled = disabled ? 0 : 1};
+    char **checks = NULL;
+    int64_t id = 0;
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
+        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
+        return rc;
+    printf("%" PRId64 "\n", id);
+    return 0;
+}
+
+static const char *checks_text(const store_target *t, char *buf, size_t size)
+{
+    if (t->n_checks == 0) {
+        snprintf(buf, size, "all");
+        return buf;
+    }
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < t->n_checks && o < size; i++) {
+        int w = snprintf(buf + o, size - o, "%s%s", i ? "," : "", t->checks[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+    return buf;
+}
+
+int ctl_target_list(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {"target list", "[--tenant T] [--json]",
+                                  "Lists notification targets (of one tenant, or all) with "
+                                  "their destination, uses, check filter and health."};
+    const char *tenant = NULL;
+    bool json = false;
+    const cli_opt opts[] = {
+        {"--tenant", CLI_STR, "T", "only this tenant's targets", &tenant, 0, 0, NULL},
+        {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
+    };
+    size_t npos;
+    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn = ctl_connect(cfg, c.name);
+    if (!conn)
+        return 1;
+    char err[512];
+    store_targets l = {0};
+    store_status st = store_target_list(conn, tenant, &l, err, sizeof err);
+    PQfinish(conn);
+    if (st)
+        return ctl_report(c.name, st, err, target_flags);
+    if (json) {
+        ctl_print_json(storejson_targets(&l));
+    } else if (l.n == 0) {
+        printf("no targets\n");
+    } else {
+        static const char *const hdr[] = {
+            "ID",     "TENANT", "NAME",     "WORKSPACE",  "DESTINATION",  "USES",
+            "CHECKS", "STATE",  "SENT_24H", "FAILED_24H", "LAST_SUCCESS", "LAST_ERROR"};
+        cli_table *t = cli_table_new(ARRAY_LEN(hdr), hdr);
+        cli_table_set_max_width(t, 2, 32);
+        cli_table_set_max_width(t, 6, 32);
+        cli_table_set_max_width(t, 11, 40);
+        for (size_t i = 0; i < l.n; i++) {
+            const store_target *x = &l.items[i];
+            char id[24], uses[64], checks[256], state[64], sent[24], failed[24], succ[32],
+                lasterr[160], when[32];
+            snprintf(id, sizeof id, "%" PRId64, x->id);
+            snprintf(state, sizeof state, "%s%s", x->enabled ? "enabled" : "disabled",
+                     x->workspace_revoked ? ", workspace revoked" : "");
+            snprintf(sent, sizeof sent, "%ld", x->health.sent_24h);
+            snprintf(failed, sizeof failed, "%ld", x->health.failed_24h);
+            if (x->health.last_error_code)
+                snprintf(lasterr, sizeof lasterr, "%s %s",
+                         cli_time_format(x->health.last_error_at_ms, when, sizeof when),
+                         x->health.last_error_code);
+            else
+                lasterr[0] = '\0';
+            const char *row[] = {id,
+                                 x->tenant_id,
+                                 x->name,
+                                 x->team_id,
+                                 x->destination,
+                                 store_uses_format(x->uses, uses, sizeof uses),
+                                 checks_text(x, checks, sizeof checks),
+                                 state,
+                                 sent,
+                                 failed,
+                                 cli_time_format(x->health.last_success_at_ms, succ, sizeof succ),
+                                 lasterr};
+            cli_table_add(t, row);
+        }
+        cli_table_print(t, stdout);
+        cli_table_destroy(t);
+    }
+    store_targets_free(&l);
+    return 0;
+}
+
+static void show_line(const char *label, const char *value)
+{
+    char safe[4096];
+    printf("%-15s %s\n", label, value && *value ? cli_safe(value, safe, sizeof safe) : "-");
+}
+
+int ctl_target_show(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {"target show", "ID [--json]",
+                                  "Shows one target: its settings, check filter and health "
+                                  "(deliveries by state over 24 hours, last success, last "
+                                  "error with its reason)."};
+    bool json = false;
+    const cli_opt opts[] = {
+        {"--json", CLI_BOOL, NULL, "print a JSON object", &json, 0, 0, NULL},
+    };
+    int64_t id;
+    int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn = ctl_connect(cfg, c.name);
+    if (!conn)
+        return 1;
+    char err[512];
+    store_target *t = NULL;
+    store_status st = store_target_get(conn, NULL, id, &t, err, sizeof err);
+    PQfinish(conn);
+    if (st)
+        return ctl_report(c.name, st, err, target_flags);
+    if (json) {
+        ctl_print_json(storejson_target(t));
+        store_target_free(t);
+        return 0;
+    }
+    char buf[512], b1[32], b2[32];
+    snprintf(buf, sizeof buf, "%" PRId64, t->id);
+    show_line("id:", buf);
+    show_line("tenant:", t->tenant_id);
+    show_line("name:", t->name);
+    show_line("description:", t->description);
+    snprintf(buf, sizeof buf, "%s (%s)%s", t->team_id, t->team_name,
+             t->workspace_revoked ? ", REVOKED: reinstall it" : "");
+    show_line("workspace:", buf);
+    snprintf(buf, sizeof buf, "%s (%s%s%s)", t->destination,
+             t->destination_kind == STORE_DEST_EMAIL          ? "direct message to this member"
+             : t->destination_kind == STORE_DEST_CHANNEL_NAME ? "channel name"
+                                                              : "channel id",
+             t->destination_resolved && t->destination_kind != STORE_DEST_CHANNEL_ID
+                 ? "; resolved to "
+                 : "",
+             t->destination_resolved && t->destination_kind != STORE_DEST_CHANNEL_ID
+                 ? t->destination_resolved
+                 : "");
+    show_line("destination:", buf);
+    char uses[64];
+    show_line("uses:", store_uses_format(t->uses, uses, sizeof uses));
+    char checks[2048];
+    show_line("checks:",
+              t->uses & STORE_USE_FAILED_CHECK ? checks_text(t, checks, sizeof checks) : "-");
+    show_line("enabled:", t->enabled ? "yes" : "no");
+    show_line("digest:", t->digest_enabled ? "on" : "off");
+    show_line("thread repeats:", t->thread_repeats ? "on" : "off");
+    show_line("created:", cli_time_format(t->created_at_ms, b1, sizeof b1));
+    show_line("updated:", cli_time_format(t->updated_at_ms, b2, sizeof b2));
+    snprintf(buf, sizeof buf, "%ld sent, %ld failed, %ld pending, %ld retrying, %ld sending",
+             t->health.sent_24h, t->health.failed_24h, t->health.pending_24h,
+             t->health.retrying_24h, t->health.sending_24h);
+    show_line("last 24 hours:", buf);
+    show_line("last success:", cli_time_format(t->health.last_success_at_ms, b1, sizeof b1));
+    if (t->health.last_error_code) {
+        snprintf(buf, sizeof buf, "%s %s%s%s",
+                 cli_time_format(t->health.last_error_at_ms, b2, sizeof b2),
+                 t->health.last_error_code,
+                 t->health.last_error && *t->health.last_error ? ": " : "",
+                 t->health.last_error ? t->health.last_error : "");
+        show_line("last error:", buf);
+    } else {
+        show_line("last error:", NULL);
+    }
+    store_target_free(t);
+    return 0;
+}
+
+int ctl_target_update(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {
+        "target update",
+        "ID [--name NAME] [--description TEXT] [--channel DEST] [--uses USES] "
+        "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
+        "[--thread-repeats on|off]",
+        "Changes the given settings of a target and leaves the others as they are."};
+    const char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL,
+               *digest_s = NULL, *threads_s = NULL;
+    bool all_checks = false, enable = false, disable = false;
+    const cli_opt opts[] = {
+        {"--name", CLI_STR, "NAME", "new name, unique in the tenant", &name, 0, 0, NULL},
+        {"--description", CLI_STR, "TEXT", "new description (\"\" clears it)", &description, 0, 0,
+         NULL},
+        {"--channel", CLI_STR, "DEST", "new destination: channel id, #channel-name or email",
+         &channel, 0, 0, NULL},
+        {"--uses", CLI_STR, "USES", "failed_check, data_collection or both", &uses_s, 0, 0, NULL},
+        {"--checks", CLI_STR, "TYPES", "replace the check filter with these check types", &checks_s,
+         0, 0, NULL},
+        {"--all-checks", CLI_BOOL, NULL, "clear the check filter: notify for every check",
+         &all_checks, 0, 0, NULL},
+        {"--enable", CLI_BOOL, NULL, "enable the target", &enable, 0, 0, NULL},
+        {"--disable", CLI_BOOL, NULL, "disable the target (nothing is routed to it)", &disable, 0,
+         0, NULL},
+        {"--digest", CLI_STR, "on|off", "fold a backlog into one digest message, or not", &digest_s,
+         0, 0, NULL},
+        {"--thread-repeats", CLI_STR, "on|off",
+         "repeats of a still-failing check as thread replies, or not", &threads_s, 0, 0, NULL},
+    };
+    int64_t id;
+    int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
+    if (rc >= 0)
+        return rc;
+    if (checks_s && all_checks)
+        return cli_usage_error(CTL_PROG, c.name,
+                               "--checks and --all-checks cannot be used together");
+    if (enable && disable)
+        return cli_usage_error(CTL_PROG, c.name, "--enable and --disable cannot be used together");
+    if (!name && !description && !channel && !uses_s && !checks_s && !all_checks && !enable &&
+        !disable && !digest_s && !threads_s)
+        return cli_usage_error(CTL_PROG, c.name,
+                               "nothing to change: give at least one of --name, "
+                               "--description, --channel, --uses, --checks, --all-checks, "
+                               "--enable, --disable, --digest, --thread-repeats");
+    store_target_input in = {.name = name,
+                             .description = description,
+                             .destination = channel,
+                             .set_checks = checks_s || all_checks,
+                             .enabled = enable    ? 1
+                                        : disable ? 0
+                                                  : -1};
+    char **checks = NULL;
+    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
+        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
+        return rc;
+    printf("target %" PRId64 " updated\n", id);
+    return 0;
+}
+
+int ctl_target_remove(void *ctx, int argc, char **argv)
+{
+    const herald_common_config *cfg = ctx;
+    static const cli_command c = {"target remove", "ID",
+                                  "Removes a target: nothing is routed to it any more; its "
+                                  "delivery history is kept."};
+    int64_t id;
+    int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn = ctl_connect(cfg, c.name);
+    if (!conn)
+        return 1;
+    char err[512];
+    store_status st = store_target_remove(conn, NULL, id, err, sizeof err);
+    PQfinish(conn);
+    if (st)
+        return ctl_report(c.name, st, err, target_flags);
+    printf("target %" PRId64 " removed\n", id);
+    return 0;
+}

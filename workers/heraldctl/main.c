@@ -1,0 +1,113 @@
+/*
+ * heraldctl: Herald's admin CLI, a thin layer over store/store.h.
+ *
+ *   heraldctl [global options] <command> [arguments]
+ *
+ * Exit codes: 0 done; 1 the database, Slack or the current state said no
+ * (not found, in use, connection failed, Slack error); 2 usage: an unknown
+ * command or flag, a missing or bad value. Errors are one line on stderr that
+ * name the flag or value at fault. Tokens are never printed.
+ *
+ * The commands live in workers/heraldctl/ctl*.c (ctl.h); this file is their table
+ * and the global options.
+ */
+#include "store/apitoken.h"
+#include "workers/heraldctl/cli.h"
+#include "common/config.h"
+#include "workers/heraldctl/ctl.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PROG "heraldctl"
+
+static herald_common_config cfg;
+
+/* apitoken_cli's way to connect. */
+static PGconn *connect_db(const char *cmd)
+{
+    return ctl_connect(&cfg, cmd);
+}
+
+/* ================================================================ commands */
+
+/* API tokens for herald-api: the logic is in store/apitoken.c. */
+static int cmd_token_create(void *ctx, int argc, char **argv)
+{
+    return apitoken_cli("create", argc, argv, connect_db);
+}
+static int cmd_token_list(void *ctx, int argc, char **argv)
+{
+    return apitoken_cli("list", argc, argv, connect_db);
+}
+static int cmd_token_revoke(void *ctx, int argc, char **argv)
+{
+    return apitoken_cli("revoke", argc, argv, connect_db);
+}
+
+static const cli_subcommand commands[] = {
+    {NULL, "migrate", ctl_migrate, "migrate",
+     "apply the database migrations not yet applied (safe to repeat)"},
+    {"workspace", "add", ctl_workspace_add,
+     "workspace add --team-id T --name NAME [--bot-user U] [--scopes S] [--token-stdin]",
+     "store a Slack installation; token from HERALD_SLACK_TOKEN or stdin, never echoed"},
+    {"workspace", "list", ctl_workspace_list, "workspace list [--json]",
+     "installed workspaces, their state and target counts (never tokens)"},
+    {"workspace", "remove", ctl_workspace_remove, "workspace remove TEAM_ID [--force]",
+     "remove an installation (refused while targets use it, unless --force)"},
+    {"target", "add", ctl_target_add,
+     "target add --tenant T --workspace TEAM_ID --name NAME [--description TEXT]\n"
+     "      --channel CHANNEL_ID|#name|email --uses failed_check[,data_collection]\n"
+     "      [--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
+     "create a notification target; prints its id"},
+    {"target", "list", ctl_target_list, "target list [--tenant T] [--json]",
+     "targets with destination, uses, check filter and health"},
+    {"target", "show", ctl_target_show, "target show ID [--json]",
+     "one target with its check filter, 24-hour counts, last success and last error"},
+    {"target", "update", ctl_target_update,
+     "target update ID [--name N] [--description D] [--channel C] [--uses U]\n"
+     "      [--checks T | --all-checks] [--enable | --disable] [--digest on|off]\n"
+     "      [--thread-repeats on|off]",
+     "change the given settings of a target"},
+    {"target", "remove", ctl_target_remove, "target remove ID",
+     "remove a target (its delivery history is kept)"},
+    {NULL, "deliveries", ctl_deliveries,
+     "deliveries [--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N]\n"
+     "      [--offset N] [--before ID] [--json]",
+     "deliveries, newest first, with Slack channel/ts or the error and its reason"},
+    {NULL, "test", ctl_test, "test TARGET_ID",
+     "send a test message to a target now and print Slack's answer"},
+    {"token", "create", cmd_token_create, "token create [--tenant T] [--name N]",
+     "create an API token for herald-api; printed once (stdout), stored hashed"},
+    {"token", "list", cmd_token_list, "token list", "API tokens (never the token itself)"},
+    {"token", "revoke", cmd_token_revoke, "token revoke ID",
+     "revoke an API token and end its console sessions"},
+};
+
+static const char global_usage[] = "[OPTIONS] COMMAND [ARGS]";
+
+int main(int argc, char **argv)
+{
+    log_init(PROG);
+    /* heraldctl never talks to Kafka: no --brokers. */
+    cfg_opt opts[CFG_COMMON_COUNT];
+    size_t nopts = cfg_common_select(opts, &cfg, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
+    int argi = 1;
+    char err[512];
+    switch (cfg_parse(PROG, global_usage, opts, nopts, argc, argv, &argi, err, sizeof err)) {
+    case CFG_HELP:
+        cli_print_commands(stdout, commands, ARRAY_LEN(commands));
+        return 0;
+    case CFG_ERROR:
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return 2;
+    case CFG_OK:
+        break;
+    }
+    /* libpq and libcurl write to sockets; a vanished peer must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    return cli_dispatch(PROG, commands, ARRAY_LEN(commands), &cfg, argc - argi, argv + argi);
+}

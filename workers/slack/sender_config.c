@@ -1,0 +1,304 @@
+/* herald-slack's configuration table and its parsing (see sender.h). */
+#include "workers/slack/sender.h"
+
+#include "common/crypto.h"
+#include "common/httpd.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool sender_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0) || isinf(v))
+        return false;
+    double mult = 1000; /* bare number: seconds */
+    if (!strcmp(end, "ms"))
+        mult = 1;
+    else if (!strcmp(end, "s") || !*end)
+        mult = 1000;
+    else if (!strcmp(end, "m"))
+        mult = 60e3;
+    else if (!strcmp(end, "h"))
+        mult = 3600e3;
+    else if (!strcmp(end, "d"))
+        mult = 86400e3;
+    else
+        return false;
+    double ms = v * mult;
+    if (ms < (double)min_ms || ms > (double)max_ms)
+        return false;
+    *out_ms = (int64_t)llround(ms);
+    return true;
+}
+
+static bool parse_number(const char *s, double min, double max, double *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= min && v <= max))
+        return false;
+    *out = v;
+    return true;
+}
+
+void sender_config_default(sender_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->common.kafka_brokers = "localhost:9092";
+    cfg->common.database_url = "";
+    cfg->common.slack_api_url = "https://slack.com/api";
+    cfg->group = "herald-slack";
+    cfg->channel_rate = 1.0;
+    cfg->channel_burst = 3.0;
+    cfg->workspace_rate = 300.0;
+    cfg->workspace_burst = 30.0;
+    cfg->pace_guard_ms = 20;
+    cfg->lookup_rate = 40.0;
+    cfg->max_in_flight = 64;
+    cfg->max_queued = 20000;
+    cfg->retry_base_ms = 1000;
+    cfg->retry_cap_ms = 5 * 60 * 1000;
+    cfg->retry_max_age_ms = 24LL * 3600 * 1000;
+    cfg->retry_poll_ms = 500;
+    cfg->takeover_grace_ms = 30000;
+    cfg->connect_timeout_ms = 5000;
+    cfg->request_timeout_ms = 15000;
+    cfg->claim_lease_ms = 60000;
+    cfg->shutdown_timeout_ms = 20000;
+    cfg->digests = true;
+    cfg->digest_window_ms = 5000;
+    cfg->digest_min = 3;
+    cfg->digest_max = 100;
+    cfg->threads = true;
+    cfg->thread_max_age_ms = 7LL * 86400 * 1000;
+    cfg->lookup_ttl_ms = 24LL * 3600 * 1000;
+    cfg->lookup_neg_ttl_ms = 10 * 60 * 1000;
+    cfg->token_refresh_margin_ms = 5 * 60 * 1000;
+}
+
+size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
+{
+    sender_config_default(cfg);
+    cfg_opt common[CFG_COMMON_COUNT];
+    cfg_common_opts(common, &cfg->common);
+    const cfg_opt own[] = {
+        {"--group", "HERALD_SLACK_GROUP", CFG_STRING, "herald-slack", 0, 0, "NAME",
+         "Kafka consumer group", &cfg->group},
+        {"--channel-rate", "HERALD_SLACK_CHANNEL_RATE", CFG_STRING, "1", 0, 0, "PER_SEC",
+         "messages per second per channel (0: unlimited)", &cfg->raw.channel_rate},
+        {"--channel-burst", "HERALD_SLACK_CHANNEL_BURST", CFG_STRING, "3", 0, 0, "N",
+         "messages a channel may get at once before the rate applies", &cfg->raw.channel_burst},
+        {"--workspace-rate-per-minute", "HERALD_SLACK_WORKSPACE_RATE", CFG_STRING, "300", 0, 0,
+         "PER_MIN", "messages per minute per workspace (0: unlimited)", &cfg->raw.workspace_rate},
+        {"--workspace-burst", "HERALD_SLACK_WORKSPACE_BURST", CFG_STRING, "30", 0, 0, "N",
+         "messages a workspace may get at once", &cfg->raw.workspace_burst},
+        {"--pace-guard", "HERALD_SLACK_PACE_GUARD", CFG_STRING, "20ms", 0, 0, "DURATION",
+         "extra spacing between paced messages, absorbing network jitter", &cfg->raw.pace_guard},
+        {"--lookup-rate-per-minute", "HERALD_SLACK_LOOKUP_RATE", CFG_STRING, "40", 0, 0, "PER_MIN",
+         "users.lookupByEmail calls per minute per workspace", &cfg->raw.lookup_rate},
+        {"--max-in-flight", "HERALD_SLACK_MAX_IN_FLIGHT", CFG_INT, "64", 1, 10000, "N",
+         "Slack requests in flight at once (one per channel)", &cfg->max_in_flight},
+        {"--max-queued", "HERALD_SLACK_MAX_QUEUED", CFG_INT, "20000", 10, 10000000, "N",
+         "deliveries held in memory before consuming pauses", &cfg->max_queued},
+        {"--retry-base", "HERALD_SLACK_RETRY_BASE", CFG_STRING, "1s", 0, 0, "DURATION",
+         "ceiling of the first retry's random wait (doubles per retry)", &cfg->raw.retry_base},
+        {"--retry-cap", "HERALD_SLACK_RETRY_CAP", CFG_STRING, "5m", 0, 0, "DURATION",
+         "largest ceiling of a retry's random wait", &cfg->raw.retry_cap},
+        {"--retry-max-age", "HERALD_SLACK_RETRY_MAX_AGE", CFG_STRING, "24h", 0, 0, "DURATION",
+         "a delivery still failing this long after it was routed fails for good",
+         &cfg->raw.retry_max_age},
+        {"--retry-poll", "HERALD_SLACK_RETRY_POLL", CFG_STRING, "500ms", 0, 0, "DURATION",
+         "how often due retries are looked for in PostgreSQL", &cfg->raw.retry_poll},
+        {"--takeover-grace", "HERALD_SLACK_TAKEOVER_GRACE", CFG_STRING, "30s", 0, 0, "DURATION",
+         "a due retry of a workspace another instance owns is taken after this much overdue",
+         &cfg->raw.takeover_grace},
+        {"--connect-timeout", "HERALD_SLACK_CONNECT_TIMEOUT", CFG_STRING, "5s", 0, 0, "DURATION",
+         "connecting to Slack", &cfg->raw.connect_timeout},
+        {"--request-timeout", "HERALD_SLACK_REQUEST_TIMEOUT", CFG_STRING, "15s", 0, 0, "DURATION",
+         "a whole Slack request", &cfg->raw.request_timeout},
+        {"--claim-lease", "HERALD_SLACK_CLAIM_LEASE", CFG_STRING, "60s", 0, 0, "DURATION",
+         "how long a claimed delivery belongs to its sender (> request timeout); after a "
+         "crash it is retried when this runs out",
+         &cfg->raw.claim_lease},
+        {"--shutdown-timeout", "HERALD_SLACK_SHUTDOWN_TIMEOUT", CFG_STRING, "20s", 0, 0, "DURATION",
+         "on SIGTERM, how long in-flight requests may finish", &cfg->raw.shutdown_timeout},
+        {"--no-digests", "HERALD_SLACK_NO_DIGESTS", CFG_BOOL, NULL, 0, 0, NULL,
+         "never fold a backlog into a digest (targets can also opt out)", &cfg->raw.no_digests},
+        {"--digest-window", "HERALD_SLACK_DIGEST_WINDOW", CFG_STRING, "5s", 0, 0, "DURATION",
+         "fold when more wait for a channel than its pace sends within this",
+         &cfg->raw.digest_window},
+        {"--digest-min", "HERALD_SLACK_DIGEST_MIN", CFG_INT, "3", 2, 1000, "N",
+         "never fold fewer deliveries than this", &cfg->digest_min},
+        {"--digest-max", "HERALD_SLACK_DIGEST_MAX", CFG_INT, "100", 2, 10000, "N",
+         "deliveries folded into one digest at most", &cfg->digest_max},
+        {"--no-threads", "HERALD_SLACK_NO_THREADS", CFG_BOOL, NULL, 0, 0, NULL,
+         "ignore the targets' thread-repeats setting", &cfg->raw.no_threads},
+        {"--thread-max-age", "HERALD_SLACK_THREAD_MAX_AGE", CFG_STRING, "7d", 0, 0, "DURATION",
+         "a failing streak older than this starts a new thread", &cfg->raw.thread_max_age},
+        {"--lookup-ttl", "HERALD_SLACK_LOOKUP_TTL", CFG_STRING, "24h", 0, 0, "DURATION",
+         "how long an email -> Slack user answer is reused", &cfg->raw.lookup_ttl},
+        {"--lookup-negative-ttl", "HERALD_SLACK_LOOKUP_NEGATIVE_TTL", CFG_STRING, "10m", 0, 0,
+         "DURATION", "how long an unknown email is remembered as unknown",
+         &cfg->raw.lookup_neg_ttl},
+        {"--token-refresh-margin", "HERALD_SLACK_TOKEN_REFRESH_MARGIN", CFG_STRING, "5m", 0, 0,
+         "DURATION",
+         "token rotation: refresh a bot token this long before it expires (needs the client id "
+         "and secret)",
+         &cfg->raw.token_refresh_margin},
+        {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, NULL, 0, 0, "HOST:PORT",
+         "serve /metrics and /healthz here (default: off)", &cfg->metrics_addr},
+        {"--console-url", "HERALD_CONSOLE_URL", CFG_STRING, NULL, 0, 0, "URL",
+         "Herald console base URL, for links in messages", &cfg->console_url},
+    };
+    cfg_opt app[CFG_SLACK_APP_COUNT];
+    cfg_slack_app_opts(app, &cfg->app,
+                       "Slack app client id, to refresh rotating bot tokens (empty: never "
+                       "refresh)");
+    size_t n = 0;
+    for (size_t i = 0; i < CFG_COMMON_COUNT && n < cap; i++)
+        out[n++] = common[i];
+    for (size_t i = 0; i < ARRAY_LEN(own) && n < cap; i++)
+        out[n++] = own[i];
+    for (size_t i = 0; i < CFG_SLACK_APP_COUNT && n < cap; i++)
+        out[n++] = app[i];
+    return n;
+}
+
+typedef struct dur_field {
+    const char *flag;
+    char *text;
+    int64_t min_ms, max_ms;
+    int64_t *dst;
+} dur_field;
+
+int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
+{
+    const struct {
+        const char *flag;
+        char *text;
+        double min, max;
+        double *dst;
+    } nums[] = {
+        {"--channel-rate", cfg->raw.channel_rate, 0, 1000, &cfg->channel_rate},
+        {"--channel-burst", cfg->raw.channel_burst, 1, 1000, &cfg->channel_burst},
+        {"--workspace-rate-per-minute", cfg->raw.workspace_rate, 0, 1e6, &cfg->workspace_rate},
+        {"--workspace-burst", cfg->raw.workspace_burst, 1, 1e5, &cfg->workspace_burst},
+        {"--lookup-rate-per-minute", cfg->raw.lookup_rate, 1, 1e5, &cfg->lookup_rate},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(nums); i++) {
+        if (!nums[i].text)
+            continue;
+        if (!parse_number(nums[i].text, nums[i].min, nums[i].max, nums[i].dst)) {
+            snprintf(errstr, errstr_size, "%s: invalid value '%s': expected a number from %g to %g",
+                     nums[i].flag, nums[i].text, nums[i].min, nums[i].max);
+            return -1;
+        }
+    }
+    const int64_t H = 3600LL * 1000, D = 24 * H;
+    const dur_field durs[] = {
+        {"--pace-guard", cfg->raw.pace_guard, 0, 1000, &cfg->pace_guard_ms},
+        {"--retry-base", cfg->raw.retry_base, 10, H, &cfg->retry_base_ms},
+        {"--retry-cap", cfg->raw.retry_cap, 10, D, &cfg->retry_cap_ms},
+        {"--retry-max-age", cfg->raw.retry_max_age, 1000, 30 * D, &cfg->retry_max_age_ms},
+        {"--retry-poll", cfg->raw.retry_poll, 10, 60000, &cfg->retry_poll_ms},
+        {"--takeover-grace", cfg->raw.takeover_grace, 0, D, &cfg->takeover_grace_ms},
+        {"--connect-timeout", cfg->raw.connect_timeout, 100, 600000, &cfg->connect_timeout_ms},
+        {"--request-timeout", cfg->raw.request_timeout, 100, 600000, &cfg->request_timeout_ms},
+        {"--claim-lease", cfg->raw.claim_lease, 1000, D, &cfg->claim_lease_ms},
+        {"--shutdown-timeout", cfg->raw.shutdown_timeout, 0, 600000, &cfg->shutdown_timeout_ms},
+        {"--digest-window", cfg->raw.digest_window, 0, H, &cfg->digest_window_ms},
+        {"--thread-max-age", cfg->raw.thread_max_age, 1000, 365 * D, &cfg->thread_max_age_ms},
+        {"--lookup-ttl", cfg->raw.lookup_ttl, 0, 365 * D, &cfg->lookup_ttl_ms},
+        {"--lookup-negative-ttl", cfg->raw.lookup_neg_ttl, 0, 365 * D, &cfg->lookup_neg_ttl_ms},
+        {"--token-refresh-margin", cfg->raw.token_refresh_margin, 0, 6 * H,
+         &cfg->token_refresh_margin_ms},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(durs); i++) {
+        if (!durs[i].text)
+            continue;
+        if (!sender_parse_duration(durs[i].text, durs[i].min_ms, durs[i].max_ms, durs[i].dst)) {
+            snprintf(errstr, errstr_size,
+                     "%s: invalid value '%s': expected a duration such as 500ms, 5s, 10m, 24h "
+                     "(from %lldms to %lldms)",
+                     durs[i].flag, durs[i].text, (long long)durs[i].min_ms,
+                     (long long)durs[i].max_ms);
+            return -1;
+        }
+    }
+    if (cfg->raw.no_digests)
+        cfg->digests = false;
+    if (cfg->raw.no_threads)
+        cfg->threads = false;
+    if (cfg->retry_cap_ms < cfg->retry_base_ms) {
+        snprintf(errstr, errstr_size, "--retry-cap: must be at least --retry-base");
+        return -1;
+    }
+    if (cfg->claim_lease_ms <= cfg->request_timeout_ms) {
+        snprintf(errstr, errstr_size,
+                 "--claim-lease: must be longer than --request-timeout (a live request must "
+                 "never lose its lease)");
+        return -1;
+    }
+    if (!cfg->group || !*cfg->group) {
+        snprintf(errstr, errstr_size, "--group: must not be empty");
+        return -1;
+    }
+    if (cfg->metrics_addr && *cfg->metrics_addr) {
+        char host[256], why[256];
+        uint16_t port;
+        if (httpd_parse_addr(cfg->metrics_addr, host, sizeof host, &port, why, sizeof why)) {
+            snprintf(errstr, errstr_size, "--metrics-addr: %s", why);
+            return -1;
+        }
+    }
+    /* The Slack app's credentials (token rotation), read as herald-api reads them. */
+    if (cfg->app.client_id || cfg->app.client_secret || cfg->app.client_secret_file) {
+        char *secret = NULL;
+        if (cfg_slack_app_secret(&cfg->app, &secret, errstr, errstr_size))
+            return -1;
+        cfg->client_id = cfg->app.client_id;
+        if (secret) {
+            cfg->client_secret = secret;
+            cfg->raw.secret_owned = true;
+        }
+    }
+    if (cfg->client_id && *cfg->client_id && (!cfg->client_secret || !*cfg->client_secret)) {
+        snprintf(errstr, errstr_size,
+                 "HERALD_SLACK_CLIENT_ID is set but no client secret: set "
+                 "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE");
+        return -1;
+    }
+    if (!cfg->common.secret_key || !*cfg->common.secret_key) {
+        snprintf(errstr, errstr_size,
+                 "HERALD_SECRET_KEY: required (the key the bot tokens were stored with)");
+        return -1;
+    }
+    unsigned char key[CRYPTO_KEY_LEN];
+    if (crypto_key_from_base64(cfg->common.secret_key, key, errstr, errstr_size))
+        return -1;
+    crypto_wipe(key, sizeof key);
+    return 0;
+}
+
+void sender_config_dispose(sender_config *cfg)
+{
+    if (cfg->raw.secret_owned && cfg->client_secret) {
+        crypto_wipe(cfg->client_secret, strlen(cfg->client_secret));
+        free(cfg->client_secret);
+    }
+    cfg->client_secret = NULL;
+    cfg->raw.secret_owned = false;
+}

@@ -163,3 +163,11 @@ void crypto_wipe(void *p, size_t n)
     if (p && n)
         OPENSSL_cleanse(p, n);
 }
+
+void crypto_free_secret(char *secret)
+{
+    if (!secret)
+        return;
+    crypto_wipe(secret, strlen(secret));
+    free(secret);
+}

@@ -28,4 +28,9 @@ int crypto_open(const unsigned char key[CRYPTO_KEY_LEN], const unsigned char *se
 /* Overwrites n bytes in a way the compiler may not elide (OPENSSL_cleanse). */
 void crypto_wipe(void *p, size_t n);
 
+/* Wipes and frees a NUL-terminated secret (a token, a client secret, a
+ * session or sign-in token) that the caller owns; NULL does nothing. The one
+ * way a secret string leaves memory. */
+void crypto_free_secret(char *secret);
+
 #endif

@@ -454,11 +454,6 @@ void metrics_gauge_add(metrics_gauge *g, const char *labels, double v)
     pthread_mutex_unlock(&g->m.mu);
 }
 
-void metrics_gauge_inc(metrics_gauge *g, const char *labels)
-{
-    metrics_gauge_add(g, labels, 1);
-}
-
 void metrics_gauge_dec(metrics_gauge *g, const char *labels)
 {
     metrics_gauge_add(g, labels, -1);

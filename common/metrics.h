@@ -76,7 +76,6 @@ double metrics_counter_value(metrics_counter *c, const char *labels);
 
 void metrics_gauge_set(metrics_gauge *g, const char *labels, double v);
 void metrics_gauge_add(metrics_gauge *g, const char *labels, double v);
-void metrics_gauge_inc(metrics_gauge *g, const char *labels);
 void metrics_gauge_dec(metrics_gauge *g, const char *labels);
 double metrics_gauge_value(metrics_gauge *g, const char *labels);
 

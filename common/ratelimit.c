@@ -192,7 +192,9 @@ ratelimit_bucket *ratelimit_table_find(ratelimit_table *t, const char *key)
     return NULL;
 }
 
-ratelimit_bucket *ratelimit_table_get(ratelimit_table *t, const char *key, int64_t now_ms)
+/* The bucket for key, created (full) when missing. The pointer is stable until
+ * the bucket is evicted or the table destroyed. */
+static ratelimit_bucket *table_get(ratelimit_table *t, const char *key, int64_t now_ms)
 {
     ratelimit_bucket *b = ratelimit_table_find(t, key);
     if (b)
@@ -213,7 +215,7 @@ ratelimit_bucket *ratelimit_table_get(ratelimit_table *t, const char *key, int64
 
 int64_t ratelimit_table_take(ratelimit_table *t, const char *key, int64_t now_ms)
 {
-    return ratelimit_take(ratelimit_table_get(t, key, now_ms), now_ms);
+    return ratelimit_take(table_get(t, key, now_ms), now_ms);
 }
 
 int64_t ratelimit_table_peek(ratelimit_table *t, const char *key, int64_t now_ms)
@@ -225,7 +227,7 @@ int64_t ratelimit_table_peek(ratelimit_table *t, const char *key, int64_t now_ms
 void ratelimit_table_pause_until(ratelimit_table *t, const char *key, int64_t until_ms,
                                  int64_t now_ms)
 {
-    ratelimit_pause_until(ratelimit_table_get(t, key, now_ms), until_ms);
+    ratelimit_pause_until(table_get(t, key, now_ms), until_ms);
 }
 
 /* Forgetting a bucket is only safe when a fresh one would behave the same. */

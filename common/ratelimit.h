@@ -60,9 +60,6 @@ typedef struct ratelimit_table ratelimit_table;
 ratelimit_table *ratelimit_table_new(double rate, double burst, int64_t idle_ms);
 void ratelimit_table_destroy(ratelimit_table *t); /* NULL-safe */
 
-/* The bucket for key, created (full) when missing. The pointer is stable until
- * the bucket is evicted or the table destroyed. */
-ratelimit_bucket *ratelimit_table_get(ratelimit_table *t, const char *key, int64_t now_ms);
 /* The bucket for key or NULL; creates nothing. */
 ratelimit_bucket *ratelimit_table_find(ratelimit_table *t, const char *key);
 

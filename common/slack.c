@@ -113,7 +113,9 @@ slack_class slack_error_classify(const char *code)
     return ci ? ci->cls : SLACK_UNKNOWN_PERMANENT;
 }
 
-const char *slack_error_reason(const char *code)
+/* A readable reason for administrators for a known code ("the bot is not a
+ * member of this channel: invite @Herald to it"), or NULL when unknown. */
+static const char *error_reason(const char *code)
 {
     const code_info *ci = find_code(code);
     return ci ? ci->reason : NULL;
@@ -300,7 +302,6 @@ struct slack_request {
 
     char retry_after[64]; /* raw Retry-After value of the last response, "" when none */
 
-    bool share_set;
     void *user;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -532,22 +533,12 @@ void slack_request_set_timeouts(slack_request *req, long connect_ms, long total_
         curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, total_ms);
 }
 
-void slack_request_set_basic_auth(slack_request *req, const char *user, const char *password)
+/* HTTP Basic auth (oauth.v2.access client id/secret). Copied by libcurl; never logged. */
+static void set_basic_auth(slack_request *req, const char *user, const char *password)
 {
     curl_easy_setopt(req->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(req->easy, CURLOPT_USERNAME, user ? user : "");
     curl_easy_setopt(req->easy, CURLOPT_PASSWORD, password ? password : "");
-}
-
-void slack_request_set_share(slack_request *req, CURLSH *share)
-{
-    curl_easy_setopt(req->easy, CURLOPT_SHARE, share);
-    req->share_set = share != NULL;
-}
-
-void slack_request_set_max_response(slack_request *req, size_t max_bytes)
-{
-    req->resp.max = max_bytes ? max_bytes : SLACK_MAX_RESPONSE_BYTES;
 }
 
 void slack_request_set_user(slack_request *req, void *user)
@@ -578,7 +569,8 @@ slack_request *slack_request_from_easy(CURL *easy)
     return (slack_request *)(void *)p;
 }
 
-void slack_request_rearm(slack_request *req)
+/* Clears the response buffer and captured headers so the same request can be sent again. */
+static void rearm(slack_request *req)
 {
     strbuf_reset(&req->resp);
     req->resp_overflow = false;
@@ -595,8 +587,8 @@ static void set_error(slack_result *r, slack_class cls, const char *code, const 
     snprintf(r->error, sizeof r->error, "%s", code);
     if (reason)
         snprintf(r->reason, sizeof r->reason, "%s", reason);
-    else if (slack_error_reason(code))
-        snprintf(r->reason, sizeof r->reason, "%s", slack_error_reason(code));
+    else if (error_reason(code))
+        snprintf(r->reason, sizeof r->reason, "%s", error_reason(code));
     else
         snprintf(r->reason, sizeof r->reason, "Slack answered %s", code);
 }
@@ -740,13 +732,12 @@ slack_class slack_request_result(slack_request *req, CURLcode code, slack_result
 
 slack_class slack_request_perform(slack_request *req, slack_result *out)
 {
-    if (!req->share_set && global_share)
+    if (global_share)
         curl_easy_setopt(req->easy, CURLOPT_SHARE, global_share);
-    slack_request_rearm(req);
+    rearm(req);
     CURLcode code = curl_easy_perform(req->easy);
     slack_class cls = slack_request_result(req, code, out);
-    if (!req->share_set)
-        curl_easy_setopt(req->easy, CURLOPT_SHARE, NULL);
+    curl_easy_setopt(req->easy, CURLOPT_SHARE, NULL);
     LOG_DEBUG("slack %s: http %ld, %s%s%s", req->method, out->http_status,
               out->ok ? "ok" : slack_class_name(cls), out->ok ? "" : " ",
               out->ok ? "" : out->error);
@@ -894,7 +885,7 @@ slack_class slack_oauth_v2_access(const char *api_base, const char *client_id,
     const char *f[] = {"code", code ? code : "", "redirect_uri", redirect_uri, NULL};
     slack_request *req = slack_request_new_form(api_base, "oauth.v2.access", NULL, f);
     if (req)
-        slack_request_set_basic_auth(req, client_id, client_secret);
+        set_basic_auth(req, client_id, client_secret);
     return run(req, result);
 }
 
@@ -906,7 +897,7 @@ slack_class slack_oauth_v2_refresh(const char *api_base, const char *client_id,
                        refresh_token ? refresh_token : "", NULL};
     slack_request *req = slack_request_new_form(api_base, "oauth.v2.access", NULL, f);
     if (req) {
-        slack_request_set_basic_auth(req, client_id, client_secret);
+        set_basic_auth(req, client_id, client_secret);
         if (timeout_ms > 0)
             slack_request_set_timeouts(req, 0, timeout_ms);
     }

@@ -52,10 +52,6 @@ bool slack_class_is_retriable(slack_class c);
  * "" -> SLACK_UNKNOWN_PERMANENT; codes not in the table -> SLACK_UNKNOWN_PERMANENT. */
 slack_class slack_error_classify(const char *code);
 
-/* A readable reason for administrators for a known code ("the bot is not a
- * member of this channel: invite @Herald to it"), or NULL when unknown. */
-const char *slack_error_reason(const char *code);
-
 /*
  * The outcome of one call. Initialise with slack_result_init (or = {0}) and
  * release with slack_result_dispose. Fields not given by the method are "".
@@ -128,13 +124,6 @@ void slack_request_destroy(slack_request *req); /* NULL-safe; removes nothing fr
 
 /* Timeouts in ms (defaults 5000 connect, 15000 total); 0 keeps the current value. */
 void slack_request_set_timeouts(slack_request *req, long connect_ms, long total_ms);
-/* HTTP Basic auth (oauth.v2.access client id/secret). Copied by libcurl; never logged. */
-void slack_request_set_basic_auth(slack_request *req, const char *user, const char *password);
-/* Shares DNS/connection cache via share (caller keeps ownership; must outlive req). Do not
- * use with a multi handle, which has its own connection cache. */
-void slack_request_set_share(slack_request *req, CURLSH *share);
-/* Caps the answer kept in memory (default SLACK_MAX_RESPONSE_BYTES). */
-void slack_request_set_max_response(slack_request *req, size_t max_bytes);
 
 void slack_request_set_user(slack_request *req, void *user);
 void *slack_request_user(const slack_request *req);
@@ -149,7 +138,6 @@ slack_request *slack_request_from_easy(CURL *easy);
  * Classifies a finished transfer. code is the CURLcode of the transfer (from
  * curl_easy_perform or the multi's CURLMSG_DONE). Fills *out (which must be
  * initialised; its previous content is disposed). Returns out->cls.
- * The request may be re-run after resetting with slack_request_rearm().
  */
 slack_class slack_request_result(slack_request *req, CURLcode code, slack_result *out);
 
@@ -164,9 +152,6 @@ slack_class slack_classify_response(long status, const char *retry_after, const 
                                     size_t len, slack_result *out);
 slack_class slack_classify_curl(CURLcode code, const char *detail, size_t max_response,
                                 slack_result *out);
-
-/* Clears the response buffer and captured headers so the same request can be sent again. */
-void slack_request_rearm(slack_request *req);
 
 /* Runs req blocking (curl_easy_perform, with a process-wide shared connection cache
  * unless a share was set) and classifies it. Returns out->cls. */

@@ -71,3 +71,45 @@ bool utf8_valid_str(const char *s)
 {
     return !s || utf8_valid(s, strlen(s), NULL);
 }
+
+bool utf8_unsafe(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+const char *utf8_safe(const char *s, size_t max_chars, char *buf, size_t size)
+{
+    if (!size)
+        return buf;
+    size_t o = 0, chars = 0;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        if (max_chars && chars == max_chars) {
+            if (o + 3 < size) {
+                memcpy(buf + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        uint32_t cp = 0;
+        size_t n = utf8_decode(p, SIZE_MAX, &cp);
+        if (n == 0 || utf8_unsafe(cp)) {
+            /* Bad bytes and unsafe characters show as one '?' each. */
+            if (o + 1 >= size)
+                break;
+            buf[o++] = '?';
+            p += n ? n : 1;
+        } else {
+            /* Cut short: never end inside a UTF-8 sequence. */
+            if (o + n >= size)
+                break;
+            memcpy(buf + o, p, n);
+            o += n;
+            p += n;
+        }
+        chars++;
+    }
+    buf[o] = '\0';
+    return buf;
+}

@@ -27,4 +27,21 @@ bool utf8_valid(const char *s, size_t len, size_t *bad_at);
 /* utf8_valid for a NUL-terminated string; NULL is valid. */
 bool utf8_valid_str(const char *s);
 
+/* True for the code points that must not reach a terminal, a log line or a
+ * reader as they are: C0 and C1 controls and DEL (escape sequences; U+009B is
+ * a CSI on some terminals, a newline would forge a log line), and the
+ * bidirectional overrides and isolates, which reorder what is shown after them
+ * ("trojan source"). */
+bool utf8_unsafe(uint32_t cp);
+
+/*
+ * The one text sanitiser, for user or request text shown on one line of a
+ * terminal, a log or an error message (never for secrets): copies s (NULL as
+ * "") into buf of size bytes, each invalid byte and each utf8_unsafe
+ * character replaced by one '?'. At most max_chars characters (0: no limit;
+ * a cut is marked "..." when it fits); never cuts inside a UTF-8 sequence.
+ * Always NUL-terminates when size > 0. Returns buf.
+ */
+const char *utf8_safe(const char *s, size_t max_chars, char *buf, size_t size);
+
 #endif

@@ -80,12 +80,44 @@ START_TEST(valid_strings_and_offsets)
 }
 END_TEST
 
+/* The one sanitiser (error messages, logs, terminal output): unsafe
+ * characters and bad bytes become '?', a character cap marks its cut, and a
+ * short buffer never ends inside a UTF-8 sequence. */
+START_TEST(safe_text)
+{
+    char buf[8], big[64];
+    ck_assert_str_eq(utf8_safe("a\tb", 0, buf, sizeof buf), "a?b");
+    ck_assert_str_eq(utf8_safe("abcde\xe2\x82\xac", 0, buf, sizeof buf), "abcde");
+    ck_assert_str_eq(utf8_safe(NULL, 0, buf, sizeof buf), "");
+    ck_assert_str_eq(utf8_safe("line\nforged", 0, big, sizeof big), "line?forged");
+    ck_assert_str_eq(utf8_safe("a\xc2\x9b"
+                               "31mb",
+                               0, big, sizeof big),
+                     "a?31mb");
+    ck_assert_str_eq(utf8_safe("x\xe2\x80\xae"
+                               "evil\xe2\x81\xa6"
+                               "y",
+                               0, big, sizeof big),
+                     "x?evil?y");
+    ck_assert_str_eq(utf8_safe("bad\xff\xfe", 0, big, sizeof big), "bad??");
+    /* A cap counts characters, not bytes, and says where it cut. */
+    ck_assert_str_eq(utf8_safe("Zo\xc3\xab\xc3\xab\xc3\xab", 3, big, sizeof big), "Zo\xc3\xab...");
+    ck_assert_str_eq(utf8_safe("abc", 3, big, sizeof big), "abc");
+    /* No room for the mark: cut without it, still whole characters. */
+    ck_assert_str_eq(utf8_safe("abcdefgh", 6, buf, sizeof buf), "abcdef");
+    ck_assert_uint_eq(utf8_unsafe(0x1b), 1);
+    ck_assert_uint_eq(utf8_unsafe(0x2067), 1);
+    ck_assert_uint_eq(utf8_unsafe(0xe9), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("utf8");
     TCase *tc = tcase_create("utf8");
     tcase_add_test(tc, decode_table);
     tcase_add_test(tc, valid_strings_and_offsets);
+    tcase_add_test(tc, safe_text);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1466,10 +1466,7 @@ int main(void)
     TCase *tl = tcase_create("logs");
     tcase_add_test(tl, no_secrets_in_logs);
     suite_add_tcase(s, tl);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     if (graceful_stop() != 0)
         failed++;
     testlib_fake_slack_stop(&slack);

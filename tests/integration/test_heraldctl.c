@@ -994,10 +994,7 @@ int main(void)
     tcase_add_test(tc, test_command_waits_out_429);
     tcase_add_test(tc, test_command_refreshes_a_rotating_token);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     fake_slack_stop();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,6 +1,7 @@
 /* httpd: a real server on loopback, driven with libcurl. */
 #include "common/httpd.h"
 #include "common/metrics.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <curl/curl.h>
@@ -499,10 +500,7 @@ int main(void)
     tcase_add_test(tc2, ops_server_and_clean_stop);
     tcase_add_test(tc2, url_codec);
     suite_add_tcase(s, tc2);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     curl_global_cleanup();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

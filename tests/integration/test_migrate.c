@@ -117,9 +117,5 @@ int main(void)
     tcase_add_test(tc, token_rotation_migration_reruns);
     tcase_add_test(tc, migrate_fresh_applies_all);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -553,9 +553,5 @@ int main(void)
     tcase_add_test(tc, api_publish_and_flush);
     tcase_add_test(tc, api_unacknowledged_are_counted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

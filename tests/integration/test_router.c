@@ -1368,9 +1368,5 @@ int main(void)
     add(tc, metrics_and_health);
     add(tc, scale_out_rebalance_and_kill);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

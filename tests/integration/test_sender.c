@@ -1529,10 +1529,7 @@ int main(void)
     suite_add_tcase(s, rot);
 
     runner_pid = getpid();
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     testlib_fake_slack_stop(&fake);
     /* A log still there belongs to a test that failed (or stopped half-way). */
     for (size_t i = 0; i < ARRAY_LEN(binary_log_tests); i++) {

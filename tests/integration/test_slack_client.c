@@ -480,10 +480,7 @@ int main(void)
     tcase_add_test(tc, multi_interface_and_keepalive);
     tcase_add_test(tc, rendered_worst_case_is_accepted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     testlib_fake_slack_stop(&fake);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

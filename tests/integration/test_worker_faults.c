@@ -691,10 +691,7 @@ int main(void)
     tcase_add_loop_test(tc, router_reads_partitions_reassigned_while_paused, 0, 2);
     tcase_add_test(tc, workers_stop_without_kafka);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     cleanup();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -384,3 +384,12 @@ int testlib_sender_thread_stop(testlib_sender_thread *t)
     pthread_join(t->th, NULL);
     return t->rc;
 }
+
+int testlib_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

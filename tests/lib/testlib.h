@@ -81,6 +81,10 @@ char *testlib_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * long suite while debugging. */
 void testlib_add_test(TCase *tc, const TTest *t, const char *only_env);
 
+/* Runs every test of s (and frees it) as each suite's main() does; returns
+ * EXIT_SUCCESS when none failed, else EXIT_FAILURE. */
+int testlib_run_suite(Suite *s);
+
 /* ==== HTTP (libcurl; the caller has run curl_global_init) ================== */
 
 /* A response body growing as libcurl hands it over: CURLOPT_WRITEFUNCTION

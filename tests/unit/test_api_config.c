@@ -1,6 +1,7 @@
 /* api_config_check: herald-api's configuration errors, found before any
  * connection (herald-api exits 2 on them, naming the flag or variable). */
 #include "workers/api/api.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -65,9 +66,5 @@ int main(void)
     TCase *tc = tcase_create("check");
     tcase_add_test(tc, each_error_names_its_setting);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* apitoken: the pure helpers (random ids, hashes, comparison); the database
  * side is covered by tests/integration/test_api.c and test_heraldctl.c. */
 #include "store/apitoken.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -69,9 +70,5 @@ int main(void)
     tcase_add_test(tc, equal_compares_whole_strings);
     tcase_add_test(tc, tenants_are_event_identifiers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,5 +1,6 @@
 /* Retry schedule: full-jitter bounds, the cap, and the total age limit. */
 #include "common/backoff.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -95,9 +96,5 @@ int main(void)
     tcase_add_test(tc, max_age_ends_retries);
     tcase_add_test(tc, custom_policy);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

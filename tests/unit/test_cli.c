@@ -1,5 +1,6 @@
 /* cli: subcommand flag parsing and dispatch, safe aligned tables, time formats. */
 #include "workers/heraldctl/cli.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -273,9 +274,5 @@ int main(void)
     tcase_add_test(tc, times);
     tcase_add_test(tc, dispatch);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -2,6 +2,7 @@
  * and --help even when the environment holds a bad value. */
 #include "common/config.h"
 #include "common/log.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -151,9 +152,5 @@ int main(void)
     tcase_add_test(tc, common_select_lists_only_what_is_read);
     tcase_add_test(tc, slack_app_options_and_secret_file);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(su);
 }

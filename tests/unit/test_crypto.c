@@ -1,5 +1,6 @@
 /* crypto: AES-256-GCM sealing of bot tokens and the HERALD_SECRET_KEY parser. */
 #include "common/crypto.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -188,9 +189,5 @@ int main(void)
     tcase_add_test(tc, bad_keys);
     tcase_add_test(tc, wipe_clears);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

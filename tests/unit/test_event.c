@@ -4,6 +4,7 @@
  * the routed delivery envelope.
  */
 #include "common/event.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -927,9 +928,5 @@ int main(void)
     tcase_add_test(tc, names);
     tcase_add_test(tc, mutated_events_never_crash);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -2,6 +2,7 @@
  * the operator's HERALD_KAFKA_* variables, fixed settings do not, and the
  * consumer and producer constructors apply both. */
 #include "common/kafka.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -156,9 +157,5 @@ int main(void)
     tcase_add_test(tc, producer_settings);
     tcase_add_test(tc, type_only_properties_go_to_their_type);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,5 +1,6 @@
 /* Logging: the level filter, and one line per call whatever the data holds. */
 #include "common/log.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -62,9 +63,5 @@ int main(void)
     tcase_add_test(tc, one_line_per_call);
     tcase_add_test(tc, levels_parse);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(su);
 }

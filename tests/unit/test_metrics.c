@@ -1,5 +1,6 @@
 /* metrics: the Prometheus text exposition (0.0.4), exactly, and thread safety. */
 #include "common/metrics.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <math.h>
@@ -330,9 +331,5 @@ int main(void)
         tcase_add_test_raise_signal(tcd, bad_label_name_aborts, SIGABRT);
         suite_add_tcase(s, tcd);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,5 +1,6 @@
 /* Offset tracking: out-of-order completion stores only what is safe. */
 #include "workers/slack/offsets.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -148,9 +149,5 @@ int main(void)
     tcase_add_test(tc, forget_and_rewind);
     tcase_add_test(tc, many_grow_ring);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -5,6 +5,7 @@
  * one request in flight per channel, order within a channel.
  */
 #include "workers/slack/dispatch.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -379,9 +380,5 @@ int main(void)
     tcase_add_test(tc, guard_delays_steady_sends_only);
     tcase_add_test(tc, remove_evict_and_front);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -4,6 +4,7 @@
  * (common/strmap.h) those tables use. */
 #include "common/pgarray.h"
 #include "common/strmap.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -78,9 +79,5 @@ int main(void)
     tcase_add_test(tc, whole_arrays);
     tcase_add_test(tc, strmap_hash_is_fnv1a);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,5 +1,6 @@
 /* Token buckets and the keyed table, driven by an injected clock. */
 #include "common/ratelimit.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -223,9 +224,5 @@ int main(void)
     tcase_add_test(tc, table_evicts_only_idle_full_unpaused);
     tcase_add_test(tc, tiny_rate_waits_forever_without_overflow);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* Block Kit rendering: escaping, Slack's size limits, UTF-8-safe cuts, content. */
 #include "common/render.h"
 #include "common/utf8.h"
+#include "testlib.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -636,9 +637,5 @@ int main(void)
     tcase_add_test(tc, digest_total_limits);
     tcase_add_test(tc, everything_huge_at_once);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

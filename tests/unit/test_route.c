@@ -1,6 +1,7 @@
 /* Routing rules (workers/router/route.h) as a table: event kind, trigger, status,
  * failing_count, target uses, check filter, enabled/deleted and tenant. */
 #include "workers/router/route.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -291,9 +292,5 @@ int main(void)
     tcase_add_test(tc, long_filter_binary_search);
     tcase_add_test(tc, passes_recorded_only_for_thread_tenants);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* Slack error classification: the table of slack-api.md and every answer shape. */
 #include "common/slack.h"
 #include "common/utf8.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -400,9 +401,5 @@ int main(void)
     tcase_add_test(tc, long_names_are_cut_between_characters);
     tcase_add_test(tc, rotation_fields);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

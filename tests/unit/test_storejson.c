@@ -1,5 +1,6 @@
 /* storejson: the JSON shapes heraldctl --json and the admin API print (keys, order, nulls). */
 #include "store/storejson.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -100,9 +101,5 @@ int main(void)
     tcase_add_test(tc, target_shape);
     tcase_add_test(tc, delivery_shape);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* common/strbuf: the growing string behind rendering, metrics, HTTP bodies
  * and Slack answers. */
 #include "common/strbuf.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -77,9 +78,5 @@ int main(void)
     tcase_add_test(tc, the_cap_refuses_without_changing_anything);
     tcase_add_test(tc, long_formats_and_binary_bytes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -1,5 +1,6 @@
 /* common/utf8: the strict decoder shared by events, rendering and the HTTP edge. */
 #include "common/utf8.h"
+#include "testlib.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -119,9 +120,5 @@ int main(void)
     tcase_add_test(tc, valid_strings_and_offsets);
     tcase_add_test(tc, safe_text);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

@@ -22,26 +22,8 @@ case "${1:-}" in
   exit 0 ;;
 esac
 
-echo "building in $build ..." >&2
-# BUILD_TESTING: router_bench links the tests' helper library (herald_testlib)
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target router_bench >/dev/null
+source "$root/bench/lib.sh"
+bench_build "$build" router_bench
+bench_pg router-bench
 
-tmp=$(mktemp -d /tmp/herald-router-bench.XXXXXX)
-chmod 755 "$tmp" # PostgreSQL runs as its own user
-# a loopback port nobody listens on
-port=""
-for _ in $(seq 1 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "router_bench.sh: no free port found" >&2; exit 1; }
-cleanup() {
-  bash "$root/tests/support/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-url=$(bash "$root/tests/support/pg.sh" start "$tmp/pg" "$port")
-echo "PostgreSQL at $url" >&2
-
-HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-error} "$build/bench/router_bench" --database-url "$url" "$@"
+HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-error} "$build/bench/router_bench" --database-url "$bench_url" "$@"

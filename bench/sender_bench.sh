@@ -25,27 +25,11 @@ throughput | paced | latency | all) shift ;;
 *) echo "sender_bench.sh: expected throughput, paced, latency or all (see --help)" >&2; exit 2 ;;
 esac
 
-echo "building in $build ..." >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target sender_bench fake-slack >/dev/null
+source "$root/bench/lib.sh"
+bench_build "$build" sender_bench fake-slack
+bench_pg sender-bench
 
-tmp=$(mktemp -d /tmp/herald-sender-bench.XXXXXX)
-chmod 755 "$tmp" # PostgreSQL runs as its own user
-port=""
-for _ in $(seq 1 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "sender_bench.sh: no free port found" >&2; exit 1; }
-cleanup() {
-  bash "$root/tests/support/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-url=$(bash "$root/tests/support/pg.sh" start "$tmp/pg" "$port")
-echo "PostgreSQL at $url" >&2
-
-export HERALD_BENCH_DATABASE_URL=$url
+export HERALD_BENCH_DATABASE_URL=$bench_url
 export FAKE_SLACK=$build/tests/support/fake-slack
 run() { HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-error} "$build/bench/sender_bench" "$@"; }
 if [ "$mode" = all ]; then

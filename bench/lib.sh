@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Shared by the bench/*.sh scripts (sourced, not run): building the benchmark
+# programs and a private PostgreSQL that is stopped on exit.
+#
+#   bench_build BUILD_DIR TARGET...   Release build (BUILD_TESTING: the
+#                                     benchmarks link the tests' helper library)
+#   bench_pg NAME                     starts PostgreSQL on a free loopback port
+#                                     in a temporary directory; sets $bench_url;
+#                                     stops it and removes the directory on exit
+
+bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+bench_build() {
+  local dir=$1
+  shift
+  echo "building in $dir ..." >&2
+  cmake -S "$bench_root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
+  cmake --build "$dir" -j"$(nproc)" --target "$@" >/dev/null
+}
+
+bench_pg() {
+  local name=$1 p port=""
+  bench_tmp=$(mktemp -d "/tmp/herald-$name.XXXXXX")
+  chmod 755 "$bench_tmp" # PostgreSQL runs as its own user
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+  done
+  [ -n "$port" ] || { echo "$name: no free port found" >&2; exit 1; }
+  trap bench_cleanup EXIT INT TERM
+  bench_url=$(bash "$bench_root/tests/support/pg.sh" start "$bench_tmp/pg" "$port")
+  echo "PostgreSQL at $bench_url" >&2
+}
+
+bench_cleanup() {
+  bash "$bench_root/tests/support/pg.sh" stop "$bench_tmp/pg" >/dev/null 2>&1 || true
+  rm -rf "$bench_tmp"
+}

@@ -110,6 +110,8 @@ static void workspaces_list(api_call *c)
     respond(c, 200, o);
 }
 
+/* ================================================================ bot token */
+
 /* Token rotation: a token expiring within this is refreshed before use. */
 #define API_TOKEN_REFRESH_MARGIN_MS (5 * 60 * 1000)
 
@@ -176,6 +178,8 @@ void drop_token(char *token)
         free(token);
     }
 }
+
+/* ================================================================ one workspace */
 
 static void workspace_show(api_call *c, const char *team_id)
 {

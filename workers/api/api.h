@@ -12,10 +12,13 @@
  *   while (!util_should_stop()) sleep...;
  *   api_server_destroy(s);                                    // graceful stop
  *
- * Module map: api.c (server, database pool, authentication, sessions, JSON
- * helpers), api_install.c (OAuth), api_admin.c (workspaces, targets,
- * deliveries, checks), api_console.c (static console files); the endpoints
- * are listed in the README ("HTTP admin API") and schema/openapi.yaml.
+ * Module map: api_server.c (this header: configuration, lifecycle; registers
+ * every module), api_http.c + api_http.h (the framework: routes,
+ * authentication, answers, helpers), api_pool.c (database pool), one file
+ * per resource: api_session.c, api_install.c (OAuth), api_workspaces.c,
+ * api_targets.c, api_deliveries.c, api_checks.c, api_console.c (the console's
+ * files, console/). The endpoints are listed in the README ("HTTP admin API")
+ * and schema/openapi.yaml.
  */
 #include "common/httpd.h"
 
@@ -70,8 +73,6 @@ int api_server_start(api_server *s, char *errstr, size_t errstr_size);
 
 /* The bound port (after start). */
 uint16_t api_server_port(const api_server *s);
-/* The public base URL in use (no trailing slash). */
-const char *api_server_public_url(const api_server *s);
 
 /* Stops accepting, finishes running requests, closes the pool and frees.
  * NULL does nothing. */

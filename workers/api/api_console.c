@@ -7,8 +7,10 @@
  * sent to the sign-in page. HERALD_CONSOLE_DIR serves the files from a
  * directory instead (edit and reload while developing).
  */
+#include "workers/api/api_console.h"
+
 #include "workers/api/api_assets.h"
-#include "workers/api/api_internal.h"
+#include "workers/api/api_http.h"
 
 #include "common/log.h"
 #include "common/util.h"

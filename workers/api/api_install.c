@@ -13,18 +13,26 @@
  * valid for API_OAUTH_STATE_TTL_S and bound to the browser by a random cookie
  * whose hash is stored with it. The code and the bot token are never logged.
  */
-#include "workers/api/api_internal.h"
+#include "workers/api/api_install.h"
+
+#include "workers/api/api_http.h"
+
+#include "common/crypto.h"
 
 #include "common/db.h"
 #include "common/event.h"
 #include "common/log.h"
 #include "common/slack.h"
 #include "common/util.h"
+#include "store/apitoken.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define API_OAUTH_COOKIE      "herald_oauth"
+#define API_OAUTH_STATE_TTL_S 600
 
 static void install_start(api_call *c)
 {

@@ -1,41 +1,34 @@
-#ifndef HERALD_API_INTERNAL_H
-#define HERALD_API_INTERNAL_H
+#ifndef HERALD_API_HTTP_H
+#define HERALD_API_HTTP_H
 
 /*
- * Internal to herald-api's modules (api.c, api_install.c, api_admin.c,
- * api_console.c): the server struct, the per-request call, and the helpers
- * every handler uses. Not for other programs: include workers/api/api.h.
+ * herald-api's HTTP framework (api_http.c), internal to workers/api: the
+ * server state handlers see, the per-request call, routing with its
+ * trampoline (database connection, authentication, CSRF), and the answers
+ * and helpers every handler uses. It knows no resource: each module
+ * (api_session.c, api_install.c, api_workspaces.c, api_targets.c,
+ * api_deliveries.c, api_checks.c, api_console.c) includes this header and
+ * registers its routes; api_server.c creates the server and calls the
+ * modules' register functions. Other programs include workers/api/api.h.
  */
 #include "workers/api/api.h"
-#include "store/apitoken.h"
+#include "workers/api/api_pool.h"
+
 #include "common/crypto.h"
 #include "common/httpd.h"
 #include "common/metrics.h"
+#include "store/apitoken.h"
 #include "store/store.h"
 
 #include <cJSON.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define API_SESSION_COOKIE    "herald_session"
-#define API_OAUTH_COOKIE      "herald_oauth"
-#define API_CSRF_HEADER       "X-CSRF-Token"
-#define API_CSRF_FIELD        "csrf"
-#define API_OAUTH_STATE_TTL_S 600
+#define API_SESSION_COOKIE "herald_session"
 
-/* A small fixed pool: one connection per HTTP thread, so a request never
- * waits for another's connection in the normal case. */
-typedef struct api_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    PGconn **conns;
-    bool *busy;
-    size_t n;
-    char *conninfo;
-} api_pool;
+struct api_route_entry;
 
 struct api_server {
     api_config cfg; /* strings owned (copied) */
@@ -46,6 +39,7 @@ struct api_server {
     bool secure_cookies; /* public URL is https */
     httpd *http;
     api_pool pool;
+    struct api_route_entry *routes; /* what api_route registered; api_routes_dispose */
     metrics_registry *metrics;
     metrics_counter *m_logins;   /* outcome */
     metrics_counter *m_installs; /* outcome */
@@ -70,14 +64,13 @@ typedef void (*api_handler)(api_call *c);
 #define API_PAGE   0x2u /* an HTML page: without a session, redirect to the sign-in page */
 #define API_NODB   0x4u /* needs no database connection */
 
+/* Registers fn for method (NULL: any) and path, or every path under prefix,
+ * on s->http; before api_server_start. */
 void api_route(api_server *s, const char *method, const char *path, unsigned flags, api_handler fn);
 void api_route_prefix(api_server *s, const char *method, const char *prefix, unsigned flags,
                       api_handler fn);
-
-/* Module registration (each adds its routes). */
-void api_install_register(api_server *s);
-void api_admin_register(api_server *s);
-void api_console_register(api_server *s);
+/* Frees what api_route registered, once s->http is gone. */
+void api_routes_dispose(api_server *s);
 
 /* ---- answers */
 
@@ -90,19 +83,18 @@ void api_store_error(api_call *c, store_status st, const char *errstr);
  * here); link/link_text may be NULL. */
 void api_page(api_call *c, unsigned status, const char *title, const char *message,
               const char *link, const char *link_text);
+/* Answers o (not cached) and deletes it. Unprefixed while the store branch
+ * rewrites target_test, which calls it; api_respond after that merge. */
+void respond(api_call *c, unsigned status, cJSON *o);
 /* s for a log line, in buf: control characters (a newline would forge a
  * line) become '?'; cut at size. Returns buf. For request text only. */
 const char *api_log_safe(const char *s, char *buf, size_t size);
-/* HTML-escapes s (malloc'd). */
-char *api_html_escape(const char *s);
 
 /* ---- request helpers */
 
 /* The tenant a call is limited to: the token's tenant, or for an operator
  * token the "tenant" query parameter when given (NULL: every tenant). */
 const char *api_tenant_scope(api_call *c);
-/* True when the caller may act for tenant (operators: any). */
-bool api_tenant_allowed(const api_call *c, const char *tenant);
 /* True for an operator (all tenants) principal. */
 bool api_is_operator(const api_call *c);
 /* True when the request's Origin (if any) is ours. */

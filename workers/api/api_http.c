@@ -9,6 +9,7 @@
 
 #include "common/event.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <stdarg.h>
@@ -62,17 +63,6 @@ static char *html_escape(const char *s)
     return out;
 }
 
-const char *api_log_safe(const char *s, char *buf, size_t size)
-{
-    if (!size)
-        return buf;
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 1 < size; p++)
-        buf[n++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
-    buf[n] = '\0';
-    return buf;
-}
-
 void api_error(api_call *c, unsigned status, const char *field, const char *fmt, ...)
 {
     va_list ap;
@@ -108,7 +98,7 @@ void api_store_error(api_call *c, store_status st, const char *errstr)
     }
     char path[256];
     LOG_ERROR("api: %s %s: database: %s", httpd_req_method(c->req),
-              api_log_safe(httpd_req_path(c->req), path, sizeof path), errstr);
+              utf8_safe(httpd_req_path(c->req), 0, path, sizeof path), errstr);
     api_error(c, 503, NULL, "database unavailable; try again");
 }
 

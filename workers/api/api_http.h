@@ -86,9 +86,6 @@ void api_page(api_call *c, unsigned status, const char *title, const char *messa
 /* Answers o (not cached) and deletes it. Unprefixed while the store branch
  * rewrites target_test, which calls it; api_respond after that merge. */
 void respond(api_call *c, unsigned status, cJSON *o);
-/* s for a log line, in buf: control characters (a newline would forge a
- * line) become '?'; cut at size. Returns buf. For request text only. */
-const char *api_log_safe(const char *s, char *buf, size_t size);
 
 /* ---- request helpers */
 

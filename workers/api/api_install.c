@@ -22,6 +22,7 @@
 #include "common/db.h"
 #include "common/event.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/slack.h"
 #include "common/util.h"
 #include "store/apitoken.h"
@@ -105,7 +106,7 @@ static void fail_page(api_call *c, unsigned status, const char *outcome, const c
 {
     metrics_counter_inc(c->srv->m_installs, outcome);
     char safe[512];
-    LOG_WARN("api: Slack install refused (%s): %s", outcome, api_log_safe(msg, safe, sizeof safe));
+    LOG_WARN("api: Slack install refused (%s): %s", outcome, utf8_safe(msg, 0, safe, sizeof safe));
     httpd_set_cookie(c->req, API_OAUTH_COOKIE, "", 0, "Lax", c->srv->secure_cookies);
     api_page(c, status, title, msg, "/slack/install", "Start the installation again");
 }

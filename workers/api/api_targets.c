@@ -17,6 +17,7 @@
 #include "workers/api/api_http.h"
 #include "workers/api/api_workspaces.h"
 
+#include "common/crypto.h"
 #include "common/event.h"
 #include "common/log.h"
 #include "common/render.h"
@@ -520,7 +521,7 @@ static void target_test(api_call *c, int64_t id)
                     store_token nt;
                     if (usable_token(c, t->team_id, token, &nt, terr, sizeof terr) == STORE_OK &&
                         nt.token && strcmp(nt.token, token) != 0) {
-                        drop_token(token);
+                        crypto_free_secret(token);
                         token = nt.token;
                         nt.token = NULL;
                         slack_result_dispose(&r);
@@ -570,7 +571,7 @@ static void target_test(api_call *c, int64_t id)
              o.ok ? "sent" : "failed: ", o.ok ? "" : code);
     respond(c, o.ok ? 200 : 502, j);
 out:
-    drop_token(token);
+    crypto_free_secret(token);
     render_output_dispose(&out);
     slack_result_dispose(&r);
     store_target_free(t);

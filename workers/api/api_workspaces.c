@@ -171,14 +171,6 @@ static char *workspace_token(api_call *c, const char *team_id, bool *revoked)
     return token;
 }
 
-void drop_token(char *token)
-{
-    if (token) {
-        crypto_wipe(token, strlen(token));
-        free(token);
-    }
-}
-
 /* ================================================================ one workspace */
 
 static void workspace_show(api_call *c, const char *team_id)
@@ -198,7 +190,7 @@ static void workspace_show(api_call *c, const char *team_id)
     slack_result r;
     slack_result_init(&r);
     slack_auth_test(api_slack_base(c->srv), token, &r);
-    drop_token(token);
+    crypto_free_secret(token);
     cJSON *h = cJSON_AddObjectToObject(o, "auth_test");
     cJSON_AddBoolToObject(h, "ok", r.ok);
     if (!r.ok) {
@@ -320,7 +312,7 @@ static void workspace_channels(api_call *c, const char *team_id)
     slack_result_init(&r);
     cJSON *channels = NULL;
     slack_conversations_list_all(api_slack_base(c->srv), token, NULL, 0, &channels, &r);
-    drop_token(token);
+    crypto_free_secret(token);
     if (!channels) {
         if (r.cls == SLACK_INSTALLATION)
             store_workspace_mark_revoked(c->db, team_id, r.error);
@@ -497,7 +489,7 @@ int api_check_destination(api_call *c, const char *team_id, const char *dest, ch
             }
         }
     }
-    drop_token(token);
+    crypto_free_secret(token);
     if (!ok && !httpd_responded(c->req)) {
         if (r.cls == SLACK_INSTALLATION) {
             store_workspace_mark_revoked(c->db, team_id, r.error);

@@ -5,7 +5,7 @@
  * herald-api: Slack workspaces (api_workspaces.c), and what the targets
  * (api_targets.c) need from one.
  *
- * workspace_visible, usable_token and drop_token keep the names they had as
+ * workspace_visible and usable_token keep the names they had as
  * static functions of api_admin.c while the store branch rewrites their
  * callers; they take the api_ prefix after that merge.
  */
@@ -25,9 +25,6 @@ int workspace_visible(PGconn *db, const char *tenant, const char *team_id, char 
  * refused the refresh) or the store's failure with errstr set. */
 store_status usable_token(api_call *c, const char *team_id, const char *stale, store_token *t,
                           char *errstr, size_t errstr_size);
-
-/* Wipes and frees a token. NULL does nothing. */
-void drop_token(char *token);
 
 /* Checks with Slack that dest in workspace team_id can receive messages.
  * 1 with its channel or user id in resolved, or 0 after answering. */

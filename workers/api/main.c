@@ -19,14 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-static void drop_secret(char *secret)
-{
-    if (secret) {
-        crypto_wipe(secret, strlen(secret));
-        free(secret);
-    }
-}
-
 int main(int argc, char **argv)
 {
     log_init("herald-api");
@@ -98,13 +90,13 @@ int main(int argc, char **argv)
     cfg.migrate = migrate;
     if (api_config_check(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "herald-api: %s\n", err);
-        drop_secret(secret);
+        crypto_free_secret(secret);
         return 2;
     }
 
     util_signals_install();
     api_server *s = api_server_new(&cfg, err, sizeof err); /* copies the secret */
-    drop_secret(secret);
+    crypto_free_secret(secret);
     if (!s) {
         fprintf(stderr, "herald-api: %s\n", err);
         return 1;

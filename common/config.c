@@ -110,6 +110,10 @@ bool cfg_parse_long(const char *s, long min, long max, long *out)
     return true;
 }
 
+/* cfg_opt's bounds are longs; a duration's are milliseconds up to a year and
+ * more, which needs 64 bits (Herald builds for LP64 Linux). */
+_Static_assert(sizeof(long) >= sizeof(int64_t), "duration bounds in a long");
+
 bool cfg_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms)
 {
     if (!s || !*s)
@@ -218,6 +222,50 @@ static const char *expected(const cfg_opt *opt, char *buf, size_t size)
     return "a value";
 }
 
+/* One line per option, its flag (or variable) and value padded to width,
+ * then its help, variable and default; then --help. */
+static void print_options(FILE *out, const cfg_opt *opts, size_t nopts, int width)
+{
+    for (size_t i = 0; i < nopts; i++) {
+        const cfg_opt *o = &opts[i];
+        char left[96];
+        if (o->flag && o->type == CFG_BOOL)
+            snprintf(left, sizeof left, "%s", o->flag);
+        else if (o->flag)
+            snprintf(left, sizeof left, "%s %s", o->flag, o->metavar ? o->metavar : "VALUE");
+        else
+            snprintf(left, sizeof left, "%s", o->env);
+        fprintf(out, "  %-*s %s", width, left, o->help);
+        if (o->flag && o->env)
+            fprintf(out, " [%s]", o->env);
+        if (o->def && *o->def && o->type != CFG_SECRET)
+            fprintf(out, " (default: %s)", o->def);
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-*s %s\n", width, "--help", "print this help and exit");
+}
+
+/* A program's --help: "usage: ..." and one line per option, with its variable
+ * and default. */
+static void print_program_help(FILE *out, const char *prog, const char *usage, const cfg_opt *opts,
+                               size_t nopts)
+{
+    fprintf(out, "usage: %s %s\n\noptions (flag / environment variable):\n", prog,
+            usage ? usage : "[OPTIONS]");
+    print_options(out, opts, nopts, 34);
+}
+
+void cfg_print_command_help(FILE *out, const char *prog, const cfg_command *cmd,
+                            const cfg_opt *opts, size_t nopts)
+{
+    fprintf(out, "usage: %s %s%s%s\n\n%s\n", prog, cmd->name, cmd->args && *cmd->args ? " " : "",
+            cmd->args ? cmd->args : "", cmd->summary);
+    if (nopts)
+        fprintf(out, "\noptions:\n");
+    /* Narrower than a program's: subcommand flags carry no variables. */
+    print_options(out, opts, nopts, 28);
+}
+
 /*
  * One parse, of a program's options (cmd NULL) or of a subcommand's. The two
  * differ where people type them differently (see cfg_parse_command) and in
@@ -277,7 +325,7 @@ static void print_help(const parser *p)
     if (p->cmd)
         cfg_print_command_help(stdout, p->prog, p->cmd, p->opts, p->nopts);
     else
-        cfg_print_help(stdout, p->prog, p->usage, p->opts, p->nopts);
+        print_program_help(stdout, p->prog, p->usage, p->opts, p->nopts);
 }
 
 /* A program's --help wins over everything before it is parsed, even a bad
@@ -414,48 +462,6 @@ cfg_result cfg_parse_command(const char *prog, const cfg_command *cmd, const cfg
                       .errstr_size = errstr_size};
     int argi = 0;
     return parse(&p, argc, argv, &argi);
-}
-
-/* One line per option, its flag (or variable) and value padded to width,
- * then its help, variable and default; then --help. */
-static void print_options(FILE *out, const cfg_opt *opts, size_t nopts, int width)
-{
-    for (size_t i = 0; i < nopts; i++) {
-        const cfg_opt *o = &opts[i];
-        char left[96];
-        if (o->flag && o->type == CFG_BOOL)
-            snprintf(left, sizeof left, "%s", o->flag);
-        else if (o->flag)
-            snprintf(left, sizeof left, "%s %s", o->flag, o->metavar ? o->metavar : "VALUE");
-        else
-            snprintf(left, sizeof left, "%s", o->env);
-        fprintf(out, "  %-*s %s", width, left, o->help);
-        if (o->flag && o->env)
-            fprintf(out, " [%s]", o->env);
-        if (o->def && *o->def && o->type != CFG_SECRET)
-            fprintf(out, " (default: %s)", o->def);
-        fputc('\n', out);
-    }
-    fprintf(out, "  %-*s %s\n", width, "--help", "print this help and exit");
-}
-
-void cfg_print_help(FILE *out, const char *prog, const char *usage, const cfg_opt *opts,
-                    size_t nopts)
-{
-    fprintf(out, "usage: %s %s\n\noptions (flag / environment variable):\n", prog,
-            usage ? usage : "[OPTIONS]");
-    print_options(out, opts, nopts, 34);
-}
-
-void cfg_print_command_help(FILE *out, const char *prog, const cfg_command *cmd,
-                            const cfg_opt *opts, size_t nopts)
-{
-    fprintf(out, "usage: %s %s%s%s\n\n%s\n", prog, cmd->name, cmd->args && *cmd->args ? " " : "",
-            cmd->args ? cmd->args : "", cmd->summary);
-    if (nopts)
-        fprintf(out, "\noptions:\n");
-    /* Narrower than a program's: subcommand flags carry no variables. */
-    print_options(out, opts, nopts, 28);
 }
 
 int cfg_parse_or_exit_code(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,

@@ -99,14 +99,11 @@ typedef enum cfg_result {
  * flag given twice keeps its last value; a CFG_BOOL flag also takes
  * "--flag=false". On return *argi indexes the first positional argument.
  * Errors read "SOURCE: invalid value 'V': expected ...", SOURCE being the
- * flag or the variable.
+ * flag or the variable. --help prints "usage: PROG USAGE" and one line per
+ * option, with its variable and default.
  */
 cfg_result cfg_parse(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, int *argi, char *errstr, size_t errstr_size);
-
-/* Prints "usage: ..." and one line per option, with its variable and default. */
-void cfg_print_help(FILE *out, const char *prog, const char *usage, const cfg_opt *opts,
-                    size_t nopts);
 
 /* What --help says about one subcommand of a program (heraldctl's "target add"). */
 typedef struct cfg_command {

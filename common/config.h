@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -11,11 +12,14 @@
  * parser come from one place. Environment is applied first, then flags.
  */
 typedef enum cfg_type {
-    CFG_STRING,  /* dst: char ** (points into argv/environ/default; not owned) */
-    CFG_SECRET,  /* as CFG_STRING but never printed, not even its default */
-    CFG_INT,     /* dst: long *, checked against [min, max] */
-    CFG_BOOL,    /* dst: bool *; as a flag it takes no value; env: 1/0/true/false */
-    CFG_LOGLEVEL /* dst: NULL; sets the log threshold */
+    CFG_STRING,   /* dst: char ** (points into argv/environ/default; not owned) */
+    CFG_SECRET,   /* as CFG_STRING but never printed, not even its default */
+    CFG_INT,      /* dst: long *, checked against [min, max] */
+    CFG_BOOL,     /* dst: bool *; as a flag it takes no value; env: 1/0/true/false */
+    CFG_LOGLEVEL, /* dst: NULL; sets the log threshold */
+    CFG_DURATION, /* dst: int64_t * in milliseconds, within [min, max] ms (cfg_parse_duration) */
+    CFG_RATE      /* dst: double *, a decimal number within [min, max]: events per the unit the
+                     flag names (--channel-rate PER_SEC, --lookup-rate-per-minute), or a burst */
 } cfg_type;
 
 typedef struct cfg_opt {
@@ -23,7 +27,7 @@ typedef struct cfg_opt {
     const char *env;  /* "HERALD_METRICS_ADDR", or NULL for flag only */
     cfg_type type;
     const char *def; /* default as text, or NULL for none */
-    long min, max;   /* bounds for CFG_INT */
+    long min, max;   /* bounds for CFG_INT, CFG_DURATION (ms) and CFG_RATE */
     const char *metavar;
     const char *help;
     void *dst;
@@ -90,19 +94,54 @@ typedef enum cfg_result {
 } cfg_result;
 
 /*
- * Applies defaults, then the environment, then flags from argv[*argi] up to
- * the first argument that is not a flag (or "--"). On return *argi indexes the
- * first positional argument.
+ * A program's options: applies defaults, then the environment, then flags
+ * from argv[*argi] up to the first argument that is not a flag (or "--"). A
+ * flag given twice keeps its last value; a CFG_BOOL flag also takes
+ * "--flag=false". On return *argi indexes the first positional argument.
+ * Errors read "SOURCE: invalid value 'V': expected ...", SOURCE being the
+ * flag or the variable. --help prints "usage: PROG USAGE" and one line per
+ * option, with its variable and default.
  */
 cfg_result cfg_parse(const char *prog, const char *usage, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, int *argi, char *errstr, size_t errstr_size);
 
-/* Prints "usage: ..." and one line per option, with its variable and default. */
-void cfg_print_help(FILE *out, const char *prog, const char *usage, const cfg_opt *opts,
-                    size_t nopts);
+/* What --help says about one subcommand of a program (heraldctl's "target add"). */
+typedef struct cfg_command {
+    const char *name;    /* "target add" */
+    const char *args;    /* usage after the name: "--tenant T --workspace TEAM_ID ..." */
+    const char *summary; /* one paragraph */
+} cfg_command;
+
+/* Most flags one subcommand may have. */
+#define CFG_COMMAND_MAX_OPTS 64
+
+/*
+ * A subcommand's words argv[0..argc) (those after its name), with the same
+ * table and types as cfg_parse, but the way people type commands: flags may
+ * come before, between or after the positional arguments, which go to
+ * pos[0..max_pos) (*npos counts them; one more is an error naming it); "--"
+ * ends the flags; each flag may be given once; a CFG_BOOL flag takes no
+ * value. Flags without a default or a variable leave their dst untouched when
+ * absent. Errors read "FLAG: 'V' is not ..." and quote the words as given
+ * (the caller makes them safe to print).
+ */
+cfg_result cfg_parse_command(const char *prog, const cfg_command *cmd, const cfg_opt *opts,
+                             size_t nopts, int argc, char **argv, const char **pos, size_t max_pos,
+                             size_t *npos, char *errstr, size_t errstr_size);
+
+/* "usage: PROG NAME ARGS", the summary and one line per flag. */
+void cfg_print_command_help(FILE *out, const char *prog, const cfg_command *cmd,
+                            const cfg_opt *opts, size_t nopts);
 
 /* Parses a whole decimal number within [min, max]; false on anything else. */
 bool cfg_parse_long(const char *s, long min, long max, long *out);
+
+/*
+ * Parses a duration into milliseconds within [min_ms, max_ms]: a decimal
+ * number and a unit, ms, s, m, h or d ("500ms", "1.5s", "10m", "24h", "7d");
+ * a bare number is seconds. False on anything else.
+ */
+bool cfg_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms);
 
 /* Standard handling in main(): parse, print help or the one-line error.
  * Returns -1 to continue, otherwise the exit code to return (0 help, 2 error). */

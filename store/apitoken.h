@@ -93,16 +93,4 @@ int apitoken_session_verify(PGconn *conn, const char *sid, apitoken_principal *p
 /* Ends a session (sign out). 0 or -1. */
 int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t errstr_size);
 
-/*
- * heraldctl's `token` commands (the CLI lives here so heraldctl stays a thin
- * table): sub is "create", "list" or "revoke", argv the arguments after it:
- *   create [--tenant T] [--name N]   prints the new token (once) on stdout
- *   list                             one line per token (never the token)
- *   revoke ID
- * Arguments are checked before connect_db(cmd) is called (it prints its own
- * one-line error and returns NULL on failure). Returns the exit code: 0 ok,
- * 1 failure, 2 usage error (one line on stderr naming the argument).
- */
-int apitoken_cli(const char *sub, int argc, char **argv, PGconn *(*connect_db)(const char *cmd));
-
 #endif

@@ -11,40 +11,38 @@ static const cli_command cmd = {"thing do", "ID [--name N]", "Does the thing."};
 
 START_TEST(flags_anywhere)
 {
-    const char *name = NULL;
+    char *name = NULL;
     bool force = false;
     long n = 7;
-    bool n_seen = false;
-    const cli_opt opts[] = {
-        {"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL},
-        {"--force", CLI_BOOL, NULL, "force it", &force, 0, 0, NULL},
-        {"--n", CLI_LONG, "N", "a number", &n, 1, 10, &n_seen},
+    const cfg_opt opts[] = {
+        {"--name", NULL, CFG_STRING, NULL, 0, 0, "N", "a name", &name},
+        {"--force", NULL, CFG_BOOL, NULL, 0, 0, NULL, "force it", &force},
+        {"--n", NULL, CFG_INT, NULL, 1, 10, "N", "a number", &n},
     };
     char *argv[] = {"42", "--name", "x y", "--force", "--n=3", "--", "--not-a-flag"};
     const char *pos[2];
     size_t npos = 0;
     char err[256];
     ck_assert_int_eq(cli_parse("prog", &cmd, opts, 3, 7, argv, pos, 2, &npos, err, sizeof err),
-                     CLI_OK);
+                     CFG_OK);
     ck_assert_uint_eq(npos, 2);
     ck_assert_str_eq(pos[0], "42");
     ck_assert_str_eq(pos[1], "--not-a-flag");
     ck_assert_str_eq(name, "x y");
     ck_assert(force);
     ck_assert_int_eq(n, 3);
-    ck_assert(n_seen);
 }
 END_TEST
 
 START_TEST(flag_errors)
 {
-    const char *name = NULL;
+    char *name = NULL;
     bool force = false;
     long n = 0;
-    const cli_opt opts[] = {
-        {"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL},
-        {"--force", CLI_BOOL, NULL, "force it", &force, 0, 0, NULL},
-        {"--n", CLI_LONG, "N", "a number", &n, 1, 10, NULL},
+    const cfg_opt opts[] = {
+        {"--name", NULL, CFG_STRING, NULL, 0, 0, "N", "a name", &name},
+        {"--force", NULL, CFG_BOOL, NULL, 0, 0, NULL, "force it", &force},
+        {"--n", NULL, CFG_INT, NULL, 1, 10, "N", "a number", &n},
     };
     struct {
         char *argv[4];
@@ -67,7 +65,7 @@ START_TEST(flag_errors)
         name = NULL;
         ck_assert_int_eq(cli_parse("prog", &cmd, opts, 3, cases[i].argc, cases[i].argv, pos, 1,
                                    &npos, err, sizeof err),
-                         CLI_ERROR);
+                         CFG_ERROR);
         ck_assert_msg(strstr(err, cases[i].want) != NULL, "case %zu: %s", i, err);
     }
 }
@@ -75,11 +73,11 @@ END_TEST
 
 START_TEST(help_from_table)
 {
-    const char *name = NULL;
-    const cli_opt opts[] = {{"--name", CLI_STR, "N", "a name", &name, 0, 0, NULL}};
+    char *name = NULL;
+    const cfg_opt opts[] = {{"--name", NULL, CFG_STRING, NULL, 0, 0, "N", "a name", &name}};
     char buf[2048] = "";
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
-    cli_print_help(f, "prog", &cmd, opts, 1);
+    cfg_print_command_help(f, "prog", &cmd, opts, 1);
     fclose(f);
     ck_assert_ptr_nonnull(strstr(buf, "usage: prog thing do ID [--name N]"));
     ck_assert_ptr_nonnull(strstr(buf, "Does the thing."));

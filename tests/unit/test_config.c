@@ -5,6 +5,7 @@
 #include "testlib.h"
 
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,93 @@ START_TEST(slack_app_options_and_secret_file)
 }
 END_TEST
 
+/* CFG_DURATION: a number and a unit (ms, s, m, h, d; bare: seconds) into ms,
+ * within bounds; CFG_RATE: a decimal number within bounds. */
+static int64_t wait_ms;
+static double rate;
+static const cfg_opt typed[] = {
+    {"--wait", "TEST_CFG_WAIT", CFG_DURATION, "500ms", 10, 3600000, "DURATION", "a wait", &wait_ms},
+    {"--rate", "TEST_CFG_RATE", CFG_RATE, "1", 0, 1000, "PER_SEC", "a rate", &rate},
+};
+
+static cfg_result parse_typed(int argc, char **argv, char *err, size_t errsz)
+{
+    int argi = 1;
+    return cfg_parse("prog", NULL, typed, 2, argc, argv, &argi, err, errsz);
+}
+
+START_TEST(durations_and_rates)
+{
+    char err[256];
+    char *none[] = {"prog", NULL};
+    ck_assert_int_eq(parse_typed(1, none, err, sizeof err), CFG_OK);
+    ck_assert_int_eq(wait_ms, 500); /* the defaults are parsed too */
+    ck_assert(rate == 1.0);
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } good[] = {{"500ms", 500}, {"7s", 7000}, {"5m", 300000}, {"1h", 3600000},
+                {"1.5s", 1500}, {"2", 2000},  {"10ms", 10},   {"0.25m", 15000}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *argv[] = {"prog", "--wait", (char *)good[i].text, NULL};
+        ck_assert_msg(parse_typed(3, argv, err, sizeof err) == CFG_OK, "%s: %s", good[i].text, err);
+        ck_assert_int_eq(wait_ms, good[i].ms);
+    }
+    char *r1[] = {"prog", "--rate=0.5", NULL};
+    ck_assert_int_eq(parse_typed(2, r1, err, sizeof err), CFG_OK);
+    ck_assert(rate == 0.5);
+    char *r2[] = {"prog", "--rate", "1000", NULL};
+    ck_assert_int_eq(parse_typed(3, r2, err, sizeof err), CFG_OK);
+    ck_assert(rate == 1000.0);
+    int64_t ms = 0;
+    ck_assert(cfg_parse_duration("7d", 0, 30LL * 86400000, &ms));
+    ck_assert_int_eq(ms, 7LL * 86400000);
+}
+END_TEST
+
+START_TEST(bad_durations_and_rates_name_the_flag)
+{
+    char err[256];
+    static const char *const bad_wait[] = {"", "5x", "ms", "-1s", "1 s", "5ms", "2h", "inf"};
+    for (size_t i = 0; i < sizeof bad_wait / sizeof bad_wait[0]; i++) {
+        char *argv[] = {"prog", "--wait", (char *)bad_wait[i], NULL};
+        ck_assert_msg(parse_typed(3, argv, err, sizeof err) == CFG_ERROR, "accepted '%s'",
+                      bad_wait[i]);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "--wait: invalid value '%s': expected a duration such as 500ms, 5s, 10m, 24h "
+                 "(from 10ms to 3600000ms)",
+                 bad_wait[i]);
+        ck_assert_str_eq(err, want);
+    }
+    static const char *const bad_rate[] = {"", "fast", "1/s", "20/min", "-1", "1001", "2x"};
+    for (size_t i = 0; i < sizeof bad_rate / sizeof bad_rate[0]; i++) {
+        char *argv[] = {"prog", "--rate", (char *)bad_rate[i], NULL};
+        ck_assert_msg(parse_typed(3, argv, err, sizeof err) == CFG_ERROR, "accepted '%s'",
+                      bad_rate[i]);
+        char want[128];
+        snprintf(want, sizeof want, "--rate: invalid value '%s': expected a number from 0 to 1000",
+                 bad_rate[i]);
+        ck_assert_str_eq(err, want);
+    }
+    /* From the environment, the variable is named. */
+    setenv("TEST_CFG_WAIT", "soon", 1);
+    char *none[] = {"prog", NULL};
+    ck_assert_int_eq(parse_typed(1, none, err, sizeof err), CFG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "TEST_CFG_WAIT: invalid value 'soon'"));
+    unsetenv("TEST_CFG_WAIT");
+    /* A subcommand's wording for the same table. */
+    const char *pos[1];
+    size_t npos;
+    char *words[] = {"--wait", "5x"};
+    ck_assert_int_eq(cfg_parse_command("prog", &(cfg_command){"do", "", "Does."}, typed, 2, 2,
+                                       words, pos, 1, &npos, err, sizeof err),
+                     CFG_ERROR);
+    ck_assert_str_eq(err, "--wait: '5x' is not a duration such as 500ms, 5s, 10m, 24h (from 10ms "
+                          "to 3600000ms)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("config");
@@ -151,6 +239,8 @@ int main(void)
     tcase_add_test(tc, help_wins_over_bad_environment);
     tcase_add_test(tc, common_select_lists_only_what_is_read);
     tcase_add_test(tc, slack_app_options_and_secret_file);
+    tcase_add_test(tc, durations_and_rates);
+    tcase_add_test(tc, bad_durations_and_rates_name_the_flag);
     suite_add_tcase(su, tc);
     return testlib_run_suite(su);
 }

@@ -1,6 +1,5 @@
 #include "workers/heraldctl/cli.h"
 
-#include "common/config.h"
 #include "common/event.h"
 #include "common/utf8.h"
 #include "common/util.h"
@@ -14,125 +13,32 @@
 
 /* ================================================================ flags */
 
-#define MAX_OPTS 64
-
-static const cli_opt *find_opt(const cli_opt *opts, size_t nopts, const char *a, size_t len)
-{
-    for (size_t k = 0; k < nopts; k++)
-        if (strlen(opts[k].flag) == len && !strncmp(opts[k].flag, a, len))
-            return &opts[k];
-    return NULL;
-}
-
-cli_result cli_parse(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
                      char *errstr, size_t errstr_size)
 {
-    bool given[MAX_OPTS] = {false};
-    bool flags_done = false;
-    *npos = 0;
-    if (nopts > MAX_OPTS) {
-        snprintf(errstr, errstr_size, "too many options");
-        return CLI_ERROR;
+    cfg_result r = cfg_parse_command(prog, cmd, opts, nopts, argc, argv, pos, max_pos, npos, errstr,
+                                     errstr_size);
+    if (r == CFG_ERROR && errstr_size) {
+        char raw[512];
+        snprintf(raw, sizeof raw, "%s", errstr);
+        cli_safe(raw, errstr, errstr_size);
     }
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!flags_done && !strcmp(a, "--")) {
-            flags_done = true;
-            continue;
-        }
-        if (flags_done || a[0] != '-' || a[1] == '\0') {
-            if (*npos >= max_pos) {
-                char safe[80];
-                snprintf(errstr, errstr_size, "unexpected argument '%s'",
-                         cli_safe(a, safe, sizeof safe));
-                return CLI_ERROR;
-            }
-            pos[(*npos)++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            cli_print_help(stdout, prog, cmd, opts, nopts);
-            return CLI_HELP;
-        }
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        const cli_opt *o = find_opt(opts, nopts, a, len);
-        if (!o) {
-            char safe[80];
-            snprintf(errstr, errstr_size, "unknown flag '%.*s' (see --help)", (int)len,
-                     cli_safe(a, safe, sizeof safe));
-            return CLI_ERROR;
-        }
-        size_t idx = (size_t)(o - opts);
-        if (given[idx]) {
-            snprintf(errstr, errstr_size, "%s given more than once", o->flag);
-            return CLI_ERROR;
-        }
-        given[idx] = true;
-        if (o->seen)
-            *o->seen = true;
-        if (o->type == CLI_BOOL) {
-            if (eq) {
-                snprintf(errstr, errstr_size, "%s takes no value", o->flag);
-                return CLI_ERROR;
-            }
-            *(bool *)o->dst = true;
-            continue;
-        }
-        const char *value;
-        if (eq) {
-            value = eq + 1;
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            snprintf(errstr, errstr_size, "%s needs a value (%s)", o->flag,
-                     o->metavar ? o->metavar : "VALUE");
-            return CLI_ERROR;
-        }
-        if (o->type == CLI_STR) {
-            *(const char **)o->dst = value;
-        } else if (!cfg_parse_long(value, o->min, o->max, (long *)o->dst)) {
-            char safe[80];
-            snprintf(errstr, errstr_size, "%s: '%s' is not a whole number from %ld to %ld", o->flag,
-                     cli_safe(value, safe, sizeof safe), o->min, o->max);
-            return CLI_ERROR;
-        }
-    }
-    return CLI_OK;
-}
-
-void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const cli_opt *opts,
-                    size_t nopts)
-{
-    fprintf(out, "usage: %s %s%s%s\n\n%s\n", prog, cmd->name, cmd->args && *cmd->args ? " " : "",
-            cmd->args ? cmd->args : "", cmd->summary);
-    if (nopts)
-        fprintf(out, "\noptions:\n");
-    for (size_t i = 0; i < nopts; i++) {
-        char left[64];
-        if (opts[i].type == CLI_BOOL)
-            snprintf(left, sizeof left, "%s", opts[i].flag);
-        else
-            snprintf(left, sizeof left, "%s %s", opts[i].flag,
-                     opts[i].metavar ? opts[i].metavar : "VALUE");
-        fprintf(out, "  %-28s %s\n", left, opts[i].help);
-    }
-    fprintf(out, "  %-28s %s\n", "--help", "print this help and exit");
+    return r;
 }
 
 /* ================================================================ commands */
 
-int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
                       int argc, char **argv, const char **pos, size_t max_pos, size_t *npos)
 {
     char err[512];
     switch (cli_parse(prog, cmd, opts, nopts, argc, argv, pos, max_pos, npos, err, sizeof err)) {
-    case CLI_OK:
+    case CFG_OK:
         return -1;
-    case CLI_HELP:
+    case CFG_HELP:
         return 0;
-    case CLI_ERROR:
+    case CFG_ERROR:
     default:
         return cli_usage_error(prog, cmd->name, "%s", err);
     }

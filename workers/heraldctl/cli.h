@@ -2,12 +2,13 @@
 #define HERALD_CLI_H
 
 /*
- * Helpers for command-line programs with subcommands (heraldctl): a flag
- * table per subcommand whose flags may come before or after the positional
- * arguments, --help generated from the same table, aligned text tables that
- * are safe to print (control characters never reach the terminal), and the
- * time formats people type and read.
+ * What heraldctl's commands share beyond common/config.h's flag parser: the
+ * command table and its dispatch, errors safe to print, aligned text tables
+ * that are safe to print (control characters never reach the terminal), and
+ * the time formats people type and read.
  */
+
+#include "common/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,54 +17,25 @@
 
 /* ---------------------------------------------------------------- flags */
 
-typedef enum cli_type {
-    CLI_BOOL, /* dst: bool *; takes no value */
-    CLI_STR,  /* dst: const char ** (points into argv); stays NULL when absent */
-    CLI_LONG  /* dst: long *, checked against [min, max]; *seen tells presence */
-} cli_type;
-
-typedef struct cli_opt {
-    const char *flag; /* "--team-id" */
-    cli_type type;
-    const char *metavar; /* "TEAM_ID" */
-    const char *help;
-    void *dst;
-    long min, max; /* CLI_LONG bounds */
-    bool *seen;    /* may be NULL: set true when the flag was given */
-} cli_opt;
-
-/* What --help says about one subcommand. */
-typedef struct cli_command {
-    const char *name;    /* "target add" */
-    const char *args;    /* usage after the name: "--tenant T --workspace TEAM_ID ..." */
-    const char *summary; /* one sentence */
-} cli_command;
-
-typedef enum cli_result {
-    CLI_OK = 0, /* parsed */
-    CLI_HELP,   /* --help/-h: help already printed to stdout */
-    CLI_ERROR   /* errstr holds one line naming the bad flag, value or argument */
-} cli_result;
+/* A subcommand describes itself for --help with a cfg_command and takes its
+ * flags from a cfg_opt table (common/config.h); heraldctl calls it this. */
+typedef cfg_command cli_command;
 
 /*
- * Parses argv[0..argc) (the words after the subcommand name). Flags may come
- * anywhere; "--" ends them; "--flag=value" and "--flag value" both work. Each
- * flag may be given once. Positional arguments are collected into
- * pos[0..max_pos); more than max_pos is an error naming the first extra one.
+ * cfg_parse_command, with the error made safe to print: the words quoted in
+ * it (an unknown flag, a bad value) come from whoever typed them, and their
+ * control characters must not reach the terminal (see cli_safe).
  */
-cli_result cli_parse(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
                      char *errstr, size_t errstr_size);
-
-void cli_print_help(FILE *out, const char *prog, const cli_command *cmd, const cli_opt *opts,
-                    size_t nopts);
 
 /*
  * The usual way to run cli_parse in a subcommand: returns -1 when the
  * arguments parsed (go on), 0 after --help, or 2 after printing the error as
  * "<prog> <command>: <error>" on stderr (the exit code).
  */
-int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cli_opt *opts, size_t nopts,
+int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
                       int argc, char **argv, const char **pos, size_t max_pos, size_t *npos);
 
 /* Prints "<prog> <cmd>: <message>" on stderr and returns 2 (a usage error). */

@@ -13,7 +13,7 @@
 /* ================================================================ helpers */
 
 /* The exit code for a store outcome: bad input is a usage error. */
-int ctl_exit_code(store_status st)
+static int exit_code(store_status st)
 {
     return st == STORE_OK ? 0 : st == STORE_INVALID ? 2 : 1;
 }
@@ -27,12 +27,12 @@ int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_f
         for (const ctl_flag_map *m = map; m->field; m++) {
             if (!strcmp(m->field, field)) {
                 fprintf(stderr, "%s %s: %s: %s\n", CTL_PROG, cmd, m->flag, reason);
-                return ctl_exit_code(st);
+                return exit_code(st);
             }
         }
     }
     fprintf(stderr, "%s %s: %s\n", CTL_PROG, cmd, errstr);
-    return ctl_exit_code(st);
+    return exit_code(st);
 }
 
 PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd)
@@ -69,8 +69,9 @@ int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *w
     return 0;
 }
 
-/* A target id argument: a positive whole number. */
-int ctl_parse_id(const char *cmd, const char *what, const char *s, int64_t *id)
+/* An id argument (what: "target id"): a positive whole number. Returns -1 to
+ * go on, else the exit code (2, printed). */
+static int parse_id(const char *cmd, const char *what, const char *s, int64_t *id)
 {
     long v;
     if (!s)
@@ -84,7 +85,7 @@ int ctl_parse_id(const char *cmd, const char *what, const char *s, int64_t *id)
     return -1;
 }
 
-int ctl_parse_id_command(const cli_command *c, const cli_opt *opts, size_t nopts, int argc,
+int ctl_parse_id_command(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc,
                          char **argv, const char *what, int64_t *id)
 {
     const char *pos[1] = {NULL};
@@ -92,7 +93,7 @@ int ctl_parse_id_command(const cli_command *c, const cli_opt *opts, size_t nopts
     int rc = cli_parse_or_exit(CTL_PROG, c, opts, nopts, argc, argv, pos, 1, &npos);
     if (rc >= 0)
         return rc;
-    return ctl_parse_id(c->name, what, pos[0], id);
+    return parse_id(c->name, what, pos[0], id);
 }
 
 void ctl_print_json(cJSON *j)

@@ -10,14 +10,6 @@
  * flag or value, named in one line on stderr). Tokens are never printed.
  */
 
-#include "common/config.h"
-
-#include <libpq-fe.h>
-
-/* Connects to cfg->database_url; on failure prints one line naming cmd and
- * returns NULL. */
-PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd);
-
 int ctl_migrate(void *ctx, int argc, char **argv);
 
 int ctl_workspace_add(void *ctx, int argc, char **argv);
@@ -33,5 +25,9 @@ int ctl_target_remove(void *ctx, int argc, char **argv);
 int ctl_deliveries(void *ctx, int argc, char **argv);
 
 int ctl_test(void *ctx, int argc, char **argv);
+
+int ctl_token_create(void *ctx, int argc, char **argv);
+int ctl_token_list(void *ctx, int argc, char **argv);
+int ctl_token_revoke(void *ctx, int argc, char **argv);
 
 #endif

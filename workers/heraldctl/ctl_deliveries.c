@@ -29,24 +29,26 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
         "[--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N] "
         "[--offset N] [--before ID] [--json]",
         "Lists deliveries, newest first: what was sent where, what failed and why."};
-    const char *tenant = NULL, *state = NULL, *since_s = NULL;
+    char *tenant = NULL, *state = NULL, *since_s = NULL;
     long target = 0, limit = STORE_DELIVERIES_DEFAULT_LIMIT, offset = 0, before = 0;
     bool json = false;
-    const cli_opt opts[] = {
-        {"--tenant", CLI_STR, "T", "only this tenant's deliveries", &tenant, 0, 0, NULL},
-        {"--target", CLI_LONG, "ID", "only this target's deliveries", &target, 1, INT64_MAX, NULL},
-        {"--state", CLI_STR, "S", "pending, sending, retrying, sent or failed", &state, 0, 0, NULL},
-        {"--since", CLI_STR, "WHEN",
+    const cfg_opt opts[] = {
+        {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "only this tenant's deliveries", &tenant},
+        {"--target", NULL, CFG_INT, NULL, 1, INT64_MAX, "ID", "only this target's deliveries",
+         &target},
+        {"--state", NULL, CFG_STRING, NULL, 0, 0, "S", "pending, sending, retrying, sent or failed",
+         &state},
+        {"--since", NULL, CFG_STRING, NULL, 0, 0, "WHEN",
          "created since: a duration back from now (90s, 15m, 24h, 7d), a date (2026-11-28) or "
          "an RFC 3339 time",
-         &since_s, 0, 0, NULL},
-        {"--limit", CLI_LONG, "N", "at most N rows (default 50, at most 1000)", &limit, 1,
-         STORE_DELIVERIES_MAX_LIMIT, NULL},
-        {"--offset", CLI_LONG, "N", "skip the N newest matching rows", &offset, 0, 100000000, NULL},
-        {"--before", CLI_LONG, "ID",
-         "only deliveries older than delivery ID (next page: the last ID shown)", &before, 1,
-         INT64_MAX, NULL},
-        {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
+         &since_s},
+        {"--limit", NULL, CFG_INT, NULL, 1, STORE_DELIVERIES_MAX_LIMIT, "N",
+         "at most N rows (default 50, at most 1000)", &limit},
+        {"--offset", NULL, CFG_INT, NULL, 0, 100000000, "N", "skip the N newest matching rows",
+         &offset},
+        {"--before", NULL, CFG_INT, NULL, 1, INT64_MAX, "ID",
+         "only deliveries older than delivery ID (next page: the last ID shown)", &before},
+        {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);

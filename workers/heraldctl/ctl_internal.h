@@ -23,11 +23,13 @@ typedef struct ctl_flag_map {
     const char *flag;
 } ctl_flag_map;
 
-/* The exit code for a store outcome: 0 ok, 2 bad input (a usage error), 1 otherwise. */
-int ctl_exit_code(store_status st);
+/* Connects to cfg->database_url; on failure prints one line naming cmd and
+ * returns NULL. */
+PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd);
 
 /* Prints a store failure as one line "heraldctl <cmd>: ...", naming the flag
- * (through map, may be NULL) for invalid input; returns the exit code. */
+ * (through map, may be NULL) for invalid input; returns the exit code: 2 for
+ * bad input (a usage error), else 1. */
 int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_flag_map *map);
 
 /* Loads HERALD_SECRET_KEY (why: what needs it, for the message); returns 0
@@ -35,14 +37,10 @@ int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_f
 int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *why,
                  unsigned char key[CRYPTO_KEY_LEN]);
 
-/* An id argument (what: "target id"): a positive whole number. Returns -1 to
- * go on, else the exit code (2, printed). */
-int ctl_parse_id(const char *cmd, const char *what, const char *s, int64_t *id);
-
 /* cli_parse_or_exit for a command whose one argument is an id (what:
- * "target id"), then ctl_parse_id: returns -1 with *id set, else the exit
- * code (printed). */
-int ctl_parse_id_command(const cli_command *c, const cli_opt *opts, size_t nopts, int argc,
+ * "target id"), a positive whole number: returns -1 with *id set, else the
+ * exit code (printed). */
+int ctl_parse_id_command(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc,
                          char **argv, const char *what, int64_t *id);
 
 /* Prints j (indented) and a newline on stdout; takes ownership of j. */

@@ -101,34 +101,31 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
         "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
         "Creates a notification target and prints its id (only the id, on standard output)."};
-    const char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL,
-               *channel = NULL, *uses_s = NULL, *checks_s = NULL, *digest_s = NULL,
-               *threads_s = NULL;
+    char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL, *channel = NULL,
+         *uses_s = NULL, *checks_s = NULL, *digest_s = NULL, *threads_s = NULL;
     bool disabled = false;
-    const cli_opt opts[] = {
-        {"--tenant", CLI_STR, "T", "tenant id (required)", &tenant, 0, 0, NULL},
-        {"--workspace", CLI_STR, "TEAM_ID", "installed workspace (required)", &workspace, 0, 0,
-         NULL},
-        {"--name", CLI_STR, "NAME", "target name, unique in the tenant (required)", &name, 0, 0,
-         NULL},
-        {"--description", CLI_STR, "TEXT", "free text", &description, 0, 0, NULL},
-        {"--channel", CLI_STR, "DEST",
-         "channel id (C0123ABC), #channel-name or a member's email address (required)", &channel, 0,
-         0, NULL},
-        {"--uses", CLI_STR, "USES",
+    const cfg_opt opts[] = {
+        {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "tenant id (required)", &tenant},
+        {"--workspace", NULL, CFG_STRING, NULL, 0, 0, "TEAM_ID", "installed workspace (required)",
+         &workspace},
+        {"--name", NULL, CFG_STRING, NULL, 0, 0, "NAME",
+         "target name, unique in the tenant (required)", &name},
+        {"--description", NULL, CFG_STRING, NULL, 0, 0, "TEXT", "free text", &description},
+        {"--channel", NULL, CFG_STRING, NULL, 0, 0, "DEST",
+         "channel id (C0123ABC), #channel-name or a member's email address (required)", &channel},
+        {"--uses", NULL, CFG_STRING, NULL, 0, 0, "USES",
          "failed_check, data_collection or both, comma-separated "
          "(required)",
-         &uses_s, 0, 0, NULL},
-        {"--checks", CLI_STR, "TYPES",
+         &uses_s},
+        {"--checks", NULL, CFG_STRING, NULL, 0, 0, "TYPES",
          "only these check types, comma-separated (failed_check targets; default: every check)",
-         &checks_s, 0, 0, NULL},
-        {"--disabled", CLI_BOOL, NULL, "create it disabled", &disabled, 0, 0, NULL},
-        {"--digest", CLI_STR, "on|off",
-         "fold a backlog for its channel into one digest message (default on)", &digest_s, 0, 0,
-         NULL},
-        {"--thread-repeats", CLI_STR, "on|off",
+         &checks_s},
+        {"--disabled", NULL, CFG_BOOL, NULL, 0, 0, NULL, "create it disabled", &disabled},
+        {"--digest", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "fold a backlog for its channel into one digest message (default on)", &digest_s},
+        {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check go in the thread of its first message (default off)",
-         &threads_s, 0, 0, NULL},
+         &threads_s},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -178,11 +175,11 @@ int ctl_target_list(void *ctx, int argc, char **argv)
     static const cli_command c = {"target list", "[--tenant T] [--json]",
                                   "Lists notification targets (of one tenant, or all) with "
                                   "their destination, uses, check filter and health."};
-    const char *tenant = NULL;
+    char *tenant = NULL;
     bool json = false;
-    const cli_opt opts[] = {
-        {"--tenant", CLI_STR, "T", "only this tenant's targets", &tenant, 0, 0, NULL},
-        {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
+    const cfg_opt opts[] = {
+        {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "only this tenant's targets", &tenant},
+        {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -259,8 +256,8 @@ int ctl_target_show(void *ctx, int argc, char **argv)
                                   "(deliveries by state over 24 hours, last success, last "
                                   "error with its reason)."};
     bool json = false;
-    const cli_opt opts[] = {
-        {"--json", CLI_BOOL, NULL, "print a JSON object", &json, 0, 0, NULL},
+    const cfg_opt opts[] = {
+        {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON object", &json},
     };
     int64_t id;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
@@ -338,27 +335,28 @@ int ctl_target_update(void *ctx, int argc, char **argv)
         "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
         "[--thread-repeats on|off]",
         "Changes the given settings of a target and leaves the others as they are."};
-    const char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL,
-               *digest_s = NULL, *threads_s = NULL;
+    char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL,
+         *digest_s = NULL, *threads_s = NULL;
     bool all_checks = false, enable = false, disable = false;
-    const cli_opt opts[] = {
-        {"--name", CLI_STR, "NAME", "new name, unique in the tenant", &name, 0, 0, NULL},
-        {"--description", CLI_STR, "TEXT", "new description (\"\" clears it)", &description, 0, 0,
-         NULL},
-        {"--channel", CLI_STR, "DEST", "new destination: channel id, #channel-name or email",
-         &channel, 0, 0, NULL},
-        {"--uses", CLI_STR, "USES", "failed_check, data_collection or both", &uses_s, 0, 0, NULL},
-        {"--checks", CLI_STR, "TYPES", "replace the check filter with these check types", &checks_s,
-         0, 0, NULL},
-        {"--all-checks", CLI_BOOL, NULL, "clear the check filter: notify for every check",
-         &all_checks, 0, 0, NULL},
-        {"--enable", CLI_BOOL, NULL, "enable the target", &enable, 0, 0, NULL},
-        {"--disable", CLI_BOOL, NULL, "disable the target (nothing is routed to it)", &disable, 0,
-         0, NULL},
-        {"--digest", CLI_STR, "on|off", "fold a backlog into one digest message, or not", &digest_s,
-         0, 0, NULL},
-        {"--thread-repeats", CLI_STR, "on|off",
-         "repeats of a still-failing check as thread replies, or not", &threads_s, 0, 0, NULL},
+    const cfg_opt opts[] = {
+        {"--name", NULL, CFG_STRING, NULL, 0, 0, "NAME", "new name, unique in the tenant", &name},
+        {"--description", NULL, CFG_STRING, NULL, 0, 0, "TEXT", "new description (\"\" clears it)",
+         &description},
+        {"--channel", NULL, CFG_STRING, NULL, 0, 0, "DEST",
+         "new destination: channel id, #channel-name or email", &channel},
+        {"--uses", NULL, CFG_STRING, NULL, 0, 0, "USES", "failed_check, data_collection or both",
+         &uses_s},
+        {"--checks", NULL, CFG_STRING, NULL, 0, 0, "TYPES",
+         "replace the check filter with these check types", &checks_s},
+        {"--all-checks", NULL, CFG_BOOL, NULL, 0, 0, NULL,
+         "clear the check filter: notify for every check", &all_checks},
+        {"--enable", NULL, CFG_BOOL, NULL, 0, 0, NULL, "enable the target", &enable},
+        {"--disable", NULL, CFG_BOOL, NULL, 0, 0, NULL,
+         "disable the target (nothing is routed to it)", &disable},
+        {"--digest", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "fold a backlog into one digest message, or not", &digest_s},
+        {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "repeats of a still-failing check as thread replies, or not", &threads_s},
     };
     int64_t id;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);

@@ -95,21 +95,21 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
         "--token-expires-in; senders with the app's client id and secret then refresh it. "
         "Adding a team id again replaces its token, refresh token and expiry and clears a "
         "revoked state (a reinstall)."};
-    const char *team = NULL, *name = NULL, *bot = NULL, *scopes = NULL;
+    char *team = NULL, *name = NULL, *bot = NULL, *scopes = NULL;
     bool from_stdin = false;
-    long expires_in = 0;
-    bool expires_seen = false;
-    const cli_opt opts[] = {
-        {"--team-id", CLI_STR, "T", "Slack team id (required), e.g. T0123ABCD", &team, 0, 0, NULL},
-        {"--name", CLI_STR, "NAME", "workspace name (required)", &name, 0, 0, NULL},
-        {"--bot-user", CLI_STR, "U", "the bot's user id", &bot, 0, 0, NULL},
-        {"--scopes", CLI_STR, "S", "granted scopes, comma-separated", &scopes, 0, 0, NULL},
-        {"--token-stdin", CLI_BOOL, NULL,
+    long expires_in = 0; /* stays 0 unless given: the flag's minimum is 1 */
+    const cfg_opt opts[] = {
+        {"--team-id", NULL, CFG_STRING, NULL, 0, 0, "T", "Slack team id (required), e.g. T0123ABCD",
+         &team},
+        {"--name", NULL, CFG_STRING, NULL, 0, 0, "NAME", "workspace name (required)", &name},
+        {"--bot-user", NULL, CFG_STRING, NULL, 0, 0, "U", "the bot's user id", &bot},
+        {"--scopes", NULL, CFG_STRING, NULL, 0, 0, "S", "granted scopes, comma-separated", &scopes},
+        {"--token-stdin", NULL, CFG_BOOL, NULL, 0, 0, NULL,
          "read the bot token from one line of standard input instead of HERALD_SLACK_TOKEN",
-         &from_stdin, 0, 0, NULL},
-        {"--token-expires-in", CLI_LONG, "SECONDS",
+         &from_stdin},
+        {"--token-expires-in", NULL, CFG_INT, NULL, 1, 1000000000L, "SECONDS",
          "token rotation: seconds the bot token lives (with HERALD_SLACK_REFRESH_TOKEN)",
-         &expires_in, 1, 1000000000L, &expires_seen},
+         &expires_in},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -145,7 +145,7 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
     const char *refresh = getenv("HERALD_SLACK_REFRESH_TOKEN");
     if (refresh && !*refresh)
         refresh = NULL;
-    if (!refresh != !expires_seen) {
+    if (!refresh != !expires_in) {
         crypto_wipe(line, sizeof line);
         crypto_wipe(key, sizeof key);
         return cli_usage_error(CTL_PROG, c.name,
@@ -187,8 +187,8 @@ int ctl_workspace_list(void *ctx, int argc, char **argv)
                                   "Lists the installed workspaces with their state and how many "
                                   "targets use each. Tokens are never shown."};
     bool json = false;
-    const cli_opt opts[] = {
-        {"--json", CLI_BOOL, NULL, "print a JSON array", &json, 0, 0, NULL},
+    const cfg_opt opts[] = {
+        {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
     size_t npos;
     int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
@@ -246,9 +246,9 @@ int ctl_workspace_remove(void *ctx, int argc, char **argv)
         "Removes a workspace installation and destroys its token. Refused while targets use it, "
         "unless --force, which removes those targets too. Delivery history is kept."};
     bool force = false;
-    const cli_opt opts[] = {
-        {"--force", CLI_BOOL, NULL, "also remove the targets that use the workspace", &force, 0, 0,
-         NULL},
+    const cfg_opt opts[] = {
+        {"--force", NULL, CFG_BOOL, NULL, 0, 0, NULL,
+         "also remove the targets that use the workspace", &force},
     };
     const char *pos[1] = {NULL};
     size_t npos;

@@ -11,7 +11,6 @@
  * The commands live in workers/heraldctl/ctl*.c (ctl.h); this file is their table
  * and the global options.
  */
-#include "store/apitoken.h"
 #include "workers/heraldctl/cli.h"
 #include "common/config.h"
 #include "workers/heraldctl/ctl.h"
@@ -26,27 +25,7 @@
 
 static herald_common_config cfg;
 
-/* apitoken_cli's way to connect. */
-static PGconn *connect_db(const char *cmd)
-{
-    return ctl_connect(&cfg, cmd);
-}
-
 /* ================================================================ commands */
-
-/* API tokens for herald-api: the logic is in store/apitoken.c. */
-static int cmd_token_create(void *ctx, int argc, char **argv)
-{
-    return apitoken_cli("create", argc, argv, connect_db);
-}
-static int cmd_token_list(void *ctx, int argc, char **argv)
-{
-    return apitoken_cli("list", argc, argv, connect_db);
-}
-static int cmd_token_revoke(void *ctx, int argc, char **argv)
-{
-    return apitoken_cli("revoke", argc, argv, connect_db);
-}
 
 static const cli_subcommand commands[] = {
     {NULL, "migrate", ctl_migrate, "migrate",
@@ -80,10 +59,10 @@ static const cli_subcommand commands[] = {
      "deliveries, newest first, with Slack channel/ts or the error and its reason"},
     {NULL, "test", ctl_test, "test TARGET_ID",
      "send a test message to a target now and print Slack's answer"},
-    {"token", "create", cmd_token_create, "token create [--tenant T] [--name N]",
+    {"token", "create", ctl_token_create, "token create [--tenant T] [--name N]",
      "create an API token for herald-api; printed once (stdout), stored hashed"},
-    {"token", "list", cmd_token_list, "token list", "API tokens (never the token itself)"},
-    {"token", "revoke", cmd_token_revoke, "token revoke ID",
+    {"token", "list", ctl_token_list, "token list", "API tokens (never the token itself)"},
+    {"token", "revoke", ctl_token_revoke, "token revoke ID",
      "revoke an API token and end its console sessions"},
 };
 

@@ -90,13 +90,8 @@ typedef struct sender_config {
     char *metrics_addr; /* HOST:PORT for /metrics and /healthz; NULL/"" none */
     char *console_url;  /* Herald console base URL for links in messages; NULL none */
 
-    /* Raw text of the options parsed by sender_config_finish (the table points here). */
+    /* What sender_config_finish turns into the fields above (the table points here). */
     struct {
-        char *channel_rate, *channel_burst, *workspace_rate, *workspace_burst, *lookup_rate;
-        char *pace_guard, *retry_base, *retry_cap, *retry_max_age, *retry_poll, *takeover_grace;
-        char *connect_timeout, *request_timeout, *claim_lease, *shutdown_timeout;
-        char *digest_window, *thread_max_age, *lookup_ttl, *lookup_neg_ttl;
-        char *token_refresh_margin;
         bool no_digests, no_threads;
         bool secret_owned; /* client_secret was malloc'd by sender_config_finish */
     } raw;
@@ -110,18 +105,15 @@ void sender_config_default(sender_config *cfg);
 /* The option table (common options first) pointing into cfg, for cfg_parse. */
 size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap);
 /*
- * After cfg_parse: parses the raw texts (rates, durations like 500ms, 5s,
- * 10m, 24h), checks bounds and that HERALD_SECRET_KEY is usable. 0, or -1
- * with a one-line errstr naming the flag or variable.
+ * After cfg_parse (which parsed the rates and the durations like 500ms, 5s,
+ * 10m, 24h within their bounds): checks how options relate and that
+ * HERALD_SECRET_KEY is usable. 0, or -1 with a one-line errstr naming the
+ * flag or variable.
  */
 int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size);
 
 /* Wipes and frees what sender_config_finish allocated (the client secret). */
 void sender_config_dispose(sender_config *cfg);
-
-/* Parses a duration ("250ms", "5s", "10m", "24h", "7d"; a bare number is
- * seconds) into ms within [min_ms, max_ms]. */
-bool sender_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms);
 
 typedef struct sender sender;
 

@@ -5,54 +5,9 @@
 #include "common/httpd.h"
 #include "common/util.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-bool sender_parse_duration(const char *s, int64_t min_ms, int64_t max_ms, int64_t *out_ms)
-{
-    if (!s || !*s)
-        return false;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !(v >= 0) || isinf(v))
-        return false;
-    double mult = 1000; /* bare number: seconds */
-    if (!strcmp(end, "ms"))
-        mult = 1;
-    else if (!strcmp(end, "s") || !*end)
-        mult = 1000;
-    else if (!strcmp(end, "m"))
-        mult = 60e3;
-    else if (!strcmp(end, "h"))
-        mult = 3600e3;
-    else if (!strcmp(end, "d"))
-        mult = 86400e3;
-    else
-        return false;
-    double ms = v * mult;
-    if (ms < (double)min_ms || ms > (double)max_ms)
-        return false;
-    *out_ms = (int64_t)llround(ms);
-    return true;
-}
-
-static bool parse_number(const char *s, double min, double max, double *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !(v >= min && v <= max))
-        return false;
-    *out = v;
-    return true;
-}
 
 void sender_config_default(sender_config *cfg)
 {
@@ -92,72 +47,75 @@ void sender_config_default(sender_config *cfg)
 size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
 {
     sender_config_default(cfg);
+    const int64_t H = 3600LL * 1000, D = 24 * H; /* duration bounds, in ms */
     cfg_opt common[CFG_COMMON_COUNT];
     cfg_common_opts(common, &cfg->common);
     const cfg_opt own[] = {
         {"--group", "HERALD_SLACK_GROUP", CFG_STRING, "herald-slack", 0, 0, "NAME",
          "Kafka consumer group", &cfg->group},
-        {"--channel-rate", "HERALD_SLACK_CHANNEL_RATE", CFG_STRING, "1", 0, 0, "PER_SEC",
-         "messages per second per channel (0: unlimited)", &cfg->raw.channel_rate},
-        {"--channel-burst", "HERALD_SLACK_CHANNEL_BURST", CFG_STRING, "3", 0, 0, "N",
-         "messages a channel may get at once before the rate applies", &cfg->raw.channel_burst},
-        {"--workspace-rate-per-minute", "HERALD_SLACK_WORKSPACE_RATE", CFG_STRING, "300", 0, 0,
-         "PER_MIN", "messages per minute per workspace (0: unlimited)", &cfg->raw.workspace_rate},
-        {"--workspace-burst", "HERALD_SLACK_WORKSPACE_BURST", CFG_STRING, "30", 0, 0, "N",
-         "messages a workspace may get at once", &cfg->raw.workspace_burst},
-        {"--pace-guard", "HERALD_SLACK_PACE_GUARD", CFG_STRING, "20ms", 0, 0, "DURATION",
-         "extra spacing between paced messages, absorbing network jitter", &cfg->raw.pace_guard},
-        {"--lookup-rate-per-minute", "HERALD_SLACK_LOOKUP_RATE", CFG_STRING, "40", 0, 0, "PER_MIN",
-         "users.lookupByEmail calls per minute per workspace", &cfg->raw.lookup_rate},
+        {"--channel-rate", "HERALD_SLACK_CHANNEL_RATE", CFG_RATE, "1", 0, 1000, "PER_SEC",
+         "messages per second per channel (0: unlimited)", &cfg->channel_rate},
+        {"--channel-burst", "HERALD_SLACK_CHANNEL_BURST", CFG_RATE, "3", 1, 1000, "N",
+         "messages a channel may get at once before the rate applies", &cfg->channel_burst},
+        {"--workspace-rate-per-minute", "HERALD_SLACK_WORKSPACE_RATE", CFG_RATE, "300", 0, 1000000,
+         "PER_MIN", "messages per minute per workspace (0: unlimited)", &cfg->workspace_rate},
+        {"--workspace-burst", "HERALD_SLACK_WORKSPACE_BURST", CFG_RATE, "30", 1, 100000, "N",
+         "messages a workspace may get at once", &cfg->workspace_burst},
+        {"--pace-guard", "HERALD_SLACK_PACE_GUARD", CFG_DURATION, "20ms", 0, 1000, "DURATION",
+         "extra spacing between paced messages, absorbing network jitter", &cfg->pace_guard_ms},
+        {"--lookup-rate-per-minute", "HERALD_SLACK_LOOKUP_RATE", CFG_RATE, "40", 1, 100000,
+         "PER_MIN", "users.lookupByEmail calls per minute per workspace", &cfg->lookup_rate},
         {"--max-in-flight", "HERALD_SLACK_MAX_IN_FLIGHT", CFG_INT, "64", 1, 10000, "N",
          "Slack requests in flight at once (one per channel)", &cfg->max_in_flight},
         {"--max-queued", "HERALD_SLACK_MAX_QUEUED", CFG_INT, "20000", 10, 10000000, "N",
          "deliveries held in memory before consuming pauses", &cfg->max_queued},
-        {"--retry-base", "HERALD_SLACK_RETRY_BASE", CFG_STRING, "1s", 0, 0, "DURATION",
-         "ceiling of the first retry's random wait (doubles per retry)", &cfg->raw.retry_base},
-        {"--retry-cap", "HERALD_SLACK_RETRY_CAP", CFG_STRING, "5m", 0, 0, "DURATION",
-         "largest ceiling of a retry's random wait", &cfg->raw.retry_cap},
-        {"--retry-max-age", "HERALD_SLACK_RETRY_MAX_AGE", CFG_STRING, "24h", 0, 0, "DURATION",
-         "a delivery still failing this long after it was routed fails for good",
-         &cfg->raw.retry_max_age},
-        {"--retry-poll", "HERALD_SLACK_RETRY_POLL", CFG_STRING, "500ms", 0, 0, "DURATION",
-         "how often due retries are looked for in PostgreSQL", &cfg->raw.retry_poll},
-        {"--takeover-grace", "HERALD_SLACK_TAKEOVER_GRACE", CFG_STRING, "30s", 0, 0, "DURATION",
+        {"--retry-base", "HERALD_SLACK_RETRY_BASE", CFG_DURATION, "1s", 10, H, "DURATION",
+         "ceiling of the first retry's random wait (doubles per retry)", &cfg->retry_base_ms},
+        {"--retry-cap", "HERALD_SLACK_RETRY_CAP", CFG_DURATION, "5m", 10, D, "DURATION",
+         "largest ceiling of a retry's random wait", &cfg->retry_cap_ms},
+        {"--retry-max-age", "HERALD_SLACK_RETRY_MAX_AGE", CFG_DURATION, "24h", 1000, 30 * D,
+         "DURATION", "a delivery still failing this long after it was routed fails for good",
+         &cfg->retry_max_age_ms},
+        {"--retry-poll", "HERALD_SLACK_RETRY_POLL", CFG_DURATION, "500ms", 10, 60000, "DURATION",
+         "how often due retries are looked for in PostgreSQL", &cfg->retry_poll_ms},
+        {"--takeover-grace", "HERALD_SLACK_TAKEOVER_GRACE", CFG_DURATION, "30s", 0, D, "DURATION",
          "a due retry of a workspace another instance owns is taken after this much overdue",
-         &cfg->raw.takeover_grace},
-        {"--connect-timeout", "HERALD_SLACK_CONNECT_TIMEOUT", CFG_STRING, "5s", 0, 0, "DURATION",
-         "connecting to Slack", &cfg->raw.connect_timeout},
-        {"--request-timeout", "HERALD_SLACK_REQUEST_TIMEOUT", CFG_STRING, "15s", 0, 0, "DURATION",
-         "a whole Slack request", &cfg->raw.request_timeout},
-        {"--claim-lease", "HERALD_SLACK_CLAIM_LEASE", CFG_STRING, "60s", 0, 0, "DURATION",
+         &cfg->takeover_grace_ms},
+        {"--connect-timeout", "HERALD_SLACK_CONNECT_TIMEOUT", CFG_DURATION, "5s", 100, 600000,
+         "DURATION", "connecting to Slack", &cfg->connect_timeout_ms},
+        {"--request-timeout", "HERALD_SLACK_REQUEST_TIMEOUT", CFG_DURATION, "15s", 100, 600000,
+         "DURATION", "a whole Slack request", &cfg->request_timeout_ms},
+        {"--claim-lease", "HERALD_SLACK_CLAIM_LEASE", CFG_DURATION, "60s", 1000, D, "DURATION",
          "how long a claimed delivery belongs to its sender (> request timeout); after a "
          "crash it is retried when this runs out",
-         &cfg->raw.claim_lease},
-        {"--shutdown-timeout", "HERALD_SLACK_SHUTDOWN_TIMEOUT", CFG_STRING, "20s", 0, 0, "DURATION",
-         "on SIGTERM, how long in-flight requests may finish", &cfg->raw.shutdown_timeout},
+         &cfg->claim_lease_ms},
+        {"--shutdown-timeout", "HERALD_SLACK_SHUTDOWN_TIMEOUT", CFG_DURATION, "20s", 0, 600000,
+         "DURATION", "on SIGTERM, how long in-flight requests may finish",
+         &cfg->shutdown_timeout_ms},
         {"--no-digests", "HERALD_SLACK_NO_DIGESTS", CFG_BOOL, NULL, 0, 0, NULL,
          "never fold a backlog into a digest (targets can also opt out)", &cfg->raw.no_digests},
-        {"--digest-window", "HERALD_SLACK_DIGEST_WINDOW", CFG_STRING, "5s", 0, 0, "DURATION",
+        {"--digest-window", "HERALD_SLACK_DIGEST_WINDOW", CFG_DURATION, "5s", 0, H, "DURATION",
          "fold when more wait for a channel than its pace sends within this",
-         &cfg->raw.digest_window},
+         &cfg->digest_window_ms},
         {"--digest-min", "HERALD_SLACK_DIGEST_MIN", CFG_INT, "3", 2, 1000, "N",
          "never fold fewer deliveries than this", &cfg->digest_min},
         {"--digest-max", "HERALD_SLACK_DIGEST_MAX", CFG_INT, "100", 2, 10000, "N",
          "deliveries folded into one digest at most", &cfg->digest_max},
         {"--no-threads", "HERALD_SLACK_NO_THREADS", CFG_BOOL, NULL, 0, 0, NULL,
          "ignore the targets' thread-repeats setting", &cfg->raw.no_threads},
-        {"--thread-max-age", "HERALD_SLACK_THREAD_MAX_AGE", CFG_STRING, "7d", 0, 0, "DURATION",
-         "a failing streak older than this starts a new thread", &cfg->raw.thread_max_age},
-        {"--lookup-ttl", "HERALD_SLACK_LOOKUP_TTL", CFG_STRING, "24h", 0, 0, "DURATION",
-         "how long an email -> Slack user answer is reused", &cfg->raw.lookup_ttl},
-        {"--lookup-negative-ttl", "HERALD_SLACK_LOOKUP_NEGATIVE_TTL", CFG_STRING, "10m", 0, 0,
-         "DURATION", "how long an unknown email is remembered as unknown",
-         &cfg->raw.lookup_neg_ttl},
-        {"--token-refresh-margin", "HERALD_SLACK_TOKEN_REFRESH_MARGIN", CFG_STRING, "5m", 0, 0,
-         "DURATION",
+        {"--thread-max-age", "HERALD_SLACK_THREAD_MAX_AGE", CFG_DURATION, "7d", 1000, 365 * D,
+         "DURATION", "a failing streak older than this starts a new thread",
+         &cfg->thread_max_age_ms},
+        {"--lookup-ttl", "HERALD_SLACK_LOOKUP_TTL", CFG_DURATION, "24h", 0, 365 * D, "DURATION",
+         "how long an email -> Slack user answer is reused", &cfg->lookup_ttl_ms},
+        {"--lookup-negative-ttl", "HERALD_SLACK_LOOKUP_NEGATIVE_TTL", CFG_DURATION, "10m", 0,
+         365 * D, "DURATION", "how long an unknown email is remembered as unknown",
+         &cfg->lookup_neg_ttl_ms},
+        {"--token-refresh-margin", "HERALD_SLACK_TOKEN_REFRESH_MARGIN", CFG_DURATION, "5m", 0,
+         6 * H, "DURATION",
          "token rotation: refresh a bot token this long before it expires (needs the client id "
          "and secret)",
-         &cfg->raw.token_refresh_margin},
+         &cfg->token_refresh_margin_ms},
         {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, NULL, 0, 0, "HOST:PORT",
          "serve /metrics and /healthz here (default: off)", &cfg->metrics_addr},
         {"--console-url", "HERALD_CONSOLE_URL", CFG_STRING, NULL, 0, 0, "URL",
@@ -177,67 +135,8 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
     return n;
 }
 
-typedef struct dur_field {
-    const char *flag;
-    char *text;
-    int64_t min_ms, max_ms;
-    int64_t *dst;
-} dur_field;
-
 int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
 {
-    const struct {
-        const char *flag;
-        char *text;
-        double min, max;
-        double *dst;
-    } nums[] = {
-        {"--channel-rate", cfg->raw.channel_rate, 0, 1000, &cfg->channel_rate},
-        {"--channel-burst", cfg->raw.channel_burst, 1, 1000, &cfg->channel_burst},
-        {"--workspace-rate-per-minute", cfg->raw.workspace_rate, 0, 1e6, &cfg->workspace_rate},
-        {"--workspace-burst", cfg->raw.workspace_burst, 1, 1e5, &cfg->workspace_burst},
-        {"--lookup-rate-per-minute", cfg->raw.lookup_rate, 1, 1e5, &cfg->lookup_rate},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(nums); i++) {
-        if (!nums[i].text)
-            continue;
-        if (!parse_number(nums[i].text, nums[i].min, nums[i].max, nums[i].dst)) {
-            snprintf(errstr, errstr_size, "%s: invalid value '%s': expected a number from %g to %g",
-                     nums[i].flag, nums[i].text, nums[i].min, nums[i].max);
-            return -1;
-        }
-    }
-    const int64_t H = 3600LL * 1000, D = 24 * H;
-    const dur_field durs[] = {
-        {"--pace-guard", cfg->raw.pace_guard, 0, 1000, &cfg->pace_guard_ms},
-        {"--retry-base", cfg->raw.retry_base, 10, H, &cfg->retry_base_ms},
-        {"--retry-cap", cfg->raw.retry_cap, 10, D, &cfg->retry_cap_ms},
-        {"--retry-max-age", cfg->raw.retry_max_age, 1000, 30 * D, &cfg->retry_max_age_ms},
-        {"--retry-poll", cfg->raw.retry_poll, 10, 60000, &cfg->retry_poll_ms},
-        {"--takeover-grace", cfg->raw.takeover_grace, 0, D, &cfg->takeover_grace_ms},
-        {"--connect-timeout", cfg->raw.connect_timeout, 100, 600000, &cfg->connect_timeout_ms},
-        {"--request-timeout", cfg->raw.request_timeout, 100, 600000, &cfg->request_timeout_ms},
-        {"--claim-lease", cfg->raw.claim_lease, 1000, D, &cfg->claim_lease_ms},
-        {"--shutdown-timeout", cfg->raw.shutdown_timeout, 0, 600000, &cfg->shutdown_timeout_ms},
-        {"--digest-window", cfg->raw.digest_window, 0, H, &cfg->digest_window_ms},
-        {"--thread-max-age", cfg->raw.thread_max_age, 1000, 365 * D, &cfg->thread_max_age_ms},
-        {"--lookup-ttl", cfg->raw.lookup_ttl, 0, 365 * D, &cfg->lookup_ttl_ms},
-        {"--lookup-negative-ttl", cfg->raw.lookup_neg_ttl, 0, 365 * D, &cfg->lookup_neg_ttl_ms},
-        {"--token-refresh-margin", cfg->raw.token_refresh_margin, 0, 6 * H,
-         &cfg->token_refresh_margin_ms},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(durs); i++) {
-        if (!durs[i].text)
-            continue;
-        if (!sender_parse_duration(durs[i].text, durs[i].min_ms, durs[i].max_ms, durs[i].dst)) {
-            snprintf(errstr, errstr_size,
-                     "%s: invalid value '%s': expected a duration such as 500ms, 5s, 10m, 24h "
-                     "(from %lldms to %lldms)",
-                     durs[i].flag, durs[i].text, (long long)durs[i].min_ms,
-                     (long long)durs[i].max_ms);
-            return -1;
-        }
-    }
     if (cfg->raw.no_digests)
         cfg->digests = false;
     if (cfg->raw.no_threads)

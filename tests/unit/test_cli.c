@@ -111,31 +111,6 @@ START_TEST(table_aligned_and_safe)
 }
 END_TEST
 
-START_TEST(safe_copy)
-{
-    char buf[8];
-    ck_assert_str_eq(cli_safe("a\tb", buf, sizeof buf), "a?b");
-    /* Cut short, never inside a UTF-8 sequence: "ab" + 3-byte "€" + ... */
-    ck_assert_str_eq(cli_safe("abcde\xe2\x82\xac", buf, sizeof buf), "abcde");
-    ck_assert_str_eq(cli_safe(NULL, buf, sizeof buf), "");
-    /* Regression: C1 controls (U+009B is a CSI on some terminals), the bidi
-     * overrides and isolates, and bytes that are not UTF-8 passed through. */
-    char big[64];
-    ck_assert_str_eq(cli_safe("a\xc2\x9b"
-                              "31mb",
-                              big, sizeof big),
-                     "a?31mb");
-    ck_assert_str_eq(cli_safe("x\xe2\x80\xae"
-                              "evil\xe2\x81\xa6"
-                              "y",
-                              big, sizeof big),
-                     "x?evil?y");
-    ck_assert_str_eq(cli_safe("bad\xff\xfe", big, sizeof big), "bad??");
-    ck_assert_str_eq(cli_safe("Zo\xc3\xab \xf0\x9f\xa6\x89", big, sizeof big),
-                     "Zo\xc3\xab \xf0\x9f\xa6\x89");
-}
-END_TEST
-
 /* Regression: widths were counted in code points, so a name with an emoji or
  * CJK (two columns) or a combining accent (none) pushed its row's columns
  * out of line. */
@@ -267,7 +242,6 @@ int main(void)
     tcase_add_test(tc, flag_errors);
     tcase_add_test(tc, help_from_table);
     tcase_add_test(tc, table_aligned_and_safe);
-    tcase_add_test(tc, safe_copy);
     tcase_add_test(tc, table_wide_characters);
     tcase_add_test(tc, times);
     tcase_add_test(tc, dispatch);

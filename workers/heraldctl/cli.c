@@ -22,7 +22,7 @@ cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *op
     if (r == CFG_ERROR && errstr_size) {
         char raw[512];
         snprintf(raw, sizeof raw, "%s", errstr);
-        cli_safe(raw, errstr, errstr_size);
+        utf8_safe(raw, 0, errstr, errstr_size);
     }
     return r;
 }
@@ -120,56 +120,18 @@ int cli_dispatch(const char *prog, const cli_subcommand *cmds, size_t n, void *c
             if (in_group(&cmds[i], word) && !strcmp(cmds[i].name, sub))
                 return cmds[i].run(ctx, argc - 2, argv + 2);
         fprintf(stderr, "%s %s: unknown subcommand '%s' (%s)\n", prog, word,
-                cli_safe(sub, safe, sizeof safe), members);
+                utf8_safe(sub, 0, safe, sizeof safe), members);
         return 2;
     }
     for (size_t i = 0; i < n; i++)
         if (!cmds[i].group && !strcmp(cmds[i].name, word))
             return cmds[i].run(ctx, argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog,
-            cli_safe(word, safe, sizeof safe), prog);
+            utf8_safe(word, 0, safe, sizeof safe), prog);
     return 2;
 }
 
 /* ================================================================ text */
-
-/* Code points that must not reach a terminal as they are: C0 and C1 controls
- * and DEL (escape sequences; U+009B is a CSI on some terminals), and the
- * bidirectional overrides and isolates, which reorder what is shown after
- * them ("trojan source"). */
-static bool unsafe_cp(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
-const char *cli_safe(const char *s, char *buf, size_t size)
-{
-    if (!size)
-        return buf;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        uint32_t cp = 0;
-        size_t n = utf8_decode(p, SIZE_MAX, &cp);
-        if (n == 0 || unsafe_cp(cp)) {
-            /* Bad bytes and unsafe characters show as one '?' each. */
-            if (o + 1 >= size)
-                break;
-            buf[o++] = '?';
-            p += n ? n : 1;
-            continue;
-        }
-        /* Cut short: never end inside a UTF-8 sequence. */
-        if (o + n >= size)
-            break;
-        memcpy(buf + o, p, n);
-        o += n;
-        p += n;
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 typedef struct cp_range {
     uint32_t lo, hi;
@@ -241,7 +203,7 @@ static size_t cp_width(uint32_t cp)
     return 1;
 }
 
-/* Terminal columns of a string made safe by cli_safe (valid UTF-8). */
+/* Terminal columns of a string made safe by utf8_safe (valid UTF-8). */
 static size_t u8_width(const char *s)
 {
     size_t w = 0;
@@ -289,7 +251,7 @@ static char *cell_copy(const char *s, size_t max)
         s = "-";
     size_t n = strlen(s);
     char *c = xmalloc(n + 4);
-    cli_safe(s, c, n + 1);
+    utf8_safe(s, 0, c, n + 1);
     if (max >= 4 && u8_width(c) > max) {
         size_t cut = u8_prefix(c, max - 3);
         memcpy(c + cut, "...", 4);

@@ -24,7 +24,7 @@ typedef cfg_command cli_command;
 /*
  * cfg_parse_command, with the error made safe to print: the words quoted in
  * it (an unknown flag, a bad value) come from whoever typed them, and their
- * control characters must not reach the terminal (see cli_safe).
+ * control characters must not reach the terminal (see utf8_safe in common/utf8.h).
  */
 cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
@@ -85,12 +85,6 @@ void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_destroy(cli_table *t); /* NULL-safe */
 
 /* ---------------------------------------------------------------- text and time */
-
-/* Copies s into buf with control characters (C0, C1, DEL), bidirectional
- * overrides and bytes that are not UTF-8 replaced by '?' (for printing values
- * that came from the database or from Slack); cut short at a character
- * boundary when buf is too small. */
-const char *cli_safe(const char *s, char *buf, size_t size);
 
 /* "2026-11-29 08:40:05Z" (UTC) into buf; "-" when ms is 0. */
 const char *cli_time_format(int64_t ms, char *buf, size_t size);

@@ -5,6 +5,7 @@
 
 #include "workers/heraldctl/cli.h"
 #include "common/db.h"
+#include "common/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ static int parse_id(const char *cmd, const char *what, const char *s, int64_t *i
     if (!cfg_parse_long(s, 1, INT64_MAX, &v)) {
         char safe[80];
         return cli_usage_error(CTL_PROG, cmd, "'%s' is not a %s (a positive whole number)",
-                               cli_safe(s, safe, sizeof safe), what);
+                               utf8_safe(s, 0, safe, sizeof safe), what);
     }
     *id = v;
     return -1;

@@ -6,6 +6,7 @@
 #include "workers/heraldctl/cli.h"
 #include "store/storejson.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,14 +60,14 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
         return cli_usage_error(CTL_PROG, c.name,
                                "--state: '%s' is not a delivery state (pending, sending, retrying, "
                                "sent, failed)",
-                               cli_safe(state, safe, sizeof safe));
+                               utf8_safe(state, 0, safe, sizeof safe));
     }
     int64_t since = 0;
     if (since_s && !cli_parse_since(since_s, util_now_wall_ms(), &since)) {
         char safe[80];
         return cli_usage_error(
             CTL_PROG, c.name, "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
-            cli_safe(since_s, safe, sizeof safe));
+            utf8_safe(since_s, 0, safe, sizeof safe));
     }
     PGconn *conn = ctl_connect(cfg, c.name);
     if (!conn)

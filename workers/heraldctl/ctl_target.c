@@ -6,6 +6,7 @@
 #include "workers/heraldctl/cli.h"
 #include "store/storejson.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
     }
     char safe[80];
     return cli_usage_error(CTL_PROG, cmd, "%s: '%s' is not on or off", flag,
-                           cli_safe(v, safe, sizeof safe));
+                           utf8_safe(v, 0, safe, sizeof safe));
 }
 
 /*
@@ -245,7 +246,7 @@ int ctl_target_list(void *ctx, int argc, char **argv)
 static void show_line(const char *label, const char *value)
 {
     char safe[4096];
-    printf("%-15s %s\n", label, value && *value ? cli_safe(value, safe, sizeof safe) : "-");
+    printf("%-15s %s\n", label, value && *value ? utf8_safe(value, 0, safe, sizeof safe) : "-");
 }
 
 int ctl_target_show(void *ctx, int argc, char **argv)

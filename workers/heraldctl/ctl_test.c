@@ -9,6 +9,7 @@
 #include "common/slack.h"
 #include "store/store.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -166,7 +167,7 @@ int ctl_test(void *ctx, int argc, char **argv)
                          why[0]          ? why
                          : res.reason[0] ? res.reason
                                          : "the lookup failed",
-                         cli_safe(t->destination, who, sizeof who));
+                         utf8_safe(t->destination, 0, who, sizeof who));
             }
         }
         if (can_post) {
@@ -215,14 +216,14 @@ int ctl_test(void *ctx, int argc, char **argv)
     if (o.ok) {
         printf("ok: Slack accepted the test message for target %" PRId64 ": channel %s, ts %s "
                "(delivery %" PRId64 ")\n",
-               id, cli_safe(o.slack_channel, safe, sizeof safe), res.ts, delivery);
+               id, utf8_safe(o.slack_channel, 0, safe, sizeof safe), res.ts, delivery);
         rc = st ? 1 : 0;
     } else {
         char code[80];
         printf("error: %s: %s (target %" PRId64 ", delivery %" PRId64 ")\n",
-               cli_safe(o.error_code, code, sizeof code),
-               cli_safe(o.error && *o.error ? o.error : "no reason given", safe, sizeof safe), id,
-               delivery);
+               utf8_safe(o.error_code, 0, code, sizeof code),
+               utf8_safe(o.error && *o.error ? o.error : "no reason given", 0, safe, sizeof safe),
+               id, delivery);
         rc = 1;
     }
 out:

@@ -6,6 +6,7 @@
 #include "workers/heraldctl/cli.h"
 #include "store/storejson.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -174,8 +175,8 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
     if (st)
         return ctl_report(c.name, st, err, workspace_flags);
     char st_team[80], st_name[256];
-    printf("workspace %s (%s) %s\n", cli_safe(team, st_team, sizeof st_team),
-           cli_safe(name, st_name, sizeof st_name),
+    printf("workspace %s (%s) %s\n", utf8_safe(team, 0, st_team, sizeof st_team),
+           utf8_safe(name, 0, st_name, sizeof st_name),
            replaced ? "reinstalled: token replaced, revoked state cleared" : "added");
     return 0;
 }
@@ -272,9 +273,9 @@ int ctl_workspace_remove(void *ctx, int argc, char **argv)
         return ctl_report(c.name, st, err, NULL);
     char safe[80];
     if (removed > 0)
-        printf("workspace %s removed, with %ld target%s\n", cli_safe(pos[0], safe, sizeof safe),
+        printf("workspace %s removed, with %ld target%s\n", utf8_safe(pos[0], 0, safe, sizeof safe),
                removed, removed == 1 ? "" : "s");
     else
-        printf("workspace %s removed\n", cli_safe(pos[0], safe, sizeof safe));
+        printf("workspace %s removed\n", utf8_safe(pos[0], 0, safe, sizeof safe));
     return 0;
 }

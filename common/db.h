@@ -6,6 +6,11 @@
 #include <stddef.h>
 
 /*
+ * One-shot helpers on a PGconn. A worker's long-lived connection, reconnected
+ * with backoff, is a db_link (common/dblink.h).
+ */
+
+/*
  * Connects with a libpq connection string or URI ("" or NULL: libpq's
  * defaults and PG* variables). Returns NULL with errstr set; the message never
  * includes the password.

@@ -416,12 +416,6 @@ int subs_attach(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
     return load_all(s, conn, errstr, errstr_size);
 }
 
-void subs_invalidate(subs *s)
-{
-    s->full_pending = true;
-    pending_clear(s);
-}
-
 int subs_sync(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
 {
     if (!PQconsumeInput(conn)) {

@@ -59,9 +59,6 @@ int subs_attach(subs *s, PGconn *conn, char *errstr, size_t errstr_size) HERALD_
  */
 int subs_sync(subs *s, PGconn *conn, char *errstr, size_t errstr_size) HERALD_MUSTCHECK;
 
-/* Forces the next subs_sync to reload everything. */
-void subs_invalidate(subs *s);
-
 /*
  * The live targets of tenant (sorted by id) and their count in *n; NULL with
  * *n = 0 when the tenant has none. The pointers stay valid until the next

@@ -1,0 +1,227 @@
+/*
+ * Intake: collecting a batch from the consumer (how long to wait for it to
+ * fill), parsing each message once, and the batch's lifetime: emptying it,
+ * freeing it, handing back the messages of revoked partitions.
+ */
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "workers/router/router_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void bmsg_dispose(bmsg *bm)
+{
+    if (bm->m)
+        rd_kafka_message_destroy(bm->m);
+    event_destroy(bm->ev);
+    free(bm->reason);
+    free(bm->json);
+    memset(bm, 0, sizeof *bm);
+}
+
+void router_outs_clear(batch *b)
+{
+    for (size_t i = 0; i < b->nouts; i++) {
+        free(b->outs[i].payload);
+        free(b->outs[i].key);
+        free(b->outs[i].destination);
+    }
+    b->nouts = 0;
+    b->outstanding = 0;
+    b->failed = 0;
+}
+
+/* Empties b, keeping its buffers. Only for a batch with nothing in flight. */
+void router_batch_reset(batch *b)
+{
+    for (size_t i = 0; i < b->nb; i++)
+        bmsg_dispose(&b->b[i]);
+    router_outs_clear(b);
+    b->nb = 0;
+    b->bytes = 0;
+    b->retained = false;
+    b->sent = false;
+    memset(&b->bc, 0, sizeof b->bc);
+}
+
+void router_batch_free(batch *b)
+{
+    router_batch_reset(b);
+    free(b->b);
+    free(b->outs);
+    memset(b, 0, sizeof *b);
+}
+
+static void add_abandoned(router_stats *s, const void *arg)
+{
+    s->abandoned += *(const size_t *)arg;
+}
+
+/* Hands back (drops, unstored) the messages of the given partitions, or all
+ * of them when parts is NULL. For the batch being collected or retained,
+ * which has produced nothing yet; a batch in flight is dropped whole (when
+ * its partitions are lost, its acknowledgements no longer matter: its
+ * offsets cannot be stored, and the new owner redoes it idempotently). */
+void router_batch_drop_partitions(router *r, batch *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t kept = 0, dropped = 0;
+    if (!parts && b->outstanding > 0) {
+        /* wait for the reports so no callback points at freed memory */
+        rd_kafka_flush(r->producer, (int)r->cfg.shutdown_timeout_ms);
+        if (b->outstanding > 0) {
+            rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_flush(r->producer, 1000);
+        }
+    }
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
+        bool drop = !parts;
+        if (parts) {
+            const char *topic = rd_kafka_topic_name(bm->m->rkt);
+            drop = rd_kafka_topic_partition_list_find(parts, topic, bm->m->partition) != NULL;
+        }
+        if (drop) {
+            bmsg_dispose(bm);
+            dropped++;
+        } else {
+            b->b[kept++] = *bm;
+        }
+    }
+    b->nb = kept;
+    b->bytes = 0;
+    for (size_t i = 0; i < b->nb; i++)
+        b->bytes += b->b[i].m->len;
+    if (!parts)
+        router_batch_reset(b);
+    if (b->nb == 0)
+        b->retained = false;
+    if (dropped) {
+        LOG_INFO("handed back %zu unfinished message(s) of revoked partitions", dropped);
+        router_stats_add(r, add_abandoned, &dropped);
+    }
+}
+
+static void add_consumed(router_stats *s, const void *arg)
+{
+    const rd_kafka_message_t *m = arg;
+    s->consumed++;
+    if (!strcmp(rd_kafka_topic_name(m->rkt), TOPIC_COLLECTIONS))
+        s->consumed_collections++;
+    else
+        s->consumed_checks++;
+}
+
+/* Takes ownership of m: parses it once, on intake. */
+void router_batch_add(router *r, batch *b, rd_kafka_message_t *m)
+{
+    if (b->nb == b->capb) {
+        b->capb = b->capb ? b->capb * 2 : 256;
+        b->b = xrealloc(b->b, b->capb * sizeof *b->b);
+    }
+    bmsg *bm = &b->b[b->nb++];
+    memset(bm, 0, sizeof *bm);
+    bm->m = m;
+    b->bytes += m->len;
+    if (b->nb == 1)
+        b->started_ms = util_now_mono_ms();
+    router_stats_add(r, add_consumed, m);
+
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    event_kind kind = !strcmp(topic, TOPIC_COLLECTIONS) ? EVENT_COLLECTION : EVENT_CHECK_RESULT;
+    char err[512];
+    if (!m->payload || m->len == 0) {
+        bm->reason = xstrdup("(event): empty message");
+    } else if (event_parse((const char *)m->payload, m->len, kind, &bm->ev, err, sizeof err)) {
+        bm->ev = NULL;
+        bm->reason = xstrdup(err);
+    } else {
+        for (size_t i = 0; i < 37; i++)
+            bm->eid[i] = (char)tolower((unsigned char)bm->ev->event_id[i]);
+        LOG_DEBUG("consumed %s [%d] @%lld: event %s tenant %s", topic, (int)m->partition,
+                  (long long)m->offset, bm->eid, bm->ev->tenant_id);
+    }
+    if (bm->reason)
+        LOG_DEBUG("consumed %s [%d] @%lld: malformed: %s", topic, (int)m->partition,
+                  (long long)m->offset, bm->reason);
+}
+
+/* With no statement running, a batch closes once no event came for this
+ * long: the rest of a fetch is in the consumer's queue by then. */
+#define BATCH_QUIET_MS 2
+
+/*
+ * Intake into r->cur: up to batch_size messages, or what arrives within
+ * batch_wait_ms of the first one. Batches are only as large as the load
+ * makes them: while a statement runs, the next batch fills until its result
+ * is in (returning early then: PostgreSQL should not idle); with none
+ * running, waiting for more events would only delay the ones held, so the
+ * batch closes as soon as the consumer has nothing more at hand
+ * (BATCH_QUIET_MS). A lightly loaded router so adds a few milliseconds, a busy
+ * one still writes full batches. Also returns when the batch in flight has
+ * all its acknowledgements and nothing new is coming, and after about 100 ms
+ * when nothing arrives (so housekeeping keeps going while idle).
+ */
+void router_batch_collect(router *r)
+{
+    batch *b = r->cur;
+    int64_t deadline = b->nb ? b->started_ms + r->cfg.batch_wait_ms : 0;
+    int64_t idle_end = util_now_mono_ms() + 100;
+    int64_t next_check = 0;
+    while ((long)b->nb < r->cfg.batch_size && b->bytes < BATCH_MAX_BYTES && !router_stopping(r)) {
+        int timeout;
+        bool close_when_quiet = false;
+        int64_t now = util_now_mono_ms();
+        batch *st = r->stmt && !r->stmt->retained ? r->stmt : NULL;
+        if (now >= next_check) {
+            next_check = now + 2;
+            if (st && router_stage_ready(r, st))
+                return;
+            if (!st && b->nb == 0 && r->fly) {
+                rd_kafka_poll(r->producer, 0);
+                if (r->fly->outstanding == 0)
+                    return; /* complete it now rather than at the next event */
+            }
+        }
+        if (b->nb == 0) {
+            if (st || r->fly || r->stmt) {
+                timeout = 2;
+            } else {
+                if (now >= idle_end)
+                    return;
+                timeout = (int)(idle_end - now);
+            }
+        } else {
+            if (now >= deadline)
+                break;
+            timeout = (int)(deadline - now);
+            if (st) {
+                if (timeout > 2)
+                    timeout = 2;
+            } else if (!r->stmt) {
+                close_when_quiet = true;
+                if (timeout > BATCH_QUIET_MS)
+                    timeout = BATCH_QUIET_MS;
+            }
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, timeout);
+        if (!m) {
+            if (close_when_quiet)
+                break;
+            continue;
+        }
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LOG_DEBUG("end of partition");
+            else
+                LOG_WARN("consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        router_batch_add(r, b, m);
+        if (b->nb == 1)
+            deadline = b->started_ms + r->cfg.batch_wait_ms;
+    }
+}

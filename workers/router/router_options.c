@@ -1,0 +1,73 @@
+/*
+ * herald-router's option table (router_options.h) and the checks cfg_parse
+ * cannot make (an empty group, a malformed metrics address).
+ */
+#include "workers/router/router_options.h"
+
+#include "common/httpd.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int router_options_parse(router_options *o, int argc, char **argv, router_config *cfg)
+{
+    memset(o, 0, sizeof *o);
+    router_config_defaults(cfg);
+
+    cfg_opt opts[CFG_COMMON_COUNT + 7];
+    /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
+    size_t nopts = cfg_common_select(opts, &o->common, CFG_USE_KAFKA | CFG_USE_DATABASE);
+    const cfg_opt mine[] = {
+        {"--group", "HERALD_ROUTER_GROUP", CFG_STRING, "herald-router", 0, 0, "NAME",
+         "Kafka consumer group shared by every router instance", &o->group},
+        {"--batch-size", "HERALD_ROUTER_BATCH_SIZE", CFG_INT, "500", 1, 100000, "N",
+         "most events routed per batch (one database round trip each)", &o->batch_size},
+        {"--batch-wait-ms", "HERALD_ROUTER_BATCH_WAIT_MS", CFG_INT, "50", 0, 60000, "MS",
+         "longest a batch waits to fill after its first event, while a statement runs or "
+         "events keep coming (an idle router sends each event on at once)",
+         &o->batch_wait_ms},
+        {"--cache-refresh-seconds", "HERALD_ROUTER_CACHE_REFRESH_SECONDS", CFG_INT, "60", 0, 86400,
+         "S", "full reload of the subscriptions cache as a backstop (0: never)", &o->refresh_s},
+        {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, "", 0, 0, "HOST:PORT",
+         "serve Prometheus /metrics and /healthz here (empty: off)", &o->metrics_addr},
+        {"--summary-seconds", "HERALD_ROUTER_SUMMARY_SECONDS", CFG_INT, "30", 0, 86400, "S",
+         "period of the info-level activity summary (0: never)", &o->summary_s},
+        {"--shutdown-timeout-ms", "HERALD_ROUTER_SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 0, 600000,
+         "MS", "longest wait for Kafka acknowledgements when stopping", &o->shutdown_ms},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(mine); i++)
+        opts[nopts++] = mine[i];
+
+    int argi = 1;
+    int code = cfg_parse_or_exit_code("herald-router", "[OPTIONS]", opts, nopts, argc, argv, &argi);
+    if (code >= 0)
+        return code;
+    if (argi < argc) {
+        fprintf(stderr, "herald-router: unexpected argument '%s' (see --help)\n", argv[argi]);
+        return 2;
+    }
+    if (!*o->group) {
+        fprintf(stderr, "herald-router: --group: must not be empty\n");
+        return 2;
+    }
+    if (*o->metrics_addr) {
+        char host[256], err[256];
+        uint16_t port;
+        if (httpd_parse_addr(o->metrics_addr, host, sizeof host, &port, err, sizeof err)) {
+            fprintf(stderr, "herald-router: --metrics-addr: %s\n", err);
+            return 2;
+        }
+    }
+
+    cfg->brokers = o->common.kafka_brokers;
+    cfg->database_url = o->common.database_url;
+    cfg->group = o->group;
+    cfg->batch_size = o->batch_size;
+    cfg->batch_wait_ms = o->batch_wait_ms;
+    cfg->cache_refresh_seconds = o->refresh_s;
+    cfg->summary_seconds = o->summary_s;
+    cfg->shutdown_timeout_ms = o->shutdown_ms;
+    cfg->metrics_addr = o->metrics_addr;
+    return -1;
+}

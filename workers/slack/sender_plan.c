@@ -36,12 +36,15 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
 {
     job *head = dispatch_channel_peek(c, 0);
     char reason[512];
+    flight *f = NULL;
+    /* Nothing to send now: >= 0 pauses the channel until then (the database or
+     * the lookup budget is away for a while); -1 only releases it. */
+    int64_t pause_until = -1;
 
     ws_entry *w = sender_workspace(s, head->team_id, now);
     if (!w || s->db_down) {
-        dispatch_release(s->disp, c, false, now);
-        dispatch_pause_channel(s->disp, c, now + 1000);
-        return NULL;
+        pause_until = now + 1000;
+        goto out;
     }
     /* Token rotation: a token about to expire is refreshed before it is used. A
      * refresh that fails for now leaves the current token (it may still work;
@@ -71,14 +74,12 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
                 dispatch_push(s->disp, head->team_id, dispatch_channel_key(c), all[i], true, now,
                               NULL);
         free(all);
-        dispatch_release(s->disp, c, false, now);
-        return NULL;
+        goto out;
     }
     const sender_db_target *t = sender_target(s, head->target_id, now);
     if (!t) {
-        dispatch_release(s->disp, c, false, now);
-        dispatch_pause_channel(s->disp, c, now + 1000);
-        return NULL;
+        pause_until = now + 1000;
+        goto out;
     }
     if (!t->found || t->deleted || !t->enabled) {
         job *j = dispatch_channel_pop(s->disp, c);
@@ -87,11 +88,10 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
                  (long long)j->target_id, !t->found || t->deleted ? "removed" : "disabled");
         if (!sender_fail_now(s, &j, 1, code, reason))
             dispatch_push(s->disp, j->team_id, dispatch_channel_key(c), j, true, now, NULL);
-        dispatch_release(s->disp, c, false, now);
-        return NULL;
+        goto out;
     }
 
-    flight *f = xcalloc(1, sizeof *f);
+    f = xcalloc(1, sizeof *f);
     f->chan = c;
     f->ws = w;
     snprintf(f->post_to, sizeof f->post_to, "%s", head->destination);
@@ -102,10 +102,8 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
         char uid[64] = "";
         int rc = sender_user_cached(s, head->team_id, head->destination, uid, sizeof uid, now);
         if (rc < 0) {
-            free(f);
-            dispatch_release(s->disp, c, false, now);
-            dispatch_pause_channel(s->disp, c, now + 1000);
-            return NULL;
+            pause_until = now + 1000;
+            goto out;
         }
         if (rc == 1 && !uid[0]) {
             job *j = dispatch_channel_pop(s->disp, c);
@@ -115,9 +113,7 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
                      j->team_id, j->destination);
             if (!sender_fail_now(s, &j, 1, "users_not_found", reason))
                 dispatch_push(s->disp, j->team_id, dispatch_channel_key(c), j, true, now, NULL);
-            free(f);
-            dispatch_release(s->disp, c, false, now);
-            return NULL;
+            goto out;
         }
         if (rc == 1) {
             snprintf(f->post_to, sizeof f->post_to, "%s", uid);
@@ -125,10 +121,8 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
         } else {
             int64_t wait = ratelimit_take(&w->lookups, now);
             if (wait > 0) {
-                free(f);
-                dispatch_release(s->disp, c, false, now);
-                dispatch_pause_channel(s->disp, c, now + wait);
-                return NULL;
+                pause_until = now + wait;
+                goto out;
             }
             lookup = true;
             snprintf(f->email, sizeof f->email, "%s", head->destination);
@@ -159,6 +153,13 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
     f->lookup = lookup;
     f->target = t;
     return f;
+
+out:
+    free(f); /* planned nothing yet: it holds no jobs, no request */
+    dispatch_release(s->disp, c, false, now);
+    if (pause_until >= 0)
+        dispatch_pause_channel(s->disp, c, pause_until);
+    return NULL;
 }
 
 /* Puts a planned flight's jobs back at the front of its channel (database away). */

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dispatch_config_default(dispatch_config *cfg)
+/* Defaults: 1/s burst 3 per channel; 300/min burst 30 per workspace; no guard. */
+static void dispatch_config_default(dispatch_config *cfg)
 {
     cfg->channel_rate = 1.0;
     cfg->channel_burst = 3.0;
@@ -73,8 +74,10 @@ static void *ring_at(const dispatch_channel *c, size_t i)
     return c->ring[(c->head + i) % c->cap];
 }
 
-static void channel_free(dispatch_channel *c, void (*free_job)(void *))
+static void channel_destroy(dispatch_channel *c, void (*free_job)(void *))
 {
+    if (!c)
+        return;
     for (size_t i = 0; i < c->len; i++)
         if (free_job)
             free_job(ring_at(c, i));
@@ -90,13 +93,15 @@ typedef struct free_box {
 static bool destroy_channel(const char *key, void *value, void *arg)
 {
     (void)key;
-    channel_free(value, ((free_box *)arg)->free_job);
+    channel_destroy(value, ((free_box *)arg)->free_job);
     return true;
 }
 
-static void workspace_free(void *value)
+static void workspace_destroy(void *value)
 {
     workspace *w = value;
+    if (!w)
+        return;
     free(w->team_id);
     free(w);
 }
@@ -109,7 +114,7 @@ void dispatch_destroy(dispatch *d, void (*free_job)(void *job))
     free_box box = {free_job};
     strmap_sweep(d->channels, destroy_channel, &box);
     strmap_destroy(d->channels, NULL);
-    strmap_destroy(d->workspaces, workspace_free);
+    strmap_destroy(d->workspaces, workspace_destroy);
     free(d);
 }
 
@@ -352,11 +357,6 @@ void *dispatch_channel_pop(dispatch *d, dispatch_channel *c)
     return dispatch_channel_take(d, c, 0);
 }
 
-const char *dispatch_channel_team(const dispatch_channel *c)
-{
-    return c->ws->team_id;
-}
-
 const char *dispatch_channel_key(const dispatch_channel *c)
 {
     return c->key;
@@ -370,11 +370,6 @@ bool dispatch_channel_busy(const dispatch_channel *c)
 ratelimit_bucket *dispatch_channel_bucket(dispatch_channel *c)
 {
     return &c->bucket;
-}
-
-int64_t dispatch_channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms)
-{
-    return channel_wait(d, c, now_ms);
 }
 
 typedef struct remove_ctx {
@@ -452,7 +447,7 @@ static bool evict_channel(const char *key, void *value, void *arg)
     if (c->len || c->busy || !bucket_rested(&c->bucket, ((evict_ctx *)arg)->now_ms))
         return false;
     c->ws->nchannels--;
-    channel_free(c, NULL);
+    channel_destroy(c, NULL);
     return true;
 }
 
@@ -462,7 +457,7 @@ static bool evict_workspace(const char *key, void *value, void *arg)
     workspace *w = value;
     if (w->nchannels || !bucket_rested(&w->bucket, ((evict_ctx *)arg)->now_ms))
         return false;
-    workspace_free(w);
+    workspace_destroy(w);
     return true;
 }
 

@@ -41,12 +41,11 @@ typedef struct dispatch_config {
     int64_t guard_ms;
 } dispatch_config;
 
-/* Defaults: 1/s burst 3 per channel; 300/min burst 30 per workspace; no guard. */
-void dispatch_config_default(dispatch_config *cfg);
-
 typedef struct dispatch dispatch;
 typedef struct dispatch_channel dispatch_channel;
 
+/* cfg NULL: the defaults, 1/s burst 3 per channel, 300/min burst 30 per
+ * workspace, no guard. */
 dispatch *dispatch_new(const dispatch_config *cfg);
 /* Destroys the scheduler; every still-queued job is handed to free_job (may be NULL). */
 void dispatch_destroy(dispatch *d, void (*free_job)(void *job));
@@ -86,13 +85,10 @@ size_t dispatch_channel_len(const dispatch_channel *c);
 void *dispatch_channel_peek(const dispatch_channel *c, size_t i);
 void *dispatch_channel_pop(dispatch *d, dispatch_channel *c);            /* head, or NULL */
 void *dispatch_channel_take(dispatch *d, dispatch_channel *c, size_t i); /* any, or NULL */
-const char *dispatch_channel_team(const dispatch_channel *c);
 const char *dispatch_channel_key(const dispatch_channel *c);
 bool dispatch_channel_busy(const dispatch_channel *c);
 /* The channel's bucket (rate, burst, tokens, pause), e.g. to seed it after a restart. */
 ratelimit_bucket *dispatch_channel_bucket(dispatch_channel *c);
-/* Milliseconds until the channel's own bucket (not the workspace's) gives a token. */
-int64_t dispatch_channel_wait(const dispatch *d, const dispatch_channel *c, int64_t now_ms);
 
 /* The channel (team_id, key) if it exists. */
 dispatch_channel *dispatch_find(dispatch *d, const char *team_id, const char *key);

@@ -356,24 +356,6 @@ int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *con
     return n;
 }
 
-int64_t sender_db_next_due_in(PGconn *c, int64_t cap_ms, char *errstr, size_t errstr_size)
-{
-    PGresult *r = run(c,
-                      "SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint "
-                      "FROM deliveries WHERE state IN ('retrying', 'sending') "
-                      "AND next_attempt_at IS NOT NULL",
-                      0, NULL, errstr, errstr_size);
-    if (!r)
-        return -1;
-    int64_t v = cap_ms;
-    if (!PQgetisnull(r, 0, 0)) {
-        v = get_i64(r, 0, 0);
-        v = v < 0 ? 0 : v > cap_ms ? cap_ms : v;
-    }
-    PQclear(r);
-    return v;
-}
-
 /* ==== workspaces ========================================================================== */
 
 void sender_db_workspace_dispose(sender_db_workspace *w)

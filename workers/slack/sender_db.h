@@ -131,10 +131,6 @@ int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *con
                         size_t nteams, int64_t grace_ms, sender_db_due **out, char *errstr,
                         size_t errstr_size);
 
-/* Milliseconds until the earliest 'retrying' (or leased 'sending') row is due,
- * capped at cap_ms; 0 when one is due now, cap_ms when none. -1 on error. */
-int64_t sender_db_next_due_in(PGconn *c, int64_t cap_ms, char *errstr, size_t errstr_size);
-
 /* ---- workspaces ------------------------------------------------------------------------ */
 
 typedef struct sender_db_workspace {

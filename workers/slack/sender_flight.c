@@ -1,0 +1,262 @@
+/*
+ * herald-slack's requests to Slack: building a flight's request
+ * (chat.postMessage, users.lookupByEmail), rendering its message, running
+ * curl multi, and sorting each answer into an outcome (sender_outcome.c).
+ */
+#include "workers/slack/sender_internal.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static event *job_event(job *j, char *err, size_t err_size)
+{
+    if (j->ev)
+        return j->ev;
+    event_kind k;
+    if (!strcmp(j->kind, "check_result"))
+        k = EVENT_CHECK_RESULT;
+    else if (!strcmp(j->kind, "collection_event"))
+        k = EVENT_COLLECTION;
+    else {
+        snprintf(err, err_size, "kind: unknown event kind '%s'", j->kind);
+        return NULL;
+    }
+    if (!j->event_json) {
+        snprintf(err, err_size, "event: missing");
+        return NULL;
+    }
+    if (event_parse(j->event_json, strlen(j->event_json), k, &j->ev, err, err_size))
+        return NULL;
+    return j->ev;
+}
+
+void sender_flight_destroy(flight *f)
+{
+    if (!f)
+        return;
+    slack_request_destroy(f->req);
+    render_output_dispose(&f->msg);
+    free(f->jobs);
+    free(f);
+}
+
+static bool flight_add(sender *s, flight *f)
+{
+    CURL *easy = slack_request_easy(f->req);
+    slack_request_set_timeouts(f->req, (long)s->cfg.connect_timeout_ms,
+                               (long)s->cfg.request_timeout_ms);
+    slack_request_set_user(f->req, f);
+    CURLMcode mc = curl_multi_add_handle(s->multi, easy);
+    if (mc != CURLM_OK) {
+        LOG_ERROR("curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        return false;
+    }
+    return true;
+}
+
+/* Builds the chat.postMessage request of f (message already rendered). */
+bool sender_flight_post(sender *s, flight *f)
+{
+    slack_request_destroy(f->req);
+    f->req = slack_request_post_message(s->cfg.common.slack_api_url, f->ws->token, f->post_to,
+                                        f->msg.text, f->msg.blocks_json,
+                                        f->thread_ts[0] ? f->thread_ts : NULL);
+    f->token_gen = f->ws->token_gen;
+    f->stage = STAGE_POST;
+    return f->req && flight_add(s, f);
+}
+
+/* Builds the users.lookupByEmail request of f. */
+bool sender_flight_lookup(sender *s, flight *f)
+{
+    slack_request_destroy(f->req);
+    const char *fields[] = {"email", f->email, NULL};
+    f->req = slack_request_new_form(s->cfg.common.slack_api_url, "users.lookupByEmail",
+                                    f->ws->token, fields);
+    f->token_gen = f->ws->token_gen;
+    f->stage = STAGE_LOOKUP;
+    return f->req && flight_add(s, f);
+}
+
+/*
+ * Renders the message for f's jobs: one delivery (a thread reply when its
+ * target threads repeats and the streak goes on), or a digest. Jobs whose
+ * event cannot be rendered are failed and removed. False when none is left.
+ */
+bool sender_flight_render(sender *s, flight *f, const sender_db_target *t)
+{
+    char err[512];
+    size_t k = 0;
+    for (size_t i = 0; i < f->njobs; i++) {
+        job *j = f->jobs[i];
+        if (!strcmp(j->kind, "test") || job_event(j, err, sizeof err)) {
+            f->jobs[k++] = j;
+        } else {
+            char reason[600];
+            snprintf(reason, sizeof reason, "the event could not be read: %s", err);
+            sender_fail_jobs(s, &j, 1, "invalid_event", reason);
+        }
+    }
+    f->njobs = k;
+    if (!k)
+        return false;
+    if (k > 1) {
+        const event **evs = xmalloc(k * sizeof *evs);
+        for (size_t i = 0; i < k; i++)
+            evs[i] = f->jobs[i]->ev;
+        int rc = render_digest(evs, k, &s->ropts, &f->msg);
+        free(evs);
+        return rc == 0;
+    }
+    job *j = f->jobs[0];
+    if (!strcmp(j->kind, "test"))
+        return render_test_message(t ? t->name : NULL, &s->ropts, &f->msg) == 0;
+    /* Threads for repeats. */
+    if (s->cfg.threads && t && t->thread_repeats && j->ev->kind == EVENT_CHECK_RESULT &&
+        !s->db_down) {
+        sender_db_thread th;
+        char key_dest[256];
+        snprintf(key_dest, sizeof key_dest, "%s", j->destination);
+        if (sender_db_thread_get(s->db, j->target_id, j->ev->check_type, &th, err, sizeof err)) {
+            sender_link_failed(s, "reading thread state", err);
+        } else {
+            f->thread_track = true;
+            bool same_dest = th.found && !strcasecmp(th.destination, key_dest);
+            int64_t age = j->ev->evaluated_at_ms - th.last_run_ms;
+            if (same_dest && age >= 0 && age <= s->cfg.thread_max_age_ms) {
+                int passed = sender_db_check_passed_between(s->db, j->tenant_id, j->ev->check_type,
+                                                            th.last_run_ms, j->ev->evaluated_at_ms,
+                                                            err, sizeof err);
+                if (passed < 0)
+                    sender_link_failed(s, "reading check history", err);
+                if (passed == 0) {
+                    f->thread_reply = true;
+                    snprintf(f->thread_ts, sizeof f->thread_ts, "%s", th.thread_ts);
+                    snprintf(f->post_to, sizeof f->post_to, "%s", th.channel);
+                    return render_check_repeat(j->ev, th.last_failing_count, &s->ropts, &f->msg) ==
+                           0;
+                }
+            }
+        }
+    }
+    return render_event(j->ev, &s->ropts, &f->msg) == 0;
+}
+
+void sender_flight_unlink(sender *s, flight *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        s->flights = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    s->in_flight--;
+}
+
+/* Handles the end of one transfer. */
+static void flight_done(sender *s, flight *f, CURLcode code)
+{
+    int64_t now = util_now_mono_ms();
+    slack_result res;
+    slack_result_init(&res);
+    slack_class cls = slack_request_result(f->req, code, &res);
+    s->stats.requests++;
+    char mlabel[160];
+    snprintf(mlabel, sizeof mlabel, "%s|%s", slack_request_method(f->req), slack_class_name(cls));
+    metrics_counter_inc(s->m.requests, mlabel);
+    curl_multi_remove_handle(s->multi, slack_request_easy(f->req));
+
+    if (f->stage == STAGE_LOOKUP && cls == SLACK_OK && res.user_id[0]) {
+        sender_user_remember(s, f->jobs[0]->team_id, f->email, res.user_id, now);
+        snprintf(f->post_to, sizeof f->post_to, "%s", res.user_id);
+        snprintf(f->resolved, sizeof f->resolved, "%s", res.user_id);
+        slack_result_dispose(&res);
+        if (sender_flight_post(s, f))
+            return; /* same flight, channel still busy */
+        sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
+                          "libcurl could not start a request", "transient", 0);
+        goto release;
+    }
+    if (f->stage == STAGE_LOOKUP && !strcmp(res.error, "users_not_found")) {
+        sender_user_remember(s, f->jobs[0]->team_id, f->email, NULL, now);
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "no active member of Slack workspace %s has the email address %s "
+                 "(users_not_found): check the target's address",
+                 f->jobs[0]->team_id, f->email);
+        sender_fail_jobs(s, f->jobs, f->njobs, "users_not_found", reason);
+        goto release;
+    }
+
+    switch (cls) {
+    case SLACK_OK:
+        sender_on_sent(s, f, &res, util_now_wall_ms());
+        break;
+    case SLACK_RATE_LIMITED:
+        s->stats.rate_limited++;
+        sender_handle_429(s, f, res.retry_after_ms > 0 ? res.retry_after_ms : 1000, now);
+        sender_retry_jobs(s, f->jobs, f->njobs, res.error, res.reason, "rate_limited",
+                          util_now_wall_ms() +
+                              (res.retry_after_ms > 0 ? res.retry_after_ms : 1000));
+        break;
+    case SLACK_TRANSIENT:
+        /* A Retry-After on a 503 is Slack asking for time: honour it as a floor. */
+        sender_retry_jobs(s, f->jobs, f->njobs, res.error, res.reason, "transient",
+                          res.retry_after_ms > 0 ? util_now_wall_ms() + res.retry_after_ms : 0);
+        break;
+    case SLACK_INSTALLATION:
+        if (!strcmp(res.error, "token_expired") && !f->token_retried && f->ws->rotating &&
+            sender_rotation_ready(s)) {
+            if (sender_token_expired(s, f, now)) {
+                slack_result_dispose(&res);
+                return; /* sent again with the new token: same flight, channel still busy */
+            }
+            break;
+        }
+        sender_revoke_workspace(s, f->ws, res.error);
+        sender_fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);
+        break;
+    case SLACK_PAYLOAD:
+        LOG_ERROR("Slack rejected Herald's message for %s as %s: a rendering bug (delivery %lld)",
+                  f->post_to, res.error, (long long)f->jobs[0]->id);
+        sender_fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);
+        break;
+    case SLACK_DESTINATION: {
+        /* Name the destination: the administrator reads this on the target. */
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s %s: %s", f->jobs[0]->is_email ? "address" : "channel",
+                 f->jobs[0]->destination, res.reason);
+        sender_fail_jobs(s, f->jobs, f->njobs, res.error, reason);
+        break;
+    }
+    case SLACK_UNKNOWN_PERMANENT:
+    default:
+        sender_fail_jobs(s, f->jobs, f->njobs, res.error, res.reason);
+        break;
+    }
+release:
+    slack_result_dispose(&res);
+    dispatch_release(s->disp, f->chan, true, now);
+    sender_flight_unlink(s, f);
+    sender_flight_destroy(f);
+}
+
+void sender_drain_multi(sender *s)
+{
+    int running = 0;
+    curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        slack_request *req = slack_request_from_easy(msg->easy_handle);
+        flight *f = req ? slack_request_user(req) : NULL;
+        if (f)
+            flight_done(s, f, msg->data.result);
+    }
+}

@@ -10,7 +10,9 @@
  * Each function returns a new cJSON object (or array) owned by the caller.
  */
 
-#include "store/store.h"
+#include "store/workspaces.h"
+#include "store/targets.h"
+#include "store/deliveries.h"
 
 #include <cJSON.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #include "common/crypto.h"
 #include "common/db.h"
 #include "common/migrations.h"
-#include "store/store.h"
+#include "store/workspaces.h"
 
 #include <cJSON.h>
 #include <check.h>

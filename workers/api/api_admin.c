@@ -12,6 +12,11 @@
  * Input errors are 400 {"error": "<field>: <reason>", "field": "<field>"}.
  */
 #include "workers/api/api_internal.h"
+#include "store/workspaces.h"
+#include "store/token_refresh.h"
+#include "store/targets.h"
+#include "store/validation.h"
+#include "store/deliveries.h"
 
 #include "common/db.h"
 #include "common/event.h"

@@ -14,6 +14,7 @@
  * whose hash is stored with it. The code and the bot token are never logged.
  */
 #include "workers/api/api_internal.h"
+#include "store/workspaces.h"
 
 #include "common/db.h"
 #include "common/event.h"

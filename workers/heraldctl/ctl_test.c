@@ -7,7 +7,11 @@
 #include "common/log.h"
 #include "common/render.h"
 #include "common/slack.h"
-#include "store/store.h"
+#include "store/workspaces.h"
+#include "store/token_refresh.h"
+#include "store/targets.h"
+#include "store/validation.h"
+#include "store/deliveries.h"
 #include "common/util.h"
 
 #include <errno.h>

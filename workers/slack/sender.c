@@ -23,7 +23,7 @@
 #include "common/render.h"
 #include "workers/slack/sender_db.h"
 #include "common/slack.h"
-#include "store/store.h"
+#include "store/token_refresh.h"
 #include "common/strmap.h"
 #include "common/util.h"
 

@@ -510,3 +510,48 @@ store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *res
         st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
     return st;
 }
+
+/* ---- check types (the console's check list) ---------------------------------------------- */
+
+void store_check_rows_free(store_check_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].tenant);
+        free(rows[i].type);
+        free(rows[i].name);
+    }
+    free(rows);
+}
+
+store_status store_check_rows(PGconn *conn, const char *tenant, store_check_row **out, size_t *n,
+                              char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    *n = 0;
+    const char *p[1] = {tenant};
+    PGresult *r = store_run(
+        conn, "listing check types",
+        "SELECT tenant_id, check_type, check_name, "
+        "       (extract(epoch from last_seen_at) * 1000)::bigint "
+        "  FROM check_types WHERE $1::text IS NULL OR tenant_id = $1 "
+        "UNION ALL "
+        "SELECT DISTINCT t.tenant_id, tc.check_type, '', 0 "
+        "  FROM target_checks tc JOIN targets t ON t.id = tc.target_id "
+        " WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1) "
+        "   AND NOT EXISTS (SELECT 1 FROM check_types ct WHERE ct.tenant_id = t.tenant_id "
+        "                    AND ct.check_type = tc.check_type) "
+        " ORDER BY 1, 2",
+        1, p, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    *n = (size_t)PQntuples(r);
+    *out = xcalloc(*n ? *n : 1, sizeof **out);
+    for (size_t i = 0; i < *n; i++) {
+        (*out)[i].tenant = xstrdup(PQgetvalue(r, (int)i, 0));
+        (*out)[i].type = xstrdup(PQgetvalue(r, (int)i, 1));
+        (*out)[i].name = xstrdup(PQgetvalue(r, (int)i, 2));
+        (*out)[i].last_seen_ms = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
+    }
+    PQclear(r);
+    return STORE_OK;
+}

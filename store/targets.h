@@ -114,4 +114,19 @@ store_status store_target_remove(PGconn *conn, const char *tenant, int64_t id, c
 store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *resolved, char *errstr,
                                        size_t errstr_size);
 
+/* ---- check types -------------------------------------------------------------------------- */
+
+/* A check type seen in events of a tenant (check_types), or named by a
+ * target's filter and not seen yet (name "", last_seen_ms 0). */
+typedef struct store_check_row {
+    char *tenant, *type, *name;
+    int64_t last_seen_ms;
+} store_check_row;
+
+/* The check types of tenant (NULL: all), by tenant and type; *out is
+ * malloc'd (free with store_check_rows_free), never NULL on STORE_OK. */
+store_status store_check_rows(PGconn *conn, const char *tenant, store_check_row **out, size_t *n,
+                              char *errstr, size_t errstr_size);
+void store_check_rows_free(store_check_row *rows, size_t n);
+
 #endif

@@ -517,3 +517,67 @@ void store_workspace_refresh_rollback(PGconn *conn)
 {
     store_rollback(conn);
 }
+
+/* ---- tenants of a workspace (herald-api's tenant-scoped tokens) -------------------------- */
+
+store_status store_workspace_visible(PGconn *conn, const char *tenant, const char *team_id,
+                                     bool *visible, char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {tenant, team_id};
+    PGresult *r = store_run(conn, "checking the workspace's tenants",
+                            "SELECT EXISTS (SELECT 1 FROM workspace_tenants "
+                            "                WHERE tenant_id = $1 AND team_id = $2) "
+                            "    OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 "
+                            "                AND team_id = $2 AND deleted_at IS NULL)",
+                            2, p, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    *visible = store_get_bool(r, 0, 0);
+    PQclear(r);
+    return STORE_OK;
+}
+
+store_status store_workspace_link_tenant(PGconn *conn, const char *team_id, const char *tenant,
+                                         char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {team_id, tenant};
+    return store_exec(conn, "linking the workspace to the tenant",
+                      "INSERT INTO workspace_tenants (team_id, tenant_id) VALUES ($1, $2) "
+                      "ON CONFLICT DO NOTHING",
+                      2, p, NULL, errstr, errstr_size);
+}
+
+store_status store_workspace_tenant_use(PGconn *conn, const char *tenant, const char *team_id,
+                                        bool *shared, long *targets, char *errstr,
+                                        size_t errstr_size)
+{
+    const char *p[2] = {tenant, team_id};
+    PGresult *r = store_run(
+        conn, "checking the workspace's tenants",
+        "SELECT EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id <> "
+        "$1) "
+        "    OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id <> $1 "
+        "                AND deleted_at IS NULL), "
+        "       (SELECT count(*) FROM targets WHERE team_id = $2 AND tenant_id = $1 "
+        "         AND deleted_at IS NULL)",
+        2, p, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    *shared = store_get_bool(r, 0, 0);
+    *targets = (long)store_get_i64(r, 0, 1);
+    PQclear(r);
+    return STORE_OK;
+}
+
+store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, const char *team_id,
+                                           char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {tenant, team_id};
+    return store_exec(conn, "unlinking the workspace from the tenant",
+                      "WITH t AS (UPDATE targets SET deleted_at = now(), enabled = false, "
+                      "           updated_at = now() WHERE team_id = $2 AND tenant_id = $1 "
+                      "           AND deleted_at IS NULL RETURNING id) "
+                      "DELETE FROM workspace_tenants WHERE team_id = $2 AND tenant_id = $1 "
+                      "RETURNING (SELECT count(*) FROM t)",
+                      2, p, NULL, errstr, errstr_size);
+}

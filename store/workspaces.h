@@ -146,4 +146,26 @@ void store_workspace_refresh_rollback(PGconn *conn);
  */
 store_status store_workspace_mark_revoked(PGconn *conn, const char *team_id, const char *code);
 
+/* ---- tenants of a workspace (herald-api: a tenant-scoped token sees what is its own) ---- */
+
+/* Whether tenant may see/use workspace team_id: it installed it through the
+ * API (workspace_tenants), or one of its targets uses it. */
+store_status store_workspace_visible(PGconn *conn, const char *tenant, const char *team_id,
+                                     bool *visible, char *errstr, size_t errstr_size);
+
+/* Records that tenant installed team_id (a no-op when it did already). */
+store_status store_workspace_link_tenant(PGconn *conn, const char *team_id, const char *tenant,
+                                         char *errstr, size_t errstr_size);
+
+/* *shared: another tenant uses team_id too (linked, or one of its targets);
+ * *targets: how many of tenant's targets (not removed) use it. */
+store_status store_workspace_tenant_use(PGconn *conn, const char *tenant, const char *team_id,
+                                        bool *shared, long *targets, char *errstr,
+                                        size_t errstr_size);
+
+/* Unlinks team_id from tenant and removes tenant's targets on it (the
+ * installation stays for the other tenants). */
+store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, const char *team_id,
+                                           char *errstr, size_t errstr_size);
+
 #endif

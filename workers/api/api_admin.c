@@ -111,21 +111,10 @@ static void respond(api_call *c, unsigned status, cJSON *o)
 static int workspace_visible(PGconn *db, const char *tenant, const char *team_id, char *err,
                              size_t err_size)
 {
-    const char *vals[] = {tenant, team_id};
-    PGresult *r = PQexecParams(db,
-                               "SELECT EXISTS (SELECT 1 FROM workspace_tenants "
-                               "                WHERE tenant_id = $1 AND team_id = $2) "
-                               "    OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 "
-                               "                AND team_id = $2 AND deleted_at IS NULL)",
-                               2, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(db, r, err, err_size);
-        PQclear(r);
+    bool visible = false;
+    if (store_workspace_visible(db, tenant, team_id, &visible, err, err_size) != STORE_OK)
         return -1;
-    }
-    int v = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    return v;
+    return visible;
 }
 
 /* The workspace team_id if the caller may see it; answers 404/503 otherwise. */
@@ -301,25 +290,13 @@ static void workspace_remove(api_call *c, const char *team_id)
         /* A tenant removes only what is its own: when other tenants use the
          * workspace too, it is unlinked from this tenant (and, with force,
          * this tenant's targets on it are removed). */
-        const char *vals[] = {c->who.tenant, team_id};
-        PGresult *r = PQexecParams(
-            c->db,
-            "SELECT EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id <> "
-            "$1) "
-            "    OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id <> $1 "
-            "                AND deleted_at IS NULL), "
-            "       (SELECT count(*) FROM targets WHERE team_id = $2 AND tenant_id = $1 "
-            "         AND deleted_at IS NULL)",
-            2, NULL, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            db_error(c->db, r, err, sizeof err);
-            PQclear(r);
+        bool shared = false;
+        long mine = 0;
+        if (store_workspace_tenant_use(c->db, c->who.tenant, team_id, &shared, &mine, err,
+                                       sizeof err) != STORE_OK) {
             api_store_error(c, STORE_DB, err);
             return;
         }
-        bool shared = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        long mine = strtol(PQgetvalue(r, 0, 1), NULL, 10); /* count(*): digits */
-        PQclear(r);
         if (shared) {
             if (mine > 0 && !force) {
                 api_error(c, 409, NULL,
@@ -328,20 +305,11 @@ static void workspace_remove(api_call *c, const char *team_id)
                           team_id, mine);
                 return;
             }
-            r = PQexecParams(c->db,
-                             "WITH t AS (UPDATE targets SET deleted_at = now(), enabled = false, "
-                             "           updated_at = now() WHERE team_id = $2 AND tenant_id = $1 "
-                             "           AND deleted_at IS NULL RETURNING id) "
-                             "DELETE FROM workspace_tenants WHERE team_id = $2 AND tenant_id = $1 "
-                             "RETURNING (SELECT count(*) FROM t)",
-                             2, NULL, vals, NULL, NULL, 0);
-            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-                db_error(c->db, r, err, sizeof err);
-                PQclear(r);
+            if (store_workspace_unlink_tenant(c->db, c->who.tenant, team_id, err, sizeof err) !=
+                STORE_OK) {
                 api_store_error(c, STORE_DB, err);
                 return;
             }
-            PQclear(r);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddBoolToObject(o, "removed", false);
             cJSON_AddBoolToObject(o, "unlinked", true);
@@ -1132,19 +1100,11 @@ static void health_all(api_call *c)
 
 /* ================================================================ checks */
 
-typedef struct check_row {
-    char *tenant, *type, *name;
-    int64_t last_seen_ms;
-} check_row;
+typedef store_check_row check_row;
 
 static void check_rows_free(check_row *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].tenant);
-        free(rows[i].type);
-        free(rows[i].name);
-    }
-    free(rows);
+    store_check_rows_free(rows, n);
 }
 
 /* Check types seen for tenant (NULL: all) plus those named by filters but
@@ -1152,35 +1112,7 @@ static void check_rows_free(check_row *rows, size_t n)
 static int load_check_rows(PGconn *db, const char *tenant, check_row **out, size_t *n, char *err,
                            size_t err_size)
 {
-    const char *vals[] = {tenant};
-    PGresult *r = PQexecParams(
-        db,
-        "SELECT tenant_id, check_type, check_name, "
-        "       (extract(epoch from last_seen_at) * 1000)::bigint "
-        "  FROM check_types WHERE $1::text IS NULL OR tenant_id = $1 "
-        "UNION ALL "
-        "SELECT DISTINCT t.tenant_id, tc.check_type, '', 0 "
-        "  FROM target_checks tc JOIN targets t ON t.id = tc.target_id "
-        " WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1) "
-        "   AND NOT EXISTS (SELECT 1 FROM check_types ct WHERE ct.tenant_id = t.tenant_id "
-        "                    AND ct.check_type = tc.check_type) "
-        " ORDER BY 1, 2",
-        1, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(db, r, err, err_size);
-        PQclear(r);
-        return -1;
-    }
-    *n = (size_t)PQntuples(r);
-    *out = xcalloc(*n ? *n : 1, sizeof **out);
-    for (size_t i = 0; i < *n; i++) {
-        (*out)[i].tenant = xstrdup(PQgetvalue(r, (int)i, 0));
-        (*out)[i].type = xstrdup(PQgetvalue(r, (int)i, 1));
-        (*out)[i].name = xstrdup(PQgetvalue(r, (int)i, 2));
-        (*out)[i].last_seen_ms = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
-    }
-    PQclear(r);
-    return 0;
+    return store_check_rows(db, tenant, out, n, err, err_size) == STORE_OK ? 0 : -1;
 }
 
 static bool target_has_check(const store_target *t, const char *type)

@@ -58,10 +58,11 @@ void store_deliveries_free(store_deliveries *l);
 
 /* Newest first (created_at, then id). */
 store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
-                                 store_deliveries *out, char *errstr, size_t errstr_size);
+                                 store_deliveries *out, char *errstr,
+                                 size_t errstr_size) STORE_MUST_CHECK;
 
 store_status store_delivery_get(PGconn *conn, const char *tenant, int64_t id, store_delivery **out,
-                                char *errstr, size_t errstr_size);
+                                char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* True for pending, sending, retrying, sent, failed. */
 bool store_delivery_state_valid(const char *state);
@@ -76,7 +77,7 @@ bool store_delivery_state_valid(const char *state);
  */
 store_status store_test_delivery_begin(PGconn *conn, const char *tenant, int64_t target_id,
                                        const char *source, int64_t *delivery_id, char event_id[37],
-                                       char *errstr, size_t errstr_size);
+                                       char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 typedef struct store_delivery_outcome {
     bool ok;
@@ -90,6 +91,6 @@ typedef struct store_delivery_outcome {
  * reason; the target's last success / last error columns follow. */
 store_status store_test_delivery_finish(PGconn *conn, int64_t delivery_id,
                                         const store_delivery_outcome *o, char *errstr,
-                                        size_t errstr_size);
+                                        size_t errstr_size) STORE_MUST_CHECK;
 
 #endif

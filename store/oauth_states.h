@@ -20,7 +20,7 @@
 store_status store_oauth_state_create(PGconn *conn, const char *state_hash,
                                       const char *browser_hash, const char *token_id,
                                       const char *tenant, const char *ttl_s, char *errstr,
-                                      size_t errstr_size);
+                                      size_t errstr_size) STORE_MUST_CHECK;
 
 /* What consuming a state found. */
 typedef struct store_oauth_state {
@@ -36,6 +36,6 @@ typedef struct store_oauth_state {
  * says what it was in *out. */
 store_status store_oauth_state_consume(PGconn *conn, const char *state_hash,
                                        const char *browser_hash, store_oauth_state *out,
-                                       char *errstr, size_t errstr_size);
+                                       char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 #endif

@@ -90,29 +90,30 @@ typedef struct store_target_input {
  * at least one use; a check filter only with the failed_check use.
  */
 store_status store_target_create(PGconn *conn, const store_target_input *in, int64_t *id,
-                                 char *errstr, size_t errstr_size);
+                                 char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* Targets not removed, of tenant (NULL: all), ordered by tenant and id, with
  * their check filters and health. */
 store_status store_target_list(PGconn *conn, const char *tenant, store_targets *out, char *errstr,
-                               size_t errstr_size);
+                               size_t errstr_size) STORE_MUST_CHECK;
 
 /* One target (not removed), with its check filter and health. */
 store_status store_target_get(PGconn *conn, const char *tenant, int64_t id, store_target **out,
-                              char *errstr, size_t errstr_size);
+                              char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* Applies the given subset of fields, validated as on create. Changing the
  * destination forgets what it was resolved to and the target's last error. */
 store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
-                                 const store_target_input *in, char *errstr, size_t errstr_size);
+                                 const store_target_input *in, char *errstr,
+                                 size_t errstr_size) STORE_MUST_CHECK;
 
 /* Soft delete: sets deleted_at (and disables it) so its history stays readable. */
 store_status store_target_remove(PGconn *conn, const char *tenant, int64_t id, char *errstr,
-                                 size_t errstr_size);
+                                 size_t errstr_size) STORE_MUST_CHECK;
 
 /* Records what Slack resolved the destination to (a user id for an email). */
 store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *resolved, char *errstr,
-                                       size_t errstr_size);
+                                       size_t errstr_size) STORE_MUST_CHECK;
 
 /* ---- check types -------------------------------------------------------------------------- */
 
@@ -126,7 +127,7 @@ typedef struct store_check_row {
 /* The check types of tenant (NULL: all), by tenant and type; *out is
  * malloc'd (free with store_check_rows_free), never NULL on STORE_OK. */
 store_status store_check_rows(PGconn *conn, const char *tenant, store_check_row **out, size_t *n,
-                              char *errstr, size_t errstr_size);
+                              char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 void store_check_rows_free(store_check_row *rows, size_t n);
 
 #endif

@@ -31,11 +31,12 @@ const char *store_dest_kind_name(store_dest_kind k);
 /* Classifies a destination; STORE_INVALID "destination: 'x' is not a channel id,
  * #channel or email address" otherwise. */
 store_status store_destination_parse(const char *dest, store_dest_kind *kind, char *errstr,
-                                     size_t errstr_size);
+                                     size_t errstr_size) STORE_MUST_CHECK;
 
 /* "failed_check", "data_collection" or both, comma-separated (spaces around
  * items allowed); STORE_INVALID with field "uses" otherwise. */
-store_status store_uses_parse(const char *csv, unsigned *uses, char *errstr, size_t errstr_size);
+store_status store_uses_parse(const char *csv, unsigned *uses, char *errstr,
+                              size_t errstr_size) STORE_MUST_CHECK;
 
 /* "failed_check", "data_collection" or "failed_check,data_collection" into buf. */
 const char *store_uses_format(unsigned uses, char *buf, size_t buf_size);
@@ -43,7 +44,7 @@ const char *store_uses_format(unsigned uses, char *buf, size_t buf_size);
 /* Splits "type1,type2" into a sorted, de-duplicated vector of check types
  * (letters, digits, _ . : -); field "checks". Free with store_strv_free. */
 store_status store_checks_parse(const char *csv, char ***checks, size_t *n, char *errstr,
-                                size_t errstr_size);
+                                size_t errstr_size) STORE_MUST_CHECK;
 void store_strv_free(char **v, size_t n);
 
 #endif

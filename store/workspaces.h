@@ -61,14 +61,14 @@ typedef struct store_workspace_input {
  */
 store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
                                  const store_workspace_input *in, bool *replaced, char *errstr,
-                                 size_t errstr_size);
+                                 size_t errstr_size) STORE_MUST_CHECK;
 
 /* Every installed workspace, by team id; never includes tokens. */
 store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *errstr,
-                                  size_t errstr_size);
+                                  size_t errstr_size) STORE_MUST_CHECK;
 
 store_status store_workspace_get(PGconn *conn, const char *team_id, store_workspace **out,
-                                 char *errstr, size_t errstr_size);
+                                 char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /*
  * Removes a workspace. While targets that are not removed use it this is
@@ -77,7 +77,8 @@ store_status store_workspace_get(PGconn *conn, const char *team_id, store_worksp
  * many were. The token is destroyed; delivery history is kept (see 004_admin.sql).
  */
 store_status store_workspace_remove(PGconn *conn, const char *team_id, bool force,
-                                    long *targets_removed, char *errstr, size_t errstr_size);
+                                    long *targets_removed, char *errstr,
+                                    size_t errstr_size) STORE_MUST_CHECK;
 
 /*
  * The decrypted bot token of team_id, for the sender and `heraldctl test`.
@@ -89,7 +90,7 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
  */
 store_status store_workspace_token(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
                                    const char *team_id, char **token, bool *revoked, char *errstr,
-                                   size_t errstr_size);
+                                   size_t errstr_size) STORE_MUST_CHECK;
 
 /* ---- token refresh steps (store/token_refresh.c runs them around its call to Slack) ---- */
 
@@ -119,21 +120,23 @@ void store_token_row_dispose(store_token_row *row);
 store_status store_workspace_refresh_lock(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
                                           const char *team_id, int64_t margin_ms,
                                           long lock_timeout_ms, store_token_row *row, char *errstr,
-                                          size_t errstr_size);
+                                          size_t errstr_size) STORE_MUST_CHECK;
 
 /* In the locked transaction: seals and stores the new token pair and its
  * lifetime (expires_in seconds, 0: none); *expires_at_ms gets the expiry. */
 store_status store_workspace_refresh_save(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
                                           const char *team_id, const char *token,
                                           const char *refresh, long expires_in,
-                                          int64_t *expires_at_ms, char *errstr, size_t errstr_size);
+                                          int64_t *expires_at_ms, char *errstr,
+                                          size_t errstr_size) STORE_MUST_CHECK;
 
 /* In the locked transaction: marks the installation revoked with code. */
 store_status store_workspace_refresh_revoke(PGconn *conn, const char *team_id, const char *code,
-                                            char *errstr, size_t errstr_size);
+                                            char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* Commits the locked transaction (releasing the row). */
-store_status store_workspace_refresh_commit(PGconn *conn, char *errstr, size_t errstr_size);
+store_status store_workspace_refresh_commit(PGconn *conn, char *errstr,
+                                            size_t errstr_size) STORE_MUST_CHECK;
 
 /* Abandons the locked transaction, if one is open. */
 void store_workspace_refresh_rollback(PGconn *conn);
@@ -142,7 +145,8 @@ void store_workspace_refresh_rollback(PGconn *conn);
  * Marks the installation unusable after an installation-class Slack error
  * (invalid_auth, token_revoked, account_inactive...): revoked_reason = code;
  * revoked_at keeps the first time. Cleared by store_workspace_put. Database
- * failures are logged (LOG_WARN) and returned as STORE_DB.
+ * failures are logged (LOG_WARN) and returned as STORE_DB. Not STORE_MUST_CHECK:
+ * it is best effort after Slack's answer, which the caller reports anyway.
  */
 store_status store_workspace_mark_revoked(PGconn *conn, const char *team_id, const char *code);
 
@@ -151,21 +155,22 @@ store_status store_workspace_mark_revoked(PGconn *conn, const char *team_id, con
 /* Whether tenant may see/use workspace team_id: it installed it through the
  * API (workspace_tenants), or one of its targets uses it. */
 store_status store_workspace_visible(PGconn *conn, const char *tenant, const char *team_id,
-                                     bool *visible, char *errstr, size_t errstr_size);
+                                     bool *visible, char *errstr,
+                                     size_t errstr_size) STORE_MUST_CHECK;
 
 /* Records that tenant installed team_id (a no-op when it did already). */
 store_status store_workspace_link_tenant(PGconn *conn, const char *team_id, const char *tenant,
-                                         char *errstr, size_t errstr_size);
+                                         char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* *shared: another tenant uses team_id too (linked, or one of its targets);
  * *targets: how many of tenant's targets (not removed) use it. */
 store_status store_workspace_tenant_use(PGconn *conn, const char *tenant, const char *team_id,
                                         bool *shared, long *targets, char *errstr,
-                                        size_t errstr_size);
+                                        size_t errstr_size) STORE_MUST_CHECK;
 
 /* Unlinks team_id from tenant and removes tenant's targets on it (the
  * installation stays for the other tenants). */
 store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, const char *team_id,
-                                           char *errstr, size_t errstr_size);
+                                           char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 #endif

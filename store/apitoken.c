@@ -28,7 +28,8 @@ int apitoken_random(char out[APITOKEN_RANDOM_LEN + 1])
     return 0;
 }
 
-void apitoken_sha256(const char *s, unsigned char out[32])
+/* SHA-256 of s as 32 bytes. */
+static void apitoken_sha256(const char *s, unsigned char out[32])
 {
     unsigned int len = 32;
     EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL);

@@ -39,9 +39,6 @@ typedef struct apitoken_principal {
  * 0, or -1 when the system has no randomness to give. */
 int apitoken_random(char out[APITOKEN_RANDOM_LEN + 1]);
 
-/* SHA-256 of s as 32 bytes. */
-void apitoken_sha256(const char *s, unsigned char out[32]);
-
 /* SHA-256 of s as a bytea text literal ("\\x" + 64 hex digits) for a
  * text-format query parameter cast with ::bytea. */
 #define APITOKEN_HASH_PARAM_LEN 67

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
-const char *storejson_time(int64_t ms, char *buf, size_t size)
+/* "2026-11-29T08:40:05.123Z" into buf (>= 32 bytes); "" when ms is 0. */
+static const char *storejson_time(int64_t ms, char *buf, size_t size)
 {
     if (size)
         buf[0] = '\0';

@@ -10,13 +10,12 @@
  * Each function returns a new cJSON object (or array) owned by the caller.
  */
 
-#include "store/store.h"
+#include "store/workspaces.h"
+#include "store/targets.h"
+#include "store/deliveries.h"
 
 #include <cJSON.h>
 #include <stdint.h>
-
-/* "2026-11-29T08:40:05.123Z" into buf (>= 32 bytes); "" when ms is 0. */
-const char *storejson_time(int64_t ms, char *buf, size_t size);
 
 /* {team_id, team_name, bot_user_id, scopes, installed_at, updated_at, revoked,
  *  revoked_at, revoked_reason, target_count} */

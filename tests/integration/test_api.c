@@ -1199,6 +1199,62 @@ START_TEST(install_with_rotation_then_test_message_refreshes)
 }
 END_TEST
 
+/* heraldctl test TARGET_ID against herald-api's database and fake Slack: its
+ * exit code, and its stdout in out. */
+static int heraldctl_test(long id, char *out, size_t size)
+{
+    char prog[1024];
+    testlib_program("workers", "heraldctl", prog, sizeof prog);
+    char *cmd = testlib_fmt("HERALD_DATABASE_URL='%s' HERALD_SECRET_KEY='%s' "
+                            "HERALD_SLACK_API_URL='%s' HERALD_LOG_LEVEL=warn '%s' test %ld",
+                            db_url, SECRET_KEY, slack.api_url, prog, id);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* One test send behind POST /targets/{id}/test and `heraldctl test`
+ * (store/test_send.c): the same target gets the same answer and error code
+ * through both, recorded the same way. */
+START_TEST(test_message_cli_and_api_agree)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Agree\","
+                                      "\"destination\":\"C0ALERTS\",\"uses\":[\"failed_check\"]}");
+    char path[128], out[2048], q[256];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    resp r;
+    api("POST", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    ck_assert_msg(heraldctl_test(id, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(!strncmp(out, "ok: ", 4), "%s", out);
+
+    /* A revoked installation: token_revoked from both, Slack not called. */
+    sql("UPDATE workspaces SET revoked_at = now(), revoked_reason = 'account_inactive' "
+        "WHERE team_id = 'T0FAKE01'");
+    long before = messages_in("C0ALERTS", "Agree");
+    api("POST", path, NULL, tok_acme, &r);
+    int rc = heraldctl_test(id, out, sizeof out);
+    sql("UPDATE workspaces SET revoked_at = NULL, revoked_reason = NULL "
+        "WHERE team_id = 'T0FAKE01'");
+    ck_assert_msg(r.status == 502, "%ld %s", r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"slack_error\":\"token_revoked\""));
+    resp_free(&r);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(!strncmp(out, "error: token_revoked: ", 22), "%s", out);
+    ck_assert_int_eq(messages_in("C0ALERTS", "Agree"), before);
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deliveries WHERE target_id = %ld AND state = 'failed' "
+             "AND last_error_code = 'token_revoked'",
+             id);
+    ck_assert_int_eq(sql_long(q), 2);
+}
+END_TEST
+
 START_TEST(deliveries_pagination)
 {
     long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Paged\","
@@ -1459,6 +1515,7 @@ int main(void)
     tcase_add_test(ta, test_message_arrives_and_is_listed);
     tcase_add_test(ta, test_message_with_unreadable_token_fails_cleanly);
     tcase_add_test(ta, install_with_rotation_then_test_message_refreshes);
+    tcase_add_test(ta, test_message_cli_and_api_agree);
     tcase_add_test(ta, deliveries_pagination);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);

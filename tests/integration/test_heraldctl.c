@@ -8,7 +8,7 @@
 #include "common/crypto.h"
 #include "common/db.h"
 #include "common/migrations.h"
-#include "store/store.h"
+#include "store/workspaces.h"
 
 #include <cJSON.h>
 #include <check.h>
@@ -856,7 +856,7 @@ START_TEST(test_command_against_fake_slack)
                      1);
     test_target(&r, dead);
     ck_assert_int_eq(r.rc, 1);
-    ck_assert_msg(!strncmp(r.out, "error: installation_revoked: ", 29), "%s", r.out);
+    ck_assert_msg(!strncmp(r.out, "error: token_revoked: ", 22), "%s", r.out);
 
     /* What the fake Slack received: exactly the three accepted test messages. */
     char murl[512];

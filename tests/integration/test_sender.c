@@ -20,7 +20,7 @@
 #include "common/log.h"
 #include "workers/router/router.h"
 #include "workers/slack/sender.h"
-#include "store/store.h"
+#include "store/token_refresh.h"
 #include "common/util.h"
 
 #include <cJSON.h>

@@ -3,7 +3,10 @@
 
 #include "common/crypto.h"
 #include "common/db.h"
-#include "store/store.h"
+#include "store/workspaces.h"
+#include "store/targets.h"
+#include "store/validation.h"
+#include "store/deliveries.h"
 #include "common/util.h"
 
 #include <check.h>

@@ -1,5 +1,9 @@
 /* storejson: the JSON shapes heraldctl --json and the admin API print (keys, order, nulls). */
 #include "store/storejson.h"
+#include "store/deliveries.h"
+#include "store/targets.h"
+#include "store/validation.h"
+#include "store/workspaces.h"
 #include "testlib.h"
 
 #include <check.h>

@@ -13,23 +13,17 @@
 #include "common/db.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/validation.h"
+#include "store/targets.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct check_row {
-    char *tenant, *type, *name;
-    int64_t last_seen_ms;
-} check_row;
+typedef store_check_row check_row;
 
 static void check_rows_free(check_row *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].tenant);
-        free(rows[i].type);
-        free(rows[i].name);
-    }
-    free(rows);
+    store_check_rows_free(rows, n);
 }
 
 /* Check types seen for tenant (NULL: all) plus those named by filters but
@@ -37,35 +31,7 @@ static void check_rows_free(check_row *rows, size_t n)
 static int load_check_rows(PGconn *db, const char *tenant, check_row **out, size_t *n, char *err,
                            size_t err_size)
 {
-    const char *vals[] = {tenant};
-    PGresult *r = PQexecParams(
-        db,
-        "SELECT tenant_id, check_type, check_name, "
-        "       (extract(epoch from last_seen_at) * 1000)::bigint "
-        "  FROM check_types WHERE $1::text IS NULL OR tenant_id = $1 "
-        "UNION ALL "
-        "SELECT DISTINCT t.tenant_id, tc.check_type, '', 0 "
-        "  FROM target_checks tc JOIN targets t ON t.id = tc.target_id "
-        " WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1) "
-        "   AND NOT EXISTS (SELECT 1 FROM check_types ct WHERE ct.tenant_id = t.tenant_id "
-        "                    AND ct.check_type = tc.check_type) "
-        " ORDER BY 1, 2",
-        1, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(db, r, err, err_size);
-        PQclear(r);
-        return -1;
-    }
-    *n = (size_t)PQntuples(r);
-    *out = xcalloc(*n ? *n : 1, sizeof **out);
-    for (size_t i = 0; i < *n; i++) {
-        (*out)[i].tenant = xstrdup(PQgetvalue(r, (int)i, 0));
-        (*out)[i].type = xstrdup(PQgetvalue(r, (int)i, 1));
-        (*out)[i].name = xstrdup(PQgetvalue(r, (int)i, 2));
-        (*out)[i].last_seen_ms = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
-    }
-    PQclear(r);
-    return 0;
+    return store_check_rows(db, tenant, out, n, err, err_size) == STORE_OK ? 0 : -1;
 }
 
 static bool target_has_check(const store_target *t, const char *type)
@@ -138,7 +104,7 @@ static void checks_list(api_call *c)
     }
     store_targets_free(&l);
     check_rows_free(rows, n);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 /* PUT /api/v1/checks/{type}/targets {"target_ids": [..]}: exactly these
@@ -284,7 +250,7 @@ static void checks_set_targets(api_call *c, const char *type)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "check_type", type);
         cJSON_AddNumberToObject(o, "changed", (double)nplan);
-        respond(c, 200, o);
+        api_respond(c, 200, o);
     }
 out:
     check_rows_free(rows, nrows);

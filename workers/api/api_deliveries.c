@@ -13,6 +13,7 @@
 
 #include "common/event.h"
 #include "store/storejson.h"
+#include "store/deliveries.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -89,7 +90,7 @@ void api_deliveries_list_for(api_call *c, int64_t target_id)
     else
         cJSON_AddNullToObject(o, "next_before_id");
     store_deliveries_free(&l);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static void deliveries_list(api_call *c)
@@ -113,7 +114,7 @@ static void deliveries_item(api_call *c)
     }
     cJSON *o = storejson_delivery(d);
     store_delivery_free(d);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 void api_deliveries_register(api_server *s)

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/utf8.h"
 #include "common/util.h"
+#include "store/apitoken.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,7 +131,7 @@ void api_page(api_call *c, unsigned status, const char *title, const char *messa
     free(lt);
 }
 
-void respond(api_call *c, unsigned status, cJSON *o)
+void api_respond(api_call *c, unsigned status, cJSON *o)
 {
     httpd_add_header(c->req, "Cache-Control", "no-store");
     httpd_respond_json(c->req, status, o);

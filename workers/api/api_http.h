@@ -83,9 +83,8 @@ void api_store_error(api_call *c, store_status st, const char *errstr);
  * here); link/link_text may be NULL. */
 void api_page(api_call *c, unsigned status, const char *title, const char *message,
               const char *link, const char *link_text);
-/* Answers o (not cached) and deletes it. Unprefixed while the store branch
- * rewrites target_test, which calls it; api_respond after that merge. */
-void respond(api_call *c, unsigned status, cJSON *o);
+/* Answers o (not cached) and deletes it. */
+void api_respond(api_call *c, unsigned status, cJSON *o);
 
 /* ---- request helpers */
 

@@ -17,6 +17,9 @@
 
 #include "workers/api/api_http.h"
 
+#include "store/oauth_states.h"
+#include "store/workspaces.h"
+
 #include "common/crypto.h"
 
 #include "common/db.h"
@@ -65,20 +68,11 @@ static void install_start(api_call *c)
     apitoken_hash_param(browser, bh);
     snprintf(tid, sizeof tid, "%" PRId64, c->who.token_id);
     snprintf(ttl, sizeof ttl, "%d", API_OAUTH_STATE_TTL_S);
-    const char *vals[] = {sh, bh, tid, tenant, ttl};
-    PGresult *r = PQexecParams(c->db,
-                               "INSERT INTO oauth_states (state_hash, browser_hash, token_id, "
-                               "tenant_id, expires_at) VALUES ($1::bytea, $2::bytea, $3::bigint, "
-                               "$4, now() + make_interval(secs => $5::int))",
-                               5, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        char err[512];
-        db_error(c->db, r, err, sizeof err);
-        PQclear(r);
+    char err[512];
+    if (store_oauth_state_create(c->db, sh, bh, tid, tenant, ttl, err, sizeof err) != STORE_OK) {
         api_store_error(c, STORE_DB, err);
         return;
     }
-    PQclear(r);
     httpd_set_cookie(c->req, API_OAUTH_COOKIE, browser, API_OAUTH_STATE_TTL_S, "Lax",
                      s->secure_cookies);
     char *cid = httpd_url_encode(s->cfg.client_id);
@@ -114,16 +108,7 @@ static void fail_page(api_call *c, unsigned status, const char *outcome, const c
 static int link_tenant(PGconn *db, const char *team_id, const char *tenant, char *err,
                        size_t err_size)
 {
-    const char *vals[] = {team_id, tenant};
-    PGresult *r = PQexecParams(db,
-                               "INSERT INTO workspace_tenants (team_id, tenant_id) VALUES ($1, $2) "
-                               "ON CONFLICT DO NOTHING",
-                               2, NULL, vals, NULL, NULL, 0);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc)
-        db_error(db, r, err, err_size);
-    PQclear(r);
-    return rc;
+    return store_workspace_link_tenant(db, team_id, tenant, err, err_size) == STORE_OK ? 0 : -1;
 }
 
 static void install_callback(api_call *c)
@@ -155,27 +140,15 @@ static void install_callback(api_call *c)
     apitoken_hash_param(state, sh);
     if (cookie)
         apitoken_hash_param(cookie, bh);
-    const char *vals[] = {sh, cookie ? bh : NULL};
-    PGresult *r = PQexecParams(c->db,
-                               "UPDATE oauth_states SET used_at = now() "
-                               " WHERE state_hash = $1::bytea AND used_at IS NULL "
-                               "RETURNING tenant_id, expires_at > now(), "
-                               "          coalesce(browser_hash = $2::bytea, false)",
-                               2, NULL, vals, NULL, NULL, 0);
     char err[512];
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(c->db, r, err, sizeof err);
-        PQclear(r);
+    store_oauth_state os;
+    if (store_oauth_state_consume(c->db, sh, cookie ? bh : NULL, &os, err, sizeof err) !=
+        STORE_OK) {
         api_store_error(c, STORE_DB, err);
         return;
     }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        r = PQexecParams(c->db, "SELECT 1 FROM oauth_states WHERE state_hash = $1::bytea", 1, NULL,
-                         vals, NULL, NULL, 0);
-        bool known = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-        PQclear(r);
-        if (known)
+    if (!os.found) {
+        if (os.known)
             fail_page(c, 400, "reused_state", "Installation refused",
                       "This installation link was already used. Each one works once: start "
                       "the installation again.");
@@ -186,12 +159,11 @@ static void install_callback(api_call *c)
         return;
     }
     char tenant[256] = "";
-    bool has_tenant = !PQgetisnull(r, 0, 0);
+    bool has_tenant = os.has_tenant;
     if (has_tenant)
-        snprintf(tenant, sizeof tenant, "%s", PQgetvalue(r, 0, 0));
-    bool fresh = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-    bool same_browser = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
-    PQclear(r);
+        snprintf(tenant, sizeof tenant, "%s", os.tenant);
+    bool fresh = os.fresh;
+    bool same_browser = os.same_browser;
 
     if (error) {
         char msg[300];

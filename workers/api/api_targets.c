@@ -23,6 +23,10 @@
 #include "common/render.h"
 #include "common/slack.h"
 #include "common/util.h"
+#include "store/validation.h"
+#include "store/token_refresh.h"
+#include "store/test_send.h"
+#include "store/targets.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -264,7 +268,7 @@ static void respond_targets(api_call *c, const char *key, cJSON *(*item)(const s
     for (size_t i = 0; i < l.n; i++)
         cJSON_AddItemToArray(items, item(&l.items[i]));
     store_targets_free(&l);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static void targets_list(api_call *c)
@@ -293,7 +297,7 @@ static void target_show_id(api_call *c, int64_t id, unsigned status)
         return;
     cJSON *o = target_json(t);
     store_target_free(t);
-    respond(c, status, o);
+    api_respond(c, status, o);
 }
 
 static void target_create(api_call *c)
@@ -309,7 +313,7 @@ static void target_create(api_call *c)
             goto out;
         }
         b.in.tenant = c->who.tenant;
-        int v = workspace_visible(c->db, c->who.tenant, b.in.workspace, err, sizeof err);
+        int v = api_workspace_visible(c->db, c->who.tenant, b.in.workspace, err, sizeof err);
         if (v < 0) {
             api_store_error(c, STORE_DB, err);
             goto out;
@@ -410,7 +414,7 @@ static void target_delete(api_call *c, int64_t id)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "removed", true);
     cJSON_AddNumberToObject(o, "id", (double)id);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static void target_health(api_call *c, int64_t id)
@@ -422,7 +426,7 @@ static void target_health(api_call *c, int64_t id)
     cJSON_AddNumberToObject(o, "target_id", (double)t->id);
     cJSON_AddBoolToObject(o, "workspace_revoked", t->workspace_revoked);
     store_target_free(t);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 /* POST /api/v1/targets/{id}/test: send a test message now. */
@@ -430,150 +434,43 @@ static void target_test(api_call *c, int64_t id)
 {
     char err[512];
     api_server *s = c->srv;
-    store_target *t = NULL;
-    char *token = NULL;
-    render_output out = {0};
-    slack_result r;
-    slack_result_init(&r);
-    t = visible_target(c, id);
+    store_target *t = visible_target(c, id);
     if (!t)
-        goto out;
-    int64_t did = 0;
-    char event_id[37] = "";
-    store_status st = store_test_delivery_begin(c->db, t->tenant_id, id, "herald-api", &did,
-                                                event_id, err, sizeof err);
+        return;
+    store_slack_app app = {.api_base = api_slack_base(s),
+                           .client_id = s->cfg.client_id,
+                           .client_secret = s->cfg.client_secret,
+                           .timeout_ms = SLACK_DEFAULT_TIMEOUT_MS};
+    store_test_send_opts opts = {
+        .key = s->key, .app = &app, .source = "herald-api", .herald_url = s->public_url};
+    store_test_send_result res;
+    store_status st = store_test_send(c->db, t, &opts, &res, err, sizeof err);
     if (st != STORE_OK) {
-        api_store_error(c, st, err);
-        goto out;
-    }
-    bool revoked = false;
-    char terr[512];
-    store_token tok;
-    st = usable_token(c, t->team_id, NULL, &tok, terr, sizeof terr);
-    bool rotating = tok.rotating;
-    char refresh_code[64];
-    snprintf(refresh_code, sizeof refresh_code, "%s", tok.token ? "" : tok.code);
-    revoked = tok.revoked;
-    token = tok.token;
-    tok.token = NULL;
-    store_token_dispose(&tok);
-    if (st != STORE_OK) {
-        /* The row must not stay 'sending' for the dashboards. */
-        store_delivery_outcome fail = {.ok = false};
-        if (st == STORE_CRYPTO) {
-            fail.error_code = "secret_key_mismatch";
-            fail.error = "the stored bot token cannot be opened with this HERALD_SECRET_KEY";
-        } else if (st == STORE_NOT_FOUND) {
-            fail.error_code = "not_installed";
-            fail.error = "the target's workspace is not installed";
-        } else {
-            fail.error_code = "database_error";
-            fail.error = "the workspace's bot token could not be read from the database";
-        }
-        if (store_test_delivery_finish(c->db, did, &fail, err, sizeof err) != STORE_OK)
-            LOG_WARN("api: test delivery %" PRId64 ": recording the outcome: %s", did, err);
-        metrics_counter_inc(s->m_tests, "failed");
-        if (st == STORE_NOT_FOUND)
+        if (res.delivery_id)
+            metrics_counter_inc(s->m_tests, "failed");
+        if (res.delivery_id && st == STORE_NOT_FOUND)
             api_error(c, 400, "workspace", "workspace: '%s' is not installed", t->team_id);
         else
-            api_store_error(c, st, terr);
-        goto out;
+            api_store_error(c, st, err);
+        store_target_free(t);
+        return;
     }
-    store_delivery_outcome o = {0};
-    char code[64] = "", reason[512] = "", channel[128] = "";
-    if (refresh_code[0]) {
-        snprintf(code, sizeof code, "%s", refresh_code);
-        snprintf(reason, sizeof reason,
-                 "the bot token of %s expired and Slack refused to refresh it (%s): reinstall "
-                 "Herald in that workspace",
-                 t->team_name ? t->team_name : t->team_id, refresh_code);
-    } else if (revoked || t->workspace_revoked) {
-        snprintf(code, sizeof code, "token_revoked");
-        snprintf(reason, sizeof reason,
-                 "the Slack installation of %s is unusable: reinstall Herald in that workspace",
-                 t->team_name ? t->team_name : t->team_id);
-    } else {
-        const char *dest = t->destination_resolved ? t->destination_resolved : t->destination;
-        if (!t->destination_resolved && t->destination_kind == STORE_DEST_EMAIL) {
-            slack_lookup_user_by_email(api_slack_base(s), token, t->destination, &r);
-            if (r.ok && r.user_id[0]) {
-                store_target_set_resolved(c->db, id, r.user_id, err, sizeof err);
-                snprintf(channel, sizeof channel, "%s", r.user_id);
-                dest = channel;
-            } else {
-                snprintf(code, sizeof code, "%s", r.error);
-                snprintf(reason, sizeof reason, "%s", r.reason);
-            }
-            slack_result_dispose(&r);
-            slack_result_init(&r);
-        }
-        if (!code[0]) {
-            render_opts ro = {.herald_url = s->public_url};
-            if (render_test_message(t->name, &ro, &out) != 0) {
-                snprintf(code, sizeof code, "render_failed");
-                snprintf(reason, sizeof reason, "the test message could not be rendered");
-            } else {
-                slack_post_message(api_slack_base(s), token, dest, out.text, out.blocks_json, NULL,
-                                   &r);
-                /* Token rotation: an expiry we did not know of. Refresh (or pick up
-                 * another process's refresh) and send once more. */
-                if (!r.ok && rotating && !strcmp(r.error, "token_expired")) {
-                    store_token nt;
-                    if (usable_token(c, t->team_id, token, &nt, terr, sizeof terr) == STORE_OK &&
-                        nt.token && strcmp(nt.token, token) != 0) {
-                        crypto_free_secret(token);
-                        token = nt.token;
-                        nt.token = NULL;
-                        slack_result_dispose(&r);
-                        slack_result_init(&r);
-                        slack_post_message(api_slack_base(s), token, dest, out.text,
-                                           out.blocks_json, NULL, &r);
-                    } else if (nt.code[0] && !nt.transient) {
-                        r.cls = SLACK_INSTALLATION;
-                        snprintf(r.error, sizeof r.error, "%s", nt.code);
-                        snprintf(r.reason, sizeof r.reason,
-                                 "the bot token expired and Slack refused to refresh it: "
-                                 "reinstall Herald in that workspace");
-                    }
-                    store_token_dispose(&nt);
-                }
-                if (!r.ok) {
-                    snprintf(code, sizeof code, "%s", r.error);
-                    snprintf(reason, sizeof reason, "%s", r.reason[0] ? r.reason : r.error);
-                    if (r.cls == SLACK_INSTALLATION)
-                        store_workspace_mark_revoked(c->db, t->team_id, r.error);
-                }
-            }
-        }
-    }
-    o.ok = !code[0];
-    o.slack_channel = r.channel;
-    o.slack_ts = r.ts;
-    o.error_code = code;
-    o.error = reason;
-    st = store_test_delivery_finish(c->db, did, &o, err, sizeof err);
-    if (st != STORE_OK)
-        LOG_WARN("api: test delivery %" PRId64 ": recording the outcome: %s", did, err);
-    metrics_counter_inc(s->m_tests, o.ok ? "sent" : "failed");
+    metrics_counter_inc(s->m_tests, res.ok ? "sent" : "failed");
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddBoolToObject(j, "ok", o.ok);
-    cJSON_AddNumberToObject(j, "delivery_id", (double)did);
-    cJSON_AddStringToObject(j, "event_id", event_id);
-    if (o.ok) {
-        cJSON_AddStringToObject(j, "channel", r.channel);
-        cJSON_AddStringToObject(j, "ts", r.ts);
+    cJSON_AddBoolToObject(j, "ok", res.ok);
+    cJSON_AddNumberToObject(j, "delivery_id", (double)res.delivery_id);
+    cJSON_AddStringToObject(j, "event_id", res.event_id);
+    if (res.ok) {
+        cJSON_AddStringToObject(j, "channel", res.channel);
+        cJSON_AddStringToObject(j, "ts", res.ts);
     } else {
-        cJSON_AddStringToObject(j, "error", reason[0] ? reason : code);
-        cJSON_AddStringToObject(j, "slack_error", code);
-        cJSON_AddStringToObject(j, "class", slack_class_name(r.cls));
+        cJSON_AddStringToObject(j, "error", res.reason[0] ? res.reason : res.code);
+        cJSON_AddStringToObject(j, "slack_error", res.code);
+        cJSON_AddStringToObject(j, "class", res.slack_class);
     }
     LOG_INFO("api: test message to target %" PRId64 ": %s%s", id,
-             o.ok ? "sent" : "failed: ", o.ok ? "" : code);
-    respond(c, o.ok ? 200 : 502, j);
-out:
-    crypto_free_secret(token);
-    render_output_dispose(&out);
-    slack_result_dispose(&r);
+             res.ok ? "sent" : "failed: ", res.ok ? "" : res.code);
+    api_respond(c, res.ok ? 200 : 502, j);
     store_target_free(t);
 }
 

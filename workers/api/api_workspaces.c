@@ -21,6 +21,9 @@
 #include "common/slack.h"
 #include "common/util.h"
 #include "store/storejson.h"
+#include "store/workspaces.h"
+#include "store/validation.h"
+#include "store/token_refresh.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,24 +35,13 @@
 
 /* Whether tenant may see/use workspace team_id: it installed it through the
  * API, or one of its targets uses it. 1 yes, 0 no, -1 database error. */
-int workspace_visible(PGconn *db, const char *tenant, const char *team_id, char *err,
-                      size_t err_size)
+int api_workspace_visible(PGconn *db, const char *tenant, const char *team_id, char *err,
+                          size_t err_size)
 {
-    const char *vals[] = {tenant, team_id};
-    PGresult *r = PQexecParams(db,
-                               "SELECT EXISTS (SELECT 1 FROM workspace_tenants "
-                               "                WHERE tenant_id = $1 AND team_id = $2) "
-                               "    OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 "
-                               "                AND team_id = $2 AND deleted_at IS NULL)",
-                               2, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(db, r, err, err_size);
-        PQclear(r);
+    bool visible = false;
+    if (store_workspace_visible(db, tenant, team_id, &visible, err, err_size) != STORE_OK)
         return -1;
-    }
-    int v = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    return v;
+    return visible;
 }
 
 /* The workspace team_id if the caller may see it; answers 404/503 otherwise. */
@@ -58,7 +50,7 @@ static store_workspace *visible_workspace(api_call *c, const char *team_id)
     char err[512];
     const char *tenant = c->who.tenant[0] ? c->who.tenant : NULL;
     if (tenant) {
-        int v = workspace_visible(c->db, tenant, team_id, err, sizeof err);
+        int v = api_workspace_visible(c->db, tenant, team_id, err, sizeof err);
         if (v < 0) {
             api_store_error(c, STORE_DB, err);
             return NULL;
@@ -94,7 +86,7 @@ static void workspaces_list(api_call *c)
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < l.n; i++) {
         if (tenant) {
-            int v = workspace_visible(c->db, tenant, l.items[i].team_id, err, sizeof err);
+            int v = api_workspace_visible(c->db, tenant, l.items[i].team_id, err, sizeof err);
             if (v < 0) {
                 cJSON_Delete(o);
                 store_workspaces_free(&l);
@@ -107,7 +99,7 @@ static void workspaces_list(api_call *c)
         cJSON_AddItemToArray(items, storejson_workspace(&l.items[i]));
     }
     store_workspaces_free(&l);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 /* ================================================================ bot token */
@@ -123,8 +115,12 @@ static void workspaces_list(api_call *c)
  * Slack refuses leaves t->token NULL, the installation revoked and t->code
  * set. Returns STORE_OK or the store's failure (errstr set).
  */
-store_status usable_token(api_call *c, const char *team_id, const char *stale, store_token *t,
-                          char *errstr, size_t errstr_size)
+/* The workspace's usable bot token into *t, refreshed first under token
+ * rotation when it expires soon (or, with stale, when Slack just answered
+ * token_expired for it). STORE_OK (t->token NULL and t->code set when Slack
+ * refused the refresh) or the store's failure with errstr set. */
+static store_status usable_token(api_call *c, const char *team_id, const char *stale,
+                                 store_token *t, char *errstr, size_t errstr_size)
 {
     const api_server *s = c->srv;
     store_slack_app app = {.api_base = api_slack_base(s),
@@ -205,7 +201,7 @@ static void workspace_show(api_call *c, const char *team_id)
     }
     slack_result_dispose(&r);
     store_workspace_free(w);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static void workspace_remove(api_call *c, const char *team_id)
@@ -221,25 +217,13 @@ static void workspace_remove(api_call *c, const char *team_id)
         /* A tenant removes only what is its own: when other tenants use the
          * workspace too, it is unlinked from this tenant (and, with force,
          * this tenant's targets on it are removed). */
-        const char *vals[] = {c->who.tenant, team_id};
-        PGresult *r = PQexecParams(
-            c->db,
-            "SELECT EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id <> "
-            "$1) "
-            "    OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id <> $1 "
-            "                AND deleted_at IS NULL), "
-            "       (SELECT count(*) FROM targets WHERE team_id = $2 AND tenant_id = $1 "
-            "         AND deleted_at IS NULL)",
-            2, NULL, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            db_error(c->db, r, err, sizeof err);
-            PQclear(r);
+        bool shared = false;
+        long mine = 0;
+        if (store_workspace_tenant_use(c->db, c->who.tenant, team_id, &shared, &mine, err,
+                                       sizeof err) != STORE_OK) {
             api_store_error(c, STORE_DB, err);
             return;
         }
-        bool shared = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        long mine = strtol(PQgetvalue(r, 0, 1), NULL, 10); /* count(*): digits */
-        PQclear(r);
         if (shared) {
             if (mine > 0 && !force) {
                 api_error(c, 409, NULL,
@@ -248,25 +232,16 @@ static void workspace_remove(api_call *c, const char *team_id)
                           team_id, mine);
                 return;
             }
-            r = PQexecParams(c->db,
-                             "WITH t AS (UPDATE targets SET deleted_at = now(), enabled = false, "
-                             "           updated_at = now() WHERE team_id = $2 AND tenant_id = $1 "
-                             "           AND deleted_at IS NULL RETURNING id) "
-                             "DELETE FROM workspace_tenants WHERE team_id = $2 AND tenant_id = $1 "
-                             "RETURNING (SELECT count(*) FROM t)",
-                             2, NULL, vals, NULL, NULL, 0);
-            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-                db_error(c->db, r, err, sizeof err);
-                PQclear(r);
+            if (store_workspace_unlink_tenant(c->db, c->who.tenant, team_id, err, sizeof err) !=
+                STORE_OK) {
                 api_store_error(c, STORE_DB, err);
                 return;
             }
-            PQclear(r);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddBoolToObject(o, "removed", false);
             cJSON_AddBoolToObject(o, "unlinked", true);
             cJSON_AddNumberToObject(o, "targets_removed", (double)mine);
-            respond(c, 200, o);
+            api_respond(c, 200, o);
             return;
         }
     }
@@ -280,7 +255,7 @@ static void workspace_remove(api_call *c, const char *team_id)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "removed", true);
     cJSON_AddNumberToObject(o, "targets_removed", (double)removed);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static bool scope_has(const char *scopes, const char *want)
@@ -331,7 +306,7 @@ static void workspace_channels(api_call *c, const char *team_id)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", channels);
-    respond(c, 200, o);
+    api_respond(c, 200, o);
 }
 
 static void workspaces_item(api_call *c)

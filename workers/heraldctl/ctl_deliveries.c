@@ -1,6 +1,7 @@
 /* heraldctl deliveries. */
 
 #include "workers/heraldctl/ctl.h"
+#include "store/deliveries.h"
 #include "workers/heraldctl/ctl_internal.h"
 
 #include "workers/heraldctl/cli.h"

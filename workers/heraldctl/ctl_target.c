@@ -1,6 +1,8 @@
 /* heraldctl target add | list | show | update | remove. */
 
 #include "workers/heraldctl/ctl.h"
+#include "store/targets.h"
+#include "store/validation.h"
 #include "workers/heraldctl/ctl_internal.h"
 
 #include "workers/heraldctl/cli.h"

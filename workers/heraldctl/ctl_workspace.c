@@ -1,6 +1,7 @@
 /* heraldctl workspace add | list | remove. */
 
 #include "workers/heraldctl/ctl.h"
+#include "store/workspaces.h"
 #include "workers/heraldctl/ctl_internal.h"
 
 #include "workers/heraldctl/cli.h"

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store.h"
+#include "store/token_refresh.h"
 
 #include <stdlib.h>
 #include <string.h>

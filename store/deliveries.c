@@ -45,7 +45,7 @@ static void delivery_dispose(store_delivery *d)
     memset(d, 0, sizeof *d);
 }
 
-DEFINE_FREE(store_delivery, store_deliveries, delivery_dispose)
+DEFINE_DESTROY(store_delivery, store_deliveries, delivery_dispose)
 
 #define DELIVERY_SELECT                                                                            \
     "SELECT d.id, d.event_id, d.target_id, t.name, d.tenant_id, e.kind, "                          \

@@ -53,8 +53,8 @@ typedef struct store_deliveries {
     size_t n;
 } store_deliveries;
 
-void store_delivery_free(store_delivery *d);
-void store_deliveries_free(store_deliveries *l);
+void store_delivery_destroy(store_delivery *d);
+void store_deliveries_dispose(store_deliveries *l);
 
 /* Newest first (created_at, then id). */
 store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,

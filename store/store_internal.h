@@ -25,19 +25,19 @@
 typedef void (*row_fn)(const PGresult *r, int row, void *item);
 
 /*
- * Defines the public type_free(type *) and list_free(list *) of a result
- * type from its static dispose (which frees the members and zeroes the
- * struct); both accept NULL, and list_free leaves the list empty.
+ * Defines the public type_destroy(type *) and list_dispose(list *) of a
+ * result type from its static dispose (which frees the members and zeroes the
+ * struct); both accept NULL, and list_dispose leaves the list empty.
  */
-#define DEFINE_FREE(type, list, dispose)                                                           \
-    void type##_free(type *v)                                                                      \
+#define DEFINE_DESTROY(type, list, dispose)                                                        \
+    void type##_destroy(type *v)                                                                   \
     {                                                                                              \
         if (!v)                                                                                    \
             return;                                                                                \
         dispose(v);                                                                                \
         free(v);                                                                                   \
     }                                                                                              \
-    void list##_free(list *l)                                                                      \
+    void list##_dispose(list *l)                                                                   \
     {                                                                                              \
         if (!l)                                                                                    \
             return;                                                                                \

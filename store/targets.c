@@ -54,13 +54,13 @@ static void target_dispose(store_target *t)
     free(t->description);
     free(t->destination);
     free(t->destination_resolved);
-    store_strv_free(t->checks, t->n_checks);
+    store_strv_destroy(t->checks, t->n_checks);
     free(t->health.last_error_code);
     free(t->health.last_error);
     memset(t, 0, sizeof *t);
 }
 
-DEFINE_FREE(store_target, store_targets, target_dispose)
+DEFINE_DESTROY(store_target, store_targets, target_dispose)
 
 /* $1: tenant or NULL. */
 #define TARGET_SELECT                                                                              \
@@ -346,7 +346,7 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
 out:
     if (st)
         store_rollback(conn);
-    store_strv_free(checks, nchecks);
+    store_strv_destroy(checks, nchecks);
     return st;
 }
 
@@ -473,7 +473,7 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
 out:
     if (st)
         store_rollback(conn);
-    store_strv_free(checks, nchecks);
+    store_strv_destroy(checks, nchecks);
     return st;
 }
 
@@ -513,7 +513,7 @@ store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *res
 
 /* ---- check types (the console's check list) ---------------------------------------------- */
 
-void store_check_rows_free(store_check_row *rows, size_t n)
+void store_check_rows_destroy(store_check_row *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++) {
         free(rows[i].tenant);

@@ -50,8 +50,8 @@ typedef struct store_targets {
     size_t n;
 } store_targets;
 
-void store_target_free(store_target *t);
-void store_targets_free(store_targets *l);
+void store_target_destroy(store_target *t);
+void store_targets_dispose(store_targets *l);
 
 /*
  * Create and update input. Fields (for STORE_INVALID): tenant, workspace,
@@ -125,9 +125,9 @@ typedef struct store_check_row {
 } store_check_row;
 
 /* The check types of tenant (NULL: all), by tenant and type; *out is
- * malloc'd (free with store_check_rows_free), never NULL on STORE_OK. */
+ * malloc'd (free with store_check_rows_destroy), never NULL on STORE_OK. */
 store_status store_check_rows(PGconn *conn, const char *tenant, store_check_row **out, size_t *n,
                               char *errstr, size_t errstr_size) STORE_MUST_CHECK;
-void store_check_rows_free(store_check_row *rows, size_t n);
+void store_check_rows_destroy(store_check_row *rows, size_t n);
 
 #endif

@@ -101,10 +101,7 @@ static store_status usable_token(PGconn *conn, const store_target *t,
 
 static void wipe(char *token)
 {
-    if (token) {
-        crypto_wipe(token, strlen(token));
-        free(token);
-    }
+    crypto_free_secret(token);
 }
 
 /* Ends the delivery as o says; a failure to store it is logged. */

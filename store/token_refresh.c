@@ -20,10 +20,7 @@ void store_token_dispose(store_token *t)
 {
     if (!t)
         return;
-    if (t->token) {
-        crypto_wipe(t->token, strlen(t->token));
-        free(t->token);
-    }
+    crypto_free_secret(t->token);
     memset(t, 0, sizeof *t);
 }
 
@@ -109,8 +106,7 @@ store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPT
                 goto out;
             out->revoked = true;
             snprintf(out->revoked_reason, sizeof out->revoked_reason, "%s", code);
-            crypto_wipe(out->token, strlen(out->token));
-            free(out->token);
+            crypto_free_secret(out->token);
             out->token = NULL;
             LOG_WARN("workspace %s: Slack refused to refresh the bot token (%s): installation "
                      "marked revoked; reinstall Herald in this workspace",
@@ -128,8 +124,7 @@ store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPT
         (st = store_workspace_refresh_commit(conn, errstr, errstr_size)))
         goto out;
     out->expires_at_ms = expires_at_ms;
-    crypto_wipe(out->token, strlen(out->token));
-    free(out->token);
+    crypto_free_secret(out->token);
     out->token = xstrdup(access);
     out->refreshed = true;
     LOG_INFO("workspace %s: bot token refreshed (token rotation; it lives %lds)", team_id,

@@ -218,7 +218,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void store_strv_free(char **v, size_t n)
+void store_strv_destroy(char **v, size_t n)
 {
     if (!v)
         return;
@@ -242,7 +242,7 @@ store_status store_checks_normalise(const char *const *checks, size_t n, char **
     char **v = xcalloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++) {
         if (!checks[i] || !is_check_type(checks[i])) {
-            store_strv_free(v, i);
+            store_strv_destroy(v, i);
             return store_fail(STORE_INVALID, errstr, errstr_size,
                               "checks: %s is not a check type (letters, digits, _ . : -)",
                               store_quote(checks[i], q, sizeof q));
@@ -294,6 +294,6 @@ store_status store_checks_parse(const char *csv, char ***checks, size_t *n, char
     }
     st = store_checks_normalise((const char *const *)raw, cnt, checks, n, errstr, errstr_size);
 out:
-    store_strv_free(raw, cnt);
+    store_strv_destroy(raw, cnt);
     return st;
 }

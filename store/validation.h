@@ -42,9 +42,9 @@ store_status store_uses_parse(const char *csv, unsigned *uses, char *errstr,
 const char *store_uses_format(unsigned uses, char *buf, size_t buf_size);
 
 /* Splits "type1,type2" into a sorted, de-duplicated vector of check types
- * (letters, digits, _ . : -); field "checks". Free with store_strv_free. */
+ * (letters, digits, _ . : -); field "checks". Free with store_strv_destroy. */
 store_status store_checks_parse(const char *csv, char ***checks, size_t *n, char *errstr,
                                 size_t errstr_size) STORE_MUST_CHECK;
-void store_strv_free(char **v, size_t n);
+void store_strv_destroy(char **v, size_t n);
 
 #endif

@@ -65,7 +65,7 @@ static void workspace_dispose(store_workspace *w)
     memset(w, 0, sizeof *w);
 }
 
-DEFINE_FREE(store_workspace, store_workspaces, workspace_dispose)
+DEFINE_DESTROY(store_workspace, store_workspaces, workspace_dispose)
 
 #define WORKSPACE_SELECT                                                                           \
     "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "   \
@@ -374,14 +374,8 @@ void store_token_row_dispose(store_token_row *row)
 {
     if (!row)
         return;
-    if (row->token) {
-        crypto_wipe(row->token, strlen(row->token));
-        free(row->token);
-    }
-    if (row->refresh) {
-        crypto_wipe(row->refresh, strlen(row->refresh));
-        free(row->refresh);
-    }
+    crypto_free_secret(row->token);
+    crypto_free_secret(row->refresh);
     memset(row, 0, sizeof *row);
 }
 

@@ -35,8 +35,8 @@ typedef struct store_workspaces {
     size_t n;
 } store_workspaces;
 
-void store_workspace_free(store_workspace *w);
-void store_workspaces_free(store_workspaces *l); /* frees the items, zeroes *l */
+void store_workspace_destroy(store_workspace *w);
+void store_workspaces_dispose(store_workspaces *l); /* frees the items, zeroes *l */
 
 /* Fields (for STORE_INVALID): team_id, team_name, bot_user_id, scopes, token,
  * refresh_token, expires_in. */

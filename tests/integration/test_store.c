@@ -116,7 +116,7 @@ START_TEST(workspace_token_encrypted_at_rest)
     ck_assert_ptr_null(w->revoked_reason);
     ck_assert_int_gt(w->installed_at_ms, 1700000000000LL);
     ck_assert_int_eq(w->target_count, 0);
-    store_workspace_free(w);
+    store_workspace_destroy(w);
 }
 END_TEST
 
@@ -146,7 +146,7 @@ START_TEST(workspace_reinstall_clears_revoked)
     ck_assert(w->revoked);
     ck_assert_str_eq(w->revoked_reason, "token_revoked");
     ck_assert_int_gt(w->revoked_at_ms, 0);
-    store_workspace_free(w);
+    store_workspace_destroy(w);
 
     char *plain = NULL;
     bool revoked = false;
@@ -178,7 +178,7 @@ START_TEST(workspace_reinstall_clears_revoked)
     ck_assert_int_eq(w->revoked_at_ms, 0);
     ck_assert_str_eq(w->team_name, "Acme Corp");
     ck_assert_str_eq(w->bot_user_id, "U0BOT");
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &plain, &revoked, err, sizeof err),
                      STORE_OK);
     ck_assert_str_eq(plain, "xoxb-new");
@@ -227,7 +227,7 @@ START_TEST(workspace_list_and_counts)
     ck_assert_int_eq(l.items[0].target_count, 1); /* the removed one does not count */
     ck_assert_str_eq(l.items[1].team_id, "T0002");
     ck_assert_int_eq(l.items[1].target_count, 0);
-    store_workspaces_free(&l);
+    store_workspaces_dispose(&l);
     ck_assert_ptr_null(l.items);
 }
 END_TEST
@@ -269,7 +269,7 @@ START_TEST(workspace_remove)
     store_workspaces l = {0};
     ck_assert_int_eq(store_workspace_list(conn, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 1);
-    store_workspaces_free(&l);
+    store_workspaces_dispose(&l);
 
     /* Unused: deleted outright. */
     ck_assert_int_eq(store_workspace_remove(conn, "T0002", false, NULL, err, sizeof err), STORE_OK);
@@ -286,7 +286,7 @@ START_TEST(workspace_remove)
     ck_assert_int_eq(store_workspace_get(conn, "T0001", &w, err, sizeof err), STORE_OK);
     ck_assert(!w->revoked);
     ck_assert_int_eq(w->target_count, 0);
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &plain, NULL, err, sizeof err),
                      STORE_OK);
     ck_assert_str_eq(plain, "xoxb-again");
@@ -334,16 +334,16 @@ START_TEST(target_create_get_list)
     ck_assert_int_eq(t->health.sent_24h, 0);
     ck_assert_int_eq(t->health.last_success_at_ms, 0);
     ck_assert_ptr_null(t->health.last_error_code);
-    store_target_free(t);
+    store_target_destroy(t);
 
     ck_assert_int_eq(store_target_get(conn, NULL, by_name, &t, err, sizeof err), STORE_OK);
     ck_assert_int_eq(t->destination_kind, STORE_DEST_CHANNEL_NAME);
     ck_assert_ptr_null(t->destination_resolved);
     ck_assert_uint_eq(t->n_checks, 0);
-    store_target_free(t);
+    store_target_destroy(t);
     ck_assert_int_eq(store_target_get(conn, NULL, by_mail, &t, err, sizeof err), STORE_OK);
     ck_assert_int_eq(t->destination_kind, STORE_DEST_EMAIL);
-    store_target_free(t);
+    store_target_destroy(t);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE "
                                            "destination_kind = 'email'"),
                      1);
@@ -358,13 +358,13 @@ START_TEST(target_create_get_list)
     ck_assert_uint_eq(l.n, 2);
     ck_assert_int_eq(l.items[0].id, id);
     ck_assert_int_eq(l.items[1].id, by_name);
-    store_targets_free(&l);
+    store_targets_dispose(&l);
     ck_assert_int_eq(store_target_list(conn, NULL, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 3);
-    store_targets_free(&l);
+    store_targets_dispose(&l);
     ck_assert_int_eq(store_target_list(conn, "nobody", &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 0);
-    store_targets_free(&l);
+    store_targets_dispose(&l);
 }
 END_TEST
 
@@ -462,7 +462,7 @@ START_TEST(target_update)
     ck_assert_str_eq(t->name, "alerts");
     ck_assert_str_eq(t->destination, "C0001");
     ck_assert(t->enabled);
-    store_target_free(t);
+    store_target_destroy(t);
 
     /* Name, destination (forgets resolution and last error), uses, checks, enabled. */
     const char *checks[] = {"weak_mfa"};
@@ -483,7 +483,7 @@ START_TEST(target_update)
     ck_assert_uint_eq(t->n_checks, 1);
     ck_assert_str_eq(t->checks[0], "weak_mfa");
     ck_assert(!t->enabled);
-    store_target_free(t);
+    store_target_destroy(t);
     ck_assert_int_eq(
         testlib_db_long(conn, "SELECT count(*) FROM targets WHERE id = 1 AND last_error IS NULL"),
         1);
@@ -498,7 +498,7 @@ START_TEST(target_update)
     ck_assert_int_eq(store_target_get(conn, NULL, id, &t, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(t->uses, STORE_USE_DATA_COLLECTION);
     ck_assert_uint_eq(t->n_checks, 0);
-    store_target_free(t);
+    store_target_destroy(t);
     /* A filter on a data_collection-only target is refused. */
     store_target_input ck = {.set_checks = true, .checks = checks, .n_checks = 1, .enabled = -1};
     assert_invalid(store_target_update(conn, NULL, id, &ck, err, sizeof err), "checks",
@@ -519,7 +519,7 @@ START_TEST(target_update)
                      STORE_NOT_FOUND);
     ck_assert_int_eq(store_target_get(conn, NULL, id, &t, err, sizeof err), STORE_OK);
     ck_assert(t->enabled);
-    store_target_free(t);
+    store_target_destroy(t);
 }
 END_TEST
 
@@ -542,11 +542,11 @@ START_TEST(target_sender_settings)
     ck_assert_int_eq(store_target_get(conn, NULL, a, &t, err, sizeof err), STORE_OK);
     ck_assert(t->digest_enabled);
     ck_assert(!t->thread_repeats);
-    store_target_free(t);
+    store_target_destroy(t);
     ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
     ck_assert(!t->digest_enabled);
     ck_assert(t->thread_repeats);
-    store_target_free(t);
+    store_target_destroy(t);
 
     /* A zero-initialised update leaves them alone; a toggle flips only itself. */
     store_target_input keep = {.description = "x", .enabled = -1};
@@ -556,7 +556,7 @@ START_TEST(target_sender_settings)
     ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
     ck_assert(t->digest_enabled);
     ck_assert(t->thread_repeats);
-    store_target_free(t);
+    store_target_destroy(t);
     store_target_input off = {.thread_repeats = STORE_OFF, .enabled = -1};
     ck_assert_int_eq(store_target_update(conn, NULL, b, &off, err, sizeof err), STORE_OK);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE name = 'b' AND "
@@ -609,7 +609,7 @@ START_TEST(parse_helpers)
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(v[0], "stale_admins");
     ck_assert_str_eq(v[1], "weak_mfa");
-    store_strv_free(v, n);
+    store_strv_destroy(v, n);
     assert_invalid(store_checks_parse("", &v, &n, err, sizeof err), "checks", "must not be empty");
     assert_invalid(store_checks_parse("a,,b", &v, &n, err, sizeof err), "checks",
                    "'' is not a check type");
@@ -728,45 +728,45 @@ START_TEST(deliveries_filters)
     ck_assert_str_eq(coll->collection_status, "failed");
     ck_assert_ptr_null(coll->check_type);
     int64_t newest_id = l.items[0].id, second_id = l.items[1].id;
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
 
     f.tenant = "acme";
     ck_assert_int_eq(store_delivery_list(conn, &f, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 3);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     f.target_id = a1;
     ck_assert_int_eq(store_delivery_list(conn, &f, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 2);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     f.state = "failed";
     ck_assert_int_eq(store_delivery_list(conn, &f, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_str_eq(l.items[0].state, "failed");
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
 
     /* Since an hour ago: the two-hour-old one is out. */
     store_delivery_filter g = {.since_ms = util_now_wall_ms() - 3600 * 1000};
     ck_assert_int_eq(store_delivery_list(conn, &g, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 3);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
 
     /* Pages: limit/offset, and keyset by the last id seen. */
     store_delivery_filter p = {.limit = 1};
     ck_assert_int_eq(store_delivery_list(conn, &p, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_int_eq(l.items[0].id, newest_id);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     p.offset = 1;
     ck_assert_int_eq(store_delivery_list(conn, &p, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_int_eq(l.items[0].id, second_id);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     store_delivery_filter k = {.limit = 2, .before_id = newest_id};
     ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 2);
     ck_assert_int_eq(l.items[0].id, second_id);
     int64_t third_id = l.items[1].id;
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     /* A cursor that is no delivery (past the newest, or a gap in the ids:
      * the router's idempotent inserts use up sequence values) still pages:
      * it was an empty list. */
@@ -774,7 +774,7 @@ START_TEST(deliveries_filters)
     ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
     ck_assert_uint_eq(l.n, 2);
     ck_assert_int_eq(l.items[0].id, newest_id);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     char q[128];
     snprintf(q, sizeof q, "UPDATE deliveries SET id = id + 1000 WHERE id = %lld",
              (long long)newest_id);
@@ -784,7 +784,7 @@ START_TEST(deliveries_filters)
     ck_assert_uint_eq(l.n, 2);
     ck_assert_int_eq(l.items[0].id, second_id);
     ck_assert_int_eq(l.items[1].id, third_id);
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     snprintf(q, sizeof q, "UPDATE deliveries SET id = %lld WHERE id = %lld", (long long)newest_id,
              (long long)newest_id + 1000);
     exec_ok(q);
@@ -802,7 +802,7 @@ START_TEST(deliveries_filters)
     store_delivery *d = NULL;
     ck_assert_int_eq(store_delivery_get(conn, "beta", newest_id, &d, err, sizeof err), STORE_OK);
     ck_assert_str_eq(d->tenant_id, "beta");
-    store_delivery_free(d);
+    store_delivery_destroy(d);
     ck_assert_int_eq(store_delivery_get(conn, "acme", newest_id, &d, err, sizeof err),
                      STORE_NOT_FOUND);
 
@@ -815,7 +815,7 @@ START_TEST(deliveries_filters)
     ck_assert_int_gt(t->health.last_error_at_ms, 0);
     ck_assert_str_eq(t->health.last_error_code, "channel_not_found");
     ck_assert_str_eq(t->health.last_error, "the channel does not exist");
-    store_target_free(t);
+    store_target_destroy(t);
 }
 END_TEST
 
@@ -840,7 +840,7 @@ START_TEST(test_delivery_recorded)
     ck_assert_str_eq(d->event_kind, "test");
     ck_assert_str_eq(d->event_id, event_id);
     ck_assert_int_eq(d->attempts, 1);
-    store_delivery_free(d);
+    store_delivery_destroy(d);
 
     store_delivery_outcome ok = {.ok = true, .slack_channel = "C0001", .slack_ts = "17.01"};
     ck_assert_int_eq(store_test_delivery_finish(conn, did, &ok, err, sizeof err), STORE_OK);
@@ -849,7 +849,7 @@ START_TEST(test_delivery_recorded)
     ck_assert_str_eq(d->slack_channel, "C0001");
     ck_assert_str_eq(d->slack_ts, "17.01");
     ck_assert_int_gt(d->sent_at_ms, 0);
-    store_delivery_free(d);
+    store_delivery_destroy(d);
 
     ck_assert_int_eq(
         store_test_delivery_begin(conn, "acme", id, "test_store", &did, NULL, err, sizeof err),
@@ -862,7 +862,7 @@ START_TEST(test_delivery_recorded)
     ck_assert_str_eq(d->error_code, "not_in_channel");
     ck_assert_str_eq(d->error, "invite the bot to the channel");
     ck_assert_int_eq(d->sent_at_ms, 0);
-    store_delivery_free(d);
+    store_delivery_destroy(d);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE last_error_code = "
                                            "'not_in_channel' AND last_success_at IS NOT NULL"),
                      1);

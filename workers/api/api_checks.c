@@ -19,21 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef store_check_row check_row;
-
-static void check_rows_free(check_row *rows, size_t n)
-{
-    store_check_rows_free(rows, n);
-}
-
-/* Check types seen for tenant (NULL: all) plus those named by filters but
- * not seen yet. -1 on a database error. */
-static int load_check_rows(PGconn *db, const char *tenant, check_row **out, size_t *n, char *err,
-                           size_t err_size)
-{
-    return store_check_rows(db, tenant, out, n, err, err_size) == STORE_OK ? 0 : -1;
-}
-
 static bool target_has_check(const store_target *t, const char *type)
 {
     if (t->n_checks == 0)
@@ -48,16 +33,17 @@ static void checks_list(api_call *c)
 {
     char err[512];
     const char *tenant = api_tenant_scope(c);
-    check_row *rows = NULL;
+    store_check_row *rows = NULL;
     size_t n = 0;
-    if (load_check_rows(c->db, tenant, &rows, &n, err, sizeof err) != 0) {
-        api_store_error(c, STORE_DB, err);
+    store_status st = store_check_rows(c->db, tenant, &rows, &n, err, sizeof err);
+    if (st != STORE_OK) {
+        api_store_error(c, st, err);
         return;
     }
     store_targets l = {0};
-    store_status st = store_target_list(c->db, tenant, &l, err, sizeof err);
+    st = store_target_list(c->db, tenant, &l, err, sizeof err);
     if (st != STORE_OK) {
-        check_rows_free(rows, n);
+        store_check_rows_destroy(rows, n);
         api_store_error(c, st, err);
         return;
     }
@@ -102,8 +88,8 @@ static void checks_list(api_call *c)
             cJSON_AddItemToArray(ch, cJSON_CreateString(t->checks[i]));
         cJSON_AddItemToArray(cand, x);
     }
-    store_targets_free(&l);
-    check_rows_free(rows, n);
+    store_targets_dispose(&l);
+    store_check_rows_destroy(rows, n);
     api_respond(c, 200, o);
 }
 
@@ -119,11 +105,11 @@ static void checks_set_targets(api_call *c, const char *type)
     size_t tn = 0;
     store_status st = store_checks_parse(type, &tv, &tn, err, sizeof err);
     if (st != STORE_OK || tn != 1) {
-        store_strv_free(tv, tn);
+        store_strv_destroy(tv, tn);
         api_error(c, 400, "check_type", "check_type: '%s' is not a check type", type);
         return;
     }
-    store_strv_free(tv, tn);
+    store_strv_destroy(tv, tn);
     cJSON *j = api_body_object(c);
     if (!j)
         return;
@@ -154,16 +140,17 @@ static void checks_set_targets(api_call *c, const char *type)
         return;
     }
     store_targets l = {0};
-    check_row *rows = NULL;
+    store_check_row *rows = NULL;
     size_t nrows = 0;
     st = store_target_list(c->db, tenant, &l, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         return;
     }
-    if (load_check_rows(c->db, tenant, &rows, &nrows, err, sizeof err) != 0) {
-        store_targets_free(&l);
-        api_store_error(c, STORE_DB, err);
+    st = store_check_rows(c->db, tenant, &rows, &nrows, err, sizeof err);
+    if (st != STORE_OK) {
+        store_targets_dispose(&l);
+        api_store_error(c, st, err);
         return;
     }
     /* Every id must be a failed_check target of the tenant. */
@@ -253,8 +240,8 @@ static void checks_set_targets(api_call *c, const char *type)
         api_respond(c, 200, o);
     }
 out:
-    check_rows_free(rows, nrows);
-    store_targets_free(&l);
+    store_check_rows_destroy(rows, nrows);
+    store_targets_dispose(&l);
 }
 
 static void checks_item(api_call *c)

@@ -89,7 +89,7 @@ void api_deliveries_list_for(api_call *c, int64_t target_id)
         cJSON_AddNumberToObject(o, "next_before_id", (double)l.items[l.n - 1].id);
     else
         cJSON_AddNullToObject(o, "next_before_id");
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     api_respond(c, 200, o);
 }
 
@@ -113,7 +113,7 @@ static void deliveries_item(api_call *c)
         return;
     }
     cJSON *o = storejson_delivery(d);
-    store_delivery_free(d);
+    store_delivery_destroy(d);
     api_respond(c, 200, o);
 }
 

@@ -261,10 +261,7 @@ void api_server_destroy(api_server *s)
     free((char *)s->cfg.slack_api_url);
     free((char *)s->cfg.public_url);
     free((char *)s->cfg.client_id);
-    if (s->cfg.client_secret) {
-        crypto_wipe((char *)s->cfg.client_secret, strlen(s->cfg.client_secret));
-        free((char *)s->cfg.client_secret);
-    }
+    crypto_free_secret((char *)s->cfg.client_secret);
     free((char *)s->cfg.authorize_url);
     free((char *)s->cfg.console_dir);
     free(s);

@@ -109,7 +109,7 @@ typedef struct target_body {
 
 static void target_body_dispose(target_body *b)
 {
-    store_strv_free(b->checks, b->n_checks);
+    store_strv_destroy(b->checks, b->n_checks);
     free(b->uses_csv);
 }
 
@@ -267,7 +267,7 @@ static void respond_targets(api_call *c, const char *key, cJSON *(*item)(const s
     cJSON *items = cJSON_AddArrayToObject(o, key);
     for (size_t i = 0; i < l.n; i++)
         cJSON_AddItemToArray(items, item(&l.items[i]));
-    store_targets_free(&l);
+    store_targets_dispose(&l);
     api_respond(c, 200, o);
 }
 
@@ -296,7 +296,7 @@ static void target_show_id(api_call *c, int64_t id, unsigned status)
     if (!t)
         return;
     cJSON *o = target_json(t);
-    store_target_free(t);
+    store_target_destroy(t);
     api_respond(c, status, o);
 }
 
@@ -398,7 +398,7 @@ static void target_update(api_call *c, int64_t id)
         LOG_WARN("api: target %" PRId64 ": recording the resolved destination: %s", id, err);
     target_show_id(c, id, 200);
 out:
-    store_target_free(t);
+    store_target_destroy(t);
     target_body_dispose(&b);
 }
 
@@ -425,7 +425,7 @@ static void target_health(api_call *c, int64_t id)
     cJSON *o = health_json(&t->health);
     cJSON_AddNumberToObject(o, "target_id", (double)t->id);
     cJSON_AddBoolToObject(o, "workspace_revoked", t->workspace_revoked);
-    store_target_free(t);
+    store_target_destroy(t);
     api_respond(c, 200, o);
 }
 
@@ -452,7 +452,7 @@ static void target_test(api_call *c, int64_t id)
             api_error(c, 400, "workspace", "workspace: '%s' is not installed", t->team_id);
         else
             api_store_error(c, st, err);
-        store_target_free(t);
+        store_target_destroy(t);
         return;
     }
     metrics_counter_inc(s->m_tests, res.ok ? "sent" : "failed");
@@ -471,7 +471,7 @@ static void target_test(api_call *c, int64_t id)
     LOG_INFO("api: test message to target %" PRId64 ": %s%s", id,
              res.ok ? "sent" : "failed: ", res.ok ? "" : res.code);
     api_respond(c, res.ok ? 200 : 502, j);
-    store_target_free(t);
+    store_target_destroy(t);
 }
 
 /* ================================================================ targets item */
@@ -516,7 +516,7 @@ static void targets_item(api_call *c)
         store_target *t = visible_target(c, id);
         if (!t)
             return;
-        store_target_free(t);
+        store_target_destroy(t);
         api_deliveries_list_for(c, id);
     } else {
         api_error(c, 404, NULL, "no such resource: %s %s", m, httpd_req_path(c->req));

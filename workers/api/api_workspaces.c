@@ -89,7 +89,7 @@ static void workspaces_list(api_call *c)
             int v = api_workspace_visible(c->db, tenant, l.items[i].team_id, err, sizeof err);
             if (v < 0) {
                 cJSON_Delete(o);
-                store_workspaces_free(&l);
+                store_workspaces_dispose(&l);
                 api_store_error(c, STORE_DB, err);
                 return;
             }
@@ -98,7 +98,7 @@ static void workspaces_list(api_call *c)
         }
         cJSON_AddItemToArray(items, storejson_workspace(&l.items[i]));
     }
-    store_workspaces_free(&l);
+    store_workspaces_dispose(&l);
     api_respond(c, 200, o);
 }
 
@@ -180,7 +180,7 @@ static void workspace_show(api_call *c, const char *team_id)
     char *token = workspace_token(c, team_id, &revoked);
     if (!token) {
         cJSON_Delete(o);
-        store_workspace_free(w);
+        store_workspace_destroy(w);
         return;
     }
     slack_result r;
@@ -200,7 +200,7 @@ static void workspace_show(api_call *c, const char *team_id)
         cJSON_AddStringToObject(h, "bot_user_id", r.user_id);
     }
     slack_result_dispose(&r);
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     api_respond(c, 200, o);
 }
 
@@ -210,7 +210,7 @@ static void workspace_remove(api_call *c, const char *team_id)
     store_workspace *w = visible_workspace(c, team_id);
     if (!w)
         return;
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     const char *f = httpd_req_query(c->req, "force");
     bool force = f && (strcmp(f, "true") == 0 || strcmp(f, "1") == 0);
     if (!api_is_operator(c)) {
@@ -278,7 +278,7 @@ static void workspace_channels(api_call *c, const char *team_id)
     if (!w)
         return;
     bool public_ok = scope_has(w->scopes, "chat:write.public");
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     bool revoked = false;
     char *token = workspace_token(c, team_id, &revoked);
     if (!token)
@@ -371,10 +371,10 @@ int api_check_destination(api_call *c, const char *team_id, const char *dest, ch
                   "workspace: the Slack installation of %s is unusable (%s): reinstall Herald "
                   "in that workspace",
                   team_name, w->revoked_reason ? w->revoked_reason : "revoked");
-        store_workspace_free(w);
+        store_workspace_destroy(w);
         return 0;
     }
-    store_workspace_free(w);
+    store_workspace_destroy(w);
     bool revoked = false;
     char *token = workspace_token(c, team_id, &revoked);
     if (!token)

@@ -135,6 +135,6 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
         cli_table_print(t, stdout);
         cli_table_destroy(t);
     }
-    store_deliveries_free(&l);
+    store_deliveries_dispose(&l);
     return 0;
 }

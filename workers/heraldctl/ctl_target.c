@@ -46,7 +46,7 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
  * The settings target add and target update share, from their flags (NULL:
  * not given) into in: --digest, --thread-repeats, --uses, --checks. *checks
  * gets the parsed check vector that in->checks points at (the caller frees it
- * with store_strv_free(*checks, in->n_checks)). Returns -1 to go on, else the
+ * with store_strv_destroy(*checks, in->n_checks)). Returns -1 to go on, else the
  * exit code (the error is printed).
  */
 static int target_settings(const char *cmd, const char *uses_s, const char *checks_s,
@@ -84,7 +84,7 @@ static int target_write(const herald_common_config *cfg, const char *cmd,
                  : store_target_create(conn, in, id, err, sizeof err);
         PQfinish(conn);
     }
-    store_strv_free(checks, in->n_checks);
+    store_strv_destroy(checks, in->n_checks);
     if (!conn)
         return 1;
     if (st == STORE_OK)
@@ -241,7 +241,7 @@ int ctl_target_list(void *ctx, int argc, char **argv)
         cli_table_print(t, stdout);
         cli_table_destroy(t);
     }
-    store_targets_free(&l);
+    store_targets_dispose(&l);
     return 0;
 }
 
@@ -277,7 +277,7 @@ int ctl_target_show(void *ctx, int argc, char **argv)
         return ctl_report(c.name, st, err, target_flags);
     if (json) {
         ctl_print_json(storejson_target(t));
-        store_target_free(t);
+        store_target_destroy(t);
         return 0;
     }
     char buf[512], b1[32], b2[32];
@@ -325,7 +325,7 @@ int ctl_target_show(void *ctx, int argc, char **argv)
     } else {
         show_line("last error:", NULL);
     }
-    store_target_free(t);
+    store_target_destroy(t);
     return 0;
 }
 

@@ -107,7 +107,7 @@ int ctl_test(void *ctx, int argc, char **argv)
 out:
     crypto_free_secret(secret);
     crypto_wipe(key, sizeof key);
-    store_target_free(t);
+    store_target_destroy(t);
     PQfinish(conn);
     return rc;
 }

@@ -236,7 +236,7 @@ int ctl_workspace_list(void *ctx, int argc, char **argv)
         cli_table_print(t, stdout);
         cli_table_destroy(t);
     }
-    store_workspaces_free(&l);
+    store_workspaces_dispose(&l);
     return 0;
 }
 

@@ -345,7 +345,7 @@ void router_destroy(router *r)
         rd_kafka_flush(r->producer, 1000);
     }
     for (int i = 0; i < 3; i++)
-        router_batch_free(&r->slots[i]);
+        router_batch_destroy(&r->slots[i]);
     if (r->consumer)
         rd_kafka_destroy(r->consumer);
     if (r->producer)

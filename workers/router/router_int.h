@@ -195,7 +195,7 @@ void router_pipeline_drain(router *r);
 
 void router_outs_clear(batch *b);
 void router_batch_reset(batch *b);
-void router_batch_free(batch *b);
+void router_batch_destroy(batch *b);
 void router_batch_drop_partitions(router *r, batch *b,
                                   const rd_kafka_topic_partition_list_t *parts);
 void router_batch_add(router *r, batch *b, rd_kafka_message_t *m);

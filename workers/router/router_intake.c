@@ -47,7 +47,7 @@ void router_batch_reset(batch *b)
     memset(&b->bc, 0, sizeof b->bc);
 }
 
-void router_batch_free(batch *b)
+void router_batch_destroy(batch *b)
 {
     router_batch_reset(b);
     free(b->b);

@@ -215,10 +215,7 @@ void sender_destroy(sender *s)
             close(s->wake[i]);
     crypto_wipe(s->key, sizeof s->key);
     free(s->client_id);
-    if (s->client_secret) {
-        crypto_wipe(s->client_secret, strlen(s->client_secret));
-        free(s->client_secret);
-    }
+    crypto_free_secret(s->client_secret);
     free(s);
 }
 

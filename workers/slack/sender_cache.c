@@ -32,10 +32,7 @@ static void ws_entry_destroy(void *v)
     ws_entry *w = v;
     if (!w)
         return;
-    if (w->token) {
-        crypto_wipe(w->token, strlen(w->token));
-        free(w->token);
-    }
+    crypto_free_secret(w->token);
     free(w->token_enc);
     free(w->team_id);
     free(w);
@@ -85,8 +82,7 @@ ws_entry *sender_workspace(sender *s, const char *team_id, int64_t now)
                 !memcmp(row.token_enc, w->token_enc, row.token_enc_len);
     if (!same) {
         if (w->token) {
-            crypto_wipe(w->token, strlen(w->token));
-            free(w->token);
+            crypto_free_secret(w->token);
             w->token = NULL;
         }
         free(w->token_enc);

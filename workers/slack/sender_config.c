@@ -195,8 +195,7 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
 void sender_config_dispose(sender_config *cfg)
 {
     if (cfg->raw.secret_owned && cfg->client_secret) {
-        crypto_wipe(cfg->client_secret, strlen(cfg->client_secret));
-        free(cfg->client_secret);
+        crypto_free_secret(cfg->client_secret);
     }
     cfg->client_secret = NULL;
     cfg->raw.secret_owned = false;

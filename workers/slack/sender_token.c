@@ -119,8 +119,7 @@ bool sender_token_expired(sender *s, flight *f, int64_t now)
     if (w->token_gen == f->token_gen) {
         char *stale = xstrdup(w->token);
         o = sender_token_refresh(s, w, stale, now);
-        crypto_wipe(stale, strlen(stale));
-        free(stale);
+        crypto_free_secret(stale);
     } /* else: the cache holds a newer token already (refreshed for another flight) */
     if (o == REFRESH_OK && w->token && !w->revoked && !w->key_error) {
         LOG_INFO("workspace %s: the bot token expired; refreshed, sending delivery %lld again",

@@ -72,7 +72,9 @@ static const struct {
     {"herald_route_passes", SQL_ROUTE_EVENTS SQL_ROUTE_PASSES SQL_ROUTE_DELIVERIES, ROUTE_NPARAMS},
 };
 
-void router_db_message(PGconn *conn, const PGresult *res, char *out, size_t out_size)
+/* A database error on one line, without libpq's "ERROR:  " prefix: it goes
+ * into log lines and dead-letter reasons. */
+static void db_message(PGconn *conn, const PGresult *res, char *out, size_t out_size)
 {
     char raw[1024];
     db_error(conn, res, raw, sizeof raw);
@@ -212,7 +214,7 @@ static int take_result(PGconn *conn, PGresult *res, db_result *out)
         out->res = res;
         return 0;
     }
-    router_db_message(conn, res, out->msg, sizeof out->msg);
+    db_message(conn, res, out->msg, sizeof out->msg);
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     out->data_error = PQstatus(conn) == CONNECTION_OK && sqlstate_is_data_error(st);
     PQclear(res);
@@ -234,7 +236,7 @@ int router_db_send(router *r, batch *b, char *errstr, size_t errstr_size)
     stmt_args a;
     build_params(r, b, 0, b->nb, &a);
     if (!PQsendQueryPrepared(conn, a.name, a.n, a.vals, a.lengths, a.formats, 0)) {
-        router_db_message(conn, NULL, errstr, errstr_size);
+        db_message(conn, NULL, errstr, errstr_size);
         return -1;
     }
     return 0;
@@ -260,7 +262,7 @@ int router_db_prepare(PGconn *conn, char *errstr, size_t errstr_size)
         PGresult *res =
             PQprepare(conn, route_stmts[i].name, route_stmts[i].sql, route_stmts[i].nparams, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            router_db_message(conn, res, errstr, errstr_size);
+            db_message(conn, res, errstr, errstr_size);
             PQclear(res);
             return -1;
         }

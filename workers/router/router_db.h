@@ -32,10 +32,6 @@ typedef struct db_result {
  * forms. Returns 0, or -1 with errstr set (one line). */
 int router_db_prepare(PGconn *conn, char *errstr, size_t errstr_size);
 
-/* A database error on one line, without libpq's "ERROR:  " prefix: it goes
- * into log lines and dead-letter reasons. */
-void router_db_message(PGconn *conn, const PGresult *res, char *out, size_t out_size);
-
 /* Runs the statement for batch entries [from, to) and waits for it. Returns
  * 0 with out->res set (the caller PQclears it), or -1: out->data_error tells
  * whether to blame the data. */

@@ -393,3 +393,13 @@ int testlib_run_suite(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+int testlib_run_tests(const char *suite, const char *tcase, const TTest *const *tests, size_t n)
+{
+    Suite *s = suite_create(suite);
+    TCase *tc = tcase_create(tcase);
+    for (size_t i = 0; i < n; i++)
+        tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return testlib_run_suite(s);
+}

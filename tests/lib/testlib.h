@@ -85,6 +85,17 @@ void testlib_add_test(TCase *tc, const TTest *t, const char *only_env);
  * EXIT_SUCCESS when none failed, else EXIT_FAILURE. */
 int testlib_run_suite(Suite *s);
 
+/* A suite with one test case holding the n tests, in order, run as above. */
+int testlib_run_tests(const char *suite, const char *tcase, const TTest *const *tests, size_t n);
+
+/* The whole main() of a suite made of one plain test case. */
+#define TESTLIB_MAIN(suite, tcase, ...)                                                            \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        const TTest *const tests_[] = {__VA_ARGS__};                                               \
+        return testlib_run_tests(suite, tcase, tests_, sizeof tests_ / sizeof tests_[0]);          \
+    }
+
 /* ==== HTTP (libcurl; the caller has run curl_global_init) ================== */
 
 /* A response body growing as libcurl hands it over: CURLOPT_WRITEFUNCTION

@@ -60,11 +60,4 @@ START_TEST(each_error_names_its_setting)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("api_config");
-    TCase *tc = tcase_create("check");
-    tcase_add_test(tc, each_error_names_its_setting);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("api_config", "check", each_error_names_its_setting)

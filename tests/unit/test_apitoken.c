@@ -61,14 +61,6 @@ START_TEST(tenants_are_event_identifiers)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("apitoken");
-    TCase *tc = tcase_create("pure");
-    tcase_add_test(tc, random_ids_are_base64url_of_32_bytes);
-    tcase_add_test(tc, hash_param_is_a_bytea_literal);
-    tcase_add_test(tc, equal_compares_whole_strings);
-    tcase_add_test(tc, tenants_are_event_identifiers);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("apitoken", "pure", random_ids_are_base64url_of_32_bytes,
+             hash_param_is_a_bytea_literal, equal_compares_whole_strings,
+             tenants_are_event_identifiers)

@@ -87,14 +87,5 @@ START_TEST(custom_policy)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("backoff");
-    TCase *tc = tcase_create("backoff");
-    tcase_add_test(tc, ceiling_doubles_to_cap);
-    tcase_add_test(tc, full_jitter_bounds);
-    tcase_add_test(tc, max_age_ends_retries);
-    tcase_add_test(tc, custom_policy);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("backoff", "backoff", ceiling_doubles_to_cap, full_jitter_bounds, max_age_ends_retries,
+             custom_policy)

@@ -234,17 +234,5 @@ START_TEST(dispatch)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    tcase_add_test(tc, flags_anywhere);
-    tcase_add_test(tc, flag_errors);
-    tcase_add_test(tc, help_from_table);
-    tcase_add_test(tc, table_aligned_and_safe);
-    tcase_add_test(tc, table_wide_characters);
-    tcase_add_test(tc, times);
-    tcase_add_test(tc, dispatch);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("cli", "cli", flags_anywhere, flag_errors, help_from_table, table_aligned_and_safe,
+             table_wide_characters, times, dispatch)

@@ -230,17 +230,7 @@ START_TEST(bad_durations_and_rates_name_the_flag)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *su = suite_create("config");
-    TCase *tc = tcase_create("config");
-    tcase_add_test(tc, env_then_flags);
-    tcase_add_test(tc, errors_name_the_flag);
-    tcase_add_test(tc, help_wins_over_bad_environment);
-    tcase_add_test(tc, common_select_lists_only_what_is_read);
-    tcase_add_test(tc, slack_app_options_and_secret_file);
-    tcase_add_test(tc, durations_and_rates);
-    tcase_add_test(tc, bad_durations_and_rates_name_the_flag);
-    suite_add_tcase(su, tc);
-    return testlib_run_suite(su);
-}
+TESTLIB_MAIN("config", "config", env_then_flags, errors_name_the_flag,
+             help_wins_over_bad_environment, common_select_lists_only_what_is_read,
+             slack_app_options_and_secret_file, durations_and_rates,
+             bad_durations_and_rates_name_the_flag)

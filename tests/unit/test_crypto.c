@@ -177,17 +177,5 @@ START_TEST(wipe_clears)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("crypto");
-    TCase *tc = tcase_create("crypto");
-    tcase_add_test(tc, key_decodes);
-    tcase_add_test(tc, round_trip);
-    tcase_add_test(tc, empty_plaintext);
-    tcase_add_test(tc, tamper_detected);
-    tcase_add_test(tc, wrong_key);
-    tcase_add_test(tc, bad_keys);
-    tcase_add_test(tc, wipe_clears);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("crypto", "crypto", key_decodes, round_trip, empty_plaintext, tamper_detected,
+             wrong_key, bad_keys, wipe_clears)

@@ -898,35 +898,11 @@ START_TEST(mutated_events_never_crash)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("event");
-    TCase *tc = tcase_create("event");
-    tcase_add_test(tc, check_result_good);
-    tcase_add_test(tc, check_result_minimal);
-    tcase_add_test(tc, check_result_tolerances);
-    tcase_add_test(tc, collection_good);
-    tcase_add_test(tc, parse_any_dispatches_on_schema);
-    tcase_add_test(tc, check_result_missing_fields);
-    tcase_add_test(tc, check_result_wrong_types);
-    tcase_add_test(tc, check_result_bad_enums);
-    tcase_add_test(tc, check_result_bad_timestamps);
-    tcase_add_test(tc, check_result_bad_counts);
-    tcase_add_test(tc, check_result_wrong_schema);
-    tcase_add_test(tc, not_an_event);
-    tcase_add_test(tc, oversized_event);
-    tcase_add_test(tc, small_error_buffer_is_safe);
-    tcase_add_test(tc, collection_bad_fields);
-    tcase_add_test(tc, collection_failed_needs_error);
-    tcase_add_test(tc, collection_too_many_stats);
-    tcase_add_test(tc, rfc3339_good);
-    tcase_add_test(tc, rfc3339_bad);
-    tcase_add_test(tc, rfc3339_format_round_trip);
-    tcase_add_test(tc, routed_delivery_round_trip);
-    tcase_add_test(tc, routed_delivery_encode_refuses_bad_input);
-    tcase_add_test(tc, routed_delivery_decode_errors);
-    tcase_add_test(tc, names);
-    tcase_add_test(tc, mutated_events_never_crash);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("event", "event", check_result_good, check_result_minimal, check_result_tolerances,
+             collection_good, parse_any_dispatches_on_schema, check_result_missing_fields,
+             check_result_wrong_types, check_result_bad_enums, check_result_bad_timestamps,
+             check_result_bad_counts, check_result_wrong_schema, not_an_event, oversized_event,
+             small_error_buffer_is_safe, collection_bad_fields, collection_failed_needs_error,
+             collection_too_many_stats, rfc3339_good, rfc3339_bad, rfc3339_format_round_trip,
+             routed_delivery_round_trip, routed_delivery_encode_refuses_bad_input,
+             routed_delivery_decode_errors, names, mutated_events_never_crash)

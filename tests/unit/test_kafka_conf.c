@@ -148,14 +148,5 @@ START_TEST(type_only_properties_go_to_their_type)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("kafka_conf");
-    TCase *tc = tcase_create("conf");
-    tcase_add_test(tc, defaults_yield_to_the_environment);
-    tcase_add_test(tc, consumer_settings);
-    tcase_add_test(tc, producer_settings);
-    tcase_add_test(tc, type_only_properties_go_to_their_type);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("kafka_conf", "conf", defaults_yield_to_the_environment, consumer_settings,
+             producer_settings, type_only_properties_go_to_their_type)

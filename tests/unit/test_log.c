@@ -56,12 +56,4 @@ START_TEST(levels_parse)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *su = suite_create("log");
-    TCase *tc = tcase_create("log");
-    tcase_add_test(tc, one_line_per_call);
-    tcase_add_test(tc, levels_parse);
-    suite_add_tcase(su, tc);
-    return testlib_run_suite(su);
-}
+TESTLIB_MAIN("log", "log", one_line_per_call, levels_parse)

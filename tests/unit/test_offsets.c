@@ -139,15 +139,5 @@ START_TEST(many_grow_ring)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("offsets");
-    TCase *tc = tcase_create("offsets");
-    tcase_add_test(tc, in_order);
-    tcase_add_test(tc, out_of_order);
-    tcase_add_test(tc, gaps_and_partitions);
-    tcase_add_test(tc, forget_and_rewind);
-    tcase_add_test(tc, many_grow_ring);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("offsets", "offsets", in_order, out_of_order, gaps_and_partitions, forget_and_rewind,
+             many_grow_ring)

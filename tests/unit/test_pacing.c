@@ -364,21 +364,7 @@ START_TEST(remove_evict_and_front)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("pacing");
-    TCase *tc = tcase_create("pacing");
-    tcase_add_test(tc, burst_then_steady_rate);
-    tcase_add_test(tc, one_in_flight_per_channel);
-    tcase_add_test(tc, channels_are_independent);
-    tcase_add_test(tc, pause_one_channel_only);
-    tcase_add_test(tc, pause_workspace);
-    tcase_add_test(tc, workspace_limit);
-    tcase_add_test(tc, round_robin_under_workspace_limit);
-    tcase_add_test(tc, unused_token_refunded);
-    tcase_add_test(tc, spacing_counts_from_the_answer);
-    tcase_add_test(tc, guard_delays_steady_sends_only);
-    tcase_add_test(tc, remove_evict_and_front);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("pacing", "pacing", burst_then_steady_rate, one_in_flight_per_channel,
+             channels_are_independent, pause_one_channel_only, pause_workspace, workspace_limit,
+             round_robin_under_workspace_limit, unused_token_refunded,
+             spacing_counts_from_the_answer, guard_delays_steady_sends_only, remove_evict_and_front)

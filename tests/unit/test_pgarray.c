@@ -71,13 +71,5 @@ START_TEST(strmap_hash_is_fnv1a)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("pgarray");
-    TCase *tc = tcase_create("pgarray");
-    tcase_add_test(tc, elements_are_quoted_escaped_and_separated);
-    tcase_add_test(tc, whole_arrays);
-    tcase_add_test(tc, strmap_hash_is_fnv1a);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("pgarray", "pgarray", elements_are_quoted_escaped_and_separated, whole_arrays,
+             strmap_hash_is_fnv1a)

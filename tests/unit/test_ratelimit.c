@@ -210,19 +210,8 @@ START_TEST(tiny_rate_waits_forever_without_overflow)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("ratelimit");
-    TCase *tc = tcase_create("ratelimit");
-    tcase_add_test(tc, burst_then_steady_rate);
-    tcase_add_test(tc, refill_caps_at_burst);
-    tcase_add_test(tc, fractional_rate);
-    tcase_add_test(tc, unlimited_and_clock_backwards);
-    tcase_add_test(tc, pause_until_blocks_then_resumes_steadily);
-    tcase_add_test(tc, refund_and_set_rate);
-    tcase_add_test(tc, table_keys_are_independent);
-    tcase_add_test(tc, table_evicts_only_idle_full_unpaused);
-    tcase_add_test(tc, tiny_rate_waits_forever_without_overflow);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("ratelimit", "ratelimit", burst_then_steady_rate, refill_caps_at_burst,
+             fractional_rate, unlimited_and_clock_backwards,
+             pause_until_blocks_then_resumes_steadily, refund_and_set_rate,
+             table_keys_are_independent, table_evicts_only_idle_full_unpaused,
+             tiny_rate_waits_forever_without_overflow)

@@ -386,20 +386,8 @@ START_TEST(token_never_reaches_the_result)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("slack_errors");
-    TCase *tc = tcase_create("slack_errors");
-    tcase_add_test(tc, table_classifies_every_code);
-    tcase_add_test(tc, ok_false_codes_with_readable_reasons);
-    tcase_add_test(tc, http_429_with_and_without_retry_after);
-    tcase_add_test(tc, http_5xx_with_html_body_is_transient);
-    tcase_add_test(tc, ok_true_with_warning_and_fields);
-    tcase_add_test(tc, invalid_json_bodies);
-    tcase_add_test(tc, transport_failures);
-    tcase_add_test(tc, token_never_reaches_the_result);
-    tcase_add_test(tc, long_names_are_cut_between_characters);
-    tcase_add_test(tc, rotation_fields);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("slack_errors", "slack_errors", table_classifies_every_code,
+             ok_false_codes_with_readable_reasons, http_429_with_and_without_retry_after,
+             http_5xx_with_html_body_is_transient, ok_true_with_warning_and_fields,
+             invalid_json_bodies, transport_failures, token_never_reaches_the_result,
+             long_names_are_cut_between_characters, rotation_fields)

@@ -97,13 +97,4 @@ START_TEST(delivery_shape)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("storejson");
-    TCase *tc = tcase_create("storejson");
-    tcase_add_test(tc, workspace_shape);
-    tcase_add_test(tc, target_shape);
-    tcase_add_test(tc, delivery_shape);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("storejson", "storejson", workspace_shape, target_shape, delivery_shape)

@@ -70,13 +70,5 @@ START_TEST(long_formats_and_binary_bytes)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("strbuf");
-    TCase *tc = tcase_create("strbuf");
-    tcase_add_test(tc, zero_initialised_is_empty_and_unbounded);
-    tcase_add_test(tc, the_cap_refuses_without_changing_anything);
-    tcase_add_test(tc, long_formats_and_binary_bytes);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("strbuf", "strbuf", zero_initialised_is_empty_and_unbounded,
+             the_cap_refuses_without_changing_anything, long_formats_and_binary_bytes)

@@ -112,13 +112,4 @@ START_TEST(safe_text)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("utf8");
-    TCase *tc = tcase_create("utf8");
-    tcase_add_test(tc, decode_table);
-    tcase_add_test(tc, valid_strings_and_offsets);
-    tcase_add_test(tc, safe_text);
-    suite_add_tcase(s, tc);
-    return testlib_run_suite(s);
-}
+TESTLIB_MAIN("utf8", "utf8", decode_table, valid_strings_and_offsets, safe_text)

@@ -23,6 +23,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=tests/support/procs.sh
+source tests/support/procs.sh
 
 deps=1 build=build timeout=120 keep=0
 while [ $# -gt 0 ]; do
@@ -46,18 +48,13 @@ die() { echo "demo.sh: $*" >&2; exit 1; }
 # ------------------------------------------------------------ cleanup
 tmp="" pg_dir="" pids=()
 cleanup() {
-  local rc=$? i
+  local rc=$?
   # A second Ctrl-C or TERM must not cut the cleanup short (orphans).
   trap "" INT TERM
   trap - EXIT
-  # In reverse order of start, one at a time: the workers drain and commit
-  # while Kafka, PostgreSQL and Slack are still there to take it.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[$i]}" 2>/dev/null || continue
-    for _ in $(seq 1 150); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${pids[$i]}" 2>/dev/null || true
-    wait "${pids[$i]}" 2>/dev/null || true
-  done
+  # In reverse order of start: the workers drain and commit while Kafka,
+  # PostgreSQL and Slack are still there to take it.
+  stop_reverse 15 ${pids[@]+"${pids[@]}"}
   [ -n "$pg_dir" ] && bash tests/support/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
   if [ -n "$tmp" ]; then
     if [ $rc -ne 0 ] && [ $rc -ne 130 ]; then

@@ -9,6 +9,8 @@ set -uo pipefail
 : "${HERALD_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${HERALD_BUILD_DIR:=$HERALD_SOURCE_DIR/build}"
 export HERALD_SOURCE_DIR HERALD_BUILD_DIR
+# shellcheck source=tests/support/procs.sh
+source "$HERALD_SOURCE_DIR/tests/support/procs.sh"
 
 E2E_NAME=$(basename "${0%.sh}")
 E2E_TMP=$(mktemp -d "/tmp/herald-${E2E_NAME}.XXXXXX")
@@ -53,18 +55,11 @@ e2e_eq() {
 }
 
 e2e_cleanup() {
-  local rc=$? i
+  local rc=$?
   # A second Ctrl-C or TERM must not cut the cleanup short (orphans).
   trap "" INT TERM
   trap - EXIT
-  # Reverse order of start, one at a time: workers stop while the services
-  # they drain into (Kafka, PostgreSQL, Slack) are still up.
-  for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${E2E_PIDS[$i]}" 2>/dev/null || continue
-    for _ in $(seq 1 100); do kill -0 "${E2E_PIDS[$i]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${E2E_PIDS[$i]}" 2>/dev/null || true
-    wait "${E2E_PIDS[$i]}" 2>/dev/null || true
-  done
+  stop_reverse 10 ${E2E_PIDS[@]+"${E2E_PIDS[@]}"}
   if [ -n "${E2E_DB_NAME:-}" ] && [ "$rc" = 0 ]; then
     psql "$HERALD_TEST_DATABASE_URL" -XAtq -c "DROP DATABASE IF EXISTS $E2E_DB_NAME" >/dev/null 2>&1 || true
   fi

@@ -2,9 +2,10 @@
 #define HERALD_CTL_INTERNAL_H
 
 /*
- * Shared by heraldctl's command modules (workers/heraldctl/ctl_*.c) only: how a store
- * outcome becomes one line on stderr and an exit code, and the argument
- * helpers every command uses. Messages start with CTL_PROG.
+ * Shared by heraldctl's command modules (workers/heraldctl/ctl_*.c) only: the
+ * steps every command is built from (parse its arguments, connect, turn the
+ * store's answer into one line on stderr and an exit code, close), and the
+ * argument helpers. Messages start with CTL_PROG.
  */
 
 #include "workers/heraldctl/cli.h"

@@ -1,4 +1,8 @@
-/* heraldctl token create | list | revoke: API tokens for herald-api, over store/apitoken.h. */
+/*
+ * heraldctl token create | list | revoke: API tokens for herald-api, over
+ * store/apitoken.h. apitoken's calls answer 0 or -1 rather than a
+ * store_status: a failure is the database's (exit 1).
+ */
 
 #include "workers/heraldctl/ctl.h"
 #include "workers/heraldctl/ctl_internal.h"
@@ -11,8 +15,6 @@
 #include <stdio.h>
 
 /* ================================================================ token */
-
-/* apitoken's calls answer 0 or -1; a failure is the database's (exit 1). */
 
 int ctl_token_create(void *ctx, int argc, char **argv)
 {

@@ -33,15 +33,13 @@ int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cfg_opt *o
                       int argc, char **argv, const char **pos, size_t max_pos, size_t *npos)
 {
     char err[512];
-    switch (cli_parse(prog, cmd, opts, nopts, argc, argv, pos, max_pos, npos, err, sizeof err)) {
-    case CFG_OK:
+    cfg_result r =
+        cli_parse(prog, cmd, opts, nopts, argc, argv, pos, max_pos, npos, err, sizeof err);
+    if (r == CFG_OK)
         return -1;
-    case CFG_HELP:
+    if (r == CFG_HELP)
         return 0;
-    case CFG_ERROR:
-    default:
-        return cli_usage_error(prog, cmd->name, "%s", err);
-    }
+    return cli_usage_error(prog, cmd->name, "%s", err);
 }
 
 int cli_usage_error(const char *prog, const char *cmd, const char *fmt, ...)

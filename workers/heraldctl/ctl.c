@@ -36,7 +36,9 @@ int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_f
     return exit_code(st);
 }
 
-PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd)
+/* Connects to cfg->database_url; on failure prints one line naming cmd and
+ * returns NULL. */
+static PGconn *connect_db(const herald_common_config *cfg, const char *cmd)
 {
     char err[512];
     PGconn *conn = db_connect(cfg->database_url, err, sizeof err);
@@ -56,6 +58,33 @@ PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd)
         fprintf(stderr, "%s %s: %s\n", CTL_PROG, cmd, err);
     }
     return conn;
+}
+
+int ctl_parse(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
+              const char **pos, size_t max_pos)
+{
+    size_t npos;
+    return cli_parse_or_exit(CTL_PROG, c, opts, nopts, argc, argv, pos, max_pos, &npos);
+}
+
+int ctl_open(const herald_common_config *cfg, const char *cmd, PGconn **conn)
+{
+    *conn = connect_db(cfg, cmd);
+    return *conn ? -1 : 1;
+}
+
+int ctl_parse_open(const herald_common_config *cfg, const cli_command *c, const cfg_opt *opts,
+                   size_t nopts, int argc, char **argv, PGconn **conn)
+{
+    int rc = ctl_parse(c, opts, nopts, argc, argv, NULL, 0);
+    return rc >= 0 ? rc : ctl_open(cfg, c->name, conn);
+}
+
+int ctl_close(PGconn *conn, const char *cmd, store_status st, const char *errstr,
+              const ctl_flag_map *map)
+{
+    PQfinish(conn);
+    return st == STORE_OK ? -1 : ctl_report(cmd, st, errstr, map);
 }
 
 /* Loads HERALD_SECRET_KEY; returns 0 or the exit code (2: missing or bad). */
@@ -90,11 +119,8 @@ int ctl_parse_id_command(const cli_command *c, const cfg_opt *opts, size_t nopts
                          char **argv, const char *what, int64_t *id)
 {
     const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, c, opts, nopts, argc, argv, pos, 1, &npos);
-    if (rc >= 0)
-        return rc;
-    return parse_id(c->name, what, pos[0], id);
+    int rc = ctl_parse(c, opts, nopts, argc, argv, pos, 1);
+    return rc >= 0 ? rc : parse_id(c->name, what, pos[0], id);
 }
 
 void ctl_print_json(cJSON *j)
@@ -110,37 +136,39 @@ void ctl_print_json(cJSON *j)
 
 /* ================================================================ migrate */
 
+/* Applies the pending migrations: how many (*applied) and the schema version
+ * now. 0, or -1 with errstr. */
+static int migrate(PGconn *conn, int *applied, long *version, char *errstr, size_t errstr_size)
+{
+    if (db_migrate(conn, applied, errstr, errstr_size))
+        return -1;
+    PGresult *r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    int rc = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        *version = atol(PQgetvalue(r, 0, 0));
+        rc = 0;
+    } else {
+        db_error(conn, r, errstr, errstr_size);
+    }
+    PQclear(r);
+    return rc;
+}
+
 int ctl_migrate(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {"migrate", "",
                                   "Applies the database migrations not yet applied (safe to run "
                                   "any number of times) and prints the schema version."};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, NULL, 0, argc, argv, NULL, 0, &npos);
+    PGconn *conn;
+    int rc = ctl_parse_open(ctx, &c, NULL, 0, argc, argv, &conn);
     if (rc >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
     char err[512];
     int applied = 0;
-    if (db_migrate(conn, &applied, err, sizeof err)) {
-        fprintf(stderr, "%s migrate: %s\n", CTL_PROG, err);
-        PQfinish(conn);
-        return 1;
-    }
-    PGresult *r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_error(conn, r, err, sizeof err);
-        fprintf(stderr, "%s migrate: %s\n", CTL_PROG, err);
-        PQclear(r);
-        PQfinish(conn);
-        return 1;
-    }
-    long version = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    PQfinish(conn);
+    long version = 0;
+    store_status st = migrate(conn, &applied, &version, err, sizeof err) ? STORE_DB : STORE_OK;
+    if ((rc = ctl_close(conn, c.name, st, err, NULL)) >= 0)
+        return rc;
     if (applied > 0)
         printf("applied %d migration%s (schema version %ld)\n", applied, applied == 1 ? "" : "s",
                version);

@@ -25,7 +25,6 @@ static const ctl_flag_map delivery_flags[] = {
 
 int ctl_deliveries(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {
         "deliveries",
         "[--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N] "
@@ -52,8 +51,7 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
          "only deliveries older than delivery ID (next page: the last ID shown)", &before},
         {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
         return rc;
     if (state && !store_delivery_state_valid(state)) {
@@ -70,9 +68,9 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
             CTL_PROG, c.name, "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
             utf8_safe(since_s, 0, safe, sizeof safe));
     }
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
+    PGconn *conn;
+    if ((rc = ctl_open(ctx, c.name, &conn)) >= 0)
+        return rc;
     store_delivery_filter f = {.tenant = tenant,
                                .target_id = target,
                                .state = state,
@@ -83,9 +81,8 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
     char err[512];
     store_deliveries l = {0};
     store_status st = store_delivery_list(conn, &f, &l, err, sizeof err);
-    PQfinish(conn);
-    if (st)
-        return ctl_report(c.name, st, err, delivery_flags);
+    if ((rc = ctl_close(conn, c.name, st, err, delivery_flags)) >= 0)
+        return rc;
     if (json) {
         ctl_print_json(storejson_deliveries(&l));
     } else if (l.n == 0) {

@@ -2,9 +2,10 @@
 #define HERALD_CTL_INTERNAL_H
 
 /*
- * Shared by heraldctl's command modules (workers/heraldctl/ctl_*.c) only: how a store
- * outcome becomes one line on stderr and an exit code, and the argument
- * helpers every command uses. Messages start with CTL_PROG.
+ * Shared by heraldctl's command modules (workers/heraldctl/ctl_*.c) only: the
+ * steps every command is built from (parse its arguments, connect, turn the
+ * store's answer into one line on stderr and an exit code, close), and the
+ * argument helpers. Messages start with CTL_PROG.
  */
 
 #include "workers/heraldctl/cli.h"
@@ -23,9 +24,30 @@ typedef struct ctl_flag_map {
     const char *flag;
 } ctl_flag_map;
 
-/* Connects to cfg->database_url; on failure prints one line naming cmd and
- * returns NULL. */
-PGconn *ctl_connect(const herald_common_config *cfg, const char *cmd);
+/*
+ * The steps every command is built from, so that a command's body is its own
+ * logic: each returns -1 to go on, else the exit code to return (a message,
+ * if any, already printed). Chain them: if (rc >= 0 || (rc = ...) >= 0).
+ */
+
+/* cli_parse_or_exit under CTL_PROG: the command's flags, and up to max_pos
+ * words into pos (NULL, 0: none). 0 after --help, 2 for a usage error. */
+int ctl_parse(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
+              const char **pos, size_t max_pos);
+
+/* Connects to cfg->database_url into *conn; on failure prints one line naming
+ * cmd, sets *conn to NULL and returns 1. */
+int ctl_open(const herald_common_config *cfg, const char *cmd, PGconn **conn);
+
+/* ctl_parse (no words) then ctl_open: a command that goes straight to the
+ * database. */
+int ctl_parse_open(const herald_common_config *cfg, const cli_command *c, const cfg_opt *opts,
+                   size_t nopts, int argc, char **argv, PGconn **conn);
+
+/* Closes conn (NULL: nothing to close) after the command's store call and
+ * reports st: -1 on STORE_OK, else ctl_report's exit code. */
+int ctl_close(PGconn *conn, const char *cmd, store_status st, const char *errstr,
+              const ctl_flag_map *map);
 
 /* Prints a store failure as one line "heraldctl <cmd>: ...", naming the flag
  * (through map, may be NULL) for invalid input; returns the exit code: 2 for

@@ -42,70 +42,74 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
                            utf8_safe(v, 0, safe, sizeof safe));
 }
 
+/* The setting flags target add and target update share (NULL: not given). */
+typedef struct target_setting_flags {
+    char *uses, *checks, *digest, *thread_repeats;
+} target_setting_flags;
+
 /*
- * The settings target add and target update share, from their flags (NULL:
- * not given) into in: --digest, --thread-repeats, --uses, --checks. *checks
- * gets the parsed check vector that in->checks points at (the caller frees it
- * with store_strv_destroy(*checks, in->n_checks)). Returns -1 to go on, else the
+ * The shared settings from their flags into in. *checks gets the parsed check
+ * vector that in->checks points at (the caller frees it with
+ * store_strv_destroy(*checks, in->n_checks)). Returns -1 to go on, else the
  * exit code (the error is printed).
  */
-static int target_settings(const char *cmd, const char *uses_s, const char *checks_s,
-                           const char *digest_s, const char *threads_s, store_target_input *in,
+static int target_settings(const char *cmd, const target_setting_flags *set, store_target_input *in,
                            char ***checks)
 {
     int rc;
     char err[512];
     store_status st;
     *checks = NULL;
-    if ((rc = parse_toggle(cmd, "--digest", digest_s, &in->digest)) >= 0 ||
-        (rc = parse_toggle(cmd, "--thread-repeats", threads_s, &in->thread_repeats)) >= 0)
+    if ((rc = parse_toggle(cmd, "--digest", set->digest, &in->digest)) >= 0 ||
+        (rc = parse_toggle(cmd, "--thread-repeats", set->thread_repeats, &in->thread_repeats)) >= 0)
         return rc;
-    if (uses_s && (st = store_uses_parse(uses_s, &in->uses, err, sizeof err)))
+    if (set->uses && (st = store_uses_parse(set->uses, &in->uses, err, sizeof err)))
         return ctl_report(cmd, st, err, target_flags);
-    if (checks_s && (st = store_checks_parse(checks_s, checks, &in->n_checks, err, sizeof err)))
+    if (set->checks &&
+        (st = store_checks_parse(set->checks, checks, &in->n_checks, err, sizeof err)))
         return ctl_report(cmd, st, err, target_flags);
     in->checks = (const char *const *)*checks;
     return -1;
 }
 
 /*
- * Stores in (from target_settings; frees checks): creates a target when *id
- * is 0 and sets *id, else updates target *id. Returns -1 when stored, else
- * the exit code (the error is printed).
+ * Completes in with the setting flags and stores it: creates a target when
+ * *id is 0 and sets *id, else updates target *id. Returns -1 when stored,
+ * else the exit code (the error is printed).
  */
-static int target_write(const herald_common_config *cfg, const char *cmd,
-                        const store_target_input *in, char **checks, int64_t *id)
+static int target_save(const herald_common_config *cfg, const char *cmd,
+                       const target_setting_flags *set, store_target_input *in, int64_t *id)
 {
-    PGconn *conn = ctl_connect(cfg, cmd);
+    char **checks;
+    int rc = target_settings(cmd, set, in, &checks);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn;
     char err[512];
     store_status st = STORE_DB;
-    if (conn) {
+    rc = ctl_open(cfg, cmd, &conn);
+    if (rc < 0)
         st = *id ? store_target_update(conn, NULL, *id, in, err, sizeof err)
                  : store_target_create(conn, in, id, err, sizeof err);
-        PQfinish(conn);
-    }
     store_strv_destroy(checks, in->n_checks);
-    if (!conn)
-        return 1;
-    if (st == STORE_OK)
-        return -1;
+    if (rc >= 0)
+        return rc;
     /* The store's hint "clear the check filter too" (an update) is --all-checks here. */
     if (st == STORE_INVALID && strstr(err, "clear the check filter too"))
         strncat(err, " (--all-checks)", sizeof err - strlen(err) - 1);
-    return ctl_report(cmd, st, err, target_flags);
+    return ctl_close(conn, cmd, st, err, target_flags);
 }
 
 int ctl_target_add(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {
         "target add",
         "--tenant T --workspace TEAM_ID --name NAME [--description TEXT] "
         "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
         "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
         "Creates a notification target and prints its id (only the id, on standard output)."};
-    char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL, *channel = NULL,
-         *uses_s = NULL, *checks_s = NULL, *digest_s = NULL, *threads_s = NULL;
+    char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL, *channel = NULL;
+    target_setting_flags set = {0};
     bool disabled = false;
     const cfg_opt opts[] = {
         {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "tenant id (required)", &tenant},
@@ -119,24 +123,23 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         {"--uses", NULL, CFG_STRING, NULL, 0, 0, "USES",
          "failed_check, data_collection or both, comma-separated "
          "(required)",
-         &uses_s},
+         &set.uses},
         {"--checks", NULL, CFG_STRING, NULL, 0, 0, "TYPES",
          "only these check types, comma-separated (failed_check targets; default: every check)",
-         &checks_s},
+         &set.checks},
         {"--disabled", NULL, CFG_BOOL, NULL, 0, 0, NULL, "create it disabled", &disabled},
         {"--digest", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "fold a backlog for its channel into one digest message (default on)", &digest_s},
+         "fold a backlog for its channel into one digest message (default on)", &set.digest},
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check go in the thread of its first message (default off)",
-         &threads_s},
+         &set.thread_repeats},
     };
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
         return rc;
     static const char *const required[] = {"--tenant", "--workspace", "--name", "--channel",
                                            "--uses"};
-    const char *vals[] = {tenant, workspace, name, channel, uses_s};
+    const char *vals[] = {tenant, workspace, name, channel, set.uses};
     for (size_t i = 0; i < ARRAY_LEN(required); i++)
         if (!vals[i])
             return cli_usage_error(CTL_PROG, c.name, "%s is required", required[i]);
@@ -146,10 +149,8 @@ int ctl_target_add(void *ctx, int argc, char **argv)
                              .description = description,
                              .destination = channel,
                              .enabled = disabled ? 0 : 1};
-    char **checks = NULL;
     int64_t id = 0;
-    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
-        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
+    if ((rc = target_save(ctx, c.name, &set, &in, &id)) >= 0)
         return rc;
     printf("%" PRId64 "\n", id);
     return 0;
@@ -174,7 +175,6 @@ static const char *checks_text(const store_target *t, char *buf, size_t size)
 
 int ctl_target_list(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {"target list", "[--tenant T] [--json]",
                                   "Lists notification targets (of one tenant, or all) with "
                                   "their destination, uses, check filter and health."};
@@ -184,19 +184,15 @@ int ctl_target_list(void *ctx, int argc, char **argv)
         {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "only this tenant's targets", &tenant},
         {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    PGconn *conn;
+    int rc = ctl_parse_open(ctx, &c, opts, ARRAY_LEN(opts), argc, argv, &conn);
     if (rc >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
     char err[512];
     store_targets l = {0};
     store_status st = store_target_list(conn, tenant, &l, err, sizeof err);
-    PQfinish(conn);
-    if (st)
-        return ctl_report(c.name, st, err, target_flags);
+    if ((rc = ctl_close(conn, c.name, st, err, target_flags)) >= 0)
+        return rc;
     if (json) {
         ctl_print_json(storejson_targets(&l));
     } else if (l.n == 0) {
@@ -253,7 +249,6 @@ static void show_line(const char *label, const char *value)
 
 int ctl_target_show(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {"target show", "ID [--json]",
                                   "Shows one target: its settings, check filter and health "
                                   "(deliveries by state over 24 hours, last success, last "
@@ -263,18 +258,15 @@ int ctl_target_show(void *ctx, int argc, char **argv)
         {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON object", &json},
     };
     int64_t id;
+    PGconn *conn;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = ctl_open(ctx, c.name, &conn)) >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
     char err[512];
     store_target *t = NULL;
     store_status st = store_target_get(conn, NULL, id, &t, err, sizeof err);
-    PQfinish(conn);
-    if (st)
-        return ctl_report(c.name, st, err, target_flags);
+    if ((rc = ctl_close(conn, c.name, st, err, target_flags)) >= 0)
+        return rc;
     if (json) {
         ctl_print_json(storejson_target(t));
         store_target_destroy(t);
@@ -331,15 +323,14 @@ int ctl_target_show(void *ctx, int argc, char **argv)
 
 int ctl_target_update(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {
         "target update",
         "ID [--name NAME] [--description TEXT] [--channel DEST] [--uses USES] "
         "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
         "[--thread-repeats on|off]",
         "Changes the given settings of a target and leaves the others as they are."};
-    char *name = NULL, *description = NULL, *channel = NULL, *uses_s = NULL, *checks_s = NULL,
-         *digest_s = NULL, *threads_s = NULL;
+    char *name = NULL, *description = NULL, *channel = NULL;
+    target_setting_flags set = {0};
     bool all_checks = false, enable = false, disable = false;
     const cfg_opt opts[] = {
         {"--name", NULL, CFG_STRING, NULL, 0, 0, "NAME", "new name, unique in the tenant", &name},
@@ -348,30 +339,30 @@ int ctl_target_update(void *ctx, int argc, char **argv)
         {"--channel", NULL, CFG_STRING, NULL, 0, 0, "DEST",
          "new destination: channel id, #channel-name or email", &channel},
         {"--uses", NULL, CFG_STRING, NULL, 0, 0, "USES", "failed_check, data_collection or both",
-         &uses_s},
+         &set.uses},
         {"--checks", NULL, CFG_STRING, NULL, 0, 0, "TYPES",
-         "replace the check filter with these check types", &checks_s},
+         "replace the check filter with these check types", &set.checks},
         {"--all-checks", NULL, CFG_BOOL, NULL, 0, 0, NULL,
          "clear the check filter: notify for every check", &all_checks},
         {"--enable", NULL, CFG_BOOL, NULL, 0, 0, NULL, "enable the target", &enable},
         {"--disable", NULL, CFG_BOOL, NULL, 0, 0, NULL,
          "disable the target (nothing is routed to it)", &disable},
         {"--digest", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "fold a backlog into one digest message, or not", &digest_s},
+         "fold a backlog into one digest message, or not", &set.digest},
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "repeats of a still-failing check as thread replies, or not", &threads_s},
+         "repeats of a still-failing check as thread replies, or not", &set.thread_repeats},
     };
     int64_t id;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
     if (rc >= 0)
         return rc;
-    if (checks_s && all_checks)
+    if (set.checks && all_checks)
         return cli_usage_error(CTL_PROG, c.name,
                                "--checks and --all-checks cannot be used together");
     if (enable && disable)
         return cli_usage_error(CTL_PROG, c.name, "--enable and --disable cannot be used together");
-    if (!name && !description && !channel && !uses_s && !checks_s && !all_checks && !enable &&
-        !disable && !digest_s && !threads_s)
+    if (!name && !description && !channel && !set.uses && !set.checks && !all_checks && !enable &&
+        !disable && !set.digest && !set.thread_repeats)
         return cli_usage_error(CTL_PROG, c.name,
                                "nothing to change: give at least one of --name, "
                                "--description, --channel, --uses, --checks, --all-checks, "
@@ -379,13 +370,11 @@ int ctl_target_update(void *ctx, int argc, char **argv)
     store_target_input in = {.name = name,
                              .description = description,
                              .destination = channel,
-                             .set_checks = checks_s || all_checks,
+                             .set_checks = set.checks || all_checks,
                              .enabled = enable    ? 1
                                         : disable ? 0
                                                   : -1};
-    char **checks = NULL;
-    if ((rc = target_settings(c.name, uses_s, checks_s, digest_s, threads_s, &in, &checks)) >= 0 ||
-        (rc = target_write(cfg, c.name, &in, checks, &id)) >= 0)
+    if ((rc = target_save(ctx, c.name, &set, &in, &id)) >= 0)
         return rc;
     printf("target %" PRId64 " updated\n", id);
     return 0;
@@ -393,22 +382,18 @@ int ctl_target_update(void *ctx, int argc, char **argv)
 
 int ctl_target_remove(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {"target remove", "ID",
                                   "Removes a target: nothing is routed to it any more; its "
                                   "delivery history is kept."};
     int64_t id;
+    PGconn *conn;
     int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = ctl_open(ctx, c.name, &conn)) >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
     char err[512];
     store_status st = store_target_remove(conn, NULL, id, err, sizeof err);
-    PQfinish(conn);
-    if (st)
-        return ctl_report(c.name, st, err, target_flags);
+    if ((rc = ctl_close(conn, c.name, st, err, target_flags)) >= 0)
+        return rc;
     printf("target %" PRId64 " removed\n", id);
     return 0;
 }

@@ -65,10 +65,10 @@ int ctl_test(void *ctx, int argc, char **argv)
     unsigned char key[CRYPTO_KEY_LEN];
     if ((rc = ctl_load_key(cfg, c.name, "reading the bot token needs it", key)))
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn) {
+    PGconn *conn;
+    if ((rc = ctl_open(cfg, c.name, &conn)) >= 0) {
         crypto_wipe(key, sizeof key);
-        return 1;
+        return rc;
     }
 
     char err[512];

@@ -113,8 +113,7 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
          "token rotation: seconds the bot token lives (with HERALD_SLACK_REFRESH_TOKEN)",
          &expires_in},
     };
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
         return rc;
     if (!team)
@@ -155,10 +154,10 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
                                "--token-expires-in");
     }
 
-    PGconn *conn = ctl_connect(cfg, c.name);
+    PGconn *conn;
     store_status st = STORE_DB;
     bool replaced = false;
-    if (conn) {
+    if ((rc = ctl_open(cfg, c.name, &conn)) < 0) {
         store_workspace_input in = {.team_id = team,
                                     .team_name = name,
                                     .bot_user_id = bot,
@@ -167,14 +166,11 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
                                     .refresh_token = refresh,
                                     .expires_in = refresh ? expires_in : 0};
         st = store_workspace_put(conn, key, &in, &replaced, err, sizeof err);
-        PQfinish(conn);
     }
     crypto_wipe(line, sizeof line);
     crypto_wipe(key, sizeof key);
-    if (!conn)
-        return 1;
-    if (st)
-        return ctl_report(c.name, st, err, workspace_flags);
+    if (rc >= 0 || (rc = ctl_close(conn, c.name, st, err, workspace_flags)) >= 0)
+        return rc;
     char st_team[80], st_name[256];
     printf("workspace %s (%s) %s\n", utf8_safe(team, 0, st_team, sizeof st_team),
            utf8_safe(name, 0, st_name, sizeof st_name),
@@ -184,7 +180,6 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
 
 int ctl_workspace_list(void *ctx, int argc, char **argv)
 {
-    const herald_common_config *cfg = ctx;
     static const cli_command c = {"workspace list", "[--json]",
                                   "Lists the installed workspaces with their state and how many "
                                   "targets use each. Tokens are never shown."};
@@ -192,19 +187,15 @@ int ctl_workspace_list(void *ctx, int argc, char **argv)
     const cfg_opt opts[] = {
         {"--json", NULL, CFG_BOOL, NULL, 0, 0, NULL, "print a JSON array", &json},
     };
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0, &npos);
+    PGconn *conn;
+    int rc = ctl_parse_open(ctx, &c, opts, ARRAY_LEN(opts), argc, argv, &conn);
     if (rc >= 0)
         return rc;
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
     char err[512];
     store_workspaces l = {0};
     store_status st = store_workspace_list(conn, &l, err, sizeof err);
-    PQfinish(conn);
-    if (st)
-        return ctl_report(c.name, st, err, NULL);
+    if ((rc = ctl_close(conn, c.name, st, err, NULL)) >= 0)
+        return rc;
     if (json) {
         ctl_print_json(storejson_workspaces(&l));
     } else if (l.n == 0) {
@@ -253,25 +244,25 @@ int ctl_workspace_remove(void *ctx, int argc, char **argv)
          "also remove the targets that use the workspace", &force},
     };
     const char *pos[1] = {NULL};
-    size_t npos;
-    int rc = cli_parse_or_exit(CTL_PROG, &c, opts, ARRAY_LEN(opts), argc, argv, pos, 1, &npos);
+    PGconn *conn;
+    int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, pos, 1);
     if (rc >= 0)
         return rc;
     if (!pos[0])
         return cli_usage_error(CTL_PROG, c.name, "missing TEAM_ID (see --help)");
-    PGconn *conn = ctl_connect(cfg, c.name);
-    if (!conn)
-        return 1;
+    if ((rc = ctl_open(cfg, c.name, &conn)) >= 0)
+        return rc;
     char err[512];
     long removed = 0;
     store_status st = store_workspace_remove(conn, pos[0], force, &removed, err, sizeof err);
-    PQfinish(conn);
     if (st == STORE_CONFLICT) {
-        fprintf(stderr, "%s %s: %s (--force)\n", CTL_PROG, c.name, err);
-        return 1;
+        /* Refused while targets use it: the way past that is --force. */
+        char hinted[sizeof err + sizeof " (--force)"];
+        snprintf(hinted, sizeof hinted, "%s (--force)", err);
+        return ctl_close(conn, c.name, st, hinted, NULL);
     }
-    if (st)
-        return ctl_report(c.name, st, err, NULL);
+    if ((rc = ctl_close(conn, c.name, st, err, NULL)) >= 0)
+        return rc;
     char safe[80];
     if (removed > 0)
         printf("workspace %s removed, with %ld target%s\n", utf8_safe(pos[0], 0, safe, sizeof safe),

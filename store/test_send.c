@@ -58,29 +58,41 @@ static const char *rate_limit_reason(const slack_result *r, char *reason, size_t
     return reason;
 }
 
-static void lookup(const store_test_send_opts *opts, const char *token, const char *email,
-                   slack_result *r)
+/* One Slack call of a test send: users.lookupByEmail of email when set, else
+ * chat.postMessage of msg to channel. */
+typedef struct test_call {
+    const char *token;
+    const char *email;
+    const char *channel;
+    const render_output *msg;
+} test_call;
+
+/* Makes call c into r, waiting out a 429 and calling again (rate_limit_wait). */
+static void call_slack(const store_test_send_opts *opts, const test_call *c, slack_result *r)
 {
     for (int attempt = 1;; attempt++) {
         slack_result_dispose(r);
         slack_result_init(r);
-        slack_lookup_user_by_email(opts->app->api_base, token, email, r);
+        if (c->email)
+            slack_lookup_user_by_email(opts->app->api_base, c->token, c->email, r);
+        else
+            slack_post_message(opts->app->api_base, c->token, c->channel, c->msg->text,
+                               c->msg->blocks_json, NULL, r);
         if (!rate_limit_wait(opts, r, attempt))
             return;
     }
 }
 
+static void lookup(const store_test_send_opts *opts, const char *token, const char *email,
+                   slack_result *r)
+{
+    call_slack(opts, &(test_call){.token = token, .email = email}, r);
+}
+
 static void post(const store_test_send_opts *opts, const char *token, const char *channel,
                  const render_output *msg, slack_result *r)
 {
-    for (int attempt = 1;; attempt++) {
-        slack_result_dispose(r);
-        slack_result_init(r);
-        slack_post_message(opts->app->api_base, token, channel, msg->text, msg->blocks_json, NULL,
-                           r);
-        if (!rate_limit_wait(opts, r, attempt))
-            return;
-    }
+    call_slack(opts, &(test_call){.token = token, .channel = channel, .msg = msg}, r);
 }
 
 /* The workspace's usable token (refreshed first when it expires soon, or, with

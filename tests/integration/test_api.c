@@ -1072,13 +1072,19 @@ END_TEST
 
 /* ================================================================ token rotation */
 
-static double fake_refreshes(void)
+/* A counter of fake Slack's /_fake/stats: name, or name inside object obj. */
+static double fake_stat(const char *obj, const char *name)
 {
     cJSON *st = testlib_fake_slack_control(&slack, "/_fake/stats", NULL);
-    const cJSON *n = cJSON_GetObjectItem(st, "refreshes");
+    const cJSON *n = cJSON_GetObjectItem(obj ? cJSON_GetObjectItem(st, obj) : st, name);
     double v = cJSON_IsNumber(n) ? n->valuedouble : -1;
     cJSON_Delete(st);
     return v;
+}
+
+static double fake_refreshes(void)
+{
+    return fake_stat(NULL, "refreshes");
 }
 
 /* The stored token or refresh token of T0FAKE01, opened with the key. */
@@ -1252,6 +1258,37 @@ START_TEST(test_message_cli_and_api_agree)
              "AND last_error_code = 'token_revoked'",
              id);
     ck_assert_int_eq(sql_long(q), 2);
+}
+END_TEST
+
+/* Regression: only heraldctl waited out a 429; the API's test message failed
+ * with ratelimited. Slack answers the post once with 429 and Retry-After: 1:
+ * asked twice, the message is sent once and recorded sent. */
+START_TEST(test_message_waits_out_429)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Throttled\","
+                                      "\"destination\":\"C0ALERTS\",\"uses\":[\"failed_check\"]}");
+    char path[128], q[256];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/test", id);
+    double posts = fake_stat("requests", "chat.postMessage");
+    double limited = fake_stat(NULL, "rate_limited");
+    long before = messages_in("C0ALERTS", "Throttled");
+    fake_post("/_fake/faults",
+              "{\"next_429\":1,\"retry_after\":1,\"methods\":[\"chat.postMessage\"]}");
+    resp r;
+    api("POST", path, NULL, tok_acme, &r);
+    fake_post("/_fake/faults", "{\"clear\":true}");
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    cJSON *j = json_of(&r);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")));
+    long did = (long)cJSON_GetObjectItem(j, "delivery_id")->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    ck_assert_int_eq((long)(fake_stat("requests", "chat.postMessage") - posts), 2);
+    ck_assert_int_eq((long)(fake_stat(NULL, "rate_limited") - limited), 1);
+    ck_assert_int_eq(messages_in("C0ALERTS", "Throttled"), before + 1);
+    snprintf(q, sizeof q, "SELECT count(*) FROM deliveries WHERE id = %ld AND state = 'sent'", did);
+    ck_assert_int_eq(sql_long(q), 1);
 }
 END_TEST
 
@@ -1516,6 +1553,7 @@ int main(void)
     tcase_add_test(ta, test_message_with_unreadable_token_fails_cleanly);
     tcase_add_test(ta, install_with_rotation_then_test_message_refreshes);
     tcase_add_test(ta, test_message_cli_and_api_agree);
+    tcase_add_test(ta, test_message_waits_out_429);
     tcase_add_test(ta, deliveries_pagination);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);

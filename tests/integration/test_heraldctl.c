@@ -934,15 +934,19 @@ START_TEST(test_command_refreshes_a_rotating_token)
 END_TEST
 
 /* Regression: a test right after a burst to the same channel failed with
- * "ratelimited: ... it will be retried later" (nothing retried it). The fake
- * Slack allows one message a second per channel with a burst of three: five
- * tests in a row all arrive, the later ones after waiting out the 429. */
+ * "ratelimited: ... it will be retried later" (nothing retried it). Five
+ * tests in a row all arrive, waiting out the 429s: the one fake Slack is told
+ * to answer first (next_429), and any of its pacing (a message a second per
+ * channel, a burst of three). */
 START_TEST(test_command_waits_out_429)
 {
     fake_slack_start();
     add_workspace("T1", "xoxb-good");
     long id = add_target(ARGS("--tenant", "acme", "--workspace", "T1", "--name", "busy",
                               "--channel", "C0001", "--uses", "failed_check"));
+    cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/faults",
+                                            "{\"next_429\":1,\"retry_after\":1,"
+                                            "\"methods\":[\"chat.postMessage\"]}"));
     run r;
     bool waited = false;
     for (int i = 0; i < 5; i++) {
@@ -952,7 +956,7 @@ START_TEST(test_command_waits_out_429)
         if (strstr(r.err, "rate-limited"))
             waited = true;
     }
-    ck_assert_msg(waited, "no 429 was met: the fake Slack's pace changed?");
+    ck_assert_msg(waited, "no 429 was met: fake Slack's next_429 fault did not apply?");
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries WHERE state = 'sent'"),
                      5);
     char murl[512];

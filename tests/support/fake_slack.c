@@ -5,9 +5,10 @@
  * (chat.postMessage, users.lookupByEmail, conversations.info/list/open,
  * auth.test, oauth.v2.access and the /oauth/v2/authorize page), paces each
  * channel like Slack (token bucket; over the limit: HTTP 429 + Retry-After),
- * and injects faults (5xx with an HTML body, dropped connections, slow
- * answers). Methods are served under /api/<method> (and /<method>); point
- * HERALD_SLACK_API_URL at http://127.0.0.1:PORT/api.
+ * and injects faults (5xx with an HTML body, 429 + Retry-After on demand,
+ * dropped connections, slow answers). Methods are served under
+ * /api/<method> (and /<method>); point HERALD_SLACK_API_URL at
+ * http://127.0.0.1:PORT/api.
  *
  * Inspection and control under /_fake/: messages, stats, faults, state,
  * revoke, reset (see --help and usage() below).
@@ -74,8 +75,10 @@ static const char usage_text[] =
     "  GET  /_fake/messages[?channel=C&team=T]  accepted messages (JSON array)\n"
     "  GET  /_fake/stats                        requests per method, 429s, faults, per channel\n"
     "  GET|POST /_fake/faults                   fault injection (JSON: error_rate, error_status,\n"
-    "       next_errors, error_retry_after, drop_rate, next_drops, next_drops_after_post,\n"
-    "       delay_ms, delay_rate, slack_error, next_slack_errors, methods, clear)\n"
+    "       next_errors, error_retry_after, next_429, retry_after, drop_rate, next_drops,\n"
+    "       next_drops_after_post, delay_ms, delay_rate, slack_error, next_slack_errors,\n"
+    "       methods, clear); next_429: N calls answer HTTP 429 ratelimited with\n"
+    "       Retry-After: retry_after seconds (default 1; 0: no header)\n"
     "  POST /_fake/state                        upsert workspaces/channels/users by id, oauth\n"
     "  POST /_fake/revoke                       {\"token\": T} or {\"team\": ID}: revoke tokens\n"
     "  POST /_fake/reset                        clear messages, stats, faults and rate limits\n"
@@ -106,6 +109,8 @@ typedef struct faults {
     int error_status;
     long next_errors;
     long error_retry_after;
+    long next_429;    /* the next calls answer HTTP 429 ratelimited, as pacing does */
+    long retry_after; /* their Retry-After (seconds; 0: none) */
     double drop_rate;
     long next_drops;
     long next_drops_after_post;
@@ -141,6 +146,7 @@ static void faults_clear(void)
     cJSON_Delete(flt.methods);
     memset(&flt, 0, sizeof flt);
     flt.error_status = 503;
+    flt.retry_after = 1;
     flt.delay_rate = 1.0;
 }
 
@@ -178,6 +184,7 @@ static void stats_reset(void)
     cJSON_AddNumberToObject(f, "drops_after_post", 0);
     cJSON_AddNumberToObject(f, "delayed", 0);
     cJSON_AddNumberToObject(f, "slack_errors", 0);
+    cJSON_AddNumberToObject(f, "rate_limited", 0); /* next_429's (also in rate_limited) */
     cJSON_AddObjectToObject(stats, "errors");
     cJSON_AddObjectToObject(stats, "channels");
 }
@@ -1239,7 +1246,7 @@ static const method_entry methods[] = {
 };
 
 /* Fault decision for one Slack call (under mu). */
-typedef enum fault_kind { F_NONE, F_DROP, F_ERROR, F_SLACK_ERROR } fault_kind;
+typedef enum fault_kind { F_NONE, F_DROP, F_ERROR, F_RATE_LIMITED, F_SLACK_ERROR } fault_kind;
 
 static bool fault_applies(const char *method)
 {
@@ -1267,6 +1274,10 @@ static fault_kind pick_fault(const char *method, long *delay_ms)
     }
     if (flt.error_rate > 0 && rnd() < flt.error_rate)
         return F_ERROR;
+    if (flt.next_429 > 0) {
+        flt.next_429--;
+        return F_RATE_LIMITED;
+    }
     if (flt.next_slack_errors > 0 && flt.slack_error[0]) {
         flt.next_slack_errors--;
         return F_SLACK_ERROR;
@@ -1296,7 +1307,7 @@ static enum MHD_Result serve_method(struct MHD_Connection *conn, const char *nam
     long delay = 0;
     fault_kind fk = pick_fault(name, &delay);
     int status = flt.error_status;
-    long retry_after = flt.error_retry_after;
+    long retry_after = fk == F_RATE_LIMITED ? flt.retry_after : flt.error_retry_after;
     char slack_err[64];
     snprintf(slack_err, sizeof slack_err, "%s", flt.slack_error);
     if (fk == F_DROP)
@@ -1305,12 +1316,22 @@ static enum MHD_Result serve_method(struct MHD_Connection *conn, const char *nam
         bump(stat_obj("faults"), "errors", 1);
     else if (fk == F_SLACK_ERROR)
         bump(stat_obj("faults"), "slack_errors", 1);
+    else if (fk == F_RATE_LIMITED) {
+        /* counted as the pacing's 429s are, and as a fault */
+        bump(stats, "rate_limited", 1);
+        bump(stat_obj("errors"), "ratelimited", 1);
+        bump(stat_obj("faults"), "rate_limited", 1);
+    }
     pthread_mutex_unlock(&mu);
 
     if (delay > 0)
         sleep_ms(delay);
     if (opt.log_requests)
-        LOG_INFO("%s%s", name, fk == F_DROP ? " (dropped)" : fk == F_ERROR ? " (5xx)" : "");
+        LOG_INFO("%s%s", name,
+                 fk == F_DROP           ? " (dropped)"
+                 : fk == F_ERROR        ? " (5xx)"
+                 : fk == F_RATE_LIMITED ? " (429)"
+                                        : "");
     if (fk == F_DROP)
         return MHD_NO; /* closes the connection without an answer */
     if (fk == F_ERROR) {
@@ -1321,6 +1342,13 @@ static enum MHD_Result serve_method(struct MHD_Connection *conn, const char *nam
                  status, status);
         snprintf(ra, sizeof ra, "%ld", retry_after);
         return send_text(conn, (unsigned)status, "text/html", body,
+                         retry_after > 0 ? "Retry-After" : NULL, ra);
+    }
+    if (fk == F_RATE_LIMITED) {
+        /* Slack's 429: the JSON error body and the seconds to wait */
+        char ra[24];
+        snprintf(ra, sizeof ra, "%ld", retry_after);
+        return send_json(conn, 429, slack_error("ratelimited"),
                          retry_after > 0 ? "Retry-After" : NULL, ra);
     }
     if (fk == F_SLACK_ERROR)
@@ -1436,6 +1464,8 @@ static cJSON *faults_json(void)
     cJSON_AddNumberToObject(f, "error_status", flt.error_status);
     cJSON_AddNumberToObject(f, "next_errors", (double)flt.next_errors);
     cJSON_AddNumberToObject(f, "error_retry_after", (double)flt.error_retry_after);
+    cJSON_AddNumberToObject(f, "next_429", (double)flt.next_429);
+    cJSON_AddNumberToObject(f, "retry_after", (double)flt.retry_after);
     cJSON_AddNumberToObject(f, "drop_rate", flt.drop_rate);
     cJSON_AddNumberToObject(f, "next_drops", (double)flt.next_drops);
     cJSON_AddNumberToObject(f, "next_drops_after_post", (double)flt.next_drops_after_post);
@@ -1493,6 +1523,10 @@ static const char *faults_apply(const cJSON *j)
             flt.next_errors = (long)d;
         } else if (strcmp(k, "error_retry_after") == 0) {
             flt.error_retry_after = (long)d;
+        } else if (strcmp(k, "next_429") == 0) {
+            flt.next_429 = (long)d;
+        } else if (strcmp(k, "retry_after") == 0) {
+            flt.retry_after = (long)d;
         } else if (strcmp(k, "next_drops") == 0) {
             flt.next_drops = (long)d;
         } else if (strcmp(k, "next_drops_after_post") == 0) {

@@ -5,6 +5,7 @@
 #include "store/store_internal.h"
 
 #include "common/event.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -30,19 +31,10 @@ static unsigned get_uses(const PGresult *r, int row, int column)
  * contain a comma, so the split is exact. */
 static char *checks_join(char *const *v, size_t n)
 {
-    size_t len = 1;
+    strbuf b = {0};
     for (size_t i = 0; i < n; i++)
-        len += strlen(v[i]) + 1;
-    char *s = xmalloc(len), *o = s;
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *o++ = ',';
-        size_t m = strlen(v[i]);
-        memcpy(o, v[i], m);
-        o += m;
-    }
-    *o = '\0';
-    return s;
+        strbuf_addf(&b, "%s%s", i ? "," : "", v[i]);
+    return strbuf_take(&b);
 }
 
 /* $1: tenant or NULL. */

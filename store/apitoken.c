@@ -84,13 +84,45 @@ static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *v
     return r;
 }
 
-static void fill_principal(PGresult *r, apitoken_principal *p)
+/* exec for a statement whose result is not needed: how many rows it
+ * returned, or -1. */
+static int run(PGconn *conn, const char *sql, int n, const char *const *vals, ExecStatusType want,
+               char *errstr, size_t errstr_size)
 {
-    memset(p, 0, sizeof *p);
-    p->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (!PQgetisnull(r, 0, 1))
-        snprintf(p->tenant, sizeof p->tenant, "%s", PQgetvalue(r, 0, 1));
-    snprintf(p->name, sizeof p->name, "%s", PQgetvalue(r, 0, 2));
+    PGresult *r = exec(conn, sql, n, vals, want, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    PQclear(r);
+    return rows;
+}
+
+/*
+ * Runs a lookup of a token by the hash $1, with the columns id, tenant_id,
+ * name (and, for a session, csrf): how many rows it found, or -1. *p is
+ * filled when it found exactly one.
+ */
+static int find_principal(PGconn *conn, const char *sql, const char *hash, bool session,
+                          apitoken_principal *p, char *errstr, size_t errstr_size)
+{
+    const char *vals[] = {hash};
+    PGresult *r = exec(conn, sql, 1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    if (rows == 1) {
+        memset(p, 0, sizeof *p);
+        p->token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        if (!PQgetisnull(r, 0, 1))
+            snprintf(p->tenant, sizeof p->tenant, "%s", PQgetvalue(r, 0, 1));
+        snprintf(p->name, sizeof p->name, "%s", PQgetvalue(r, 0, 2));
+        if (session) {
+            snprintf(p->csrf, sizeof p->csrf, "%s", PQgetvalue(r, 0, 3));
+            p->via_session = true;
+        }
+    }
+    PQclear(r);
+    return rows;
 }
 
 /* -------------------------------------------------------------- tokens */
@@ -133,31 +165,19 @@ int apitoken_verify(PGconn *conn, const char *text, apitoken_principal *p, char 
         return 0;
     char hash[67];
     apitoken_hash_param(text, hash);
-    const char *vals[] = {hash};
-    PGresult *r =
-        exec(conn,
-             "UPDATE api_tokens SET last_used_at = now() "
-             " WHERE token_hash = $1::bytea AND revoked_at IS NULL "
-             "   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "
-             "RETURNING id, tenant_id, name",
-             1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
-    if (!r)
-        return -1;
-    if (PQntuples(r) == 0) {
-        /* Either unknown, revoked, or used within the last minute. */
-        PQclear(r);
-        r = exec(conn,
-                 "SELECT id, tenant_id, name FROM api_tokens "
-                 " WHERE token_hash = $1::bytea AND revoked_at IS NULL",
-                 1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
-        if (!r)
-            return -1;
-    }
-    int found = PQntuples(r) == 1;
-    if (found)
-        fill_principal(r, p);
-    PQclear(r);
-    return found;
+    int rows = find_principal(
+        conn,
+        "UPDATE api_tokens SET last_used_at = now() "
+        " WHERE token_hash = $1::bytea AND revoked_at IS NULL "
+        "   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "
+        "RETURNING id, tenant_id, name",
+        hash, false, p, errstr, errstr_size);
+    if (rows == 0) /* either unknown, revoked, or used within the last minute */
+        rows = find_principal(conn,
+                              "SELECT id, tenant_id, name FROM api_tokens "
+                              " WHERE token_hash = $1::bytea AND revoked_at IS NULL",
+                              hash, false, p, errstr, errstr_size);
+    return rows < 0 ? -1 : rows == 1;
 }
 
 int apitoken_revoke(PGconn *conn, int64_t id, char *errstr, size_t errstr_size)
@@ -165,20 +185,16 @@ int apitoken_revoke(PGconn *conn, int64_t id, char *errstr, size_t errstr_size)
     char ids[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *vals[] = {ids};
-    PGresult *r = exec(conn,
-                       "UPDATE api_tokens SET revoked_at = now() "
-                       " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id",
-                       1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
-    if (!r)
+    int n = run(conn,
+                "UPDATE api_tokens SET revoked_at = now() "
+                " WHERE id = $1::bigint AND revoked_at IS NULL RETURNING id",
+                1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
+    if (n < 0)
         return -1;
-    int n = PQntuples(r);
-    PQclear(r);
     /* Sessions of a revoked token are refused anyway; delete them too. */
-    r = exec(conn, "DELETE FROM api_sessions WHERE token_id = $1::bigint", 1, vals,
-             PGRES_COMMAND_OK, errstr, errstr_size);
-    if (!r)
+    if (run(conn, "DELETE FROM api_sessions WHERE token_id = $1::bigint", 1, vals, PGRES_COMMAND_OK,
+            errstr, errstr_size) < 0)
         return -1;
-    PQclear(r);
     return n == 1;
 }
 
@@ -216,26 +232,22 @@ int apitoken_session_create(PGconn *conn, apitoken_principal *p, char *sid, char
         snprintf(errstr, errstr_size, "no randomness available for a session");
         return -1;
     }
-    PGresult *r = exec(conn,
-                       "WITH a AS (DELETE FROM api_sessions WHERE expires_at < now()), "
-                       "     b AS (DELETE FROM oauth_states WHERE expires_at < now() - "
-                       "           interval '1 day') SELECT 1",
-                       0, NULL, PGRES_TUPLES_OK, errstr, errstr_size);
-    if (!r)
+    if (run(conn,
+            "WITH a AS (DELETE FROM api_sessions WHERE expires_at < now()), "
+            "     b AS (DELETE FROM oauth_states WHERE expires_at < now() - "
+            "           interval '1 day') SELECT 1",
+            0, NULL, PGRES_TUPLES_OK, errstr, errstr_size) < 0)
         return -1;
-    PQclear(r);
     char hash[67], tid[32], ttl[32];
     apitoken_hash_param(sid, hash);
     snprintf(tid, sizeof tid, "%" PRId64, p->token_id);
     snprintf(ttl, sizeof ttl, "%d", APITOKEN_SESSION_TTL_S);
     const char *vals[] = {hash, tid, p->csrf, ttl};
-    r = exec(conn,
-             "INSERT INTO api_sessions (id_hash, token_id, csrf, expires_at) "
-             "VALUES ($1::bytea, $2::bigint, $3, now() + make_interval(secs => $4::int))",
-             4, vals, PGRES_COMMAND_OK, errstr, errstr_size);
-    if (!r)
+    if (run(conn,
+            "INSERT INTO api_sessions (id_hash, token_id, csrf, expires_at) "
+            "VALUES ($1::bytea, $2::bigint, $3, now() + make_interval(secs => $4::int))",
+            4, vals, PGRES_COMMAND_OK, errstr, errstr_size) < 0)
         return -1;
-    PQclear(r);
     p->via_session = true;
     return 0;
 }
@@ -247,23 +259,13 @@ int apitoken_session_verify(PGconn *conn, const char *sid, apitoken_principal *p
         return 0;
     char hash[67];
     apitoken_hash_param(sid, hash);
-    const char *vals[] = {hash};
-    PGresult *r = exec(conn,
-                       "SELECT t.id, t.tenant_id, t.name, s.csrf "
-                       "  FROM api_sessions s JOIN api_tokens t ON t.id = s.token_id "
-                       " WHERE s.id_hash = $1::bytea AND s.expires_at > now() "
-                       "   AND t.revoked_at IS NULL",
-                       1, vals, PGRES_TUPLES_OK, errstr, errstr_size);
-    if (!r)
-        return -1;
-    int found = PQntuples(r) == 1;
-    if (found) {
-        fill_principal(r, p);
-        snprintf(p->csrf, sizeof p->csrf, "%s", PQgetvalue(r, 0, 3));
-        p->via_session = true;
-    }
-    PQclear(r);
-    return found;
+    int rows = find_principal(conn,
+                              "SELECT t.id, t.tenant_id, t.name, s.csrf "
+                              "  FROM api_sessions s JOIN api_tokens t ON t.id = s.token_id "
+                              " WHERE s.id_hash = $1::bytea AND s.expires_at > now() "
+                              "   AND t.revoked_at IS NULL",
+                              hash, true, p, errstr, errstr_size);
+    return rows < 0 ? -1 : rows == 1;
 }
 
 int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t errstr_size)
@@ -273,10 +275,8 @@ int apitoken_session_delete(PGconn *conn, const char *sid, char *errstr, size_t 
     char hash[67];
     apitoken_hash_param(sid, hash);
     const char *vals[] = {hash};
-    PGresult *r = exec(conn, "DELETE FROM api_sessions WHERE id_hash = $1::bytea", 1, vals,
-                       PGRES_COMMAND_OK, errstr, errstr_size);
-    if (!r)
+    if (run(conn, "DELETE FROM api_sessions WHERE id_hash = $1::bytea", 1, vals, PGRES_COMMAND_OK,
+            errstr, errstr_size) < 0)
         return -1;
-    PQclear(r);
     return 0;
 }

@@ -28,25 +28,6 @@ bool store_delivery_state_valid(const char *s)
     return false;
 }
 
-static void delivery_dispose(store_delivery *d)
-{
-    free(d->event_id);
-    free(d->target_name);
-    free(d->tenant_id);
-    free(d->event_kind);
-    free(d->check_type);
-    free(d->integration);
-    free(d->collection_status);
-    free(d->state);
-    free(d->error_code);
-    free(d->error);
-    free(d->slack_channel);
-    free(d->slack_ts);
-    memset(d, 0, sizeof *d);
-}
-
-DEFINE_DESTROY(store_delivery, store_deliveries, delivery_dispose)
-
 #define DELIVERY_SELECT                                                                            \
     "SELECT d.id, d.event_id, d.target_id, t.name, d.tenant_id, e.kind, "                          \
     " COALESCE(e.check_type, e.payload->'check'->>'type'), "                                       \
@@ -69,6 +50,14 @@ static const col delivery_cols[] = {
     D(COL_I64, sent_at_ms),
 };
 #undef D
+
+static void delivery_dispose(store_delivery *d)
+{
+    store_col_free(d, delivery_cols, ARRAY_LEN(delivery_cols));
+    memset(d, 0, sizeof *d);
+}
+
+DEFINE_DESTROY(store_delivery, store_deliveries, delivery_dispose)
 
 static void delivery_row(const PGresult *r, int i, void *item)
 {
@@ -134,15 +123,14 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
 store_status store_delivery_get(PGconn *conn, const char *tenant, int64_t id, store_delivery **out,
                                 char *errstr, size_t errstr_size)
 {
-    char ids[24], not_found[40];
+    char ids[24];
     store_i64_text(id, ids);
-    snprintf(not_found, sizeof not_found, "no delivery %s", ids);
     const char *p[2] = {tenant, ids};
     void *item;
     store_status st = store_query_one(
         conn, "reading the delivery",
         DELIVERY_SELECT "WHERE d.id = $2 AND ($1::text IS NULL OR d.tenant_id = $1)", 2, p,
-        delivery_row, sizeof **out, &item, not_found, errstr, errstr_size);
+        delivery_row, sizeof **out, &item, errstr, errstr_size, "no delivery %s", ids);
     *out = item;
     return st;
 }
@@ -163,19 +151,12 @@ store_status store_test_delivery_begin(PGconn *conn, const char *tenant, int64_t
     if ((st = store_begin(conn, what, errstr, errstr_size)))
         return st;
     const char *p2[2] = {tenant, ids};
-    r = store_run(conn, what,
-                  "SELECT tenant_id, name, team_id, destination FROM targets WHERE id = $2 "
-                  "AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) FOR SHARE",
-                  2, p2, NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
+    if ((st = store_run_row(
+             conn, what,
+             "SELECT tenant_id, name, team_id, destination FROM targets WHERE id = $2 "
+             "AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) FOR SHARE",
+             2, p2, &r, errstr, errstr_size, "no target %s", ids)))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-        goto out;
-    }
     util_uuid4(uuid);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "schema", "herald.test.v1");
@@ -241,22 +222,15 @@ store_status store_test_delivery_finish(PGconn *conn, int64_t delivery_id,
         o->ok ? NULL : (o->error_code && *o->error_code ? o->error_code : "unknown_error"),
         o->ok ? NULL : (o->error ? o->error : ""),
     };
-    PGresult *r =
-        store_run(conn, what,
-                  "UPDATE deliveries SET state = CASE WHEN $2::bool THEN 'sent' ELSE 'failed' "
-                  "END, slack_channel = $3, slack_ts = $4, last_error_code = $5, "
-                  "last_error = $6, sent_at = CASE WHEN $2::bool THEN now() END, "
-                  "next_attempt_at = NULL, updated_at = now() WHERE id = $1 RETURNING target_id",
-                  6, p, NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
+    PGresult *r;
+    if ((st = store_run_row(
+             conn, what,
+             "UPDATE deliveries SET state = CASE WHEN $2::bool THEN 'sent' ELSE 'failed' "
+             "END, slack_channel = $3, slack_ts = $4, last_error_code = $5, "
+             "last_error = $6, sent_at = CASE WHEN $2::bool THEN now() END, "
+             "next_attempt_at = NULL, updated_at = now() WHERE id = $1 RETURNING target_id",
+             6, p, &r, errstr, errstr_size, "no delivery %s", ids)))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no delivery %s", ids);
-        goto out;
-    }
     char *tid = store_get_str(r, 0, 0);
     PQclear(r);
     const char *pt[4] = {tid, p[1], p[4], p[5]};

@@ -48,11 +48,21 @@ const char *store_invalid_field(const char *errstr, char *field, size_t field_si
     return errstr + i + 2;
 }
 
+/* store_fail with the arguments in ap. */
+static store_status vfail(store_status st, char *errstr, size_t errstr_size, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 4, 0)));
+static store_status vfail(store_status st, char *errstr, size_t errstr_size, const char *fmt,
+                          va_list ap)
+{
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    return st;
+}
+
 store_status store_fail(store_status st, char *errstr, size_t errstr_size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
+    vfail(st, errstr, errstr_size, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -181,18 +191,47 @@ store_status store_query_rows(PGconn *conn, const char *what, const char *sql, i
     return STORE_OK;
 }
 
-/* query_rows for a lookup by key: *item is the one row (free it with the
- * type's _free), or STORE_NOT_FOUND with errstr set to not_found. */
+/* store_query_rows for a lookup by key: *item is the one row (free it with the
+ * type's _destroy), or STORE_NOT_FOUND with errstr set to not_found. */
 store_status store_query_one(PGconn *conn, const char *what, const char *sql, int n,
                              const char *const *vals, row_fn map, size_t item_size, void **item,
-                             const char *not_found, char *errstr, size_t errstr_size)
+                             char *errstr, size_t errstr_size, const char *not_found, ...)
 {
     size_t count;
     store_status st = store_query_rows(conn, what, sql, n, vals, map, item_size, item, &count,
                                        errstr, errstr_size);
-    if (st == STORE_OK && count == 0)
-        return store_fail(STORE_NOT_FOUND, errstr, errstr_size, "%s", not_found);
+    if (st == STORE_OK && count == 0) {
+        va_list ap;
+        va_start(ap, not_found);
+        st = vfail(STORE_NOT_FOUND, errstr, errstr_size, not_found, ap);
+        va_end(ap);
+    }
     return st; /* the keys are unique: never more than one row */
+}
+
+/* store_run for a statement about one row: STORE_NOT_FOUND when it returns none. */
+store_status store_run_row(PGconn *conn, const char *what, const char *sql, int n,
+                           const char *const *vals, PGresult **out, char *errstr,
+                           size_t errstr_size, const char *not_found, ...)
+{
+    if (out)
+        *out = NULL;
+    PGresult *r = store_run(conn, what, sql, n, vals, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        va_list ap;
+        va_start(ap, not_found);
+        vfail(STORE_NOT_FOUND, errstr, errstr_size, not_found, ap);
+        va_end(ap);
+        return STORE_NOT_FOUND;
+    }
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return STORE_OK;
 }
 
 /* Leaves an open (possibly failed) transaction; a no-op outside one. */
@@ -246,6 +285,18 @@ void store_col_map(const PGresult *r, int row, void *item, const col *cols, size
             *(bool *)m = store_get_bool(r, row, ci);
             break;
         }
+    }
+}
+
+void store_col_free(void *item, const col *cols, size_t n)
+{
+    char *base = item;
+    for (size_t c = 0; c < n; c++) {
+        if (cols[c].type != COL_STR)
+            continue;
+        char **m = (char **)(void *)(base + cols[c].offset);
+        free(*m);
+        *m = NULL;
     }
 }
 

@@ -115,11 +115,23 @@ store_status store_query_rows(PGconn *conn, const char *what, const char *sql, i
                               size_t *count, char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 /* store_query_rows for a lookup by key: *item is the one row (free it with the
- * type's _free), or STORE_NOT_FOUND with errstr set to not_found. */
+ * type's _destroy), or STORE_NOT_FOUND with errstr set to the formatted
+ * not_found message. */
 store_status store_query_one(PGconn *conn, const char *what, const char *sql, int n,
                              const char *const *vals, row_fn map, size_t item_size, void **item,
-                             const char *not_found, char *errstr,
-                             size_t errstr_size) STORE_MUST_CHECK;
+                             char *errstr, size_t errstr_size, const char *not_found, ...)
+    __attribute__((format(printf, 11, 12))) STORE_MUST_CHECK;
+
+/*
+ * store_run for a statement about one row (a lookup, or a change with
+ * RETURNING): STORE_NOT_FOUND with errstr set to the formatted not_found
+ * message when it returns no row. *out (NULL: the result is not needed)
+ * gets the result, which the caller PQclears; it stays NULL on a failure.
+ */
+store_status store_run_row(PGconn *conn, const char *what, const char *sql, int n,
+                           const char *const *vals, PGresult **out, char *errstr,
+                           size_t errstr_size, const char *not_found, ...)
+    __attribute__((format(printf, 9, 10))) STORE_MUST_CHECK;
 
 /* Column values of a text-format result. */
 char *store_get_str(const PGresult *r, int row, int column);   /* NULL stays NULL */
@@ -129,6 +141,11 @@ bool store_get_bool(const PGresult *r, int row, int column);   /* NULL: false */
 /* Maps columns 0..n) of row `row` into the struct at item: cols[c] says
  * where column c goes, so the table lists the SELECT's columns in order. */
 void store_col_map(const PGresult *r, int row, void *item, const col *cols, size_t n);
+
+/* Frees the COL_STR members of the struct at item (and NULLs them): the
+ * strings store_col_map allocates with the same table, so a type's dispose
+ * cannot miss one its SELECT maps. */
+void store_col_free(void *item, const col *cols, size_t n);
 
 /* A bool as a text parameter. */
 const char *store_bool_text(bool b);

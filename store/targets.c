@@ -5,6 +5,7 @@
 #include "store/store_internal.h"
 
 #include "common/event.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -30,37 +31,11 @@ static unsigned get_uses(const PGresult *r, int row, int column)
  * contain a comma, so the split is exact. */
 static char *checks_join(char *const *v, size_t n)
 {
-    size_t len = 1;
+    strbuf b = {0};
     for (size_t i = 0; i < n; i++)
-        len += strlen(v[i]) + 1;
-    char *s = xmalloc(len), *o = s;
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *o++ = ',';
-        size_t m = strlen(v[i]);
-        memcpy(o, v[i], m);
-        o += m;
-    }
-    *o = '\0';
-    return s;
+        strbuf_addf(&b, "%s%s", i ? "," : "", v[i]);
+    return strbuf_take(&b);
 }
-
-static void target_dispose(store_target *t)
-{
-    free(t->tenant_id);
-    free(t->team_id);
-    free(t->team_name);
-    free(t->name);
-    free(t->description);
-    free(t->destination);
-    free(t->destination_resolved);
-    store_strv_destroy(t->checks, t->n_checks);
-    free(t->health.last_error_code);
-    free(t->health.last_error);
-    memset(t, 0, sizeof *t);
-}
-
-DEFINE_DESTROY(store_target, store_targets, target_dispose)
 
 /* $1: tenant or NULL. */
 #define TARGET_SELECT                                                                              \
@@ -132,6 +107,15 @@ static const col target_cols[] = {
 };
 #undef T
 
+static void target_dispose(store_target *t)
+{
+    store_col_free(t, target_cols, ARRAY_LEN(target_cols));
+    store_strv_destroy(t->checks, t->n_checks);
+    memset(t, 0, sizeof *t);
+}
+
+DEFINE_DESTROY(store_target, store_targets, target_dispose)
+
 static void target_row(const PGresult *r, int i, void *item)
 {
     store_target *t = item;
@@ -162,14 +146,13 @@ store_status store_target_list(PGconn *conn, const char *tenant, store_targets *
 store_status store_target_get(PGconn *conn, const char *tenant, int64_t id, store_target **out,
                               char *errstr, size_t errstr_size)
 {
-    char ids[24], not_found[40];
+    char ids[24];
     store_i64_text(id, ids);
-    snprintf(not_found, sizeof not_found, "no target %s", ids);
     const char *p[2] = {tenant, ids};
     void *item;
     store_status st =
         store_query_one(conn, "reading the target", TARGET_SELECT "AND t.id = $2", 2, p, target_row,
-                        sizeof **out, &item, not_found, errstr, errstr_size);
+                        sizeof **out, &item, errstr, errstr_size, "no target %s", ids);
     *out = item;
     return st;
 }
@@ -380,21 +363,13 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
     if ((st = store_begin(conn, what, errstr, errstr_size)))
         goto out;
     const char *p2[2] = {tenant, ids};
-    r = store_run(conn, what,
-                  "SELECT t.tenant_id, t.use_failed_check, t.use_data_collection, "
-                  " (SELECT count(*) FROM target_checks c WHERE c.target_id = t.id) "
-                  "FROM targets t WHERE t.id = $2 AND t.deleted_at IS NULL "
-                  " AND ($1::text IS NULL OR t.tenant_id = $1) FOR UPDATE",
-                  2, p2, NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
+    if ((st = store_run_row(conn, what,
+                            "SELECT t.tenant_id, t.use_failed_check, t.use_data_collection, "
+                            " (SELECT count(*) FROM target_checks c WHERE c.target_id = t.id) "
+                            "FROM targets t WHERE t.id = $2 AND t.deleted_at IS NULL "
+                            " AND ($1::text IS NULL OR t.tenant_id = $1) FOR UPDATE",
+                            2, p2, &r, errstr, errstr_size, "no target %s", ids)))
         goto out;
-    }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-        goto out;
-    }
     char *target_tenant = store_get_str(r, 0, 0);
     unsigned uses = get_uses(r, 0, 1);
     long existing_checks = (long)store_get_i64(r, 0, 3);
@@ -483,16 +458,12 @@ store_status store_target_remove(PGconn *conn, const char *tenant, int64_t id, c
     char ids[24];
     store_i64_text(id, ids);
     const char *p[2] = {tenant, ids};
-    int n = 0;
-    store_status st =
-        store_exec(conn, "removing the target",
-                   "UPDATE targets SET deleted_at = now(), enabled = false, updated_at = now() "
-                   "WHERE id = $2 AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) "
-                   "RETURNING id",
-                   2, p, &n, errstr, errstr_size);
-    if (st == STORE_OK && n == 0)
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-    return st;
+    return store_run_row(
+        conn, "removing the target",
+        "UPDATE targets SET deleted_at = now(), enabled = false, updated_at = now() "
+        "WHERE id = $2 AND deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) "
+        "RETURNING id",
+        2, p, NULL, errstr, errstr_size, "no target %s", ids);
 }
 
 store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *resolved, char *errstr,
@@ -501,14 +472,9 @@ store_status store_target_set_resolved(PGconn *conn, int64_t id, const char *res
     char ids[24];
     store_i64_text(id, ids);
     const char *p[2] = {ids, resolved};
-    int n = 0;
-    store_status st =
-        store_exec(conn, "recording the resolved destination",
-                   "UPDATE targets SET destination_resolved = $2 WHERE id = $1 RETURNING id", 2, p,
-                   &n, errstr, errstr_size);
-    if (st == STORE_OK && n == 0)
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no target %s", ids);
-    return st;
+    return store_run_row(conn, "recording the resolved destination",
+                         "UPDATE targets SET destination_resolved = $2 WHERE id = $1 RETURNING id",
+                         2, p, NULL, errstr, errstr_size, "no target %s", ids);
 }
 
 /* ---- check types (the console's check list) ---------------------------------------------- */

@@ -18,20 +18,6 @@
 #define MS_REVOKED   MS("w.revoked_at")
 #define MS_EXPIRES   MS("w.token_expires_at")
 
-/* store_workspace_refresh's read of the locked row ($2: the margin in ms). */
-#define REFRESH_SELECT                                                                             \
-    "SELECT w.token_enc, w.refresh_token_enc, " MS_EXPIRES ", "                                    \
-    " w.token_expires_at IS NOT NULL AND "                                                         \
-    " w.token_expires_at <= now() + $2::int8 * interval '1 millisecond', "                         \
-    " w.revoked_at IS NOT NULL, COALESCE(w.revoked_reason, '') "                                   \
-    "FROM workspaces w WHERE w.team_id = $1 AND w.removed_at IS NULL FOR UPDATE"
-
-/* ... and its write of the new pair ($2, $3 sealed; $4 the lifetime in s, 0: none). */
-#define REFRESH_UPDATE                                                                             \
-    "UPDATE workspaces w SET token_enc = $2, refresh_token_enc = $3, "                             \
-    " token_expires_at = CASE WHEN $4::int8 > 0 THEN now() + $4::int8 * interval '1 second' END, " \
-    " updated_at = now() WHERE w.team_id = $1 RETURNING " MS_EXPIRES
-
 /* store_workspace_refresh_lock's read of the locked row ($2: the margin in ms). */
 #define REFRESH_SELECT                                                                             \
     "SELECT w.token_enc, w.refresh_token_enc, " MS_EXPIRES ", "                                    \
@@ -55,17 +41,8 @@
 #define MAX_TEAM_NAME 200
 #define MAX_TOKEN     4096
 
-static void workspace_dispose(store_workspace *w)
-{
-    free(w->team_id);
-    free(w->team_name);
-    free(w->bot_user_id);
-    free(w->scopes);
-    free(w->revoked_reason);
-    memset(w, 0, sizeof *w);
-}
-
-DEFINE_DESTROY(store_workspace, store_workspaces, workspace_dispose)
+/* The NOT_FOUND message of every lookup by team id (%s: the quoted id). */
+#define NO_WORKSPACE "no workspace %s is installed"
 
 #define WORKSPACE_SELECT                                                                           \
     "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "   \
@@ -84,9 +61,35 @@ static const col workspace_cols[] = {
 };
 #undef W
 
+static void workspace_dispose(store_workspace *w)
+{
+    store_col_free(w, workspace_cols, ARRAY_LEN(workspace_cols));
+    memset(w, 0, sizeof *w);
+}
+
+DEFINE_DESTROY(store_workspace, store_workspaces, workspace_dispose)
+
 static void workspace_row(const PGresult *r, int i, void *item)
 {
     store_col_map(r, i, item, workspace_cols, ARRAY_LEN(workspace_cols));
+}
+
+/* A token's bytes: none may be a space, another control character or DEL
+ * (they would not survive an Authorization header). */
+static bool has_space_or_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+/* Wipes and frees a sealed token (crypto_seal's output; NULL is fine). */
+static void sealed_free(unsigned char *sealed, size_t len)
+{
+    if (sealed)
+        crypto_wipe(sealed, len);
+    free(sealed);
 }
 
 store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
@@ -108,12 +111,9 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
     if (tlen > MAX_TOKEN)
         return store_fail(STORE_INVALID, errstr, errstr_size,
                           "token: longer than %d bytes (value not shown)", MAX_TOKEN);
-    for (size_t i = 0; i < tlen; i++) {
-        unsigned char c = (unsigned char)in->token[i];
-        if (c <= 0x20 || c == 0x7f)
-            return store_fail(STORE_INVALID, errstr, errstr_size,
-                              "token: contains whitespace or control characters (value not shown)");
-    }
+    if (has_space_or_control(in->token))
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "token: contains whitespace or control characters (value not shown)");
 
     /* Rotation comes as a pair: a refresh token and the token's lifetime. */
     bool rotating = in->refresh_token != NULL;
@@ -122,13 +122,10 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
         return store_fail(STORE_INVALID, errstr, errstr_size,
                           "refresh_token: empty or longer than %d bytes (value not shown)",
                           MAX_TOKEN);
-    for (size_t i = 0; i < rlen; i++) {
-        unsigned char c = (unsigned char)in->refresh_token[i];
-        if (c <= 0x20 || c == 0x7f)
-            return store_fail(STORE_INVALID, errstr, errstr_size,
-                              "refresh_token: contains whitespace or control characters (value not "
-                              "shown)");
-    }
+    if (rotating && has_space_or_control(in->refresh_token))
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "refresh_token: contains whitespace or control characters (value not "
+                          "shown)");
     if (rotating != (in->expires_in > 0) || in->expires_in < 0 || in->expires_in > 1000000000L)
         return store_fail(
             STORE_INVALID, errstr, errstr_size,
@@ -141,8 +138,7 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
     if (crypto_seal(key, in->token, tlen, &sealed, &sealed_len))
         return store_fail(STORE_CRYPTO, errstr, errstr_size, "token: encryption failed");
     if (rotating && crypto_seal(key, in->refresh_token, rlen, &rsealed, &rsealed_len)) {
-        crypto_wipe(sealed, sealed_len);
-        free(sealed);
+        sealed_free(sealed, sealed_len);
         return store_fail(STORE_CRYPTO, errstr, errstr_size, "refresh_token: encryption failed");
     }
     char expires[24];
@@ -195,11 +191,8 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
 out:
     if (st)
         store_rollback(conn);
-    crypto_wipe(sealed, sealed_len);
-    free(sealed);
-    if (rsealed)
-        crypto_wipe(rsealed, rsealed_len);
-    free(rsealed);
+    sealed_free(sealed, sealed_len);
+    sealed_free(rsealed, rsealed_len);
     return st;
 }
 
@@ -217,14 +210,12 @@ store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *err
 store_status store_workspace_get(PGconn *conn, const char *team_id, store_workspace **out,
                                  char *errstr, size_t errstr_size)
 {
-    char q[96], not_found[128];
-    snprintf(not_found, sizeof not_found, "no workspace %s is installed",
-             store_quote(team_id, q, sizeof q));
+    char q[96];
     const char *p[1] = {team_id ? team_id : ""};
     void *item;
-    store_status st =
-        store_query_one(conn, "reading the workspace", WORKSPACE_SELECT "AND w.team_id = $1", 1, p,
-                        workspace_row, sizeof **out, &item, not_found, errstr, errstr_size);
+    store_status st = store_query_one(
+        conn, "reading the workspace", WORKSPACE_SELECT "AND w.team_id = $1", 1, p, workspace_row,
+        sizeof **out, &item, errstr, errstr_size, NO_WORKSPACE, store_quote(team_id, q, sizeof q));
     *out = item;
     return st;
 }
@@ -241,17 +232,12 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
     if ((st = store_begin(conn, what, errstr, errstr_size)))
         return st;
     const char *p[1] = {team_id ? team_id : ""};
-    int found = 0;
-    if ((st = store_exec(conn, what,
-                         "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL "
-                         "FOR UPDATE",
-                         1, p, &found, errstr, errstr_size)))
+    if ((st = store_run_row(conn, what,
+                            "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL "
+                            "FOR UPDATE",
+                            1, p, NULL, errstr, errstr_size, NO_WORKSPACE,
+                            store_quote(team_id, q, sizeof q))))
         goto out;
-    if (!found) {
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
-                        store_quote(team_id, q, sizeof q));
-        goto out;
-    }
     r = store_run(
         conn, what,
         "SELECT id, name FROM targets WHERE team_id = $1 AND deleted_at IS NULL ORDER BY id", 1, p,
@@ -337,7 +323,7 @@ store_status store_workspace_token(PGconn *conn, const unsigned char key[CRYPTO_
     }
     if (PQntuples(r) == 0) {
         PQclear(r);
-        return store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
+        return store_fail(STORE_NOT_FOUND, errstr, errstr_size, NO_WORKSPACE,
                           store_quote(team_id, q, sizeof q));
     }
     const unsigned char *sealed = (const unsigned char *)PQgetvalue(r, 0, 0);
@@ -431,7 +417,7 @@ store_status store_workspace_refresh_lock(PGconn *conn, const unsigned char key[
         goto out;
     }
     if (PQntuples(r) == 0) {
-        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, "no workspace %s is installed",
+        st = store_fail(STORE_NOT_FOUND, errstr, errstr_size, NO_WORKSPACE,
                         store_quote(team_id, q, sizeof q));
         goto out;
     }
@@ -486,12 +472,8 @@ store_status store_workspace_refresh_save(PGconn *conn, const unsigned char key[
     *expires_at_ms = store_get_i64(r, 0, 0);
 out:
     PQclear(r);
-    if (sealed)
-        crypto_wipe(sealed, sealed_len);
-    free(sealed);
-    if (rsealed)
-        crypto_wipe(rsealed, rsealed_len);
-    free(rsealed);
+    sealed_free(sealed, sealed_len);
+    sealed_free(rsealed, rsealed_len);
     return st;
 }
 
@@ -514,21 +496,33 @@ void store_workspace_refresh_rollback(PGconn *conn)
 
 /* ---- tenants of a workspace (herald-api's tenant-scoped tokens) -------------------------- */
 
+/* Runs a one-row query about tenant ($1) and team_id ($2): *flag gets its
+ * bool column 0, *count (may be NULL) its count column 1. */
+static store_status tenants_query(PGconn *conn, const char *sql, const char *tenant,
+                                  const char *team_id, bool *flag, long *count, char *errstr,
+                                  size_t errstr_size)
+{
+    const char *p[2] = {tenant, team_id};
+    PGresult *r =
+        store_run(conn, "checking the workspace's tenants", sql, 2, p, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    *flag = store_get_bool(r, 0, 0);
+    if (count)
+        *count = (long)store_get_i64(r, 0, 1);
+    PQclear(r);
+    return STORE_OK;
+}
+
 store_status store_workspace_visible(PGconn *conn, const char *tenant, const char *team_id,
                                      bool *visible, char *errstr, size_t errstr_size)
 {
-    const char *p[2] = {tenant, team_id};
-    PGresult *r = store_run(conn, "checking the workspace's tenants",
-                            "SELECT EXISTS (SELECT 1 FROM workspace_tenants "
-                            "                WHERE tenant_id = $1 AND team_id = $2) "
-                            "    OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 "
-                            "                AND team_id = $2 AND deleted_at IS NULL)",
-                            2, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    *visible = store_get_bool(r, 0, 0);
-    PQclear(r);
-    return STORE_OK;
+    return tenants_query(conn,
+                         "SELECT EXISTS (SELECT 1 FROM workspace_tenants "
+                         "                WHERE tenant_id = $1 AND team_id = $2) "
+                         "    OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 "
+                         "                AND team_id = $2 AND deleted_at IS NULL)",
+                         tenant, team_id, visible, NULL, errstr, errstr_size);
 }
 
 store_status store_workspace_link_tenant(PGconn *conn, const char *team_id, const char *tenant,
@@ -545,22 +539,15 @@ store_status store_workspace_tenant_use(PGconn *conn, const char *tenant, const 
                                         bool *shared, long *targets, char *errstr,
                                         size_t errstr_size)
 {
-    const char *p[2] = {tenant, team_id};
-    PGresult *r = store_run(
-        conn, "checking the workspace's tenants",
+    return tenants_query(
+        conn,
         "SELECT EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id <> "
         "$1) "
         "    OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id <> $1 "
         "                AND deleted_at IS NULL), "
         "       (SELECT count(*) FROM targets WHERE team_id = $2 AND tenant_id = $1 "
         "         AND deleted_at IS NULL)",
-        2, p, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    *shared = store_get_bool(r, 0, 0);
-    *targets = (long)store_get_i64(r, 0, 1);
-    PQclear(r);
-    return STORE_OK;
+        tenant, team_id, shared, targets, errstr, errstr_size);
 }
 
 store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, const char *team_id,

@@ -102,8 +102,7 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
     for (int i = 0; i < 2; i++)
         fcntl(s->wake[i], F_SETFL, fcntl(s->wake[i], F_GETFL) | O_NONBLOCK);
 
-    s->db = db_connect(cfg->common.database_url, errstr, errstr_size);
-    if (!s->db)
+    if (sender_link_open(s, cfg->common.database_url, errstr, errstr_size))
         goto fail;
 
     dispatch_config dc = {.channel_rate = cfg->channel_rate,
@@ -204,8 +203,7 @@ void sender_destroy(sender *s)
     offsets_destroy(s->offs);
     if (s->multi)
         curl_multi_cleanup(s->multi);
-    if (s->db)
-        PQfinish(s->db);
+    db_link_destroy(s->db);
     for (size_t i = 0; i < s->nowned; i++)
         free(s->owned[i]);
     free(s->owned);
@@ -224,12 +222,13 @@ void sender_destroy(sender *s)
  * may wait for its retries, plus a day). */
 static void prune_check_passes(sender *s, int64_t now)
 {
-    if (now < s->next_prune_ms || s->db_down)
+    PGconn *conn;
+    if (now < s->next_prune_ms || s->db_down || !(conn = sender_conn(s)))
         return;
     s->next_prune_ms = now + 3600 * 1000;
     int64_t keep = s->cfg.thread_max_age_ms + s->cfg.retry_max_age_ms + 86400 * 1000LL;
     char err[512];
-    long n = sender_db_prune_check_passes(s->db, keep, err, sizeof err);
+    long n = sender_db_prune_check_passes(conn, keep, err, sizeof err);
     if (n < 0)
         sender_link_failed(s, "pruning recorded check passes", err);
     else if (n > 0)
@@ -285,9 +284,10 @@ static void drop_all_queued(sender *s)
 {
     release_ctx rc = {s, NULL, NULL, 0, 0};
     size_t n = dispatch_remove_if(s->disp, all_jobs, collect_release, &rc);
-    if (rc.n && sender_link_ready(s)) {
+    PGconn *conn = rc.n ? sender_conn(s) : NULL;
+    if (conn) {
         char err[512];
-        if (sender_db_release(s->db, rc.ids, rc.leases, rc.n, err, sizeof err) < 0)
+        if (sender_db_release(conn, rc.ids, rc.leases, rc.n, err, sizeof err) < 0)
             sender_link_failed(s, "handing back leased retries", err);
     }
     for (size_t i = 0; i < rc.n; i++)
@@ -341,7 +341,7 @@ int sender_run(sender *s)
             break;
 
         if (s->db_down)
-            sender_link_ready(s); /* reconnects at most once a second */
+            (void)sender_conn(s); /* reconnects when the backoff allows, never waits for it */
         if (!drained) {
             sender_consume(s, now);
             sender_poll_retries(s, now);

@@ -69,11 +69,12 @@ ws_entry *sender_workspace(sender *s, const char *team_id, int64_t now)
         ratelimit_init(&w->lookups, s->cfg.lookup_rate / 60.0, 5, now);
         strmap_put(s->workspaces, team_id, w);
     }
-    if (!sender_link_ready(s))
+    PGconn *conn = sender_conn(s);
+    if (!conn)
         return w->fetched_ms ? w : NULL;
     sender_db_workspace row;
     char err[512];
-    if (sender_db_workspace_get(s->db, team_id, &row, err, sizeof err)) {
+    if (sender_db_workspace_get(conn, team_id, &row, err, sizeof err)) {
         sender_link_failed(s, "reading the workspace", err);
         return w->fetched_ms ? w : NULL;
     }
@@ -121,11 +122,12 @@ const sender_db_target *sender_target(sender *s, int64_t target_id, int64_t now)
     target_entry *t = strmap_get(s->targets, k);
     if (t && now - t->fetched_ms < TARGET_TTL_MS)
         return &t->t;
-    if (!sender_link_ready(s))
+    PGconn *conn = sender_conn(s);
+    if (!conn)
         return t ? &t->t : NULL;
     sender_db_target row;
     char err[512];
-    if (sender_db_target_get(s->db, target_id, &row, err, sizeof err)) {
+    if (sender_db_target_get(conn, target_id, &row, err, sizeof err)) {
         sender_link_failed(s, "reading the target", err);
         return t ? &t->t : NULL;
     }
@@ -160,10 +162,11 @@ int sender_user_cached(sender *s, const char *team_id, const char *email, char *
         return 1;
     }
     free(k);
-    if (!sender_link_ready(s))
+    PGconn *conn = sender_conn(s);
+    if (!conn)
         return -1;
     char err[512];
-    int rc = sender_db_user_get(s->db, team_id, email, s->cfg.lookup_ttl_ms,
+    int rc = sender_db_user_get(conn, team_id, email, s->cfg.lookup_ttl_ms,
                                 s->cfg.lookup_neg_ttl_ms, user_id, size, err, sizeof err);
     if (rc < 0) {
         sender_link_failed(s, "reading the user cache", err);
@@ -191,6 +194,7 @@ void sender_user_remember(sender *s, const char *team_id, const char *email, con
     free(strmap_put(s->users, k, e));
     free(k);
     char err[512];
-    if (!s->db_down && sender_db_user_put(s->db, team_id, email, user_id, err, sizeof err))
+    PGconn *conn = s->db_down ? NULL : sender_conn(s);
+    if (conn && sender_db_user_put(conn, team_id, email, user_id, err, sizeof err))
         sender_link_failed(s, "storing the user cache", err); /* only a cache: not fatal */
 }

@@ -116,19 +116,20 @@ bool sender_flight_render(sender *s, flight *f, const sender_db_target *t)
     if (!strcmp(j->kind, "test"))
         return render_test_message(t ? t->name : NULL, &s->ropts, &f->msg) == 0;
     /* Threads for repeats. */
+    PGconn *conn = NULL;
     if (s->cfg.threads && t && t->thread_repeats && j->ev->kind == EVENT_CHECK_RESULT &&
-        !s->db_down) {
+        !s->db_down && (conn = sender_conn(s))) {
         sender_db_thread th;
         char key_dest[256];
         snprintf(key_dest, sizeof key_dest, "%s", j->destination);
-        if (sender_db_thread_get(s->db, j->target_id, j->ev->check_type, &th, err, sizeof err)) {
+        if (sender_db_thread_get(conn, j->target_id, j->ev->check_type, &th, err, sizeof err)) {
             sender_link_failed(s, "reading thread state", err);
         } else {
             f->thread_track = true;
             bool same_dest = th.found && !strcasecmp(th.destination, key_dest);
             int64_t age = j->ev->evaluated_at_ms - th.last_run_ms;
             if (same_dest && age >= 0 && age <= s->cfg.thread_max_age_ms) {
-                int passed = sender_db_check_passed_between(s->db, j->tenant_id, j->ev->check_type,
+                int passed = sender_db_check_passed_between(conn, j->tenant_id, j->ev->check_type,
                                                             th.last_run_ms, j->ev->evaluated_at_ms,
                                                             err, sizeof err);
                 if (passed < 0)

@@ -68,14 +68,15 @@ void sender_store_offsets(sender *s)
 static void seed_bucket(sender *s, dispatch_channel *c, const char *team_id, const char *key,
                         int64_t now)
 {
-    if (s->cfg.channel_rate <= 0 || s->db_down)
+    PGconn *conn;
+    if (s->cfg.channel_rate <= 0 || s->db_down || !(conn = sender_conn(s)))
         return;
     ratelimit_bucket *b = dispatch_channel_bucket(c);
     int64_t window = (int64_t)(b->burst / b->rate * 1000.0) + 1000;
     int64_t ago[64];
     char err[512];
     int n =
-        sender_db_recent_sends(s->db, team_id, key, window, ago, ARRAY_LEN(ago), err, sizeof err);
+        sender_db_recent_sends(conn, team_id, key, window, ago, ARRAY_LEN(ago), err, sizeof err);
     if (n <= 0) {
         if (n < 0)
             sender_link_failed(s, "reading recent sends", err);
@@ -218,9 +219,12 @@ static void refresh_owned(sender *s, int64_t now)
     s->nowned = 0;
     if (!s->nassigned || s->npartitions <= 0 || !s->partitioner)
         return;
+    PGconn *conn = sender_conn(s);
+    if (!conn)
+        return;
     char **teams = NULL;
     char err[512];
-    int n = sender_db_team_ids(s->db, &teams, err, sizeof err);
+    int n = sender_db_team_ids(conn, &teams, err, sizeof err);
     if (n < 0) {
         sender_link_failed(s, "listing workspaces", err);
         return;
@@ -242,16 +246,19 @@ static void refresh_owned(sender *s, int64_t now)
 /* Leases due retries (and deliveries whose sender died) back into the queues. */
 void sender_poll_retries(sender *s, int64_t now)
 {
-    if (now < s->next_poll_ms || !sender_link_ready(s))
+    if (now < s->next_poll_ms || !sender_conn(s))
         return;
     s->next_poll_ms = now + s->cfg.retry_poll_ms;
     if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
         return;
     refresh_owned(s, now);
+    PGconn *conn = sender_conn(s); /* again: refresh_owned may have lost it */
+    if (!conn)
+        return;
     sender_db_due *rows = NULL;
     char err[512];
     int n =
-        sender_db_lease_due(s->db, POLL_BATCH, s->cfg.claim_lease_ms, (const char *const *)s->owned,
+        sender_db_lease_due(conn, POLL_BATCH, s->cfg.claim_lease_ms, (const char *const *)s->owned,
                             s->nowned, s->cfg.takeover_grace_ms, &rows, err, sizeof err);
     if (n < 0) {
         sender_link_failed(s, "leasing due retries", err);

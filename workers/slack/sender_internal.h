@@ -16,7 +16,7 @@
  *   sender_outcome.c  claims, recording outcomes (sent, retrying, failed), 429s, revocations
  *   sender_cache.c    workspace, target and user (email -> id) caches
  *   sender_token.c    token rotation: refreshing expiring or expired bot tokens
- *   sender_link.c     the PostgreSQL link: noticing it is lost, reconnecting
+ *   sender_link.c     the PostgreSQL link (a common/dblink.h db_link): statements' failures
  *   sender_metrics.c  the Prometheus metrics
  *
  * @locality: everything runs on the thread that calls sender_run(), except
@@ -29,6 +29,7 @@
 #include "common/backoff.h"
 #include "common/crypto.h"
 #include "common/db.h"
+#include "common/dblink.h"
 #include "common/event.h"
 #include "common/httpd.h"
 #include "common/kafka.h"
@@ -160,9 +161,9 @@ struct sender {
     atomic_int stop; /* lock-free: set from other threads or a signal handler */
     int wake[2];     /* librdkafka's queue events and sender_stop() write here */
 
-    PGconn *db;
-    atomic_bool db_down; /* also read by the /healthz thread */
-    int64_t db_retry_ms;
+    db_link *db;         /* owns the connection, reconnects with backoff (sender_link.c) */
+    atomic_bool db_down; /* the link is down: mirrors db for the /healthz thread */
+    char db_error[512];  /* the link's last failure (sender_link_open's error) */
 
     rd_kafka_t *rk;  /* consumer */
     rd_kafka_t *dlq; /* producer for the dead-letter topic */
@@ -220,10 +221,19 @@ bool sender_stopping(sender *s);
 
 /* ---- sender_link.c ----------------------------------------------------------------------- */
 
-/* Notes a failed statement: a lost link stops claims and polls until it is back. */
+/* Creates the link and connects (a database down at startup is an error:
+ * errstr as db_connect's). Returns 0 or -1. */
+int sender_link_open(sender *s, const char *conninfo, char *errstr, size_t errstr_size);
+/*
+ * The connection for a statement now, or NULL while the database is away
+ * (connects when the link's backoff allows; otherwise returns at once). Do
+ * not keep it across anything that may call sender_link_failed: a lost
+ * connection is closed there.
+ */
+PGconn *sender_conn(sender *s);
+/* Notes a failed statement: a lost link stops claims and polls until it is
+ * back (db_link_lost); an error of the statement's own is only logged. */
 void sender_link_failed(sender *s, const char *what, const char *err);
-/* Reconnects at most once a second. True when the link is usable. */
-bool sender_link_ready(sender *s);
 
 /* ---- sender_metrics.c -------------------------------------------------------------------- */
 

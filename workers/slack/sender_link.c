@@ -1,42 +1,63 @@
 /*
- * herald-slack's PostgreSQL link: a statement that fails because the link is
- * lost marks the database down (claims, polls and outcomes wait), and the
- * loop reconnects with PQreset at most once a second.
+ * herald-slack's PostgreSQL link: a thin adapter over common/dblink.h. The
+ * db_link owns the connection and reconnects with backoff; here a failed
+ * statement is told apart (the link, or the data), and db_down mirrors the
+ * link for the /healthz thread and for the checks that must not connect.
  */
 #include "workers/slack/sender_internal.h"
 
 #include "common/log.h"
-#include "common/util.h"
 
-/* Notes a failed statement: a lost link stops claims and polls until it is back. */
-void sender_link_failed(sender *s, const char *what, const char *err)
+#include <stdio.h>
+#include <string.h>
+
+/* Every failure of the link (connect, or a statement that lost it). The
+ * reason is kept for sender_link_open's error at startup. */
+static void on_db_error(void *arg, const char *what, const char *why)
 {
-    if (db_connection_lost(s->db)) {
-        if (!s->db_down)
-            LOG_ERROR("database connection lost (%s): %s; holding work until it is back", what,
-                      err);
-        s->db_down = true;
-    } else {
-        LOG_ERROR("database: %s: %s", what, err);
-    }
+    sender *s = arg;
+    (void)what;
+    atomic_store(&s->db_down, true);
+    snprintf(s->db_error, sizeof s->db_error, "%s", why);
 }
 
-/* Reconnects at most once a second. True when the link is usable. */
-bool sender_link_ready(sender *s)
+int sender_link_open(sender *s, const char *conninfo, char *errstr, size_t errstr_size)
 {
-    if (!s->db_down && !db_connection_lost(s->db))
-        return true;
-    s->db_down = true;
-    int64_t now = util_now_mono_ms();
-    if (now < s->db_retry_ms)
-        return false;
-    s->db_retry_ms = now + 1000;
-    PQreset(s->db);
-    if (PQstatus(s->db) != CONNECTION_OK)
-        return false;
-    PGresult *r = PQexec(s->db, "SET client_min_messages = warning");
-    PQclear(r);
-    LOG_INFO("database connection re-established");
-    s->db_down = false;
-    return true;
+    /* No on_connect: db_connect already sets the one session setting
+     * (client_min_messages) on every connection, and nothing is prepared. */
+    const db_link_config lc = {.conninfo = conninfo,
+                               .on_loss = "holding work until it is back",
+                               .on_error = on_db_error,
+                               .arg = s};
+    char err[512];
+    s->db = db_link_new(&lc, err, sizeof err);
+    if (!s->db) {
+        /* herald-slack's wording for a bad URL, as before the link. */
+        static const char prefix[] = "database URL: ";
+        const char *why = strncmp(err, prefix, sizeof prefix - 1) ? err : err + sizeof prefix - 1;
+        snprintf(errstr, errstr_size, "database connection failed: %s", why);
+        return -1;
+    }
+    /* A database that is down at startup is an error (the process exits);
+     * later outages are waited for. */
+    if (!sender_conn(s)) {
+        snprintf(errstr, errstr_size, "%s", s->db_error);
+        return -1;
+    }
+    return 0;
+}
+
+PGconn *sender_conn(sender *s)
+{
+    PGconn *conn = db_link_get(s->db);
+    atomic_store(&s->db_down, conn == NULL);
+    return conn;
+}
+
+void sender_link_failed(sender *s, const char *what, const char *err)
+{
+    if (db_connection_lost(db_link_conn(s->db)))
+        db_link_lost(s->db, what, err); /* logs the outage once; on_db_error sets db_down */
+    else
+        LOG_ERROR("database: %s: %s", what, err);
 }

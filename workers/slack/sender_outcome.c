@@ -49,7 +49,8 @@ static int64_t *ids_of(job **jobs, size_t n)
 /* Writes one outcome; true when it is in PostgreSQL. */
 static bool outcome_write(sender *s, const outcome *o)
 {
-    if (!sender_link_ready(s))
+    PGconn *conn = sender_conn(s);
+    if (!conn)
         return false;
     char err[512];
     int64_t *ids = ids_of(o->jobs, o->njobs);
@@ -57,16 +58,16 @@ static bool outcome_write(sender *s, const outcome *o)
     int rc = 0;
     switch (o->kind) {
     case OUT_SENT:
-        rc = sender_db_mark_sent(s->db, ids, o->njobs, o->channel, o->ts, o->thread_ts,
+        rc = sender_db_mark_sent(conn, ids, o->njobs, o->channel, o->ts, o->thread_ts,
                                  o->digest_size, o->resolved, err, sizeof err);
         break;
     case OUT_RETRY:
-        rc = sender_db_mark_retrying(s->db, ids, leases, o->due_ms, o->njobs, o->code, o->reason,
+        rc = sender_db_mark_retrying(conn, ids, leases, o->due_ms, o->njobs, o->code, o->reason,
                                      err, sizeof err);
         break;
     case OUT_FAILED:
-        rc = sender_db_mark_failed(s->db, ids, leases, o->njobs, o->code, o->reason, err,
-                                   sizeof err);
+        rc =
+            sender_db_mark_failed(conn, ids, leases, o->njobs, o->code, o->reason, err, sizeof err);
         break;
     }
     free(ids);
@@ -165,12 +166,11 @@ void sender_flush_pending(sender *s)
                 rows[k++] = (sender_db_sent_row){o->jobs[j]->id, o->channel,  o->ts,
                                                  o->thread_ts,   o->resolved, o->digest_size};
         char err[512];
-        int rc = sender_link_ready(s)
-                     ? sender_db_mark_sent_rows(s->db, rows, nrows, err, sizeof err)
-                     : -1;
+        PGconn *conn = sender_conn(s);
+        int rc = conn ? sender_db_mark_sent_rows(conn, rows, nrows, err, sizeof err) : -1;
         free(rows);
         if (rc < 0) {
-            if (!s->db_down)
+            if (conn)
                 sender_link_failed(s, "recording sent deliveries", err);
             return;
         }
@@ -242,8 +242,9 @@ void sender_drop_unclaimed(sender *s, job *j)
 {
     sender_db_row_state st = SENDER_DB_ROW_DONE;
     char err[512];
-    if (j->from_kafka && !s->db_down &&
-        sender_db_row_state_of(s->db, j->id, j->event_id, j->target_id, &st, err, sizeof err)) {
+    PGconn *conn = j->from_kafka && !s->db_down ? sender_conn(s) : NULL;
+    if (conn &&
+        sender_db_row_state_of(conn, j->id, j->event_id, j->target_id, &st, err, sizeof err)) {
         sender_link_failed(s, "checking a delivery", err);
         st = SENDER_DB_ROW_DONE;
     }
@@ -267,7 +268,8 @@ void sender_drop_unclaimed(sender *s, job *j)
  */
 static bool claim_jobs(sender *s, job **jobs, size_t *n, bool count_attempt)
 {
-    if (!sender_link_ready(s))
+    PGconn *conn = sender_conn(s);
+    if (!conn)
         return false;
     sender_db_claim_req *reqs = xmalloc(*n * sizeof *reqs);
     sender_db_claim_res *res = xmalloc(*n * sizeof *res);
@@ -275,8 +277,8 @@ static bool claim_jobs(sender *s, job **jobs, size_t *n, bool count_attempt)
         reqs[i] = (sender_db_claim_req){jobs[i]->id, jobs[i]->event_id, jobs[i]->target_id,
                                         jobs[i]->lease};
     char err[512];
-    int rc = sender_db_claim(s->db, reqs, *n, s->cfg.claim_lease_ms, count_attempt, res, err,
-                             sizeof err);
+    int rc =
+        sender_db_claim(conn, reqs, *n, s->cfg.claim_lease_ms, count_attempt, res, err, sizeof err);
     if (rc < 0) {
         sender_link_failed(s, "claiming deliveries", err);
         free(reqs);
@@ -372,11 +374,12 @@ void sender_on_sent(sender *s, flight *f, const slack_result *res, int64_t now_w
         s->stats.digests++;
         s->stats.folded += (int64_t)f->njobs;
     }
-    if (f->thread_track && f->njobs == 1 && !s->db_down) {
+    PGconn *conn = f->thread_track && f->njobs == 1 && !s->db_down ? sender_conn(s) : NULL;
+    if (conn) {
         job *j = f->jobs[0];
         char err[512];
         /* A reply keeps the streak's root; a top-level message starts a new streak. */
-        if (sender_db_thread_put(s->db, j->target_id, j->ev->check_type, j->destination, channel,
+        if (sender_db_thread_put(conn, j->target_id, j->ev->check_type, j->destination, channel,
                                  f->thread_reply ? f->thread_ts : res->ts, j->ev->failing_count,
                                  j->event_id, j->ev->evaluated_at_ms, err, sizeof err))
             sender_link_failed(s, "recording thread state", err);
@@ -395,9 +398,10 @@ void sender_revoke_workspace(sender *s, ws_entry *w, const char *code)
     snprintf(w->reason, sizeof w->reason, "%s", code);
     metrics_counter_inc(s->m.revoked, NULL);
     char err[512];
-    int rc = s->db_down ? 0
-                        : sender_db_workspace_revoke(s->db, w->team_id, w->token_enc,
-                                                     w->token_enc_len, code, err, sizeof err);
+    PGconn *conn = s->db_down ? NULL : sender_conn(s);
+    int rc = !conn ? 0
+                   : sender_db_workspace_revoke(conn, w->team_id, w->token_enc, w->token_enc_len,
+                                                code, err, sizeof err);
     if (rc < 0)
         sender_link_failed(s, "marking the workspace revoked", err);
     LOG_ERROR("workspace %s: Slack says %s: installation marked unusable; its deliveries fail "

@@ -241,11 +241,12 @@ static void claim_and_launch(sender *s, flight **plans, size_t np, int64_t now)
             reqs[k++] = (sender_db_claim_req){jb->id, jb->event_id, jb->target_id, jb->lease};
         }
     char err[512];
-    int rc = sender_link_ready(s) ? sender_db_claim(s->db, reqs, total, s->cfg.claim_lease_ms, true,
-                                                    res, err, sizeof err)
-                                  : -1;
+    PGconn *conn = sender_conn(s);
+    int rc =
+        conn ? sender_db_claim(conn, reqs, total, s->cfg.claim_lease_ms, true, res, err, sizeof err)
+             : -1;
     if (rc < 0) {
-        if (!s->db_down)
+        if (conn)
             sender_link_failed(s, "claiming deliveries", err);
         for (size_t i = 0; i < np; i++)
             unplan(s, plans[i], now);

@@ -50,7 +50,8 @@ refresh_outcome sender_token_refresh(sender *s, ws_entry *w, const char *stale, 
 {
     if (!w->rotating || !sender_rotation_ready(s))
         return REFRESH_NONE;
-    if (now < w->refresh_retry_ms || !sender_link_ready(s))
+    PGconn *conn = now < w->refresh_retry_ms ? NULL : sender_conn(s);
+    if (!conn)
         return REFRESH_LATER;
     store_slack_app app = {.api_base = s->cfg.common.slack_api_url,
                            .client_id = s->client_id,
@@ -58,9 +59,8 @@ refresh_outcome sender_token_refresh(sender *s, ws_entry *w, const char *stale, 
                            .timeout_ms = (long)s->cfg.request_timeout_ms};
     store_token t;
     char err[512];
-    store_status st =
-        store_workspace_refresh(s->db, s->key, w->team_id, &app, s->cfg.token_refresh_margin_ms,
-                                stale, &t, err, sizeof err);
+    store_status st = store_workspace_refresh(
+        conn, s->key, w->team_id, &app, s->cfg.token_refresh_margin_ms, stale, &t, err, sizeof err);
     refresh_outcome out = REFRESH_OK;
     if (st == STORE_OK) {
         if (t.refreshed) {

@@ -151,3 +151,8 @@ int64_t db_link_next_attempt_ms(const db_link *l)
 {
     return l->next_attempt_ms;
 }
+
+void db_link_hurry(db_link *l)
+{
+    l->next_attempt_ms = 0;
+}

@@ -109,4 +109,9 @@ uint64_t db_link_generation(const db_link *l);
 /* util_now_mono_ms() from which db_link_get tries to connect again. */
 int64_t db_link_next_attempt_ms(const db_link *l);
 
+/* The next db_link_get tries at once, whatever the backoff: for a drain at
+ * shutdown, which has seconds left, not the length of an outage. The backoff
+ * goes on growing from where it was if that attempt fails too. */
+void db_link_hurry(db_link *l);
+
 #endif

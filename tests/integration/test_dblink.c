@@ -190,6 +190,25 @@ START_TEST(unreachable_backs_off_without_spinning)
 }
 END_TEST
 
+/* A shutdown drain does not wait out a long backoff: hurry makes the next get
+ * try at once, and a failed try keeps growing the backoff. */
+START_TEST(hurry_tries_at_once)
+{
+    counts c = {0};
+    db_link *l = link_new(UNREACHABLE, &c, 2000, 8000);
+    ck_assert_ptr_null(db_link_get(l));
+    ck_assert_int_eq(c.errors, 1);
+    ck_assert_ptr_null(db_link_get(l)); /* backing off: no attempt */
+    ck_assert_int_eq(c.errors, 1);
+    int64_t before = util_now_mono_ms();
+    db_link_hurry(l);
+    ck_assert_ptr_null(db_link_get(l));
+    ck_assert_int_eq(c.errors, 2); /* tried at once */
+    ck_assert_int_ge(db_link_next_attempt_ms(l) - before, 4000);
+    db_link_destroy(l);
+}
+END_TEST
+
 /* A connection whose setup fails is not handed out; it is retried like a
  * failed connect. */
 START_TEST(failed_setup_is_retried)
@@ -300,13 +319,10 @@ int main(void)
     tcase_add_test(tc, connects_once_and_sets_up);
     tcase_add_test(tc, dropped_connection_reconnects_after_backoff);
     tcase_add_test(tc, unreachable_backs_off_without_spinning);
+    tcase_add_test(tc, hurry_tries_at_once);
     tcase_add_test(tc, failed_setup_is_retried);
     tcase_add_test(tc, bad_conninfo_is_refused);
     tcase_add_test(tc, outage_logged_once);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return testlib_run_suite(s);
 }

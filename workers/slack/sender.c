@@ -372,6 +372,10 @@ int sender_run(sender *s)
 
     abort_flights(s);
     for (int i = 0; i < 50 && s->pending; i++) {
+        /* Once a second, whatever the link's backoff (which may be at its
+         * 5 s cap after a long outage): the drain has only 5 s. */
+        if (s->db_down && i % 10 == 0)
+            db_link_hurry(s->db);
         sender_flush_pending(s);
         if (s->pending)
             usleep(100 * 1000);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cli_command cmd = {"thing do", "ID [--name N]", "Does the thing."};
+static const cfg_command cmd = {"thing do", "ID [--name N]", "Does the thing."};
 
 START_TEST(flags_anywhere)
 {

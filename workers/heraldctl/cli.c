@@ -13,7 +13,7 @@
 
 /* ================================================================ flags */
 
-cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
+cfg_result cli_parse(const char *prog, const cfg_command *cmd, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
                      char *errstr, size_t errstr_size)
 {
@@ -29,7 +29,7 @@ cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *op
 
 /* ================================================================ commands */
 
-int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
+int cli_parse_or_exit(const char *prog, const cfg_command *cmd, const cfg_opt *opts, size_t nopts,
                       int argc, char **argv, const char **pos, size_t max_pos, size_t *npos)
 {
     char err[512];

@@ -18,15 +18,14 @@
 /* ---------------------------------------------------------------- flags */
 
 /* A subcommand describes itself for --help with a cfg_command and takes its
- * flags from a cfg_opt table (common/config.h); heraldctl calls it this. */
-typedef cfg_command cli_command;
+ * flags from a cfg_opt table (common/config.h). */
 
 /*
  * cfg_parse_command, with the error made safe to print: the words quoted in
  * it (an unknown flag, a bad value) come from whoever typed them, and their
  * control characters must not reach the terminal (see utf8_safe in common/utf8.h).
  */
-cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
+cfg_result cli_parse(const char *prog, const cfg_command *cmd, const cfg_opt *opts, size_t nopts,
                      int argc, char **argv, const char **pos, size_t max_pos, size_t *npos,
                      char *errstr, size_t errstr_size);
 
@@ -35,7 +34,7 @@ cfg_result cli_parse(const char *prog, const cli_command *cmd, const cfg_opt *op
  * arguments parsed (go on), 0 after --help, or 2 after printing the error as
  * "<prog> <command>: <error>" on stderr (the exit code).
  */
-int cli_parse_or_exit(const char *prog, const cli_command *cmd, const cfg_opt *opts, size_t nopts,
+int cli_parse_or_exit(const char *prog, const cfg_command *cmd, const cfg_opt *opts, size_t nopts,
                       int argc, char **argv, const char **pos, size_t max_pos, size_t *npos);
 
 /* Prints "<prog> <cmd>: <message>" on stderr and returns 2 (a usage error). */

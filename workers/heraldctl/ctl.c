@@ -60,7 +60,7 @@ static PGconn *connect_db(const herald_common_config *cfg, const char *cmd)
     return conn;
 }
 
-int ctl_parse(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
+int ctl_parse(const cfg_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
               const char **pos, size_t max_pos)
 {
     size_t npos;
@@ -73,7 +73,7 @@ int ctl_open(const herald_common_config *cfg, const char *cmd, PGconn **conn)
     return *conn ? -1 : 1;
 }
 
-int ctl_parse_open(const herald_common_config *cfg, const cli_command *c, const cfg_opt *opts,
+int ctl_parse_open(const herald_common_config *cfg, const cfg_command *c, const cfg_opt *opts,
                    size_t nopts, int argc, char **argv, PGconn **conn)
 {
     int rc = ctl_parse(c, opts, nopts, argc, argv, NULL, 0);
@@ -115,7 +115,7 @@ static int parse_id(const char *cmd, const char *what, const char *s, int64_t *i
     return -1;
 }
 
-int ctl_parse_id_command(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc,
+int ctl_parse_id_command(const cfg_command *c, const cfg_opt *opts, size_t nopts, int argc,
                          char **argv, const char *what, int64_t *id)
 {
     const char *pos[1] = {NULL};
@@ -156,7 +156,7 @@ static int migrate(PGconn *conn, int *applied, long *version, char *errstr, size
 
 int ctl_migrate(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"migrate", "",
+    static const cfg_command c = {"migrate", "",
                                   "Applies the database migrations not yet applied (safe to run "
                                   "any number of times) and prints the schema version."};
     PGconn *conn;

@@ -25,7 +25,7 @@ static const ctl_flag_map delivery_flags[] = {
 
 int ctl_deliveries(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {
+    static const cfg_command c = {
         "deliveries",
         "[--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N] "
         "[--offset N] [--before ID] [--json]",

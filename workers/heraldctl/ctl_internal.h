@@ -32,7 +32,7 @@ typedef struct ctl_flag_map {
 
 /* cli_parse_or_exit under CTL_PROG: the command's flags, and up to max_pos
  * words into pos (NULL, 0: none). 0 after --help, 2 for a usage error. */
-int ctl_parse(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
+int ctl_parse(const cfg_command *c, const cfg_opt *opts, size_t nopts, int argc, char **argv,
               const char **pos, size_t max_pos);
 
 /* Connects to cfg->database_url into *conn; on failure prints one line naming
@@ -41,7 +41,7 @@ int ctl_open(const herald_common_config *cfg, const char *cmd, PGconn **conn);
 
 /* ctl_parse (no words) then ctl_open: a command that goes straight to the
  * database. */
-int ctl_parse_open(const herald_common_config *cfg, const cli_command *c, const cfg_opt *opts,
+int ctl_parse_open(const herald_common_config *cfg, const cfg_command *c, const cfg_opt *opts,
                    size_t nopts, int argc, char **argv, PGconn **conn);
 
 /* Closes conn (NULL: nothing to close) after the command's store call and
@@ -62,7 +62,7 @@ int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *w
 /* cli_parse_or_exit for a command whose one argument is an id (what:
  * "target id"), a positive whole number: returns -1 with *id set, else the
  * exit code (printed). */
-int ctl_parse_id_command(const cli_command *c, const cfg_opt *opts, size_t nopts, int argc,
+int ctl_parse_id_command(const cfg_command *c, const cfg_opt *opts, size_t nopts, int argc,
                          char **argv, const char *what, int64_t *id);
 
 /* Prints j (indented) and a newline on stdout; takes ownership of j. */

@@ -102,7 +102,7 @@ static int target_save(const herald_common_config *cfg, const char *cmd,
 
 int ctl_target_add(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {
+    static const cfg_command c = {
         "target add",
         "--tenant T --workspace TEAM_ID --name NAME [--description TEXT] "
         "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
@@ -175,7 +175,7 @@ static const char *checks_text(const store_target *t, char *buf, size_t size)
 
 int ctl_target_list(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"target list", "[--tenant T] [--json]",
+    static const cfg_command c = {"target list", "[--tenant T] [--json]",
                                   "Lists notification targets (of one tenant, or all) with "
                                   "their destination, uses, check filter and health."};
     char *tenant = NULL;
@@ -249,7 +249,7 @@ static void show_line(const char *label, const char *value)
 
 int ctl_target_show(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"target show", "ID [--json]",
+    static const cfg_command c = {"target show", "ID [--json]",
                                   "Shows one target: its settings, check filter and health "
                                   "(deliveries by state over 24 hours, last success, last "
                                   "error with its reason)."};
@@ -323,7 +323,7 @@ int ctl_target_show(void *ctx, int argc, char **argv)
 
 int ctl_target_update(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {
+    static const cfg_command c = {
         "target update",
         "ID [--name NAME] [--description TEXT] [--channel DEST] [--uses USES] "
         "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
@@ -382,7 +382,7 @@ int ctl_target_update(void *ctx, int argc, char **argv)
 
 int ctl_target_remove(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"target remove", "ID",
+    static const cfg_command c = {"target remove", "ID",
                                   "Removes a target: nothing is routed to it any more; its "
                                   "delivery history is kept."};
     int64_t id;

@@ -18,7 +18,7 @@
 
 int ctl_token_create(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {
+    static const cfg_command c = {
         "token create", "[--tenant T] [--name N]",
         "Creates an API token for herald-api and prints it on stdout, the only time it\n"
         "is shown (only its SHA-256 is stored). With --tenant the token sees and changes\n"
@@ -62,7 +62,7 @@ int ctl_token_create(void *ctx, int argc, char **argv)
 
 int ctl_token_list(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"token list", "",
+    static const cfg_command c = {"token list", "",
                                   "Lists API tokens: id, prefix, tenant ('*' for operator "
                                   "tokens), name, times. Never the token."};
     PGconn *conn;
@@ -78,7 +78,7 @@ int ctl_token_list(void *ctx, int argc, char **argv)
 
 int ctl_token_revoke(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"token revoke", "ID",
+    static const cfg_command c = {"token revoke", "ID",
                                   "Revokes an API token; its console sessions end with it."};
     int64_t id;
     PGconn *conn;

@@ -86,7 +86,7 @@ static int read_token_line(char *buf, size_t size, char *errstr, size_t errstr_s
 int ctl_workspace_add(void *ctx, int argc, char **argv)
 {
     const herald_common_config *cfg = ctx;
-    static const cli_command c = {
+    static const cfg_command c = {
         "workspace add",
         "--team-id T --name NAME [--bot-user U] [--scopes S] [--token-stdin] "
         "[--token-expires-in SECONDS]",
@@ -180,7 +180,7 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
 
 int ctl_workspace_list(void *ctx, int argc, char **argv)
 {
-    static const cli_command c = {"workspace list", "[--json]",
+    static const cfg_command c = {"workspace list", "[--json]",
                                   "Lists the installed workspaces with their state and how many "
                                   "targets use each. Tokens are never shown."};
     bool json = false;
@@ -234,7 +234,7 @@ int ctl_workspace_list(void *ctx, int argc, char **argv)
 int ctl_workspace_remove(void *ctx, int argc, char **argv)
 {
     const herald_common_config *cfg = ctx;
-    static const cli_command c = {
+    static const cfg_command c = {
         "workspace remove", "TEAM_ID [--force]",
         "Removes a workspace installation and destroys its token. Refused while targets use it, "
         "unless --force, which removes those targets too. Delivery history is kept."};

@@ -161,7 +161,7 @@ metrics_registry *metrics_registry_new(void)
     return r;
 }
 
-static void series_free(series *s)
+static void series_destroy(series *s)
 {
     free(s->key);
     free(s->values);
@@ -169,13 +169,13 @@ static void series_free(series *s)
     free(s);
 }
 
-static void metric_free(metric *m)
+static void metric_destroy(metric *m)
 {
     for (size_t i = 0; i < m->table_size; i++) {
         series *s = m->table[i];
         while (s) {
             series *next = s->next;
-            series_free(s);
+            series_destroy(s);
             s = next;
         }
     }
@@ -194,7 +194,7 @@ void metrics_registry_destroy(metrics_registry *reg)
     if (!reg)
         return;
     for (size_t i = 0; i < reg->n; i++)
-        metric_free(reg->metrics[i]);
+        metric_destroy(reg->metrics[i]);
     free(reg->metrics);
     pthread_mutex_destroy(&reg->mu);
     free(reg);

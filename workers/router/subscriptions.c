@@ -47,7 +47,7 @@ struct subs {
 /* Past this many distinct tenants in one sync, one full load is cheaper. */
 #define SUBS_MAX_TENANT_RELOAD 256
 
-static void tenant_free(tenant_entry *t)
+static void tenant_destroy(tenant_entry *t)
 {
     if (!t)
         return;
@@ -62,7 +62,7 @@ static void table_dispose(table *tb)
         tenant_entry *t = tb->buckets[i];
         while (t) {
             tenant_entry *next = t->next;
-            tenant_free(t);
+            tenant_destroy(t);
             t = next;
         }
     }
@@ -116,7 +116,7 @@ static void table_put(table *tb, tenant_entry *t)
         t->next = old->next;
         tb->ntargets -= old->ntargets;
         tb->ntenants--;
-        tenant_free(old);
+        tenant_destroy(old);
     } else {
         t->next = NULL;
     }
@@ -136,7 +136,7 @@ static void table_remove(table *tb, const char *name)
     *slot = old->next;
     tb->ntenants--;
     tb->ntargets -= old->ntargets;
-    tenant_free(old);
+    tenant_destroy(old);
 }
 
 /* ------------------------------------------------------------------------ */

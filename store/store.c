@@ -7,6 +7,7 @@
 #include "store/store_internal.h"
 
 #include "common/db.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -74,31 +75,16 @@ store_status store_fail(store_status st, char *errstr, size_t errstr_size, const
  */
 const char *store_quote(const char *v, char *buf, size_t size)
 {
-    size_t o = 0, chars = 0;
-    const size_t max_chars = 60;
     if (size < 8) {
         if (size)
             buf[0] = '\0';
         return buf;
     }
-    buf[o++] = '\'';
-    for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
-        bool cont = (*p & 0xC0) == 0x80; /* UTF-8 continuation byte */
-        if (!cont && chars == max_chars) {
-            if (o + 5 < size) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-            }
-            break;
-        }
-        if (o + 3 >= size)
-            break;
-        buf[o++] = (*p < 0x20 || *p == 0x7f) ? '?' : (char)*p;
-        if (!cont)
-            chars++;
-    }
-    buf[o++] = '\'';
-    buf[o] = '\0';
+    buf[0] = '\'';
+    utf8_safe(v, 60, buf + 1, size - 2); /* room for the closing quote */
+    size_t n = strlen(buf);
+    buf[n] = '\'';
+    buf[n + 1] = '\0';
     return buf;
 }
 

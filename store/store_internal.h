@@ -74,8 +74,9 @@ store_status store_fail(store_status st, char *errstr, size_t errstr_size, const
 
 /*
  * Quotes a user-supplied value for an error message: at most 60 characters,
- * control characters shown as '?', so one line stays one line and a terminal
- * escape cannot ride along. Never used on secrets.
+ * made safe by utf8_safe (control characters, bidi overrides and bad bytes
+ * shown as '?'), so one line stays one line and a terminal escape cannot ride
+ * along. Never used on secrets.
  */
 const char *store_quote(const char *v, char *buf, size_t size);
 

@@ -18,18 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool router_stopping(router *r)
-{
-    return atomic_load(&r->stop) != 0 || util_should_stop();
-}
-
-void router_stats_add(router *r, void (*fn)(router_stats *, const void *), const void *arg)
-{
-    pthread_mutex_lock(&r->stats_mu);
-    fn(&r->stats, arg);
-    pthread_mutex_unlock(&r->stats_mu);
-}
-
 static void add_db_error(router_stats *s, const void *arg)
 {
     (void)arg;
@@ -81,6 +69,8 @@ void router_config_defaults(router_config *cfg)
     cfg->shutdown_timeout_ms = 10000;
 }
 
+static void on_revoke(router *r, const rd_kafka_topic_partition_list_t *parts);
+
 router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
 {
     if (cfg->batch_size < 1 || cfg->batch_wait_ms < 0 || !cfg->group || !*cfg->group) {
@@ -117,7 +107,7 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     r->producer = router_producer_new(r, errstr, errstr_size);
     if (!r->producer)
         goto fail;
-    r->consumer = router_consumer_new(r, cfg->consumer_props, errstr, errstr_size);
+    r->consumer = router_consumer_new(r, cfg->consumer_props, on_revoke, errstr, errstr_size);
     if (!r->consumer)
         goto fail;
     router_metrics_init(&r->m);
@@ -161,7 +151,7 @@ static int complete_fly(router *r)
  * statement running (if its result is good) and the batch in flight. A
  * statement that failed leaves its batch retained in r->stmt.
  */
-void router_pipeline_drain(router *r)
+static void pipeline_drain(router *r)
 {
     batch *s = r->stmt;
     if (s && !s->retained) {
@@ -176,6 +166,27 @@ void router_pipeline_drain(router *r)
         }
     }
     complete_fly(r);
+}
+
+/*
+ * The consumer's rebalance callback (router_kafka.c) calls this when
+ * partitions are revoked (parts), or all of them when a rebalance failed
+ * (parts NULL). Batches past the database have their rows committed: finish
+ * them (statement result, produce, acknowledgements, offsets) while the
+ * partitions are still ours. A batch being collected, or retained while the
+ * database is away, has done nothing durable: hand back what came from the
+ * revoked partitions; the new owner reads it again. Nothing is left
+ * half-committed either way.
+ */
+static void on_revoke(router *r, const rd_kafka_topic_partition_list_t *parts)
+{
+    pipeline_drain(r);
+    if (r->stmt) {
+        router_batch_drop_partitions(r, r->stmt, parts);
+        if (r->stmt->nb == 0) /* always so when parts is NULL */
+            r->stmt = NULL;
+    }
+    router_batch_drop_partitions(r, r->cur, parts);
 }
 
 /* The batch retained while the database was away gets another try. */
@@ -278,7 +289,7 @@ int router_run(router *r)
      * batch still held gets one last try, else it is handed back (its
      * offsets are not stored, so it is consumed again). */
     if (!abandoned) {
-        router_pipeline_drain(r);
+        pipeline_drain(r);
         if (r->stmt && r->stmt->retained)
             retry_retained(r);
         complete_fly(r);
@@ -317,13 +328,6 @@ int router_run(router *r)
 void router_stop(router *r)
 {
     atomic_store(&r->stop, 1);
-}
-
-void router_get_stats(router *r, router_stats *out)
-{
-    pthread_mutex_lock(&r->stats_mu);
-    *out = r->stats;
-    pthread_mutex_unlock(&r->stats_mu);
 }
 
 int router_metrics_port(router *r)

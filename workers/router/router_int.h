@@ -6,12 +6,23 @@
  * functions its files share. Only the router library's files include it; the
  * engine's interface is router.h.
  *
- * Files: router.c (lifetime, the pipeline and its run loop), router_intake.c
- * (batches: collecting, parsing, handing back), router_stage.c (routing a
- * batch and its database stage), router_db.c (the batch statement's SQL),
- * router_output.c (producing, acknowledgements, offsets), router_kafka.c (the
- * consumer and the producer), router_metrics.c (housekeeping, summary,
- * Prometheus, /healthz), router_options.c (the command line).
+ * Files, in layers: a file calls only the files of the layers below it (and,
+ * within the stage layer, only the files after it), never one above; where a
+ * lower file must reach up (the rebalance callback draining the pipeline), it
+ * calls a function pointer the upper file registered (router_revoke_fn).
+ *   1. router.c: lifetime, the pipeline and its run loop, the only file that
+ *      sequences the stages.
+ *   2. the stages, in this order: router_intake.c (collecting and parsing a
+ *      batch; asks router_stage.c whether a statement is done), router_stage.c
+ *      (routing a batch and its database stage), router_output.c (producing,
+ *      acknowledgements, offsets; uses router_kafka.c), router_kafka.c (the
+ *      consumer and the producer); beside them router_metrics.c
+ *      (housekeeping, summary, Prometheus, /healthz).
+ *   3. router_batch.c (a batch's lifetime: emptying, freeing, handing back),
+ *      router_db.c (the batch statement's SQL).
+ *   4. router_stats.c (stopping, the statistics under their mutex).
+ * router_options.c (the command line) stands apart, above router.c's
+ * router_config_defaults.
  */
 
 #include "common/dblink.h"
@@ -136,12 +147,19 @@ typedef struct router_metrics {
     metrics_gauge *partitions;
 } router_metrics;
 
+/* Called by the consumer's rebalance callback (router_kafka.c) when
+ * partitions are revoked (parts), or all of them when a rebalance failed
+ * (parts NULL): the pipeline (router.c) finishes what is past the database
+ * and hands back the rest. Registered by router_consumer_new. */
+typedef void (*router_revoke_fn)(router *r, const rd_kafka_topic_partition_list_t *parts);
+
 struct router {
     router_config cfg;
     char *brokers, *database_url, *group, *metrics_addr;
 
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    router_revoke_fn on_revoke;
     atomic_int stop;
 
     /* database */
@@ -184,20 +202,8 @@ struct router {
     uint64_t dl_log_suppressed;
 };
 
-/* ==== router.c ==== */
-
-bool router_stopping(router *r);
-/* Applies fn to the statistics under their mutex (read from other threads). */
-void router_stats_add(router *r, void (*fn)(router_stats *, const void *), const void *arg);
-void router_pipeline_drain(router *r);
-
 /* ==== router_intake.c ==== */
 
-void router_outs_clear(batch *b);
-void router_batch_reset(batch *b);
-void router_batch_destroy(batch *b);
-void router_batch_drop_partitions(router *r, batch *b,
-                                  const rd_kafka_topic_partition_list_t *parts);
 void router_batch_add(router *r, batch *b, rd_kafka_message_t *m);
 void router_batch_collect(router *r);
 
@@ -215,8 +221,8 @@ int router_batch_complete(router *r, batch *b);
 
 /* ==== router_kafka.c ==== */
 
-rd_kafka_t *router_consumer_new(router *r, const char *const *extra, char *errstr,
-                                size_t errstr_size);
+rd_kafka_t *router_consumer_new(router *r, const char *const *extra, router_revoke_fn on_revoke,
+                                char *errstr, size_t errstr_size);
 rd_kafka_t *router_producer_new(router *r, char *errstr, size_t errstr_size);
 void router_set_paused(router *r, bool pause);
 void router_producer_replace(router *r);
@@ -231,5 +237,19 @@ bool router_health(void *arg, char *reason, size_t reason_size);
 /* Copies the database and cache state into the statistics. */
 void router_note_db_state(router *r);
 void router_housekeeping(router *r);
+
+/* ==== router_batch.c ==== */
+
+void router_outs_clear(batch *b);
+void router_batch_reset(batch *b);
+void router_batch_destroy(batch *b);
+void router_batch_drop_partitions(router *r, batch *b,
+                                  const rd_kafka_topic_partition_list_t *parts);
+
+/* ==== router_stats.c ==== */
+
+bool router_stopping(router *r);
+/* Applies fn to the statistics under their mutex (read from other threads). */
+void router_stats_add(router *r, void (*fn)(router_stats *, const void *), const void *arg);
 
 #endif

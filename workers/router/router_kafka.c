@@ -52,19 +52,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk);
         LOG_INFO("partitions revoked: %d%s", parts->cnt, lost ? " (lost)" : "");
-        /* Batches past the database have their rows committed: finish them
-         * (statement result, produce, acknowledgements, offsets) while the
-         * partitions are still ours. A batch being collected, or retained
-         * while the database is away, has done nothing durable: hand back
-         * what came from the revoked partitions; the new owner reads it
-         * again. Nothing is left half-committed either way. */
-        router_pipeline_drain(r);
-        if (r->stmt) {
-            router_batch_drop_partitions(r, r->stmt, parts);
-            if (r->stmt->nb == 0)
-                r->stmt = NULL;
-        }
-        router_batch_drop_partitions(r, r->cur, parts);
+        /* The pipeline (router.c) finishes what is past the database and
+         * hands back what came from the revoked partitions. */
+        r->on_revoke(r, parts);
         if (!lost) {
             /* Commit what is stored now, so the next owner starts right after
              * the last batch we completed instead of at the last auto-commit.
@@ -82,12 +72,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     default:
         LOG_ERROR("rebalance failed: %s", rd_kafka_err2str(err));
-        router_pipeline_drain(r);
-        if (r->stmt) {
-            router_batch_drop_partitions(r, r->stmt, NULL);
-            r->stmt = NULL;
-        }
-        router_batch_drop_partitions(r, r->cur, NULL);
+        r->on_revoke(r, NULL);
         r->partitions = 0;
         kafka_rebalance_apply(rk, parts, false, false);
         break;
@@ -98,11 +83,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * The consumer: offsets are stored by hand once a batch is durable and
  * committed in the background from what is stored (and synchronously on
  * revoke/close). Each default yields to the operator's HERALD_KAFKA_*; the
- * caller's consumer_props come last.
+ * caller's consumer_props come last. on_revoke is called from its rebalance
+ * callback (see router_revoke_fn).
  */
-rd_kafka_t *router_consumer_new(router *r, const char *const *extra, char *errstr,
-                                size_t errstr_size)
+rd_kafka_t *router_consumer_new(router *r, const char *const *extra, router_revoke_fn on_revoke,
+                                char *errstr, size_t errstr_size)
 {
+    r->on_revoke = on_revoke;
     static const char *const defaults[] = {"auto.commit.interval.ms", "1000",
                                            /* Cooperative rebalancing: adding a router moves only
                                             * the partitions it takes; the others keep flowing. */

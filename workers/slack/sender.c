@@ -2,7 +2,7 @@
  * herald-slack's lifecycle: sender_new (PostgreSQL, Kafka, curl multi,
  * /metrics), sender_run (the loop and the drain on shutdown), sender_stop,
  * sender_destroy. Overview and delivery semantics in sender.h; the engine's
- * files in sender_internal.h.
+ * floors in sender_internal.h.
  */
 #include "workers/slack/sender_internal.h"
 
@@ -26,11 +26,6 @@ void sender_stop(sender *s)
 {
     atomic_store(&s->stop, 1);
     sender_wake(s);
-}
-
-bool sender_stopping(sender *s)
-{
-    return atomic_load(&s->stop) || util_should_stop();
 }
 
 void sender_get_stats(const sender *s, sender_stats *out)

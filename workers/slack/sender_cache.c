@@ -3,7 +3,9 @@
  * the opened bot token), targets, and users.lookupByEmail answers. Rows are
  * trusted for a few seconds, then read again.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_cache.h"
+
+#include "workers/slack/sender_link.h"
 
 #include "common/log.h"
 #include "common/util.h"

@@ -1,5 +1,5 @@
 /* herald-slack's configuration table and its parsing (see sender.h). */
-#include "workers/slack/sender.h"
+#include "workers/slack/sender_config.h"
 
 #include "common/crypto.h"
 #include "common/httpd.h"

@@ -3,7 +3,12 @@
  * (chat.postMessage, users.lookupByEmail), rendering its message, running
  * curl multi, and sorting each answer into an outcome (sender_outcome.c).
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_flight.h"
+
+#include "workers/slack/sender_cache.h"
+#include "workers/slack/sender_link.h"
+#include "workers/slack/sender_outcome.h"
+#include "workers/slack/sender_token.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -158,6 +163,47 @@ void sender_flight_unlink(sender *s, flight *f)
     s->in_flight--;
 }
 
+/*
+ * Slack answered token_expired to f on a rotating installation: refresh the
+ * token (unless the cache already moved on to a newer one) and send the same
+ * request again, once. True when f is in flight again; otherwise its jobs
+ * were retried (refresh failed for now) or failed (Slack refused the refresh:
+ * the installation is revoked).
+ */
+static bool resend_with_new_token(sender *s, flight *f, int64_t now)
+{
+    ws_entry *w = f->ws;
+    f->token_retried = true;
+    refresh_outcome o = REFRESH_OK;
+    if (w->token_gen == f->token_gen) {
+        char *stale = xstrdup(w->token);
+        o = sender_token_refresh(s, w, stale, now);
+        crypto_free_secret(stale);
+    } /* else: the cache holds a newer token already (refreshed for another flight) */
+    if (o == REFRESH_OK && w->token && !w->revoked && !w->key_error) {
+        LOG_INFO("workspace %s: the bot token expired; refreshed, sending delivery %lld again",
+                 w->team_id, (long long)f->jobs[0]->id);
+        if (f->stage == STAGE_LOOKUP ? sender_flight_lookup(s, f) : sender_flight_post(s, f))
+            return true;
+        sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
+                          "libcurl could not start a request", "transient", 0);
+        return false;
+    }
+    if (o == REFRESH_REVOKED || w->revoked) {
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "the bot token of workspace %s expired and Slack refused to refresh it (%s): "
+                 "reinstall Herald in this workspace",
+                 w->team_id, w->reason[0] ? w->reason : "token_expired");
+        sender_fail_jobs(s, f->jobs, f->njobs, w->reason[0] ? w->reason : "token_expired", reason);
+        return false;
+    }
+    sender_retry_jobs(s, f->jobs, f->njobs, "token_expired",
+                      "the bot token expired and could not be refreshed yet: retrying", "transient",
+                      0);
+    return false;
+}
+
 /* Handles the end of one transfer. */
 static void flight_done(sender *s, flight *f, CURLcode code)
 {
@@ -212,7 +258,7 @@ static void flight_done(sender *s, flight *f, CURLcode code)
     case SLACK_INSTALLATION:
         if (!strcmp(res.error, "token_expired") && !f->token_retried && f->ws->rotating &&
             sender_rotation_ready(s)) {
-            if (sender_token_expired(s, f, now)) {
+            if (resend_with_new_token(s, f, now)) {
                 slack_result_dispose(&res);
                 return; /* sent again with the new token: same flight, channel still busy */
             }

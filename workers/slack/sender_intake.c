@@ -4,7 +4,10 @@
  * the retry poller that leases due rows back into the queues, and the
  * rebalance callback.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_intake.h"
+
+#include "workers/slack/sender_link.h"
+#include "workers/slack/sender_outcome.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -36,19 +39,6 @@ static char *channel_key(const char *destination)
     if (destination[0] == '#' || strchr(destination, '@'))
         return lower_dup(destination);
     return xstrdup(destination);
-}
-
-void sender_job_destroy(job *j)
-{
-    if (!j)
-        return;
-    free(j->tenant_id);
-    free(j->team_id);
-    free(j->destination);
-    free(j->kind);
-    free(j->event_json);
-    event_destroy(j->ev);
-    free(j);
 }
 
 /* Stores the storable offset of every partition whose offset moved. */

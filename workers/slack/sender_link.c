@@ -4,7 +4,7 @@
  * statement is told apart (the link, or the data), and db_down mirrors the
  * link for the /healthz thread and for the checks that must not connect.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_link.h"
 
 #include "common/log.h"
 

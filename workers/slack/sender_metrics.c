@@ -1,7 +1,7 @@
 /*
  * herald-slack's Prometheus metrics (served on --metrics-addr with /healthz).
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_metrics.h"
 
 void sender_metrics_init(sender_metrics *m)
 {

@@ -5,7 +5,9 @@
  * then pass), and the reactions to Slack's answers that change state: a 429
  * pauses a channel or a workspace, an installation error revokes a workspace.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_outcome.h"
+
+#include "workers/slack/sender_link.h"
 
 #include "common/log.h"
 #include "common/util.h"

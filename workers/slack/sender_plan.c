@@ -3,7 +3,13 @@
  * (fail fast, an email lookup, one message or a digest of the backlog),
  * then one claim statement for all the planned requests and their launch.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_plan.h"
+
+#include "workers/slack/sender_cache.h"
+#include "workers/slack/sender_flight.h"
+#include "workers/slack/sender_link.h"
+#include "workers/slack/sender_outcome.h"
+#include "workers/slack/sender_token.h"
 
 #include "common/log.h"
 #include "common/util.h"

@@ -2,16 +2,20 @@
  * herald-slack's side of token rotation: refreshing a bot token about to
  * expire before it is used, or one Slack answered token_expired for, through
  * store_workspace_refresh (the data layer talks to Slack's oauth.v2.access).
+ * Sending a request again after such a refresh is sender_flight.c's: this
+ * file knows workspaces, not requests.
  */
-#include "workers/slack/sender_internal.h"
+#include "workers/slack/sender_token.h"
+
+#include "workers/slack/sender_cache.h"
+#include "workers/slack/sender_link.h"
 
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store.h"
 #include "store/token_refresh.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include <stdio.h>
 
 /* A token refresh that failed for now (Slack 5xx, network, database) is tried
  * again after this long at the earliest, so a Slack outage costs one blocking
@@ -102,45 +106,4 @@ refresh_outcome sender_token_refresh(sender *s, ws_entry *w, const char *stale, 
         snprintf(w->reason, sizeof w->reason, "%s", code);
     }
     return out;
-}
-
-/*
- * Slack answered token_expired to f on a rotating installation: refresh the
- * token (unless the cache already moved on to a newer one) and send the same
- * request again, once. True when f is in flight again; otherwise its jobs
- * were retried (refresh failed for now) or failed (Slack refused the refresh:
- * the installation is revoked).
- */
-bool sender_token_expired(sender *s, flight *f, int64_t now)
-{
-    ws_entry *w = f->ws;
-    f->token_retried = true;
-    refresh_outcome o = REFRESH_OK;
-    if (w->token_gen == f->token_gen) {
-        char *stale = xstrdup(w->token);
-        o = sender_token_refresh(s, w, stale, now);
-        crypto_free_secret(stale);
-    } /* else: the cache holds a newer token already (refreshed for another flight) */
-    if (o == REFRESH_OK && w->token && !w->revoked && !w->key_error) {
-        LOG_INFO("workspace %s: the bot token expired; refreshed, sending delivery %lld again",
-                 w->team_id, (long long)f->jobs[0]->id);
-        if (f->stage == STAGE_LOOKUP ? sender_flight_lookup(s, f) : sender_flight_post(s, f))
-            return true;
-        sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
-                          "libcurl could not start a request", "transient", 0);
-        return false;
-    }
-    if (o == REFRESH_REVOKED || w->revoked) {
-        char reason[512];
-        snprintf(reason, sizeof reason,
-                 "the bot token of workspace %s expired and Slack refused to refresh it (%s): "
-                 "reinstall Herald in this workspace",
-                 w->team_id, w->reason[0] ? w->reason : "token_expired");
-        sender_fail_jobs(s, f->jobs, f->njobs, w->reason[0] ? w->reason : "token_expired", reason);
-        return false;
-    }
-    sender_retry_jobs(s, f->jobs, f->njobs, "token_expired",
-                      "the bot token expired and could not be refreshed yet: retrying", "transient",
-                      0);
-    return false;
 }

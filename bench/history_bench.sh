@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Delivery history benchmark (issue 9's measurement), one command:
+#
+#   bench/history_bench.sh [--sizes "1 5 20"] [--targets N] [--tenants N] [--days N] [--runs N]
+#
+# Builds heraldctl (Release, in build-bench/ unless HERALD_BENCH_BUILD_DIR says
+# otherwise), starts a private PostgreSQL on a free loopback port, migrates it,
+# creates one workspace and --targets targets (default 1,000) over --tenants
+# tenants (default 200), then grows the delivery history to each size of
+# --sizes, in millions of rows (default "1 5"), spread over --days days
+# (default 30): about 90% sent, 6% failed with a code and reason, the rest
+# retrying, pending or sending, with one event row for every two deliveries.
+# At each size it prints the median of --runs runs (default 3) of what an
+# operator's tools run against that history:
+#
+#   - the health view for all targets, and for one tenant's targets;
+#   - `heraldctl target list --tenant t7` and `heraldctl target show 8`, as
+#     whole processes;
+#
+# and the shape of the health view's plan (the node types, no costs), so one
+# can see whether a read scans history. Stops everything it started.
+#
+# The private server runs as tests/support/pg.sh starts it (fsync off): these
+# are read timings, which durability does not change; loading is faster so.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench}
+sizes="1 5" targets=1000 tenants=200 days=30 runs=3
+
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+bad() { echo "history_bench.sh: $1" >&2; exit 2; }
+posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "$1: '$2' is not a positive whole number"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --sizes) [ $# -ge 2 ] || bad "--sizes needs a value"
+    for s in $2; do posint --sizes "$s"; done
+    sizes=$2; shift ;;
+  --targets) [ $# -ge 2 ] || bad "--targets needs a value"; posint "$1" "$2"; targets=$2; shift ;;
+  --tenants) [ $# -ge 2 ] || bad "--tenants needs a value"; posint "$1" "$2"; tenants=$2; shift ;;
+  --days) [ $# -ge 2 ] || bad "--days needs a value"; posint "$1" "$2"; days=$2; shift ;;
+  --runs) [ $# -ge 2 ] || bad "--runs needs a value"; posint "$1" "$2"; runs=$2; shift ;;
+  -h | --help) usage; exit 0 ;;
+  *) bad "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+[ "$tenants" -le "$targets" ] || bad "--tenants ($tenants) must not exceed --targets ($targets)"
+
+source "$root/bench/lib.sh"
+bench_build "$build" heraldctl
+bench_pg history-bench
+export HERALD_DATABASE_URL=$bench_url HERALD_LOG_LEVEL=error
+ctl=$build/workers/heraldctl
+"$ctl" migrate >/dev/null
+
+q() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+
+# One workspace (its token is never opened here) and the targets: target i
+# belongs to tenant t(i mod tenants), a channel destination, failed checks.
+q <<SQL
+INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T0BENCH', 'Bench', '\\x00');
+INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind, use_failed_check)
+SELECT 't' || (i % $tenants), 'T0BENCH', 'target ' || i, 'C' || lpad(i::text, 8, '0'), 'channel', true
+  FROM generate_series(1, $targets) i;
+SQL
+
+# Grows deliveries (and events, one per two deliveries) to want rows, a
+# million at a time, created over the last $days days.
+grow() {
+  local want=$1 have chunk
+  have=$(q -c "SELECT count(*) FROM deliveries")
+  while [ "$have" -lt "$want" ]; do
+    chunk=$((want - have)); [ "$chunk" -gt 1000000 ] && chunk=1000000
+    q <<SQL
+WITH g AS (
+  SELECT n, random() AS r, now() - random() * interval '$days days' AS at,
+         1 + (hashint4(n) & 2147483647) % $targets AS target
+    FROM generate_series($have + 1, $have + $chunk) n),
+ev AS (
+  INSERT INTO events (event_id, tenant_id, kind, check_type, payload, received_at)
+  SELECT md5('e' || (n / 2))::uuid, 't' || (target % $tenants), 'check_result', 'weak_mfa',
+         '{"check": {"type": "weak_mfa"}, "failing_count": 3}', at
+    FROM g WHERE n % 2 = 0
+  ON CONFLICT DO NOTHING)
+INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts, last_error_code,
+                        last_error, slack_channel, slack_ts, created_at, updated_at, sent_at)
+SELECT md5('e' || (n / 2) || '/' || n)::uuid, target, 't' || (target % $tenants),
+       CASE WHEN r < 0.90 THEN 'sent' WHEN r < 0.96 THEN 'failed' WHEN r < 0.98 THEN 'retrying'
+            WHEN r < 0.99 THEN 'pending' ELSE 'sending' END,
+       1, CASE WHEN r >= 0.90 AND r < 0.96 THEN 'not_in_channel' END,
+       CASE WHEN r >= 0.90 AND r < 0.96 THEN 'the bot is not a member of this channel' END,
+       CASE WHEN r < 0.90 THEN 'C' || lpad(target::text, 8, '0') END,
+       CASE WHEN r < 0.90 THEN extract(epoch FROM at)::text END,
+       at, at + interval '2 seconds', CASE WHEN r < 0.90 THEN at + interval '2 seconds' END
+  FROM g;
+SQL
+    have=$((have + chunk))
+  done
+  q -c "ANALYZE" >/dev/null
+}
+
+# median of the whole-process times (ms) of a command run $runs times
+time_cmd() {
+  local t0 t1 i ms=()
+  for ((i = 0; i < runs; i++)); do
+    t0=$(date +%s%N)
+    "$@" >/dev/null
+    t1=$(date +%s%N)
+    ms+=($(((t1 - t0) / 1000000)))
+  done
+  printf '%s\n' "${ms[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+}
+
+# median server-side time (ms) of a query run $runs times
+time_sql() {
+  local sql=$1 i ms=()
+  for ((i = 0; i < runs; i++)); do
+    ms+=("$(q -c "EXPLAIN (ANALYZE, FORMAT JSON) $sql" | sed -n 's/.*"Execution Time": \([0-9.]*\).*/\1/p')")
+  done
+  printf '%s\n' "${ms[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p"
+}
+
+plan_shape() {
+  # plan nodes only: their property lines ("Sort Key: ...") have a colon
+  q -c "EXPLAIN (COSTS OFF) $1" | sed -E 's/^ *(->)? *//; s/ (on|using) .*//' | grep -v ':' |
+    awk 'NF' | sort | uniq -c | sort -rn | awk '{c=$1; $1=""; printf "%s%s x%d", sep, substr($0, 2), c; sep=", "} END {print ""}'
+}
+
+all="SELECT * FROM target_delivery_health"
+one="SELECT * FROM target_delivery_health WHERE tenant_id = 't7'"
+echo "history benchmark: $targets targets over $tenants tenants, $days days of deliveries, median of $runs"
+printf '%-10s %14s %14s %16s %16s %12s\n' deliveries "health all" "health t7" "ctl target list" "ctl target show" "table size"
+for m in $sizes; do
+  grow $((m * 1000000))
+  size=$(q -c "SELECT pg_size_pretty(pg_total_relation_size('deliveries'))")
+  printf '%-10s %12s ms %12s ms %13s ms %13s ms %12s\n' "${m}M" "$(time_sql "$all")" "$(time_sql "$one")" \
+    "$(time_cmd "$ctl" target list --tenant t7)" "$(time_cmd "$ctl" target show 8)" "$size"
+  echo "  plan of the health view: $(plan_shape "$all")"
+done

@@ -1,4 +1,4 @@
--- Herald schema 004 (admin: heraldctl and the admin data layer, store/store.c).
+-- Herald schema 004 (admin: heraldctl and the admin data layer, common/store.c).
 
 -- `workspace remove` must not lose the delivery history of the targets that
 -- used the workspace (deliveries -> targets -> workspaces), so a workspace

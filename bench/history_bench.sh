@@ -7,7 +7,7 @@
 # otherwise), starts a private PostgreSQL on a free loopback port, migrates it,
 # creates one workspace and --targets targets (default 1,000) over --tenants
 # tenants (default 200), then grows the delivery history to each size of
-# --sizes, in millions of rows (default "1 5"), spread over --days days
+# --sizes, in millions of rows (default "1 5 20"), spread over --days days
 # (default 30): about 90% sent, 6% failed with a code and reason, the rest
 # retrying, pending or sending, with one event row for every two deliveries.
 # At each size it prints the median of --runs runs (default 3) of what an
@@ -16,9 +16,14 @@
 #   - the health view for all targets, and for one tenant's targets;
 #   - `heraldctl target list --tenant t7` and `heraldctl target show 8`, as
 #     whole processes;
+#   - herald-api's GET /api/v1/targets with an operator token (every tenant)
+#     and with tenant t7's token, as whole HTTP requests (curl);
 #
-# and the shape of the health view's plan (the node types, no costs), so one
-# can see whether a read scans history. Stops everything it started.
+# and the shape of the health reads' plans (the node types, no costs), so one
+# can see whether a read scans history. Issue 9's goals: health of all
+# targets < 50 ms, one tenant's < 10 ms, heraldctl list and show < 150 ms,
+# the API's list < 50 ms, flat as the history grows. Stops everything it
+# started.
 #
 # The private server runs as tests/support/pg.sh starts it (fsync off): these
 # are read timings, which durability does not change; loading is faster so.
@@ -26,9 +31,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench}
-sizes="1 5" targets=1000 tenants=200 days=30 runs=3
+sizes="1 5 20" targets=1000 tenants=200 days=30 runs=3
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 bad() { echo "history_bench.sh: $1" >&2; exit 2; }
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "$1: '$2' is not a positive whole number"; }
 while [ $# -gt 0 ]; do
@@ -48,11 +53,22 @@ done
 [ "$tenants" -le "$targets" ] || bad "--tenants ($tenants) must not exceed --targets ($targets)"
 
 source "$root/bench/lib.sh"
-bench_build "$build" heraldctl
+bench_build "$build" heraldctl herald-api
 bench_pg history-bench
 export HERALD_DATABASE_URL=$bench_url HERALD_LOG_LEVEL=error
 ctl=$build/workers/heraldctl
 "$ctl" migrate >/dev/null
+api_port=$(bench_free_port)
+HERALD_SECRET_KEY=$(head -c 32 /dev/urandom | base64) "$build/workers/herald-api" \
+  --listen "127.0.0.1:$api_port" --threads 2 >"$bench_tmp/api.log" 2>&1 &
+api_pid=$!
+trap 'kill $api_pid 2>/dev/null; bench_cleanup' EXIT INT TERM
+api_token=$("$ctl" token create --name history-bench 2>/dev/null)
+t7_token=$("$ctl" token create --tenant t7 --name history-bench 2>/dev/null)
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 
 q() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
@@ -121,6 +137,17 @@ time_sql() {
   printf '%s\n' "${ms[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p"
 }
 
+# median whole-request time (ms) of GET /api/targets on herald-api with
+# token $1, $runs times
+time_api() {
+  local i ms=()
+  for ((i = 0; i < runs; i++)); do
+    ms+=("$(curl -fsS -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $1" \
+      "http://127.0.0.1:$api_port/api/v1/targets" | awk '{printf "%d", $1 * 1000}')")
+  done
+  printf '%s\n' "${ms[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+}
+
 plan_shape() {
   # plan nodes only: their property lines ("Sort Key: ...") have a colon
   q -c "EXPLAIN (COSTS OFF) $1" | sed -E 's/^ *(->)? *//; s/ (on|using) .*//' | grep -v ':' |
@@ -130,11 +157,17 @@ plan_shape() {
 all="SELECT * FROM target_delivery_health"
 one="SELECT * FROM target_delivery_health WHERE tenant_id = 't7'"
 echo "history benchmark: $targets targets over $tenants tenants, $days days of deliveries, median of $runs"
-printf '%-10s %14s %14s %16s %16s %12s\n' deliveries "health all" "health t7" "ctl target list" "ctl target show" "table size"
+echo "goals (issue 9): health all < 50 ms, health t7 < 10 ms, heraldctl < 150 ms, API list < 50 ms"
+printf '%-10s %12s %12s %14s %14s %12s %12s %10s %10s\n' deliveries "health all" "health t7" \
+  "ctl list t7" "ctl show 8" "API list" "API list t7" "deliveries" "rollups"
 for m in $sizes; do
   grow $((m * 1000000))
   size=$(q -c "SELECT pg_size_pretty(pg_total_relation_size('deliveries'))")
-  printf '%-10s %12s ms %12s ms %13s ms %13s ms %12s\n' "${m}M" "$(time_sql "$all")" "$(time_sql "$one")" \
-    "$(time_cmd "$ctl" target list --tenant t7)" "$(time_cmd "$ctl" target show 8)" "$size"
-  echo "  plan of the health view: $(plan_shape "$all")"
+  ssize=$(q -c "SELECT pg_size_pretty(pg_total_relation_size('delivery_stats_hourly'))")
+  printf '%-10s %9s ms %9s ms %11s ms %11s ms %9s ms %9s ms %10s %10s\n' "${m}M" \
+    "$(time_sql "$all")" "$(time_sql "$one")" \
+    "$(time_cmd "$ctl" target list --tenant t7)" "$(time_cmd "$ctl" target show 8)" \
+    "$(time_api "$api_token")" "$(time_api "$t7_token")" "$size" "$ssize"
+  echo "  plan, health all: $(plan_shape "$all")"
+  echo "  plan, health t7:  $(plan_shape "$one")"
 done

@@ -18,14 +18,20 @@ bench_build() {
   cmake --build "$dir" -j"$(nproc)" --target "$@" >/dev/null
 }
 
-bench_pg() {
-  local name=$1 p port=""
-  bench_tmp=$(mktemp -d "/tmp/herald-$name.XXXXXX")
-  chmod 755 "$bench_tmp" # PostgreSQL runs as its own user
+# A free loopback TCP port on stdout (or nothing).
+bench_free_port() {
+  local p
   for _ in $(seq 1 50); do
     p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
+}
+
+bench_pg() {
+  local name=$1 port
+  bench_tmp=$(mktemp -d "/tmp/herald-$name.XXXXXX")
+  chmod 755 "$bench_tmp" # PostgreSQL runs as its own user
+  port=$(bench_free_port)
   [ -n "$port" ] || { echo "$name: no free port found" >&2; exit 1; }
   trap bench_cleanup EXIT INT TERM
   bench_url=$(bash "$bench_root/tests/support/pg.sh" start "$bench_tmp/pg" "$port")

@@ -4,7 +4,8 @@
 # (tests/e2e/console/drive.js): sign in, install through the fake Slack,
 # create a target limited to a check, send a test message, see it arrive and
 # listed, edit the checks page, create a target with repeats in threads and
-# flip its digests off. Screenshots: tests/artifacts/console/*.png.
+# flip its digests off, see the activity chart (SVG) count the test
+# message. Screenshots: tests/artifacts/console/*.png.
 #
 # Needs chromium (deploy/install-deps.sh --browser) and node/npm; installs
 # playwright-core into tests/e2e/console/node_modules (gitignored) from the

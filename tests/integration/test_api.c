@@ -577,6 +577,8 @@ START_TEST(auth_required_on_every_endpoint)
         {"POST", "/api/v1/targets/1/test"},
         {"GET", "/api/v1/targets/1/health"},
         {"GET", "/api/v1/targets/1/deliveries"},
+        {"GET", "/api/v1/targets/1/activity"},
+        {"GET", "/api/v1/activity"},
         {"GET", "/api/v1/deliveries"},
         {"GET", "/api/v1/deliveries/1"},
         {"GET", "/api/v1/health"},
@@ -1350,6 +1352,99 @@ START_TEST(deliveries_pagination)
 }
 END_TEST
 
+/* ================================================================ activity */
+
+/* The hour `ago` hours before the current one in an activity answer, or NULL. */
+static const cJSON *activity_hour(const cJSON *j, int ago)
+{
+    const cJSON *items = cJSON_GetObjectItem(j, "items");
+    return cJSON_GetArrayItem(items, cJSON_GetArraySize(items) - 1 - ago);
+}
+
+static long num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    ck_assert_msg(cJSON_IsNumber(v), "%s is not a number", key);
+    return (long)v->valuedouble;
+}
+
+START_TEST(activity_per_hour_and_isolated)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Charted\","
+                                      "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    /* 100 hours ago: 7 sent, 3 failed, 2 retrying (not charted); the rollup
+     * triggers count them, whoever inserts. */
+    char q[1024];
+    snprintf(q, sizeof q,
+             "WITH e AS (INSERT INTO events (event_id, tenant_id, kind, check_type, payload) "
+             "  SELECT gen_random_uuid(), 'acme', 'check_result', 'weak_mfa', '{}' "
+             "  FROM generate_series(1, 12) RETURNING event_id), "
+             "n AS (SELECT event_id, row_number() OVER () AS i FROM e) "
+             "INSERT INTO deliveries (event_id, target_id, tenant_id, state, created_at) "
+             "SELECT event_id, %ld, 'acme', CASE WHEN i <= 7 THEN 'sent' WHEN i <= 10 "
+             "  THEN 'failed' ELSE 'retrying' END, "
+             "  date_trunc('hour', now()) - interval '100 hours' + interval '5 minutes' FROM n",
+             id);
+    sql(q);
+
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/activity", id);
+    resp r;
+    api("GET", path, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body);
+    cJSON *j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 168);
+    ck_assert_int_eq(num(j, "hours"), 168);
+    ck_assert_int_eq(num(j, "sent"), 7);
+    ck_assert_int_eq(num(j, "failed"), 3);
+    const cJSON *h = activity_hour(j, 100);
+    ck_assert_int_eq(num(h, "sent"), 7);
+    ck_assert_int_eq(num(h, "failed"), 3);
+    ck_assert_int_eq(num(activity_hour(j, 99), "sent"), 0);
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(h, "hour")->valuestring, ":00:00"));
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* A shorter range leaves that hour out. */
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/activity?hours=24", id);
+    api("GET", path, NULL, tok_acme, &r);
+    j = json_of(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 24);
+    ck_assert_int_eq(num(j, "sent"), 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    expect_error("GET", "/api/v1/activity?hours=0", NULL, tok_acme, 400, "hours", NULL);
+    expect_error("GET", "/api/v1/activity?hours=745", NULL, tok_acme, 400, "hours", NULL);
+
+    /* All of acme's targets include it; globex sees neither the target nor its counts. */
+    api("GET", "/api/v1/activity", NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = json_of(&r);
+    ck_assert_int_ge(num(activity_hour(j, 100), "sent"), 7);
+    cJSON_Delete(j);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/targets/%ld/activity", id);
+    expect_error("GET", path, NULL, tok_globex, 404, NULL, NULL);
+    api("GET", "/api/v1/activity", NULL, tok_globex, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = json_of(&r);
+    ck_assert_int_eq(num(activity_hour(j, 100), "sent"), 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* The operator sees it, and per tenant when it names one. */
+    api("GET", "/api/v1/activity?tenant=acme", NULL, tok_op, &r);
+    j = json_of(&r);
+    ck_assert_int_ge(num(activity_hour(j, 100), "sent"), 7);
+    cJSON_Delete(j);
+    resp_free(&r);
+    api("GET", "/api/v1/activity?tenant=globex", NULL, tok_op, &r);
+    j = json_of(&r);
+    ck_assert_int_eq(num(activity_hour(j, 100), "sent"), 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+}
+END_TEST
+
 /* ================================================================ checks */
 
 START_TEST(checks_seen_and_editable)
@@ -1555,6 +1650,7 @@ int main(void)
     tcase_add_test(ta, test_message_cli_and_api_agree);
     tcase_add_test(ta, test_message_waits_out_429);
     tcase_add_test(ta, deliveries_pagination);
+    tcase_add_test(ta, activity_per_hour_and_isolated);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);
     suite_add_tcase(s, ta);

@@ -19,22 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool query_long(api_call *c, const char *name, long min, long max, long *out)
-{
-    const char *v = httpd_req_query(c->req, name);
-    if (!v)
-        return true;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || x < min || x > max) {
-        api_error(c, 400, name, "%s: '%s' is not a whole number from %ld to %ld", name, v, min,
-                  max);
-        return false;
-    }
-    *out = (long)x;
-    return true;
-}
-
 void api_deliveries_list_for(api_call *c, int64_t target_id)
 {
     char err[512];
@@ -48,7 +32,7 @@ void api_deliveries_list_for(api_call *c, int64_t target_id)
     f.target_id = target_id;
     long v = 0;
     if (!target_id && httpd_req_query(c->req, "target_id")) {
-        if (!query_long(c, "target_id", 1, LONG_MAX, &v))
+        if (!api_query_long(c, "target_id", 1, LONG_MAX, &v))
             return;
         f.target_id = v;
     }
@@ -68,9 +52,9 @@ void api_deliveries_list_for(api_call *c, int64_t target_id)
         return;
     }
     long limit = STORE_DELIVERIES_DEFAULT_LIMIT, offset = 0, before = 0;
-    if (!query_long(c, "limit", 1, STORE_DELIVERIES_MAX_LIMIT, &limit) ||
-        !query_long(c, "offset", 0, 1000000, &offset) ||
-        !query_long(c, "before_id", 1, LONG_MAX, &before))
+    if (!api_query_long(c, "limit", 1, STORE_DELIVERIES_MAX_LIMIT, &limit) ||
+        !api_query_long(c, "offset", 0, 1000000, &offset) ||
+        !api_query_long(c, "before_id", 1, LONG_MAX, &before))
         return;
     f.limit = (int)limit;
     f.offset = (int)offset;

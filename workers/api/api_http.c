@@ -202,6 +202,22 @@ bool api_parse_id(const char *s, int64_t *out)
     return true;
 }
 
+bool api_query_long(api_call *c, const char *name, long min, long max, long *out)
+{
+    const char *v = httpd_req_query(c->req, name);
+    if (!v)
+        return true;
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < min || x > max) {
+        api_error(c, 400, name, "%s: '%s' is not a whole number from %ld to %ld", name, v, min,
+                  max);
+        return false;
+    }
+    *out = (long)x;
+    return true;
+}
+
 bool api_same_origin(api_call *c)
 {
     const char *origin = httpd_req_header(c->req, "Origin");

@@ -101,6 +101,10 @@ cJSON *api_body_object(api_call *c);
 /* Parses a positive 64-bit id; false otherwise. */
 bool api_parse_id(const char *s, int64_t *out);
 
+/* The query parameter name as a whole number from min to max into *out (left
+ * alone when absent); false after answering 400 naming it. */
+bool api_query_long(api_call *c, const char *name, long min, long max, long *out);
+
 /* ---- JSON helpers */
 
 /* Adds key: RFC 3339 time, or null when ms is 0. */

@@ -3,11 +3,13 @@
  * lifecycle (new: copy the configuration, open the pool, check the schema,
  * register every module's routes; start; destroy) and the /healthz probe.
  * The modules (api_session.c, api_install.c, api_workspaces.c,
- * api_targets.c, api_deliveries.c, api_checks.c, api_console.c) build on
- * the framework (api_http.c) and never on each other's registration.
+ * api_targets.c, api_deliveries.c, api_activity.c, api_checks.c,
+ * api_console.c) build on the framework (api_http.c) and never on each
+ * other's registration.
  */
 #include "workers/api/api.h"
 
+#include "workers/api/api_activity.h"
 #include "workers/api/api_checks.h"
 #include "workers/api/api_console.h"
 #include "workers/api/api_deliveries.h"
@@ -209,6 +211,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_workspaces_register(s);
     api_targets_register(s);
     api_deliveries_register(s);
+    api_activity_register(s);
     api_checks_register(s);
     api_console_register(s);
     return s;

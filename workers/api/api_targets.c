@@ -5,6 +5,7 @@
  *   GET|PATCH|PUT|DELETE /api/v1/targets/{id}
  *   POST /api/v1/targets/{id}/test      (sends a test message now)
  *   GET  /api/v1/targets/{id}/health    GET /api/v1/targets/{id}/deliveries
+ *   GET  /api/v1/targets/{id}/activity  (sent and failed per hour: api_activity.c)
  *   GET  /api/v1/health                 (every target's health)
  *
  * A tenant token sees and changes only its tenant: another tenant's target
@@ -13,6 +14,7 @@
  */
 #include "workers/api/api_targets.h"
 
+#include "workers/api/api_activity.h"
 #include "workers/api/api_deliveries.h"
 #include "workers/api/api_http.h"
 #include "workers/api/api_workspaces.h"
@@ -518,6 +520,12 @@ static void targets_item(api_call *c)
             return;
         store_target_destroy(t);
         api_deliveries_list_for(c, id);
+    } else if (strcmp(slash, "/activity") == 0 && get) {
+        store_target *t = visible_target(c, id); /* 404 for another tenant's target */
+        if (!t)
+            return;
+        store_target_destroy(t);
+        api_activity_for(c, id);
     } else {
         api_error(c, 404, NULL, "no such resource: %s %s", m, httpd_req_path(c->req));
     }

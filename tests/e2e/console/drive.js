@@ -3,7 +3,8 @@
 // Slack, create a target limited to one check, send a test message, see it
 // arrive and listed, edit the checks page; create a target with repeats in
 // threads, flip its digests on its page (each checked through the API), see a
-// refused flip's message. A screenshot of each page goes to
+// refused flip's message; the activity chart (inline SVG) on the target and
+// integrations pages. A screenshot of each page goes to
 // $ARTIFACTS. Run by tests/e2e/test_console.sh, which starts the services.
 'use strict';
 
@@ -128,6 +129,12 @@ async function main() {
     check(result.includes('Test message sent to C0ALERTS'), 'test message sent: ' + result.trim());
     await page.waitForSelector('#deliveries tr[data-state="sent"]');
     check((await page.textContent('#deliveries')).includes('Test message'), 'the delivery is listed as sent');
+    // The activity chart (inline SVG from the rollups) has the current hour's bar.
+    await page.waitForSelector('#activity-chart g.hour[data-sent="1"] rect.bar-sent');
+    const hours = await page.locator('#activity-chart g.hour').count();
+    check(hours === 1, 'target activity chart: one hour with deliveries (got ' + hours + ')');
+    check((await page.textContent('#activity-totals')).includes('1 sent'), 'target activity chart: 1 sent in 7 days');
+    await page.locator('#activity-card').scrollIntoViewIfNeeded();
     await shot('05-target-tested');
     const msgs = await (await fetch(SLACK + '/_fake/messages?channel=C0ALERTS')).json();
     check(msgs.some((m) => JSON.stringify(m).includes('Security alerts')), 'the message arrived in #sec-alerts');
@@ -158,6 +165,10 @@ async function main() {
     await page.waitForSelector('#targets .target-link');
     const row = await page.textContent('#targets tbody');
     check(row.includes('Security alerts') && row.includes('Fake Workspace') && row.includes('C0ALERTS'), 'integrations list shows the target');
+    await page.waitForSelector('#activity-chart rect.bar-sent');
+    check(await page.locator('#activity-chart').evaluate((e) => e.namespaceURI === 'http://www.w3.org/2000/svg'),
+      'integrations page: the activity chart is inline SVG');
+    check((await page.textContent('#activity-totals')).includes('1 sent'), 'integrations activity chart: the test message counted');
     await shot('08-integrations');
 
     // 9. The first target took the form's defaults: digests on, no threads.

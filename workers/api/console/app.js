@@ -114,5 +114,56 @@ const Herald = (() => {
     notice(box, 'bad', err.message);
   }
 
-  return { api, el, param, fmtTime, notice, healthBadge, usesText, init, showFormError, get session() { return session; } };
+  // The activity chart: sent and failed deliveries per hour (the API's
+  // /activity answer, oldest hour first) as inline SVG, one stacked bar per
+  // hour, a tick at each midnight. Built here (no chart library; the CSP
+  // allows no inline style, so colours come from app.css classes).
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return e;
+  }
+  function activityChart(data) {
+    const items = data.items || [];
+    const bw = 4, h = 120, top = 8, base = top + h, width = items.length * bw;
+    const max = Math.max(1, ...items.map((i) => i.sent + i.failed));
+    const scale = (n) => (n * h) / max;
+    const chart = svg('svg', { class: 'activity-chart', id: 'activity-chart', viewBox: '0 0 ' + (width + 40) + ' ' + (base + 18),
+      role: 'img', 'aria-label': 'Sent and failed deliveries per hour, last ' + items.length + ' hours' });
+    chart.append(svg('line', { class: 'axis', x1: 0, y1: base, x2: width, y2: base }),
+      svg('text', { class: 'axis-label', x: width + 4, y: top + 8 }, String(max)),
+      svg('text', { class: 'axis-label', x: width + 4, y: base }, '0'));
+    items.forEach((it, i) => {
+      const x = i * bw, d = new Date(it.hour);
+      if (d.getHours() === 0) {
+        chart.append(svg('line', { class: 'tick', x1: x, y1: top, x2: x, y2: base + 4 }),
+          svg('text', { class: 'axis-label', x: x + 2, y: base + 14 }, d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })));
+      }
+      if (!it.sent && !it.failed) return;
+      const title = svg('title', {}, d.toLocaleString() + ': ' + it.sent + ' sent, ' + it.failed + ' failed');
+      const g = svg('g', { class: 'hour', 'data-hour': it.hour, 'data-sent': it.sent, 'data-failed': it.failed }, title);
+      const hs = scale(it.sent), hf = scale(it.failed);
+      if (it.sent) g.append(svg('rect', { class: 'bar-sent', x: x, y: base - hs, width: bw - 1, height: Math.max(hs, 1) }));
+      if (it.failed) g.append(svg('rect', { class: 'bar-failed', x: x, y: base - hs - hf, width: bw - 1, height: Math.max(hf, 1) }));
+      chart.append(g);
+    });
+    return el('div', { class: 'activity' }, chart,
+      el('div', { class: 'legend small muted', id: 'activity-totals' },
+        el('span', { class: 'swatch sent' }), data.sent + ' sent ',
+        el('span', { class: 'swatch failed' }), data.failed + ' failed',
+        ' in the last ' + Math.round(items.length / 24) + ' days, by the hour the deliveries were created'));
+  }
+
+  // Fills container with the activity chart of path (an /activity URL), or a note.
+  async function showActivity(container, path) {
+    try {
+      container.replaceChildren(activityChart(await api('GET', path)));
+    } catch (err) {
+      container.replaceChildren(el('p', { class: 'muted small' }, 'Activity unavailable: ' + err.message));
+    }
+  }
+
+  return { api, el, param, fmtTime, notice, healthBadge, usesText, init, showFormError, activityChart, showActivity, get session() { return session; } };
 })();

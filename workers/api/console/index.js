@@ -3,6 +3,8 @@ document.addEventListener('DOMContentLoaded', async () => {
   const { api, el, fmtTime, healthBadge, usesText, notice } = Herald;
   if (!(await Herald.init('integrations'))) return;
   const flash = document.getElementById('flash');
+  // Every target this session may see (the chart fills in on its own).
+  Herald.showActivity(document.getElementById('activity'), '/api/v1/activity');
   try {
     const [targets, workspaces] = await Promise.all([api('GET', '/api/v1/targets'), api('GET', '/api/v1/workspaces')]);
     const tb = document.querySelector('#targets tbody');

@@ -104,6 +104,7 @@ document.addEventListener('DOMContentLoaded', async () => {
     if (param('created')) notice(flash, 'ok', 'Target created. Send it a test message to see it work.');
     await load();
     await loadDeliveries(true);
+    Herald.showActivity(document.getElementById('activity'), '/api/v1/targets/' + id + '/activity');
   } catch (err) { notice(flash, 'bad', err.message); return; }
 
   document.getElementById('send-test').addEventListener('click', async (ev) => {
@@ -118,6 +119,7 @@ document.addEventListener('DOMContentLoaded', async () => {
     ev.target.disabled = false;
     await load();
     await loadDeliveries(true);
+    await Herald.showActivity(document.getElementById('activity'), '/api/v1/targets/' + id + '/activity');
   });
 
   document.getElementById('toggle-enabled').addEventListener('click', async () => {

@@ -11,26 +11,32 @@
 /*
  * The rollup rows of the visible targets in the range, summed per hour, then
  * every hour of the range (generate_series) so the chart has no gaps. A tenant
- * reads its targets (index targets_tenant) and their rollups by primary key
- * (target_id, hour); all tenants read the range by the index on hour. The
- * unnamed statement is planned with the parameters' values, so the
- * "$1 IS NULL OR" tests fold away.
+ * or a target reads its targets (index targets_tenant) and their rollups by
+ * primary key (target_id, hour); the whole installation (operator, every
+ * target) reads the rollups over all targets (delivery_stats_hourly_all: a
+ * few rows an hour, whatever the number of targets). The unnamed statement is
+ * planned with the parameters' values, so the "$1 IS NULL OR" tests fold away.
  */
-#define ACTIVITY_SQL                                                                               \
-    "WITH r AS ("                                                                                  \
+#define ACTIVITY_SUMS                                                                              \
     " SELECT s.hour, sum(s.n) FILTER (WHERE s.state = 'sent') AS sent,"                            \
-    "        sum(s.n) FILTER (WHERE s.state = 'failed') AS failed"                                 \
+    "        sum(s.n) FILTER (WHERE s.state = 'failed') AS failed"
+#define ACTIVITY_RANGE                                                                             \
+    " s.state IN ('sent', 'failed')"                                                               \
+    " AND s.hour > date_trunc('hour', now()) - $3::int * interval '1 hour'"
+#define ACTIVITY_HOURS                                                                             \
+    "SELECT " MS("g.h") ", coalesce(r.sent, 0), coalesce(r.failed, 0)"                             \
+                        "  FROM generate_series(date_trunc('hour', now()) - ($3::int - 1) * "      \
+                        "interval '1 hour', date_trunc('hour', now()), interval '1 hour') g(h)"    \
+                        "  LEFT JOIN r ON r.hour = g.h ORDER BY g.h"
+#define ACTIVITY_SCOPED_SQL                                                                        \
+    "WITH r AS (" ACTIVITY_SUMS                                                                    \
     "   FROM delivery_stats_hourly s JOIN targets t ON t.id = s.target_id"                         \
     "  WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1)"                      \
-    "    AND ($2::int8 = 0 OR t.id = $2) AND s.state IN ('sent', 'failed')"                        \
-    "    AND s.hour > date_trunc('hour', now()) - $3::int * interval '1 hour'"                     \
-    "  GROUP BY s.hour) "                                                                          \
-    "SELECT " MS(                                                                                  \
-        "g.h") ", coalesce(r.sent, 0), coalesce(r.failed, 0)"                                      \
-               "  FROM generate_series(date_trunc('hour', now()) - ($3::int - 1) * interval '1 "   \
-               "hour',"                                                                            \
-               "                       date_trunc('hour', now()), interval '1 hour') g(h)"         \
-               "  LEFT JOIN r ON r.hour = g.h ORDER BY g.h"
+    "    AND ($2::int8 = 0 OR t.id = $2) AND" ACTIVITY_RANGE "  GROUP BY s.hour) " ACTIVITY_HOURS
+#define ACTIVITY_ALL_SQL                                                                           \
+    "WITH r AS (" ACTIVITY_SUMS "   FROM delivery_stats_hourly_all s"                              \
+    "  WHERE $1::text IS NULL AND $2::int8 = 0 AND" ACTIVITY_RANGE                                 \
+    "  GROUP BY s.hour) " ACTIVITY_HOURS
 
 static void activity_row(const PGresult *r, int row, void *item)
 {
@@ -64,8 +70,9 @@ store_status store_activity_hourly(PGconn *conn, const char *tenant, int64_t tar
     const char *p[3] = {tenant, ids, hs};
     void *items;
     store_status st =
-        store_query_rows(conn, "reading delivery activity", ACTIVITY_SQL, 3, p, activity_row,
-                         sizeof *out->items, &items, &out->n, errstr, errstr_size);
+        store_query_rows(conn, "reading delivery activity",
+                         !tenant && !target_id ? ACTIVITY_ALL_SQL : ACTIVITY_SCOPED_SQL, 3, p,
+                         activity_row, sizeof *out->items, &items, &out->n, errstr, errstr_size);
     out->items = items;
     return st;
 }

@@ -18,6 +18,8 @@
 #     whole processes;
 #   - herald-api's GET /api/v1/targets with an operator token (every tenant)
 #     and with tenant t7's token, as whole HTTP requests (curl);
+#   - the sizing: bytes per delivery and per event (table and indexes), the
+#     rollups' rows;
 #
 # and the shape of the health reads' plans (the node types, no costs), so one
 # can see whether a read scans history. Issue 9's goals: health of all
@@ -168,6 +170,12 @@ for m in $sizes; do
     "$(time_sql "$all")" "$(time_sql "$one")" \
     "$(time_cmd "$ctl" target list --tenant t7)" "$(time_cmd "$ctl" target show 8)" \
     "$(time_api "$api_token")" "$(time_api "$t7_token")" "$size" "$ssize"
+  echo "  sizing: $(q -c "SELECT format('%s B per delivery, %s B per event, %s rollup rows (%s B each), %s of rollups over all targets',
+      pg_total_relation_size('deliveries') / greatest(count(*), 1),
+      pg_total_relation_size('events') / greatest((SELECT count(*) FROM events), 1),
+      (SELECT count(*) FROM delivery_stats_hourly),
+      pg_total_relation_size('delivery_stats_hourly') / greatest((SELECT count(*) FROM delivery_stats_hourly), 1),
+      pg_size_pretty(pg_total_relation_size('delivery_stats_hourly_all'))) FROM deliveries")"
   echo "  plan, health all: $(plan_shape "$all")"
   echo "  plan, health t7:  $(plan_shape "$one")"
 done

@@ -50,9 +50,17 @@ store_status store_stats_rebuild(PGconn *conn, int64_t since_ms, store_rebuild_r
                    0, NULL, NULL, errstr, errstr_size);
     if (st != STORE_OK)
         goto out;
+    /* By default from the oldest delivery; once retention has run, from the
+     * oldest terminal one: retention keeps every terminal row after its
+     * cutoff, and the hours before it hold the counts of rows it removed,
+     * which the deliveries table cannot give back. */
     r = store_run(conn, "stats rebuild: range",
                   "SELECT " MS("h") ", h::text FROM (SELECT date_trunc('hour', coalesce(" TS_PARAM(
-                      "$1") ", (SELECT min(created_at) FROM deliveries))) AS h) x",
+                      "$1") ", CASE WHEN EXISTS (SELECT 1 FROM maintenance_runs "
+                            "WHERE task = 'retention') "
+                            "THEN (SELECT min(created_at) FROM deliveries "
+                            "WHERE state NOT IN " LIVE_STATES ") "
+                            "ELSE (SELECT min(created_at) FROM deliveries) END)) AS h) x",
                   1, p, NULL, errstr, errstr_size);
     if (!r) {
         st = STORE_DB;
@@ -418,6 +426,7 @@ store_status store_maintenance_get(PGconn *conn, const char *task, store_mainten
                                    char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
+    out->ok_age_ms = -1;
     const char *p[] = {task};
     PGresult *r = store_run(
         conn, "maintenance runs",

@@ -30,7 +30,9 @@ typedef struct store_rebuild_result {
  * deliveries in SHARE ROW EXCLUSIVE mode (readers go on; writers, the router
  * and the sender, wait until it commits, so no row is counted twice or
  * missed): deletes the rollup rows from the hour of since_ms on (0: of the
- * oldest delivery) and inserts them again grouped as migration 009 does.
+ * oldest delivery, or once retention has run (maintenance_runs), of the
+ * oldest terminal delivery, since the hours before it count rows retention
+ * removed) and inserts them again grouped as migration 009 does.
  * Rollups before that hour are kept (they outlive the deliveries they count).
  * Then moves each target's last success and last error forward to what the
  * deliveries of that range say (never backward).
@@ -84,7 +86,7 @@ store_status store_prune(PGconn *conn, const store_prune_opts *opts, store_prune
 typedef struct store_maintenance_run {
     bool found;          /* false: the task never ran */
     int64_t run_age_ms;  /* since last_run_at, by the database's clock */
-    int64_t ok_age_ms;   /* since last_ok_at; -1: never succeeded */
+    int64_t ok_age_ms;   /* since last_ok_at; -1: never succeeded (or never ran) */
     int64_t last_run_ms; /* epoch ms */
     int64_t last_ok_ms;  /* 0: never succeeded */
     int64_t rows;

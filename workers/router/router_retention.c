@@ -192,10 +192,10 @@ router_retention *router_retention_start(const router_retention_config *cfg)
         free(rt);
         return NULL;
     }
-    LOG_INFO("retention: every %" PRId64 " s, deliveries and events older than %" PRId64
-             " h, rollups older than %" PRId64 " h",
-             cfg->interval_ms / 1000, cfg->retention_ms / 3600000,
-             cfg->stats_retention_ms / 3600000);
+    LOG_INFO("retention: every %g s, deliveries and events older than %g days, rollups older "
+             "than %g days",
+             cfg->interval_ms / 1000.0, cfg->retention_ms / 86400000.0,
+             cfg->stats_retention_ms / 86400000.0);
     return rt;
 }
 

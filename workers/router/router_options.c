@@ -65,9 +65,9 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     }
     if (o->stats_retention_ms < o->retention_ms) {
         fprintf(stderr,
-                "herald-router: --stats-retention (%lld ms) must not be shorter than --retention "
-                "(%lld ms)\n",
-                (long long)o->stats_retention_ms, (long long)o->retention_ms);
+                "herald-router: --stats-retention (%g days) must not be shorter than "
+                "--retention (%g days)\n",
+                o->stats_retention_ms / 86400000.0, o->retention_ms / 86400000.0);
         return 2;
     }
     if (*o->metrics_addr) {

@@ -24,19 +24,19 @@ static PGconn *conn;
 static char err[512];
 
 /* Rows of the rollups that differ from the same GROUP BY over deliveries
- * (either way), from hour $from on: 0 when they agree. */
+ * (either way), from the hour of `from` on: 0 when they agree. */
 #define ROLLUP_DIFF(from)                                                                          \
     "SELECT count(*) FROM ((SELECT target_id, hour, state, error_code, n, folded "                 \
-    "  FROM delivery_stats_hourly WHERE hour >= " from " EXCEPT "                                  \
+    "  FROM delivery_stats_hourly WHERE hour >= date_trunc('hour', " from ") EXCEPT "              \
     "  SELECT target_id, date_trunc('hour', created_at), state, "                                  \
     "         herald_stats_error_code(state, last_error_code), count(*), count(digest_size) "      \
-    "  FROM deliveries WHERE created_at >= " from " GROUP BY 1, 2, 3, 4) "                         \
+    "  FROM deliveries WHERE created_at >= date_trunc('hour', " from ") GROUP BY 1, 2, 3, 4) "     \
     " UNION ALL "                                                                                  \
     " (SELECT target_id, date_trunc('hour', created_at), state, "                                  \
     "         herald_stats_error_code(state, last_error_code), count(*), count(digest_size) "      \
-    "  FROM deliveries WHERE created_at >= " from " GROUP BY 1, 2, 3, 4 EXCEPT "                   \
-    "  SELECT target_id, hour, state, error_code, n, folded FROM delivery_stats_hourly "           \
-    "  WHERE hour >= " from ")) x"
+    "  FROM deliveries WHERE created_at >= date_trunc('hour', " from ") GROUP BY 1, 2, 3, 4 "      \
+    "  EXCEPT SELECT target_id, hour, state, error_code, n, folded FROM delivery_stats_hourly "    \
+    "  WHERE hour >= date_trunc('hour', " from "))) x"
 
 #define ALL "'-infinity'::timestamptz"
 

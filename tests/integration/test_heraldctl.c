@@ -189,6 +189,9 @@ START_TEST(help_on_every_command)
         ARGS("token", "create", "--help"),
         ARGS("token", "list", "--help"),
         ARGS("token", "revoke", "--help"),
+        ARGS("stats", "--help"),
+        ARGS("stats", "rebuild", "--help"),
+        ARGS("prune", "--help"),
     };
     /* --help needs no database: point it nowhere. */
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
@@ -971,6 +974,88 @@ START_TEST(test_command_waits_out_429)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- stats rebuild, prune */
+
+START_TEST(stats_rebuild_and_prune_cmds)
+{
+    add_workspace("T0001", "xoxb-a");
+    add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "a1", "--channel",
+                    "C0001", "--uses", "failed_check"));
+    /* 30 old deliveries (10 of them pending) and 5 recent, each with its event. */
+    exec_ok("WITH g AS (SELECT i, gen_random_uuid() AS eid, CASE WHEN i <= 30 THEN now() - "
+            "interval '100 days' ELSE now() END - i * interval '1 minute' AS at "
+            "FROM generate_series(1, 35) i), "
+            "e AS (INSERT INTO events (event_id, tenant_id, kind, payload, received_at) "
+            "SELECT eid, 'acme', 'test', '{}', at FROM g) "
+            "INSERT INTO deliveries (event_id, target_id, tenant_id, state, created_at) "
+            "SELECT eid, 1, 'acme', CASE WHEN i <= 10 THEN 'pending' ELSE 'sent' END, at FROM g");
+    exec_ok("INSERT INTO delivery_stats_hourly VALUES "
+            "(1, date_trunc('hour', now() - interval '500 days'), 'sent', '', 7, 0)");
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("prune", "--dry-run"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "would delete 20 deliveries, 20 events, 1 stats rows "
+                            "(retention 90d, stats retention 400d)\n");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 35);
+    /* The environment sets the defaults. */
+    ctl_run(&r, ARGS("HERALD_RETENTION=200d", "HERALD_STATS_RETENTION=600d"), NULL,
+            ARGS("prune", "--dry-run"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "would delete 0 deliveries, 0 events, 0 stats rows "
+                            "(retention 200d, stats retention 600d)\n");
+    ctl_run(&r, NULL, NULL, ARGS("prune"));
+    assert_ok(&r);
+    ck_assert_msg(!strncmp(r.out,
+                           "deleted 20 deliveries, 20 events, 1 stats rows (retention 90d, "
+                           "stats retention 400d) in ",
+                           88),
+                  "%s", r.out);
+    ck_assert_int_eq(lines(r.out), 1);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 15);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM events"), 15);
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT rows FROM maintenance_runs WHERE task = 'retention'"), 41);
+
+    /* Rebuild after corrupting the rollups: the counts come back. */
+    exec_ok("UPDATE delivery_stats_hourly SET n = n + 100");
+    ctl_run(&r, NULL, NULL, ARGS("stats", "rebuild"));
+    assert_ok(&r);
+    ck_assert_msg(strstr(r.out, "rebuilt rollups from ") && strstr(r.out, " 5 deliveries counted"),
+                  "%s", r.out);
+    ck_assert_int_eq(lines(r.out), 1);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT sum(n) FROM delivery_stats_hourly "
+                                           "WHERE hour > now() - interval '1 day'"),
+                     5);
+    ctl_run(&r, NULL, NULL, ARGS("stats", "rebuild", "--since", "2h"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, " 5 deliveries counted"));
+    ctl_run(&r, NULL, NULL, ARGS("stats", "rebuild", "--since", "2026-01-01T00:00:00Z"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "rebuilt rollups from 2026-01-01 00:00:00Z"));
+
+    /* Bad values: one line naming the flag, exit 2. */
+    ctl_run(&r, NULL, NULL, ARGS("stats", "rebuild", "--since", "lately"));
+    assert_usage_error(&r, "--since: 'lately'");
+    ctl_run(&r, NULL, NULL, ARGS("stats", "rebuild", "--until", "2h"));
+    assert_usage_error(&r, "--until");
+    ctl_run(&r, NULL, NULL, ARGS("stats", "frobnicate"));
+    assert_usage_error(&r, "frobnicate");
+    ctl_run(&r, NULL, NULL, ARGS("prune", "--retention", "forever"));
+    assert_usage_error(&r, "--retention: 'forever'");
+    ctl_run(&r, ARGS("HERALD_RETENTION=soon"), NULL, ARGS("prune"));
+    assert_usage_error(&r, "HERALD_RETENTION");
+    ctl_run(&r, NULL, NULL, ARGS("prune", "--retention", "30d", "--stats-retention", "7d"));
+    assert_usage_error(&r, "--stats-retention (7d) must not be shorter than --retention (30d)");
+
+    /* Another prune holding the lock: refused, exit 1. */
+    exec_ok("SELECT pg_advisory_lock(7522766424955663726)");
+    ctl_run(&r, NULL, NULL, ARGS("prune"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_str_eq(r.err, "heraldctl prune: another prune is running\n");
+    exec_ok("SELECT pg_advisory_unlock(7522766424955663726)");
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("heraldctl", url, sizeof url);
@@ -997,6 +1082,7 @@ int main(void)
     tcase_add_test(tc, test_command_against_fake_slack);
     tcase_add_test(tc, test_command_waits_out_429);
     tcase_add_test(tc, test_command_refreshes_a_rotating_token);
+    tcase_add_test(tc, stats_rebuild_and_prune_cmds);
     suite_add_tcase(s, tc);
     int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     fake_slack_stop();

@@ -1173,6 +1173,12 @@ START_TEST(metrics_and_health)
     cfg.group = "g-metrics";
     cfg.consumer_props = fast_group;
     cfg.metrics_addr = "127.0.0.1:0";
+    /* Retention on its thread: its first run is at once (it never ran), and
+     * takes an event past retention that nothing references. */
+    cfg.prune_interval_ms = 3600000;
+    testlib_db_exec(db, "INSERT INTO events (event_id, tenant_id, kind, payload, received_at) "
+                        "VALUES ('00000000-0000-4000-8000-0000000000aa', 'acme', 'test', '{}', "
+                        "now() - interval '100 days')");
     char err[512];
     running rr;
     rr.r = router_new(&cfg, err, sizeof err);
@@ -1209,6 +1215,17 @@ START_TEST(metrics_and_health)
     ck_assert(DELTA("herald_router_batch_seconds_count") >= 1);
     ck_assert(strstr(body, "herald_router_consumer_lag{topic=\"herald.checks.v1\"}") != NULL);
     ck_assert(DELTA("herald_router_db_errors_total") == 0);
+    for (int i = 0; i < 100 && DELTA("herald_retention_runs_total{outcome=\"ok\"}") < 1; i++) {
+        usleep(100 * 1000);
+        free(body);
+        ck_assert_int_eq(http_get(port, "/metrics", &body), 200);
+    }
+    ck_assert(DELTA("herald_retention_runs_total{outcome=\"ok\"}") == 1);
+    ck_assert(DELTA("herald_retention_deleted_total{table=\"events\"}") == 1);
+    ck_assert(metric(body, "herald_retention_last_success_timestamp_seconds") > 1.7e9);
+    ck_assert_int_eq(testlib_db_long(db, "SELECT count(*) FROM events WHERE event_id = "
+                                         "'00000000-0000-4000-8000-0000000000aa'"),
+                     0);
 #undef DELTA
     free(before);
     free(body);

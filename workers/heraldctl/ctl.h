@@ -30,4 +30,7 @@ int ctl_token_create(void *ctx, int argc, char **argv);
 int ctl_token_list(void *ctx, int argc, char **argv);
 int ctl_token_revoke(void *ctx, int argc, char **argv);
 
+int ctl_stats_rebuild(void *ctx, int argc, char **argv);
+int ctl_prune(void *ctx, int argc, char **argv);
+
 #endif

@@ -64,6 +64,10 @@ static const cli_subcommand commands[] = {
     {"token", "list", ctl_token_list, "token list", "API tokens (never the token itself)"},
     {"token", "revoke", ctl_token_revoke, "token revoke ID",
      "revoke an API token and end its console sessions"},
+    {"stats", "rebuild", ctl_stats_rebuild, "stats rebuild [--since WHEN]",
+     "recompute the hourly delivery rollups from deliveries (holds writers meanwhile)"},
+    {NULL, "prune", ctl_prune, "prune [--dry-run] [--retention D] [--stats-retention D]",
+     "remove old terminal deliveries, unreferenced events and old rollups (batched)"},
 };
 
 static const char global_usage[] = "[OPTIONS] COMMAND [ARGS]";

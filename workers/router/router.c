@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "workers/router/router_int.h"
+#include "workers/router/router_retention.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ void router_config_defaults(router_config *cfg)
     cfg->cache_refresh_seconds = 60;
     cfg->summary_seconds = 30;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->retention_ms = 90LL * 86400000;
+    cfg->stats_retention_ms = 400LL * 86400000;
 }
 
 static void on_revoke(router *r, const rd_kafka_topic_partition_list_t *parts);
@@ -219,6 +222,11 @@ int router_run(router *r)
         rd_kafka_metadata_destroy(md);
     if (rkt)
         rd_kafka_topic_destroy(rkt);
+    const router_retention_config rc = {.database_url = r->database_url,
+                                        .retention_ms = r->cfg.retention_ms,
+                                        .stats_retention_ms = r->cfg.stats_retention_ms,
+                                        .interval_ms = r->cfg.prune_interval_ms};
+    r->retention = router_retention_start(&rc);
     bool abandoned = false;
     while (!router_stopping(r) && !abandoned) {
         router_housekeeping(r);
@@ -321,6 +329,8 @@ int router_run(router *r)
     router_note_db_state(r);
     router_metrics_export(r);
     router_log_summary(r, true);
+    router_retention_stop(r->retention);
+    r->retention = NULL;
     LOG_INFO("router stopped");
     return 0;
 }
@@ -342,6 +352,7 @@ void router_destroy(router *r)
     /* The HTTP server first: its health callback reads r. */
     httpd_destroy(r->http);
     r->http = NULL;
+    router_retention_stop(r->retention);
     if (r->producer) {
         /* no delivery report may arrive after the batches are freed */
         rd_kafka_flush(r->producer, 1000);

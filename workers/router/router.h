@@ -57,10 +57,16 @@ typedef struct router_config {
      * NULL (tests lower session.timeout.ms this way); like the router's own
      * defaults, each yields to the operator's HERALD_KAFKA_*. May be NULL. */
     const char *const *consumer_props;
+    /* Retention on a thread of its own (router_retention.h): terminal
+     * deliveries and events older than retention_ms, rollups older than
+     * stats_retention_ms, every prune_interval_ms (0: never). */
+    int64_t retention_ms, stats_retention_ms, prune_interval_ms;
 } router_config;
 
 /* Fills the defaults: group "herald-router", batches of 500 within 50 ms,
- * refresh every 60 s, a summary every 30 s, 10 s shutdown timeout. */
+ * refresh every 60 s, a summary every 30 s, 10 s shutdown timeout; retention
+ * 90 days, rollups 400 days, but no retention thread (prune_interval_ms 0:
+ * herald-router's --prune-interval turns it on, 1 hour by default). */
 void router_config_defaults(router_config *cfg);
 
 /* Counters since router_new. */

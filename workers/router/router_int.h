@@ -168,6 +168,8 @@ struct router {
 
     subs *subs;
 
+    struct router_retention *retention; /* its own thread and connection, or NULL */
+
     /* the pipeline */
     batch slots[3];
     batch *cur;  /* being collected */

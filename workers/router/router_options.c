@@ -10,12 +10,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Longest retention accepted: 100 years, in ms. */
+#define ROUTER_MAX_RETENTION_MS (100LL * 365 * 86400000)
+
 int router_options_parse(router_options *o, int argc, char **argv, router_config *cfg)
 {
     memset(o, 0, sizeof *o);
     router_config_defaults(cfg);
 
-    cfg_opt opts[CFG_COMMON_COUNT + 7];
+    cfg_opt opts[CFG_COMMON_COUNT + 10];
     /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
     size_t nopts = cfg_common_select(opts, &o->common, CFG_USE_KAFKA | CFG_USE_DATABASE);
     const cfg_opt mine[] = {
@@ -35,6 +38,15 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
          "period of the info-level activity summary (0: never)", &o->summary_s},
         {"--shutdown-timeout-ms", "HERALD_ROUTER_SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 0, 600000,
          "MS", "longest wait for Kafka acknowledgements when stopping", &o->shutdown_ms},
+        {"--retention", "HERALD_RETENTION", CFG_DURATION, "90d", 60000, ROUTER_MAX_RETENTION_MS,
+         "D", "terminal deliveries and events older than this are deleted", &o->retention_ms},
+        {"--stats-retention", "HERALD_STATS_RETENTION", CFG_DURATION, "400d", 60000,
+         ROUTER_MAX_RETENTION_MS, "D",
+         "hourly delivery rollups older than this are deleted (not shorter than --retention)",
+         &o->stats_retention_ms},
+        {"--prune-interval", "HERALD_PRUNE_INTERVAL", CFG_DURATION, "1h", 0, 30LL * 86400000, "D",
+         "run retention this often, on its own thread and connection (0: never)",
+         &o->prune_interval_ms},
     };
     for (size_t i = 0; i < ARRAY_LEN(mine); i++)
         opts[nopts++] = mine[i];
@@ -49,6 +61,13 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     }
     if (!*o->group) {
         fprintf(stderr, "herald-router: --group: must not be empty\n");
+        return 2;
+    }
+    if (o->stats_retention_ms < o->retention_ms) {
+        fprintf(stderr,
+                "herald-router: --stats-retention (%g days) must not be shorter than "
+                "--retention (%g days)\n",
+                o->stats_retention_ms / 86400000.0, o->retention_ms / 86400000.0);
         return 2;
     }
     if (*o->metrics_addr) {
@@ -69,5 +88,8 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     cfg->summary_seconds = o->summary_s;
     cfg->shutdown_timeout_ms = o->shutdown_ms;
     cfg->metrics_addr = o->metrics_addr;
+    cfg->retention_ms = o->retention_ms;
+    cfg->stats_retention_ms = o->stats_retention_ms;
+    cfg->prune_interval_ms = o->prune_interval_ms;
     return -1;
 }

@@ -97,6 +97,24 @@ store_status store_stats_rebuild(PGconn *conn, int64_t since_ms, store_rebuild_r
         out->rollup_rows = store_get_i64(r, 0, 0);
         out->deliveries = store_get_i64(r, 0, 1);
         PQclear(r);
+        /* The rollups over all targets: the per-target ones summed by shard
+         * (two statements: an INSERT does not see a DELETE of its own). */
+        r = store_run(conn, "stats rebuild: all targets",
+                      "DELETE FROM delivery_stats_hourly_all WHERE hour >= $1::timestamptz", 1, fp,
+                      NULL, errstr, errstr_size);
+    }
+    if (r) {
+        PQclear(r);
+        r = store_run(conn, "stats rebuild: all targets",
+                      "INSERT INTO delivery_stats_hourly_all "
+                      "(hour, state, error_code, shard, n, folded) "
+                      "SELECT hour, state, error_code, (target_id % 16)::smallint, sum(n), "
+                      "sum(folded) FROM delivery_stats_hourly WHERE hour >= $1::timestamptz "
+                      "GROUP BY 1, 2, 3, 4",
+                      1, fp, NULL, errstr, errstr_size);
+    }
+    if (r) {
+        PQclear(r);
         /* As the triggers do: forward only, the newest success and the newest
          * failure (by its update time) of the range. */
         r = store_run(
@@ -305,6 +323,13 @@ static store_status prune_stats(PGconn *conn, const store_prune_opts *o, const c
         out->stats_rows += n;
         if (n < atoi(batch))
             break;
+    }
+    /* The rollups over all targets: a few hundred rows a day, in one go. */
+    if (st == STORE_OK) {
+        const char *p[] = {cutoff};
+        st = store_exec(conn, "prune: stats over all targets",
+                        "DELETE FROM delivery_stats_hourly_all WHERE hour < $1::timestamptz", 1, p,
+                        NULL, errstr, errstr_size);
     }
     return st;
 }

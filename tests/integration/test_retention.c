@@ -40,11 +40,23 @@ static char err[512];
 
 #define ALL "'-infinity'::timestamptz"
 
+/* Rows of the rollups over all targets that differ from the per-target
+ * rollups summed by shard (either way): 0 when they agree. */
+#define SHARDS_OF_TARGETS                                                                          \
+    "SELECT hour, state, error_code, (target_id % 16)::smallint, sum(n)::int, sum(folded)::int "   \
+    "  FROM delivery_stats_hourly GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 OR sum(folded) <> 0"
+#define SHARDS                                                                                     \
+    "SELECT hour, state, error_code, shard, n, folded FROM delivery_stats_hourly_all "             \
+    " WHERE n <> 0 OR folded <> 0"
+#define ALL_TARGETS_DIFF                                                                           \
+    "SELECT count(*) FROM ((" SHARDS " EXCEPT " SHARDS_OF_TARGETS ") UNION ALL "                   \
+    "(" SHARDS_OF_TARGETS " EXCEPT " SHARDS ")) x"
+
 static void setup(void)
 {
     conn = testlib_db_connect(url);
     testlib_db_truncate(conn, "deliveries, events, target_checks, targets, workspaces, "
-                              "delivery_stats_hourly, maintenance_runs");
+                              "delivery_stats_hourly, delivery_stats_hourly_all, maintenance_runs");
     testlib_db_exec(conn, "INSERT INTO workspaces (team_id, team_name, token_enc) "
                           "VALUES ('T1', 'Acme', '\\x00')");
     /* Five targets of three tenants; the fifth removed (its history stays). */
@@ -69,6 +81,8 @@ static void assert_rollups_equal(void)
 {
     long diff = q(ROLLUP_DIFF(ALL));
     ck_assert_msg(diff == 0, "%ld rollup rows differ from deliveries", diff);
+    diff = q(ALL_TARGETS_DIFF);
+    ck_assert_msg(diff == 0, "%ld rows of the all-targets rollups differ from the targets'", diff);
 }
 
 /* n deliveries (and their events) created hours_lo..hours_hi hours ago, over

@@ -219,8 +219,10 @@ int router_run(router *r)
         rd_kafka_metadata_destroy(md);
     if (rkt)
         rd_kafka_topic_destroy(rkt);
-    bool abandoned = false;
+    bool abandoned = false, fenced = false;
     while (!router_stopping(r) && !abandoned) {
+        if ((fenced = kafka_consumer_fatal(r->consumer, r->cfg.instance_id)))
+            break; /* another replica has our --instance-id: stop, exit non-zero */
         router_housekeeping(r);
         if (r->stmt && r->stmt->retained) {
             /* Degraded: consumption is paused; serve rebalances (a revoke
@@ -322,7 +324,7 @@ int router_run(router *r)
     router_metrics_export(r);
     router_log_summary(r, true);
     LOG_INFO("router stopped");
-    return 0;
+    return fenced ? -1 : 0;
 }
 
 void router_stop(router *r)

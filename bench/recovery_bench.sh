@@ -15,7 +15,7 @@ events=${1:-10} channels=${2:-30} runs=${3:-1}
 build=${HERALD_BENCH_BUILD:-$bench_root/build-bench}
 bench_build "$build" herald-router herald-slack heraldctl herald-checks mock-kafka fake-slack
 bench_pg recovery
-export HERALD_TEST_DATABASE_URL=$bench_url HERALD_BUILD_DIR=$build HERALD_E2E_LOG_LEVEL=warn
+export HERALD_TEST_DATABASE_URL=$bench_url HERALD_BUILD_DIR=$build
 for r in $(seq 1 "$runs"); do
   out=$(RECOVERY_EVENTS=$events RECOVERY_CHANNELS=$channels bash "$bench_root/tests/e2e/test_recovery.sh" 2>&1) ||
     { echo "$out" | tail -40; exit 1; }

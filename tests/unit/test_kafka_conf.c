@@ -94,9 +94,9 @@ START_TEST(consumer_settings)
                      RD_KAFKA_CONF_OK);
     ck_assert_str_eq(v, KAFKA_SESSION_TIMEOUT_MS);
     n = sizeof v;
-    ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(rk), "group.instance.id", v, &n),
+    /* unset: librdkafka answers "unknown" for a string property never set */
+    ck_assert_int_ne(rd_kafka_conf_get(rd_kafka_conf(rk), "group.instance.id", v, &n),
                      RD_KAFKA_CONF_OK);
-    ck_assert_str_eq(v, "");
     rd_kafka_destroy(rk);
 
     /* a bad property is named, nothing is created */

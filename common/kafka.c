@@ -3,10 +3,12 @@
 #include "common/log.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -225,9 +227,10 @@ rd_kafka_t *kafka_producer_new(const char *brokers, kafka_dr_cb dr_cb, void *opa
     return kafka_producer_new_props(brokers, props, dr_cb, opaque, errstr, errstr_size);
 }
 
-rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
-                               const char *const *props, kafka_rebalance_cb rebalance_cb,
-                               void *opaque, char *errstr, size_t errstr_size)
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *instance_id,
+                               const char *const *topics, const char *const *props,
+                               kafka_rebalance_cb rebalance_cb, void *opaque, char *errstr,
+                               size_t errstr_size)
 {
     rd_kafka_conf_t *conf = kafka_conf_new_for(RD_KAFKA_CONSUMER, brokers, errstr, errstr_size);
     if (!conf)
@@ -236,6 +239,12 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
         kafka_conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
         kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
         kafka_conf_set_default(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+        kafka_conf_set_default(conf, "session.timeout.ms", KAFKA_SESSION_TIMEOUT_MS, errstr,
+                               errstr_size) ||
+        kafka_conf_set_default(conf, "heartbeat.interval.ms", KAFKA_HEARTBEAT_MS, errstr,
+                               errstr_size) ||
+        (instance_id && *instance_id &&
+         kafka_conf_set(conf, "group.instance.id", instance_id, errstr, errstr_size)) ||
         set_defaults(conf, props, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -260,6 +269,37 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const cha
         return NULL;
     }
     return rk;
+}
+
+const char *kafka_instance_id(const char *id, char *buf, size_t size)
+{
+    if (id && *id) {
+        snprintf(buf, size, "%s", id);
+        return buf;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) || !*host)
+        snprintf(host, sizeof host, "herald");
+    snprintf(buf, size, "%s", host);
+    return buf;
+}
+
+bool kafka_consumer_fatal(rd_kafka_t *rk, const char *instance_id)
+{
+    char why[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(rk, why, sizeof why);
+    if (!err)
+        return false;
+    static atomic_bool logged; /* once per process: the caller stops on it */
+    if (atomic_exchange(&logged, true))
+        return true;
+    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+        LOG_ERROR("fenced: another instance joined the consumer group with the same instance id "
+                  "'%s'; give each replica its own --instance-id (HERALD_INSTANCE_ID). Stopping",
+                  instance_id && *instance_id ? instance_id : "");
+    else
+        LOG_ERROR("consumer fatal error: %s. Stopping", why);
+    return true;
 }
 
 bool kafka_rebalance_apply(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool assign,

@@ -89,10 +89,38 @@ typedef void (*kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * rebalance_cb, partitions are assigned and revoked through it (with
  * opaque); without, librdkafka assigns them itself. Returns NULL with errstr
  * set naming the bad property, or the failed subscription.
+ *
+ * instance_id (NULL or "": none) is the member's group.instance.id: static
+ * membership, so a restarted member with the same id gets its partitions
+ * back without a rebalance on a broker that honours it (each replica needs
+ * its own). Herald also lowers the group session timeout to
+ * KAFKA_SESSION_TIMEOUT_MS with a heartbeat every KAFKA_HEARTBEAT_MS (both
+ * yield to HERALD_KAFKA_*): a member that dies, or a broker that ignores
+ * instance ids (librdkafka's mock cluster), gives its partitions up within
+ * seconds instead of 45 s, for one small heartbeat request a second.
  */
-rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *const *topics,
-                               const char *const *props, kafka_rebalance_cb rebalance_cb,
-                               void *opaque, char *errstr, size_t errstr_size);
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, const char *instance_id,
+                               const char *const *topics, const char *const *props,
+                               kafka_rebalance_cb rebalance_cb, void *opaque, char *errstr,
+                               size_t errstr_size);
+
+/* The group.instance.id of a worker: id when set and not empty, else the
+ * host name (stable across restarts in a container, a StatefulSet pod or a
+ * VM), copied into buf. Returns buf. */
+const char *kafka_instance_id(const char *id, char *buf, size_t size);
+
+/* The consumers' group session defaults (the lowest a broker accepts by
+ * default: group.min.session.timeout.ms is 6 s). */
+#define KAFKA_SESSION_TIMEOUT_MS "6000"
+#define KAFKA_HEARTBEAT_MS       "1000"
+
+/*
+ * Whether the consumer hit a fatal error (it is unusable: the caller must
+ * stop and exit non-zero). The only fatal error of a consumer is being
+ * fenced: another member joined with the same group.instance.id; that is
+ * logged once as an ERROR naming instance_id, anything else as it is.
+ */
+bool kafka_consumer_fatal(rd_kafka_t *rk, const char *instance_id);
 
 /*
  * For a rebalance callback: assigns (assign true) or revokes parts,

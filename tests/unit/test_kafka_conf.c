@@ -57,8 +57,8 @@ START_TEST(consumer_settings)
     /* the operator's choice wins over the caller's default; fixed ones stay */
     setenv("HERALD_KAFKA_SESSION_TIMEOUT_MS", "8000", 1);
     setenv("HERALD_KAFKA_ENABLE_AUTO_OFFSET_STORE", "true", 1);
-    rd_kafka_t *rk = kafka_consumer_new("127.0.0.1:9", "g-conf", topics, props, on_rebalance, &one,
-                                        err, sizeof err);
+    rd_kafka_t *rk = kafka_consumer_new("127.0.0.1:9", "g-conf", "replica-1", topics, props,
+                                        on_rebalance, &one, err, sizeof err);
     unsetenv("HERALD_KAFKA_SESSION_TIMEOUT_MS");
     unsetenv("HERALD_KAFKA_ENABLE_AUTO_OFFSET_STORE");
     ck_assert_msg(rk != NULL, "%s", err);
@@ -76,14 +76,53 @@ START_TEST(consumer_settings)
     n = sizeof v;
     ck_assert_int_eq(rd_kafka_conf_get(c, "group.id", v, &n), RD_KAFKA_CONF_OK);
     ck_assert_str_eq(v, "g-conf");
+    n = sizeof v;
+    ck_assert_int_eq(rd_kafka_conf_get(c, "group.instance.id", v, &n), RD_KAFKA_CONF_OK);
+    ck_assert_str_eq(v, "replica-1");
+    n = sizeof v; /* Herald's default, not overridden here */
+    ck_assert_int_eq(rd_kafka_conf_get(c, "heartbeat.interval.ms", v, &n), RD_KAFKA_CONF_OK);
+    ck_assert_str_eq(v, KAFKA_HEARTBEAT_MS);
     ck_assert_ptr_eq(rd_kafka_opaque(rk), &one);
+    rd_kafka_destroy(rk);
+
+    /* no instance id: dynamic membership, Herald's session timeout */
+    rk = kafka_consumer_new("127.0.0.1:9", "g-conf", NULL, topics, NULL, NULL, NULL, err,
+                            sizeof err);
+    ck_assert_msg(rk != NULL, "%s", err);
+    n = sizeof v;
+    ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(rk), "session.timeout.ms", v, &n),
+                     RD_KAFKA_CONF_OK);
+    ck_assert_str_eq(v, KAFKA_SESSION_TIMEOUT_MS);
+    n = sizeof v;
+    /* unset: librdkafka answers "unknown" for a string property never set */
+    ck_assert_int_ne(rd_kafka_conf_get(rd_kafka_conf(rk), "group.instance.id", v, &n),
+                     RD_KAFKA_CONF_OK);
     rd_kafka_destroy(rk);
 
     /* a bad property is named, nothing is created */
     static const char *const bad[] = {"no.such.property", "1", NULL};
-    rk = kafka_consumer_new("127.0.0.1:9", "g-conf", topics, bad, NULL, NULL, err, sizeof err);
+    rk =
+        kafka_consumer_new("127.0.0.1:9", "g-conf", NULL, topics, bad, NULL, NULL, err, sizeof err);
     ck_assert_ptr_null(rk);
     ck_assert_ptr_nonnull(strstr(err, "no.such.property"));
+}
+END_TEST
+
+/* Fenced (another member with our group.instance.id): the consumer is
+ * unusable and the worker must stop. */
+START_TEST(consumer_fenced)
+{
+    char err[256];
+    static const char *const topics[] = {"herald.test.v1", NULL};
+    rd_kafka_t *rk = kafka_consumer_new("127.0.0.1:9", "g-conf", "replica-2", topics, NULL, NULL,
+                                        NULL, err, sizeof err);
+    ck_assert_msg(rk != NULL, "%s", err);
+    ck_assert(!kafka_consumer_fatal(rk, "replica-2"));
+    ck_assert_int_eq(rd_kafka_test_fatal_error(rk, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, "test"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    ck_assert(kafka_consumer_fatal(rk, "replica-2"));
+    ck_assert(kafka_consumer_fatal(rk, "replica-2")); /* stays fatal (logged once) */
+    rd_kafka_destroy(rk);
 }
 END_TEST
 
@@ -149,4 +188,4 @@ START_TEST(type_only_properties_go_to_their_type)
 END_TEST
 
 TESTLIB_MAIN("kafka_conf", "conf", defaults_yield_to_the_environment, consumer_settings,
-             producer_settings, type_only_properties_go_to_their_type)
+             consumer_fenced, producer_settings, type_only_properties_go_to_their_type)

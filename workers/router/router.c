@@ -227,8 +227,10 @@ int router_run(router *r)
                                         .stats_retention_ms = r->cfg.stats_retention_ms,
                                         .interval_ms = r->cfg.prune_interval_ms};
     r->retention = router_retention_start(&rc);
-    bool abandoned = false;
+    bool abandoned = false, fenced = false;
     while (!router_stopping(r) && !abandoned) {
+        if ((fenced = kafka_consumer_fatal(r->consumer, r->cfg.instance_id)))
+            break; /* another replica has our --instance-id: stop, exit non-zero */
         router_housekeeping(r);
         if (r->stmt && r->stmt->retained) {
             /* Degraded: consumption is paused; serve rebalances (a revoke
@@ -332,7 +334,7 @@ int router_run(router *r)
     router_retention_stop(r->retention);
     r->retention = NULL;
     LOG_INFO("router stopped");
-    return 0;
+    return fenced ? -1 : 0;
 }
 
 void router_stop(router *r)

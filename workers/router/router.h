@@ -46,6 +46,7 @@ typedef struct router_config {
     const char *brokers;        /* Kafka bootstrap servers */
     const char *database_url;   /* libpq conninfo or URI; "" for libpq defaults */
     const char *group;          /* consumer group id */
+    const char *instance_id;    /* group.instance.id (static membership); NULL or "": none */
     long batch_size;            /* most events per batch */
     long batch_wait_ms;         /* longest a batch waits to fill after its first event (only
                                  * while a statement runs or events keep coming) */

@@ -104,8 +104,8 @@ rd_kafka_t *router_consumer_new(router *r, const char *const *extra, router_revo
     for (size_t i = 0; i < nextra; i++)
         props[n + i] = extra[i];
     props[n + nextra] = NULL;
-    rd_kafka_t *rk = kafka_consumer_new(r->brokers, r->group, topics, props, on_rebalance, r,
-                                        errstr, errstr_size);
+    rd_kafka_t *rk = kafka_consumer_new(r->brokers, r->group, r->cfg.instance_id, topics, props,
+                                        on_rebalance, r, errstr, errstr_size);
     free(props);
     return rk;
 }

@@ -5,6 +5,7 @@
 #include "workers/router/router_options.h"
 
 #include "common/httpd.h"
+#include "common/kafka.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -18,12 +19,16 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     memset(o, 0, sizeof *o);
     router_config_defaults(cfg);
 
-    cfg_opt opts[CFG_COMMON_COUNT + 10];
+    cfg_opt opts[CFG_COMMON_COUNT + 11];
     /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
     size_t nopts = cfg_common_select(opts, &o->common, CFG_USE_KAFKA | CFG_USE_DATABASE);
     const cfg_opt mine[] = {
         {"--group", "HERALD_ROUTER_GROUP", CFG_STRING, "herald-router", 0, 0, "NAME",
          "Kafka consumer group shared by every router instance", &o->group},
+        {"--instance-id", "HERALD_INSTANCE_ID", CFG_STRING, "", 0, 0, "ID",
+         "this replica's stable id in the group (group.instance.id; each replica its own; "
+         "default: the host name)",
+         &o->instance_id},
         {"--batch-size", "HERALD_ROUTER_BATCH_SIZE", CFG_INT, "500", 1, 100000, "N",
          "most events routed per batch (one database round trip each)", &o->batch_size},
         {"--batch-wait-ms", "HERALD_ROUTER_BATCH_WAIT_MS", CFG_INT, "50", 0, 60000, "MS",
@@ -82,6 +87,7 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     cfg->brokers = o->common.kafka_brokers;
     cfg->database_url = o->common.database_url;
     cfg->group = o->group;
+    cfg->instance_id = kafka_instance_id(o->instance_id, o->instance_buf, sizeof o->instance_buf);
     cfg->batch_size = o->batch_size;
     cfg->batch_wait_ms = o->batch_wait_ms;
     cfg->cache_refresh_seconds = o->refresh_s;

@@ -82,6 +82,8 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
         s->client_secret = xstrdup(cfg->client_secret);
     }
     s->cfg.client_secret = NULL; /* the copy above is the one kept */
+    kafka_instance_id(cfg->instance_id, s->instance_id, sizeof s->instance_id);
+    s->cfg.instance_id = s->instance_id;
     sender_metrics_init(&s->m);
 
     if (!cfg->common.secret_key ||
@@ -120,7 +122,7 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
 
     /* The rebalance hook hands queued deliveries of revoked partitions back. */
     static const char *const topics[] = {TOPIC_DELIVERIES, NULL};
-    s->rk = kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, NULL,
+    s->rk = kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, s->instance_id, topics, NULL,
                                sender_on_rebalance, s, errstr, errstr_size);
     if (!s->rk)
         goto fail;
@@ -315,16 +317,40 @@ static void abort_flights(sender *s)
     }
 }
 
+/* This instance's previous run (same --instance-id) died holding claims:
+ * make them due now rather than after their lease. Once, at start; a
+ * database that is down is settled by the leases running out instead. */
+static void settle_own_claims(sender *s)
+{
+    PGconn *conn = sender_conn(s);
+    if (!conn)
+        return;
+    char err[512];
+    long n = sender_db_settle_own(conn, s->instance_id, err, sizeof err);
+    if (n < 0) {
+        sender_link_failed(s, "settling this instance's previous claims", err);
+        return;
+    }
+    s->stats.settled = n;
+    LOG_INFO("instance %s: %ld delivery(ies) claimed by its previous run made due now%s",
+             s->instance_id, n, n ? " (sent again: a repeat only if one was in flight)" : "");
+}
+
 int sender_run(sender *s)
 {
     LOG_INFO("herald-slack consuming %s as group %s; Slack API %s; pace %.3g/s burst %.3g per "
              "channel, %.3g/min per workspace",
              TOPIC_DELIVERIES, s->cfg.group, s->cfg.common.slack_api_url, s->cfg.channel_rate,
              s->cfg.channel_burst, s->cfg.workspace_rate);
+    settle_own_claims(s);
     int64_t deadline = 0;
-    bool drained = false;
+    bool drained = false, fenced = false;
     for (;;) {
         int64_t now = util_now_mono_ms();
+        if (!fenced && kafka_consumer_fatal(s->rk, s->instance_id)) {
+            fenced = true; /* another replica has our --instance-id */
+            sender_stop(s);
+        }
         if (sender_stopping(s) && !drained) {
             drained = true;
             deadline = now + s->cfg.shutdown_timeout_ms;
@@ -391,5 +417,5 @@ int sender_run(sender *s)
              (long long)s->stats.consumed, (long long)s->stats.sent, (long long)s->stats.failed,
              (long long)s->stats.retries_scheduled, (long long)s->stats.digests,
              (long long)s->stats.folded, (long long)s->stats.deadlettered);
-    return 0;
+    return fenced ? 1 : 0;
 }

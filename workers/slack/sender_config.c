@@ -29,6 +29,7 @@ void sender_config_default(sender_config *cfg)
     cfg->retry_max_age_ms = 24LL * 3600 * 1000;
     cfg->retry_poll_ms = 500;
     cfg->takeover_grace_ms = 30000;
+    cfg->reconcile_after_ms = 2 * 60 * 1000;
     cfg->connect_timeout_ms = 5000;
     cfg->request_timeout_ms = 15000;
     cfg->claim_lease_ms = 60000;
@@ -53,6 +54,10 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
     const cfg_opt own[] = {
         {"--group", "HERALD_SLACK_GROUP", CFG_STRING, "herald-slack", 0, 0, "NAME",
          "Kafka consumer group", &cfg->group},
+        {"--instance-id", "HERALD_INSTANCE_ID", CFG_STRING, "", 0, 0, "ID",
+         "this replica's stable id: its static group membership and the owner of its claims "
+         "(each replica its own; default: the host name)",
+         &cfg->instance_id},
         {"--channel-rate", "HERALD_SLACK_CHANNEL_RATE", CFG_RATE, "1", 0, 1000, "PER_SEC",
          "messages per second per channel (0: unlimited)", &cfg->channel_rate},
         {"--channel-burst", "HERALD_SLACK_CHANNEL_BURST", CFG_RATE, "3", 1, 1000, "N",
@@ -81,6 +86,11 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
         {"--takeover-grace", "HERALD_SLACK_TAKEOVER_GRACE", CFG_DURATION, "30s", 0, D, "DURATION",
          "a due retry of a workspace another instance owns is taken after this much overdue",
          &cfg->takeover_grace_ms},
+        {"--reconcile-after", "HERALD_SLACK_RECONCILE_AFTER", CFG_DURATION, "2m", 1000, 30 * D,
+         "DURATION",
+         "a delivery still pending this long is sent from PostgreSQL (its Kafka message may "
+         "be lost)",
+         &cfg->reconcile_after_ms},
         {"--connect-timeout", "HERALD_SLACK_CONNECT_TIMEOUT", CFG_DURATION, "5s", 100, 600000,
          "DURATION", "connecting to Slack", &cfg->connect_timeout_ms},
         {"--request-timeout", "HERALD_SLACK_REQUEST_TIMEOUT", CFG_DURATION, "15s", 100, 600000,

@@ -13,6 +13,8 @@
 typedef struct sender_config {
     herald_common_config common; /* brokers, database, Slack API URL, secret key */
     char *group;                 /* consumer group (herald-slack) */
+    char *instance_id;           /* this replica's stable id: group.instance.id and
+                                    deliveries.claimed_by; NULL/"": the host name */
 
     double channel_rate;    /* messages/s per channel (1) */
     double channel_burst;   /* burst per channel (3) */
@@ -24,12 +26,14 @@ typedef struct sender_config {
     long max_in_flight; /* concurrent Slack requests (64) */
     long max_queued;    /* deliveries held in memory before consuming pauses (20000) */
 
-    int64_t retry_base_ms;     /* first retry's ceiling (1 s) */
-    int64_t retry_cap_ms;      /* ceiling cap (5 min) */
-    int64_t retry_max_age_ms;  /* give up after (24 h) */
-    int64_t retry_poll_ms;     /* how often due retries are looked for (500 ms) */
-    int64_t takeover_grace_ms; /* a due row of a workspace this instance does not own is taken
-                                  after this much overdue (30 s) */
+    int64_t retry_base_ms;      /* first retry's ceiling (1 s) */
+    int64_t retry_cap_ms;       /* ceiling cap (5 min) */
+    int64_t retry_max_age_ms;   /* give up after (24 h) */
+    int64_t retry_poll_ms;      /* how often due retries are looked for (500 ms) */
+    int64_t takeover_grace_ms;  /* a due row of a workspace this instance does not own is taken
+                                   after this much overdue (30 s) */
+    int64_t reconcile_after_ms; /* a delivery 'pending' this long is taken from PostgreSQL,
+                                   not waited for from Kafka (2 min) */
 
     int64_t connect_timeout_ms;  /* (5 s) */
     int64_t request_timeout_ms;  /* whole request (15 s) */
@@ -69,7 +73,7 @@ typedef struct sender_config {
 void sender_config_default(sender_config *cfg);
 
 /* Maximum entries sender_config_table writes. */
-#define SENDER_CONFIG_MAX_OPTS 48
+#define SENDER_CONFIG_MAX_OPTS 52
 /* The option table (common options first) pointing into cfg, for cfg_parse. */
 size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap);
 /*

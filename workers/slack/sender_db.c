@@ -59,7 +59,8 @@ static int affected(PGresult *r)
 /* ==== claims and outcomes ================================================================= */
 
 int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_t lease_ms,
-                    bool count_attempt, sender_db_claim_res *res, char *errstr, size_t errstr_size)
+                    bool count_attempt, const char *claimed_by, sender_db_claim_res *res,
+                    char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < n; i++)
         memset(&res[i], 0, sizeof res[i]);
@@ -77,21 +78,22 @@ int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_
     char *a_evs = pgarray_of_text(evs, n, false), *a_leases = pgarray_of_text(leases, n, true);
     char lease[24];
     i64s(lease_ms, lease);
-    const char *params[6] = {a_ids, a_evs, a_tids, a_leases, lease, count_attempt ? "1" : "0"};
+    const char *params[7] = {a_ids,     a_evs, a_tids, a_leases, lease, count_attempt ? "1" : "0",
+                             claimed_by};
     /* One statement for the whole batch; the CASE keeps the two claim rules apart. */
     PGresult *r =
         run(c,
             "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], "
             "$4::timestamptz[]) AS r(id, event_id, target_id, lease)) "
             "UPDATE deliveries d SET state = 'sending', attempts = d.attempts + $6::int, "
-            "next_attempt_at = now() + $5::bigint * interval '1 millisecond', updated_at = now() "
-            "FROM req WHERE d.id = req.id AND d.event_id = req.event_id "
+            "next_attempt_at = now() + $5::bigint * interval '1 millisecond', updated_at = now(), "
+            "claimed_by = $7 FROM req WHERE d.id = req.id AND d.event_id = req.event_id "
             "AND d.target_id = req.target_id AND CASE WHEN req.lease IS NULL THEN "
             "d.state = 'pending' OR (d.state = 'sending' AND d.next_attempt_at <= now()) "
             "ELSE d.state IN ('retrying', 'sending') AND d.next_attempt_at = req.lease END "
             "RETURNING d.id, d.attempts, "
             "(extract(epoch FROM d.created_at) * 1000)::bigint, d.next_attempt_at::text",
-            6, params, errstr, errstr_size);
+            7, params, errstr, errstr_size);
     free(a_ids);
     free(a_tids);
     free(a_evs);
@@ -304,35 +306,53 @@ void sender_db_due_dispose(sender_db_due *d)
     memset(d, 0, sizeof *d);
 }
 
-int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *const *teams,
-                        size_t nteams, int64_t grace_ms, sender_db_due **out, char *errstr,
+int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out, char *errstr,
                         size_t errstr_size)
 {
     *out = NULL;
-    char a_max[24], a_lease[24], a_grace[24];
-    i64s((int64_t)max, a_max);
-    i64s(lease_ms, a_lease);
-    i64s(grace_ms, a_grace);
-    char *a_teams = pgarray_of_text(teams, nteams, false);
-    const char *params[4] = {a_max, a_lease, a_teams, a_grace};
+    char a_max[24], a_lease[24], a_grace[24], a_rec[24];
+    i64s((int64_t)p->max, a_max);
+    i64s(p->lease_ms, a_lease);
+    i64s(p->grace_ms, a_grace);
+    i64s(p->reconcile_after_ms, a_rec);
+    char *a_teams = pgarray_of_text(p->teams, p->nteams, false);
+    const char *params[6] = {a_max, a_lease, a_teams, a_grace, a_rec, p->instance_id};
+    /* Two row sets, each read through its partial index (deliveries_lease,
+     * deliveries_pending_created) and locked SKIP LOCKED: a row another
+     * sender is leasing right now is simply not ours this time. A reconciled
+     * row becomes 'sending' under the lease; the others keep their state
+     * until claimed. */
     PGresult *r =
         run(c,
             "WITH due AS (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id "
             " WHERE d.state IN ('retrying', 'sending') AND d.next_attempt_at <= now() "
             "   AND (t.team_id = ANY($3::text[]) "
+            "        OR (d.state = 'sending' AND d.claimed_by = $6) "
             "        OR d.next_attempt_at <= now() - $4::bigint * interval '1 millisecond') "
             " ORDER BY d.next_attempt_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED), "
+            "stale AS (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id "
+            " WHERE $5::bigint > 0 AND d.state = 'pending' "
+            "   AND d.created_at <= now() - $5::bigint * interval '1 millisecond' "
+            "   AND (t.team_id = ANY($3::text[]) "
+            "        OR d.created_at <= now() - ($5::bigint + $4::bigint) * interval "
+            "'1 millisecond') "
+            " ORDER BY d.created_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED), "
+            "ids AS (SELECT id, false AS rec FROM due UNION ALL SELECT id, true FROM stale), "
             "upd AS (UPDATE deliveries d SET next_attempt_at = now() + $2::bigint * interval "
-            "'1 millisecond' FROM due WHERE d.id = due.id "
-            " RETURNING d.id, d.event_id, d.target_id, d.next_attempt_at) "
+            "'1 millisecond', claimed_by = $6, "
+            " state = CASE WHEN ids.rec THEN 'sending' ELSE d.state END, "
+            " updated_at = CASE WHEN ids.rec THEN now() ELSE d.updated_at END "
+            " FROM ids WHERE d.id = ids.id "
+            " RETURNING d.id, d.event_id, d.target_id, d.next_attempt_at, ids.rec, d.created_at) "
             "SELECT upd.id, upd.event_id, upd.target_id, t.tenant_id, t.team_id, "
             "       COALESCE(t.destination_resolved, t.destination), t.destination_kind = 'email', "
             "       e.kind, e.payload::text, "
-            "       (extract(epoch FROM e.received_at) * 1000)::bigint, upd.next_attempt_at::text "
+            "       (extract(epoch FROM e.received_at) * 1000)::bigint, upd.next_attempt_at::text, "
+            "       upd.rec, (extract(epoch FROM upd.created_at) * 1000)::bigint "
             "  FROM upd JOIN targets t ON t.id = upd.target_id "
             "  LEFT JOIN events e ON e.event_id = upd.event_id "
             " ORDER BY upd.next_attempt_at, upd.id",
-            4, params, errstr, errstr_size);
+            6, params, errstr, errstr_size);
     free(a_teams);
     if (!r)
         return -1;
@@ -350,9 +370,26 @@ int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *con
         v[i].payload = get_dup(r, i, 8);
         v[i].routed_ms = get_i64(r, i, 9);
         copy(v[i].lease, sizeof v[i].lease, PQgetvalue(r, i, 10));
+        v[i].reconciled = get_bool(r, i, 11);
+        v[i].created_ms = get_i64(r, i, 12);
     }
     PQclear(r);
     *out = v;
+    return n;
+}
+
+long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size_t errstr_size)
+{
+    const char *params[1] = {instance_id};
+    /* Through deliveries_lease: only rows leased into the future are read. */
+    PGresult *r = run(c,
+                      "UPDATE deliveries SET next_attempt_at = now() "
+                      "WHERE state = 'sending' AND claimed_by = $1 AND next_attempt_at > now()",
+                      1, params, errstr, errstr_size);
+    if (!r)
+        return -1;
+    long n = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
     return n;
 }
 

@@ -44,15 +44,16 @@ typedef struct sender_db_claim_res {
 } sender_db_claim_res;
 
 /*
- * Claims n deliveries at once: 'sending', a new lease of lease_ms, and
- * attempts+1 when count_attempt. A row met through Kafka is claimable when
- * 'pending', or 'sending' with an expired lease (its sender died); a leased
- * retry only while its lease is still the caller's. 'sent' and 'failed'
- * rows are never claimed, so a duplicate routed message is harmless.
- * res[i] tells for each request. Returns the number claimed, or -1.
+ * Claims n deliveries at once: 'sending', a new lease of lease_ms, claimed_by
+ * (the claiming instance's id), and attempts+1 when count_attempt. A row met through Kafka is
+ * claimable when 'pending', or 'sending' with an expired lease (its sender died); a leased retry
+ * only while its lease is still the caller's. 'sent' and 'failed' rows are never claimed, so a
+ * duplicate routed message is harmless. res[i] tells for each request. Returns the number claimed,
+ * or -1.
  */
 int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_t lease_ms,
-                    bool count_attempt, sender_db_claim_res *res, char *errstr, size_t errstr_size);
+                    bool count_attempt, const char *claimed_by, sender_db_claim_res *res,
+                    char *errstr, size_t errstr_size);
 
 /* Why a Kafka-met delivery could not be claimed. */
 typedef enum sender_db_row_state {
@@ -114,22 +115,50 @@ typedef struct sender_db_due {
     char *payload;     /* events.payload as JSON text; NULL when the event row is missing */
     int64_t routed_ms; /* events.received_at, epoch ms (latency reference) */
     char lease[SENDER_DB_LEASE_LEN];
+    bool reconciled;    /* it was 'pending' (reconcile_after old): now 'sending', leased */
+    int64_t created_ms; /* deliveries.created_at, epoch ms */
 } sender_db_due;
 
 void sender_db_due_dispose(sender_db_due *d);
 
+/* What sender_db_lease_due takes. */
+typedef struct sender_db_poll {
+    size_t max;               /* rows of each kind (due, reconciled) at most */
+    int64_t lease_ms;         /* the lease given to each row */
+    const char *const *teams; /* the workspaces this instance owns */
+    size_t nteams;
+    int64_t grace_ms;           /* others' rows are taken after this much overdue */
+    int64_t reconcile_after_ms; /* 'pending' rows older than this are taken (0: never) */
+    const char *instance_id;    /* written to claimed_by; its own 'sending' rows are its own */
+} sender_db_poll;
+
 /*
- * Leases up to max rows due now ('retrying' past next_attempt_at, or
- * 'sending' past its lease) for lease_ms, FOR UPDATE SKIP LOCKED so that
- * several senders share the work without waiting on each other. Only rows
- * of workspaces in teams[0..nteams) are taken, unless overdue by more than
- * grace_ms (so nothing waits forever when no sender owns the workspace).
- * *out (malloc'd array, caller disposes each and frees) gets them. Returns
- * the count, or -1.
+ * Leases rows for p->lease_ms, FOR UPDATE SKIP LOCKED so that several
+ * senders share the work without waiting on each other and none takes a row
+ * another has leased:
+ *   - up to max due now: 'retrying' past next_attempt_at, or 'sending' past
+ *     its lease (its sender died, or this instance's previous run: see
+ *     sender_db_settle_own);
+ *   - up to max 'pending' for longer than reconcile_after_ms (their routed
+ *     Kafka message late or lost: PostgreSQL is the source of truth). They
+ *     become 'sending' under the lease, so the Kafka path's claim (which
+ *     wants 'pending' or an expired lease) skips them: posted once.
+ * Only rows of workspaces in teams are taken (and a 'sending' row this
+ * instance had claimed), unless overdue by more than grace_ms, so nothing
+ * waits forever when no sender owns the workspace. claimed_by is set to
+ * instance_id. *out (malloc'd array, caller disposes each and frees) gets
+ * them. Returns the count, or -1.
  */
-int sender_db_lease_due(PGconn *c, size_t max, int64_t lease_ms, const char *const *teams,
-                        size_t nteams, int64_t grace_ms, sender_db_due **out, char *errstr,
+int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out, char *errstr,
                         size_t errstr_size);
+
+/*
+ * At start: this instance's previous run's claims ('sending', claimed_by =
+ * instance_id, lease still running) are made due now, so the poller sends
+ * them again at once instead of after their lease (a repeat only for a
+ * request in flight at the crash). Returns the count, or -1.
+ */
+long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size_t errstr_size);
 
 /* ---- workspaces ------------------------------------------------------------------------ */
 

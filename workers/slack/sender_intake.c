@@ -247,14 +247,35 @@ void sender_poll_retries(sender *s, int64_t now)
         return;
     sender_db_due *rows = NULL;
     char err[512];
-    int n =
-        sender_db_lease_due(conn, POLL_BATCH, s->cfg.claim_lease_ms, (const char *const *)s->owned,
-                            s->nowned, s->cfg.takeover_grace_ms, &rows, err, sizeof err);
+    sender_db_poll p = {.max = POLL_BATCH,
+                        .lease_ms = s->cfg.claim_lease_ms,
+                        .teams = (const char *const *)s->owned,
+                        .nteams = s->nowned,
+                        .grace_ms = s->cfg.takeover_grace_ms,
+                        .reconcile_after_ms = s->cfg.reconcile_after_ms,
+                        .instance_id = s->instance_id};
+    int n = sender_db_lease_due(conn, &p, &rows, err, sizeof err);
     if (n < 0) {
         sender_link_failed(s, "leasing due retries", err);
         return;
     }
-    if (n == POLL_BATCH)
+    int reconciled = 0;
+    int64_t oldest_ms = 0, wall = util_now_wall_ms();
+    for (int i = 0; i < n; i++) {
+        if (!rows[i].reconciled)
+            continue;
+        reconciled++;
+        if (wall - rows[i].created_ms > oldest_ms)
+            oldest_ms = wall - rows[i].created_ms;
+    }
+    if (reconciled) {
+        metrics_counter_add(s->m.reconciled, NULL, (double)reconciled);
+        s->stats.reconciled += reconciled;
+        LOG_WARN("reconciling %d delivery(ies) still pending after %.0fs (oldest %.0fs): their "
+                 "Kafka message is late or lost; sending them from PostgreSQL",
+                 reconciled, s->cfg.reconcile_after_ms / 1000.0, oldest_ms / 1000.0);
+    }
+    if (n - reconciled >= POLL_BATCH || reconciled >= POLL_BATCH)
         s->next_poll_ms = now; /* more are due */
     /* Pushed at the front of their channels, so in reverse to keep their order. */
     for (int i = n - 1; i >= 0; i--) {
@@ -264,8 +285,10 @@ void sender_poll_retries(sender *s, int64_t now)
         job *have = strmap_get(s->inmem, k);
         if (have) {
             /* Already here (queued, or its own request still running): adopt the
-             * new lease so the claim matches; nothing else to do. */
-            if (!have->from_kafka || have->lease[0])
+             * new lease so the claim matches; nothing else to do. A reconciled
+             * row is no longer 'pending': a queued Kafka copy claims it by the
+             * lease too. */
+            if (!have->from_kafka || have->lease[0] || r->reconciled)
                 snprintf(have->lease, sizeof have->lease, "%s", r->lease);
             sender_db_due_dispose(r);
             continue;

@@ -31,6 +31,11 @@ void sender_metrics_init(sender_metrics *m)
         "Token rotation: bot token refreshes by outcome (refreshed: at Slack by this sender; "
         "reused: another process had refreshed it; failed_transient; failed_permanent).",
         "outcome");
+    m->reconciled = metrics_counter_new(
+        "herald_slack_reconciled_total",
+        "Deliveries still pending after --reconcile-after, taken from PostgreSQL to be sent "
+        "(their Kafka message late or lost).",
+        NULL);
     double b[14];
     metrics_buckets_exponential(0.05, 2.0, 14, b); /* 50 ms .. ~7 min */
     m->latency = metrics_histogram_new(

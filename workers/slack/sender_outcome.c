@@ -279,8 +279,8 @@ static bool claim_jobs(sender *s, job **jobs, size_t *n, bool count_attempt)
         reqs[i] = (sender_db_claim_req){jobs[i]->id, jobs[i]->event_id, jobs[i]->target_id,
                                         jobs[i]->lease};
     char err[512];
-    int rc =
-        sender_db_claim(conn, reqs, *n, s->cfg.claim_lease_ms, count_attempt, res, err, sizeof err);
+    int rc = sender_db_claim(conn, reqs, *n, s->cfg.claim_lease_ms, count_attempt, s->instance_id,
+                             res, err, sizeof err);
     if (rc < 0) {
         sender_link_failed(s, "claiming deliveries", err);
         free(reqs);

@@ -248,9 +248,9 @@ static void claim_and_launch(sender *s, flight **plans, size_t np, int64_t now)
         }
     char err[512];
     PGconn *conn = sender_conn(s);
-    int rc =
-        conn ? sender_db_claim(conn, reqs, total, s->cfg.claim_lease_ms, true, res, err, sizeof err)
-             : -1;
+    int rc = conn ? sender_db_claim(conn, reqs, total, s->cfg.claim_lease_ms, true, s->instance_id,
+                                    res, err, sizeof err)
+                  : -1;
     if (rc < 0) {
         if (conn)
             sender_link_failed(s, "claiming deliveries", err);

@@ -42,7 +42,7 @@ typedef struct sender sender;
 
 typedef struct sender_metrics {
     metrics_counter *consumed, *deadlettered, *requests, *rate_limited, *retries, *deliveries,
-        *digests, *folded, *revoked, *refreshes;
+        *digests, *folded, *revoked, *refreshes, *reconciled;
     metrics_histogram *latency;
     metrics_gauge *channels_waiting, *queued, *in_flight;
 } sender_metrics;
@@ -143,6 +143,7 @@ typedef struct outcome {
 
 struct sender {
     sender_config cfg;
+    char instance_id[256]; /* --instance-id, or the host name: group.instance.id, claimed_by */
     unsigned char key[CRYPTO_KEY_LEN];
     backoff_policy backoff;
     atomic_int stop; /* lock-free: set from other threads or a signal handler */

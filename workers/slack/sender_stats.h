@@ -12,6 +12,8 @@ typedef struct sender_stats {
     int64_t consumed, deadlettered, sent, failed, retries_scheduled, rate_limited, digests, folded,
         requests;
     int64_t token_refreshes; /* bot tokens this sender refreshed at Slack (token rotation) */
+    int64_t reconciled;      /* 'pending' deliveries taken from PostgreSQL (--reconcile-after) */
+    int64_t settled;         /* claims of this instance's previous run made due at start */
 } sender_stats;
 
 #endif

@@ -207,6 +207,20 @@ CREATE INDEX IF NOT EXISTS deliveries_pending_created ON deliveries (created_at)
 -- restarted instance settles its previous incarnation's claims at once.
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claimed_by text;
 
+-- The partitions of herald.deliveries.v1 each sender instance held, and
+-- when it was last alive (refreshed every few seconds). A sender restarted
+-- with the same --instance-id resumes those partitions' workspaces from
+-- PostgreSQL at once, while Kafka's group hands them back (the broker does
+-- that only once it gives up on the dead incarnation).
+CREATE TABLE IF NOT EXISTS sender_instances (
+    group_id        text NOT NULL, -- the consumer group (--group): ids are per group
+    instance_id     text NOT NULL,
+    partitions      integer[] NOT NULL,
+    partition_count integer NOT NULL,
+    seen_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, instance_id)
+);
+
 -- One row per maintenance task (retention...), for `heraldctl` and alerts:
 -- when it last ran, when it last succeeded, and what it did.
 CREATE TABLE IF NOT EXISTS maintenance_runs (

@@ -63,7 +63,9 @@ done
 e2e_ok "$CHANNELS targets of one workspace"
 
 # The same instance id across the restart: a replica's stable id.
-export HERALD_INSTANCE_ID=recovery-0 HERALD_SLACK_NO_DIGESTS=1
+# The fake Slack paces channels only (1/s, burst 3): Herald's own workspace
+# limit (300/min by default) off, so the pace limit is the channels' one.
+export HERALD_INSTANCE_ID=recovery-0 HERALD_SLACK_NO_DIGESTS=1 HERALD_SLACK_WORKSPACE_RATE=0
 e2e_bg herald-router "$ROUTER" --instance-id router-0
 ROUTER_PID=$E2E_LAST_PID
 e2e_bg herald-slack "$SENDER"
@@ -124,6 +126,14 @@ dups=$(($(wc -l <"$E2E_TMP/got") - TOTAL))
 triple=$(uniq -c "$E2E_TMP/got" | awk '$1 > 2')
 [ -z "$triple" ] || e2e_fail "posted more than twice" "$triple"
 e2e_ok "nothing lost; $dups repeat(s) <= $window in flight at the kill"
+# The restarted run took its previous partitions from sender_instances and
+# sent their pending deliveries from PostgreSQL before Kafka handed them back
+# (the mock cluster keeps them on the dead member for a session timeout).
+grep -q "resuming the [1-9][0-9]* partition(s) its previous run held" "$E2E_TMP/herald-slack.log" ||
+  e2e_fail "the restarted herald-slack did not resume its previous partitions" "$(tail -20 "$E2E_TMP/herald-slack.log")"
+grep -q "resuming [1-9][0-9]* pending delivery(ies) of the partitions" "$E2E_TMP/herald-slack.log" ||
+  e2e_fail "no pending delivery was resumed from PostgreSQL" "$(tail -20 "$E2E_TMP/herald-slack.log")"
+e2e_ok "the restart resumed its partitions' pending deliveries from PostgreSQL"
 
 # Measurements (printed, never asserted: bench/recovery_bench.sh reports them).
 times=$(curl -fsS "$SLACK/_fake/messages" | jq -r '[.[].time] | sort | "\(.[0]) \(.[-1])"')

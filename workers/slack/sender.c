@@ -317,10 +317,18 @@ static void abort_flights(sender *s)
     }
 }
 
-/* This instance's previous run (same --instance-id) died holding claims:
- * make them due now rather than after their lease. Once, at start; a
- * database that is down is settled by the leases running out instead. */
-static void settle_own_claims(sender *s)
+/* This instance's previous run (same --instance-id) died: once, at start,
+ *   - its claims are made due now rather than after their lease;
+ *   - if it was alive less than RESUME_MAX_AGE_MS ago, its partitions are
+ *     taken as ours until Kafka's first assignment, and their workspaces'
+ *     pending deliveries are sent from PostgreSQL meanwhile: the group keeps
+ *     those partitions on the dead member until its session times out (a
+ *     broker honouring static membership hands them back at once; librdkafka's
+ *     mock cluster does not), and nobody consumes them until then. Claims
+ *     keep it exactly once when Kafka delivers the same rows afterwards.
+ * A database that is down is settled by the leases running out instead. */
+#define RESUME_MAX_AGE_MS 30000
+static void resume_previous_run(sender *s)
 {
     PGconn *conn = sender_conn(s);
     if (!conn)
@@ -334,6 +342,28 @@ static void settle_own_claims(sender *s)
     s->stats.settled = n;
     LOG_INFO("instance %s: %ld delivery(ies) claimed by its previous run made due now%s",
              s->instance_id, n, n ? " (sent again: a repeat only if one was in flight)" : "");
+    int32_t *parts = NULL, count = 0;
+    size_t nparts = 0;
+    int found = sender_db_instance_load(conn, s->cfg.group, s->instance_id, RESUME_MAX_AGE_MS,
+                                        &parts, &nparts, &count, err, sizeof err);
+    if (found < 0) {
+        sender_link_failed(s, "reading this instance's previous partitions", err);
+        return;
+    }
+    if (found && !s->nassigned && !s->resumed) {
+        free(s->assigned);
+        s->assigned = parts;
+        s->nassigned = nparts;
+        s->npartitions = count;
+        s->resumed = true;
+        s->owned_at_ms = 0;
+        s->next_poll_ms = 0;
+        LOG_INFO("instance %s: resuming the %zu partition(s) its previous run held until Kafka "
+                 "assigns them again",
+                 s->instance_id, nparts);
+        return;
+    }
+    free(parts);
 }
 
 int sender_run(sender *s)
@@ -342,7 +372,7 @@ int sender_run(sender *s)
              "channel, %.3g/min per workspace",
              TOPIC_DELIVERIES, s->cfg.group, s->cfg.common.slack_api_url, s->cfg.channel_rate,
              s->cfg.channel_burst, s->cfg.workspace_rate);
-    settle_own_claims(s);
+    resume_previous_run(s);
     int64_t deadline = 0;
     bool drained = false, fenced = false;
     for (;;) {

@@ -282,7 +282,10 @@ int sender_db_release(PGconn *c, const int64_t *ids, const char *const *leases, 
     char *a_ids = pgarray_of_i64(ids, n), *a_leases = pgarray_of_text(leases, n, true);
     const char *params[2] = {a_ids, a_leases};
     PGresult *r = run(c,
-                      "UPDATE deliveries d SET next_attempt_at = now(), updated_at = now() "
+                      "UPDATE deliveries d SET next_attempt_at = CASE WHEN d.state = 'sending' "
+                      "AND d.attempts = 0 THEN NULL ELSE now() END, "
+                      "state = CASE WHEN d.state = 'sending' AND d.attempts = 0 THEN 'pending' "
+                      "ELSE d.state END, updated_at = now() "
                       "FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, lease) "
                       "WHERE d.id = r.id AND d.state IN ('retrying', 'sending') "
                       "AND d.next_attempt_at = r.lease",
@@ -316,7 +319,8 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
     i64s(p->grace_ms, a_grace);
     i64s(p->reconcile_after_ms, a_rec);
     char *a_teams = pgarray_of_text(p->teams, p->nteams, false);
-    const char *params[6] = {a_max, a_lease, a_teams, a_grace, a_rec, p->instance_id};
+    const char *params[7] = {
+        a_max, a_lease, a_teams, a_grace, a_rec, p->instance_id, p->pending_now ? "true" : "false"};
     /* Two row sets, each read through its partial index (deliveries_lease,
      * deliveries_pending_created) and locked SKIP LOCKED: a row another
      * sender is leasing right now is simply not ours this time. A reconciled
@@ -331,11 +335,11 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
             "        OR d.next_attempt_at <= now() - $4::bigint * interval '1 millisecond') "
             " ORDER BY d.next_attempt_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED), "
             "stale AS (SELECT d.id FROM deliveries d JOIN targets t ON t.id = d.target_id "
-            " WHERE $5::bigint > 0 AND d.state = 'pending' "
+            " WHERE d.state = 'pending' AND (($5::bigint > 0 "
             "   AND d.created_at <= now() - $5::bigint * interval '1 millisecond' "
             "   AND (t.team_id = ANY($3::text[]) "
             "        OR d.created_at <= now() - ($5::bigint + $4::bigint) * interval "
-            "'1 millisecond') "
+            "'1 millisecond')) OR ($7::bool AND t.team_id = ANY($3::text[]))) "
             " ORDER BY d.created_at LIMIT $1::int FOR UPDATE OF d SKIP LOCKED), "
             "ids AS (SELECT id, false AS rec FROM due UNION ALL SELECT id, true FROM stale), "
             "upd AS (UPDATE deliveries d SET next_attempt_at = now() + $2::bigint * interval "
@@ -352,7 +356,7 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
             "  FROM upd JOIN targets t ON t.id = upd.target_id "
             "  LEFT JOIN events e ON e.event_id = upd.event_id "
             " ORDER BY upd.next_attempt_at, upd.id",
-            6, params, errstr, errstr_size);
+            7, params, errstr, errstr_size);
     free(a_teams);
     if (!r)
         return -1;
@@ -391,6 +395,61 @@ long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size
     long n = strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return n;
+}
+
+int sender_db_instance_save(PGconn *c, const char *group, const char *instance_id,
+                            const int32_t *parts, size_t n, int32_t partition_count, char *errstr,
+                            size_t errstr_size)
+{
+    int64_t *v = xmalloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = parts[i];
+    char *a_parts = pgarray_of_i64(v, n), cnt[24];
+    free(v);
+    i64s(partition_count, cnt);
+    const char *params[4] = {instance_id, a_parts, cnt, group};
+    PGresult *r = run(c,
+                      "INSERT INTO sender_instances "
+                      "(group_id, instance_id, partitions, partition_count) "
+                      "VALUES ($4, $1, $2::int[], $3::int) "
+                      "ON CONFLICT (group_id, instance_id) DO UPDATE "
+                      "SET partitions = EXCLUDED.partitions, "
+                      "partition_count = EXCLUDED.partition_count, seen_at = now()",
+                      4, params, errstr, errstr_size);
+    free(a_parts);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int sender_db_instance_load(PGconn *c, const char *group, const char *instance_id,
+                            int64_t max_age_ms, int32_t **parts, size_t *n,
+                            int32_t *partition_count, char *errstr, size_t errstr_size)
+{
+    *parts = NULL;
+    *n = 0;
+    *partition_count = 0;
+    char age[24];
+    i64s(max_age_ms, age);
+    const char *params[3] = {instance_id, age, group};
+    PGresult *r = run(c,
+                      "SELECT p, partition_count FROM sender_instances, unnest(partitions) p "
+                      "WHERE group_id = $3 AND instance_id = $1 "
+                      "AND seen_at > now() - $2::bigint * interval '1 millisecond'",
+                      3, params, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    if (rows > 0) {
+        *parts = xcalloc((size_t)rows, sizeof **parts);
+        for (int i = 0; i < rows; i++)
+            (*parts)[i] = (int32_t)get_i64(r, i, 0);
+        *n = (size_t)rows;
+        *partition_count = (int32_t)get_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return rows > 0;
 }
 
 /* ==== workspaces ========================================================================== */

@@ -98,7 +98,9 @@ int sender_db_mark_failed(PGconn *c, const int64_t *ids, const char *const *leas
                           const char *code, const char *reason, char *errstr, size_t errstr_size);
 
 /* Gives back leases of retries that were taken but not attempted (shutdown,
- * partition handover): due now, for any sender. Returns rows, or -1. */
+ * partition handover): due now, for any sender; a row leased out of
+ * 'pending' (reconciled or resumed, never attempted) is 'pending' again, as
+ * it was. Returns rows, or -1. */
 int sender_db_release(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
                       char *errstr, size_t errstr_size);
 
@@ -130,6 +132,8 @@ typedef struct sender_db_poll {
     int64_t grace_ms;           /* others' rows are taken after this much overdue */
     int64_t reconcile_after_ms; /* 'pending' rows older than this are taken (0: never) */
     const char *instance_id;    /* written to claimed_by; its own 'sending' rows are its own */
+    bool pending_now;           /* 'pending' rows of teams are taken whatever their age (the
+                                 * partitions resumed after a restart: nobody consumes them) */
 } sender_db_poll;
 
 /*
@@ -159,6 +163,23 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
  * request in flight at the crash). Returns the count, or -1.
  */
 long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size_t errstr_size);
+
+/*
+ * sender_instances: this instance's (of consumer group `group`) partitions of the deliveries topic
+ * (of partition_count) and that it is alive now. Returns 0, or -1.
+ */
+int sender_db_instance_save(PGconn *c, const char *group, const char *instance_id,
+                            const int32_t *parts, size_t n, int32_t partition_count, char *errstr,
+                            size_t errstr_size);
+
+/*
+ * The partitions this instance's previous run held, if it was alive less than
+ * max_age_ms ago: *parts (malloc'd, caller frees), *n, *partition_count.
+ * Returns 1 when found, 0 when not (or too old), -1 on error.
+ */
+int sender_db_instance_load(PGconn *c, const char *group, const char *instance_id,
+                            int64_t max_age_ms, int32_t **parts, size_t *n,
+                            int32_t *partition_count, char *errstr, size_t errstr_size);
 
 /* ---- workspaces ------------------------------------------------------------------------ */
 

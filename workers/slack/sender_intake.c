@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 /* How long the list of the workspaces this instance owns is trusted. */
-#define TEAMS_TTL_MS 10000
+#define TEAMS_TTL_MS     10000
+#define INSTANCE_SEEN_MS 5000 /* sender_instances.seen_at refreshed this often */
 /* Kafka messages handled per loop turn, so Slack answers are not starved. */
 #define CONSUME_BATCH 500
 /* Retries leased per poll. */
@@ -233,12 +234,35 @@ static void refresh_owned(sender *s, int64_t now)
     free(teams);
 }
 
+/* sender_instances: the assignment when it changed, and that we are alive
+ * every INSTANCE_SEEN_MS, so that a restart of this instance resumes its
+ * partitions (sender_resume_previous_run). Not while resumed: that is the
+ * previous run's word, not Kafka's. */
+static void save_instance(sender *s, int64_t now)
+{
+    if (s->resumed || s->npartitions <= 0 ||
+        (s->assignment_saved && now - s->instance_seen_ms < INSTANCE_SEEN_MS))
+        return;
+    PGconn *conn = sender_conn(s);
+    if (!conn)
+        return;
+    char err[512];
+    if (sender_db_instance_save(conn, s->cfg.group, s->instance_id, s->assigned, s->nassigned,
+                                s->npartitions, err, sizeof err) < 0) {
+        sender_link_failed(s, "recording this instance's partitions", err);
+        return;
+    }
+    s->assignment_saved = true;
+    s->instance_seen_ms = now;
+}
+
 /* Leases due retries (and deliveries whose sender died) back into the queues. */
 void sender_poll_retries(sender *s, int64_t now)
 {
     if (now < s->next_poll_ms || !sender_conn(s))
         return;
     s->next_poll_ms = now + s->cfg.retry_poll_ms;
+    save_instance(s, now);
     if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
         return;
     refresh_owned(s, now);
@@ -253,7 +277,8 @@ void sender_poll_retries(sender *s, int64_t now)
                         .nteams = s->nowned,
                         .grace_ms = s->cfg.takeover_grace_ms,
                         .reconcile_after_ms = s->cfg.reconcile_after_ms,
-                        .instance_id = s->instance_id};
+                        .instance_id = s->instance_id,
+                        .pending_now = s->resumed};
     int n = sender_db_lease_due(conn, &p, &rows, err, sizeof err);
     if (n < 0) {
         sender_link_failed(s, "leasing due retries", err);
@@ -268,7 +293,13 @@ void sender_poll_retries(sender *s, int64_t now)
         if (wall - rows[i].created_ms > oldest_ms)
             oldest_ms = wall - rows[i].created_ms;
     }
-    if (reconciled) {
+    if (reconciled && s->resumed) {
+        metrics_counter_add(s->m.reconciled, NULL, (double)reconciled);
+        s->stats.reconciled += reconciled;
+        LOG_INFO("resuming %d pending delivery(ies) of the partitions this instance held before "
+                 "its restart from PostgreSQL while Kafka hands them back (oldest %.0fs)",
+                 reconciled, oldest_ms / 1000.0);
+    } else if (reconciled) {
         metrics_counter_add(s->m.reconciled, NULL, (double)reconciled);
         s->stats.reconciled += reconciled;
         LOG_WARN("reconciling %d delivery(ies) still pending after %.0fs (oldest %.0fs): their "
@@ -364,6 +395,7 @@ static void set_assigned(sender *s, const rd_kafka_topic_partition_list_t *parts
         }
     }
     s->owned_at_ms = 0; /* recompute ownership */
+    s->assignment_saved = false;
 }
 
 void sender_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -371,6 +403,10 @@ void sender_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     sender *s = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (s->resumed) { /* Kafka's word replaces the previous run's partitions */
+            s->resumed = false;
+            s->nassigned = 0;
+        }
         set_assigned(s, parts, true);
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(rk, 0, s->rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {

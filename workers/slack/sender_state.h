@@ -169,6 +169,11 @@ struct sender {
     char **owned; /* team ids we own */
     size_t nowned;
     int64_t owned_at_ms;
+    /* assigned holds the previous run's partitions (sender_instances) until
+     * Kafka's first assignment: their pending deliveries come from PostgreSQL. */
+    bool resumed;
+    bool assignment_saved;    /* sender_instances has the current assignment */
+    int64_t instance_seen_ms; /* when sender_instances was last refreshed */
 
     CURLM *multi;
     dispatch *disp;

@@ -397,6 +397,20 @@ long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size
     return n;
 }
 
+int64_t sender_db_oldest_pending_ms(PGconn *c, char *errstr, size_t errstr_size)
+{
+    PGresult *r =
+        run(c,
+            "SELECT coalesce((extract(epoch FROM now() - min(created_at)) * 1000)::bigint, "
+            "0) FROM deliveries WHERE state = 'pending'",
+            0, NULL, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int64_t ms = get_i64(r, 0, 0);
+    PQclear(r);
+    return ms;
+}
+
 int sender_db_instance_save(PGconn *c, const char *group, const char *instance_id,
                             const int32_t *parts, size_t n, int32_t partition_count, char *errstr,
                             size_t errstr_size)

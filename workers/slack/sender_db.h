@@ -164,6 +164,10 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
  */
 long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size_t errstr_size);
 
+/* Age in ms of the oldest 'pending' delivery (0: none), through the partial
+ * index deliveries_pending_created: one index entry read. -1 on error. */
+int64_t sender_db_oldest_pending_ms(PGconn *c, char *errstr, size_t errstr_size);
+
 /*
  * sender_instances: this instance's (of consumer group `group`) partitions of the deliveries topic
  * (of partition_count) and that it is alive now. Returns 0, or -1.

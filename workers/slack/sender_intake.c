@@ -19,7 +19,8 @@
 
 /* How long the list of the workspaces this instance owns is trusted. */
 #define TEAMS_TTL_MS     10000
-#define INSTANCE_SEEN_MS 5000 /* sender_instances.seen_at refreshed this often */
+#define INSTANCE_SEEN_MS 5000  /* sender_instances.seen_at refreshed this often */
+#define PENDING_READ_MS  10000 /* herald_slack_oldest_pending_seconds read this often */
 /* Kafka messages handled per loop turn, so Slack answers are not starved. */
 #define CONSUME_BATCH 500
 /* Retries leased per poll. */
@@ -256,6 +257,25 @@ static void save_instance(sender *s, int64_t now)
     s->instance_seen_ms = now;
 }
 
+/* herald_slack_oldest_pending_seconds: alerts on deliveries stuck pending
+ * read it (every sender reports the same figure; alert on the max). */
+static void read_oldest_pending(sender *s, int64_t now)
+{
+    if (s->pending_read_ms && now - s->pending_read_ms < PENDING_READ_MS)
+        return;
+    PGconn *conn = sender_conn(s);
+    if (!conn)
+        return;
+    s->pending_read_ms = now;
+    char err[512];
+    int64_t ms = sender_db_oldest_pending_ms(conn, err, sizeof err);
+    if (ms < 0) {
+        sender_link_failed(s, "reading the oldest pending delivery", err);
+        return;
+    }
+    metrics_gauge_set(s->m.oldest_pending, NULL, (double)ms / 1000.0);
+}
+
 /* Leases due retries (and deliveries whose sender died) back into the queues. */
 void sender_poll_retries(sender *s, int64_t now)
 {
@@ -263,6 +283,7 @@ void sender_poll_retries(sender *s, int64_t now)
         return;
     s->next_poll_ms = now + s->cfg.retry_poll_ms;
     save_instance(s, now);
+    read_oldest_pending(s, now);
     if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
         return;
     refresh_owned(s, now);

@@ -46,6 +46,10 @@ void sender_metrics_init(sender_metrics *m)
         "herald_slack_channels_waiting", "Channels with deliveries waiting for their turn.", NULL);
     m->queued = metrics_gauge_new("herald_slack_deliveries_queued",
                                   "Deliveries held in memory waiting for their channel.", NULL);
+    m->oldest_pending = metrics_gauge_new(
+        "herald_slack_oldest_pending_seconds",
+        "age of the oldest delivery still pending, any workspace (read from PostgreSQL every 10 s)",
+        NULL);
     m->in_flight = metrics_gauge_new("herald_slack_requests_in_flight",
                                      "Slack requests currently in flight.", NULL);
 }

@@ -44,7 +44,7 @@ typedef struct sender_metrics {
     metrics_counter *consumed, *deadlettered, *requests, *rate_limited, *retries, *deliveries,
         *digests, *folded, *revoked, *refreshes, *reconciled;
     metrics_histogram *latency;
-    metrics_gauge *channels_waiting, *queued, *in_flight;
+    metrics_gauge *channels_waiting, *queued, *in_flight, *oldest_pending;
 } sender_metrics;
 
 /* One delivery in memory. */
@@ -174,6 +174,7 @@ struct sender {
     bool resumed;
     bool assignment_saved;    /* sender_instances has the current assignment */
     int64_t instance_seen_ms; /* when sender_instances was last refreshed */
+    int64_t pending_read_ms;  /* when the oldest pending delivery's age was last read */
 
     CURLM *multi;
     dispatch *disp;

@@ -18,6 +18,8 @@
 #     whole processes;
 #   - herald-api's GET /api/v1/targets with an operator token (every tenant)
 #     and with tenant t7's token, as whole HTTP requests (curl);
+#   - every PostgreSQL panel of the Grafana dashboard (deploy/grafana), its
+#     time macros set to the last 7 days;
 #   - the sizing: bytes per delivery and per event (table and indexes), the
 #     rollups' rows;
 #
@@ -156,6 +158,10 @@ plan_shape() {
     awk 'NF' | sort | uniq -c | sort -rn | awk '{c=$1; $1=""; printf "%s%s x%d", sep, substr($0, 2), c; sep=", "} END {print ""}'
 }
 
+panels=$bench_tmp/panels
+mkdir -p "$panels"
+python3 "$root/deploy/grafana/panel_sql.py" "$root/deploy/grafana/dashboards/herald.json" "$panels"
+
 all="SELECT * FROM target_delivery_health"
 one="SELECT * FROM target_delivery_health WHERE tenant_id = 't7'"
 echo "history benchmark: $targets targets over $tenants tenants, $days days of deliveries, median of $runs"
@@ -176,6 +182,9 @@ for m in $sizes; do
       (SELECT count(*) FROM delivery_stats_hourly),
       pg_total_relation_size('delivery_stats_hourly') / greatest((SELECT count(*) FROM delivery_stats_hourly), 1),
       pg_size_pretty(pg_total_relation_size('delivery_stats_hourly_all'))) FROM deliveries")"
+  for f in "$panels"/*.sql; do
+    printf '  panel %-40s %9s ms\n' "\"$(head -1 "$f")\"" "$(time_sql "$(tail -n +2 "$f")")"
+  done
   echo "  plan, health all: $(plan_shape "$all")"
   echo "  plan, health t7:  $(plan_shape "$one")"
 done

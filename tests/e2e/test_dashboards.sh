@@ -43,24 +43,8 @@ e2e_eq "$used" "$ds_uids" "the panels use exactly the provisioned datasources"
 # ---- the PostgreSQL panels' SQL, one file per panel (title on its first line)
 qdir="$E2E_TMP/queries"
 mkdir -p "$qdir"
-python3 - "$dash" "$qdir" <<'PY' || e2e_fail "cannot extract the dashboard's SQL"
-import json, re, sys
-d = json.load(open(sys.argv[1]))
-rng = "now() - interval '7 days'"
-n = 0
-for p in d["panels"]:
-    if p.get("datasource", {}).get("uid") != "herald-postgres":
-        continue
-    for t in p["targets"]:
-        sql = t["rawSql"]
-        sql = re.sub(r"\$__timeFilter\(([^)]+)\)", r"\1 BETWEEN " + rng + " AND now()", sql)
-        sql = sql.replace("$__timeFrom()", "(" + rng + ")").replace("$__timeTo()", "now()")
-        if "$__" in sql or "$" in re.sub(r"'[^']*'", "", sql):
-            sys.exit("panel %r uses a macro or variable this test does not replace" % p["title"])
-        n += 1
-        with open("%s/%02d.sql" % (sys.argv[2], n), "w") as f:
-            f.write(p["title"] + "\n" + sql + "\n")
-PY
+python3 "$HERALD_SOURCE_DIR/deploy/grafana/panel_sql.py" "$dash" "$qdir" >"$E2E_TMP/extract.log" 2>&1 ||
+  e2e_fail "cannot extract the dashboard's SQL" "$(cat "$E2E_TMP/extract.log")"
 nq=$(ls "$qdir"/*.sql | wc -l)
 [ "$nq" -ge 6 ] && e2e_ok "$nq PostgreSQL panel queries extracted" || e2e_fail "expected at least 6 PostgreSQL panels, found $nq"
 

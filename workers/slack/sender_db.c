@@ -390,11 +390,7 @@ long sender_db_settle_own(PGconn *c, const char *instance_id, char *errstr, size
                       "UPDATE deliveries SET next_attempt_at = now() "
                       "WHERE state = 'sending' AND claimed_by = $1 AND next_attempt_at > now()",
                       1, params, errstr, errstr_size);
-    if (!r)
-        return -1;
-    long n = strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    return n;
+    return r ? affected(r) : -1;
 }
 
 int64_t sender_db_oldest_pending_ms(PGconn *c, char *errstr, size_t errstr_size)
@@ -702,11 +698,7 @@ long sender_db_prune_check_passes(PGconn *c, int64_t keep_ms, char *errstr, size
                       "DELETE FROM check_passes "
                       "WHERE evaluated_at < now() - $1::bigint * interval '1 millisecond'",
                       1, params, errstr, errstr_size);
-    if (!r)
-        return -1;
-    long n = strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    return n;
+    return r ? affected(r) : -1;
 }
 
 /* ==== pacing across restarts ============================================================== */

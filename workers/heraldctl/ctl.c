@@ -6,6 +6,7 @@
 #include "workers/heraldctl/cli.h"
 #include "common/db.h"
 #include "common/utf8.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,17 @@ int ctl_parse_id_command(const cfg_command *c, const cfg_opt *opts, size_t nopts
     const char *pos[1] = {NULL};
     int rc = ctl_parse(c, opts, nopts, argc, argv, pos, 1);
     return rc >= 0 ? rc : parse_id(c->name, what, pos[0], id);
+}
+
+int ctl_parse_since(const cfg_command *c, const char *value, int64_t *since_ms)
+{
+    *since_ms = 0;
+    if (!value || cli_parse_since(value, util_now_wall_ms(), since_ms))
+        return -1;
+    char safe[80];
+    return cli_usage_error(CTL_PROG, c->name,
+                           "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
+                           utf8_safe(value, 0, safe, sizeof safe));
 }
 
 void ctl_print_json(cJSON *j)

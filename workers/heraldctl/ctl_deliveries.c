@@ -61,15 +61,10 @@ int ctl_deliveries(void *ctx, int argc, char **argv)
                                "sent, failed)",
                                utf8_safe(state, 0, safe, sizeof safe));
     }
-    int64_t since = 0;
-    if (since_s && !cli_parse_since(since_s, util_now_wall_ms(), &since)) {
-        char safe[80];
-        return cli_usage_error(
-            CTL_PROG, c.name, "--since: '%s' is not a duration (24h, 7d...), date or RFC 3339 time",
-            utf8_safe(since_s, 0, safe, sizeof safe));
-    }
+    int64_t since;
     PGconn *conn;
-    if ((rc = ctl_open(ctx, c.name, &conn)) >= 0)
+    if ((rc = ctl_parse_since(&c, since_s, &since)) >= 0 ||
+        (rc = ctl_open(ctx, c.name, &conn)) >= 0)
         return rc;
     store_delivery_filter f = {.tenant = tenant,
                                .target_id = target,

@@ -59,6 +59,11 @@ int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_f
 int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *why,
                  unsigned char key[CRYPTO_KEY_LEN]);
 
+/* The value of a --since option (NULL: not given, *since_ms = 0): a
+ * duration back from now (24h, 7d...), a date or an RFC 3339 time. -1 with
+ * *since_ms set, else 2 after one line naming the value. */
+int ctl_parse_since(const cfg_command *c, const char *value, int64_t *since_ms);
+
 /* cli_parse_or_exit for a command whose one argument is an id (what:
  * "target id"), a positive whole number: returns -1 with *id set, else the
  * exit code (printed). */

@@ -3,7 +3,6 @@
 #include "workers/heraldctl/ctl.h"
 #include "workers/heraldctl/ctl_internal.h"
 
-#include "common/utf8.h"
 #include "common/util.h"
 #include "store/stats.h"
 #include "workers/heraldctl/cli.h"
@@ -58,15 +57,10 @@ int ctl_stats_rebuild(void *ctx, int argc, char **argv)
     int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
         return rc;
-    int64_t since = 0;
-    if (since_s && !cli_parse_since(since_s, util_now_wall_ms(), &since)) {
-        char safe[80];
-        return cli_usage_error(
-            CTL_PROG, c.name, "--since: '%s' is not a duration (36h, 7d...), date or RFC 3339 time",
-            utf8_safe(since_s, 0, safe, sizeof safe));
-    }
+    int64_t since;
     PGconn *conn;
-    if ((rc = ctl_open(ctx, c.name, &conn)) >= 0)
+    if ((rc = ctl_parse_since(&c, since_s, &since)) >= 0 ||
+        (rc = ctl_open(ctx, c.name, &conn)) >= 0)
         return rc;
     char err[512];
     store_rebuild_result res;

@@ -8,8 +8,9 @@
 # creates one workspace and --targets targets (default 1,000) over --tenants
 # tenants (default 200), then grows the delivery history to each size of
 # --sizes, in millions of rows (default "1 5 20"), spread over --days days
-# (default 30): about 90% sent, 6% failed with a code and reason, the rest
-# retrying, pending or sending, with one event row for every two deliveries.
+# (default 30) as tests/support/history.sh spreads it: about 90% sent, 6%
+# failed with a code and reason, the rest (in the last day) retrying,
+# pending or sending, with one event row for every two deliveries.
 # At each size it prints the median of --runs runs (default 3) of what an
 # operator's tools run against that history:
 #
@@ -37,7 +38,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench}
 sizes="1 5 20" targets=1000 tenants=200 days=30 runs=3
 
-usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 bad() { echo "history_bench.sh: $1" >&2; exit 2; }
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "$1: '$2' is not a positive whole number"; }
 while [ $# -gt 0 ]; do
@@ -76,14 +77,8 @@ done
 
 q() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
-# One workspace (its token is never opened here) and the targets: target i
-# belongs to tenant t(i mod tenants), a channel destination, failed checks.
-q <<SQL
-INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T0BENCH', 'Bench', '\\x00');
-INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind, use_failed_check)
-SELECT 't' || (i % $tenants), 'T0BENCH', 'target ' || i, 'C' || lpad(i::text, 8, '0'), 'channel', true
-  FROM generate_series(1, $targets) i;
-SQL
+source "$root/tests/support/history.sh"
+history_targets "$bench_url" "$targets" "$tenants" >/dev/null
 
 # Grows deliveries (and events, one per two deliveries) to want rows, a
 # million at a time, created over the last $days days.
@@ -92,29 +87,7 @@ grow() {
   have=$(q -c "SELECT count(*) FROM deliveries")
   while [ "$have" -lt "$want" ]; do
     chunk=$((want - have)); [ "$chunk" -gt 1000000 ] && chunk=1000000
-    q <<SQL
-WITH g AS (
-  SELECT n, random() AS r, now() - random() * interval '$days days' AS at,
-         1 + (hashint4(n) & 2147483647) % $targets AS target
-    FROM generate_series($have + 1, $have + $chunk) n),
-ev AS (
-  INSERT INTO events (event_id, tenant_id, kind, check_type, payload, received_at)
-  SELECT md5('e' || (n / 2))::uuid, 't' || (target % $tenants), 'check_result', 'weak_mfa',
-         '{"check": {"type": "weak_mfa"}, "failing_count": 3}', at
-    FROM g WHERE n % 2 = 0
-  ON CONFLICT DO NOTHING)
-INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts, last_error_code,
-                        last_error, slack_channel, slack_ts, created_at, updated_at, sent_at)
-SELECT md5('e' || (n / 2) || '/' || n)::uuid, target, 't' || (target % $tenants),
-       CASE WHEN r < 0.90 THEN 'sent' WHEN r < 0.96 THEN 'failed' WHEN r < 0.98 THEN 'retrying'
-            WHEN r < 0.99 THEN 'pending' ELSE 'sending' END,
-       1, CASE WHEN r >= 0.90 AND r < 0.96 THEN 'not_in_channel' END,
-       CASE WHEN r >= 0.90 AND r < 0.96 THEN 'the bot is not a member of this channel' END,
-       CASE WHEN r < 0.90 THEN 'C' || lpad(target::text, 8, '0') END,
-       CASE WHEN r < 0.90 THEN extract(epoch FROM at)::text END,
-       at, at + interval '2 seconds', CASE WHEN r < 0.90 THEN at + interval '2 seconds' END
-  FROM g;
-SQL
+    history_grow "$bench_url" "$have" "$chunk" "$targets" "$tenants" "$days" >/dev/null
     have=$((have + chunk))
   done
   q -c "ANALYZE" >/dev/null

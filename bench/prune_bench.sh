@@ -50,38 +50,11 @@ ctl=$build/workers/heraldctl
 
 q() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
-q <<SQL
-INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T0BENCH', 'Bench', '\\x00');
-INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind, use_failed_check)
-SELECT 't' || (i % 200), 'T0BENCH', 'target ' || i, 'C' || lpad(i::text, 8, '0'), 'channel', true
-  FROM generate_series(1, $targets) i;
-SQL
+source "$root/tests/support/history.sh"
+history_targets "$bench_url" "$targets" 200
 echo "loading ${millions}M deliveries over $days days ..." >&2
 for ((c = 0; c < millions; c++)); do
-  q <<SQL
-WITH g AS (
-  SELECT n, random() AS r, now() - random() * interval '$days days' AS at,
-         1 + (hashint4(n) & 2147483647) % $targets AS target
-    FROM generate_series($c * 1000000 + 1, ($c + 1) * 1000000) n),
-ev AS (
-  INSERT INTO events (event_id, tenant_id, kind, check_type, payload, received_at)
-  SELECT md5('e' || (n / 2))::uuid, 't' || (target % 200), 'check_result', 'weak_mfa',
-         '{"check": {"type": "weak_mfa"}, "failing_count": 3}', at
-    FROM g WHERE n % 2 = 0
-  ON CONFLICT DO NOTHING)
-INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts, last_error_code,
-                        last_error, slack_channel, slack_ts, created_at, updated_at, sent_at)
-SELECT md5('e' || (n / 2))::uuid, target, 't' || (target % 200),
-       CASE WHEN r < 0.90 THEN 'sent' WHEN r < 0.96 THEN 'failed' WHEN r < 0.98 THEN 'retrying'
-            WHEN r < 0.99 THEN 'pending' ELSE 'sending' END,
-       1, CASE WHEN r >= 0.90 AND r < 0.96 THEN 'not_in_channel' END,
-       CASE WHEN r >= 0.90 AND r < 0.96 THEN 'the bot is not a member of this channel' END,
-       CASE WHEN r < 0.90 THEN 'C' || lpad(target::text, 8, '0') END,
-       CASE WHEN r < 0.90 THEN extract(epoch FROM at)::text END,
-       at, at + interval '2 seconds', CASE WHEN r < 0.90 THEN at + interval '2 seconds' END
-  FROM g
-ON CONFLICT DO NOTHING;
-SQL
+  history_grow "$bench_url" $((c * 1000000)) 1000000 "$targets" 200 "$days" >/dev/null
 done
 q -c "VACUUM ANALYZE" >/dev/null
 

@@ -55,38 +55,11 @@ export HERALD_LOG_LEVEL=error
 "$ctl" migrate >"$E2E_TMP/migrate.log" 2>&1 || e2e_fail "heraldctl migrate failed" "$(cat "$E2E_TMP/migrate.log")"
 targets=1000 tenants=200 days=30 rows=200000
 t0=$(date +%s%N)
-psql "$HERALD_DATABASE_URL" -XAtq -v ON_ERROR_STOP=1 >"$E2E_TMP/load.log" 2>&1 <<SQL || e2e_fail "loading the history failed" "$(cat "$E2E_TMP/load.log")"
-INSERT INTO workspaces (team_id, team_name, token_enc) VALUES ('T0DASH', 'Dash', '\\x00');
-INSERT INTO targets (tenant_id, team_id, name, destination, destination_kind, use_failed_check)
-SELECT 't' || (i % $tenants), 'T0DASH', 'target ' || i, 'C' || lpad(i::text, 8, '0'), 'channel', true
-  FROM generate_series(1, $targets) i;
-WITH g AS (
-  SELECT n, random() AS r, now() - random() * interval '$days days' AS at,
-         1 + (hashint4(n) & 2147483647) % $targets AS target
-    FROM generate_series(1, $rows) n),
-ev AS (
-  INSERT INTO events (event_id, tenant_id, kind, check_type, payload, received_at)
-  SELECT md5('e' || (n / 2))::uuid, 't' || (target % $tenants), 'check_result', 'weak_mfa',
-         '{"check": {"type": "weak_mfa"}, "failing_count": 3}', at
-    FROM g WHERE n % 2 = 0
-  ON CONFLICT DO NOTHING)
-INSERT INTO deliveries (event_id, target_id, tenant_id, state, attempts, last_error_code,
-                        last_error, slack_channel, slack_ts, created_at, updated_at, sent_at,
-                        next_attempt_at, digest_size)
-SELECT md5('e' || (n / 2) || '/' || n)::uuid, target, 't' || (target % $tenants),
-       CASE WHEN r < 0.90 THEN 'sent' WHEN r < 0.96 THEN 'failed' WHEN r < 0.98 THEN 'retrying'
-            WHEN r < 0.99 THEN 'pending' ELSE 'sending' END,
-       1, CASE WHEN r >= 0.90 AND r < 0.93 THEN 'not_in_channel'
-               WHEN r >= 0.93 AND r < 0.98 THEN 'channel_not_found' END,
-       CASE WHEN r >= 0.90 AND r < 0.98 THEN 'the channel is gone or the bot is not in it' END,
-       CASE WHEN r < 0.90 THEN 'C' || lpad(target::text, 8, '0') END,
-       CASE WHEN r < 0.90 THEN extract(epoch FROM at)::text END,
-       at, at + interval '2 seconds', CASE WHEN r < 0.90 THEN at + interval '2 seconds' END,
-       CASE WHEN r >= 0.96 AND r < 0.98 THEN at + interval '1 minute' END,
-       CASE WHEN r < 0.05 THEN 3 END
-  FROM g;
-ANALYZE;
-SQL
+source "$HERALD_SOURCE_DIR/tests/support/history.sh"
+{ history_targets "$HERALD_DATABASE_URL" "$targets" "$tenants" &&
+  history_grow "$HERALD_DATABASE_URL" 0 "$rows" "$targets" "$tenants" "$days" &&
+  psql "$HERALD_DATABASE_URL" -XAtq -c ANALYZE; } >"$E2E_TMP/load.log" 2>&1 ||
+  e2e_fail "loading the history failed" "$(cat "$E2E_TMP/load.log")"
 t1=$(date +%s%N)
 n=$(e2e_sql "SELECT count(*) FROM deliveries")
 e2e_eq "$n" "$rows" "history loaded in $(((t1 - t0) / 1000000)) ms"

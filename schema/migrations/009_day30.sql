@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS delivery_stats_hourly (
 );
 -- Dashboards over all targets for a time range, and the stats retention.
 CREATE INDEX IF NOT EXISTS delivery_stats_hourly_hour ON delivery_stats_hourly (hour);
+-- Every delivery state change updates a row of the current hour: vacuum
+-- after 2% of the rows changed (default 20%), so the hours before it stay
+-- all-visible and the health reads index-only.
+ALTER TABLE delivery_stats_hourly SET (autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
 
 -- The rollup key of a delivery row.
 CREATE OR REPLACE FUNCTION herald_stats_error_code(state text, code text) RETURNS text
@@ -51,6 +56,10 @@ CREATE TABLE IF NOT EXISTS delivery_stats_hourly_all (
     folded     integer NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, state, error_code, shard)
 );
+-- Small and updated all the time: vacuumed every thousand changes or so.
+ALTER TABLE delivery_stats_hourly_all SET (autovacuum_vacuum_scale_factor = 0.0,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0.0,
+    autovacuum_vacuum_insert_threshold = 1000);
 
 -- Adds one statement's changes (a row per key; n and folded may be negative)
 -- to both rollups, then drops the keys it emptied (parameters by position:

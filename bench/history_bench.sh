@@ -32,15 +32,16 @@
 #
 # The private server runs as tests/support/pg.sh starts it (fsync off): these
 # are read timings, which durability does not change; loading is faster so.
-# Each size is loaded in statements of a million rows and then VACUUMed once,
-# as autovacuum would have kept a history that grew over --days days.
+# Each size is loaded in statements of a million rows, then VACUUMed once (as
+# autovacuum would have kept a history that grew over --days days) and
+# checkpointed (no dirty buffers left by the load for the reads to write).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench}
 sizes="1 5 20" targets=1000 tenants=200 days=30 runs=3
 
-usage() { sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 bad() { echo "history_bench.sh: $1" >&2; exit 2; }
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "$1: '$2' is not a positive whole number"; }
 while [ $# -gt 0 ]; do
@@ -93,8 +94,11 @@ grow() {
     have=$((have + chunk))
   done
   # A history that grew over $days days has been vacuumed by autovacuum all
-  # along; one that grew in a few statements has not: VACUUM once.
+  # along; one that grew in a few statements has not: VACUUM once. Then a
+  # checkpoint: the load leaves shared buffers full of dirty pages, which
+  # the first reads would otherwise have to write out (not a steady state).
   q -c "VACUUM ANALYZE" >/dev/null
+  q -c "CHECKPOINT" >/dev/null
 }
 
 # median of the whole-process times (ms) of a command run $runs times

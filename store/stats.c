@@ -75,45 +75,14 @@ store_status store_stats_rebuild(PGconn *conn, int64_t since_ms, store_rebuild_r
     char *from = store_get_str(r, 0, 1);
     PQclear(r);
     const char *fp[] = {from};
-    r = store_run(conn, "stats rebuild: delete",
-                  "WITH d AS (DELETE FROM delivery_stats_hourly WHERE hour >= $1::timestamptz "
-                  "RETURNING 1) SELECT count(*) FROM d",
-                  1, fp, NULL, errstr, errstr_size);
+    /* Grouped exactly as migration 009 fills and its triggers keep them. */
+    r = store_run(conn, "stats rebuild: recount",
+                  "SELECT replaced, written, counted FROM herald_stats_recount($1::timestamptz)", 1,
+                  fp, NULL, errstr, errstr_size);
     if (r) {
         out->removed = store_get_i64(r, 0, 0);
-        PQclear(r);
-        /* Grouped exactly as migration 009 fills and its triggers keep them. */
-        r = store_run(conn, "stats rebuild: insert",
-                      "WITH i AS (INSERT INTO delivery_stats_hourly "
-                      "(target_id, hour, state, error_code, n, folded) "
-                      "SELECT target_id, date_trunc('hour', created_at), state, "
-                      "herald_stats_error_code(state, last_error_code), count(*), "
-                      "count(digest_size) FROM deliveries WHERE created_at >= $1::timestamptz "
-                      "GROUP BY 1, 2, 3, 4 RETURNING n) "
-                      "SELECT count(*), coalesce(sum(n), 0) FROM i",
-                      1, fp, NULL, errstr, errstr_size);
-    }
-    if (r) {
-        out->rollup_rows = store_get_i64(r, 0, 0);
-        out->deliveries = store_get_i64(r, 0, 1);
-        PQclear(r);
-        /* The rollups over all targets: the per-target ones summed by shard
-         * (two statements: an INSERT does not see a DELETE of its own). */
-        r = store_run(conn, "stats rebuild: all targets",
-                      "DELETE FROM delivery_stats_hourly_all WHERE hour >= $1::timestamptz", 1, fp,
-                      NULL, errstr, errstr_size);
-    }
-    if (r) {
-        PQclear(r);
-        r = store_run(conn, "stats rebuild: all targets",
-                      "INSERT INTO delivery_stats_hourly_all "
-                      "(hour, state, error_code, shard, n, folded) "
-                      "SELECT hour, state, error_code, (target_id % 16)::smallint, sum(n), "
-                      "sum(folded) FROM delivery_stats_hourly WHERE hour >= $1::timestamptz "
-                      "GROUP BY 1, 2, 3, 4",
-                      1, fp, NULL, errstr, errstr_size);
-    }
-    if (r) {
+        out->rollup_rows = store_get_i64(r, 0, 1);
+        out->deliveries = store_get_i64(r, 0, 2);
         PQclear(r);
         /* As the triggers do: forward only, the newest success and the newest
          * failure (by its update time) of the range. */

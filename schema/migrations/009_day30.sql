@@ -160,18 +160,35 @@ CREATE TRIGGER deliveries_stats_delete AFTER DELETE ON deliveries
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION herald_deliveries_stats();
 
+-- Recounts both rollups for the hours from `since` on (an hour boundary)
+-- from the deliveries: this migration's fill and `heraldctl stats rebuild`.
+-- The caller holds writers off deliveries meanwhile. Returns the rollup rows
+-- replaced and written and the deliveries counted.
+CREATE OR REPLACE FUNCTION herald_stats_recount(since timestamptz, OUT replaced bigint,
+                                                OUT written bigint, OUT counted bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM delivery_stats_hourly WHERE hour >= since;
+    GET DIAGNOSTICS replaced = ROW_COUNT;
+    INSERT INTO delivery_stats_hourly (target_id, hour, state, error_code, n, folded)
+    SELECT target_id, date_trunc('hour', created_at), state,
+           herald_stats_error_code(state, last_error_code), count(*), count(digest_size)
+      FROM deliveries
+     WHERE created_at >= since
+     GROUP BY 1, 2, 3, 4;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    SELECT coalesce(sum(n), 0) INTO counted FROM delivery_stats_hourly WHERE hour >= since;
+    DELETE FROM delivery_stats_hourly_all WHERE hour >= since;
+    INSERT INTO delivery_stats_hourly_all (hour, state, error_code, shard, n, folded)
+    SELECT hour, state, error_code, (target_id % 16)::smallint, sum(n), sum(folded)
+      FROM delivery_stats_hourly
+     WHERE hour >= since
+     GROUP BY 1, 2, 3, 4;
+END
+$$;
+
 -- The rollups of the rows already there (the lock above holds writers off).
-DELETE FROM delivery_stats_hourly;
-DELETE FROM delivery_stats_hourly_all;
-INSERT INTO delivery_stats_hourly (target_id, hour, state, error_code, n, folded)
-SELECT target_id, date_trunc('hour', created_at), state,
-       herald_stats_error_code(state, last_error_code), count(*), count(digest_size)
-  FROM deliveries
- GROUP BY 1, 2, 3, 4;
-INSERT INTO delivery_stats_hourly_all (hour, state, error_code, shard, n, folded)
-SELECT hour, state, error_code, (target_id % 16)::smallint, sum(n), sum(folded)
-  FROM delivery_stats_hourly
- GROUP BY 1, 2, 3, 4;
+SELECT herald_stats_recount('-infinity');
 
 -- Health for dashboards, from the rollups and the target row: per target,
 -- deliveries by state created in the current hour and the 23 before it, and

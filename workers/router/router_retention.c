@@ -46,7 +46,9 @@ static void metrics_init(void)
                                     "Rows deleted by retention, by table.", "table");
     m_last_success =
         metrics_gauge_new("herald_retention_last_success_timestamp_seconds",
-                          "Unix time of this process's last successful retention run.", NULL);
+                          "Unix time of the last successful retention run by any router "
+                          "(maintenance_runs), as this process last read or made it.",
+                          NULL);
     static const char *const outcomes[] = {"ok", "error", "skipped"};
     static const char *const tables[] = {"deliveries", "events", "stats"};
     for (size_t i = 0; i < ARRAY_LEN(outcomes); i++)
@@ -150,7 +152,10 @@ static int64_t turn(router_retention *rt)
         LOG_WARN("retention failed: %s", err);
         metrics_counter_inc(m_runs, "error");
     } else if (last.ok_age_ms >= 0 && last.ok_age_ms < interval) {
-        wait = interval - last.ok_age_ms; /* done recently, here or elsewhere */
+        /* Done recently, here or by another router: every router reports it,
+         * so the alert on the newest success holds across restarts. */
+        metrics_gauge_set(m_last_success, NULL, (double)last.last_ok_ms / 1000.0);
+        wait = interval - last.ok_age_ms;
     } else {
         router_retention_outcome oc = router_retention_run(conn, &rt->cfg, stopping, rt, NULL);
         wait = oc == RETENTION_OK ? interval : retry;

@@ -777,6 +777,32 @@ slack_request *slack_request_post_message(const char *api_base, const char *toke
     return req;
 }
 
+slack_request *slack_request_update_message(const char *api_base, const char *token,
+                                            const char *channel, const char *ts, const char *text,
+                                            const char *blocks_json)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "channel", channel ? channel : "");
+    cJSON_AddStringToObject(o, "ts", ts ? ts : "");
+    if (text)
+        cJSON_AddStringToObject(o, "text", text);
+    /* An empty array removes the blocks (an edit down to text); NULL keeps them. */
+    if (blocks_json && *blocks_json) {
+        cJSON *blocks = cJSON_Parse(blocks_json);
+        if (blocks)
+            cJSON_AddItemToObject(o, "blocks", blocks);
+        else
+            cJSON_AddStringToObject(o, "blocks", blocks_json);
+    }
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!body)
+        abort(); /* out of memory */
+    slack_request *req = slack_request_new(api_base, "chat.update", token, body);
+    free(body);
+    return req;
+}
+
 /* Runs and destroys req; a NULL req (no curl handle) is a transient failure. */
 static slack_class run(slack_request *req, slack_result *result)
 {
@@ -797,6 +823,21 @@ slack_class slack_post_message(const char *api_base, const char *token, const ch
 {
     return run(slack_request_post_message(api_base, token, channel, text, blocks_json, thread_ts),
                result);
+}
+
+slack_class slack_update_message(const char *api_base, const char *token, const char *channel,
+                                 const char *ts, const char *text, const char *blocks_json,
+                                 slack_result *result)
+{
+    return run(slack_request_update_message(api_base, token, channel, ts, text, blocks_json),
+               result);
+}
+
+slack_class slack_usergroup_members(const char *api_base, const char *token, const char *usergroup,
+                                    slack_result *result)
+{
+    const char *f[] = {"usergroup", usergroup ? usergroup : "", NULL};
+    return run(slack_request_new_form(api_base, "usergroups.users.list", token, f), result);
 }
 
 slack_class slack_lookup_user_by_email(const char *api_base, const char *token, const char *email,

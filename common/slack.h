@@ -168,12 +168,28 @@ slack_request *slack_request_post_message(const char *api_base, const char *toke
                                           const char *channel, const char *text,
                                           const char *blocks_json, const char *thread_ts);
 
+/*
+ * chat.update of the message (channel id, ts): its text and blocks replaced.
+ * blocks_json NULL keeps the message's blocks. Errors: message_not_found,
+ * cant_update_message, edit_window_closed (permanent), as well as the usual.
+ */
+slack_request *slack_request_update_message(const char *api_base, const char *token,
+                                            const char *channel, const char *ts, const char *text,
+                                            const char *blocks_json);
+
 /* ---- blocking conveniences (heraldctl, herald-api) -------------------------------------- */
 /* Each fills *result (initialised by the caller, disposed by the caller) and returns its class. */
 
 slack_class slack_post_message(const char *api_base, const char *token, const char *channel,
                                const char *text, const char *blocks_json, const char *thread_ts,
                                slack_result *result);
+/* chat.update (see slack_request_update_message). */
+slack_class slack_update_message(const char *api_base, const char *token, const char *channel,
+                                 const char *ts, const char *text, const char *blocks_json,
+                                 slack_result *result);
+/* usergroups.users.list?usergroup=S...: result->json "users" is the member id array. */
+slack_class slack_usergroup_members(const char *api_base, const char *token, const char *usergroup,
+                                    slack_result *result);
 /* users.lookupByEmail: result->user_id. Not found -> users_not_found (SLACK_DESTINATION). */
 slack_class slack_lookup_user_by_email(const char *api_base, const char *token, const char *email,
                                        slack_result *result);

@@ -29,6 +29,7 @@ static const char *const trigger_names[] = {"manual", "scheduled"};
 static const char *const severity_names[] = {"low", "medium", "high", "critical"};
 static const char *const status_names[] = {"succeeded", "failed"};
 static const char *const destination_kind_names[] = {"channel", "email"};
+static const char *const delivery_kind_names[] = {"notify", "resolve"};
 
 const char *event_kind_name(event_kind k)
 {
@@ -717,7 +718,8 @@ char *routed_delivery_encode(const routed_delivery *d)
     if (!d || d->delivery_id < 1 || d->delivery_id > (int64_t)EVENT_MAX_SAFE_INT ||
         d->target_id < 1 || d->target_id > (int64_t)EVENT_MAX_SAFE_INT ||
         !util_is_uuid(d->event_id) || !d->tenant_id || !d->team_id || !d->destination ||
-        !looks_like_object(d->event_json) || (unsigned)d->kind > EVENT_COLLECTION)
+        !looks_like_object(d->event_json) || (unsigned)d->kind > EVENT_COLLECTION ||
+        (d->delivery_kind == ROUTED_RESOLVE && !util_is_uuid(d->ref_event_id)))
         return NULL;
     char at[EVENT_TIME_LEN];
     event_format_time(d->routed_at_ms, at);
@@ -739,6 +741,10 @@ char *routed_delivery_encode(const routed_delivery *d)
     cJSON_AddStringToObject(o, "kind", event_kind_name(d->kind));
     cJSON_AddRawToObject(o, "event", d->event_json);
     cJSON_AddStringToObject(o, "routed_at", at);
+    if (d->delivery_kind == ROUTED_RESOLVE) {
+        cJSON_AddStringToObject(o, "delivery_kind", "resolve");
+        cJSON_AddStringToObject(o, "ref_event_id", d->ref_event_id);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
@@ -885,6 +891,15 @@ int routed_delivery_decode(const char *buf, size_t len, routed_delivery **out, c
         goto out;
     }
     if (get_time(&e, w, doc, "routed_at", &d->routed_at_ms))
+        goto out;
+    if (member(doc, "delivery_kind")) {
+        if (get_enum(&e, w, doc, "delivery_kind", delivery_kind_names,
+                     ARRAY_LEN(delivery_kind_names), &v))
+            goto out;
+        d->delivery_kind = (routed_delivery_kind)v;
+    }
+    if (d->delivery_kind == ROUTED_RESOLVE &&
+        get_uuid(&e, w, doc, "ref_event_id", true, d->ref_event_id))
         goto out;
     d->event_json = member_text(buf, len, "event");
     if (!d->event_json) {

@@ -109,6 +109,8 @@ bool event_is_identifier(const char *s);
  * herald.deliveries.slack.v1 keyed by team_id. Carries the original event so
  * the sender needs no lookup to render it.
  */
+typedef enum routed_delivery_kind { ROUTED_NOTIFY = 0, ROUTED_RESOLVE } routed_delivery_kind;
+
 typedef struct routed_delivery {
     int64_t delivery_id; /* deliveries.id */
     char event_id[37];
@@ -120,6 +122,10 @@ typedef struct routed_delivery {
     event_kind kind;
     char *event_json; /* the original event bytes, NUL-terminated */
     int64_t routed_at_ms;
+    /* Optional on the wire ("delivery_kind", absent = notify): a resolve is the
+     * passing result that edits the notification of ref_event_id (same target). */
+    routed_delivery_kind delivery_kind;
+    char ref_event_id[37]; /* "" unless a resolve */
 } routed_delivery;
 
 /* Serialises d as schema herald.routed_delivery.v1; returns a malloc'd string. */

@@ -295,22 +295,100 @@ static bool usable_url(const char *url)
     return true;
 }
 
-static void add_button(msg *m, const char *label, const char *url)
+static cJSON *button(msg *m, const char *label, const char *action_id)
 {
-    if (!usable_url(url) || !room(m, 1, 40))
-        return;
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "type", "actions");
-    cJSON *els = cJSON_AddArrayToObject(b, "elements");
     cJSON *btn = cJSON_CreateObject();
     cJSON_AddStringToObject(btn, "type", "button");
     char *t = take_text(m, label, 75);
     cJSON_AddItemToObject(btn, "text", text_obj("plain_text", t));
     free(t);
-    cJSON_AddStringToObject(btn, "url", url);
-    cJSON_AddStringToObject(btn, "action_id", "herald_open");
-    cJSON_AddItemToArray(els, btn);
+    cJSON_AddStringToObject(btn, "action_id", action_id);
+    return btn;
+}
+
+/* The actions block: the link button when url is usable, then the action
+ * buttons chosen by render_actions(). Nothing when neither. */
+typedef struct action_btn {
+    const char *label, *action_id, *style;
+} action_btn;
+
+static void add_actions(msg *m, const char *url, const action_btn *acts, size_t nacts,
+                        const char *value)
+{
+    bool link = usable_url(url);
+    if ((!link && nacts == 0) || !room(m, 1, 40 * (nacts + 1)))
+        return;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "actions");
+    if (nacts)
+        cJSON_AddStringToObject(b, "block_id", RENDER_ACTIONS_BLOCK);
+    cJSON *els = cJSON_AddArrayToObject(b, "elements");
+    if (link) {
+        cJSON *btn = button(m, "View in Herald", RENDER_ACTION_OPEN);
+        cJSON_AddStringToObject(btn, "url", url);
+        cJSON_AddItemToArray(els, btn);
+    }
+    for (size_t i = 0; i < nacts; i++) {
+        cJSON *btn = button(m, acts[i].label, acts[i].action_id);
+        cJSON_AddStringToObject(btn, "value", value);
+        if (acts[i].style)
+            cJSON_AddStringToObject(btn, "style", acts[i].style);
+        cJSON_AddItemToArray(els, btn);
+    }
     add_block(m, b);
+}
+
+static void add_button(msg *m, const char *label, const char *url)
+{
+    (void)label; /* always "View in Herald" */
+    add_actions(m, url, NULL, 0, NULL);
+}
+
+/* A button value is ours ("<uuid>:<id>"); anything else shows no buttons. */
+static bool usable_value(const char *v)
+{
+    if (!v || !*v || strlen(v) > 100)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+              *p == '-' || *p == ':'))
+            return false;
+    return true;
+}
+
+/* Whether the event names at least one failing user with an email (a nudge has someone
+ * to write to). */
+static bool has_emails(const event *ev)
+{
+    for (size_t i = 0; i < ev->nusers; i++)
+        if (ev->users[i].email && *ev->users[i].email)
+            return true;
+    return false;
+}
+
+/* The action buttons a check message shows now, given its marks. */
+static size_t check_actions(const event *ev, const render_opts *opts, action_btn *out)
+{
+    size_t n = 0;
+    if (!opts || !usable_value(opts->action_value))
+        return 0;
+    const render_marks *mk = opts->marks;
+    if (mk && mk->resolved_at_ms > 0)
+        return 0;
+    bool nudged =
+        mk && (mk->nudged || mk->nudge_not_found || mk->nudge_failed || mk->nudge_pending);
+    if (!mk || !mk->acked_by)
+        out[n++] = (action_btn){"Acknowledge", RENDER_ACTION_ACK, "primary"};
+    if (mk && mk->muted)
+        out[n++] = (action_btn){"Unmute", RENDER_ACTION_UNMUTE, NULL};
+    else {
+        if (!mk || mk->snoozed_until_ms <= 0)
+            out[n++] = (action_btn){"Snooze 24 h", RENDER_ACTION_SNOOZE, NULL};
+        out[n++] = (action_btn){"Mute this check here", RENDER_ACTION_MUTE, "danger"};
+    }
+    if (opts->nudge_button && !nudged && has_emails(ev))
+        out[n++] = (action_btn){"Nudge failing users", RENDER_ACTION_NUDGE, NULL};
+    return n;
 }
 
 /* The event's own link when usable, else the console's (opts->herald_url), else NULL. */
@@ -420,6 +498,105 @@ static const char *or_default(const char *s, const char *def)
     return s && *s ? s : def;
 }
 
+/* ==== marks =============================================================================== */
+
+/* A Slack user id we may mention: U/W then upper-case letters and digits. */
+static bool slack_user_id(const char *s)
+{
+    if (!s || (s[0] != 'U' && s[0] != 'W') || !s[1] || strlen(s) > 32)
+        return false;
+    for (const char *p = s + 1; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+static void add_user(strbuf *b, const char *id)
+{
+    if (slack_user_id(id))
+        strbuf_addf(b, "<@%s>", id);
+    else
+        strbuf_adds(b, "someone");
+}
+
+/* "Nudged 12 users (2 not found in Slack)", from the counts. */
+static void nudge_line(strbuf *b, const render_marks *mk)
+{
+    int done = mk->nudged + mk->nudge_not_found + mk->nudge_failed;
+    char n[32];
+    if (mk->nudge_pending > 0) {
+        fmt_count(n, sizeof n, mk->nudge_pending + done);
+        strbuf_addf(b, ":envelope: Nudging %s user%s\xE2\x80\xA6", n,
+                    mk->nudge_pending + done == 1 ? "" : "s");
+        return;
+    }
+    fmt_count(n, sizeof n, mk->nudged);
+    strbuf_addf(b, ":envelope: Nudged %s user%s", n, mk->nudged == 1 ? "" : "s");
+    if (mk->nudge_not_found || mk->nudge_failed) {
+        strbuf_adds(b, " (");
+        if (mk->nudge_not_found) {
+            fmt_count(n, sizeof n, mk->nudge_not_found);
+            strbuf_addf(b, "%s not found in Slack", n);
+        }
+        if (mk->nudge_failed) {
+            fmt_count(n, sizeof n, mk->nudge_failed);
+            strbuf_addf(b, "%s%s could not be sent", mk->nudge_not_found ? ", " : "", n);
+        }
+        strbuf_adds(b, ")");
+    }
+}
+
+/* The state lines of an edited message, under its header; "" when there are none. */
+static void marks_text(strbuf *b, const render_marks *mk)
+{
+    strbuf_adds(b, "");
+    if (!mk)
+        return;
+    if (mk->resolved_at_ms > 0) {
+        strbuf_adds(b, ":white_check_mark: *Resolved* ");
+        fmt_date(b, mk->resolved_at_ms);
+    }
+    if (mk->acked_by) {
+        strbuf_adds(b, b->len ? "\n" : "");
+        strbuf_adds(b, ":eyes: Acknowledged by ");
+        add_user(b, mk->acked_by);
+        if (mk->acked_at_ms > 0) {
+            strbuf_adds(b, " ");
+            fmt_date(b, mk->acked_at_ms);
+        }
+    }
+    if (mk->muted || mk->snoozed_until_ms > 0) {
+        strbuf_adds(b, b->len ? "\n" : "");
+        if (mk->muted)
+            strbuf_adds(b, ":mute: Muted here");
+        else {
+            strbuf_adds(b, ":zzz: Snoozed until ");
+            fmt_date(b, mk->snoozed_until_ms);
+        }
+        if (mk->silenced_by) {
+            strbuf_adds(b, " by ");
+            add_user(b, mk->silenced_by);
+        }
+    }
+    if (mk->nudged || mk->nudge_not_found || mk->nudge_failed || mk->nudge_pending) {
+        strbuf_adds(b, b->len ? "\n" : "");
+        nudge_line(b, mk);
+    }
+}
+
+static void add_marks(msg *m, const render_opts *opts)
+{
+    strbuf b = {0};
+    marks_text(&b, opts ? opts->marks : NULL);
+    add_section(m, b.p, 2);
+    free(b.p);
+}
+
+static bool resolved(const render_opts *opts)
+{
+    return opts && opts->marks && opts->marks->resolved_at_ms > 0;
+}
+
 /* ==== check results ======================================================================= */
 
 /* "• *Alice Smith* (alice@example.com)" for one sample user, escaped. */
@@ -458,6 +635,7 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
     char *hname = render_escape_entities(check_name);
     add_header(&m, hname);
     free(hname);
+    add_marks(&m, opts);
 
     strbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
     strbuf_addf(&f1, "*Severity*\n%s", severity_label(ev->severity));
@@ -502,7 +680,9 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
         free(s.p);
     }
 
-    add_button(&m, "View in Herald", link_for(ev->check_url, opts));
+    action_btn acts[5];
+    size_t nacts = check_actions(ev, opts, acts);
+    add_actions(&m, link_for(ev->check_url, opts), acts, nacts, opts ? opts->action_value : NULL);
 
     strbuf ctx = {0};
     context_line(&ctx, ev);
@@ -511,6 +691,8 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
 
     strbuf fb = {0};
     char *fname = render_escape_mrkdwn(check_name);
+    if (resolved(opts))
+        strbuf_adds(&fb, "Resolved: ");
     strbuf_addf(&fb, "%s (%s): %s of %s users fail [%s]", fname, severity_word(ev->severity),
                 failing, total, ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
     free(fname);
@@ -573,6 +755,7 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
     strbuf_addf(&h, "%s collection %s", hname, ev->failed ? "failed" : "succeeded");
     add_header(&m, h.p);
     free(h.p);
+    add_marks(&m, opts);
 
     char *mname = render_escape_mrkdwn(iname);
     char *kind = render_escape_mrkdwn(or_default(ev->integration_kind, "?"));
@@ -643,6 +826,8 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
     free(ctx.p);
 
     strbuf fb = {0};
+    if (resolved(opts))
+        strbuf_adds(&fb, "Resolved: ");
     strbuf_addf(&fb, "%s collection %s", mname, ev->failed ? "failed" : "succeeded");
     if (ecode)
         strbuf_addf(&fb, ": %s", ecode);
@@ -683,6 +868,81 @@ int render_test_message(const char *target_name, const render_opts *opts, render
     strbuf fb = {0};
     strbuf_addf(&fb, "Test message from Herald for target %s", name);
     free(name);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
+}
+
+/* ==== resolved replies and nudges ======================================================== */
+
+int render_resolved_reply(const event *ev, const render_opts *opts, render_output *out)
+{
+    (void)opts;
+    if (!ev)
+        return -1;
+    msg m;
+    msg_init(&m);
+    strbuf s = {0};
+    char *name;
+    if (ev->kind == EVENT_CHECK_RESULT) {
+        name =
+            render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "Check")));
+        char total[32];
+        fmt_count(total, sizeof total, ev->total_count);
+        strbuf_addf(&s, ":white_check_mark: *Resolved:* %s passes again (0 of %s users fail)", name,
+                    total);
+        if (ev->evaluated_at_ms > 0) {
+            strbuf_adds(&s, " \xC2\xB7 ");
+            fmt_date(&s, ev->evaluated_at_ms);
+        }
+    } else {
+        name = render_escape_mrkdwn(
+            or_default(ev->integration_name, or_default(ev->integration_id, "?")));
+        strbuf_addf(&s, ":white_check_mark: *Resolved:* %s collection succeeded again", name);
+        if (ev->finished_at_ms > 0) {
+            strbuf_adds(&s, " \xC2\xB7 ");
+            fmt_date(&s, ev->finished_at_ms);
+        }
+    }
+    add_section(&m, s.p, 1);
+    strbuf ctx = {0};
+    context_line(&ctx, ev);
+    add_context(&m, ctx.p);
+    free(ctx.p);
+    strbuf fb = {0};
+    strbuf_addf(&fb, "Resolved: %s", name);
+    free(name);
+    free(s.p);
+    int rc = msg_finish(&m, fb.p, out);
+    free(fb.p);
+    return rc;
+}
+
+int render_nudge(const char *check_name, event_severity severity, const char *user_name,
+                 const char *text, const render_opts *opts, render_output *out)
+{
+    (void)opts; /* no console link: the reader is not a Herald user */
+    msg m;
+    msg_init(&m);
+    add_header(&m, "A security check needs your attention");
+    char *cname = render_escape_mrkdwn(or_default(check_name, "A security check"));
+    strbuf s = {0};
+    if (user_name && *user_name) {
+        char *u = render_escape_mrkdwn(user_name);
+        strbuf_addf(&s, "Hello %s,\n", u);
+        free(u);
+    }
+    strbuf_addf(&s, "your account fails the check *%s* (%s severity).", cname,
+                severity_word(severity));
+    add_section(&m, s.p, 2);
+    free(s.p);
+    char *t = escape(or_default(text, "Please contact your IT team."), true, true);
+    add_section(&m, t, 1);
+    add_context(&m, "Sent by Herald on behalf of your security team");
+    strbuf fb = {0};
+    strbuf_addf(&fb, "Your account fails the check %s: %s", cname, t);
+    free(t);
+    free(cname);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
     return rc;

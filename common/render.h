@@ -40,11 +40,44 @@ typedef struct render_output {
 /* Frees the strings and zeroes the struct. NULL-safe. */
 void render_output_dispose(render_output *out);
 
+/*
+ * What happened to a notification since it was posted, shown when its
+ * message is edited (chat.update): resolved, acknowledged, snoozed or muted,
+ * nudged. All zero: nothing (the message as first posted).
+ */
+typedef struct render_marks {
+    int64_t resolved_at_ms;   /* > 0: "Resolved <date>", action buttons gone */
+    const char *acked_by;     /* Slack user id (U.../W...): "Acknowledged by <@U...>" */
+    int64_t acked_at_ms;      /* when, 0 = unknown */
+    const char *silenced_by;  /* Slack user id, or NULL when not silenced from Slack */
+    int64_t snoozed_until_ms; /* > 0: "Snoozed until <date>" */
+    bool muted;               /* a silence without end: "Muted", Unmute instead of Mute */
+    int nudged;               /* nudges delivered */
+    int nudge_not_found;      /* failing users Slack does not know (users_not_found) */
+    int nudge_failed;         /* nudges that failed otherwise */
+    int nudge_pending;        /* nudges still on their way */
+} render_marks;
+
 /* Optional knobs; NULL means the defaults. */
 typedef struct render_opts {
     const char *herald_url; /* console URL: the "View in Herald" button of a check without
                                its own check.url, and of collections; NULL = none */
+    /* Action buttons of a check result (Snooze 24 h, Mute, Acknowledge, Nudge): each
+     * button's value; "<event_id>:<target_id>". NULL: no action buttons (digests,
+     * thread replies, test messages never have them). */
+    const char *action_value;
+    bool nudge_button;         /* the target opted in to "Nudge failing users" */
+    const render_marks *marks; /* NULL: none */
 } render_opts;
+
+/* Action ids of the buttons (herald-api's /slack/interactivity dispatches on them). */
+#define RENDER_ACTION_SNOOZE "herald_snooze"
+#define RENDER_ACTION_MUTE   "herald_mute"
+#define RENDER_ACTION_UNMUTE "herald_unmute"
+#define RENDER_ACTION_ACK    "herald_ack"
+#define RENDER_ACTION_NUDGE  "herald_nudge"
+#define RENDER_ACTION_OPEN   "herald_open"
+#define RENDER_ACTIONS_BLOCK "herald_actions"
 
 /*
  * A check result: check name as header, severity, "N of M users fail", a
@@ -79,6 +112,21 @@ int render_test_message(const char *target_name, const render_opts *opts, render
  * "and N more". n must be >= 1.
  */
 int render_digest(const event *const *evs, size_t n, const render_opts *opts, render_output *out);
+
+/*
+ * A thread reply (or a reply under a digest) saying that a check passes
+ * again or that a collection succeeded after failing: "Resolved: <name> passes
+ * again (0 of 480 users fail)". ev is the passing result.
+ */
+int render_resolved_reply(const event *ev, const render_opts *opts, render_output *out);
+
+/*
+ * A direct message to one failing user of a check: why they get it (the
+ * check's name and severity), and what to do (text: the remediation, plain
+ * text, shown verbatim). name may be NULL.
+ */
+int render_nudge(const char *check_name, event_severity severity, const char *user_name,
+                 const char *text, const render_opts *opts, render_output *out);
 
 /* ---- helpers (exposed for tests and other renderers) ------------------------------------ */
 

@@ -779,6 +779,29 @@ START_TEST(routed_delivery_encode_refuses_bad_input)
 }
 END_TEST
 
+/* A resolve carries delivery_kind and ref_event_id; a notify carries neither
+ * (its wire form is what it was before resolves existed). */
+START_TEST(routed_delivery_resolve_round_trip)
+{
+    routed_delivery d = sample_delivery();
+    char *s = routed_delivery_encode(&d);
+    ck_assert_ptr_null(strstr(s, "delivery_kind"));
+    free(s);
+    d.delivery_kind = ROUTED_RESOLVE;
+    ck_assert_ptr_null(routed_delivery_encode(&d)); /* a resolve needs its reference */
+    snprintf(d.ref_event_id, sizeof d.ref_event_id, "0a0b0c0d-0e0f-4a1b-8c2d-3e4f5a6b7c8d");
+    s = routed_delivery_encode(&d);
+    ck_assert_ptr_nonnull(s);
+    char err[256] = "";
+    routed_delivery *back = NULL;
+    ck_assert_msg(routed_delivery_decode(s, strlen(s), &back, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(back->delivery_kind, ROUTED_RESOLVE);
+    ck_assert_str_eq(back->ref_event_id, d.ref_event_id);
+    routed_delivery_destroy(back);
+    free(s);
+}
+END_TEST
+
 static void expect_delivery_error(const char *path, const char *value, const char *want)
 {
     routed_delivery d = sample_delivery();
@@ -811,6 +834,9 @@ START_TEST(routed_delivery_decode_errors)
     expect_delivery_error("kind", "\"collection_event\"",
                           "event.schema: must be herald.collection_event.v1 for kind "
                           "collection_event");
+    expect_delivery_error("delivery_kind", "\"digest\"",
+                          "delivery_kind: must be one of notify, resolve");
+    expect_delivery_error("delivery_kind", "\"resolve\"", "ref_event_id: missing");
     expect_delivery_error("event", "\"{}\"", "event: must be an object");
     expect_delivery_error("event", NULL, "event: missing");
     expect_delivery_error("routed_at", "\"soon\"",
@@ -905,4 +931,5 @@ TESTLIB_MAIN("event", "event", check_result_good, check_result_minimal, check_re
              small_error_buffer_is_safe, collection_bad_fields, collection_failed_needs_error,
              collection_too_many_stats, rfc3339_good, rfc3339_bad, rfc3339_format_round_trip,
              routed_delivery_round_trip, routed_delivery_encode_refuses_bad_input,
-             routed_delivery_decode_errors, names, mutated_events_never_crash)
+             routed_delivery_resolve_round_trip, routed_delivery_decode_errors, names,
+             mutated_events_never_crash)

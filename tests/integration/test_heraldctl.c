@@ -994,21 +994,21 @@ START_TEST(stats_rebuild_and_prune_cmds)
     run r;
     ctl_run(&r, NULL, NULL, ARGS("prune", "--dry-run"));
     assert_ok(&r);
-    ck_assert_str_eq(r.out, "would delete 20 deliveries, 20 events, 1 stats rows "
-                            "(retention 90d, stats retention 400d)\n");
+    ck_assert_str_eq(r.out, "would delete 20 deliveries, 20 events, 1 stats rows, 0 slack "
+                            "actions, 0 silences (retention 90d, stats retention 400d)\n");
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 35);
     /* The environment sets the defaults. */
     ctl_run(&r, ARGS("HERALD_RETENTION=200d", "HERALD_STATS_RETENTION=600d"), NULL,
             ARGS("prune", "--dry-run"));
     assert_ok(&r);
-    ck_assert_str_eq(r.out, "would delete 0 deliveries, 0 events, 0 stats rows "
-                            "(retention 200d, stats retention 600d)\n");
+    ck_assert_str_eq(r.out, "would delete 0 deliveries, 0 events, 0 stats rows, 0 slack "
+                            "actions, 0 silences (retention 200d, stats retention 600d)\n");
     ctl_run(&r, NULL, NULL, ARGS("prune"));
     assert_ok(&r);
     ck_assert_msg(!strncmp(r.out,
-                           "deleted 20 deliveries, 20 events, 1 stats rows (retention 90d, "
-                           "stats retention 400d) in ",
-                           88),
+                           "deleted 20 deliveries, 20 events, 1 stats rows, 0 slack actions, "
+                           "0 silences (retention 90d, stats retention 400d) in ",
+                           117),
                   "%s", r.out);
     ck_assert_int_eq(lines(r.out), 1);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 15);

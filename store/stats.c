@@ -1,8 +1,8 @@
 /*
  * Delivery history upkeep (stats.h): `heraldctl stats rebuild` (the hourly
  * rollups recomputed from deliveries) and retention (batched deletes of old
- * terminal deliveries, unreferenced events and old rollups), with its record
- * in maintenance_runs.
+ * terminal deliveries, unreferenced events, old rollups, old Slack button
+ * presses and silences long over), with its record in maintenance_runs.
  *
  * Why batched deletes and not partitions: deliveries are updated in place for
  * days (retries, late sends) and looked up by (event_id, target_id), whose
@@ -269,30 +269,42 @@ static store_status prune_events(PGconn *conn, const store_prune_opts *o, const 
     return st;
 }
 
-/* Rollup rows of hours before cutoff, through delivery_stats_hourly_hour. */
-static store_status prune_stats(PGconn *conn, const store_prune_opts *o, const char *cutoff,
-                                const char *batch, store_prune_result *out, char *errstr,
-                                size_t errstr_size)
+/* Runs one batch statement ($1 cutoff, $2 batch size; returns the count it
+ * deleted) until a batch deletes fewer than batch rows, adding to *count. */
+static store_status prune_loop(PGconn *conn, const store_prune_opts *o, const char *what,
+                               const char *sql, const char *cutoff, const char *batch,
+                               int64_t *count, store_prune_result *out, char *errstr,
+                               size_t errstr_size)
 {
     store_status st = STORE_OK;
     while (!stopping(o, out)) {
         const char *p[] = {cutoff, batch};
         int64_t n = 0;
-        st = run_batch(conn, "prune: stats",
-                       "WITH v AS (SELECT target_id, hour, state, error_code "
-                       "  FROM delivery_stats_hourly WHERE hour < $1::timestamptz "
-                       "  LIMIT $2::int FOR UPDATE SKIP LOCKED), "
-                       "g AS (DELETE FROM delivery_stats_hourly s USING v "
-                       "  WHERE (s.target_id, s.hour, s.state, s.error_code) "
-                       "      = (v.target_id, v.hour, v.state, v.error_code) RETURNING 1) "
-                       "SELECT count(*) FROM g",
-                       2, p, &n, NULL, out, errstr, errstr_size);
+        st = run_batch(conn, what, sql, 2, p, &n, NULL, out, errstr, errstr_size);
         if (st != STORE_OK)
             break;
-        out->stats_rows += n;
+        *count += n;
         if (n < atoi(batch))
             break;
     }
+    return st;
+}
+
+/* Rollup rows of hours before cutoff, through delivery_stats_hourly_hour. */
+static store_status prune_stats(PGconn *conn, const store_prune_opts *o, const char *cutoff,
+                                const char *batch, store_prune_result *out, char *errstr,
+                                size_t errstr_size)
+{
+    store_status st =
+        prune_loop(conn, o, "prune: stats",
+                   "WITH v AS (SELECT target_id, hour, state, error_code "
+                   "  FROM delivery_stats_hourly WHERE hour < $1::timestamptz "
+                   "  LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+                   "g AS (DELETE FROM delivery_stats_hourly s USING v "
+                   "  WHERE (s.target_id, s.hour, s.state, s.error_code) "
+                   "      = (v.target_id, v.hour, v.state, v.error_code) RETURNING 1) "
+                   "SELECT count(*) FROM g",
+                   cutoff, batch, &out->stats_rows, out, errstr, errstr_size);
     /* The rollups over all targets: a few hundred rows a day, in one go. */
     if (st == STORE_OK) {
         const char *p[] = {cutoff};
@@ -303,7 +315,37 @@ static store_status prune_stats(PGconn *conn, const store_prune_opts *o, const c
     return st;
 }
 
-/* What a real run would delete, counted in three statements (read only). */
+/* A silence is over once it ended or was expired; a mute (no end) that is
+ * still live never is. */
+#define SILENCE_OVER "(ends_at < $1::timestamptz OR expired_at < $1::timestamptz)"
+
+/* Button presses recorded before cutoff (through slack_actions_at) and
+ * silences over before it: the audit trail of acting from Slack keeps as
+ * long as the deliveries it acted on. */
+static store_status prune_slack(PGconn *conn, const store_prune_opts *o, const char *cutoff,
+                                const char *batch, store_prune_result *out, char *errstr,
+                                size_t errstr_size)
+{
+    store_status st =
+        prune_loop(conn, o, "prune: slack actions",
+                   "WITH v AS (SELECT id FROM slack_actions WHERE at < $1::timestamptz "
+                   "  LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+                   "g AS (DELETE FROM slack_actions a USING v WHERE a.id = v.id "
+                   "  RETURNING 1) "
+                   "SELECT count(*) FROM g",
+                   cutoff, batch, &out->slack_actions, out, errstr, errstr_size);
+    if (st == STORE_OK)
+        st = prune_loop(conn, o, "prune: silences",
+                        "WITH v AS (SELECT id FROM silences WHERE " SILENCE_OVER
+                        "  LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+                        "g AS (DELETE FROM silences s USING v WHERE s.id = v.id "
+                        "  AND " SILENCE_OVER " RETURNING 1) "
+                        "SELECT count(*) FROM g",
+                        cutoff, batch, &out->silences, out, errstr, errstr_size);
+    return st;
+}
+
+/* What a real run would delete, counted in one statement (read only). */
 static store_status prune_count(PGconn *conn, const char *cutoff, const char *stats_cutoff,
                                 store_prune_result *out, char *errstr, size_t errstr_size)
 {
@@ -318,13 +360,17 @@ static store_status prune_count(PGconn *conn, const char *cutoff, const char *st
         "          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id "
         "            AND NOT (d.created_at < $1::timestamptz AND d.state NOT IN " LIVE_STATES
         "))), "
-        "       (SELECT count(*) FROM delivery_stats_hourly WHERE hour < $2::timestamptz)",
+        "       (SELECT count(*) FROM delivery_stats_hourly WHERE hour < $2::timestamptz), "
+        "       (SELECT count(*) FROM slack_actions WHERE at < $1::timestamptz), "
+        "       (SELECT count(*) FROM silences WHERE " SILENCE_OVER ")",
         2, p, &r, errstr, errstr_size);
     if (st != STORE_OK)
         return st;
     out->deliveries = store_get_i64(r, 0, 0);
     out->events = store_get_i64(r, 0, 1);
     out->stats_rows = store_get_i64(r, 0, 2);
+    out->slack_actions = store_get_i64(r, 0, 3);
+    out->silences = store_get_i64(r, 0, 4);
     PQclear(r);
     return STORE_OK;
 }
@@ -335,7 +381,8 @@ static store_status record_run(PGconn *conn, const store_prune_result *res, bool
                                const char *detail, char *errstr, size_t errstr_size)
 {
     char rows[24];
-    store_i64_text(res->deliveries + res->events + res->stats_rows, rows);
+    store_i64_text(
+        res->deliveries + res->events + res->stats_rows + res->slack_actions + res->silences, rows);
     const char *p[] = {rows, store_bool_text(ok), detail};
     return store_exec(conn, "prune: record",
                       "INSERT INTO maintenance_runs AS m (task, last_run_at, last_ok_at, rows, "
@@ -388,6 +435,8 @@ store_status store_prune(PGconn *conn, const store_prune_opts *o, store_prune_re
                 st = prune_events(conn, o, cutoff, batch, out, errstr, errstr_size);
             if (st == STORE_OK)
                 st = prune_stats(conn, o, stats_cutoff, batch, out, errstr, errstr_size);
+            if (st == STORE_OK)
+                st = prune_slack(conn, o, cutoff, batch, out, errstr, errstr_size);
         }
         PQclear(r);
     }
@@ -397,9 +446,10 @@ store_status store_prune(PGconn *conn, const store_prune_opts *o, store_prune_re
         if (st == STORE_OK)
             snprintf(detail, sizeof detail,
                      "%s%" PRId64 " deliveries, %" PRId64 " events, %" PRId64
-                     " stats rows in %" PRId64 " ms",
+                     " stats rows, %" PRId64 " slack actions, %" PRId64 " silences in %" PRId64
+                     " ms",
                      out->stopped ? "stopped early: " : "", out->deliveries, out->events,
-                     out->stats_rows, out->elapsed_ms);
+                     out->stats_rows, out->slack_actions, out->silences, out->elapsed_ms);
         else
             snprintf(detail, sizeof detail, "error: %s", errstr);
         store_status rs =

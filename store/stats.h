@@ -5,7 +5,8 @@
  * Delivery history upkeep (issue 9): rebuilding the hourly rollups
  * (delivery_stats_hourly, migration 009) from the deliveries table, and
  * retention, which removes old terminal deliveries, the events nothing
- * references any more, and rollups past their own, longer retention. Used by
+ * references any more, rollups past their own, longer retention, and (issue
+ * 10) old Slack button presses and silences long over. Used by
  * heraldctl (`stats rebuild`, `prune`) and herald-router's retention thread.
  */
 
@@ -44,7 +45,8 @@ store_status store_stats_rebuild(PGconn *conn, int64_t since_ms, store_rebuild_r
 #define STORE_PRUNE_DEFAULT_BATCH 5000
 
 typedef struct store_prune_opts {
-    int64_t retention_ms;       /* terminal deliveries and events older than this go */
+    int64_t retention_ms;       /* terminal deliveries, events, Slack actions and silences
+                                   over for longer than this go */
     int64_t stats_retention_ms; /* rollup hours older than this go (>= retention_ms) */
     int batch;                  /* rows per transaction; 0: STORE_PRUNE_DEFAULT_BATCH */
     bool dry_run;               /* count what would go, delete nothing, record nothing */
@@ -56,6 +58,7 @@ typedef struct store_prune_opts {
 
 typedef struct store_prune_result {
     int64_t deliveries, events, stats_rows; /* deleted (dry run: that would be) */
+    int64_t slack_actions, silences;        /* the same */
     int64_t batches;                        /* transactions that deleted */
     int64_t longest_batch_ms;               /* the longest of them */
     int64_t elapsed_ms;
@@ -69,8 +72,10 @@ typedef struct store_prune_result {
  * retention, target by target through deliveries_target_created, with
  * herald.pruning on so the rollups keep counting them; then events received
  * before that which no delivery references; then rollup rows of hours before
- * now minus stats retention. Rows locked by someone else are left for the
- * next run.
+ * now minus stats retention; then slack_actions recorded before now minus
+ * retention, and silences that ended (ends_at) or were expired (expired_at)
+ * before it (a mute without end that is not expired stays, whatever its
+ * age). Rows locked by someone else are left for the next run.
  *
  * One pruner at a time across processes (a session advisory lock):
  * STORE_CONFLICT with errstr "another prune is running" when one holds it.

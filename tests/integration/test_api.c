@@ -1606,6 +1606,137 @@ static int graceful_stop(void)
     return 0;
 }
 
+/* ================================================================ tenant settings */
+
+/* The item of check type in a GET /api/v1/remediations answer (NULL: absent). */
+static const cJSON *remediation_in(const cJSON *j, const char *type)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(
+        it, cJSON_GetObjectItem(
+                j, "items")) if (!strcmp(cJSON_GetObjectItem(it, "check_type")->valuestring,
+                                         type)) return it;
+    return NULL;
+}
+
+/* GET path as token: 200 and its JSON (the caller cJSON_Deletes it). */
+static cJSON *get_json(const char *path, const char *token)
+{
+    resp r;
+    api("GET", path, NULL, token, &r);
+    ck_assert_msg(r.status == 200, "GET %s: %ld %s", path, r.status, r.body);
+    cJSON *j = json_of(&r);
+    resp_free(&r);
+    return j;
+}
+
+START_TEST(remediations_api_isolated)
+{
+    sql("INSERT INTO check_types (tenant_id, check_type, check_name) VALUES "
+        "('acme', 'rem_weak_mfa', 'Weak'), ('globex', 'rem_weak_mfa', 'Weak') "
+        "ON CONFLICT DO NOTHING");
+    expect_error("GET", "/api/v1/remediations", NULL, NULL, 401, NULL, "authentication required");
+    resp r;
+    api("PUT", "/api/v1/remediations/rem_weak_mfa", "{\"text\":\"Use the *app*.\\nThanks\"}",
+        tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    cJSON *j = json_of(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "text")->valuestring, "Use the *app*.\nThanks");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "is_default")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "updated_by")->valuestring, "api:acme admin");
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* acme sees its text; globex the default; neither the other's. */
+    j = get_json("/api/v1/remediations", tok_acme);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "tenant")->valuestring, "acme");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(remediation_in(j, "rem_weak_mfa"), "is_default")));
+    cJSON_Delete(j);
+    j = get_json("/api/v1/remediations", tok_globex);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(remediation_in(j, "rem_weak_mfa"), "is_default")));
+    cJSON_Delete(j);
+    expect_error("PUT", "/api/v1/remediations/rem_weak_mfa?tenant_id=acme", "{\"text\":\"x\"}",
+                 tok_globex, 403, "tenant_id", "limited to tenant globex");
+    expect_error("DELETE", "/api/v1/remediations/rem_weak_mfa?tenant_id=acme", NULL, tok_globex,
+                 403, "tenant_id", NULL);
+    /* The operator names the tenant. */
+    expect_error("GET", "/api/v1/remediations", NULL, tok_op, 400, "tenant_id", "required");
+    j = get_json("/api/v1/remediations?tenant_id=acme", tok_op);
+    ck_assert_str_eq(cJSON_GetObjectItem(remediation_in(j, "rem_weak_mfa"), "text")->valuestring,
+                     "Use the *app*.\nThanks");
+    cJSON_Delete(j);
+    /* Bad input names its field; nothing changes. */
+    expect_error("PUT", "/api/v1/remediations/rem_weak_mfa", "{\"text\":\" \"}", tok_acme, 400,
+                 "text", "empty");
+    expect_error("PUT", "/api/v1/remediations/rem_weak_mfa", "{\"txt\":\"x\"}", tok_acme, 400,
+                 "txt", "unknown field");
+    expect_error("PUT", "/api/v1/remediations/rem_weak_mfa", "{\"text\":7}", tok_acme, 400, "text",
+                 NULL);
+    expect_error("PUT", "/api/v1/remediations/bad%20type", "{\"text\":\"x\"}", tok_acme, 400,
+                 "check_type", NULL);
+    expect_error("POST", "/api/v1/remediations/rem_weak_mfa", "{\"text\":\"x\"}", tok_acme, 405,
+                 NULL, NULL);
+    /* Reset: the default again, once. */
+    api("DELETE", "/api/v1/remediations/rem_weak_mfa", NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    j = json_of(&r);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "reset")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "is_default")));
+    cJSON_Delete(j);
+    resp_free(&r);
+    api("DELETE", "/api/v1/remediations/rem_weak_mfa", NULL, tok_acme, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"reset\":false"));
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(slack_actions_settings_api_isolated)
+{
+    expect_error("PUT", "/api/v1/settings/slack-actions", "{\"who\":\"none\"}", NULL, 401, NULL,
+                 NULL);
+    cJSON *j = get_json("/api/v1/settings/slack-actions", tok_globex);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "who")->valuestring, "channel");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "is_default")));
+    cJSON_Delete(j);
+    resp r;
+    api("PUT", "/api/v1/settings/slack-actions",
+        "{\"who\":\"listed\",\"users\":[\"W0BBB\",\"U0AAA\"],\"groups\":[\"S0SEC\"]}", tok_acme,
+        &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    j = json_of(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "who")->valuestring, "listed");
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "users"), 0)->valuestring, "U0AAA");
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* globex is untouched and cannot change acme's. */
+    j = get_json("/api/v1/settings/slack-actions", tok_globex);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "who")->valuestring, "channel");
+    cJSON_Delete(j);
+    expect_error("PUT", "/api/v1/settings/slack-actions?tenant_id=acme", "{\"who\":\"none\"}",
+                 tok_globex, 403, "tenant_id", NULL);
+    j = get_json("/api/v1/settings/slack-actions?tenant_id=acme", tok_op);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "who")->valuestring, "listed");
+    cJSON_Delete(j);
+    expect_error("GET", "/api/v1/settings/slack-actions", NULL, tok_op, 400, "tenant_id", NULL);
+    /* Validation names the field. */
+    expect_error("PUT", "/api/v1/settings/slack-actions", "{\"who\":\"listed\"}", tok_acme, 400,
+                 "who", "at least one");
+    expect_error("PUT", "/api/v1/settings/slack-actions", "{\"who\":\"all\"}", tok_acme, 400, "who",
+                 NULL);
+    expect_error("PUT", "/api/v1/settings/slack-actions",
+                 "{\"who\":\"listed\",\"users\":[\"u0aaa\"]}", tok_acme, 400, "users", "u0aaa");
+    expect_error("PUT", "/api/v1/settings/slack-actions",
+                 "{\"who\":\"listed\",\"groups\":\"S0SEC\"}", tok_acme, 400, "groups", NULL);
+    expect_error("PUT", "/api/v1/settings/slack-actions",
+                 "{\"who\":\"channel\",\"users\":[\"U0AAA\"]}", tok_acme, 400, "users",
+                 "only with who listed");
+    expect_error("PUT", "/api/v1/settings/slack-actions", "{\"who\":\"none\",\"extra\":1}",
+                 tok_acme, 400, "extra", NULL);
+    j = get_json("/api/v1/settings/slack-actions", tok_acme);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "who")->valuestring, "listed");
+    cJSON_Delete(j);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1653,6 +1784,8 @@ int main(void)
     tcase_add_test(ta, activity_per_hour_and_isolated);
     tcase_add_test(ta, checks_seen_and_editable);
     tcase_add_test(ta, metrics_and_healthz);
+    tcase_add_test(ta, remediations_api_isolated);
+    tcase_add_test(ta, slack_actions_settings_api_isolated);
     suite_add_tcase(s, ta);
     TCase *tl = tcase_create("logs");
     tcase_add_test(tl, no_secrets_in_logs);

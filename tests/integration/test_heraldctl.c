@@ -994,21 +994,21 @@ START_TEST(stats_rebuild_and_prune_cmds)
     run r;
     ctl_run(&r, NULL, NULL, ARGS("prune", "--dry-run"));
     assert_ok(&r);
-    ck_assert_str_eq(r.out, "would delete 20 deliveries, 20 events, 1 stats rows "
-                            "(retention 90d, stats retention 400d)\n");
+    ck_assert_str_eq(r.out, "would delete 20 deliveries, 20 events, 1 stats rows, 0 slack "
+                            "actions, 0 silences (retention 90d, stats retention 400d)\n");
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 35);
     /* The environment sets the defaults. */
     ctl_run(&r, ARGS("HERALD_RETENTION=200d", "HERALD_STATS_RETENTION=600d"), NULL,
             ARGS("prune", "--dry-run"));
     assert_ok(&r);
-    ck_assert_str_eq(r.out, "would delete 0 deliveries, 0 events, 0 stats rows "
-                            "(retention 200d, stats retention 600d)\n");
+    ck_assert_str_eq(r.out, "would delete 0 deliveries, 0 events, 0 stats rows, 0 slack "
+                            "actions, 0 silences (retention 200d, stats retention 600d)\n");
     ctl_run(&r, NULL, NULL, ARGS("prune"));
     assert_ok(&r);
     ck_assert_msg(!strncmp(r.out,
-                           "deleted 20 deliveries, 20 events, 1 stats rows (retention 90d, "
-                           "stats retention 400d) in ",
-                           88),
+                           "deleted 20 deliveries, 20 events, 1 stats rows, 0 slack actions, "
+                           "0 silences (retention 90d, stats retention 400d) in ",
+                           117),
                   "%s", r.out);
     ck_assert_int_eq(lines(r.out), 1);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM deliveries"), 15);
@@ -1056,6 +1056,149 @@ START_TEST(stats_rebuild_and_prune_cmds)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- remediation and tenant */
+
+/* `remediation list --tenant acme --json` parsed; the caller cJSON_Deletes it. */
+static cJSON *remediations_json(void)
+{
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("remediation", "list", "--tenant", "acme", "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert_msg(cJSON_IsArray(j), "not a JSON array: %s", r.out);
+    return j;
+}
+
+static const cJSON *remediation_item(const cJSON *list, const char *type)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(
+        it, list) if (!strcmp(cJSON_GetObjectItem(it, "check_type")->valuestring, type)) return it;
+    ck_abort_msg("%s not listed", type);
+    return NULL;
+}
+
+START_TEST(remediation_cmds)
+{
+    testlib_db_truncate(conn, "remediations, check_types");
+    exec_ok("INSERT INTO check_types (tenant_id, check_type, check_name) VALUES "
+            "('acme', 'weak_mfa', 'Weak MFA'), ('acme', 'odd_check', 'Odd')");
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("remediation", "list", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_msg(strstr(r.out, "CHECK_TYPE") && strstr(r.out, "weak_mfa") &&
+                      strstr(r.out, "odd_check"),
+                  "%s", r.out);
+    ctl_run(&r, NULL, NULL,
+            ARGS("remediation", "set", "--tenant", "acme", "--check", "weak_mfa", "--text",
+                 "Use *Okta Verify*: https://help.acme.example/mfa_setup"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, "Line one\nLine two\n\n",
+            ARGS("remediation", "set", "--tenant", "acme", "--check", "odd_check", "--text-stdin"));
+    assert_ok(&r);
+    cJSON *j = remediations_json();
+    const cJSON *w = remediation_item(j, "weak_mfa"), *o = remediation_item(j, "odd_check");
+    ck_assert_str_eq(cJSON_GetObjectItem(w, "text")->valuestring,
+                     "Use *Okta Verify*: https://help.acme.example/mfa_setup");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(w, "is_default")));
+    ck_assert_msg(!strncmp(cJSON_GetObjectItem(w, "updated_by")->valuestring, "cli:", 4), "%s",
+                  cJSON_GetObjectItem(w, "updated_by")->valuestring);
+    ck_assert_str_eq(cJSON_GetObjectItem(o, "text")->valuestring, "Line one\nLine two");
+    cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL,
+            ARGS("remediation", "reset", "--tenant", "acme", "--check", "weak_mfa"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "reset to the default"));
+    j = remediations_json();
+    w = remediation_item(j, "weak_mfa");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(w, "is_default")));
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(w, "text")->valuestring, "authenticator"));
+    cJSON_Delete(j);
+
+    /* Bad values: exit 2, one line naming the flag, nothing stored. */
+    ctl_run(&r, NULL, NULL, ARGS("remediation", "set", "--tenant", "acme", "--text", "x"));
+    assert_usage_error(&r, "--check is required");
+    ctl_run(&r, NULL, NULL, ARGS("remediation", "set", "--check", "weak_mfa", "--text", "x"));
+    assert_usage_error(&r, "--tenant is required");
+    ctl_run(&r, NULL, NULL,
+            ARGS("remediation", "set", "--tenant", "acme", "--check", "bad type", "--text", "x"));
+    assert_usage_error(&r, "--check: 'bad type' is not a check type");
+    ctl_run(&r, NULL, NULL,
+            ARGS("remediation", "set", "--tenant", "acme", "--check", "weak_mfa", "--text", " "));
+    assert_usage_error(&r, "--text: must not be empty");
+    ctl_run(&r, NULL, "x",
+            ARGS("remediation", "set", "--tenant", "acme", "--check", "weak_mfa", "--text", "x",
+                 "--text-stdin"));
+    assert_usage_error(&r, "exactly one of --text and --text-stdin");
+    ctl_run(&r, NULL, NULL, ARGS("remediation", "list", "--tenant", "a b"));
+    assert_usage_error(&r, "--tenant: 'a b'");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM remediations"), 1);
+}
+END_TEST
+
+START_TEST(tenant_actions_cmds)
+{
+    testlib_db_truncate(conn, "tenant_settings");
+    run r;
+    const char *const *helps[] = {
+        ARGS("remediation", "--help"),        ARGS("remediation", "list", "--help"),
+        ARGS("remediation", "set", "--help"), ARGS("remediation", "reset", "--help"),
+        ARGS("tenant", "actions", "--help"),  ARGS("tenant", "show", "--help"),
+    };
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        ctl_run(&r, ARGS("HERALD_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none"), NULL,
+                helps[i]);
+        ck_assert_msg(r.rc == 0 && !strncmp(r.out, "usage: heraldctl", 16), "%s %s: %d %s",
+                      helps[i][0], helps[i][1], r.rc, r.out);
+    }
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "show", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_msg(strstr(r.out, "slack actions:  channel (default)"), "%s", r.out);
+    ctl_run(&r, NULL, NULL,
+            ARGS("tenant", "actions", "--tenant", "acme", "--who", "listed", "--users",
+                 "W0BBB,U0AAA", "--groups", "S0SEC"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "show", "--tenant", "acme", "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert_msg(j != NULL, "%s", r.out);
+    const cJSON *a = cJSON_GetObjectItem(j, "slack_actions");
+    ck_assert_str_eq(cJSON_GetObjectItem(a, "who")->valuestring, "listed");
+    char *users = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "users"));
+    ck_assert_str_eq(users, "[\"U0AAA\",\"W0BBB\"]");
+    free(users);
+    ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "groups"), 0)->valuestring, "S0SEC");
+    cJSON_Delete(j);
+
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "actions", "--tenant", "acme", "--who", "everyone"));
+    assert_usage_error(&r, "--who: 'everyone' is not channel, listed or none");
+    ctl_run(&r, NULL, NULL,
+            ARGS("tenant", "actions", "--tenant", "acme", "--who", "listed", "--users", "u0aaa"));
+    assert_usage_error(&r, "--users: 'u0aaa' is not a Slack user id");
+    ctl_run(&r, NULL, NULL,
+            ARGS("tenant", "actions", "--tenant", "acme", "--who", "listed", "--groups", "G0AB"));
+    assert_usage_error(&r, "--groups: 'G0AB' is not a Slack user group id");
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "actions", "--tenant", "acme", "--who", "listed"));
+    assert_usage_error(&r, "--who: listed needs at least one user or user group");
+    ctl_run(&r, NULL, NULL,
+            ARGS("tenant", "actions", "--tenant", "acme", "--who", "none", "--users", "U0AAA"));
+    assert_usage_error(&r, "--users: only with who listed");
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "actions", "--who", "none"));
+    assert_usage_error(&r, "--tenant is required");
+    /* Still what was set last. */
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM tenant_settings WHERE "
+                                           "slack_actions = 'listed' AND "
+                                           "action_users = '{U0AAA,W0BBB}'"),
+                     1);
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "actions", "--tenant", "acme", "--who", "none"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, NULL, ARGS("tenant", "show", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_msg(strstr(r.out, "slack actions:  none\n") && strstr(r.out, "action users:   -"),
+                  "%s", r.out);
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("heraldctl", url, sizeof url);
@@ -1083,6 +1226,8 @@ int main(void)
     tcase_add_test(tc, test_command_waits_out_429);
     tcase_add_test(tc, test_command_refreshes_a_rotating_token);
     tcase_add_test(tc, stats_rebuild_and_prune_cmds);
+    tcase_add_test(tc, remediation_cmds);
+    tcase_add_test(tc, tenant_actions_cmds);
     suite_add_tcase(s, tc);
     int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     fake_slack_stop();

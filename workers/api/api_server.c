@@ -16,7 +16,9 @@
 #include "workers/api/api_http.h"
 #include "workers/api/api_install.h"
 #include "workers/api/api_pool.h"
+#include "workers/api/api_remediations.h"
 #include "workers/api/api_session.h"
+#include "workers/api/api_settings.h"
 #include "workers/api/api_targets.h"
 #include "workers/api/api_workspaces.h"
 
@@ -213,6 +215,8 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_deliveries_register(s);
     api_activity_register(s);
     api_checks_register(s);
+    api_remediations_register(s);
+    api_settings_register(s);
     api_console_register(s);
     return s;
 fail:

@@ -33,4 +33,11 @@ int ctl_token_revoke(void *ctx, int argc, char **argv);
 int ctl_stats_rebuild(void *ctx, int argc, char **argv);
 int ctl_prune(void *ctx, int argc, char **argv);
 
+int ctl_remediation_list(void *ctx, int argc, char **argv);
+int ctl_remediation_set(void *ctx, int argc, char **argv);
+int ctl_remediation_reset(void *ctx, int argc, char **argv);
+
+int ctl_tenant_actions(void *ctx, int argc, char **argv);
+int ctl_tenant_show(void *ctx, int argc, char **argv);
+
 #endif

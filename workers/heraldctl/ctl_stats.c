@@ -85,8 +85,9 @@ int ctl_prune(void *ctx, int argc, char **argv)
 {
     static const cfg_command c = {
         "prune", "[--dry-run] [--retention D] [--stats-retention D]",
-        "Removes terminal deliveries (sent, failed) older than the retention, the events no "
-        "delivery references any more, and hourly rollups older than the stats retention, in "
+        "Removes terminal deliveries (sent, failed, suppressed) older than the retention, the "
+        "events no delivery references any more, Slack button presses older than the retention, "
+        "silences over for longer than it, and hourly rollups older than the stats retention, in "
         "short transactions of 5,000 rows. Pending, sending and retrying deliveries are never "
         "removed. herald-router does the same on schedule (--prune-interval); one prune runs at "
         "a time."};
@@ -121,10 +122,10 @@ int ctl_prune(void *ctx, int argc, char **argv)
     store_status st = store_prune(conn, &o, &res, err, sizeof err);
     if ((rc = ctl_close(conn, c.name, st, err, prune_flags)) >= 0)
         return rc;
-    printf("%s %" PRId64 " deliveries, %" PRId64 " events, %" PRId64
-           " stats rows (retention %s, stats retention %s)",
-           dry_run ? "would delete" : "deleted", res.deliveries, res.events, res.stats_rows, r1,
-           r2);
+    printf("%s %" PRId64 " deliveries, %" PRId64 " events, %" PRId64 " stats rows, %" PRId64
+           " slack actions, %" PRId64 " silences (retention %s, stats retention %s)",
+           dry_run ? "would delete" : "deleted", res.deliveries, res.events, res.stats_rows,
+           res.slack_actions, res.silences, r1, r2);
     if (!dry_run)
         printf(" in %.1f s, %" PRId64 " batches, longest %" PRId64 " ms", res.elapsed_ms / 1000.0,
                res.batches, res.longest_batch_ms);

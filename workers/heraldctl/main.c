@@ -68,6 +68,18 @@ static const cli_subcommand commands[] = {
      "recompute the hourly delivery rollups from deliveries (holds writers meanwhile)"},
     {NULL, "prune", ctl_prune, "prune [--dry-run] [--retention D] [--stats-retention D]",
      "remove old terminal deliveries, unreferenced events and old rollups (batched)"},
+    {"remediation", "list", ctl_remediation_list, "remediation list --tenant T [--json]",
+     "check types of a tenant with the text a nudge sends, default or its own"},
+    {"remediation", "set", ctl_remediation_set,
+     "remediation set --tenant T --check TYPE (--text TEXT | --text-stdin)",
+     "set a tenant's remediation text for a check type"},
+    {"remediation", "reset", ctl_remediation_reset, "remediation reset --tenant T --check TYPE",
+     "go back to Herald's default text for a check type"},
+    {"tenant", "actions", ctl_tenant_actions,
+     "tenant actions --tenant T --who channel|listed|none [--users U1,U2] [--groups S1,S2]",
+     "who may press Herald's buttons in the tenant's Slack messages"},
+    {"tenant", "show", ctl_tenant_show, "tenant show --tenant T [--json]",
+     "a tenant's settings: who may act from Slack, remediation texts"},
 };
 
 static const char global_usage[] = "[OPTIONS] COMMAND [ARGS]";

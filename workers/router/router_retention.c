@@ -50,7 +50,8 @@ static void metrics_init(void)
                           "(maintenance_runs), as this process last read or made it.",
                           NULL);
     static const char *const outcomes[] = {"ok", "error", "skipped"};
-    static const char *const tables[] = {"deliveries", "events", "stats"};
+    static const char *const tables[] = {"deliveries", "events", "stats", "slack_actions",
+                                         "silences"};
     for (size_t i = 0; i < ARRAY_LEN(outcomes); i++)
         metrics_counter_add(m_runs, outcomes[i], 0);
     for (size_t i = 0; i < ARRAY_LEN(tables); i++)
@@ -81,6 +82,8 @@ router_retention_outcome router_retention_run(PGconn *conn, const router_retenti
     metrics_counter_add(m_deleted, "deliveries", (double)res.deliveries);
     metrics_counter_add(m_deleted, "events", (double)res.events);
     metrics_counter_add(m_deleted, "stats", (double)res.stats_rows);
+    metrics_counter_add(m_deleted, "slack_actions", (double)res.slack_actions);
+    metrics_counter_add(m_deleted, "silences", (double)res.silences);
     if (st == STORE_CONFLICT) {
         LOG_INFO("retention: skipped, %s", err);
         metrics_counter_inc(m_runs, "skipped");

@@ -81,8 +81,8 @@ static void check_rich(const cJSON *b)
                 units += strlen(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring) + 2;
             } else if (!strcmp(type, "date")) {
                 ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "timestamp")));
-                units += render_text_units(
-                    cJSON_GetObjectItemCaseSensitive(e, "fallback")->valuestring);
+                units +=
+                    render_text_units(cJSON_GetObjectItemCaseSensitive(e, "fallback")->valuestring);
             } else {
                 ck_abort_msg("unexpected rich text element %s", type);
             }
@@ -342,10 +342,18 @@ enum {
     K_NUDGE,
     NKINDS
 };
-static const char *const kind_names[NKINDS] = {
-    "check result",    "check result with marks", "resolved check result", "repeat",
-    "failed collection", "collection with stats", "resolved collection",  "test message",
-    "digest",          "resolved reply (check)",  "resolved reply (collection)", "nudge"};
+static const char *const kind_names[NKINDS] = {"check result",
+                                               "check result with marks",
+                                               "resolved check result",
+                                               "repeat",
+                                               "failed collection",
+                                               "collection with stats",
+                                               "resolved collection",
+                                               "test message",
+                                               "digest",
+                                               "resolved reply (check)",
+                                               "resolved reply (collection)",
+                                               "nudge"};
 
 #define ALICE "<@U0ALICE>"
 
@@ -404,21 +412,21 @@ static void expect_everywhere(const texts *t, const texts *want)
     for (int k = 0; k < NKINDS; k++) {
         cJSON *blocks = check_limits(&o[k]);
         const char *kn = kind_names[k];
-        ck_assert_msg(find_text(blocks, want->name, false), "%s: '%s' in no text element: %s",
-                      kn, want->name, o[k].blocks_json);
+        ck_assert_msg(find_text(blocks, want->name, false), "%s: '%s' in no text element: %s", kn,
+                      want->name, o[k].blocks_json);
         if (k <= K_CHECK_RESOLVED) {
             ck_assert_str_eq(header_text(blocks), want->name);
-            ck_assert_msg(find_text(blocks, want->user, false), "%s: user '%s': %s", kn,
-                          want->user, o[k].blocks_json);
+            ck_assert_msg(find_text(blocks, want->user, false), "%s: user '%s': %s", kn, want->user,
+                          o[k].blocks_json);
             ck_assert_msg(find_text(blocks, want->email, false), "%s: email '%s': %s", kn,
                           want->email, o[k].blocks_json);
         }
         if (k == K_COLL_FAILED || k == K_DIGEST || k == K_COLL_RESOLVED)
-            ck_assert_msg(find_text(blocks, want->code, false), "%s: code '%s': %s", kn,
-                          want->code, o[k].blocks_json);
+            ck_assert_msg(find_text(blocks, want->code, false), "%s: code '%s': %s", kn, want->code,
+                          o[k].blocks_json);
         if (k == K_COLL_FAILED || k == K_NUDGE)
-            ck_assert_msg(find_text(blocks, want->text, false), "%s: text '%s': %s", kn,
-                          want->text, o[k].blocks_json);
+            ck_assert_msg(find_text(blocks, want->text, false), "%s: text '%s': %s", kn, want->text,
+                          o[k].blocks_json);
         if (k == K_NUDGE)
             ck_assert_msg(find_text(blocks, want->user, false), "%s: user '%s'", kn, want->user);
         if (k != K_DIGEST) /* a digest's fallback only counts */
@@ -455,19 +463,17 @@ START_TEST(mentions_and_links_never_act)
                       "<mailto:a@x|a@x>", "<!everyone>", "<https://evil|click> <!subteam^S1>"};
     const texts want = {"&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil|x&gt;",
                         "&lt;!here&gt; &amp; &lt;@U123&gt;", "&lt;mailto:a@x|a@x&gt;",
-                        "&lt;!everyone&gt;",
-                        "&lt;https://evil|click&gt; &lt;!subteam^S1&gt;"};
+                        "&lt;!everyone&gt;", "&lt;https://evil|click&gt; &lt;!subteam^S1&gt;"};
     expect_everywhere(&in, &want); /* check_limits also finds no '<' of user text */
     render_output o[NKINDS];
     render_all(&in, o);
     for (int k = 0; k < NKINDS; k++) {
-        const char *bad[] = {"<!channel", "<@U123", "<https://evil", "<!here", "<!everyone",
-                             "<mailto", "<!subteam"};
+        const char *bad[] = {"<!channel",  "<@U123",  "<https://evil", "<!here",
+                             "<!everyone", "<mailto", "<!subteam"};
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
             ck_assert_msg(!strstr(o[k].blocks_json, bad[b]), "%s: %s in blocks", kind_names[k],
                           bad[b]);
-            ck_assert_msg(!strstr(o[k].text, bad[b]), "%s: %s in fallback", kind_names[k],
-                          bad[b]);
+            ck_assert_msg(!strstr(o[k].text, bad[b]), "%s: %s in fallback", kind_names[k], bad[b]);
         }
         render_output_dispose(&o[k]);
     }
@@ -492,8 +498,8 @@ START_TEST(bidi_and_c1_removed)
         for (size_t g = 0; g < sizeof gone / sizeof gone[0]; g++) {
             ck_assert_msg(!strstr(o[k].blocks_json, gone[g]), "%s: control %zu in blocks",
                           kind_names[k], g);
-            ck_assert_msg(!strstr(o[k].text, gone[g]), "%s: control %zu in fallback",
-                          kind_names[k], g);
+            ck_assert_msg(!strstr(o[k].text, gone[g]), "%s: control %zu in fallback", kind_names[k],
+                          g);
         }
         render_output_dispose(&o[k]);
     }
@@ -613,6 +619,266 @@ START_TEST(test_message_and_repeat)
     ck_assert_int_eq(render_check_repeat(&ev, 20, NULL, &o), 0);
     ck_assert_ptr_nonnull(strstr(o.text, "6 fewer than last run"));
     render_output_dispose(&o);
+}
+END_TEST
+
+/* ==== buttons and marks ===================================================================== */
+
+#define VALUE "0b6e8a1c-1f7a-4c36-9d55-1c0f0e8b7a11:7"
+
+/* The action ids of the herald_actions block, space-separated ("" when there is none); each
+ * action button's value is VALUE. */
+static void action_ids(const cJSON *blocks, char *out, size_t size)
+{
+    out[0] = '\0';
+    const cJSON *b;
+    cJSON_ArrayForEach(b, blocks)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "block_id");
+        if (!cJSON_IsString(id) || strcmp(id->valuestring, RENDER_ACTIONS_BLOCK) != 0)
+            continue;
+        const cJSON *btn;
+        cJSON_ArrayForEach(btn, cJSON_GetObjectItemCaseSensitive(b, "elements"))
+        {
+            const char *aid = cJSON_GetObjectItemCaseSensitive(btn, "action_id")->valuestring;
+            const cJSON *value = cJSON_GetObjectItemCaseSensitive(btn, "value");
+            if (strcmp(aid, RENDER_ACTION_OPEN) == 0) {
+                ck_assert_ptr_null(value); /* the link button carries a url, no value */
+            } else {
+                ck_assert_msg(cJSON_IsString(value) && !strcmp(value->valuestring, VALUE),
+                              "%s: value", aid);
+            }
+            snprintf(out + strlen(out), size - strlen(out), "%s%s", *out ? " " : "", aid);
+        }
+    }
+}
+
+/* Renders ev with opts, checks every limit, and returns the action ids shown. */
+static void buttons_of(const event *ev, const render_opts *opts, char *ids, size_t size,
+                       render_output *o)
+{
+    ck_assert_int_eq(render_check_result(ev, opts, o), 0);
+    cJSON *blocks = check_limits(o);
+    action_ids(blocks, ids, size);
+    cJSON_Delete(blocks);
+}
+
+START_TEST(buttons_follow_the_marks)
+{
+    event ev = check_event("Weak MFA", 3, 12);
+    char ids[256];
+    render_output o;
+    allowed_mention = ALICE;
+
+    /* No action value: only the link (digests, replies, test messages). */
+    buttons_of(&ev, NULL, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "");
+    ck_assert_ptr_null(strstr(o.blocks_json, RENDER_ACTIONS_BLOCK));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, RENDER_ACTION_OPEN));
+    render_output_dispose(&o);
+    /* A value that is not ours ("<event>:<target>", hex, dashes and colons) shows none. */
+    render_opts bad = {.action_value = "x\"><@U1>"};
+    buttons_of(&ev, &bad, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "");
+    render_output_dispose(&o);
+
+    /* Fresh: acknowledge, snooze, mute, after the link; no nudge without the opt-in. */
+    render_opts ro = {.action_value = VALUE};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_ack herald_snooze herald_mute");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"Snooze 24 h\""));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"Mute this check here\""));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"Acknowledge\""));
+    ck_assert_ptr_null(strstr(o.blocks_json, "Acknowledged"));
+    render_output_dispose(&o);
+    /* Opted in, with emails in the sample: the nudge button. */
+    ro.nudge_button = true;
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_ack herald_snooze herald_mute herald_nudge");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"Nudge failing users\""));
+    render_output_dispose(&o);
+    /* Opted in, but nobody in the sample has an email (or there is no sample): none. */
+    for (int i = 0; i < 3; i++)
+        sample_users[i].email = NULL;
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_null(strstr(ids, "herald_nudge"));
+    render_output_dispose(&o);
+    sample_users[1].email = (char *)"only_one@x";
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_nonnull(strstr(ids, "herald_nudge"));
+    render_output_dispose(&o);
+    event nosample = check_event("Weak MFA", 0, 12);
+    buttons_of(&nosample, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_null(strstr(ids, "herald_nudge"));
+    render_output_dispose(&o);
+    setup();
+
+    /* Acknowledged: no acknowledge button; who and when. */
+    render_marks mk = {.acked_by = "U0ALICE", .acked_at_ms = 1795770100000LL};
+    ro.marks = &mk;
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_snooze herald_mute herald_nudge");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Acknowledged by " ALICE " <!date^1795770100^"));
+    render_output_dispose(&o);
+    /* A user id that is not one shows as "someone", never as markup. */
+    mk.acked_by = "<!channel>";
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Acknowledged by someone"));
+    render_output_dispose(&o);
+
+    /* Snoozed: no snooze button, mute still there. */
+    mk = (render_marks){.snoozed_until_ms = 1795856400000LL, .silenced_by = "U0ALICE"};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_ack herald_mute herald_nudge");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Snoozed until <!date^1795856400^"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, " by " ALICE));
+    render_output_dispose(&o);
+
+    /* Muted: Unmute instead of Mute and Snooze. */
+    mk = (render_marks){.muted = true, .silenced_by = "U0ALICE"};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_ack herald_unmute herald_nudge");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"Unmute\""));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Muted here by " ALICE));
+    render_output_dispose(&o);
+
+    /* Nudged: no second nudge; the outcome in words. */
+    mk = (render_marks){.nudged = 12, .nudge_not_found = 2};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "herald_open herald_ack herald_snooze herald_mute");
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Nudged 12 users (2 not found in Slack)"));
+    render_output_dispose(&o);
+    mk = (render_marks){.nudged = 1, .nudge_not_found = 1, .nudge_failed = 3};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_nonnull(
+        strstr(o.blocks_json, "Nudged 1 user (1 not found in Slack, 3 could not be sent)"));
+    render_output_dispose(&o);
+    mk = (render_marks){.nudged = 1200, .nudge_pending = 34};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_ptr_null(strstr(ids, "herald_nudge"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Nudging 1,234 users\xE2\x80\xA6"));
+    render_output_dispose(&o);
+
+    /* Resolved: no action buttons at all (the link stays), "Resolved" first in the fallback. */
+    mk = (render_marks){.resolved_at_ms = 1795773600000LL, .acked_by = "U0ALICE", .nudged = 3};
+    buttons_of(&ev, &ro, ids, sizeof ids, &o);
+    ck_assert_str_eq(ids, "");
+    ck_assert_ptr_null(strstr(o.blocks_json, RENDER_ACTIONS_BLOCK));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, RENDER_ACTION_OPEN));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "*Resolved* <!date^1795773600^"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Acknowledged by " ALICE));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Nudged 3 users"));
+    ck_assert(!strncmp(o.text, "Resolved: Weak MFA (high)", 25));
+    render_output_dispose(&o);
+
+    /* Every mark at once stays within the limits, and collections show theirs too. */
+    mk = (render_marks){.resolved_at_ms = 1795773600000LL,
+                        .acked_by = "U0ALICE",
+                        .acked_at_ms = 1795770100000LL,
+                        .muted = true,
+                        .silenced_by = "U0ALICE",
+                        .nudged = 12,
+                        .nudge_not_found = 2,
+                        .nudge_failed = 1};
+    event c = collection_event(true);
+    ck_assert_int_eq(render_collection(&c, &ro, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    action_ids(blocks, ids, sizeof ids);
+    ck_assert_str_eq(ids, ""); /* collections never have action buttons */
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "*Resolved*"));
+    ck_assert(!strncmp(o.text, "Resolved: Okta (prod) collection failed", 39));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    allowed_mention = NULL;
+}
+END_TEST
+
+START_TEST(resolved_reply_content)
+{
+    event pass = check_event("Weak MFA", 0, 0);
+    render_output o;
+    ck_assert_int_eq(render_resolved_reply(&pass, NULL, &o), 0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_str_eq(o.text, "Resolved: Weak MFA");
+    ck_assert(styled(find_text(blocks, "Resolved:", true), "bold"));
+    ck_assert(styled(find_text(blocks, "Weak MFA", true), "bold"));
+    ck_assert_ptr_nonnull(find_text(blocks, " passes again (0 of 480 users fail)", false));
+    ck_assert_ptr_nonnull(
+        strstr(o.blocks_json, "{\"type\":\"emoji\",\"name\":\"white_check_mark\"}"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"type\":\"date\",\"timestamp\":1795770000,"));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"fallback\":\"2026-11-27 09:00 UTC\""));
+    ck_assert_ptr_null(strstr(o.blocks_json, "\"actions\""));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    /* No time: no date element. A check without a name falls back to its type. */
+    pass.evaluated_at_ms = 0;
+    pass.check_name = NULL;
+    ck_assert_int_eq(render_resolved_reply(&pass, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert_str_eq(o.text, "Resolved: weak_mfa");
+    ck_assert_ptr_null(strstr(o.blocks_json, "\"date\""));
+    render_output_dispose(&o);
+
+    event ok = collection_event(false);
+    ck_assert_int_eq(render_resolved_reply(&ok, NULL, &o), 0);
+    blocks = check_limits(&o);
+    ck_assert_str_eq(o.text, "Resolved: Okta (prod)");
+    ck_assert_ptr_nonnull(find_text(blocks, " collection succeeded again", false));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\"timestamp\":1795770095,"));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_resolved_reply(NULL, NULL, &o), -1);
+
+    /* A huge name is cut, the message stays valid. */
+    char *big = repeat("<x>_", 3000);
+    pass.check_name = big;
+    ck_assert_int_eq(render_resolved_reply(&pass, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert(o.truncated);
+    render_output_dispose(&o);
+    free(big);
+}
+END_TEST
+
+START_TEST(nudge_content)
+{
+    render_output o;
+    ck_assert_int_eq(
+        render_nudge("Weak MFA", SEV_CRITICAL, "Ann_Lee",
+                     "Enrol a second factor:\n1. open https://id.example/mfa\n2. *done*", NULL, &o),
+        0);
+    cJSON *blocks = check_limits(&o);
+    ck_assert_str_eq(header_text(blocks), "A security check needs your attention");
+    ck_assert_ptr_nonnull(find_text(blocks, "Hello Ann_Lee,\nyour account fails the check ", true));
+    ck_assert(styled(find_text(blocks, "Weak MFA", true), "bold"));
+    ck_assert_ptr_nonnull(find_text(blocks, " (critical severity).", true));
+    ck_assert_ptr_nonnull(find_text(
+        blocks, "Enrol a second factor:\n1. open https://id.example/mfa\n2. *done*", true));
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "Sent by Herald on behalf of your security team"));
+    ck_assert_ptr_null(strstr(o.blocks_json, "\"actions\""));
+    ck_assert_str_eq(o.text, "Your account fails the check Weak MFA: Enrol a second factor:\n1. "
+                             "open https://id.example/mfa\n2. *done*");
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    /* No name, no check name, no text: the defaults. */
+    ck_assert_int_eq(render_nudge(NULL, SEV_LOW, NULL, NULL, NULL, &o), 0);
+    blocks = check_limits(&o);
+    ck_assert_ptr_null(strstr(o.blocks_json, "Hello"));
+    ck_assert_ptr_nonnull(find_text(blocks, "A security check", true));
+    ck_assert_ptr_nonnull(find_text(blocks, "Please contact your IT team.", true));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
+    /* A remediation text longer than a section is cut with the note. */
+    char *big = repeat("Step & <more> ", 1000);
+    ck_assert_int_eq(render_nudge("Weak MFA", SEV_LOW, "Ann", big, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert(o.truncated);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "\xE2\x80\xA6 (truncated)"));
+    render_output_dispose(&o);
+    free(big);
 }
 END_TEST
 
@@ -765,6 +1031,17 @@ START_TEST(digest_total_limits)
     cJSON_Delete(blocks);
     render_output_dispose(&o);
 
+    /* Short lines: RENDER_MAX_DIGEST_LINES listed, the rest counted. */
+    for (int i = 0; i < N; i++)
+        evs[i] = check_event("Weak MFA", 0, i);
+    ck_assert_int_eq(render_digest(ptrs, N, NULL, &o), 0);
+    blocks = check_limits(&o);
+    ck_assert_ptr_nonnull(strstr(o.blocks_json, "_and 460 more_"));
+    ck_assert_ptr_nonnull(find_text(blocks, " (high): 39 of 480 users fail", false));
+    ck_assert_ptr_null(find_text(blocks, " (high): 40 of 480 users fail", false));
+    cJSON_Delete(blocks);
+    render_output_dispose(&o);
+
     /* A small digest lists everything, one line each. */
     evs[0] = check_event("Weak MFA", 0, 12);
     evs[1] = collection_event(true);
@@ -891,6 +1168,30 @@ START_TEST(everything_huge_at_once)
     ck_assert_int_eq(render_digest(both, 2, NULL, &o), 0);
     cJSON_Delete(check_limits(&o));
     render_output_dispose(&o);
+    /* The kinds of issue 10 too: an edited message with every mark, replies, a nudge. */
+    render_marks mk = {.resolved_at_ms = 1, .acked_by = "U1", .muted = true, .nudged = 1};
+    render_opts ro = {.action_value = "0b6e8a1c-1f7a-4c36-9d55-1c0f0e8b7a11:7",
+                      .nudge_button = true,
+                      .herald_url = "https://herald.example.com/console",
+                      .marks = &mk};
+    allowed_mention = "<@U1>";
+    ck_assert_int_eq(render_check_result(&ev, &ro, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    ck_assert(o.truncated);
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_collection(&c, &ro, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    allowed_mention = NULL;
+    ck_assert_int_eq(render_resolved_reply(&ev, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_resolved_reply(&c, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
+    ck_assert_int_eq(render_nudge(big, SEV_HIGH, big, big, NULL, &o), 0);
+    cJSON_Delete(check_limits(&o));
+    render_output_dispose(&o);
     free(big);
     setup();
 }
@@ -906,6 +1207,9 @@ int main(void)
     tcase_add_test(tc, user_text_verbatim_in_every_kind);
     tcase_add_test(tc, mentions_and_links_never_act);
     tcase_add_test(tc, bidi_and_c1_removed);
+    tcase_add_test(tc, buttons_follow_the_marks);
+    tcase_add_test(tc, resolved_reply_content);
+    tcase_add_test(tc, nudge_content);
     tcase_add_test(tc, check_content);
     tcase_add_test(tc, collection_content);
     tcase_add_test(tc, test_message_and_repeat);

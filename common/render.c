@@ -13,17 +13,17 @@
 #include <time.h>
 
 /*
- * Layout of every message: an optional header, sections (mrkdwn, optionally
- * with fields), an optional button, and a context line. A builder tracks the
- * block count and the text budget so that no combination of inputs can
- * produce a payload Slack rejects; each piece is cut to what is left.
+ * Layout of every message: an optional header (plain_text), sections of our
+ * own words (mrkdwn), rich_text blocks holding every piece of user text, an
+ * optional actions block, and a context line. A builder tracks the block
+ * count and the text budget so that no combination of inputs can produce a
+ * payload Slack rejects; each piece is cut to what is left.
  */
 
 #define TRUNC_NOTE     "\xE2\x80\xA6 (truncated)" /* "… (truncated)" */
 #define FIELD_MAX      2000                       /* section field text limit */
 #define MAX_FIELDS     10
 #define BUTTON_URL_MAX 3000
-#define ZWSP           "\xE2\x80\x8B" /* zero-width space: breaks mrkdwn formatting runs */
 
 /* ==== UTF-8, escaping and cutting ========================================================= */
 
@@ -34,13 +34,15 @@ static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
 }
 
 /*
- * The escaper behind both public variants: valid UTF-8 out whatever comes in
- * (bad bytes become U+FFFD), control characters other than newline become
- * spaces (tabs too), & < > become entities so nothing can ping or link, and
- * with formatting, * _ ~ ` get a zero-width space in front so they cannot
- * open or close a bold/italic/strike/code run.
+ * The one escaper of user text, for every place it goes (plain_text,
+ * rich_text elements, the fallback): valid UTF-8 out whatever comes in (bad
+ * bytes become U+FFFD); & < > become entities, so nothing can ping or link;
+ * C0 controls and DEL become a space (a tab, or a newline where none is
+ * allowed, separates words); C1 controls and the bidirectional controls are
+ * dropped (they spoof what a reader sees); a CR before a kept newline goes.
+ * Everything else, * _ ~ ` included, passes as it is: no character is added.
  */
-static char *escape(const char *s, bool formatting, bool newlines)
+static char *escape(const char *s, bool newlines)
 {
     strbuf b = {0};
     strbuf_adds(&b, "");
@@ -63,12 +65,13 @@ static char *escape(const char *s, bool formatting, bool newlines)
             strbuf_adds(&b, "&gt;");
         else if (cp == '\n' && newlines)
             strbuf_adds(&b, "\n");
+        else if (cp == '\r' && newlines && p[1] == '\n')
+            ; /* CRLF: the LF makes the line break */
         else if (cp < 0x20 || cp == 0x7F)
             strbuf_adds(&b, " ");
-        else if (formatting && (cp == '*' || cp == '_' || cp == '~' || cp == '`')) {
-            strbuf_adds(&b, ZWSP);
-            strbuf_add(&b, (const char *)p, 1);
-        } else
+        else if ((cp >= 0x80 && cp <= 0x9F) || utf8_bidi_control(cp))
+            ; /* dropped: invisible, and they change what the reader sees */
+        else
             strbuf_add(&b, (const char *)p, n);
         p += n;
     }
@@ -77,12 +80,17 @@ static char *escape(const char *s, bool formatting, bool newlines)
 
 char *render_escape_mrkdwn(const char *s)
 {
-    return escape(s, true, false);
+    return escape(s, false);
 }
 
 char *render_escape_entities(const char *s)
 {
-    return escape(s, false, false);
+    return escape(s, false);
+}
+
+char *render_escape_text(const char *s)
+{
+    return escape(s, true);
 }
 
 /* An "&name;" / "&#123;" entity at s: its byte length, or 0. */
@@ -154,11 +162,7 @@ static char *fit(const char *s, size_t max_units, bool *truncated)
     size_t note = render_text_units(TRUNC_NOTE);
     strbuf b = {0};
     if (max_units > note + 1) {
-        size_t at = render_cut_point(s, max_units - note - 1);
-        /* Prefer not to end on a zero-width space that was guarding a character. */
-        while (at >= 3 && memcmp(s + at - 3, ZWSP, 3) == 0)
-            at -= 3;
-        strbuf_add(&b, s, at);
+        strbuf_add(&b, s, render_cut_point(s, max_units - note - 1));
         strbuf_adds(&b, " " TRUNC_NOTE);
     } else {
         strbuf_add(&b, s, render_cut_point(s, max_units));
@@ -203,15 +207,17 @@ static char *take_text(msg *m, const char *text, size_t cap)
     return t;
 }
 
-static cJSON *text_obj(const char *type, const char *text)
+/* A text object. mrkdwn is verbatim (no auto-linking of names or mentions); plain_text
+ * turns :shortcodes: into emoji only when asked (never for user text). */
+static cJSON *text_obj(const char *type, const char *text, bool emoji)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", type);
     cJSON_AddStringToObject(o, "text", text);
     if (strcmp(type, "mrkdwn") == 0)
-        cJSON_AddBoolToObject(o, "verbatim", true); /* no auto-linking of names or mentions */
+        cJSON_AddBoolToObject(o, "verbatim", true);
     else
-        cJSON_AddBoolToObject(o, "emoji", true);
+        cJSON_AddBoolToObject(o, "emoji", emoji);
     return o;
 }
 
@@ -221,7 +227,7 @@ static void add_block(msg *m, cJSON *block)
     m->nblocks++;
 }
 
-/* plain is already entity-escaped. */
+/* plain is already escaped (escape()); shown as it is. */
 static void add_header(msg *m, const char *plain)
 {
     if (!room(m, 0, 1) || !*plain)
@@ -229,7 +235,7 @@ static void add_header(msg *m, const char *plain)
     char *t = take_text(m, plain, RENDER_MAX_HEADER_CHARS);
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "header");
-    cJSON_AddItemToObject(b, "text", text_obj("plain_text", t));
+    cJSON_AddItemToObject(b, "text", text_obj("plain_text", t, false));
     add_block(m, b);
     free(t);
 }
@@ -241,7 +247,7 @@ static void add_section(msg *m, const char *mrkdwn, int reserve)
     char *t = take_text(m, mrkdwn, RENDER_MAX_SECTION_CHARS);
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "section");
-    cJSON_AddItemToObject(b, "text", text_obj("mrkdwn", t));
+    cJSON_AddItemToObject(b, "text", text_obj("mrkdwn", t, false));
     add_block(m, b);
     free(t);
 }
@@ -258,7 +264,7 @@ static void add_fields(msg *m, const char *const *fields, size_t n, int reserve)
         if (!fields[i] || !*fields[i] || m->budget == 0)
             continue;
         char *t = take_text(m, fields[i], cap);
-        cJSON_AddItemToArray(arr, text_obj("mrkdwn", t));
+        cJSON_AddItemToArray(arr, text_obj("mrkdwn", t, false));
         free(t);
     }
     if (cJSON_GetArraySize(arr) == 0) {
@@ -268,17 +274,165 @@ static void add_fields(msg *m, const char *const *fields, size_t n, int reserve)
     add_block(m, b);
 }
 
-static void add_context(msg *m, const char *mrkdwn)
+/* A context line: mrkdwn for our own words, plain_text when it holds user text. */
+static void add_context(msg *m, const char *text, bool plain)
 {
-    if (!*mrkdwn || !room(m, 0, 1))
+    if (!*text || !room(m, 0, 1))
         return;
-    char *t = take_text(m, mrkdwn, 1000);
+    char *t = take_text(m, text, 1000);
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "context");
     cJSON *els = cJSON_AddArrayToObject(b, "elements");
-    cJSON_AddItemToArray(els, text_obj("mrkdwn", t));
+    cJSON_AddItemToArray(els, text_obj(plain ? "plain_text" : "mrkdwn", t, false));
     add_block(m, b);
     free(t);
+}
+
+/* ==== rich text =========================================================================== */
+
+/*
+ * A rich_text block of one rich_text_section: runs of text, plain, bold or
+ * italic, and emoji and date elements. Slack parses no markup in a text
+ * element (mentions, links and emoji are elements of their own), so user
+ * text goes here as sent, escaped by escape() only. A block holds at most
+ * RENDER_MAX_SECTION_CHARS units, like a section, and every unit is charged
+ * to the message's budget. Runs of one style merge into one element.
+ */
+enum { RT_PLAIN = 0, RT_BOLD = 1, RT_ITALIC = 2 };
+
+typedef struct rich {
+    cJSON *block; /* NULL: no room for the block; every add is a no-op */
+    cJSON *els;   /* the section's elements */
+    cJSON *last;  /* the last element when it is a text run, else NULL */
+    int last_style;
+    size_t units; /* text units in this block */
+    bool full;    /* a run was cut: nothing more goes in */
+} rich;
+
+static void rich_begin(msg *m, rich *r, int reserve)
+{
+    memset(r, 0, sizeof *r);
+    if (!room(m, reserve, 1))
+        return;
+    r->block = cJSON_CreateObject();
+    cJSON_AddStringToObject(r->block, "type", "rich_text");
+    cJSON *secs = cJSON_AddArrayToObject(r->block, "elements");
+    cJSON *sec = cJSON_CreateObject();
+    cJSON_AddStringToObject(sec, "type", "rich_text_section");
+    r->els = cJSON_AddArrayToObject(sec, "elements");
+    cJSON_AddItemToArray(secs, sec);
+}
+
+/* Units the block may still take. */
+static size_t rich_room(const msg *m, const rich *r)
+{
+    size_t left = RENDER_MAX_SECTION_CHARS - r->units;
+    return left < m->budget ? left : m->budget;
+}
+
+/* Charges u units to the block and the message; false (and full) when they do not fit. */
+static bool rich_charge(msg *m, rich *r, size_t u)
+{
+    if (!r->block || r->full)
+        return false;
+    if (u > rich_room(m, r)) {
+        r->full = true;
+        m->truncated = true;
+        return false;
+    }
+    r->units += u;
+    m->budget -= u;
+    return true;
+}
+
+/* A run of text (escaped), cut with a note when it does not fit. */
+static void rich_text(msg *m, rich *r, const char *text, int style)
+{
+    if (!r->block || r->full || !*text)
+        return;
+    bool cut = false;
+    char *t = fit(text, rich_room(m, r), &cut);
+    if (cut)
+        r->full = m->truncated = true;
+    size_t u = render_text_units(t);
+    if (u == 0) {
+        free(t);
+        return;
+    }
+    r->units += u;
+    m->budget -= u < m->budget ? u : m->budget;
+    if (r->last && r->last_style == style) {
+        strbuf j = {0};
+        strbuf_adds(&j, cJSON_GetObjectItemCaseSensitive(r->last, "text")->valuestring);
+        strbuf_adds(&j, t);
+        cJSON_ReplaceItemInObjectCaseSensitive(r->last, "text", cJSON_CreateString(j.p));
+        free(j.p);
+    } else {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "type", "text");
+        cJSON_AddStringToObject(e, "text", t);
+        if (style != RT_PLAIN) {
+            cJSON *st = cJSON_AddObjectToObject(e, "style");
+            cJSON_AddBoolToObject(st, style == RT_BOLD ? "bold" : "italic", true);
+        }
+        cJSON_AddItemToArray(r->els, e);
+        r->last = e;
+        r->last_style = style;
+    }
+    free(t);
+}
+
+/* An emoji of ours (":white_check_mark:"), by name; charged as its shortcode. */
+static void rich_emoji(msg *m, rich *r, const char *name)
+{
+    if (!rich_charge(m, r, strlen(name) + 2))
+        return;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "emoji");
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddItemToArray(r->els, e);
+    r->last = NULL;
+}
+
+#define DATE_FORMAT "{date_short_pretty} at {time}"
+
+/* A date Slack shows in the reader's time zone, with a UTC fallback; charged as its
+ * format and fallback. */
+/* ms as "2026-11-29 14:20 UTC" in iso; returns the seconds. */
+static time_t utc_text(int64_t ms, char *iso, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(iso, size, "%Y-%m-%d %H:%M UTC", &tm);
+    return t;
+}
+
+static void rich_date(msg *m, rich *r, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    char iso[64];
+    time_t t = utc_text(ms, iso, sizeof iso);
+    if (!rich_charge(m, r, strlen(DATE_FORMAT) + strlen(iso)))
+        return;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "date");
+    cJSON_AddNumberToObject(e, "timestamp", (double)t);
+    cJSON_AddStringToObject(e, "format", DATE_FORMAT);
+    cJSON_AddStringToObject(e, "fallback", iso);
+    cJSON_AddItemToArray(r->els, e);
+    r->last = NULL;
+}
+
+/* Adds the block when it holds anything. */
+static void rich_end(msg *m, rich *r)
+{
+    if (r->block && cJSON_GetArraySize(r->els) > 0)
+        add_block(m, r->block);
+    else
+        cJSON_Delete(r->block);
+    r->block = NULL;
 }
 
 /* Only an http(s) URL without spaces or controls, short enough for a button. */
@@ -300,7 +454,7 @@ static cJSON *button(msg *m, const char *label, const char *action_id)
     cJSON *btn = cJSON_CreateObject();
     cJSON_AddStringToObject(btn, "type", "button");
     char *t = take_text(m, label, 75);
-    cJSON_AddItemToObject(btn, "text", text_obj("plain_text", t));
+    cJSON_AddItemToObject(btn, "text", text_obj("plain_text", t, true));
     free(t);
     cJSON_AddStringToObject(btn, "action_id", action_id);
     return btn;
@@ -485,12 +639,9 @@ static void fmt_date(strbuf *b, int64_t ms)
 {
     if (ms <= 0)
         return;
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
     char iso[64];
-    strftime(iso, sizeof iso, "%Y-%m-%d %H:%M UTC", &tm);
-    strbuf_addf(b, "<!date^%lld^{date_short_pretty} at {time}|%s>", (long long)t, iso);
+    time_t t = utc_text(ms, iso, sizeof iso);
+    strbuf_addf(b, "<!date^%lld^" DATE_FORMAT "|%s>", (long long)t, iso);
 }
 
 static const char *or_default(const char *s, const char *def)
@@ -599,26 +750,41 @@ static bool resolved(const render_opts *opts)
 
 /* ==== check results ======================================================================= */
 
-/* "• *Alice Smith* (alice@example.com)" for one sample user, escaped. */
+/* "\n• Alice Smith (alice@example.com)" for one sample user, escaped. */
 static void user_line(strbuf *b, const event_user *u)
 {
     const char *name = u->display_name && *u->display_name ? u->display_name : NULL;
     const char *email = u->email && *u->email ? u->email : NULL;
-    char *n = render_escape_mrkdwn(name ? name : (email ? email : or_default(u->id, "unknown")));
-    strbuf_addf(b, "\xE2\x80\xA2 %s", n);
+    char *n = escape(name ? name : (email ? email : or_default(u->id, "unknown")), false);
+    strbuf_addf(b, "\n\xE2\x80\xA2 %s", n);
     free(n);
     if (name && email) {
-        char *e = render_escape_mrkdwn(email);
+        char *e = escape(email, false);
         strbuf_addf(b, " (%s)", e);
         free(e);
     }
 }
 
-static void context_line(strbuf *b, const event *ev)
+/* "Sent by Herald · tenant acme": plain_text, the tenant id is user text. */
+static void add_context_line(msg *m, const event *ev)
 {
-    char *tenant = render_escape_mrkdwn(or_default(ev->tenant_id, "?"));
-    strbuf_addf(b, "Sent by Herald \xC2\xB7 tenant %s", tenant);
+    char *tenant = escape(or_default(ev->tenant_id, "?"), false);
+    strbuf b = {0};
+    strbuf_addf(&b, "Sent by Herald \xC2\xB7 tenant %s", tenant);
     free(tenant);
+    add_context(m, b.p, true);
+    free(b.p);
+}
+
+/* The escaped name of a check result or a collection. */
+static char *check_name_of(const event *ev)
+{
+    return escape(or_default(ev->check_name, or_default(ev->check_type, "Check")), false);
+}
+
+static char *integration_name_of(const event *ev)
+{
+    return escape(or_default(ev->integration_name, or_default(ev->integration_id, "?")), false);
 }
 
 int render_check_result(const event *ev, const render_opts *opts, render_output *out)
@@ -630,11 +796,8 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
     char failing[32], total[32];
     fmt_count(failing, sizeof failing, ev->failing_count);
     fmt_count(total, sizeof total, ev->total_count);
-    const char *check_name = or_default(ev->check_name, or_default(ev->check_type, "Check"));
-
-    char *hname = render_escape_entities(check_name);
-    add_header(&m, hname);
-    free(hname);
+    char *name = check_name_of(ev);
+    add_header(&m, name);
     add_marks(&m, opts);
 
     strbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
@@ -651,51 +814,46 @@ int render_check_result(const event *ev, const render_opts *opts, render_output 
 
     /* The sample: at most RENDER_MAX_SAMPLE_SHOWN lines; failing_count is the truth. */
     if (ev->nusers > 0) {
-        strbuf s = {0};
+        rich r;
+        rich_begin(&m, &r, 2);
+        rich_text(&m, &r, "Failing users", RT_BOLD);
         size_t shown = 0;
-        strbuf_adds(&s, "*Failing users*");
         for (size_t i = 0; i < ev->nusers && shown < RENDER_MAX_SAMPLE_SHOWN; i++) {
             strbuf line = {0};
             user_line(&line, &ev->users[i]);
             /* Keep whole lines; leave room for the "and K more" line. */
-            if (render_text_units(s.p) + render_text_units(line.p) + 40 >
-                RENDER_MAX_SECTION_CHARS) {
+            if (render_text_units(line.p) + 40 > rich_room(&m, &r)) {
                 free(line.p);
                 m.truncated = true;
                 break;
             }
-            strbuf_adds(&s, "\n");
-            strbuf_adds(&s, line.p);
+            rich_text(&m, &r, line.p, RT_PLAIN);
             free(line.p);
             shown++;
         }
         int64_t total_failing =
             ev->failing_count > (int64_t)ev->nusers ? ev->failing_count : (int64_t)ev->nusers;
         if (total_failing > (int64_t)shown) {
-            char more[32];
-            fmt_count(more, sizeof more, total_failing - (int64_t)shown);
-            strbuf_addf(&s, "\n_and %s more_", more);
+            char k[32], more[64];
+            fmt_count(k, sizeof k, total_failing - (int64_t)shown);
+            snprintf(more, sizeof more, "and %s more", k);
+            rich_text(&m, &r, "\n", RT_PLAIN);
+            rich_text(&m, &r, more, RT_ITALIC);
         }
-        add_section(&m, s.p, 2);
-        free(s.p);
+        rich_end(&m, &r);
     }
 
-    action_btn acts[5];
+    action_btn acts[5] = {{0}};
     size_t nacts = check_actions(ev, opts, acts);
     add_actions(&m, link_for(ev->check_url, opts), acts, nacts, opts ? opts->action_value : NULL);
-
-    strbuf ctx = {0};
-    context_line(&ctx, ev);
-    add_context(&m, ctx.p);
-    free(ctx.p);
+    add_context_line(&m, ev);
 
     strbuf fb = {0};
-    char *fname = render_escape_mrkdwn(check_name);
     if (resolved(opts))
         strbuf_adds(&fb, "Resolved: ");
-    strbuf_addf(&fb, "%s (%s): %s of %s users fail [%s]", fname, severity_word(ev->severity),
+    strbuf_addf(&fb, "%s (%s): %s of %s users fail [%s]", name, severity_word(ev->severity),
                 failing, total, ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
-    free(fname);
+    free(name);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
     return rc;
@@ -711,30 +869,35 @@ int render_check_repeat(const event *ev, int64_t previous_failing_count, const r
     msg_init(&m);
     char failing[32], diff[32];
     fmt_count(failing, sizeof failing, ev->failing_count);
-    char *name = render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "")));
-    strbuf s = {0};
-    strbuf_addf(&s, "Still failing: *%s* %s", failing, ev->failing_count == 1 ? "user" : "users");
+    char *name = check_name_of(ev);
+    /* How the count moved, in our words (also the fallback's). */
+    strbuf how = {0};
+    strbuf_addf(&how, " %s", ev->failing_count == 1 ? "user" : "users");
     if (previous_failing_count >= 0) {
         int64_t d = ev->failing_count - previous_failing_count;
         fmt_count(diff, sizeof diff, d < 0 ? -d : d);
         if (d > 0)
-            strbuf_addf(&s, ", %s more than last run", diff);
+            strbuf_addf(&how, ", %s more than last run", diff);
         else if (d < 0)
-            strbuf_addf(&s, ", %s fewer than last run", diff);
+            strbuf_addf(&how, ", %s fewer than last run", diff);
         else
-            strbuf_adds(&s, ", same as last run");
+            strbuf_adds(&how, ", same as last run");
     }
-    strbuf_addf(&s, " (%s)", trigger_label(ev->trigger));
-    add_section(&m, s.p, 1);
-    strbuf ctx = {0};
-    context_line(&ctx, ev);
-    add_context(&m, ctx.p);
-    free(ctx.p);
+    strbuf_addf(&how, " (%s)", trigger_label(ev->trigger));
+
+    rich r;
+    rich_begin(&m, &r, 1);
+    rich_text(&m, &r, name, RT_BOLD);
+    rich_text(&m, &r, "\nStill failing: ", RT_PLAIN);
+    rich_text(&m, &r, failing, RT_BOLD);
+    rich_text(&m, &r, how.p, RT_PLAIN);
+    rich_end(&m, &r);
+    add_context_line(&m, ev);
 
     strbuf fb = {0};
-    strbuf_addf(&fb, "%s: %s", name, s.p);
+    strbuf_addf(&fb, "%s: Still failing: *%s*%s", name, failing, how.p);
     free(name);
-    free(s.p);
+    free(how.p);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
     return rc;
@@ -742,25 +905,49 @@ int render_check_repeat(const event *ev, int64_t previous_failing_count, const r
 
 /* ==== collections ========================================================================= */
 
+/* "Collected" and one line per statistic, whole lines only, then "and N more". */
+static void add_stats(msg *m, const event *ev)
+{
+    rich r;
+    rich_begin(m, &r, 1);
+    rich_text(m, &r, "Collected", RT_BOLD);
+    for (size_t i = 0; i < ev->nstats; i++) {
+        char *sn = escape(or_default(ev->stats[i].name, "?"), false);
+        char v[32];
+        fmt_count(v, sizeof v, ev->stats[i].value);
+        strbuf line = {0};
+        strbuf_addf(&line, "\n\xE2\x80\xA2 %s: %s", sn, v);
+        free(sn);
+        bool fits = render_text_units(line.p) + 40 <= rich_room(m, &r);
+        if (fits)
+            rich_text(m, &r, line.p, RT_PLAIN);
+        free(line.p);
+        if (!fits) {
+            char more[64];
+            snprintf(more, sizeof more, "and %zu more", ev->nstats - i);
+            rich_text(m, &r, "\n", RT_PLAIN);
+            rich_text(m, &r, more, RT_ITALIC);
+            m->truncated = true;
+            break;
+        }
+    }
+    rich_end(m, &r);
+}
+
 int render_collection(const event *ev, const render_opts *opts, render_output *out)
 {
     if (!ev || ev->kind != EVENT_COLLECTION)
         return -1;
     msg m;
     msg_init(&m);
-    const char *iname = or_default(ev->integration_name, or_default(ev->integration_id, "?"));
-
-    char *hname = render_escape_entities(iname);
+    char *name = integration_name_of(ev);
     strbuf h = {0};
-    strbuf_addf(&h, "%s collection %s", hname, ev->failed ? "failed" : "succeeded");
+    strbuf_addf(&h, "%s collection %s", name, ev->failed ? "failed" : "succeeded");
     add_header(&m, h.p);
     free(h.p);
     add_marks(&m, opts);
 
-    char *mname = render_escape_mrkdwn(iname);
-    char *kind = render_escape_mrkdwn(or_default(ev->integration_kind, "?"));
-    strbuf f1 = {0}, f2 = {0}, f3 = {0}, f4 = {0};
-    strbuf_addf(&f1, "*Integration*\n%s (%s)", mname, kind);
+    strbuf f2 = {0}, f3 = {0}, f4 = {0};
     strbuf_addf(&f2, "*Status*\n%s", ev->failed ? ":x: Failed" : ":white_check_mark: Succeeded");
     strbuf_addf(&f3, "*Trigger*\n%s", trigger_label(ev->trigger));
     if (ev->finished_at_ms > 0) {
@@ -777,66 +964,53 @@ int render_collection(const event *ev, const render_opts *opts, render_output *o
                 strbuf_addf(&f4, " (took %llds)", (long long)s);
         }
     }
-    const char *fields[] = {f1.p, f2.p, f3.p, f4.p};
-    add_fields(&m, fields, ARRAY_LEN(fields), 2);
-    free(f1.p), free(f2.p), free(f3.p), free(f4.p);
+    const char *fields[] = {f2.p, f3.p, f4.p};
+    add_fields(&m, fields, ARRAY_LEN(fields), 3);
+    free(f2.p), free(f3.p), free(f4.p);
+
+    /* The integration (user text: a rich_text block, not a field). */
+    char *kind = escape(or_default(ev->integration_kind, "?"), false);
+    rich r;
+    rich_begin(&m, &r, 2);
+    rich_text(&m, &r, "Integration", RT_BOLD);
+    strbuf line = {0};
+    strbuf_addf(&line, "\n%s (%s)", name, kind);
+    rich_text(&m, &r, line.p, RT_PLAIN);
+    free(line.p);
+    free(kind);
+    rich_end(&m, &r);
 
     char *ecode = NULL;
     if (ev->failed || ev->error_code || ev->error_message) {
-        strbuf s = {0};
-        ecode = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
-        strbuf_addf(&s, "*Error:* %s", ecode);
+        ecode = escape(or_default(ev->error_code, "unknown_error"), false);
+        rich_begin(&m, &r, 1);
+        rich_text(&m, &r, "Error:", RT_BOLD);
+        rich_text(&m, &r, " ", RT_PLAIN);
+        rich_text(&m, &r, ecode, RT_PLAIN);
         if (ev->error_message && *ev->error_message) {
-            char *msgt = escape(ev->error_message, true, true);
-            strbuf_addf(&s, "\n%s", msgt);
+            char *msgt = escape(ev->error_message, true);
+            rich_text(&m, &r, "\n", RT_PLAIN);
+            rich_text(&m, &r, msgt, RT_PLAIN);
             free(msgt);
         }
-        add_section(&m, s.p, 1);
-        free(s.p);
+        rich_end(&m, &r);
     }
-    if (ev->nstats > 0) {
-        strbuf s = {0};
-        strbuf_adds(&s, "*Collected*");
-        for (size_t i = 0; i < ev->nstats; i++) {
-            char *sn = render_escape_mrkdwn(or_default(ev->stats[i].name, "?"));
-            char v[32];
-            fmt_count(v, sizeof v, ev->stats[i].value);
-            strbuf line = {0};
-            strbuf_addf(&line, "\n\xE2\x80\xA2 %s: %s", sn, v);
-            free(sn);
-            if (render_text_units(s.p) + render_text_units(line.p) + 40 >
-                RENDER_MAX_SECTION_CHARS) {
-                free(line.p);
-                strbuf_addf(&s, "\n_and %zu more_", ev->nstats - i);
-                m.truncated = true;
-                break;
-            }
-            strbuf_adds(&s, line.p);
-            free(line.p);
-        }
-        add_section(&m, s.p, 1);
-        free(s.p);
-    }
+    if (ev->nstats > 0)
+        add_stats(&m, ev);
 
     add_button(&m, "View in Herald", link_for(NULL, opts));
-
-    strbuf ctx = {0};
-    context_line(&ctx, ev);
-    add_context(&m, ctx.p);
-    free(ctx.p);
+    add_context_line(&m, ev);
 
     strbuf fb = {0};
     if (resolved(opts))
         strbuf_adds(&fb, "Resolved: ");
-    strbuf_addf(&fb, "%s collection %s", mname, ev->failed ? "failed" : "succeeded");
+    strbuf_addf(&fb, "%s collection %s", name, ev->failed ? "failed" : "succeeded");
     if (ecode)
         strbuf_addf(&fb, ": %s", ecode);
     strbuf_addf(&fb, " [%s]", ev->trigger == TRIGGER_MANUAL ? "manual run" : "scheduled run");
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
-    free(hname);
-    free(mname);
-    free(kind);
+    free(name);
     free(ecode);
     return rc;
 }
@@ -857,14 +1031,15 @@ int render_test_message(const char *target_name, const render_opts *opts, render
     msg m;
     msg_init(&m);
     add_header(&m, "Test message from Herald");
-    char *name = render_escape_mrkdwn(or_default(target_name, "(unnamed)"));
-    strbuf s = {0};
-    strbuf_addf(&s,
-                "Test message from Herald for target *%s*.\nIf you can read this, Herald's "
-                "notifications for this target will arrive here.",
-                name);
-    add_section(&m, s.p, 0);
-    free(s.p);
+    char *name = escape(or_default(target_name, "(unnamed)"), false);
+    rich r;
+    rich_begin(&m, &r, 0);
+    rich_text(&m, &r, "Test message from Herald for target ", RT_PLAIN);
+    rich_text(&m, &r, name, RT_BOLD);
+    rich_text(&m, &r,
+              ".\nIf you can read this, Herald's notifications for this target will arrive here.",
+              RT_PLAIN);
+    rich_end(&m, &r);
     strbuf fb = {0};
     strbuf_addf(&fb, "Test message from Herald for target %s", name);
     free(name);
@@ -882,37 +1057,35 @@ int render_resolved_reply(const event *ev, const render_opts *opts, render_outpu
         return -1;
     msg m;
     msg_init(&m);
-    strbuf s = {0};
-    char *name;
-    if (ev->kind == EVENT_CHECK_RESULT) {
-        name =
-            render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "Check")));
+    bool check = ev->kind == EVENT_CHECK_RESULT;
+    char *name = check ? check_name_of(ev) : integration_name_of(ev);
+    rich r;
+    rich_begin(&m, &r, 1);
+    rich_emoji(&m, &r, "white_check_mark");
+    rich_text(&m, &r, " ", RT_PLAIN);
+    rich_text(&m, &r, "Resolved:", RT_BOLD);
+    rich_text(&m, &r, " ", RT_PLAIN);
+    rich_text(&m, &r, name, RT_BOLD);
+    if (check) {
         char total[32];
         fmt_count(total, sizeof total, ev->total_count);
-        strbuf_addf(&s, ":white_check_mark: *Resolved:* %s passes again (0 of %s users fail)", name,
-                    total);
-        if (ev->evaluated_at_ms > 0) {
-            strbuf_adds(&s, " \xC2\xB7 ");
-            fmt_date(&s, ev->evaluated_at_ms);
-        }
+        strbuf s = {0};
+        strbuf_addf(&s, " passes again (0 of %s users fail)", total);
+        rich_text(&m, &r, s.p, RT_PLAIN);
+        free(s.p);
     } else {
-        name = render_escape_mrkdwn(
-            or_default(ev->integration_name, or_default(ev->integration_id, "?")));
-        strbuf_addf(&s, ":white_check_mark: *Resolved:* %s collection succeeded again", name);
-        if (ev->finished_at_ms > 0) {
-            strbuf_adds(&s, " \xC2\xB7 ");
-            fmt_date(&s, ev->finished_at_ms);
-        }
+        rich_text(&m, &r, " collection succeeded again", RT_PLAIN);
     }
-    add_section(&m, s.p, 1);
-    strbuf ctx = {0};
-    context_line(&ctx, ev);
-    add_context(&m, ctx.p);
-    free(ctx.p);
+    int64_t when = check ? ev->evaluated_at_ms : ev->finished_at_ms;
+    if (when > 0) {
+        rich_text(&m, &r, " \xC2\xB7 ", RT_PLAIN);
+        rich_date(&m, &r, when);
+    }
+    rich_end(&m, &r);
+    add_context_line(&m, ev);
     strbuf fb = {0};
     strbuf_addf(&fb, "Resolved: %s", name);
     free(name);
-    free(s.p);
     int rc = msg_finish(&m, fb.p, out);
     free(fb.p);
     return rc;
@@ -925,20 +1098,29 @@ int render_nudge(const char *check_name, event_severity severity, const char *us
     msg m;
     msg_init(&m);
     add_header(&m, "A security check needs your attention");
-    char *cname = render_escape_mrkdwn(or_default(check_name, "A security check"));
-    strbuf s = {0};
+    char *cname = escape(or_default(check_name, "A security check"), false);
+    rich r;
+    rich_begin(&m, &r, 2);
     if (user_name && *user_name) {
-        char *u = render_escape_mrkdwn(user_name);
+        char *u = escape(user_name, false);
+        strbuf s = {0};
         strbuf_addf(&s, "Hello %s,\n", u);
+        rich_text(&m, &r, s.p, RT_PLAIN);
+        free(s.p);
         free(u);
     }
-    strbuf_addf(&s, "your account fails the check *%s* (%s severity).", cname,
-                severity_word(severity));
-    add_section(&m, s.p, 2);
-    free(s.p);
-    char *t = escape(or_default(text, "Please contact your IT team."), true, true);
-    add_section(&m, t, 1);
-    add_context(&m, "Sent by Herald on behalf of your security team");
+    rich_text(&m, &r, "your account fails the check ", RT_PLAIN);
+    rich_text(&m, &r, cname, RT_BOLD);
+    strbuf sev = {0};
+    strbuf_addf(&sev, " (%s severity).", severity_word(severity));
+    rich_text(&m, &r, sev.p, RT_PLAIN);
+    free(sev.p);
+    rich_end(&m, &r);
+    char *t = escape(or_default(text, "Please contact your IT team."), true);
+    rich_begin(&m, &r, 1);
+    rich_text(&m, &r, t, RT_PLAIN);
+    rich_end(&m, &r);
+    add_context(&m, "Sent by Herald on behalf of your security team", false);
     strbuf fb = {0};
     strbuf_addf(&fb, "Your account fails the check %s: %s", cname, t);
     free(t);
@@ -950,37 +1132,46 @@ int render_nudge(const char *check_name, event_severity severity, const char *us
 
 /* ==== digest ============================================================================== */
 
-/* One digest line for ev, escaped. */
-static void digest_line(strbuf *b, const event *ev)
+#define DIGEST_NAME_MAX 400 /* units of a name in a digest line */
+
+/* One digest line: "• " then the name (bold) then the rest, each escaped. */
+typedef struct digest_line {
+    char *name, *rest;
+    size_t units;
+} digest_line;
+
+static void digest_line_of(digest_line *d, const event *ev, bool *truncated)
 {
+    strbuf rest = {0};
+    char *name;
     if (ev->kind == EVENT_CHECK_RESULT) {
-        char *name =
-            render_escape_mrkdwn(or_default(ev->check_name, or_default(ev->check_type, "Check")));
+        name = check_name_of(ev);
         char failing[32], total[32];
         fmt_count(failing, sizeof failing, ev->failing_count);
         fmt_count(total, sizeof total, ev->total_count);
-        strbuf_addf(b, "\xE2\x80\xA2 *%s* (%s): %s of %s users fail", name,
-                    severity_word(ev->severity), failing, total);
-        free(name);
+        strbuf_addf(&rest, " (%s): %s of %s users fail", severity_word(ev->severity), failing,
+                    total);
     } else {
-        char *name = render_escape_mrkdwn(
-            or_default(ev->integration_name, or_default(ev->integration_id, "?")));
-        strbuf_addf(b, "\xE2\x80\xA2 *%s* collection %s", name,
-                    ev->failed ? "failed" : "succeeded");
+        name = integration_name_of(ev);
+        strbuf_addf(&rest, " collection %s", ev->failed ? "failed" : "succeeded");
         if (ev->failed) {
-            char *code = render_escape_mrkdwn(or_default(ev->error_code, "unknown_error"));
-            strbuf_addf(b, ": %s", code);
+            char *code = escape(or_default(ev->error_code, "unknown_error"), false);
+            strbuf_addf(&rest, ": %s", code);
             free(code);
         } else if (ev->nstats > 0) {
             char v[32];
-            char *sn = render_escape_mrkdwn(or_default(ev->stats[0].name, "?"));
+            char *sn = escape(or_default(ev->stats[0].name, "?"), false);
             fmt_count(v, sizeof v, ev->stats[0].value);
-            strbuf_addf(b, " (%s: %s)", sn, v);
+            strbuf_addf(&rest, " (%s: %s)", sn, v);
             free(sn);
         }
-        free(name);
     }
-    strbuf_addf(b, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
+    strbuf_addf(&rest, " \xC2\xB7 %s", ev->trigger == TRIGGER_MANUAL ? "manual" : "scheduled");
+    d->name = fit(name, DIGEST_NAME_MAX, truncated);
+    free(name);
+    d->rest = fit(rest.p, 200, truncated);
+    free(rest.p);
+    d->units = 2 + render_text_units(d->name) + render_text_units(d->rest);
 }
 
 int render_digest(const event *const *evs, size_t n, const render_opts *opts, render_output *out)
@@ -1001,38 +1192,38 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
     strbuf_addf(&h, "Herald digest: %zu notification%s", n, n == 1 ? "" : "s");
     add_header(&m, h.p);
 
-    /* Lines are packed into sections of at most RENDER_MAX_SECTION_CHARS; the budget
-     * stops the listing early, and the remainder is counted in "and N more". */
+    /* Lines are packed into rich_text blocks of at most RENDER_MAX_SECTION_CHARS; the
+     * budget stops the listing early, and the remainder is counted in "and N more". */
     size_t listed = 0;
-    strbuf s = {0};
     const size_t reserve_units = 200; /* the "and N more" section and the context line */
+    rich r = {0};
     for (size_t i = 0; i < n && listed < RENDER_MAX_DIGEST_LINES; i++) {
-        strbuf line = {0};
-        digest_line(&line, evs[i]);
-        char *l = fit(line.p, 600, &m.truncated);
-        free(line.p);
-        size_t lu = render_text_units(l);
-        size_t su = render_text_units(s.p);
-        if (s.len && su + 1 + lu > RENDER_MAX_SECTION_CHARS) {
-            add_section(&m, s.p, 2);
-            free(s.p);
-            s = (strbuf){0};
-            su = 0;
+        digest_line d;
+        digest_line_of(&d, evs[i], &m.truncated);
+        size_t lu = d.units + 1; /* and its newline */
+        if (r.block && r.units + lu > RENDER_MAX_SECTION_CHARS)
+            rich_end(&m, &r);
+        bool fits = lu + reserve_units <= m.budget;
+        if (fits && !r.block) {
+            rich_begin(&m, &r, 2);
+            fits = r.block != NULL;
         }
-        if (su + lu + reserve_units > m.budget || m.nblocks + 3 > RENDER_MAX_BLOCKS) {
-            free(l);
+        if (fits) {
+            if (r.units)
+                rich_text(&m, &r, "\n", RT_PLAIN);
+            rich_text(&m, &r, "\xE2\x80\xA2 ", RT_PLAIN);
+            rich_text(&m, &r, d.name, RT_BOLD);
+            rich_text(&m, &r, d.rest, RT_PLAIN);
+            listed++;
+        }
+        free(d.name);
+        free(d.rest);
+        if (!fits) {
             m.truncated = true;
             break;
         }
-        if (s.len)
-            strbuf_adds(&s, "\n");
-        strbuf_adds(&s, l);
-        free(l);
-        listed++;
     }
-    if (s.len)
-        add_section(&m, s.p, 2);
-    free(s.p);
+    rich_end(&m, &r);
     if (listed < n) {
         strbuf more = {0};
         strbuf_addf(&more, "_and %zu more_", n - listed);
@@ -1044,7 +1235,7 @@ int render_digest(const event *const *evs, size_t n, const render_opts *opts, re
                 "Folded by Herald to keep this channel within Slack's pace: %zu check "
                 "result%s, %zu collection%s",
                 nchecks, nchecks == 1 ? "" : "s", ncoll, ncoll == 1 ? "" : "s");
-    add_context(&m, ctx.p);
+    add_context(&m, ctx.p, false);
     free(ctx.p);
 
     strbuf fb = {0};

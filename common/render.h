@@ -4,14 +4,42 @@
 /*
  * Block Kit rendering of Herald's messages (cJSON), with a text fallback.
  *
- * Every user-supplied string is escaped for mrkdwn (& < > as &amp; &lt; &gt;,
- * so "<!channel>" or "<@U123>" in a display name cannot ping anyone; the
- * formatting characters * _ ~ ` are neutralised) and every Slack size limit
- * in slack-api.md is respected: header <= 150 characters, section text <=
- * 3000, <= 50 blocks, fallback text < 4000, all text < RENDER_MAX_TOTAL_CHARS.
- * Content that does not fit is cut with a note ("… truncated"); a cut never
- * splits a UTF-8 sequence or an escape entity. Lengths are counted as Slack
- * does for the worst case: in UTF-16 code units.
+ * User text (check names, display names, emails, integration names and
+ * kinds, error codes and messages, statistic names, tenant ids, remediation
+ * texts) reaches Slack as sent, with no character added:
+ *   - it goes where Slack parses no markup: "rich_text" blocks (text elements
+ *     of a rich_text_section; where we bold or italicise, the element's
+ *     "style" does it, never * or _ in the text) and "plain_text" objects
+ *     (headers, the context line; "emoji": false, so ":tada:" stays text).
+ *     mrkdwn holds only our own words (field labels, counts, dates, marks).
+ *   - &, < and > are written as &amp; &lt; &gt; everywhere, in rich_text,
+ *     plain_text, mrkdwn and the fallback alike. Slack's formatting reference
+ *     names these three as the control characters of its text and the only
+ *     entities it decodes for display ("Slack will take care of the rest");
+ *     Slack itself stores plain_text in this form. So "<!channel>", "<@U123>"
+ *     or "<https://evil|x>" show as typed and can never become a mention or a
+ *     link: no raw '<' of user text exists anywhere in the payload (nor for
+ *     anything that reads it back). Slack's documentation does not say
+ *     whether rich_text text elements decode the entities; if one showed
+ *     "&amp;" literally, escape() is the one place to change.
+ *   - * _ ~ ` pass untouched (rich_text and plain_text do not format them).
+ *   - removed: bidirectional overrides, isolates and marks (U+202A..202E,
+ *     U+2066..2069, U+200E, U+200F, U+061C) and C1 controls (U+0080..009F),
+ *     which change what a reader sees without being seen; C0 controls become
+ *     a space, except a newline where one is allowed (error messages,
+ *     remediation texts); invalid UTF-8 becomes U+FFFD.
+ * The fallback "text" (notifications, clients without blocks) carries the
+ * same escaped text verbatim. Slack reads it as mrkdwn, so a name like
+ * "*a* b" may show "a" in bold in a notification: harmless (the characters,
+ * mentions and links cannot change, & < > being escaped), and better than
+ * inserting invisible characters that break search and copy.
+ *
+ * Every Slack size limit in slack-api.md is respected: header <= 150
+ * characters, section text <= 3000 (a rich_text block too), <= 50 blocks,
+ * fallback text < 4000, all text (rich_text elements included) <
+ * RENDER_MAX_TOTAL_CHARS. Content that does not fit is cut with a note
+ * ("… truncated"); a cut never splits a UTF-8 sequence or an escape entity.
+ * Lengths are counted as Slack does for the worst case: in UTF-16 code units.
  *
  * Pure functions: no I/O, no globals; safe from any thread.
  */
@@ -130,10 +158,17 @@ int render_nudge(const char *check_name, event_severity severity, const char *us
 
 /* ---- helpers (exposed for tests and other renderers) ------------------------------------ */
 
-/* mrkdwn-escaped copy of s (malloc'd): & < > as entities, * _ ~ ` neutralised. NULL -> "". */
+/*
+ * The escaped copy of user text (malloc'd; NULL -> ""): & < > as entities,
+ * bidirectional and C1 controls dropped, other controls as a space, bad
+ * UTF-8 as U+FFFD; nothing else changes. The three names say where it goes;
+ * render_escape_text keeps newlines (multi-line text: an error message).
+ * render_escape_mrkdwn no longer neutralises * _ ~ `: user text belongs in
+ * rich_text or plain_text, where they mean nothing.
+ */
 char *render_escape_mrkdwn(const char *s);
-/* Copy of s with only & < > escaped (for plain_text and link labels). */
 char *render_escape_entities(const char *s);
+char *render_escape_text(const char *s);
 
 /* Length of s as Slack may count it: UTF-16 code units of its UTF-8 text. */
 size_t render_text_units(const char *s);

@@ -78,6 +78,12 @@ bool utf8_unsafe(uint32_t cp)
            (cp >= 0x2066 && cp <= 0x2069);
 }
 
+bool utf8_bidi_control(uint32_t cp)
+{
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+           cp == 0x200f || cp == 0x061c;
+}
+
 const char *utf8_safe(const char *s, size_t max_chars, char *buf, size_t size)
 {
     if (!size)

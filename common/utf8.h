@@ -34,6 +34,12 @@ bool utf8_valid_str(const char *s);
  * ("trojan source"). */
 bool utf8_unsafe(uint32_t cp);
 
+/* True for the invisible bidirectional formatting characters: the embeddings
+ * and overrides (U+202A..202E), the isolates (U+2066..2069) and the marks
+ * U+200E, U+200F and U+061C. Text shown to a reader (a Slack message) drops
+ * them: they reorder or hide what follows without being seen themselves. */
+bool utf8_bidi_control(uint32_t cp);
+
 /*
  * The one text sanitiser, for user or request text shown on one line of a
  * terminal, a log or an error message (never for secrets): copies s (NULL as

@@ -112,4 +112,20 @@ START_TEST(safe_text)
 }
 END_TEST
 
-TESTLIB_MAIN("utf8", "utf8", decode_table, valid_strings_and_offsets, safe_text)
+/* The bidirectional controls a Slack message drops: overrides, isolates and marks, and
+ * nothing next to them (U+200D joins emoji, U+2065 is unassigned, U+061B is a letter's
+ * neighbour, not a mark). */
+START_TEST(bidi_controls)
+{
+    const uint32_t yes[] = {0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066,
+                            0x2067, 0x2068, 0x2069, 0x200e, 0x200f, 0x061c};
+    const uint32_t no[] = {0x2029, 0x202f, 0x2065, 0x206a, 0x200d, 0x2010,
+                           0x061b, 0x061d, 0x200b, 'a',    0x85,   0xe9};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        ck_assert_msg(utf8_bidi_control(yes[i]), "U+%04X", (unsigned)yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        ck_assert_msg(!utf8_bidi_control(no[i]), "U+%04X", (unsigned)no[i]);
+}
+END_TEST
+
+TESTLIB_MAIN("utf8", "utf8", decode_table, valid_strings_and_offsets, safe_text, bidi_controls)

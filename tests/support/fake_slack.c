@@ -61,6 +61,7 @@ static const char usage_text[] =
     "              \"deleted\": false, \"messages_tab_disabled\": false}],\n"
     "   \"oauth\": {\"client_id\": \"cid\", \"client_secret\": \"secret\", \"team\": \"T1\",\n"
     "             \"deny\": false, \"rotation\": false, \"expires_in\": 43200},\n"
+    "   \"usergroups\": [{\"id\": \"S1\", \"team\": \"T1\", \"users\": [\"U1\"]}],\n"
     "   \"auto_channels\": false}\n"
     "  Token rotation: with oauth.rotation the code exchange also answers refresh_token\n"
     "  and expires_in (oauth.expires_in seconds); oauth.v2.access with\n"
@@ -73,6 +74,7 @@ static const char usage_text[] =
     "\n"
     "Control endpoints:\n"
     "  GET  /_fake/messages[?channel=C&team=T]  accepted messages (JSON array)\n"
+    "  GET  /_fake/updates[?channel=C&team=T]   chat.update edits, in order (JSON array)\n"
     "  GET  /_fake/stats                        requests per method, 429s, faults, per channel\n"
     "  GET|POST /_fake/faults                   fault injection (JSON: error_rate, error_status,\n"
     "       next_errors, error_retry_after, next_429, retry_after, drop_rate, next_drops,\n"
@@ -97,6 +99,7 @@ static struct {
 
 static cJSON *state;        /* normalised: workspaces, channels, users, oauth, auto_channels */
 static cJSON *messages;     /* array */
+static cJSON *updates;      /* array: chat.update edits (m_update_message) */
 static long messages_total; /* accepted since the last reset; the first max_messages are kept */
 static cJSON *stats;
 static ratelimit_table *channel_limits;
@@ -264,16 +267,16 @@ static const char *state_check(const cJSON *s)
 {
     if (!cJSON_IsObject(s))
         return "state: not a JSON object";
-    const char *lists[] = {"workspaces", "channels", "users"};
+    const char *lists[] = {"workspaces", "channels", "users", "usergroups"};
     for (size_t i = 0; i < ARRAY_LEN(lists); i++) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(s, lists[i]);
         if (l && !cJSON_IsArray(l))
-            return "state: workspaces, channels and users must be arrays";
+            return "state: workspaces, channels, users and usergroups must be arrays";
         const cJSON *v;
         cJSON_ArrayForEach(v, l)
         {
             if (!cJSON_IsObject(v) || !jstr(v, "id"))
-                return "state: every workspace, channel and user needs a string \"id\"";
+                return "state: every workspace, channel, user and usergroup needs a string \"id\"";
         }
     }
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(s, "oauth");
@@ -285,7 +288,7 @@ static const char *state_check(const cJSON *s)
 /* Upserts items of patch's lists by id, replaces oauth/auto_channels when given. */
 static void state_merge(cJSON *patch)
 {
-    const char *lists[] = {"workspaces", "channels", "users"};
+    const char *lists[] = {"workspaces", "channels", "users", "usergroups"};
     for (size_t i = 0; i < ARRAY_LEN(lists); i++) {
         cJSON *dst = cJSON_GetObjectItemCaseSensitive(state, lists[i]);
         if (!dst)
@@ -872,6 +875,95 @@ static void m_post_message(call *k)
     }
 }
 
+/*
+ * chat.update: edits a message this fake accepted (same channel and ts),
+ * recording the edit for /_fake/updates; an unknown ts is message_not_found,
+ * as Slack answers. Paced per workspace only (Slack's Tier 3), not per
+ * channel.
+ */
+static void m_update_message(call *k)
+{
+    const char *ch = jstr(k->args, "channel"), *ts = jstr(k->args, "ts");
+    if (!ch || !*ch) {
+        k->answer = slack_error("channel_not_found");
+        return;
+    }
+    if (!ts || !*ts) {
+        k->answer = slack_error("message_not_found");
+        return;
+    }
+    cJSON *m = NULL, *cur;
+    cJSON_ArrayForEach(cur, messages)
+    {
+        if (!strcmp(jstr(cur, "channel"), ch) && !strcmp(jstr(cur, "ts"), ts) &&
+            !strcmp(jstr(cur, "team"), ws_id(k))) {
+            m = cur;
+            break;
+        }
+    }
+    if (!m) {
+        k->answer = slack_error("message_not_found");
+        return;
+    }
+    const char *text = jstr(k->args, "text");
+    cJSON *blocks = cJSON_GetObjectItemCaseSensitive(k->args, "blocks");
+    cJSON *parsed = NULL;
+    if (cJSON_IsString(blocks)) {
+        parsed = cJSON_Parse(blocks->valuestring);
+        if (!parsed) {
+            k->answer = slack_error("invalid_blocks_format");
+            return;
+        }
+        blocks = parsed;
+    }
+    size_t total = 0;
+    const char *err = blocks ? check_blocks(blocks, &total) : NULL;
+    if (!err && total > 12000)
+        err = "msg_blocks_too_long";
+    if (err || (!blocks && (!text || !*text))) {
+        cJSON_Delete(parsed);
+        k->answer = slack_error(err ? err : "no_text");
+        return;
+    }
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "channel", ch);
+    cJSON_AddStringToObject(u, "ts", ts);
+    cJSON_AddStringToObject(u, "team", ws_id(k));
+    cJSON_AddStringToObject(u, "text", text ? text : "");
+    cJSON_AddItemToObject(u, "blocks", blocks ? cJSON_Duplicate(blocks, 1) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(u, "time", (double)util_now_wall_ms());
+    cJSON_AddItemToArray(updates, u);
+    bump(stats, "updates", 1);
+    /* The stored message shows the edit, as Slack's history would. */
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "text", cJSON_CreateString(text ? text : ""));
+    cJSON_ReplaceItemInObjectCaseSensitive(
+        m, "blocks", blocks ? cJSON_Duplicate(blocks, 1) : cJSON_CreateNull());
+    cJSON_Delete(parsed);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "ok", true);
+    cJSON_AddStringToObject(a, "channel", ch);
+    cJSON_AddStringToObject(a, "ts", ts);
+    cJSON_AddStringToObject(a, "text", text ? text : "");
+    k->answer = a;
+}
+
+/* usergroups.users.list: the members of a configured user group of the workspace. */
+static void m_usergroup_members(call *k)
+{
+    const char *id = jstr(k->args, "usergroup");
+    const cJSON *g = id && *id ? find_by("usergroups", "id", id) : NULL;
+    if (!g || !in_team(g, ws_id(k))) {
+        k->answer = slack_error("no_such_subteam");
+        return;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddBoolToObject(a, "ok", true);
+    const cJSON *users = cJSON_GetObjectItemCaseSensitive(g, "users");
+    cJSON_AddItemToObject(a, "users",
+                          cJSON_IsArray(users) ? cJSON_Duplicate(users, 1) : cJSON_CreateArray());
+    k->answer = a;
+}
+
 static cJSON *user_json(const cJSON *u, const char *team)
 {
     cJSON *o = cJSON_CreateObject();
@@ -1237,6 +1329,8 @@ typedef struct method_entry {
 
 static const method_entry methods[] = {
     {"chat.postMessage", m_post_message, true},
+    {"chat.update", m_update_message, true},
+    {"usergroups.users.list", m_usergroup_members, true},
     {"users.lookupByEmail", m_lookup_by_email, true},
     {"conversations.info", m_conversations_info, true},
     {"conversations.list", m_conversations_list, true},
@@ -1557,6 +1651,24 @@ static enum MHD_Result ok_json(struct MHD_Connection *c)
     return send_json(c, 200, j, NULL, NULL);
 }
 
+/* GET /_fake/updates[?channel=C&team=T] (under mu; unlocks it). */
+static enum MHD_Result serve_updates(struct MHD_Connection *conn)
+{
+    const char *ch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "channel");
+    const char *team = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "team");
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *u;
+    cJSON_ArrayForEach(u, updates)
+    {
+        if ((ch && strcmp(jstr(u, "channel"), ch) != 0) ||
+            (team && strcmp(jstr(u, "team"), team) != 0))
+            continue;
+        cJSON_AddItemToArray(out, cJSON_Duplicate(u, 1));
+    }
+    pthread_mutex_unlock(&mu);
+    return send_json(conn, 200, out, NULL, NULL);
+}
+
 static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *what,
                                      const char *method, req_ctx *ctx)
 {
@@ -1583,6 +1695,8 @@ static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *wh
         }
         pthread_mutex_unlock(&mu);
         r = send_json(conn, 200, out, NULL, NULL);
+    } else if (strcmp(what, "updates") == 0 && !post) {
+        r = serve_updates(conn);
     } else if (strcmp(what, "stats") == 0 && !post) {
         cJSON *s = cJSON_Duplicate(stats, 1);
         cJSON_AddNumberToObject(s, "messages_total", (double)messages_total);
@@ -1633,6 +1747,8 @@ static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *wh
     } else if (strcmp(what, "reset") == 0 && post) {
         cJSON_Delete(messages);
         messages = cJSON_CreateArray();
+        cJSON_Delete(updates);
+        updates = cJSON_CreateArray();
         messages_total = 0;
         stats_reset();
         faults_clear();
@@ -1844,6 +1960,7 @@ int main(int argc, char **argv)
     }
 
     messages = cJSON_CreateArray();
+    updates = cJSON_CreateArray();
     stats_reset();
     faults_clear();
     limits_reset();
@@ -1890,6 +2007,7 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&mu);
     cJSON_Delete(state);
     cJSON_Delete(messages);
+    cJSON_Delete(updates);
     cJSON_Delete(stats);
     cJSON_Delete(flt.methods);
     ratelimit_table_destroy(channel_limits);

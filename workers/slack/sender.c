@@ -197,6 +197,14 @@ void sender_destroy(sender *s)
         strmap_destroy(s->inmem, NULL);
     }
     sender_caches_dispose(s);
+    while (s->refreshes) {
+        refresh_req *r = s->refreshes;
+        s->refreshes = r->next;
+        free(r);
+    }
+    for (size_t i = 0; i < s->nwoken; i++)
+        free(s->woken[i]);
+    free(s->woken);
     offsets_destroy(s->offs);
     if (s->multi)
         curl_multi_cleanup(s->multi);
@@ -304,6 +312,11 @@ static void abort_flights(sender *s)
     while (s->flights) {
         flight *f = s->flights;
         curl_multi_remove_handle(s->multi, slack_request_easy(f->req));
+        if (f->stage == STAGE_REFRESH) { /* a refresh only: no delivery waits on it */
+            sender_flight_unlink(s, f);
+            sender_flight_destroy(f);
+            continue;
+        }
         LOG_WARN("shutdown: cutting the request for delivery %lld (%zu deliveries): it may have "
                  "been posted; it will be retried",
                  (long long)f->jobs[0]->id, f->njobs);
@@ -396,9 +409,12 @@ int sender_run(sender *s)
         if (!drained) {
             sender_consume(s, now);
             sender_poll_retries(s, now);
+            sender_read_wakes(s, now);
         }
         sender_drain_multi(s);
         sender_flush_pending(s);
+        if (!drained)
+            sender_refresh_ready(s, now);
         int64_t wait = drained ? -1 : sender_dispatch_ready(s, now);
         sender_store_offsets(s);
         housekeeping(s, now);
@@ -416,9 +432,15 @@ int sender_run(sender *s)
             timeout = 0;
         if (s->pending || s->db_down)
             timeout = timeout < 200 ? timeout : 200;
-        struct curl_waitfd extra = {.fd = s->wake[0], .events = CURL_WAIT_POLLIN};
+        if (s->refreshes && !s->pending)
+            timeout = timeout < 200 ? timeout : 200; /* a refresh waiting for its turn */
+        /* The database's socket too: a herald_wake notification wakes the loop. */
+        PGconn *pg = s->db_down ? NULL : db_link_conn(s->db);
+        int pgfd = pg ? PQsocket(pg) : -1;
+        struct curl_waitfd extra[2] = {{.fd = s->wake[0], .events = CURL_WAIT_POLLIN},
+                                       {.fd = pgfd, .events = CURL_WAIT_POLLIN}};
         int numfds = 0;
-        curl_multi_poll(s->multi, &extra, 1, (int)timeout, &numfds);
+        curl_multi_poll(s->multi, extra, pgfd >= 0 ? 2 : 1, (int)timeout, &numfds);
     }
 
     abort_flights(s);

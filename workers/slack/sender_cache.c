@@ -69,6 +69,8 @@ ws_entry *sender_workspace(sender *s, const char *team_id, int64_t now)
         w = xcalloc(1, sizeof *w);
         w->team_id = xstrdup(team_id);
         ratelimit_init(&w->lookups, s->cfg.lookup_rate / 60.0, 5, now);
+        /* chat.update is Slack's Tier 3 (50+ per minute per workspace). */
+        ratelimit_init(&w->updates, 50.0 / 60.0, 5, now);
         strmap_put(s->workspaces, team_id, w);
     }
     PGconn *conn = sender_conn(s);

@@ -165,10 +165,11 @@ int sender_db_mark_sent(PGconn *c, const int64_t *ids, size_t n, const char *cha
                       "WITH d AS (UPDATE deliveries SET state = 'sent', slack_channel = $2, "
                       "slack_ts = $3, slack_thread_ts = $4, digest_size = $5::int, "
                       "sent_at = now(), next_attempt_at = NULL, updated_at = now() "
-                      "WHERE id = ANY($1::bigint[]) AND state <> 'sent' RETURNING target_id) "
+                      "WHERE id = ANY($1::bigint[]) AND state <> 'sent' "
+                      "RETURNING target_id, kind) "
                       "UPDATE targets SET last_success_at = now(), "
                       "destination_resolved = COALESCE($6, destination_resolved) "
-                      "WHERE id IN (SELECT target_id FROM d)",
+                      "WHERE id IN (SELECT target_id FROM d WHERE kind <> 'nudge')",
                       6, params, errstr, errstr_size);
     free(a_ids);
     if (!r)
@@ -204,10 +205,13 @@ int sender_db_mark_sent_rows(PGconn *c, const sender_db_sent_row *rows, size_t n
         "d AS (UPDATE deliveries d SET state = 'sent', slack_channel = r.channel, "
         "slack_ts = r.ts, slack_thread_ts = r.thread_ts, digest_size = NULLIF(r.digest_size, 0), "
         "sent_at = now(), next_attempt_at = NULL, updated_at = now() "
-        "FROM r WHERE d.id = r.id AND d.state <> 'sent' RETURNING d.target_id, r.resolved) "
+        "FROM r WHERE d.id = r.id AND d.state <> 'sent' "
+        "RETURNING d.target_id, CASE WHEN d.kind = 'notify' THEN r.resolved END AS resolved, "
+        "d.kind) "
         "UPDATE targets t SET last_success_at = now(), "
         "destination_resolved = COALESCE(x.resolved, t.destination_resolved) "
-        "FROM (SELECT target_id, max(resolved) AS resolved FROM d GROUP BY target_id) x "
+        "FROM (SELECT target_id, max(resolved) AS resolved FROM d WHERE kind <> 'nudge' "
+        "GROUP BY target_id) x "
         "WHERE t.id = x.target_id",
         6, params, errstr, errstr_size);
     free(a_ids);
@@ -260,9 +264,9 @@ int sender_db_mark_failed(PGconn *c, const int64_t *ids, const char *const *leas
             "last_error_code = $3, last_error = $4, updated_at = now() "
             "FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, lease) "
             "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease "
-            "RETURNING d.target_id), "
+            "RETURNING d.target_id, d.kind), "
             "t AS (UPDATE targets SET last_error_code = $3, last_error = $4, last_error_at = now() "
-            "WHERE id IN (SELECT target_id FROM d)) "
+            "WHERE id IN (SELECT target_id FROM d WHERE kind <> 'nudge')) "
             "SELECT count(*) FROM d",
             4, params, errstr, errstr_size);
     free(a_ids);
@@ -306,6 +310,7 @@ void sender_db_due_dispose(sender_db_due *d)
     free(d->destination);
     free(d->event_kind);
     free(d->payload);
+    free(d->delivery_kind);
     memset(d, 0, sizeof *d);
 }
 
@@ -347,12 +352,16 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
             " state = CASE WHEN ids.rec THEN 'sending' ELSE d.state END, "
             " updated_at = CASE WHEN ids.rec THEN now() ELSE d.updated_at END "
             " FROM ids WHERE d.id = ids.id "
-            " RETURNING d.id, d.event_id, d.target_id, d.next_attempt_at, ids.rec, d.created_at) "
+            " RETURNING d.id, d.event_id, d.target_id, d.next_attempt_at, ids.rec, d.created_at, "
+            "           d.kind, d.ref_event_id) "
             "SELECT upd.id, upd.event_id, upd.target_id, t.tenant_id, t.team_id, "
-            "       COALESCE(t.destination_resolved, t.destination), t.destination_kind = 'email', "
+            "       CASE WHEN upd.kind = 'nudge' THEN e.payload->'user'->>'email' "
+            "            ELSE COALESCE(t.destination_resolved, t.destination) END, "
+            "       upd.kind = 'nudge' OR t.destination_kind = 'email', "
             "       e.kind, e.payload::text, "
             "       (extract(epoch FROM e.received_at) * 1000)::bigint, upd.next_attempt_at::text, "
-            "       upd.rec, (extract(epoch FROM upd.created_at) * 1000)::bigint "
+            "       upd.rec, (extract(epoch FROM upd.created_at) * 1000)::bigint, "
+            "       upd.kind, upd.ref_event_id "
             "  FROM upd JOIN targets t ON t.id = upd.target_id "
             "  LEFT JOIN events e ON e.event_id = upd.event_id "
             " ORDER BY upd.next_attempt_at, upd.id",
@@ -376,6 +385,8 @@ int sender_db_lease_due(PGconn *c, const sender_db_poll *p, sender_db_due **out,
         copy(v[i].lease, sizeof v[i].lease, PQgetvalue(r, i, 10));
         v[i].reconciled = get_bool(r, i, 11);
         v[i].created_ms = get_i64(r, i, 12);
+        v[i].delivery_kind = get_dup(r, i, 13);
+        copy(v[i].ref_event_id, sizeof v[i].ref_event_id, PQgetvalue(r, i, 14));
     }
     PQclear(r);
     *out = v;
@@ -553,7 +564,7 @@ int sender_db_target_get(PGconn *c, int64_t target_id, sender_db_target *out, ch
     const char *params[1] = {id};
     PGresult *r = run(c,
                       "SELECT enabled, deleted_at IS NOT NULL, digest_enabled, thread_repeats, "
-                      "name, team_id FROM targets WHERE id = $1",
+                      "name, team_id, nudge_enabled FROM targets WHERE id = $1",
                       1, params, errstr, errstr_size);
     if (!r)
         return -1;
@@ -565,6 +576,7 @@ int sender_db_target_get(PGconn *c, int64_t target_id, sender_db_target *out, ch
         out->thread_repeats = get_bool(r, 0, 3);
         copy(out->name, sizeof out->name, PQgetvalue(r, 0, 4));
         copy(out->team_id, sizeof out->team_id, PQgetvalue(r, 0, 5));
+        out->nudge_enabled = get_bool(r, 0, 6);
     }
     PQclear(r);
     return 0;
@@ -726,6 +738,71 @@ int sender_db_recent_sends(PGconn *c, const char *team_id, const char *destinati
     int n = PQntuples(r);
     for (int i = 0; i < n; i++)
         ago_ms[i] = get_i64(r, i, 0);
+    PQclear(r);
+    return n;
+}
+
+/* ==== resolves and nudges ================================================================== */
+
+int sender_db_mark_suppressed(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
+                              const char *code, const char *reason, char *errstr,
+                              size_t errstr_size)
+{
+    char *a_ids = pgarray_of_i64(ids, n), *a_leases = pgarray_of_text(leases, n, true);
+    const char *params[4] = {a_ids, a_leases, code, reason};
+    /* Nothing went wrong with the target: it is not flagged. */
+    PGresult *r = run(c,
+                      "UPDATE deliveries d SET state = 'suppressed', next_attempt_at = NULL, "
+                      "last_error_code = $3, last_error = $4, updated_at = now() "
+                      "FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, lease) "
+                      "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease",
+                      4, params, errstr, errstr_size);
+    free(a_ids);
+    free(a_leases);
+    return r ? affected(r) : -1;
+}
+
+int sender_db_notification_get(PGconn *c, const char *event_id, int64_t target_id,
+                               sender_db_notification *out, char *errstr, size_t errstr_size)
+{
+    memset(out, 0, sizeof *out);
+    char tid[24];
+    i64s(target_id, tid);
+    const char *params[2] = {event_id, tid};
+    PGresult *r = run(c,
+                      "SELECT state, slack_channel, slack_ts, slack_thread_ts, "
+                      "coalesce(digest_size, 0) FROM deliveries "
+                      "WHERE event_id = $1::uuid AND target_id = $2 AND kind = 'notify'",
+                      2, params, errstr, errstr_size);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1) {
+        out->found = true;
+        copy(out->state, sizeof out->state, PQgetvalue(r, 0, 0));
+        copy(out->channel, sizeof out->channel, PQgetvalue(r, 0, 1));
+        copy(out->ts, sizeof out->ts, PQgetvalue(r, 0, 2));
+        copy(out->thread_ts, sizeof out->thread_ts, PQgetvalue(r, 0, 3));
+        out->digest_size = (int)get_i64(r, 0, 4);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int sender_db_nudges_open(PGconn *c, const char *ref_event_id, int64_t target_id, char *errstr,
+                          size_t errstr_size)
+{
+    char tid[24];
+    i64s(target_id, tid);
+    const char *params[2] = {ref_event_id, tid};
+    /* Through deliveries_ref: a notification's nudges are few. */
+    PGresult *r = run(c,
+                      "SELECT count(*) FROM deliveries WHERE ref_event_id = $1::uuid "
+                      "AND target_id = $2 AND kind = 'nudge' "
+                      "AND state IN ('pending', 'sending', 'retrying')",
+                      2, params, errstr, errstr_size);
+    if (!r)
+        return -1;
+    int n = (int)get_i64(r, 0, 0);
     PQclear(r);
     return n;
 }

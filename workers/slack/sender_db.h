@@ -117,8 +117,10 @@ typedef struct sender_db_due {
     char *payload;     /* events.payload as JSON text; NULL when the event row is missing */
     int64_t routed_ms; /* events.received_at, epoch ms (latency reference) */
     char lease[SENDER_DB_LEASE_LEN];
-    bool reconciled;    /* it was 'pending' (reconcile_after old): now 'sending', leased */
-    int64_t created_ms; /* deliveries.created_at, epoch ms */
+    bool reconciled;       /* it was 'pending' (reconcile_after old): now 'sending', leased */
+    int64_t created_ms;    /* deliveries.created_at, epoch ms */
+    char *delivery_kind;   /* deliveries.kind: notify, resolve, nudge */
+    char ref_event_id[37]; /* resolve/nudge: the notification's event ("" otherwise) */
 } sender_db_due;
 
 void sender_db_due_dispose(sender_db_due *d);
@@ -185,6 +187,31 @@ int sender_db_instance_load(PGconn *c, const char *group, const char *instance_i
                             int64_t max_age_ms, int32_t **parts, size_t *n,
                             int32_t *partition_count, char *errstr, size_t errstr_size);
 
+/* ---- resolves and nudges ------------------------------------------------------------------- */
+
+/* A resolve that has nothing to edit (or a nudge-free ending): 'suppressed' with its reason,
+ * where the lease is still leases[i]; the target is not flagged. Returns rows, or -1. */
+int sender_db_mark_suppressed(PGconn *c, const int64_t *ids, const char *const *leases, size_t n,
+                              const char *code, const char *reason, char *errstr,
+                              size_t errstr_size);
+
+/* The notify delivery (event_id, target_id) a resolve edits: its state and where it went. */
+typedef struct sender_db_notification {
+    bool found;
+    char state[16];
+    char channel[64];
+    char ts[64];
+    char thread_ts[64]; /* "" unless it was a thread reply */
+    int digest_size;    /* > 1: folded into a digest */
+} sender_db_notification;
+
+int sender_db_notification_get(PGconn *c, const char *event_id, int64_t target_id,
+                               sender_db_notification *out, char *errstr, size_t errstr_size);
+
+/* How many nudges of the notification (ref_event_id, target_id) are not terminal yet, or -1. */
+int sender_db_nudges_open(PGconn *c, const char *ref_event_id, int64_t target_id, char *errstr,
+                          size_t errstr_size);
+
 /* ---- workspaces ------------------------------------------------------------------------ */
 
 typedef struct sender_db_workspace {
@@ -218,6 +245,7 @@ typedef struct sender_db_target {
     bool deleted;
     bool digest_enabled;
     bool thread_repeats;
+    bool nudge_enabled; /* its check messages carry "Nudge failing users" */
     char name[256];
     char team_id[128];
 } sender_db_target;

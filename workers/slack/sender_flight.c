@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -45,6 +46,7 @@ void sender_flight_destroy(flight *f)
         return;
     slack_request_destroy(f->req);
     render_output_dispose(&f->msg);
+    message_update_dispose(&f->upd);
     free(f->jobs);
     free(f);
 }
@@ -75,6 +77,26 @@ bool sender_flight_post(sender *s, flight *f)
     return f->req && flight_add(s, f);
 }
 
+bool sender_flight_update(sender *s, flight *f, flight_stage stage)
+{
+    slack_request_destroy(f->req);
+    f->req = slack_request_update_message(s->cfg.common.slack_api_url, f->ws->token, f->upd.channel,
+                                          f->upd.ts, f->upd.text, f->upd.blocks_json);
+    f->token_gen = f->ws->token_gen;
+    f->stage = stage;
+    return f->req && flight_add(s, f);
+}
+
+void sender_flight_track(sender *s, flight *f)
+{
+    f->prev = NULL;
+    f->next = s->flights;
+    if (s->flights)
+        s->flights->prev = f;
+    s->flights = f;
+    s->in_flight++;
+}
+
 /* Builds the users.lookupByEmail request of f. */
 bool sender_flight_lookup(sender *s, flight *f)
 {
@@ -87,6 +109,30 @@ bool sender_flight_lookup(sender *s, flight *f)
     return f->req && flight_add(s, f);
 }
 
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A nudge's direct message, from its events row (herald.nudge.v1). */
+static bool render_nudge_job(sender *s, const job *j, render_output *out)
+{
+    cJSON *p = j->event_json ? cJSON_Parse(j->event_json) : NULL;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(p, "user");
+    const char *sev = jstr(p, "severity");
+    event_severity severity = SEV_LOW;
+    for (int i = SEV_LOW; sev && i <= SEV_CRITICAL; i++)
+        if (!strcmp(sev, event_severity_name((event_severity)i)))
+            severity = (event_severity)i;
+    const char *name = jstr(p, "check_name") ? jstr(p, "check_name") : jstr(p, "check_type");
+    const char *text = jstr(p, "text");
+    bool ok = p && text &&
+              render_nudge(name, severity, jstr(u, "display_name"), text, &s->ropts, out) == 0;
+    cJSON_Delete(p);
+    return ok;
+}
+
 /*
  * Renders the message for f's jobs: one delivery (a thread reply when its
  * target threads repeats and the streak goes on), or a digest. Jobs whose
@@ -95,6 +141,14 @@ bool sender_flight_lookup(sender *s, flight *f)
 bool sender_flight_render(sender *s, flight *f, const sender_db_target *t)
 {
     char err[512];
+    if (f->njobs == 1 && f->jobs[0]->dk == JOB_NUDGE) {
+        if (render_nudge_job(s, f->jobs[0], &f->msg))
+            return true;
+        sender_fail_jobs(s, f->jobs, 1, "invalid_event",
+                         "the nudge could not be read (herald.nudge.v1 without user or text)");
+        f->njobs = 0;
+        return false;
+    }
     size_t k = 0;
     for (size_t i = 0; i < f->njobs; i++) {
         job *j = f->jobs[i];
@@ -149,7 +203,92 @@ bool sender_flight_render(sender *s, flight *f, const sender_db_target *t)
             }
         }
     }
-    return render_event(j->ev, &s->ropts, &f->msg) == 0;
+    /* A check message of its own carries the action buttons (the contract's value). */
+    render_opts o = s->ropts;
+    char value[64];
+    if (j->ev->kind == EVENT_CHECK_RESULT && j->dk == JOB_NOTIFY) {
+        snprintf(value, sizeof value, "%s:%lld", j->event_id, (long long)j->target_id);
+        o.action_value = value;
+        o.nudge_button = t && t->nudge_enabled;
+    }
+    return render_event(j->ev, &o, &f->msg) == 0;
+}
+
+resolve_plan sender_flight_resolve(sender *s, flight *f, const sender_db_target *t)
+{
+    job *j = f->jobs[0];
+    char err[512], reason[700];
+    event *ev = job_event(j, err, sizeof err);
+    if (!ev) {
+        snprintf(reason, sizeof reason, "the passing result could not be read: %s", err);
+        sender_fail_jobs(s, f->jobs, 1, "invalid_event", reason);
+        return RESOLVE_DONE;
+    }
+    PGconn *conn = sender_conn(s);
+    sender_db_notification n;
+    if (!conn ||
+        sender_db_notification_get(conn, j->ref_event_id[0] ? j->ref_event_id : j->event_id,
+                                   j->target_id, &n, err, sizeof err)) {
+        if (conn)
+            sender_link_failed(s, "reading the notification to resolve", err);
+        sender_retry_jobs(s, f->jobs, 1, "database_unavailable",
+                          "the notification to resolve could not be read", "transient", 0);
+        return RESOLVE_DONE;
+    }
+    if (n.found && (!strcmp(n.state, "pending") || !strcmp(n.state, "sending") ||
+                    !strcmp(n.state, "retrying"))) {
+        /* Edit it once it is posted: the resolve waits with backoff. */
+        metrics_counter_inc(s->m.resolves, "waiting");
+        snprintf(reason, sizeof reason,
+                 "the notification %s it edits is not posted yet (%s): waiting for it",
+                 j->ref_event_id, n.state);
+        sender_retry_jobs(s, f->jobs, 1, "original_not_sent", reason, "original_not_sent", 0);
+        return RESOLVE_DONE;
+    }
+    bool sent = n.found && !strcmp(n.state, "sent") && n.ts[0];
+    if (!j->ref_event_id[0] || !sent) {
+        snprintf(reason, sizeof reason,
+                 "the notification %s was never posted (%s): nothing to edit",
+                 j->ref_event_id[0] ? j->ref_event_id : "(none)", n.found ? n.state : "no row");
+        sender_suppress_jobs(s, f->jobs, 1, "nothing_to_resolve", reason);
+        return RESOLVE_DONE;
+    }
+    int64_t at = ev->kind == EVENT_CHECK_RESULT ? ev->evaluated_at_ms : ev->finished_at_ms;
+    store_status st = STORE_NOT_FOUND;
+    if (n.digest_size <= 1)
+        st = message_update_prepare(conn, j->ref_event_id, j->target_id, &s->ropts,
+                                    at > 0 ? at : util_now_wall_ms(), &f->upd, err, sizeof err);
+    if (st == STORE_OK) {
+        f->has_update = true;
+        snprintf(f->sent_channel, sizeof f->sent_channel, "%s", f->upd.channel);
+        snprintf(f->sent_ts, sizeof f->sent_ts, "%s", f->upd.ts);
+        /* The thread reply: when threads are on for the target, or the message is a thread's. */
+        f->reply_after = (s->cfg.threads && t && t->thread_repeats) || n.thread_ts[0];
+        if (f->reply_after && render_resolved_reply(ev, &s->ropts, &f->msg) == 0) {
+            snprintf(f->post_to, sizeof f->post_to, "%s", f->upd.channel);
+            snprintf(f->thread_ts, sizeof f->thread_ts, "%s", f->upd.ts);
+        } else {
+            f->reply_after = false;
+        }
+        return RESOLVE_UPDATE;
+    }
+    if (st != STORE_NOT_FOUND) {
+        sender_link_failed(s, "rendering the resolved message", err);
+        sender_retry_jobs(s, f->jobs, 1, "database_unavailable",
+                          "the message to edit could not be read", "transient", 0);
+        return RESOLVE_DONE;
+    }
+    /* Folded into a digest (a digest is not rewritten for one line): a reply under it. */
+    if (render_resolved_reply(ev, &s->ropts, &f->msg)) {
+        sender_fail_jobs(s, f->jobs, 1, "render_failed",
+                         "Herald could not render the resolved reply: a rendering bug");
+        return RESOLVE_DONE;
+    }
+    snprintf(f->post_to, sizeof f->post_to, "%s", n.channel);
+    snprintf(f->thread_ts, sizeof f->thread_ts, "%s", n.thread_ts[0] ? n.thread_ts : n.ts);
+    snprintf(f->sent_channel, sizeof f->sent_channel, "%s", n.channel);
+    snprintf(f->sent_ts, sizeof f->sent_ts, "%s", n.ts);
+    return RESOLVE_REPLY;
 }
 
 void sender_flight_unlink(sender *s, flight *f)
@@ -183,7 +322,9 @@ static bool resend_with_new_token(sender *s, flight *f, int64_t now)
     if (o == REFRESH_OK && w->token && !w->revoked && !w->key_error) {
         LOG_INFO("workspace %s: the bot token expired; refreshed, sending delivery %lld again",
                  w->team_id, (long long)f->jobs[0]->id);
-        if (f->stage == STAGE_LOOKUP ? sender_flight_lookup(s, f) : sender_flight_post(s, f))
+        if (f->stage == STAGE_LOOKUP   ? sender_flight_lookup(s, f)
+            : f->stage == STAGE_UPDATE ? sender_flight_update(s, f, STAGE_UPDATE)
+                                       : sender_flight_post(s, f))
             return true;
         sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
                           "libcurl could not start a request", "transient", 0);
@@ -204,6 +345,44 @@ static bool resend_with_new_token(sender *s, flight *f, int64_t now)
     return false;
 }
 
+void sender_not_found_reason(const job *j, const char *email, char *out, size_t size)
+{
+    if (j->dk == JOB_NUDGE)
+        snprintf(out, size,
+                 "no active member of Slack workspace %s has the email address %s "
+                 "(users_not_found): the failing user was not nudged",
+                 j->team_id, email);
+    else
+        snprintf(out, size,
+                 "no active member of Slack workspace %s has the email address %s "
+                 "(users_not_found): check the target's address",
+                 j->team_id, email);
+}
+
+/* The end of a message refresh (no jobs, no channel): counted and logged; a 429 tries again. */
+static void refresh_done(sender *s, flight *f, slack_class cls, const slack_result *res,
+                         int64_t now)
+{
+    const char *label = cls == SLACK_OK                            ? "ok"
+                        : cls == SLACK_RATE_LIMITED                ? "rate_limited"
+                        : !strcmp(res->error, "message_not_found") ? "not_found"
+                                                                   : "error";
+    metrics_counter_inc(s->m.updates, label);
+    if (cls == SLACK_RATE_LIMITED) {
+        int64_t until = now + (res->retry_after_ms > 0 ? res->retry_after_ms : 1000);
+        ratelimit_pause_until(&f->ws->updates, until);
+        sender_refresh_request(s, f->upd.event_id, f->refresh_target_id);
+    } else if (cls == SLACK_OK) {
+        LOG_INFO("message %s/%s of event %s refreshed (nudges done)", f->upd.channel, f->upd.ts,
+                 f->upd.event_id);
+    } else {
+        LOG_WARN("refreshing message %s/%s of event %s: %s", f->upd.channel, f->upd.ts,
+                 f->upd.event_id, res->error);
+    }
+    sender_flight_unlink(s, f);
+    sender_flight_destroy(f);
+}
+
 /* Handles the end of one transfer. */
 static void flight_done(sender *s, flight *f, CURLcode code)
 {
@@ -216,6 +395,36 @@ static void flight_done(sender *s, flight *f, CURLcode code)
     snprintf(mlabel, sizeof mlabel, "%s|%s", slack_request_method(f->req), slack_class_name(cls));
     metrics_counter_inc(s->m.requests, mlabel);
     curl_multi_remove_handle(s->multi, slack_request_easy(f->req));
+    if (f->stage == STAGE_REFRESH) {
+        refresh_done(s, f, cls, &res, now);
+        slack_result_dispose(&res);
+        return;
+    }
+    if (f->stage == STAGE_UPDATE) {
+        bool gone = !strcmp(res.error, "message_not_found") ||
+                    !strcmp(res.error, "cant_update_message") ||
+                    !strcmp(res.error, "edit_window_closed");
+        metrics_counter_inc(s->m.updates, cls == SLACK_OK             ? "ok"
+                                          : cls == SLACK_RATE_LIMITED ? "rate_limited"
+                                          : gone                      ? "not_found"
+                                                                      : "error");
+        if (gone) {
+            char reason[600];
+            snprintf(reason, sizeof reason,
+                     "Slack cannot edit the message %s/%s (%s): nothing to resolve", f->upd.channel,
+                     f->upd.ts, res.error);
+            sender_suppress_jobs(s, f->jobs, f->njobs, "nothing_to_resolve", reason);
+            goto release;
+        }
+        if (cls == SLACK_OK && f->reply_after) {
+            slack_result_dispose(&res);
+            if (sender_flight_post(s, f))
+                return; /* the thread reply: same flight, channel still busy */
+            sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
+                              "libcurl could not start a request", "transient", 0);
+            goto release;
+        }
+    }
 
     if (f->stage == STAGE_LOOKUP && cls == SLACK_OK && res.user_id[0]) {
         sender_user_remember(s, f->jobs[0]->team_id, f->email, res.user_id, now);
@@ -231,10 +440,7 @@ static void flight_done(sender *s, flight *f, CURLcode code)
     if (f->stage == STAGE_LOOKUP && !strcmp(res.error, "users_not_found")) {
         sender_user_remember(s, f->jobs[0]->team_id, f->email, NULL, now);
         char reason[512];
-        snprintf(reason, sizeof reason,
-                 "no active member of Slack workspace %s has the email address %s "
-                 "(users_not_found): check the target's address",
-                 f->jobs[0]->team_id, f->email);
+        sender_not_found_reason(f->jobs[0], f->email, reason, sizeof reason);
         sender_fail_jobs(s, f->jobs, f->njobs, "users_not_found", reason);
         goto release;
     }

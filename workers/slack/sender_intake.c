@@ -159,6 +159,8 @@ static void handle_message(sender *s, rd_kafka_message_t *m, int64_t now)
     j->kind = xstrdup(event_kind_name(d->kind));
     j->event_json = d->event_json;
     j->routed_ms = d->routed_at_ms;
+    j->dk = d->delivery_kind == ROUTED_RESOLVE ? JOB_RESOLVE : JOB_NOTIFY;
+    memcpy(j->ref_event_id, d->ref_event_id, sizeof j->ref_event_id);
     d->tenant_id = d->team_id = d->destination = d->event_json = NULL;
     routed_delivery_destroy(d);
     enqueue(s, j, false, now);
@@ -276,33 +278,24 @@ static void read_oldest_pending(sender *s, int64_t now)
     metrics_gauge_set(s->m.oldest_pending, NULL, (double)ms / 1000.0);
 }
 
-/* Leases due retries (and deliveries whose sender died) back into the queues. */
-void sender_poll_retries(sender *s, int64_t now)
+static void enqueue_leased(sender *s, sender_db_due *rows, int n, int64_t now);
+
+/* Leases rows (p) into the queues; woken: for a herald_wake notification
+ * (pending rows taken at once are not late: not counted as reconciled). */
+static void lease_rows(sender *s, PGconn *conn, const sender_db_poll *p, bool woken, int64_t now)
 {
-    if (now < s->next_poll_ms || !sender_conn(s))
-        return;
-    s->next_poll_ms = now + s->cfg.retry_poll_ms;
-    save_instance(s, now);
-    read_oldest_pending(s, now);
-    if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
-        return;
-    refresh_owned(s, now);
-    PGconn *conn = sender_conn(s); /* again: refresh_owned may have lost it */
-    if (!conn)
-        return;
     sender_db_due *rows = NULL;
     char err[512];
-    sender_db_poll p = {.max = POLL_BATCH,
-                        .lease_ms = s->cfg.claim_lease_ms,
-                        .teams = (const char *const *)s->owned,
-                        .nteams = s->nowned,
-                        .grace_ms = s->cfg.takeover_grace_ms,
-                        .reconcile_after_ms = s->cfg.reconcile_after_ms,
-                        .instance_id = s->instance_id,
-                        .pending_now = s->resumed};
-    int n = sender_db_lease_due(conn, &p, &rows, err, sizeof err);
+    int n = sender_db_lease_due(conn, p, &rows, err, sizeof err);
     if (n < 0) {
         sender_link_failed(s, "leasing due retries", err);
+        return;
+    }
+    if (woken) {
+        LOG_DEBUG("herald_wake: %d delivery(ies) leased at once", n);
+        if (n >= POLL_BATCH)
+            s->next_poll_ms = now;
+        enqueue_leased(s, rows, n, now);
         return;
     }
     int reconciled = 0;
@@ -329,7 +322,78 @@ void sender_poll_retries(sender *s, int64_t now)
     }
     if (n - reconciled >= POLL_BATCH || reconciled >= POLL_BATCH)
         s->next_poll_ms = now; /* more are due */
-    /* Pushed at the front of their channels, so in reverse to keep their order. */
+    enqueue_leased(s, rows, n, now);
+}
+
+/* Leases due retries (and deliveries whose sender died) back into the queues. */
+void sender_poll_retries(sender *s, int64_t now)
+{
+    if (now < s->next_poll_ms || !sender_conn(s))
+        return;
+    s->next_poll_ms = now + s->cfg.retry_poll_ms;
+    save_instance(s, now);
+    read_oldest_pending(s, now);
+    if (dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
+        return;
+    refresh_owned(s, now);
+    PGconn *conn = sender_conn(s); /* again: refresh_owned may have lost it */
+    if (!conn)
+        return;
+    sender_db_poll p = {.max = POLL_BATCH,
+                        .lease_ms = s->cfg.claim_lease_ms,
+                        .teams = (const char *const *)s->owned,
+                        .nteams = s->nowned,
+                        .grace_ms = s->cfg.takeover_grace_ms,
+                        .reconcile_after_ms = s->cfg.reconcile_after_ms,
+                        .instance_id = s->instance_id,
+                        .pending_now = s->resumed};
+    lease_rows(s, conn, &p, false, now);
+}
+
+/*
+ * herald_wake (LISTENed on the sender's connection): herald-api inserted
+ * pending rows (nudges) for a workspace and asks its sender to take them now
+ * rather than after --reconcile-after. Only workspaces this instance owns;
+ * the others' senders hear the same notification.
+ */
+void sender_read_wakes(sender *s, int64_t now)
+{
+    PGconn *conn = s->db_down ? NULL : db_link_conn(s->db);
+    if (!conn)
+        return;
+    PQconsumeInput(conn);
+    PGnotify *nt;
+    while ((nt = PQnotifies(conn))) {
+        bool mine = false;
+        for (size_t i = 0; i < s->nowned && !mine; i++)
+            mine = !strcmp(s->owned[i], nt->extra);
+        bool have = false;
+        for (size_t i = 0; i < s->nwoken && !have; i++)
+            have = !strcmp(s->woken[i], nt->extra);
+        if (!strcmp(nt->relname, SENDER_WAKE_CHANNEL) && mine && !have) {
+            s->woken = xrealloc(s->woken, (s->nwoken + 1) * sizeof *s->woken);
+            s->woken[s->nwoken++] = xstrdup(nt->extra);
+        }
+        PQfreemem(nt);
+    }
+    if (!s->nwoken || dispatch_queued(s->disp) >= (size_t)s->cfg.max_queued)
+        return;
+    sender_db_poll p = {.max = POLL_BATCH,
+                        .lease_ms = s->cfg.claim_lease_ms,
+                        .teams = (const char *const *)s->woken,
+                        .nteams = s->nwoken,
+                        .grace_ms = s->cfg.takeover_grace_ms,
+                        .instance_id = s->instance_id,
+                        .pending_now = true};
+    lease_rows(s, conn, &p, true, now);
+    for (size_t i = 0; i < s->nwoken; i++)
+        free(s->woken[i]);
+    s->nwoken = 0;
+}
+
+/* Leased rows into the queues, at the front of their channels (in reverse to keep their order). */
+static void enqueue_leased(sender *s, sender_db_due *rows, int n, int64_t now)
+{
     for (int i = n - 1; i >= 0; i--) {
         sender_db_due *r = &rows[i];
         char k[24];
@@ -356,9 +420,22 @@ void sender_poll_retries(sender *s, int64_t now)
         j->kind = r->event_kind ? r->event_kind : xstrdup("unknown");
         j->event_json = r->payload;
         j->routed_ms = r->routed_ms;
+        j->dk = !r->delivery_kind || !strcmp(r->delivery_kind, "notify") ? JOB_NOTIFY
+                : !strcmp(r->delivery_kind, "resolve")                   ? JOB_RESOLVE
+                                                                         : JOB_NUDGE;
+        memcpy(j->ref_event_id, r->ref_event_id, sizeof j->ref_event_id);
         snprintf(j->lease, sizeof j->lease, "%s", r->lease);
         r->tenant_id = r->team_id = r->destination = r->event_kind = r->payload = NULL;
         sender_db_due_dispose(r);
+        if (!j->destination) {
+            /* A nudge without the user's email (or a target without destination). */
+            char k2[24];
+            id_key(j->id, k2);
+            strmap_put(s->inmem, k2, j);
+            sender_fail_now(s, &j, 1, "invalid_event",
+                            "the delivery has no address to send to (a nudge without user.email)");
+            continue;
+        }
         if (!j->event_json) {
             /* The event row is gone: nothing to render. */
             char k2[24];

@@ -15,6 +15,8 @@ void sender_store_offsets(sender *s);
 void sender_consume(sender *s, int64_t now);
 /* Leases due retries (and deliveries whose sender died) back into the queues. */
 void sender_poll_retries(sender *s, int64_t now);
+/* herald_wake notifications: the pending rows of the workspaces we own, leased at once. */
+void sender_read_wakes(sender *s, int64_t now);
 /* librdkafka's rebalance callback (opaque: the sender). */
 void sender_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);

@@ -21,11 +21,25 @@ static void on_db_error(void *arg, const char *what, const char *why)
     snprintf(s->db_error, sizeof s->db_error, "%s", why);
 }
 
+/* Every new connection LISTENs on herald_wake (db_connect already sets the one
+ * session setting, client_min_messages; nothing is prepared). */
+static int on_connect(void *arg, PGconn *conn, const char **what, char *detail, size_t detail_size)
+{
+    (void)arg;
+    PGresult *r = PQexec(conn, "LISTEN " SENDER_WAKE_CHANNEL);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc) {
+        *what = "LISTEN " SENDER_WAKE_CHANNEL;
+        snprintf(detail, detail_size, "%s", PQerrorMessage(conn));
+    }
+    PQclear(r);
+    return rc;
+}
+
 int sender_link_open(sender *s, const char *conninfo, char *errstr, size_t errstr_size)
 {
-    /* No on_connect: db_connect already sets the one session setting
-     * (client_min_messages) on every connection, and nothing is prepared. */
     const db_link_config lc = {.conninfo = conninfo,
+                               .on_connect = on_connect,
                                .on_loss = "holding work until it is back",
                                .on_error = on_db_error,
                                .arg = s};

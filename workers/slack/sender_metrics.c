@@ -36,6 +36,18 @@ void sender_metrics_init(sender_metrics *m)
         "Deliveries still pending after --reconcile-after, taken from PostgreSQL to be sent "
         "(their Kafka message late or lost).",
         NULL);
+    m->resolves = metrics_counter_new(
+        "herald_slack_resolves_total",
+        "Resolve deliveries by outcome (updated, replied: a reply under a digest, waiting: the "
+        "original not posted yet, nothing_to_resolve, failed).",
+        "outcome");
+    m->nudges = metrics_counter_new("herald_slack_nudges_total",
+                                    "Nudge direct messages by outcome (sent, not_found, failed).",
+                                    "outcome");
+    m->updates = metrics_counter_new(
+        "herald_slack_updates_total",
+        "chat.update edits of posted messages by outcome (ok, not_found, rate_limited, error).",
+        "outcome");
     double b[14];
     metrics_buckets_exponential(0.05, 2.0, 14, b); /* 50 ms .. ~7 min */
     m->latency = metrics_histogram_new(

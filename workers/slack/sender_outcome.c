@@ -71,6 +71,10 @@ static bool outcome_write(sender *s, const outcome *o)
         rc =
             sender_db_mark_failed(conn, ids, leases, o->njobs, o->code, o->reason, err, sizeof err);
         break;
+    case OUT_SUPPRESSED:
+        rc = sender_db_mark_suppressed(conn, ids, leases, o->njobs, o->code, o->reason, err,
+                                       sizeof err);
+        break;
     }
     free(ids);
     free(leases);
@@ -130,6 +134,24 @@ static void record(sender *s, outcome_kind kind, job **jobs, size_t n, const int
     /* Order is kept: a later outcome never lands before an earlier one. */
     *s->pending_tail = o;
     s->pending_tail = &o->next;
+    /* A nudge that ended may be its notification's last: refresh the message
+     * (sender_refresh_ready, once this outcome is written). */
+    if (kind == OUT_SENT || kind == OUT_FAILED)
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i]->dk == JOB_NUDGE && jobs[i]->ref_event_id[0])
+                sender_refresh_request(s, jobs[i]->ref_event_id, jobs[i]->target_id);
+}
+
+void sender_refresh_request(sender *s, const char *event_id, int64_t target_id)
+{
+    for (refresh_req *r = s->refreshes; r; r = r->next)
+        if (r->target_id == target_id && !strcmp(r->event_id, event_id))
+            return;
+    refresh_req *r = xcalloc(1, sizeof *r);
+    snprintf(r->event_id, sizeof r->event_id, "%s", event_id);
+    r->target_id = target_id;
+    r->next = s->refreshes;
+    s->refreshes = r;
 }
 
 /* Removes the first n outcomes of the queue, retiring their jobs. */
@@ -180,6 +202,17 @@ void sender_flush_pending(sender *s)
     }
 }
 
+/* herald_slack_nudges_total / herald_slack_resolves_total for jobs reaching an outcome. */
+static void count_kinds(sender *s, job **jobs, size_t n, const char *nudge, const char *resolve)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->dk == JOB_NUDGE && nudge)
+            metrics_counter_inc(s->m.nudges, nudge);
+        else if (jobs[i]->dk == JOB_RESOLVE && resolve)
+            metrics_counter_inc(s->m.resolves, resolve);
+    }
+}
+
 static void count_final(sender *s, const char *state, size_t n)
 {
     metrics_counter_add(s->m.deliveries, state, (double)n);
@@ -196,7 +229,18 @@ void sender_fail_jobs(sender *s, job **jobs, size_t n, const char *code, const c
         LOG_INFO("delivery %lld target %lld -> %s: failed: %s (%s)", (long long)jobs[i]->id,
                  (long long)jobs[i]->target_id, jobs[i]->destination, code, reason);
     count_final(s, "failed", n);
+    count_kinds(s, jobs, n, !strcmp(code, "users_not_found") ? "not_found" : "failed", "failed");
     record(s, OUT_FAILED, jobs, n, NULL, NULL, NULL, NULL, NULL, code, reason, 0);
+}
+
+void sender_suppress_jobs(sender *s, job **jobs, size_t n, const char *code, const char *reason)
+{
+    for (size_t i = 0; i < n; i++)
+        LOG_INFO("delivery %lld target %lld: suppressed: %s (%s)", (long long)jobs[i]->id,
+                 (long long)jobs[i]->target_id, code, reason);
+    metrics_counter_add(s->m.deliveries, "suppressed", (double)n);
+    count_kinds(s, jobs, n, NULL, code);
+    record(s, OUT_SUPPRESSED, jobs, n, NULL, NULL, NULL, NULL, NULL, code, reason, 0);
 }
 
 /* A retriable failure of claimed jobs: retrying with backoff (or at not_before_ms
@@ -320,6 +364,12 @@ void sender_handle_429(sender *s, flight *f, int retry_after_ms, int64_t now)
 {
     int64_t until = now + retry_after_ms;
     ws_entry *w = f->ws;
+    if (f->stage == STAGE_UPDATE) { /* chat.update: the workspace's Tier 3 budget */
+        ratelimit_pause_until(&w->updates, until);
+        dispatch_pause_channel(s->disp, f->chan, until);
+        metrics_counter_inc(s->m.rate_limited, "update");
+        return;
+    }
     if (f->stage == STAGE_LOOKUP) {
         ratelimit_pause_until(&w->lookups, until);
         dispatch_pause_channel(s->disp, f->chan, until);
@@ -355,8 +405,23 @@ void sender_handle_429(sender *s, flight *f, int retry_after_ms, int64_t now)
 
 void sender_on_sent(sender *s, flight *f, const slack_result *res, int64_t now_wall)
 {
+    if (f->sent_ts[0]) {
+        /* A resolve: recorded as the message it edited (or the digest it replied under). */
+        for (size_t i = 0; i < f->njobs; i++)
+            LOG_INFO("delivery %lld target %lld: resolve done (channel %s, ts %s%s)",
+                     (long long)f->jobs[i]->id, (long long)f->jobs[i]->target_id, f->sent_channel,
+                     f->sent_ts,
+                     f->has_update ? (f->reply_after ? ", edited and replied" : ", edited")
+                                   : ", replied under the digest");
+        count_final(s, "sent", f->njobs);
+        count_kinds(s, f->jobs, f->njobs, NULL, f->has_update ? "updated" : "replied");
+        record(s, OUT_SENT, f->jobs, f->njobs, NULL, f->sent_channel, f->sent_ts, NULL, NULL, NULL,
+               NULL, 1);
+        return;
+    }
+    count_kinds(s, f->jobs, f->njobs, "sent", NULL);
     const char *channel = res->channel[0] ? res->channel : f->post_to;
-    const char *resolved = f->resolved[0] ? f->resolved : NULL;
+    const char *resolved = f->resolved[0] && f->jobs[0]->dk == JOB_NOTIFY ? f->resolved : NULL;
     /* A #name destination resolves to the channel id Slack answered with. */
     if (!resolved && f->jobs[0]->destination[0] == '#' && res->channel[0])
         resolved = res->channel;

@@ -17,6 +17,10 @@ void sender_fail_jobs(sender *s, job **jobs, size_t n, const char *code, const c
 void sender_retry_jobs(sender *s, job **jobs, size_t n, const char *code, const char *reason,
                        const char *cause, int64_t not_before_wall_ms);
 /* Claims (without counting an attempt) and fails; false when the database is away. */
+/* A resolve with nothing to edit: 'suppressed' with its reason (the target is not flagged). */
+void sender_suppress_jobs(sender *s, job **jobs, size_t n, const char *code, const char *reason);
+/* The message of notification (event_id, target_id) is to be refreshed once its nudges ended. */
+void sender_refresh_request(sender *s, const char *event_id, int64_t target_id);
 bool sender_fail_now(sender *s, job **jobs, size_t n, const char *code, const char *reason);
 /* A job that could not be claimed: logged, and retired. */
 void sender_drop_unclaimed(sender *s, job *j);

@@ -19,13 +19,14 @@
 
 static bool needs_lookup(const job *j)
 {
-    return j->is_email && strchr(j->destination, '@') != NULL;
+    /* A resolve edits a message already posted: no address to look up. */
+    return j->dk != JOB_RESOLVE && j->is_email && strchr(j->destination, '@') != NULL;
 }
 
 /* Whether a queued job may be folded into a digest with the channel's head. */
 static bool foldable(sender *s, job *j, int64_t now)
 {
-    if (!strcmp(j->kind, "test"))
+    if (!strcmp(j->kind, "test") || j->dk != JOB_NOTIFY)
         return false;
     const sender_db_target *t = sender_target(s, j->target_id, now);
     return t && t->found && t->digest_enabled && t->enabled && !t->deleted;
@@ -113,10 +114,7 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
         }
         if (rc == 1 && !uid[0]) {
             job *j = dispatch_channel_pop(s->disp, c);
-            snprintf(reason, sizeof reason,
-                     "no active member of Slack workspace %s has the email address %s "
-                     "(users_not_found): check the target's address",
-                     j->team_id, j->destination);
+            sender_not_found_reason(j, j->destination, reason, sizeof reason);
             if (!sender_fail_now(s, &j, 1, "users_not_found", reason))
                 dispatch_push(s->disp, j->team_id, dispatch_channel_key(c), j, true, now, NULL);
             goto out;
@@ -135,11 +133,21 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
         }
     }
 
+    /* A resolve's chat.update takes the workspace's Tier 3 budget (its thread
+     * reply, if any, rides on the channel's turn this flight holds). */
+    if (head->dk == JOB_RESOLVE) {
+        int64_t wait = ratelimit_take(&w->updates, now);
+        if (wait > 0) {
+            pause_until = now + wait;
+            goto out;
+        }
+    }
+
     /* Digest: more waiting than the pace can send within the window. */
     size_t waiting = dispatch_channel_len(c);
     size_t take = 1;
     if (s->cfg.digests && s->cfg.channel_rate > 0 && waiting >= (size_t)s->cfg.digest_min &&
-        t->digest_enabled && strcmp(head->kind, "test")) {
+        t->digest_enabled && strcmp(head->kind, "test") && head->dk == JOB_NOTIFY) {
         const ratelimit_bucket *b = dispatch_channel_bucket(c);
         double capacity =
             b->tokens + s->cfg.channel_rate * (double)s->cfg.digest_window_ms / 1000.0;
@@ -157,6 +165,7 @@ static flight *plan_channel(sender *s, dispatch_channel *c, int64_t now)
     }
 
     f->lookup = lookup;
+    f->update_token = head->dk == JOB_RESOLVE;
     f->target = t;
     return f;
 
@@ -177,6 +186,8 @@ static void unplan(sender *s, flight *f, int64_t now)
     f->njobs = 0;
     if (f->lookup)
         ratelimit_refund(&f->ws->lookups, now);
+    if (f->update_token)
+        ratelimit_refund(&f->ws->updates, now);
     dispatch_release(s->disp, f->chan, false, now);
     dispatch_pause_channel(s->disp, f->chan, now + 1000);
     sender_flight_destroy(f);
@@ -190,6 +201,8 @@ static void launch(sender *s, flight *f, int64_t now)
     if (f->njobs == 0) {
         if (f->lookup)
             ratelimit_refund(&w->lookups, now);
+        if (f->update_token)
+            ratelimit_refund(&w->updates, now);
         sender_flight_destroy(f);
         dispatch_release(s->disp, c, false, now);
         return;
@@ -202,6 +215,24 @@ static void launch(sender *s, flight *f, int64_t now)
                           "transient", 0);
         sender_flight_destroy(f);
         dispatch_release(s->disp, c, false, now);
+        return;
+    }
+    if (f->update_token) {
+        resolve_plan rp = sender_flight_resolve(s, f, f->target);
+        if (rp != RESOLVE_UPDATE)
+            ratelimit_refund(&w->updates, now);
+        bool started = rp == RESOLVE_UPDATE  ? sender_flight_update(s, f, STAGE_UPDATE)
+                       : rp == RESOLVE_REPLY ? sender_flight_post(s, f)
+                                             : false;
+        if (!started) {
+            if (rp != RESOLVE_DONE)
+                sender_retry_jobs(s, f->jobs, f->njobs, "curl_init_failed",
+                                  "libcurl could not start a request", "transient", 0);
+            sender_flight_destroy(f);
+            dispatch_release(s->disp, c, false, now);
+            return;
+        }
+        sender_flight_track(s, f);
         return;
     }
     if (!sender_flight_render(s, f, f->target)) {
@@ -221,11 +252,67 @@ static void launch(sender *s, flight *f, int64_t now)
         dispatch_release(s->disp, c, false, now);
         return;
     }
-    f->next = s->flights;
-    if (s->flights)
-        s->flights->prev = f;
-    s->flights = f;
-    s->in_flight++;
+    sender_flight_track(s, f);
+}
+
+/*
+ * Messages whose nudges may all have ended (sender_refresh_request): once the
+ * outcomes before are written, each one with no nudge left open is rendered
+ * again with its marks ("Nudged N users ...") and edited with chat.update,
+ * paced by its workspace's chat.update budget.
+ */
+void sender_refresh_ready(sender *s, int64_t now)
+{
+    if (!s->refreshes || s->pending || s->db_down)
+        return;
+    refresh_req *keep = NULL, *r = s->refreshes;
+    s->refreshes = NULL;
+    while (r) {
+        refresh_req *next = r->next;
+        PGconn *conn = s->in_flight < (size_t)s->cfg.max_in_flight ? sender_conn(s) : NULL;
+        char err[512];
+        int open =
+            conn ? sender_db_nudges_open(conn, r->event_id, r->target_id, err, sizeof err) : -1;
+        if (open < 0 && conn)
+            sender_link_failed(s, "counting open nudges", err);
+        if (open != 0) { /* later (database away), or another nudge will ask again */
+            if (open < 0) {
+                r->next = keep;
+                keep = r;
+            } else {
+                free(r);
+            }
+            r = next;
+            continue;
+        }
+        flight *f = xcalloc(1, sizeof *f);
+        f->refresh_target_id = r->target_id;
+        store_status st = message_update_prepare(conn, r->event_id, r->target_id, &s->ropts, 0,
+                                                 &f->upd, err, sizeof err);
+        ws_entry *w = st == STORE_OK ? sender_workspace(s, f->upd.team_id, now) : NULL;
+        int64_t wait = w && w->token && !w->revoked ? ratelimit_take(&w->updates, now) : -1;
+        if (st != STORE_OK || wait != 0) {
+            if (st != STORE_OK && st != STORE_NOT_FOUND)
+                sender_link_failed(s, "rendering a nudged message", err);
+            if (wait > 0 || (st != STORE_OK && st != STORE_NOT_FOUND)) {
+                r->next = keep; /* its turn comes (rate) or the database returns */
+                keep = r;
+            } else {
+                free(r);
+            }
+            sender_flight_destroy(f);
+            r = next;
+            continue;
+        }
+        f->ws = w;
+        if (sender_flight_update(s, f, STAGE_REFRESH))
+            sender_flight_track(s, f);
+        else
+            sender_flight_destroy(f);
+        free(r);
+        r = next;
+    }
+    s->refreshes = keep;
 }
 
 /*

@@ -12,5 +12,7 @@
 
 /* Starts every request the pacing allows now; returns ms until the next may go (-1: none). */
 int64_t sender_dispatch_ready(sender *s, int64_t now);
+/* Refreshes the messages whose nudges all ended (sender_refresh_request), once written. */
+void sender_refresh_ready(sender *s, int64_t now);
 
 #endif

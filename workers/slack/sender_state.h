@@ -27,6 +27,8 @@
 #include "workers/slack/sender_db.h"
 #include "workers/slack/sender_stats.h"
 
+#include "store/messages.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +37,9 @@
 
 typedef struct sender sender;
 
+/* NOTIFY channel herald-api uses when it inserts pending rows (nudges); payload: team id. */
+#define SENDER_WAKE_CHANNEL "herald_wake"
+
 /* A 429 on this many distinct channels of one workspace within the window
  * means the workspace-wide limit, not a channel's. */
 #define WS429_CHANNELS  3
@@ -42,10 +47,15 @@ typedef struct sender sender;
 
 typedef struct sender_metrics {
     metrics_counter *consumed, *deadlettered, *requests, *rate_limited, *retries, *deliveries,
-        *digests, *folded, *revoked, *refreshes, *reconciled;
+        *digests, *folded, *revoked, *refreshes, *reconciled, *resolves, *nudges, *updates;
     metrics_histogram *latency;
     metrics_gauge *channels_waiting, *queued, *in_flight, *oldest_pending;
 } sender_metrics;
+
+/* What a delivery does (deliveries.kind): a message of its own (or a thread reply,
+ * or a line of a digest); the edit of the notification a passing result resolves;
+ * a direct message nudging one failing user. */
+typedef enum job_dkind { JOB_NOTIFY = 0, JOB_RESOLVE, JOB_NUDGE } job_dkind;
 
 /* One delivery in memory. */
 typedef struct job {
@@ -56,7 +66,9 @@ typedef struct job {
     char *team_id;
     char *destination; /* as routed: channel id, #name, email or user id */
     bool is_email;     /* needs users.lookupByEmail before posting */
-    char *kind;        /* check_result, collection_event, test */
+    char *kind;        /* events.kind: check_result, collection_event, test, nudge */
+    job_dkind dk;
+    char ref_event_id[37]; /* resolve, nudge: the notification's event */
     char *event_json;
     event *ev; /* parsed on first use */
     int64_t routed_ms;
@@ -89,6 +101,7 @@ typedef struct ws_entry {
     int64_t expires_at_ms;    /* wall clock; 0: the token does not expire */
     int64_t refresh_retry_ms; /* monotonic: no refresh attempt before (after a transient failure) */
     ratelimit_bucket lookups;
+    ratelimit_bucket updates; /* chat.update (Tier 3): resolves and message refreshes */
     /* Recent 429s: which channels, when (workspace-wide detection). */
     int64_t r429_ms[WS429_CHANNELS * 2];
     char r429_chan[WS429_CHANNELS * 2][96];
@@ -105,7 +118,9 @@ typedef struct user_entry {
     int64_t expires_ms;
 } user_entry;
 
-typedef enum flight_stage { STAGE_LOOKUP, STAGE_POST } flight_stage;
+/* STAGE_UPDATE: a resolve's chat.update (then maybe its thread reply, STAGE_POST);
+ * STAGE_REFRESH: a message refresh after its nudges ended (no jobs, no channel). */
+typedef enum flight_stage { STAGE_LOOKUP, STAGE_POST, STAGE_UPDATE, STAGE_REFRESH } flight_stage;
 
 /* One request to Slack for one channel (one delivery, or a digest of many). */
 typedef struct flight {
@@ -127,10 +142,27 @@ typedef struct flight {
     bool token_retried; /* token_expired was answered once: refreshed and sent again */
     const sender_db_target *target;
     render_output msg;
+    /* A resolve: the edit (chat.update of upd), then the resolved reply in msg when
+     * reply_after; sent_channel/sent_ts: recorded on the resolve delivery. */
+    message_update upd;
+    bool has_update;
+    bool update_token; /* planning took a token of ws->updates (a resolve) */
+    bool reply_after;
+    char sent_channel[64];
+    char sent_ts[64];
+    int64_t refresh_target_id; /* STAGE_REFRESH: the notification's target */
 } flight;
 
+/* A notification whose nudges may all be done: its message is refreshed. */
+typedef struct refresh_req {
+    struct refresh_req *next;
+    char event_id[37];
+    int64_t target_id;
+    int64_t not_before_ms; /* monotonic: rate-limited until */
+} refresh_req;
+
 /* An outcome whose PostgreSQL write failed (database away): retried until it lands. */
-typedef enum outcome_kind { OUT_SENT, OUT_RETRY, OUT_FAILED } outcome_kind;
+typedef enum outcome_kind { OUT_SENT, OUT_RETRY, OUT_FAILED, OUT_SUPPRESSED } outcome_kind;
 typedef struct outcome {
     struct outcome *next;
     outcome_kind kind;
@@ -187,6 +219,11 @@ struct sender {
     flight *flights; /* in flight, for the shutdown */
     size_t in_flight;
     outcome *pending, **pending_tail;
+    refresh_req *refreshes; /* messages to refresh once the outcomes before are written */
+
+    /* LISTEN herald_wake: workspaces whose pending rows are to be leased at once. */
+    char **woken;
+    size_t nwoken;
 
     int64_t next_poll_ms;
     int64_t next_housekeeping_ms;

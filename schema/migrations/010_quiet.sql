@@ -91,6 +91,64 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE '' END
 $$;
 
+-- The rollups count every kind; the target's last success and last error
+-- leave nudges out (009's function, with that one change).
+CREATE OR REPLACE FUNCTION herald_deliveries_stats() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM herald_stats_apply(array_agg(target_id), array_agg(hour), array_agg(state),
+                                   array_agg(error_code), array_agg(n), array_agg(folded))
+          FROM (SELECT target_id, date_trunc('hour', created_at) AS hour, state,
+                       herald_stats_error_code(state, last_error_code) AS error_code,
+                       count(*)::int AS n, count(digest_size)::int AS folded
+                  FROM new_rows GROUP BY 1, 2, 3, 4) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM herald_stats_apply(array_agg(target_id), array_agg(hour), array_agg(state),
+                                   array_agg(error_code), array_agg(n), array_agg(folded))
+          FROM (SELECT target_id, hour, state, error_code,
+                       sum(n)::int AS n, sum(folded)::int AS folded
+                  FROM (SELECT target_id, date_trunc('hour', created_at) AS hour, state,
+                               herald_stats_error_code(state, last_error_code) AS error_code,
+                               1 AS n, (digest_size IS NOT NULL)::int AS folded
+                          FROM new_rows
+                        UNION ALL
+                        SELECT target_id, date_trunc('hour', created_at), state,
+                               herald_stats_error_code(state, last_error_code),
+                               -1, -(digest_size IS NOT NULL)::int
+                          FROM old_rows) x
+                 GROUP BY 1, 2, 3, 4) d;
+    ELSE -- DELETE
+        IF current_setting('herald.pruning', true) = 'on' THEN
+            RETURN NULL;
+        END IF;
+        PERFORM herald_stats_apply(array_agg(target_id), array_agg(hour), array_agg(state),
+                                   array_agg(error_code), array_agg(n), array_agg(folded))
+          FROM (SELECT target_id, date_trunc('hour', created_at) AS hour, state,
+                       herald_stats_error_code(state, last_error_code) AS error_code,
+                       -count(*)::int AS n, -count(digest_size)::int AS folded
+                  FROM old_rows GROUP BY 1, 2, 3, 4) d;
+        RETURN NULL;
+    END IF;
+
+    -- Last success and last error on the target row, only ever forward (the
+    -- sender's own update of the same statement wrote the same time: no
+    -- second row version then). A nudge is a direct message to someone else
+    -- than the target's destination: its outcome says nothing of the target.
+    UPDATE targets t SET last_success_at = x.at
+      FROM (SELECT target_id, max(sent_at) AS at FROM new_rows
+             WHERE state = 'sent' AND sent_at IS NOT NULL AND kind <> 'nudge' GROUP BY 1) x
+     WHERE t.id = x.target_id AND (t.last_success_at IS NULL OR t.last_success_at < x.at);
+    UPDATE targets t SET last_error_at = x.at, last_error_code = x.code, last_error = x.msg
+      FROM (SELECT DISTINCT ON (target_id) target_id, updated_at AS at,
+                   last_error_code AS code, last_error AS msg
+              FROM new_rows WHERE state = 'failed' AND kind <> 'nudge'
+             ORDER BY target_id, updated_at DESC) x
+     WHERE t.id = x.target_id AND (t.last_error_at IS NULL OR t.last_error_at < x.at);
+    RETURN NULL;
+END
+$$;
+
 -- Health gains suppressed_24h (a new last column: the view's readers by name
 -- are unchanged).
 CREATE OR REPLACE VIEW target_delivery_health AS

@@ -17,6 +17,7 @@
 #include "workers/api/api_install.h"
 #include "workers/api/api_pool.h"
 #include "workers/api/api_session.h"
+#include "workers/api/api_silences.h"
 #include "workers/api/api_targets.h"
 #include "workers/api/api_workspaces.h"
 
@@ -213,6 +214,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_deliveries_register(s);
     api_activity_register(s);
     api_checks_register(s);
+    api_silences_register(s);
     api_console_register(s);
     return s;
 fail:

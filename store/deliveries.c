@@ -17,23 +17,34 @@
 #define MS_D_UPDATED MS("d.updated_at")
 #define MS_D_SENT    MS("d.sent_at")
 
-bool store_delivery_state_valid(const char *s)
+static bool word_in(const char *s, const char *const *words, size_t n)
 {
-    static const char *const states[] = {"pending", "sending", "retrying", "sent", "failed"};
-    if (!s)
-        return false;
-    for (size_t i = 0; i < ARRAY_LEN(states); i++)
-        if (!strcmp(s, states[i]))
+    for (size_t i = 0; s && i < n; i++)
+        if (!strcmp(s, words[i]))
             return true;
     return false;
 }
 
+bool store_delivery_state_valid(const char *s)
+{
+    static const char *const states[] = {"pending", "sending", "retrying",
+                                         "sent",    "failed",  "suppressed"};
+    return word_in(s, states, ARRAY_LEN(states));
+}
+
+bool store_delivery_kind_valid(const char *s)
+{
+    static const char *const kinds[] = {"notify", "resolve", "nudge"};
+    return word_in(s, kinds, ARRAY_LEN(kinds));
+}
+
 #define DELIVERY_SELECT                                                                            \
     "SELECT d.id, d.event_id, d.target_id, t.name, d.tenant_id, e.kind, "                          \
-    " COALESCE(e.check_type, e.payload->'check'->>'type'), "                                       \
+    " COALESCE(e.check_type, e.payload->'check'->>'type', e.payload->>'check_type'), "             \
     " COALESCE(e.payload->'integration'->>'name', e.payload->'integration'->>'id'), "              \
     " CASE WHEN e.kind = 'collection_event' THEN e.payload->>'status' END, "                       \
-    " d.state, d.attempts, " MS_D_NEXT ", d.last_error_code, d.last_error, "                       \
+    " d.state, d.kind, d.ref_event_id, d.attempts, " MS_D_NEXT                                     \
+    ", d.last_error_code, d.last_error, "                                                          \
     " d.slack_channel, d.slack_ts, " MS_D_CREATED ", " MS_D_UPDATED ", " MS_D_SENT " "             \
     "FROM deliveries d JOIN targets t ON t.id = d.target_id "                                      \
     "LEFT JOIN events e ON e.event_id = d.event_id "
@@ -41,12 +52,26 @@ bool store_delivery_state_valid(const char *s)
 #define D(ctype, member) COL(store_delivery, ctype, member)
 /* DELIVERY_SELECT's columns. */
 static const col delivery_cols[] = {
-    D(COL_I64, id),          D(COL_STR, event_id),      D(COL_I64, target_id),
-    D(COL_STR, target_name), D(COL_STR, tenant_id),     D(COL_STR, event_kind),
-    D(COL_STR, check_type),  D(COL_STR, integration),   D(COL_STR, collection_status),
-    D(COL_STR, state),       D(COL_INT, attempts),      D(COL_I64, next_attempt_at_ms),
-    D(COL_STR, error_code),  D(COL_STR, error),         D(COL_STR, slack_channel),
-    D(COL_STR, slack_ts),    D(COL_I64, created_at_ms), D(COL_I64, updated_at_ms),
+    D(COL_I64, id),
+    D(COL_STR, event_id),
+    D(COL_I64, target_id),
+    D(COL_STR, target_name),
+    D(COL_STR, tenant_id),
+    D(COL_STR, event_kind),
+    D(COL_STR, check_type),
+    D(COL_STR, integration),
+    D(COL_STR, collection_status),
+    D(COL_STR, state),
+    D(COL_STR, kind),
+    D(COL_STR, ref_event_id),
+    D(COL_INT, attempts),
+    D(COL_I64, next_attempt_at_ms),
+    D(COL_STR, error_code),
+    D(COL_STR, error),
+    D(COL_STR, slack_channel),
+    D(COL_STR, slack_ts),
+    D(COL_I64, created_at_ms),
+    D(COL_I64, updated_at_ms),
     D(COL_I64, sent_at_ms),
 };
 #undef D
@@ -71,10 +96,13 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
     out->items = NULL;
     out->n = 0;
     if (f->state && !store_delivery_state_valid(f->state))
-        return store_fail(
-            STORE_INVALID, errstr, errstr_size,
-            "state: %s is not a delivery state (pending, sending, retrying, sent, failed)",
-            store_quote(f->state, q, sizeof q));
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "state: %s is not a delivery state (" STORE_DELIVERY_STATES ")",
+                          store_quote(f->state, q, sizeof q));
+    if (f->kind && !store_delivery_kind_valid(f->kind))
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "kind: %s is not a delivery kind (" STORE_DELIVERY_KINDS ")",
+                          store_quote(f->kind, q, sizeof q));
     int limit = f->limit ? f->limit : STORE_DELIVERIES_DEFAULT_LIMIT;
     if (limit < 1 || limit > STORE_DELIVERIES_MAX_LIMIT)
         return store_fail(STORE_INVALID, errstr, errstr_size, "limit: %d is not from 1 to %d",
@@ -88,7 +116,7 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
     store_i64_text(f->before_id, before_s);
     snprintf(limit_s, sizeof limit_s, "%d", limit);
     snprintf(offset_s, sizeof offset_s, "%d", f->offset);
-    const char *p[7] = {
+    const char *p[8] = {
         f->tenant,
         f->target_id ? target_s : NULL,
         f->state,
@@ -96,6 +124,7 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
         f->before_id ? before_s : NULL,
         limit_s,
         offset_s,
+        f->kind,
     };
     /* libpq's unnamed statements are planned with the actual values, so the
      * "$n IS NULL OR" arms fold away and the indexes still serve. The keyset
@@ -107,6 +136,7 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
         "WHERE ($1::text IS NULL OR d.tenant_id = $1) "
         "AND ($2::int8 IS NULL OR d.target_id = $2) "
         "AND ($3::text IS NULL OR d.state = $3) "
+        "AND ($8::text IS NULL OR d.kind = $8) "
         "AND ($4::int8 IS NULL OR d.created_at >= to_timestamp($4::int8 / 1000.0)) "
         "AND ($5::int8 IS NULL "
         "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5) "
@@ -114,7 +144,7 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
         "                                WHERE b.id >= $5 ORDER BY b.id LIMIT 1)) "
         "ORDER BY d.created_at DESC, d.id DESC LIMIT $6 OFFSET $7";
     void *items;
-    store_status st = store_query_rows(conn, "listing deliveries", sql, 7, p, delivery_row,
+    store_status st = store_query_rows(conn, "listing deliveries", sql, 8, p, delivery_row,
                                        sizeof *out->items, &items, &out->n, errstr, errstr_size);
     out->items = items;
     return st;

@@ -15,11 +15,12 @@
 #define STORE_DELIVERIES_DEFAULT_LIMIT 50
 #define STORE_DELIVERIES_MAX_LIMIT     1000
 
-/* Fields (for STORE_INVALID): state, limit, offset. Zero/NULL members do not filter. */
+/* Fields (for STORE_INVALID): state, kind, limit, offset. Zero/NULL members do not filter. */
 typedef struct store_delivery_filter {
     const char *tenant;
     int64_t target_id;
-    const char *state; /* pending, sending, retrying, sent, failed */
+    const char *state; /* pending, sending, retrying, sent, failed, suppressed */
+    const char *kind;  /* notify, resolve, nudge */
     int64_t since_ms;  /* created at or after */
     int64_t before_id; /* keyset pagination: only deliveries older than this one */
     int limit;         /* 0: STORE_DELIVERIES_DEFAULT_LIMIT; at most the max */
@@ -36,7 +37,9 @@ typedef struct store_delivery {
     char *check_type;        /* may be NULL: check results */
     char *integration;       /* may be NULL: collection events (integration name or id) */
     char *collection_status; /* may be NULL: succeeded / failed */
-    char *state;
+    char *state;             /* suppressed: error_code is the reason, error says it in words */
+    char *kind;              /* notify, resolve (edits the notification of ref_event_id), nudge */
+    char *ref_event_id;      /* may be NULL: resolve and nudge deliveries only */
     int attempts;
     int64_t next_attempt_at_ms;
     char *error_code;    /* may be NULL */
@@ -64,8 +67,15 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
 store_status store_delivery_get(PGconn *conn, const char *tenant, int64_t id, store_delivery **out,
                                 char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
-/* True for pending, sending, retrying, sent, failed. */
+/* True for pending, sending, retrying, sent, failed, suppressed. */
 bool store_delivery_state_valid(const char *state);
+
+/* The states, for messages: "pending, sending, retrying, sent, failed or suppressed". */
+#define STORE_DELIVERY_STATES "pending, sending, retrying, sent, failed or suppressed"
+
+/* True for notify, resolve, nudge. */
+bool store_delivery_kind_valid(const char *kind);
+#define STORE_DELIVERY_KINDS "notify, resolve or nudge"
 
 /* ---- test deliveries (heraldctl test, POST /targets/{id}/test) */
 

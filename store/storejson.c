@@ -53,7 +53,8 @@ typedef enum field_type {
     F_I64,  /* int64_t: number */
     F_LONG, /* long: number */
     F_INT,  /* int: number */
-    F_BOOL  /* bool */
+    F_BOOL, /* bool */
+    F_ID    /* int64_t: number, or null for 0 (an optional reference) */
 } field_type;
 
 typedef struct field {
@@ -87,6 +88,12 @@ static void add_fields(cJSON *o, const void *base, const field *f, size_t n)
             break;
         case F_BOOL:
             cJSON_AddBoolToObject(o, f[i].key, *(const bool *)m);
+            break;
+        case F_ID:
+            if (*(const int64_t *)m)
+                add_num(o, f[i].key, *(const int64_t *)m);
+            else
+                cJSON_AddNullToObject(o, f[i].key);
             break;
         }
     }
@@ -141,8 +148,18 @@ static const field target_fields_after[] = {
     T("enabled", F_BOOL, enabled),
     T("digest", F_BOOL, digest_enabled),
     T("thread_repeats", F_BOOL, thread_repeats),
+};
+/* After the settings. */
+static const field target_fields_times[] = {
     T("created_at", F_TIME, created_at_ms),
     T("updated_at", F_TIME, updated_at_ms),
+};
+static const field target_settings_fields[] = {
+    T("min_severity", F_STR, min_severity),
+    T("repeat_policy", F_STR, repeat_policy),
+    T("repeat_interval_seconds", F_ID, repeat_interval_s),
+    T("notify_resolved", F_BOOL, notify_resolved),
+    T("nudge_enabled", F_BOOL, nudge_enabled),
 };
 #undef T
 
@@ -152,9 +169,14 @@ static const field health_fields[] = {
     H("retrying_24h", F_LONG, retrying_24h),      H("sent_24h", F_LONG, sent_24h),
     H("failed_24h", F_LONG, failed_24h),          H("last_success_at", F_TIME, last_success_at_ms),
     H("last_error_at", F_TIME, last_error_at_ms), H("last_error_code", F_STR, last_error_code),
-    H("last_error", F_STR, last_error),
+    H("last_error", F_STR, last_error),           H("suppressed_24h", F_LONG, suppressed_24h),
 };
 #undef H
+
+void storejson_target_settings(cJSON *o, const store_target *t)
+{
+    add_fields(o, t, target_settings_fields, NFIELDS(target_settings_fields));
+}
 
 cJSON *storejson_target(const store_target *t)
 {
@@ -171,6 +193,8 @@ cJSON *storejson_target(const store_target *t)
     for (size_t i = 0; i < t->n_checks; i++)
         cJSON_AddItemToArray(checks, cJSON_CreateString(t->checks[i]));
     add_fields(o, t, target_fields_after, NFIELDS(target_fields_after));
+    storejson_target_settings(o, t);
+    add_fields(o, t, target_fields_times, NFIELDS(target_fields_times));
     add_fields(cJSON_AddObjectToObject(o, "health"), &t->health, health_fields,
                NFIELDS(health_fields));
     return o;
@@ -188,6 +212,8 @@ static const field delivery_fields[] = {
     D("integration", F_STR, integration),
     D("collection_status", F_STR, collection_status),
     D("state", F_STR, state),
+    D("kind", F_STR, kind),
+    D("ref_event_id", F_STR, ref_event_id),
     D("attempts", F_INT, attempts),
     D("next_attempt_at", F_TIME, next_attempt_at_ms),
     D("error_code", F_STR, error_code),
@@ -204,6 +230,34 @@ cJSON *storejson_delivery(const store_delivery *d)
 {
     cJSON *o = cJSON_CreateObject();
     add_fields(o, d, delivery_fields, NFIELDS(delivery_fields));
+    return o;
+}
+
+#define S(key, ftype, member) FIELD(store_silence, key, ftype, member)
+static const field silence_fields[] = {
+    S("id", F_I64, id),
+    S("tenant_id", F_STR, tenant_id),
+    S("check_type", F_STR, check_type),
+    S("target_id", F_ID, target_id),
+    S("target_name", F_STR, target_name),
+    S("team_id", F_STR, team_id),
+    S("starts_at", F_TIME, starts_at_ms),
+    S("ends_at", F_TIME, ends_at_ms),
+    S("author", F_STR, author),
+    S("reason", F_STR, reason),
+    S("created_at", F_TIME, created_at_ms),
+    S("expired_at", F_TIME, expired_at_ms),
+    S("expired_by", F_STR, expired_by),
+    S("created_from_event_id", F_STR, created_from_event_id),
+    S("active", F_BOOL, active),
+};
+#undef S
+
+cJSON *storejson_silence(const store_silence *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_fields(o, s, silence_fields, NFIELDS(silence_fields));
+    add_str(o, "state", s->state);
     return o;
 }
 
@@ -230,5 +284,13 @@ cJSON *storejson_deliveries(const store_deliveries *l)
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < l->n; i++)
         cJSON_AddItemToArray(a, storejson_delivery(&l->items[i]));
+    return a;
+}
+
+cJSON *storejson_silences(const store_silences *l)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < l->n; i++)
+        cJSON_AddItemToArray(a, storejson_silence(&l->items[i]));
     return a;
 }

@@ -43,6 +43,8 @@ static char *checks_join(char *const *v, size_t n)
     " t.description, t.destination, t.destination_kind, t.destination_resolved, "                  \
     " t.use_failed_check, t.use_data_collection, t.enabled, "                                      \
     " t.digest_enabled, t.thread_repeats, "                                                        \
+    " t.min_severity, t.repeat_policy, t.repeat_interval_s, t.notify_resolved, t.nudge_enabled, "  \
+    " h.suppressed_24h, "                                                                          \
     " (SELECT string_agg(c.check_type, ',' ORDER BY c.check_type) FROM target_checks c "           \
     "   WHERE c.target_id = t.id), " MS_T_CREATED ", " MS_T_UPDATED ", "                           \
     " h.pending_24h, h.sending_24h, h.retrying_24h, h.sent_24h, h.failed_24h, "                    \
@@ -92,7 +94,13 @@ static const col target_cols[] = {
     T(COL_BOOL, enabled),
     T(COL_BOOL, digest_enabled),
     T(COL_BOOL, thread_repeats),
-    T(COL_SKIP, checks), /* 15 */
+    T(COL_STR, min_severity),
+    T(COL_STR, repeat_policy),
+    T(COL_I64, repeat_interval_s),
+    T(COL_BOOL, notify_resolved),
+    T(COL_BOOL, nudge_enabled),
+    T(COL_LONG, health.suppressed_24h),
+    T(COL_SKIP, checks), /* CHECKS_COL */
     T(COL_I64, created_at_ms),
     T(COL_I64, updated_at_ms),
     T(COL_LONG, health.pending_24h),
@@ -106,6 +114,7 @@ static const col target_cols[] = {
     T(COL_STR, health.last_error),
 };
 #undef T
+#define CHECKS_COL 21
 
 static void target_dispose(store_target *t)
 {
@@ -128,7 +137,7 @@ static void target_row(const PGresult *r, int i, void *item)
     else
         t->destination_kind = STORE_DEST_CHANNEL_ID;
     t->uses = get_uses(r, i, 10);
-    split_checks(PQgetisnull(r, i, 15) ? NULL : PQgetvalue(r, i, 15), t);
+    split_checks(PQgetisnull(r, i, CHECKS_COL) ? NULL : PQgetvalue(r, i, CHECKS_COL), t);
 }
 
 store_status store_target_list(PGconn *conn, const char *tenant, store_targets *out, char *errstr,
@@ -279,6 +288,15 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
     if (in->description && strlen(in->description) > STORE_MAX_DESCRIPTION)
         return store_fail(STORE_INVALID, errstr, errstr_size, "description: longer than %d bytes",
                           STORE_MAX_DESCRIPTION);
+    const char *policy;
+    int64_t interval_s;
+    char interval_text[24];
+    if ((in->min_severity &&
+         (st = store_min_severity_check(in->min_severity, errstr, errstr_size))) ||
+        (st = store_repeat_resolve(in->repeat_policy, in->repeat_interval_s, "every", 0, &policy,
+                                   &interval_s, errstr, errstr_size)))
+        return st;
+    store_i64_text(interval_s, interval_text);
     if ((st = store_destination_parse(in->destination, &kind, errstr, errstr_size)) ||
         (st = check_uses(in->uses, errstr, errstr_size)) ||
         (st = store_checks_normalise(in->checks, in->n_checks, &checks, &nchecks, errstr,
@@ -293,7 +311,7 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
         (st = workspace_usable(conn, in->workspace, errstr, errstr_size)) ||
         (st = name_free(conn, in->tenant, in->name, 0, errstr, errstr_size)))
         goto out;
-    const char *p[12] = {
+    const char *p[17] = {
         in->tenant,
         in->workspace,
         in->name,
@@ -307,14 +325,21 @@ store_status store_target_create(PGconn *conn, const store_target_input *in, int
         store_bool_text(in->enabled != 0),
         store_bool_text(in->digest != STORE_OFF),
         store_bool_text(in->thread_repeats == STORE_ON),
+        in->min_severity ? in->min_severity : "low",
+        policy,
+        interval_s ? interval_text : NULL,
+        store_bool_text(in->notify_resolved != STORE_OFF),
+        store_bool_text(in->nudge == STORE_ON),
     };
     char sqlstate[6];
     r = store_run(conn, what,
                   "INSERT INTO targets (tenant_id, team_id, name, description, destination, "
                   " destination_kind, destination_resolved, use_failed_check, use_data_collection, "
-                  " enabled, digest_enabled, thread_repeats) "
-                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                  12, p, sqlstate, errstr, errstr_size);
+                  " enabled, digest_enabled, thread_repeats, min_severity, repeat_policy, "
+                  " repeat_interval_s, notify_resolved, nudge_enabled) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                  " $17) RETURNING id",
+                  17, p, sqlstate, errstr, errstr_size);
     if (!r) {
         st = !strcmp(sqlstate, "23505") ? name_race(in->tenant, in->name, errstr, errstr_size)
                                         : STORE_DB;
@@ -356,6 +381,8 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         return st;
     if (in->uses && (st = check_uses(in->uses, errstr, errstr_size)))
         return st;
+    if (in->min_severity && (st = store_min_severity_check(in->min_severity, errstr, errstr_size)))
+        return st;
     if (in->set_checks && (st = store_checks_normalise(in->checks, in->n_checks, &checks, &nchecks,
                                                        errstr, errstr_size)))
         return st;
@@ -365,7 +392,8 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
     const char *p2[2] = {tenant, ids};
     if ((st = store_run_row(conn, what,
                             "SELECT t.tenant_id, t.use_failed_check, t.use_data_collection, "
-                            " (SELECT count(*) FROM target_checks c WHERE c.target_id = t.id) "
+                            " (SELECT count(*) FROM target_checks c WHERE c.target_id = t.id), "
+                            " t.repeat_policy, t.repeat_interval_s "
                             "FROM targets t WHERE t.id = $2 AND t.deleted_at IS NULL "
                             " AND ($1::text IS NULL OR t.tenant_id = $1) FOR UPDATE",
                             2, p2, &r, errstr, errstr_size, "no target %s", ids)))
@@ -373,7 +401,25 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
     char *target_tenant = store_get_str(r, 0, 0);
     unsigned uses = get_uses(r, 0, 1);
     long existing_checks = (long)store_get_i64(r, 0, 3);
+    /* The repeat settings hang together (targets_repeat_interval_check): resolve the
+     * given ones against the current ones for an error that says what is missing. */
+    bool set_repeat = in->repeat_policy || in->repeat_interval_s;
+    const char *policy = NULL;
+    int64_t interval_s = 0;
+    char interval_text[24];
+    st = set_repeat ? store_repeat_resolve(in->repeat_policy, in->repeat_interval_s,
+                                           PQgetvalue(r, 0, 4), store_get_i64(r, 0, 5), &policy,
+                                           &interval_s, errstr, errstr_size)
+                    : STORE_OK;
+    /* policy points into r only when it is the current one: copy it out first. */
+    char policy_buf[16];
+    snprintf(policy_buf, sizeof policy_buf, "%s", policy ? policy : "");
+    store_i64_text(interval_s, interval_text);
     PQclear(r);
+    if (st) {
+        free(target_tenant);
+        goto out;
+    }
     if (in->uses)
         uses = in->uses;
     long checks_after = in->set_checks ? (long)nchecks : existing_checks;
@@ -396,7 +442,7 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         goto out;
     }
 
-    const char *p[12] = {
+    const char *p[18] = {
         ids,
         in->name,
         in->description,
@@ -409,6 +455,12 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         store_bool_text(in->destination),
         in->digest ? store_bool_text(in->digest == STORE_ON) : NULL,
         in->thread_repeats ? store_bool_text(in->thread_repeats == STORE_ON) : NULL,
+        in->min_severity,
+        store_bool_text(set_repeat),
+        set_repeat ? policy_buf : NULL,
+        set_repeat && interval_s ? interval_text : NULL,
+        in->notify_resolved ? store_bool_text(in->notify_resolved == STORE_ON) : NULL,
+        in->nudge ? store_bool_text(in->nudge == STORE_ON) : NULL,
     };
     char sqlstate[6];
     r = store_run(
@@ -425,9 +477,14 @@ store_status store_target_update(PGconn *conn, const char *tenant, int64_t id,
         " use_data_collection = COALESCE($8::bool, use_data_collection), "
         " enabled = COALESCE($9::bool, enabled), "
         " digest_enabled = COALESCE($11::bool, digest_enabled), "
-        " thread_repeats = COALESCE($12::bool, thread_repeats), updated_at = now() "
+        " thread_repeats = COALESCE($12::bool, thread_repeats), "
+        " min_severity = COALESCE($13, min_severity), "
+        " repeat_policy = CASE WHEN $14::bool THEN $15 ELSE repeat_policy END, "
+        " repeat_interval_s = CASE WHEN $14::bool THEN $16::int ELSE repeat_interval_s END, "
+        " notify_resolved = COALESCE($17::bool, notify_resolved), "
+        " nudge_enabled = COALESCE($18::bool, nudge_enabled), updated_at = now() "
         "WHERE id = $1",
-        12, p, sqlstate, errstr, errstr_size);
+        18, p, sqlstate, errstr, errstr_size);
     if (!r) {
         st = !strcmp(sqlstate, "23505") && in->name
                  ? name_race(target_tenant, in->name, errstr, errstr_size)

@@ -17,6 +17,7 @@
  * (view target_delivery_health). */
 typedef struct store_target_health {
     long pending_24h, sending_24h, retrying_24h, sent_24h, failed_24h;
+    long suppressed_24h; /* kept quiet by the floor, a silence or the repeat policy */
     int64_t last_success_at_ms;
     int64_t last_error_at_ms;
     char *last_error_code; /* may be NULL */
@@ -40,6 +41,11 @@ typedef struct store_target {
     bool thread_repeats; /* repeats of a still-failing check go in its thread (default off) */
     char **checks;       /* check filter, sorted; n_checks == 0: every check */
     size_t n_checks;
+    char *min_severity;        /* low, medium, high, critical (migration 010) */
+    char *repeat_policy;       /* every, on_change, interval */
+    int64_t repeat_interval_s; /* > 0 exactly when repeat_policy is interval */
+    bool notify_resolved;      /* edit the message when the check passes again (default on) */
+    bool nudge_enabled;        /* a "Nudge failing users" button (default off) */
     int64_t created_at_ms;
     int64_t updated_at_ms;
     store_target_health health;
@@ -55,7 +61,8 @@ void store_targets_dispose(store_targets *l);
 
 /*
  * Create and update input. Fields (for STORE_INVALID): tenant, workspace,
- * name, description, destination, uses, checks.
+ * name, description, destination, uses, checks, min_severity, repeat_policy,
+ * repeat_interval_seconds.
  * Create: tenant, workspace, name, destination and uses are required;
  * description NULL is ""; enabled < 0 is true; checks[0..n_checks) is the
  * filter (set_checks is ignored).
@@ -80,6 +87,13 @@ typedef struct store_target_input {
     int enabled;                 /* -1 unchanged (create: true), 0, 1 */
     store_toggle digest;         /* digest_enabled (migration 003; create default: on) */
     store_toggle thread_repeats; /* thread_repeats (migration 003; create default: off) */
+    /* Migration 010. NULL / 0 / STORE_KEEP: unchanged (create: low, every, on, off).
+     * repeat_interval_s alone implies the policy interval (store_repeat_resolve). */
+    const char *min_severity;
+    const char *repeat_policy;
+    int64_t repeat_interval_s;
+    store_toggle notify_resolved;
+    store_toggle nudge;
 } store_target_input;
 
 /*

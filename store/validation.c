@@ -7,6 +7,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,7 +201,7 @@ const char *store_uses_format(unsigned uses, char *buf, size_t buf_size)
     return buf;
 }
 
-static bool is_check_type(const char *s)
+bool store_is_check_type(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > STORE_MAX_CHECK_TYPE)
@@ -241,7 +242,7 @@ store_status store_checks_normalise(const char *const *checks, size_t n, char **
         return STORE_OK;
     char **v = xcalloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++) {
-        if (!checks[i] || !is_check_type(checks[i])) {
+        if (!checks[i] || !store_is_check_type(checks[i])) {
             store_strv_destroy(v, i);
             return store_fail(STORE_INVALID, errstr, errstr_size,
                               "checks: %s is not a check type (letters, digits, _ . : -)",
@@ -278,7 +279,7 @@ store_status store_checks_parse(const char *csv, char ***checks, size_t *n, char
     bool too_long = false;
     store_status st = STORE_OK;
     while (next_item(&p, item, sizeof item, &too_long)) {
-        if (too_long || !is_check_type(item)) {
+        if (too_long || !store_is_check_type(item)) {
             st = store_fail(STORE_INVALID, errstr, errstr_size,
                             "checks: %s is not a check type (letters, digits, _ . : -)",
                             store_quote(item, q, sizeof q));
@@ -296,4 +297,90 @@ store_status store_checks_parse(const char *csv, char ***checks, size_t *n, char
 out:
     store_strv_destroy(raw, cnt);
     return st;
+}
+
+/* ================================================================ severity floor, repeat policy */
+
+/* True when v is one of the n words; else the error "<field>: 'v': expected <list>". */
+static store_status one_of(const char *field, const char *v, const char *const *words, size_t n,
+                           const char *list, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (!strcmp(v, words[i]))
+            return STORE_OK;
+    char q[96];
+    return store_fail(STORE_INVALID, errstr, errstr_size, "%s: %s: expected %s", field,
+                      store_quote(v ? v : "", q, sizeof q), list);
+}
+
+store_status store_min_severity_check(const char *v, char *errstr, size_t errstr_size)
+{
+    static const char *const sev[] = {"low", "medium", "high", "critical"};
+    return one_of("min_severity", v, sev, ARRAY_LEN(sev), "low, medium, high or critical", errstr,
+                  errstr_size);
+}
+
+store_status store_repeat_policy_check(const char *v, char *errstr, size_t errstr_size)
+{
+    static const char *const pol[] = {"every", "on_change", "interval"};
+    return one_of("repeat_policy", v, pol, ARRAY_LEN(pol), "every, on_change or interval", errstr,
+                  errstr_size);
+}
+
+const char *store_duration_text(int64_t s, char *buf, size_t size)
+{
+    if (s > 0 && s % 86400 == 0)
+        snprintf(buf, size, "%" PRId64 "d", s / 86400);
+    else if (s > 0 && s % 3600 == 0)
+        snprintf(buf, size, "%" PRId64 "h", s / 3600);
+    else if (s > 0 && s % 60 == 0)
+        snprintf(buf, size, "%" PRId64 "m", s / 60);
+    else
+        snprintf(buf, size, "%" PRId64 "s", s);
+    return buf;
+}
+
+store_status store_repeat_interval_check(int64_t s, char *errstr, size_t errstr_size)
+{
+    char have[32], bound[32];
+    if (s < STORE_REPEAT_MIN_S)
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "repeat_interval_seconds: %" PRId64 " (%s): at least %d (%s)", s,
+                          store_duration_text(s, have, sizeof have), STORE_REPEAT_MIN_S,
+                          store_duration_text(STORE_REPEAT_MIN_S, bound, sizeof bound));
+    if (s > STORE_REPEAT_MAX_S)
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "repeat_interval_seconds: %" PRId64 " (%s): at most %d (%s)", s,
+                          store_duration_text(s, have, sizeof have), STORE_REPEAT_MAX_S,
+                          store_duration_text(STORE_REPEAT_MAX_S, bound, sizeof bound));
+    return STORE_OK;
+}
+
+store_status store_repeat_resolve(const char *policy, int64_t interval_s, const char *cur_policy,
+                                  int64_t cur_interval_s, const char **out_policy,
+                                  int64_t *out_interval_s, char *errstr, size_t errstr_size)
+{
+    store_status st;
+    if ((policy && (st = store_repeat_policy_check(policy, errstr, errstr_size))) ||
+        (interval_s && (st = store_repeat_interval_check(interval_s, errstr, errstr_size))))
+        return st;
+    const char *p = policy ? policy : interval_s ? "interval" : cur_policy;
+    if (strcmp(p, "interval") != 0) {
+        if (interval_s)
+            return store_fail(STORE_INVALID, errstr, errstr_size,
+                              "repeat_interval_seconds: only with repeat_policy interval (the "
+                              "policy is %s)",
+                              p);
+        *out_policy = p;
+        *out_interval_s = 0;
+        return STORE_OK;
+    }
+    int64_t iv = interval_s ? interval_s : !strcmp(cur_policy, "interval") ? cur_interval_s : 0;
+    if (iv == 0)
+        return store_fail(STORE_INVALID, errstr, errstr_size,
+                          "repeat_interval_seconds: required with repeat_policy interval (how "
+                          "often to notify again while a check keeps failing, e.g. 4h)");
+    *out_policy = p;
+    *out_interval_s = iv;
+    return STORE_OK;
 }

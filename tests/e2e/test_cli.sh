@@ -79,6 +79,37 @@ if [ -f "$HERALD_SOURCE_DIR/workers/heraldctl/main.c" ]; then
   [ "$rc" = 0 ] && grep -q -- '--channel' <<<"$out" ||
     e2e_fail "heraldctl target add --help: exit $rc, expected 0 and the --channel flag" "$out" "$err"
   e2e_ok "heraldctl target add --help"
+  # Issue 10: the target settings and silences refuse bad values before any
+  # database is needed, naming the flag and the value.
+  expect_bad "$ctl" "bad severity floor" "--min-severity: 'urgent': expected low, medium, high or critical" \
+    target update 1 --min-severity urgent
+  expect_bad "$ctl" "bad repeat policy" "--repeat: 'sometimes'" target update 1 --repeat sometimes
+  expect_bad "$ctl" "repeat interval too short" "--repeat-every: '30s': at least 1m" \
+    target update 1 --repeat-every 30s
+  expect_bad "$ctl" "bad toggle" "--nudge: 'maybe' is not on or off" target update 1 --nudge maybe
+  expect_bad "$ctl" "bad toggle" "--notify-resolved: 'yes'" target update 1 --notify-resolved yes
+  expect_bad "$ctl" "no end" "exactly one of --for DURATION, --until TIME or --forever" \
+    silence add --tenant acme --check weak_mfa --reason maintenance
+  expect_bad "$ctl" "two ends" "exactly one of" \
+    silence add --tenant acme --check weak_mfa --for 2h --forever --reason maintenance
+  expect_bad "$ctl" "bad end" "--until: 'tomorrow'" \
+    silence add --tenant acme --check weak_mfa --until tomorrow --reason maintenance
+  expect_bad "$ctl" "bad duration" "--for" silence add --tenant acme --check weak_mfa --for soon --reason x
+  expect_bad "$ctl" "bad silence id" "'x' is not a silence id" silence expire x
+  expect_bad "$ctl" "bad state" "--state: 'quiet'" deliveries --state quiet
+  expect_bad "$ctl" "bad kind" "--kind: 'ping'" deliveries --kind ping
+  for sub in add list show expire; do
+    run_cli "$ctl" silence "$sub" --help
+    [ "$rc" = 0 ] && grep -q 'usage' <<<"$out" ||
+      e2e_fail "heraldctl silence $sub --help: exit $rc, expected 0 and usage" "$out" "$err"
+  done
+  run_cli "$ctl" silence add --help
+  grep -q -- '--forever' <<<"$out" || e2e_fail "heraldctl silence add --help lacks --forever" "$out"
+  run_cli "$ctl" target update --help
+  for f in --min-severity --repeat-every --notify-resolved --nudge; do
+    grep -q -- "$f" <<<"$out" || e2e_fail "heraldctl target update --help lacks $f" "$out"
+  done
+  e2e_ok "heraldctl silence and target settings: --help"
 fi
 for prod in herald-checks herald-collect; do
   [ -f "$HERALD_SOURCE_DIR/producers/$prod.c" ] || continue

@@ -584,6 +584,10 @@ START_TEST(auth_required_on_every_endpoint)
         {"GET", "/api/v1/health"},
         {"GET", "/api/v1/checks"},
         {"PUT", "/api/v1/checks/weak_mfa/targets"},
+        {"GET", "/api/v1/silences"},
+        {"POST", "/api/v1/silences"},
+        {"GET", "/api/v1/silences/1"},
+        {"POST", "/api/v1/silences/1/expire"},
     };
     for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
         resp r;
@@ -946,6 +950,202 @@ START_TEST(tenant_tokens_are_isolated)
     api("GET", path, NULL, tok_acme, &r);
     ck_assert_int_eq(r.status, 200);
     resp_free(&r);
+}
+END_TEST
+
+/* ================================================================ quiet settings and silences */
+
+static long sql_long(const char *q);
+
+START_TEST(target_quiet_settings_round_trip)
+{
+    long id = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Quiet\","
+                                      "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"],"
+                                      "\"min_severity\":\"high\",\"repeat_interval_seconds\":14400,"
+                                      "\"notify_resolved\":false,\"nudge_enabled\":true}");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/targets/%ld", id);
+    resp r;
+    api("GET", path, NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = json_of(&r);
+    resp_free(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "min_severity")->valuestring, "high");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "repeat_policy")->valuestring, "interval");
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "repeat_interval_seconds")->valueint, 14400);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "notify_resolved")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "nudge_enabled")));
+    ck_assert(
+        cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "health"), "suppressed_24h")));
+    cJSON_Delete(j);
+
+    api("PATCH", path, "{\"repeat_policy\":\"on_change\",\"min_severity\":\"medium\"}", tok_acme,
+        &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "repeat_policy")->valuestring, "on_change");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "repeat_interval_seconds")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "min_severity")->valuestring, "medium");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "nudge_enabled")));
+    cJSON_Delete(j);
+
+    expect_error("PATCH", path, "{\"min_severity\":\"urgent\"}", tok_acme, 400, "min_severity",
+                 "'urgent': expected low, medium, high or critical");
+    expect_error("PATCH", path, "{\"repeat_policy\":\"sometimes\"}", tok_acme, 400, "repeat_policy",
+                 "expected every, on_change or interval");
+    expect_error("PATCH", path, "{\"repeat_interval_seconds\":30}", tok_acme, 400,
+                 "repeat_interval_seconds", "at least 60");
+    expect_error("PATCH", path, "{\"repeat_interval_seconds\":\"4h\"}", tok_acme, 400,
+                 "repeat_interval_seconds", "whole number");
+    expect_error("PATCH", path, "{\"repeat_policy\":\"interval\"}", tok_acme, 400,
+                 "repeat_interval_seconds", "required");
+    expect_error("PATCH", path, "{\"notify_resolved\":\"yes\"}", tok_acme, 400, "notify_resolved",
+                 "true or false");
+    expect_error("PATCH", path, "{\"nudge\":true}", tok_acme, 400, "nudge", "unknown field");
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM targets WHERE name = 'Quiet' AND "
+                              "min_severity = 'medium' AND repeat_policy = 'on_change'"),
+                     1);
+}
+END_TEST
+
+START_TEST(silences_crud_and_isolation)
+{
+    long tid =
+        create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Hush\","
+                                "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"check_type\":\"weak_mfa\",\"target_id\":%ld,\"duration_seconds\":7200,"
+             "\"reason\":\"maintenance\"}",
+             tid);
+    resp r;
+    api("POST", "/api/v1/silences", body, tok_acme, &r);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    char loc[128];
+    ck_assert(header(&r, "Location", loc, sizeof loc));
+    cJSON *j = json_of(&r);
+    resp_free(&r);
+    long sid = (long)cJSON_GetObjectItem(j, "id")->valuedouble;
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "tenant_id")->valuestring, "acme");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "check_type")->valuestring, "weak_mfa");
+    ck_assert_int_eq((long)cJSON_GetObjectItem(j, "target_id")->valuedouble, tid);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "team_id")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "author")->valuestring, "api:acme admin");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "reason")->valuestring, "maintenance");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "active")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "starts_at")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "ends_at")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "expired_at")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "expired_by")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "created_at")));
+    cJSON_Delete(j);
+    char path[128], expire[160];
+    snprintf(path, sizeof path, "/api/v1/silences/%ld", sid);
+    snprintf(expire, sizeof expire, "%s/expire", path);
+    ck_assert_str_eq(loc, path);
+
+    /* A mute: ends_at null, said explicitly. */
+    api("POST", "/api/v1/silences",
+        "{\"team_id\":\"T0FAKE01\",\"ends_at\":null,\"reason\":\"noisy workspace\"}", tok_acme, &r);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    j = json_of(&r);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "ends_at")));
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* globex sees none of acme's silences and cannot expire them. */
+    api("GET", "/api/v1/silences?state=all", NULL, tok_globex, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"items\":[]"));
+    resp_free(&r);
+    expect_error("GET", path, NULL, tok_globex, 404, NULL, "no silence");
+    expect_error("POST", expire, NULL, tok_globex, 404, NULL, "no silence");
+    expect_error("GET", "/api/v1/silences?tenant=acme", NULL, tok_globex, 403, "tenant", NULL);
+    expect_error("POST", "/api/v1/silences",
+                 "{\"tenant_id\":\"acme\",\"check_type\":\"x\",\"duration_seconds\":60,"
+                 "\"reason\":\"r\"}",
+                 tok_globex, 403, "tenant_id", NULL);
+    /* ...nor silence acme's target or a workspace it is not linked to. */
+    expect_error("POST", "/api/v1/silences", body, tok_globex, 400, "target_id", "has no target");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"team_id\":\"T0FAKE01\",\"duration_seconds\":60,\"reason\":\"r\"}", tok_globex,
+                 400, "team_id", "not linked to tenant 'globex'");
+
+    api("GET", "/api/v1/silences", NULL, tok_acme, &r);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 2);
+    cJSON_Delete(j);
+
+    /* Expire: once, then again says it already was. */
+    api("POST", expire, NULL, tok_acme, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "already_expired")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "active")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "state")->valuestring, "expired");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "expired_by")->valuestring, "api:acme admin");
+    cJSON_Delete(j);
+    api("POST", expire, NULL, tok_op, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "already_expired")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "expired_by")->valuestring, "api:acme admin");
+    cJSON_Delete(j);
+    api("GET", "/api/v1/silences", NULL, tok_acme, &r);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 1);
+    cJSON_Delete(j);
+    api("GET", "/api/v1/silences?state=all", NULL, tok_acme, &r);
+    j = json_of(&r);
+    resp_free(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 2);
+    cJSON_Delete(j);
+
+    /* The operator names the tenant. */
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"duration_seconds\":60,\"reason\":\"r\"}", tok_op, 400,
+                 "tenant_id", "required");
+    api("POST", "/api/v1/silences",
+        "{\"tenant_id\":\"globex\",\"check_type\":\"x\",\"duration_seconds\":60,"
+        "\"reason\":\"r\"}",
+        tok_op, &r);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"author\":\"api:operator\""));
+    resp_free(&r);
+
+    /* Input errors name the field. */
+    expect_error("POST", "/api/v1/silences", "{\"check_type\":\"x\",\"reason\":\"r\"}", tok_acme,
+                 400, "ends_at", "required");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"ends_at\":\"2099-01-01T00:00:00Z\","
+                 "\"duration_seconds\":60,\"reason\":\"r\"}",
+                 tok_acme, 400, "ends_at", "not both");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"ends_at\":\"2020-01-01T00:00:00Z\",\"reason\":\"r\"}",
+                 tok_acme, 400, "ends_at", "not in the future");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"ends_at\":\"soon\",\"reason\":\"r\"}", tok_acme, 400,
+                 "ends_at", "RFC 3339");
+    expect_error("POST", "/api/v1/silences", "{\"duration_seconds\":60,\"reason\":\"r\"}", tok_acme,
+                 400, "scope", "at least one");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"a b\",\"duration_seconds\":60,\"reason\":\"r\"}", tok_acme, 400,
+                 "check_type", "not a check type");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"duration_seconds\":0,\"reason\":\"r\"}", tok_acme, 400,
+                 "duration_seconds", "whole number");
+    expect_error("POST", "/api/v1/silences", "{\"check_type\":\"x\",\"duration_seconds\":60}",
+                 tok_acme, 400, "reason", "must not be empty");
+    expect_error("POST", "/api/v1/silences",
+                 "{\"check_type\":\"x\",\"duration_seconds\":60,\"reason\":\"r\",\"mute\":1}",
+                 tok_acme, 400, "mute", "unknown field");
+    expect_error("GET", "/api/v1/silences?state=old", NULL, tok_acme, 400, "state", NULL);
+    expect_error("DELETE", path, NULL, tok_acme, 405, NULL, NULL);
 }
 END_TEST
 
@@ -1775,6 +1975,8 @@ int main(void)
     tcase_add_test(ta, target_crud_and_validation);
     tcase_add_test(ta, bad_bodies_are_4xx);
     tcase_add_test(ta, tenant_tokens_are_isolated);
+    tcase_add_test(ta, target_quiet_settings_round_trip);
+    tcase_add_test(ta, silences_crud_and_isolation);
     tcase_add_test(ta, test_message_arrives_and_is_listed);
     tcase_add_test(ta, test_message_with_unreadable_token_fails_cleanly);
     tcase_add_test(ta, install_with_rotation_then_test_message_refreshes);

@@ -192,6 +192,11 @@ START_TEST(help_on_every_command)
         ARGS("stats", "--help"),
         ARGS("stats", "rebuild", "--help"),
         ARGS("prune", "--help"),
+        ARGS("silence", "--help"),
+        ARGS("silence", "add", "--help"),
+        ARGS("silence", "list", "--help"),
+        ARGS("silence", "show", "--help"),
+        ARGS("silence", "expire", "--help"),
     };
     /* --help needs no database: point it nowhere. */
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
@@ -637,6 +642,187 @@ END_TEST
 
 /* ---------------------------------------------------------------- deliveries */
 
+/* ---------------------------------------------------------------- quiet settings and silences */
+
+START_TEST(target_quiet_flags)
+{
+    add_workspace("T0001", "xoxb-a");
+    long id =
+        add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "q", "--channel",
+                        "C0001", "--uses", "failed_check", "--min-severity", "high",
+                        "--repeat-every", "4h", "--notify-resolved", "off", "--nudge", "on"));
+    char ids[24];
+    snprintf(ids, sizeof ids, "%ld", id);
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "min severity:   high\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "repeat:         interval, every 4h\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "notify resolved: off\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, "nudge:          on\n"));
+    ctl_run(&r, NULL, NULL, ARGS("target", "list", "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    cJSON *t = cJSON_GetArrayItem(j, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "min_severity")->valuestring, "high");
+    ck_assert_str_eq(cJSON_GetObjectItem(t, "repeat_policy")->valuestring, "interval");
+    ck_assert_int_eq(cJSON_GetObjectItem(t, "repeat_interval_seconds")->valueint, 14400);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(t, "notify_resolved")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "nudge_enabled")));
+    ck_assert(
+        cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(t, "health"), "suppressed_24h")));
+    cJSON_Delete(j);
+
+    /* Another policy drops the interval; each flag changes only itself. */
+    ctl_run(&r, NULL, NULL,
+            ARGS("target", "update", ids, "--repeat", "on_change", "--notify-resolved", "on"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, NULL, ARGS("target", "show", ids, "--json"));
+    j = cJSON_Parse(r.out);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "repeat_policy")->valuestring, "on_change");
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "repeat_interval_seconds")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "notify_resolved")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "nudge_enabled")));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "min_severity")->valuestring, "high");
+    cJSON_Delete(j);
+
+    /* Bad values: exit 2, one line naming the flag and the value; nothing changed. */
+    const struct {
+        const char *const *args;
+        const char *needle;
+    } cases[] = {
+        {ARGS("target", "update", ids, "--min-severity", "urgent"),
+         "--min-severity: 'urgent': expected low, medium, high or critical"},
+        {ARGS("target", "update", ids, "--repeat", "sometimes"),
+         "--repeat: 'sometimes': expected every, on_change or interval"},
+        {ARGS("target", "update", ids, "--repeat-every", "30s"),
+         "--repeat-every: '30s': at least 1m"},
+        {ARGS("target", "update", ids, "--repeat-every", "31d"),
+         "--repeat-every: '31d': at most 30d"},
+        {ARGS("target", "update", ids, "--repeat-every", "soon"), "--repeat-every: 'soon'"},
+        {ARGS("target", "update", ids, "--repeat", "interval"),
+         "--repeat-every: required with repeat_policy interval"},
+        {ARGS("target", "update", ids, "--repeat", "every", "--repeat-every", "1h"),
+         "--repeat-every: only with repeat_policy interval"},
+        {ARGS("target", "update", ids, "--nudge", "yes"), "--nudge: 'yes' is not on or off"},
+        {ARGS("target", "update", ids, "--notify-resolved", "1"),
+         "--notify-resolved: '1' is not on or off"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ctl_run(&r, NULL, NULL, cases[i].args);
+        assert_usage_error(&r, cases[i].needle);
+    }
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE min_severity = "
+                                           "'high' AND repeat_policy = 'on_change' AND "
+                                           "nudge_enabled AND notify_resolved"),
+                     1);
+}
+END_TEST
+
+START_TEST(silence_commands)
+{
+    add_workspace("T0001", "xoxb-a");
+    long id = add_target(ARGS("--tenant", "acme", "--workspace", "T0001", "--name", "q",
+                              "--channel", "C0001", "--uses", "failed_check"));
+    char ids[24];
+    snprintf(ids, sizeof ids, "%ld", id);
+    run r;
+    ctl_run(&r, ARGS("USER=alice"), NULL,
+            ARGS("silence", "add", "--tenant", "acme", "--check", "weak_mfa", "--target", ids,
+                 "--for", "2h", "--reason", "maintenance window"));
+    assert_ok(&r);
+    long sid = strtol(r.out, NULL, 10);
+    ck_assert_int_gt(sid, 0);
+    char sids[24];
+    snprintf(sids, sizeof sids, "%ld", sid);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM silences WHERE author = "
+                                           "'cli:alice' AND ends_at - starts_at = interval "
+                                           "'2 hours' AND check_type = 'weak_mfa'"),
+                     1);
+    ctl_run(&r, NULL, NULL,
+            ARGS("silence", "add", "--tenant", "acme", "--workspace", "T0001", "--forever",
+                 "--reason", "mute"));
+    assert_ok(&r);
+    ctl_run(&r, NULL, NULL,
+            ARGS("silence", "add", "--tenant", "acme", "--check", "no_mfa", "--until",
+                 "2099-12-07T10:00:00Z", "--reason", "later"));
+    assert_ok(&r);
+
+    ctl_run(&r, NULL, NULL, ARGS("silence", "list", "--tenant", "acme"));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "check weak_mfa, target 1 (q)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "never (mute)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "2099-12-07 10:00:00Z"));
+    ck_assert_ptr_nonnull(strstr(r.out, "cli:alice"));
+    ck_assert_int_eq(lines(r.out), 4);
+    ctl_run(&r, NULL, NULL, ARGS("silence", "show", sids, "--json"));
+    assert_ok(&r);
+    cJSON *j = cJSON_Parse(r.out);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "tenant_id")->valuestring, "acme");
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "target_id")->valueint, id);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "reason")->valuestring, "maintenance window");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "active")));
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "expired_at")));
+    cJSON_Delete(j);
+
+    /* Expire, then again: it says so and changes nothing. */
+    ctl_run(&r, ARGS("USER=bob"), NULL, ARGS("silence", "expire", sids));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "silence 1 expired\n");
+    ctl_run(&r, ARGS("USER=carol"), NULL, ARGS("silence", "expire", sids));
+    assert_ok(&r);
+    ck_assert_ptr_nonnull(strstr(r.out, "silence 1 had already expired at "));
+    ck_assert_ptr_nonnull(strstr(r.out, " by cli:bob\n"));
+    ctl_run(&r, NULL, NULL, ARGS("silence", "list"));
+    ck_assert_int_eq(lines(r.out), 3);
+    ctl_run(&r, NULL, NULL, ARGS("silence", "list", "--all", "--json"));
+    j = cJSON_Parse(r.out);
+    ck_assert_int_eq(cJSON_GetArraySize(j), 3);
+    cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL, ARGS("silence", "expire", "999"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no silence 999"));
+
+    const struct {
+        const char *const *args;
+        const char *needle;
+    } cases[] = {
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--reason", "r"),
+         "exactly one of --for DURATION, --until TIME or --forever"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--for", "1h", "--forever",
+              "--reason", "r"),
+         "exactly one of"},
+        {ARGS("silence", "add", "--tenant", "acme", "--for", "1h", "--reason", "r"),
+         "--check/--target/--workspace: give at least one"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "weak mfa", "--for", "1h",
+              "--reason", "r"),
+         "--check: 'weak mfa' is not a check type"},
+        {ARGS("silence", "add", "--tenant", "acme", "--target", "999", "--for", "1h", "--reason",
+              "r"),
+         "--target: tenant 'acme' has no target 999"},
+        {ARGS("silence", "add", "--tenant", "acme", "--workspace", "T0404", "--for", "1h",
+              "--reason", "r"),
+         "--workspace: workspace 'T0404' is not linked to tenant 'acme'"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--until",
+              "2020-01-01T00:00:00Z", "--reason", "r"),
+         "--until: 2020-01-01T00:00:00.000Z is not in the future"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--until", "tomorrow",
+              "--reason", "r"),
+         "--until: 'tomorrow' is not an RFC 3339 time"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--for", "1h"),
+         "--reason is required"},
+        {ARGS("silence", "add", "--tenant", "acme", "--check", "x", "--for", "1h", "--reason", ""),
+         "--reason: must not be empty"},
+        {ARGS("silence", "expire", "abc"), "'abc' is not a silence id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ctl_run(&r, NULL, NULL, cases[i].args);
+        assert_usage_error(&r, cases[i].needle);
+    }
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM silences"), 3);
+}
+END_TEST
+
 START_TEST(deliveries_filtering)
 {
     add_workspace("T0001", "xoxb-a");
@@ -717,6 +903,36 @@ START_TEST(deliveries_filtering)
     ck_assert_int_eq(cJSON_GetArraySize(j), 1);
     ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "state")->valuestring, "sent");
     cJSON_Delete(j);
+
+    /* Suppressed with its reason, and a resolve of the first notification (migration 010). */
+    exec_ok("UPDATE deliveries SET state = 'suppressed', last_error_code = 'below_min_severity', "
+            "last_error = 'severity medium is below the target''s floor high' WHERE id = 2");
+    exec_ok("INSERT INTO events (event_id, tenant_id, kind, check_type, payload) VALUES "
+            "('00000000-0000-4000-8000-000000000004', 'acme', 'check_result', 'weak_mfa', '{}')");
+    exec_ok("INSERT INTO deliveries (event_id, target_id, tenant_id, state, kind, ref_event_id) "
+            "VALUES ('00000000-0000-4000-8000-000000000004', 1, 'acme', 'pending', 'resolve', "
+            "'00000000-0000-4000-8000-000000000001')");
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--state", "suppressed"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 2);
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "below_min_severity: severity medium is below the target's floor high"));
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--kind", "resolve"));
+    assert_ok(&r);
+    ck_assert_int_eq(lines(r.out), 2);
+    ck_assert_ptr_nonnull(strstr(r.out, "resolve check weak_mfa of 00000000"));
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--kind", "resolve", "--json"));
+    j = cJSON_Parse(r.out);
+    d = cJSON_GetArrayItem(j, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "kind")->valuestring, "resolve");
+    ck_assert_str_eq(cJSON_GetObjectItem(d, "ref_event_id")->valuestring,
+                     "00000000-0000-4000-8000-000000000001");
+    cJSON_Delete(j);
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--state", "quiet"));
+    assert_usage_error(&r, "--state: 'quiet' is not a delivery state (pending, sending, "
+                           "retrying, sent, failed or suppressed)");
+    ctl_run(&r, NULL, NULL, ARGS("deliveries", "--kind", "ping"));
+    assert_usage_error(&r, "--kind: 'ping' is not a delivery kind");
 }
 END_TEST
 
@@ -1221,6 +1437,8 @@ int main(void)
     tcase_add_test(tc, workspace_remove_cmd);
     tcase_add_test(tc, target_lifecycle);
     tcase_add_test(tc, target_validation_errors);
+    tcase_add_test(tc, target_quiet_flags);
+    tcase_add_test(tc, silence_commands);
     tcase_add_test(tc, deliveries_filtering);
     tcase_add_test(tc, test_command_against_fake_slack);
     tcase_add_test(tc, test_command_waits_out_429);

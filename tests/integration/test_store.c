@@ -7,6 +7,7 @@
 #include "store/targets.h"
 #include "store/validation.h"
 #include "store/deliveries.h"
+#include "store/silences.h"
 #include "common/util.h"
 
 #include <check.h>
@@ -565,6 +566,274 @@ START_TEST(target_sender_settings)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- what a target wants to hear */
+
+START_TEST(target_quiet_settings)
+{
+    add_workspace("T0001", "Acme", "xoxb-a");
+    /* Defaults (migration 010): every severity, every run, resolved on, no nudges. */
+    int64_t a = add_target("acme", "T0001", "a", "C0001", STORE_USE_FAILED_CHECK);
+    store_target *t = NULL;
+    ck_assert_int_eq(store_target_get(conn, NULL, a, &t, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(t->min_severity, "low");
+    ck_assert_str_eq(t->repeat_policy, "every");
+    ck_assert_int_eq(t->repeat_interval_s, 0);
+    ck_assert(t->notify_resolved);
+    ck_assert(!t->nudge_enabled);
+    store_target_destroy(t);
+
+    /* An interval alone implies the policy interval. */
+    store_target_input in = {.tenant = "acme",
+                             .workspace = "T0001",
+                             .name = "b",
+                             .destination = "C0002",
+                             .uses = STORE_USE_FAILED_CHECK,
+                             .enabled = -1,
+                             .min_severity = "high",
+                             .repeat_interval_s = 4 * 3600,
+                             .notify_resolved = STORE_OFF,
+                             .nudge = STORE_ON};
+    int64_t b = 0;
+    ck_assert_int_eq(store_target_create(conn, &in, &b, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(t->min_severity, "high");
+    ck_assert_str_eq(t->repeat_policy, "interval");
+    ck_assert_int_eq(t->repeat_interval_s, 14400);
+    ck_assert(!t->notify_resolved);
+    ck_assert(t->nudge_enabled);
+    store_target_destroy(t);
+
+    /* Bad values name their field and the value. */
+    int64_t c = 0;
+    in.name = "c";
+    in.min_severity = "urgent";
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "min_severity",
+                   "'urgent': expected low, medium, high or critical");
+    in.min_severity = NULL;
+    in.repeat_interval_s = 30;
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "repeat_interval_seconds",
+                   "at least 60 (1m)");
+    in.repeat_interval_s = 31 * 86400;
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "repeat_interval_seconds",
+                   "at most 2592000 (30d)");
+    in.repeat_interval_s = 0;
+    in.repeat_policy = "interval";
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "repeat_interval_seconds",
+                   "required with repeat_policy interval");
+    in.repeat_policy = "on_change";
+    in.repeat_interval_s = 3600;
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "repeat_interval_seconds",
+                   "only with repeat_policy interval");
+    in.repeat_policy = "sometimes";
+    assert_invalid(store_target_create(conn, &in, &c, err, sizeof err), "repeat_policy",
+                   "'sometimes': expected every, on_change or interval");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets"), 2);
+
+    /* Update: the policy interval alone needs an interval the target does not have. */
+    store_target_input up = {.enabled = -1, .repeat_policy = "interval"};
+    assert_invalid(store_target_update(conn, NULL, a, &up, err, sizeof err),
+                   "repeat_interval_seconds", "required");
+    /* ...and keeps the one it has; another policy drops it. */
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &up, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(
+        testlib_db_long(conn, "SELECT repeat_interval_s FROM targets WHERE name = 'b'"), 14400);
+    store_target_input onchange = {.enabled = -1, .repeat_policy = "on_change"};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &onchange, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM targets WHERE name = 'b' AND "
+                                           "repeat_policy = 'on_change' AND "
+                                           "repeat_interval_s IS NULL"),
+                     1);
+    /* A zero-initialised update leaves every setting alone; each toggle flips itself. */
+    store_target_input keep = {.enabled = -1, .description = "x"};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &keep, err, sizeof err), STORE_OK);
+    store_target_input flip = {.enabled = -1,
+                               .min_severity = "critical",
+                               .repeat_interval_s = 600,
+                               .notify_resolved = STORE_ON};
+    ck_assert_int_eq(store_target_update(conn, NULL, b, &flip, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(store_target_get(conn, NULL, b, &t, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(t->min_severity, "critical");
+    ck_assert_str_eq(t->repeat_policy, "interval");
+    ck_assert_int_eq(t->repeat_interval_s, 600);
+    ck_assert(t->notify_resolved);
+    ck_assert(t->nudge_enabled);
+    ck_assert_str_eq(t->description, "x");
+    store_target_destroy(t);
+    store_target_input bad = {.enabled = -1, .min_severity = "Low"};
+    assert_invalid(store_target_update(conn, NULL, b, &bad, err, sizeof err), "min_severity",
+                   "'Low'");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- silences */
+
+static store_silence_input silence_in(const char *tenant)
+{
+    store_silence_input in = {.tenant = tenant,
+                              .check_type = "weak_mfa",
+                              .duration_ms = 2 * 3600 * 1000,
+                              .author = "cli:alice",
+                              .reason = "maintenance"};
+    return in;
+}
+
+START_TEST(silence_validation)
+{
+    add_workspace("T0001", "Acme", "xoxb-a");
+    add_workspace("T0009", "Other", "xoxb-o");
+    add_target("acme", "T0001", "a", "C0001", STORE_USE_FAILED_CHECK);
+    int64_t other = add_target("beta", "T0009", "o", "C0009", STORE_USE_FAILED_CHECK);
+    int64_t id = 0;
+    store_silence_input in = silence_in("acme");
+    in.check_type = NULL;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "scope", "at least one");
+    in.check_type = "weak mfa";
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "check_type",
+                   "'weak mfa' is not a check type");
+    in = silence_in("acme corp");
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "tenant_id", "'acme corp'");
+    /* Another tenant's target reads as missing. */
+    in = silence_in("acme");
+    in.target_id = other;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "target_id",
+                   "has no target");
+    in = silence_in("acme");
+    in.team_id = "T0009";
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "team_id",
+                   "not linked to tenant 'acme'");
+    in = silence_in("acme");
+    in.duration_ms = 0;
+    in.ends_at_ms = util_now_wall_ms() - 60000;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "ends_at",
+                   "not in the future");
+    in.forever = true;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "ends_at", "exactly one");
+    in = silence_in("acme");
+    in.starts_at_ms = util_now_wall_ms() + 3 * 3600 * 1000;
+    in.duration_ms = 0;
+    in.ends_at_ms = util_now_wall_ms() + 3600 * 1000;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "ends_at",
+                   "not after the start");
+    in = silence_in("acme");
+    in.reason = "  ";
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "reason", "empty");
+    char long_reason[1200];
+    memset(long_reason, 'x', 501);
+    long_reason[501] = '\0';
+    in.reason = long_reason;
+    assert_invalid(store_silence_add(conn, &in, &id, err, sizeof err), "reason",
+                   "501 characters; at most 500");
+    /* 500 characters of two bytes each are fine: characters, not bytes. */
+    for (int i = 0; i < 500; i++)
+        memcpy(long_reason + 2 * i, "\xc3\xa9", 2);
+    long_reason[1000] = '\0';
+    ck_assert_msg(store_silence_add(conn, &in, &id, err, sizeof err) == STORE_OK, "%s", err);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM silences"), 1);
+}
+END_TEST
+
+START_TEST(silence_lifecycle)
+{
+    add_workspace("T0001", "Acme", "xoxb-a");
+    int64_t a = add_target("acme", "T0001", "alerts", "C0001", STORE_USE_FAILED_CHECK);
+    add_target("beta", "T0001", "b", "C0002", STORE_USE_FAILED_CHECK);
+    int64_t now = util_now_wall_ms();
+
+    /* A check silence for 2 hours, a mute of a target, one scheduled for later. */
+    int64_t s1 = 0, s2 = 0, s3 = 0;
+    store_silence_input in = silence_in("acme");
+    ck_assert_msg(store_silence_add(conn, &in, &s1, err, sizeof err) == STORE_OK, "%s", err);
+    in = silence_in("acme");
+    in.check_type = NULL;
+    in.target_id = a;
+    in.team_id = "T0001";
+    in.duration_ms = 0;
+    in.forever = true;
+    ck_assert_msg(store_silence_add(conn, &in, &s2, err, sizeof err) == STORE_OK, "%s", err);
+    in = silence_in("acme");
+    in.team_id = "T0001";
+    in.starts_at_ms = now + 3600 * 1000;
+    ck_assert_msg(store_silence_add(conn, &in, &s3, err, sizeof err) == STORE_OK, "%s", err);
+
+    store_silence *s = NULL;
+    ck_assert_int_eq(store_silence_get(conn, "acme", s1, &s, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(s->tenant_id, "acme");
+    ck_assert_str_eq(s->check_type, "weak_mfa");
+    ck_assert_int_eq(s->target_id, 0);
+    ck_assert_ptr_null(s->team_id);
+    ck_assert_str_eq(s->author, "cli:alice");
+    ck_assert_str_eq(s->reason, "maintenance");
+    ck_assert_str_eq(s->state, "active");
+    ck_assert(s->active);
+    ck_assert_int_eq(s->ends_at_ms - s->starts_at_ms, 2 * 3600 * 1000);
+    store_silence_destroy(s);
+    ck_assert_int_eq(store_silence_get(conn, NULL, s2, &s, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(s->ends_at_ms, 0);
+    ck_assert_int_eq(s->target_id, a);
+    ck_assert_str_eq(s->target_name, "alerts");
+    store_silence_destroy(s);
+    ck_assert_int_eq(store_silence_get(conn, NULL, s3, &s, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(s->state, "scheduled");
+    ck_assert(!s->active);
+    ck_assert_int_eq(s->ends_at_ms - s->starts_at_ms, 2 * 3600 * 1000);
+    store_silence_destroy(s);
+
+    /* Another tenant sees none of them and cannot expire them. */
+    ck_assert_int_eq(store_silence_get(conn, "beta", s1, &s, err, sizeof err), STORE_NOT_FOUND);
+    bool already = true;
+    ck_assert_int_eq(store_silence_expire(conn, "beta", s1, "api:b", &already, err, sizeof err),
+                     STORE_NOT_FOUND);
+    store_silences l = {0};
+    ck_assert_int_eq(store_silence_list(conn, "beta", true, &l, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(l.n, 0);
+    store_silences_dispose(&l);
+
+    /* Live ones, by start: the scheduled one last. */
+    ck_assert_int_eq(store_silence_list(conn, "acme", false, &l, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_int_eq(l.items[2].id, s3);
+    store_silences_dispose(&l);
+
+    /* Expire: once changes it, twice says it had already. */
+    ck_assert_int_eq(store_silence_expire(conn, "acme", s1, "cli:bob", &already, err, sizeof err),
+                     STORE_OK);
+    ck_assert(!already);
+    ck_assert_int_eq(store_silence_expire(conn, NULL, s1, "cli:carol", &already, err, sizeof err),
+                     STORE_OK);
+    ck_assert(already);
+    ck_assert_int_eq(store_silence_get(conn, NULL, s1, &s, err, sizeof err), STORE_OK);
+    ck_assert_str_eq(s->state, "expired");
+    ck_assert_str_eq(s->expired_by, "cli:bob");
+    ck_assert_int_gt(s->expired_at_ms, 0);
+    store_silence_destroy(s);
+    ck_assert_int_eq(store_silence_expire(conn, NULL, 999999, "cli:bob", &already, err, sizeof err),
+                     STORE_NOT_FOUND);
+    /* A silence whose end passed is over too: expiring it changes nothing. */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE silences SET starts_at = now() - interval '2 hours', "
+             "ends_at = now() - interval '1 hour' WHERE id = %lld",
+             (long long)s3);
+    exec_ok(sql);
+    ck_assert_int_eq(store_silence_expire(conn, NULL, s3, "cli:bob", &already, err, sizeof err),
+                     STORE_OK);
+    ck_assert(already);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM silences WHERE expired_at IS "
+                                           "NOT NULL"),
+                     1);
+
+    ck_assert_int_eq(store_silence_list(conn, "acme", false, &l, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(l.n, 1);
+    ck_assert_int_eq(l.items[0].id, s2);
+    store_silences_dispose(&l);
+    ck_assert_int_eq(store_silence_list(conn, NULL, true, &l, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_int_eq(l.items[0].id, s3); /* newest first */
+    ck_assert_str_eq(l.items[0].state, "ended");
+    store_silences_dispose(&l);
+}
+END_TEST
+
 START_TEST(target_remove_is_soft)
 {
     add_workspace("T0001", "Acme", "xoxb-a");
@@ -819,6 +1088,47 @@ START_TEST(deliveries_filters)
 }
 END_TEST
 
+START_TEST(deliveries_suppressed_and_kinds)
+{
+    add_workspace("T0001", "Acme", "xoxb-a");
+    int64_t a = add_target("acme", "T0001", "a", "C0001", STORE_USE_FAILED_CHECK);
+    add_delivery("00000000-0000-4000-8000-000000000011", a, "acme", "check_result", "sent", 300);
+    add_delivery("00000000-0000-4000-8000-000000000012", a, "acme", "check_result", "pending", 200);
+    exec_ok("UPDATE deliveries SET state = 'suppressed', last_error_code = 'silenced', "
+            "last_error = 'silence 42 (cli:alice): maintenance' "
+            "WHERE event_id = '00000000-0000-4000-8000-000000000012'");
+    add_delivery("00000000-0000-4000-8000-000000000013", a, "acme", "check_result", "pending", 100);
+    exec_ok("UPDATE deliveries SET kind = 'resolve', "
+            "ref_event_id = '00000000-0000-4000-8000-000000000011' "
+            "WHERE event_id = '00000000-0000-4000-8000-000000000013'");
+
+    store_deliveries l = {0};
+    store_delivery_filter f = {.state = "suppressed"};
+    ck_assert_int_eq(store_delivery_list(conn, &f, &l, err, sizeof err), STORE_OK);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.items[0].state, "suppressed");
+    ck_assert_str_eq(l.items[0].error_code, "silenced");
+    ck_assert_str_eq(l.items[0].error, "silence 42 (cli:alice): maintenance");
+    ck_assert_str_eq(l.items[0].kind, "notify");
+    ck_assert_ptr_null(l.items[0].ref_event_id);
+    store_deliveries_dispose(&l);
+
+    store_delivery_filter k = {.kind = "resolve"};
+    ck_assert_int_eq(store_delivery_list(conn, &k, &l, err, sizeof err), STORE_OK);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.items[0].kind, "resolve");
+    ck_assert_str_eq(l.items[0].ref_event_id, "00000000-0000-4000-8000-000000000011");
+    ck_assert_str_eq(l.items[0].check_type, "weak_mfa");
+    store_deliveries_dispose(&l);
+
+    store_delivery_filter bad = {.kind = "ping"};
+    assert_invalid(store_delivery_list(conn, &bad, &l, err, sizeof err), "kind",
+                   "'ping' is not a delivery kind");
+    ck_assert(store_delivery_state_valid("suppressed"));
+    ck_assert(!store_delivery_state_valid("quiet"));
+}
+END_TEST
+
 START_TEST(test_delivery_recorded)
 {
     add_workspace("T0001", "Acme", "xoxb-a");
@@ -907,8 +1217,12 @@ int main(void)
     tcase_add_test(tc, target_update);
     tcase_add_test(tc, target_sender_settings);
     tcase_add_test(tc, target_remove_is_soft);
+    tcase_add_test(tc, target_quiet_settings);
+    tcase_add_test(tc, silence_validation);
+    tcase_add_test(tc, silence_lifecycle);
     tcase_add_test(tc, parse_helpers);
     tcase_add_test(tc, deliveries_filters);
+    tcase_add_test(tc, deliveries_suppressed_and_kinds);
     tcase_add_test(tc, test_delivery_recorded);
     tcase_add_test(tc, database_errors_are_one_line);
     suite_add_tcase(s, tc);

@@ -1,11 +1,12 @@
 /*
  * herald-api: deliveries (one notification to one target, and its outcome).
  *
- *   GET /api/v1/deliveries[?tenant=&target_id=&state=&since=&limit=&offset=&before_id=]
+ *   GET /api/v1/deliveries[?tenant=&target_id=&state=&kind=&since=&limit=&offset=&before_id=]
  *   GET /api/v1/deliveries/{id}
  *
- * A delivery has the shape heraldctl --json prints (store/storejson). A
- * tenant token sees only its tenant's deliveries.
+ * A delivery has the shape heraldctl --json prints (store/storejson): a
+ * suppressed one carries its reason in error_code and error; kind is notify,
+ * resolve or nudge. A tenant token sees only its tenant's deliveries.
  */
 #include "workers/api/api_deliveries.h"
 
@@ -39,11 +40,18 @@ void api_deliveries_list_for(api_call *c, int64_t target_id)
     const char *state = httpd_req_query(c->req, "state");
     if (state) {
         if (!store_delivery_state_valid(state)) {
-            api_error(c, 400, "state",
-                      "state: '%s' is not one of pending, sending, retrying, sent, failed", state);
+            api_error(c, 400, "state", "state: '%s' is not one of " STORE_DELIVERY_STATES, state);
             return;
         }
         f.state = state;
+    }
+    const char *kind = httpd_req_query(c->req, "kind");
+    if (kind) {
+        if (!store_delivery_kind_valid(kind)) {
+            api_error(c, 400, "kind", "kind: '%s' is not one of " STORE_DELIVERY_KINDS, kind);
+            return;
+        }
+        f.kind = kind;
     }
     const char *since = httpd_req_query(c->req, "since");
     if (since && !event_parse_time(since, &f.since_ms)) {

@@ -10,7 +10,7 @@
 void api_deliveries_register(api_server *s);
 
 /* Answers the deliveries the caller may see, filtered by the query
- * (tenant, target_id, state, since, limit, offset, before_id); target_id
+ * (tenant, target_id, state, kind, since, limit, offset, before_id); target_id
  * non-zero lists one target's (GET /api/v1/targets/{id}/deliveries). */
 void api_deliveries_list_for(api_call *c, int64_t target_id);
 

@@ -14,6 +14,7 @@
 #include "store/apitoken.h"
 
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,20 @@ void api_json_str(cJSON *o, const char *key, const char *s)
         cJSON_AddStringToObject(o, key, s);
     else
         cJSON_AddNullToObject(o, key);
+}
+
+bool api_json_whole(api_call *c, const cJSON *v, const char *field, int64_t min, int64_t max,
+                    int64_t *out)
+{
+    /* Bounds first: a double outside int64 does not convert (undefined behaviour). */
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > (double)max ||
+        v->valuedouble != (double)(int64_t)v->valuedouble) {
+        api_error(c, 400, field, "%s: expected a whole number from %" PRId64 " to %" PRId64, field,
+                  min, max);
+        return false;
+    }
+    *out = (int64_t)v->valuedouble;
+    return true;
 }
 
 /* ================================================================ request helpers */

@@ -112,6 +112,11 @@ void api_json_time(cJSON *o, const char *key, int64_t ms);
 /* Adds key: s, or null when s is NULL. */
 void api_json_str(cJSON *o, const char *key, const char *s);
 
+/* A JSON number that is a whole number from min to max into *out; false after
+ * answering 400 naming field. */
+bool api_json_whole(api_call *c, const cJSON *v, const char *field, int64_t min, int64_t max,
+                    int64_t *out);
+
 /* The Slack Web API base in use. */
 const char *api_slack_base(const api_server *s);
 

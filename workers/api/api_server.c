@@ -19,6 +19,7 @@
 #include "workers/api/api_remediations.h"
 #include "workers/api/api_session.h"
 #include "workers/api/api_settings.h"
+#include "workers/api/api_silences.h"
 #include "workers/api/api_targets.h"
 #include "workers/api/api_workspaces.h"
 
@@ -217,6 +218,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_checks_register(s);
     api_remediations_register(s);
     api_settings_register(s);
+    api_silences_register(s);
     api_console_register(s);
     return s;
 fail:

@@ -25,6 +25,7 @@
 #include "common/render.h"
 #include "common/slack.h"
 #include "common/util.h"
+#include "store/storejson.h"
 #include "store/validation.h"
 #include "store/token_refresh.h"
 #include "store/test_send.h"
@@ -52,6 +53,7 @@ static cJSON *health_json(const store_target_health *h)
     api_json_time(o, "last_error_at", h->last_error_at_ms);
     api_json_str(o, "last_error_code", h->last_error_code);
     api_json_str(o, "last_error", h->last_error);
+    cJSON_AddNumberToObject(o, "suppressed_24h", (double)h->suppressed_24h);
     /* One word for lists: failing when the last thing that happened failed. */
     const char *status = "unknown";
     if (h->last_error_at_ms && h->last_error_at_ms >= h->last_success_at_ms)
@@ -93,6 +95,7 @@ static cJSON *target_json(const store_target *t)
     cJSON_AddBoolToObject(o, "enabled", t->enabled);
     cJSON_AddBoolToObject(o, "digest", t->digest_enabled);
     cJSON_AddBoolToObject(o, "thread_repeats", t->thread_repeats);
+    storejson_target_settings(o, t);
     api_json_time(o, "created_at", t->created_at_ms);
     api_json_time(o, "updated_at", t->updated_at_ms);
     cJSON_AddItemToObject(o, "health", health_json(&t->health));
@@ -224,6 +227,42 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
                 b->in.digest = v;
             else
                 b->in.thread_repeats = v;
+        } else if (strcmp(k, "min_severity") == 0 || strcmp(k, "repeat_policy") == 0) {
+            if (!cJSON_IsString(f)) {
+                api_error(c, 400, k, "%s: expected a string", k);
+                return 0;
+            }
+            bool sev = k[0] == 'm';
+            store_status st = sev ? store_min_severity_check(f->valuestring, err, sizeof err)
+                                  : store_repeat_policy_check(f->valuestring, err, sizeof err);
+            if (st != STORE_OK) {
+                api_store_error(c, st, err);
+                return 0;
+            }
+            *(sev ? &b->in.min_severity : &b->in.repeat_policy) = f->valuestring;
+        } else if (strcmp(k, "repeat_interval_seconds") == 0) {
+            /* null: none (a client echoing a target whose policy is not interval) */
+            if (cJSON_IsNull(f))
+                continue;
+            int64_t v;
+            if (!api_json_whole(c, f, k, INT32_MIN, INT32_MAX, &v))
+                return 0;
+            store_status st = store_repeat_interval_check(v, err, sizeof err);
+            if (st != STORE_OK) {
+                api_store_error(c, st, err);
+                return 0;
+            }
+            b->in.repeat_interval_s = v;
+        } else if (strcmp(k, "notify_resolved") == 0 || strcmp(k, "nudge_enabled") == 0) {
+            if (!cJSON_IsBool(f)) {
+                api_error(c, 400, k, "%s: expected true or false", k);
+                return 0;
+            }
+            store_toggle v = cJSON_IsTrue(f) ? STORE_ON : STORE_OFF;
+            if (k[0] == 'n' && k[1] == 'o')
+                b->in.notify_resolved = v;
+            else
+                b->in.nudge = v;
         } else if (strcmp(k, "id") == 0 || strcmp(k, "destination_kind") == 0 ||
                    strcmp(k, "destination_resolved") == 0 || strcmp(k, "health") == 0 ||
                    strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0 ||
@@ -232,7 +271,9 @@ static int parse_target_body(api_call *c, bool create, target_body *b)
         } else {
             api_error(c, 400, k,
                       "%s: unknown field (expected tenant, workspace, name, "
-                      "description, destination, uses, checks, enabled, digest, thread_repeats)",
+                      "description, destination, uses, checks, enabled, digest, thread_repeats, "
+                      "min_severity, repeat_policy, repeat_interval_seconds, notify_resolved, "
+                      "nudge_enabled)",
                       k);
             return 0;
         }

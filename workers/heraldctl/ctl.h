@@ -24,6 +24,11 @@ int ctl_target_remove(void *ctx, int argc, char **argv);
 
 int ctl_deliveries(void *ctx, int argc, char **argv);
 
+int ctl_silence_add(void *ctx, int argc, char **argv);
+int ctl_silence_list(void *ctx, int argc, char **argv);
+int ctl_silence_show(void *ctx, int argc, char **argv);
+int ctl_silence_expire(void *ctx, int argc, char **argv);
+
 int ctl_test(void *ctx, int argc, char **argv);
 
 int ctl_token_create(void *ctx, int argc, char **argv);

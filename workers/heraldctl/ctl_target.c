@@ -16,10 +16,17 @@
 #include <string.h>
 
 static const ctl_flag_map target_flags[] = {
-    {"tenant", "--tenant"},       {"workspace", "--workspace"},
-    {"name", "--name"},           {"description", "--description"},
-    {"destination", "--channel"}, {"uses", "--uses"},
-    {"checks", "--checks"},       {NULL, NULL},
+    {"tenant", "--tenant"},
+    {"workspace", "--workspace"},
+    {"name", "--name"},
+    {"description", "--description"},
+    {"destination", "--channel"},
+    {"uses", "--uses"},
+    {"checks", "--checks"},
+    {"min_severity", "--min-severity"},
+    {"repeat_policy", "--repeat"},
+    {"repeat_interval_seconds", "--repeat-every"},
+    {NULL, NULL},
 };
 
 /* ================================================================ target */
@@ -45,7 +52,32 @@ static int parse_toggle(const char *cmd, const char *flag, const char *v, store_
 /* The setting flags target add and target update share (NULL: not given). */
 typedef struct target_setting_flags {
     char *uses, *checks, *digest, *thread_repeats;
+    char *min_severity, *repeat, *repeat_every, *notify_resolved, *nudge;
 } target_setting_flags;
+
+/* --repeat-every: a duration (common/config's syntax) of whole seconds within the
+ * store's bounds, said in the flag's terms. Returns -1 to go on, else exit 2. */
+static int parse_repeat_every(const char *cmd, const char *v, int64_t *seconds)
+{
+    char safe[80], bound[32];
+    int64_t ms;
+    if (!v)
+        return -1;
+    utf8_safe(v, 0, safe, sizeof safe);
+    if (!cfg_parse_duration(v, 0, INT64_MAX / 2, &ms) || ms % 1000 != 0)
+        return cli_usage_error(CTL_PROG, cmd,
+                               "--repeat-every: '%s' is not a duration in whole seconds (30m, "
+                               "4h, 1d)",
+                               safe);
+    if (ms < STORE_REPEAT_MIN_S * 1000LL)
+        return cli_usage_error(CTL_PROG, cmd, "--repeat-every: '%s': at least %s", safe,
+                               store_duration_text(STORE_REPEAT_MIN_S, bound, sizeof bound));
+    if (ms > STORE_REPEAT_MAX_S * 1000LL)
+        return cli_usage_error(CTL_PROG, cmd, "--repeat-every: '%s': at most %s", safe,
+                               store_duration_text(STORE_REPEAT_MAX_S, bound, sizeof bound));
+    *seconds = ms / 1000;
+    return -1;
+}
 
 /*
  * The shared settings from their flags into in. *checks gets the parsed check
@@ -61,8 +93,19 @@ static int target_settings(const char *cmd, const target_setting_flags *set, sto
     store_status st;
     *checks = NULL;
     if ((rc = parse_toggle(cmd, "--digest", set->digest, &in->digest)) >= 0 ||
-        (rc = parse_toggle(cmd, "--thread-repeats", set->thread_repeats, &in->thread_repeats)) >= 0)
+        (rc = parse_toggle(cmd, "--thread-repeats", set->thread_repeats, &in->thread_repeats)) >=
+            0 ||
+        (rc = parse_toggle(cmd, "--notify-resolved", set->notify_resolved, &in->notify_resolved)) >=
+            0 ||
+        (rc = parse_toggle(cmd, "--nudge", set->nudge, &in->nudge)) >= 0 ||
+        (rc = parse_repeat_every(cmd, set->repeat_every, &in->repeat_interval_s)) >= 0)
         return rc;
+    in->min_severity = set->min_severity;
+    in->repeat_policy = set->repeat;
+    if ((set->min_severity &&
+         (st = store_min_severity_check(set->min_severity, err, sizeof err))) ||
+        (set->repeat && (st = store_repeat_policy_check(set->repeat, err, sizeof err))))
+        return ctl_report(cmd, st, err, target_flags);
     if (set->uses && (st = store_uses_parse(set->uses, &in->uses, err, sizeof err)))
         return ctl_report(cmd, st, err, target_flags);
     if (set->checks &&
@@ -106,7 +149,9 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         "target add",
         "--tenant T --workspace TEAM_ID --name NAME [--description TEXT] "
         "--channel CHANNEL_ID|#name|email --uses failed_check[,data_collection] "
-        "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
+        "[--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off] "
+        "[--min-severity SEV] [--repeat POLICY] [--repeat-every DURATION] "
+        "[--notify-resolved on|off] [--nudge on|off]",
         "Creates a notification target and prints its id (only the id, on standard output)."};
     char *tenant = NULL, *workspace = NULL, *name = NULL, *description = NULL, *channel = NULL;
     target_setting_flags set = {0};
@@ -133,6 +178,19 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check go in the thread of its first message (default off)",
          &set.thread_repeats},
+        {"--min-severity", NULL, CFG_STRING, NULL, 0, 0, "SEV",
+         "check results below low, medium, high or critical are kept quiet (default low)",
+         &set.min_severity},
+        {"--repeat", NULL, CFG_STRING, NULL, 0, 0, "POLICY",
+         "a still-failing check posts again: every run (every, the default), when its failing "
+         "users change (on_change), or at most every --repeat-every (interval)",
+         &set.repeat},
+        {"--repeat-every", NULL, CFG_STRING, NULL, 0, 0, "DURATION",
+         "with --repeat interval (implied): at most this often, 1m to 30d (4h)", &set.repeat_every},
+        {"--notify-resolved", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "edit the message when the check passes again (default on)", &set.notify_resolved},
+        {"--nudge", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "check messages carry a \"Nudge failing users\" button (default off)", &set.nudge},
     };
     int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
@@ -154,6 +212,18 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         return rc;
     printf("%" PRId64 "\n", id);
     return 0;
+}
+
+/* "every", "on_change" or "interval, every 4h". */
+static const char *repeat_text(const store_target *t, char *buf, size_t size)
+{
+    char d[32];
+    if (t->repeat_interval_s > 0)
+        snprintf(buf, size, "%s, every %s", t->repeat_policy,
+                 store_duration_text(t->repeat_interval_s, d, sizeof d));
+    else
+        snprintf(buf, size, "%s", t->repeat_policy);
+    return buf;
 }
 
 static const char *checks_text(const store_target *t, char *buf, size_t size)
@@ -199,21 +269,23 @@ int ctl_target_list(void *ctx, int argc, char **argv)
         printf("no targets\n");
     } else {
         static const char *const hdr[] = {
-            "ID",     "TENANT", "NAME",     "WORKSPACE",  "DESTINATION",  "USES",
-            "CHECKS", "STATE",  "SENT_24H", "FAILED_24H", "LAST_SUCCESS", "LAST_ERROR"};
+            "ID",       "TENANT",     "NAME",           "WORKSPACE",    "DESTINATION",
+            "USES",     "CHECKS",     "STATE",          "MIN_SEVERITY", "REPEAT",
+            "SENT_24H", "FAILED_24H", "SUPPRESSED_24H", "LAST_SUCCESS", "LAST_ERROR"};
         cli_table *t = cli_table_new(ARRAY_LEN(hdr), hdr);
         cli_table_set_max_width(t, 2, 32);
         cli_table_set_max_width(t, 6, 32);
-        cli_table_set_max_width(t, 11, 40);
+        cli_table_set_max_width(t, 14, 40);
         for (size_t i = 0; i < l.n; i++) {
             const store_target *x = &l.items[i];
             char id[24], uses[64], checks[256], state[64], sent[24], failed[24], succ[32],
-                lasterr[160], when[32];
+                lasterr[160], when[32], repeat[64], quiet[24];
             snprintf(id, sizeof id, "%" PRId64, x->id);
             snprintf(state, sizeof state, "%s%s", x->enabled ? "enabled" : "disabled",
                      x->workspace_revoked ? ", workspace revoked" : "");
             snprintf(sent, sizeof sent, "%ld", x->health.sent_24h);
             snprintf(failed, sizeof failed, "%ld", x->health.failed_24h);
+            snprintf(quiet, sizeof quiet, "%ld", x->health.suppressed_24h);
             if (x->health.last_error_code)
                 snprintf(lasterr, sizeof lasterr, "%s %s",
                          cli_time_format(x->health.last_error_at_ms, when, sizeof when),
@@ -228,8 +300,11 @@ int ctl_target_list(void *ctx, int argc, char **argv)
                                  store_uses_format(x->uses, uses, sizeof uses),
                                  checks_text(x, checks, sizeof checks),
                                  state,
+                                 x->min_severity,
+                                 repeat_text(x, repeat, sizeof repeat),
                                  sent,
                                  failed,
+                                 quiet,
                                  cli_time_format(x->health.last_success_at_ms, succ, sizeof succ),
                                  lasterr};
             cli_table_add(t, row);
@@ -300,11 +375,16 @@ int ctl_target_show(void *ctx, int argc, char **argv)
     show_line("enabled:", t->enabled ? "yes" : "no");
     show_line("digest:", t->digest_enabled ? "on" : "off");
     show_line("thread repeats:", t->thread_repeats ? "on" : "off");
+    show_line("min severity:", t->min_severity);
+    show_line("repeat:", repeat_text(t, buf, sizeof buf));
+    show_line("notify resolved:", t->notify_resolved ? "on" : "off");
+    show_line("nudge:", t->nudge_enabled ? "on" : "off");
     show_line("created:", cli_time_format(t->created_at_ms, b1, sizeof b1));
     show_line("updated:", cli_time_format(t->updated_at_ms, b2, sizeof b2));
-    snprintf(buf, sizeof buf, "%ld sent, %ld failed, %ld pending, %ld retrying, %ld sending",
-             t->health.sent_24h, t->health.failed_24h, t->health.pending_24h,
-             t->health.retrying_24h, t->health.sending_24h);
+    snprintf(buf, sizeof buf,
+             "%ld sent, %ld failed, %ld suppressed, %ld pending, %ld retrying, %ld sending",
+             t->health.sent_24h, t->health.failed_24h, t->health.suppressed_24h,
+             t->health.pending_24h, t->health.retrying_24h, t->health.sending_24h);
     show_line("last 24 hours:", buf);
     show_line("last success:", cli_time_format(t->health.last_success_at_ms, b1, sizeof b1));
     if (t->health.last_error_code) {
@@ -327,7 +407,8 @@ int ctl_target_update(void *ctx, int argc, char **argv)
         "target update",
         "ID [--name NAME] [--description TEXT] [--channel DEST] [--uses USES] "
         "[--checks TYPES | --all-checks] [--enable | --disable] [--digest on|off] "
-        "[--thread-repeats on|off]",
+        "[--thread-repeats on|off] [--min-severity SEV] [--repeat POLICY] "
+        "[--repeat-every DURATION] [--notify-resolved on|off] [--nudge on|off]",
         "Changes the given settings of a target and leaves the others as they are."};
     char *name = NULL, *description = NULL, *channel = NULL;
     target_setting_flags set = {0};
@@ -351,6 +432,19 @@ int ctl_target_update(void *ctx, int argc, char **argv)
          "fold a backlog into one digest message, or not", &set.digest},
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check as thread replies, or not", &set.thread_repeats},
+        {"--min-severity", NULL, CFG_STRING, NULL, 0, 0, "SEV",
+         "check results below low, medium, high or critical are kept quiet (default low)",
+         &set.min_severity},
+        {"--repeat", NULL, CFG_STRING, NULL, 0, 0, "POLICY",
+         "a still-failing check posts again: every run (every, the default), when its failing "
+         "users change (on_change), or at most every --repeat-every (interval)",
+         &set.repeat},
+        {"--repeat-every", NULL, CFG_STRING, NULL, 0, 0, "DURATION",
+         "with --repeat interval (implied): at most this often, 1m to 30d (4h)", &set.repeat_every},
+        {"--notify-resolved", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "edit the message when the check passes again (default on)", &set.notify_resolved},
+        {"--nudge", NULL, CFG_STRING, NULL, 0, 0, "on|off",
+         "check messages carry a \"Nudge failing users\" button (default off)", &set.nudge},
     };
     int64_t id;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);
@@ -362,11 +456,14 @@ int ctl_target_update(void *ctx, int argc, char **argv)
     if (enable && disable)
         return cli_usage_error(CTL_PROG, c.name, "--enable and --disable cannot be used together");
     if (!name && !description && !channel && !set.uses && !set.checks && !all_checks && !enable &&
-        !disable && !set.digest && !set.thread_repeats)
+        !disable && !set.digest && !set.thread_repeats && !set.min_severity && !set.repeat &&
+        !set.repeat_every && !set.notify_resolved && !set.nudge)
         return cli_usage_error(CTL_PROG, c.name,
                                "nothing to change: give at least one of --name, "
                                "--description, --channel, --uses, --checks, --all-checks, "
-                               "--enable, --disable, --digest, --thread-repeats");
+                               "--enable, --disable, --digest, --thread-repeats, "
+                               "--min-severity, --repeat, --repeat-every, --notify-resolved, "
+                               "--nudge");
     store_target_input in = {.name = name,
                              .description = description,
                              .destination = channel,

@@ -40,7 +40,9 @@ static const cli_subcommand commands[] = {
     {"target", "add", ctl_target_add,
      "target add --tenant T --workspace TEAM_ID --name NAME [--description TEXT]\n"
      "      --channel CHANNEL_ID|#name|email --uses failed_check[,data_collection]\n"
-     "      [--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]",
+     "      [--checks type1,type2] [--disabled] [--digest on|off] [--thread-repeats on|off]\n"
+     "      [--min-severity low|medium|high|critical] [--repeat every|on_change|interval]\n"
+     "      [--repeat-every DURATION] [--notify-resolved on|off] [--nudge on|off]",
      "create a notification target; prints its id"},
     {"target", "list", ctl_target_list, "target list [--tenant T] [--json]",
      "targets with destination, uses, check filter and health"},
@@ -49,14 +51,24 @@ static const cli_subcommand commands[] = {
     {"target", "update", ctl_target_update,
      "target update ID [--name N] [--description D] [--channel C] [--uses U]\n"
      "      [--checks T | --all-checks] [--enable | --disable] [--digest on|off]\n"
-     "      [--thread-repeats on|off]",
+     "      [--thread-repeats on|off] [--min-severity SEV] [--repeat POLICY]\n"
+     "      [--repeat-every DURATION] [--notify-resolved on|off] [--nudge on|off]",
      "change the given settings of a target"},
     {"target", "remove", ctl_target_remove, "target remove ID",
      "remove a target (its delivery history is kept)"},
     {NULL, "deliveries", ctl_deliveries,
      "deliveries [--tenant T] [--target ID] [--state S] [--since WHEN] [--limit N]\n"
-     "      [--offset N] [--before ID] [--json]",
+     "      [--kind K] [--offset N] [--before ID] [--json]",
      "deliveries, newest first, with Slack channel/ts or the error and its reason"},
+    {"silence", "add", ctl_silence_add,
+     "silence add --tenant T [--check TYPE] [--target ID] [--workspace TEAM_ID]\n"
+     "      (--for DURATION | --until TIME | --forever) --reason TEXT [--starts TIME]",
+     "keep a tenant's matching notifications quiet for a while; prints its id"},
+    {"silence", "list", ctl_silence_list, "silence list [--tenant T] [--all] [--json]",
+     "silences in effect or scheduled (--all: also ended and expired ones)"},
+    {"silence", "show", ctl_silence_show, "silence show ID [--json]", "one silence"},
+    {"silence", "expire", ctl_silence_expire, "silence expire ID",
+     "end a silence now (an expired one is left as it is)"},
     {NULL, "test", ctl_test, "test TARGET_ID",
      "send a test message to a target now and print Slack's answer"},
     {"token", "create", ctl_token_create, "token create [--tenant T] [--name N]",

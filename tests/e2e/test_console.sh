@@ -5,7 +5,12 @@
 # create a target limited to a check, send a test message, see it arrive and
 # listed, edit the checks page, create a target with repeats in threads and
 # flip its digests off, see the activity chart (SVG) count the test
-# message. Screenshots: tests/artifacts/console/*.png.
+# message. Issue 10: the noise controls (severity floor, repeat policy,
+# resolved updates, nudge button) on the target page and the new-target form,
+# suppressed deliveries with their reason and the kinds of delivery (seeded in
+# SQL), the silences page (create for a time / until / forever, expire, list
+# all), remediations (edit, reset) and who may press Slack buttons.
+# Screenshots: tests/artifacts/console/*.png.
 #
 # Needs chromium (deploy/install-deps.sh --browser) and node/npm; installs
 # playwright-core into tests/e2e/console/node_modules (gitignored) from the
@@ -81,9 +86,23 @@ e2e_eq "$checks" "stale_admins,weak_mfa" "the target's check filter as edited in
 settings=$(e2e_sql "SELECT name, digest_enabled, thread_repeats FROM targets
                     WHERE tenant_id = 'acme' AND deleted_at IS NULL ORDER BY id")
 e2e_eq "$settings" "Security alerts|t|f
-Threaded repeats|f|t" "digest and thread_repeats as set in the console (form defaults; thread box ticked, digests flipped off)"
+Threaded repeats|f|t
+Critical only|t|f" "digest and thread_repeats as set in the console (form defaults; thread box ticked, digests flipped off)"
+noise=$(e2e_sql "SELECT name, min_severity, repeat_policy, coalesce(repeat_interval_s::text, '-'), notify_resolved, nudge_enabled
+                 FROM targets WHERE tenant_id = 'acme' AND deleted_at IS NULL ORDER BY id")
+e2e_eq "$noise" "Security alerts|high|interval|14400|f|t
+Threaded repeats|low|every|-|t|f
+Critical only|critical|on_change|-|t|t" "severity floor, repeat policy, resolved updates and nudge button as set in the console"
+silences=$(e2e_sql "SELECT coalesce(check_type, '-'), coalesce(team_id, '-'), ends_at IS NULL, expired_at IS NOT NULL
+                    FROM silences WHERE tenant_id = 'acme' ORDER BY id")
+e2e_eq "$silences" "weak_mfa|-|f|t
+-|T0FAKE01|t|f
+stale_admins|-|f|f" "three silences made in the console, the first expired there"
+e2e_eq "$(e2e_sql "SELECT count(*) FROM remediations WHERE tenant_id = 'acme'")" 0 "the edited remediation was reset to the default"
+e2e_eq "$(e2e_sql "SELECT slack_actions, action_users, action_groups FROM tenant_settings WHERE tenant_id = 'acme'")" \
+  "none|{U01ALICE,U02BOB}|{S01SECOPS}" "who may press Slack buttons, as last saved in the console"
 n=$(ls "$ARTIFACTS"/*.png 2>/dev/null | wc -l)
-[ "$n" -ge 11 ] && e2e_ok "$n screenshots in tests/artifacts/console" || e2e_fail "expected 11 screenshots, found $n"
+[ "$n" -ge 19 ] && e2e_ok "$n screenshots in tests/artifacts/console" || e2e_fail "expected 19 screenshots, found $n"
 
 kill -TERM "$api_pid"
 for _ in $(seq 1 100); do kill -0 "$api_pid" 2>/dev/null || break; sleep 0.1; done

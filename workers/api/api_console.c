@@ -108,9 +108,14 @@ static void to_console(api_call *c)
 
 void api_console_register(api_server *s)
 {
-    static const char *const pages[] = {"/console/", "/console/index.html",
-                                        "/console/new-target.html", "/console/target.html",
-                                        "/console/checks.html"};
+    static const char *const pages[] = {"/console/",
+                                        "/console/index.html",
+                                        "/console/new-target.html",
+                                        "/console/target.html",
+                                        "/console/checks.html",
+                                        "/console/silences.html",
+                                        "/console/remediations.html",
+                                        "/console/settings.html"};
     for (size_t i = 0; i < ARRAY_LEN(pages); i++)
         api_route(s, "GET", pages[i], API_AUTH | API_PAGE, console_page);
     api_route_prefix(s, "GET", "/console/", API_PUBLIC | API_NODB, console_file);

@@ -85,6 +85,9 @@ const Herald = (() => {
       el('nav', {},
         el('a', { href: '/console/', class: active === 'integrations' ? 'active' : null, id: 'nav-integrations' }, 'Integrations'),
         el('a', { href: '/console/checks.html', class: active === 'checks' ? 'active' : null, id: 'nav-checks' }, 'Checks'),
+        el('a', { href: '/console/silences.html', class: active === 'silences' ? 'active' : null, id: 'nav-silences' }, 'Silences'),
+        el('a', { href: '/console/remediations.html', class: active === 'remediations' ? 'active' : null, id: 'nav-remediations' }, 'Remediations'),
+        el('a', { href: '/console/settings.html', class: active === 'settings' ? 'active' : null, id: 'nav-settings' }, 'Settings'),
         el('a', { href: '/console/new-target.html', class: active === 'new' ? 'active' : null, id: 'nav-new' }, 'Add Slack target')),
       el('div', { class: 'who' },
         el('span', { id: 'who-tenant' }, session.tenant ? 'Tenant ' + session.tenant : 'All tenants (operator)'),
@@ -104,14 +107,99 @@ const Herald = (() => {
     return session;
   }
 
-  // Marks the form field an API error names, and shows the message.
+  // Marks the form field an API error names, and shows the message. A field
+  // row may answer for several names (data-field="repeat_policy
+  // repeat_interval_seconds").
   function showFormError(form, box, err) {
     form.querySelectorAll('.field.invalid').forEach((f) => f.classList.remove('invalid'));
     if (err.field) {
-      const f = form.querySelector('[data-field="' + err.field + '"]');
+      const f = form.querySelector('[data-field~="' + CSS.escape(err.field) + '"]');
       if (f) f.classList.add('invalid');
     }
     notice(box, 'bad', err.message);
+  }
+
+  // A delivery state as a badge; 'suppressed' (kept quiet by a severity
+  // floor, a silence or the repeat policy) is muted, not an error.
+  function stateBadge(s) {
+    const kind = s === 'sent' ? 'ok' : s === 'failed' ? 'bad' : s === 'retrying' ? 'warn' : s === 'suppressed' ? 'quiet' : '';
+    return el('span', { class: 'badge ' + kind }, s);
+  }
+
+  // Seconds as the largest whole unit: 14400 -> "4 h", 90 -> "90 s".
+  const UNITS = [['d', 86400], ['h', 3600], ['min', 60]];
+  function fmtDuration(sec) {
+    for (const [u, n] of UNITS) if (sec >= n && sec % n === 0) return sec / n + ' ' + u;
+    return sec + ' s';
+  }
+  // Splits seconds for a number box and a unit select (values 60, 3600, 86400).
+  function durationParts(sec) {
+    for (const [, n] of UNITS) if (sec >= n && sec % n === 0) return { value: sec / n, unit: n };
+    return { value: Math.round(sec / 60), unit: 60 };
+  }
+
+  // A datetime-local value (the browser's time zone) as RFC 3339 UTC, or null.
+  function localToIso(v) {
+    if (!v) return null;
+    const d = new Date(v);
+    return isNaN(d) ? null : d.toISOString();
+  }
+
+  // An operator session serves every tenant: pages whose API answers one
+  // tenant's settings say which one with ?tenant= (as the checks API does).
+  function tenantQuery(tenant) {
+    return session.tenant || !tenant ? '' : '?tenant=' + encodeURIComponent(tenant);
+  }
+
+  // The noise controls of a target (issue 10), on the new-target form and the
+  // target page: severity floor, repeat policy (with its interval), resolved
+  // updates, nudge button. Returns the fields (data-field names the API's) and
+  // read(), which answers the body fields or throws an Error with .field.
+  const SEVERITIES = ['low', 'medium', 'high', 'critical'];
+  const REPEATS = [['every', 'Every failing run'], ['on_change', 'Only when the failing users change'],
+    ['interval', 'At most every…']];
+  function noiseControls(t) {
+    t = t || {};
+    const sev = el('select', { id: 'min-severity' },
+      SEVERITIES.map((s) => el('option', { value: s, selected: (t.min_severity || 'low') === s }, s)));
+    const policy = el('select', { id: 'repeat-policy' },
+      REPEATS.map(([v, label]) => el('option', { value: v, selected: (t.repeat_policy || 'every') === v }, label)));
+    const parts = durationParts(t.repeat_interval_seconds || 14400);
+    const num = el('input', { type: 'number', id: 'repeat-interval', min: 1, step: 1, value: parts.value });
+    const unit = el('select', { id: 'repeat-unit' },
+      [[60, 'minutes'], [3600, 'hours'], [86400, 'days']].map(([n, label]) => el('option', { value: n, selected: parts.unit === n }, label)));
+    const every = el('span', { class: 'inline-group', id: 'repeat-interval-box' }, num, unit);
+    const showEvery = () => every.classList.toggle('hidden', policy.value !== 'interval');
+    policy.addEventListener('change', showEvery);
+    showEvery();
+    const resolved = el('input', { type: 'checkbox', id: 'notify-resolved', checked: t.notify_resolved !== false });
+    const nudge = el('input', { type: 'checkbox', id: 'nudge-enabled', checked: t.nudge_enabled === true });
+    const fields = [
+      el('div', { class: 'field', 'data-field': 'min_severity' },
+        el('label', { for: 'min-severity' }, 'Lowest severity notified'), sev,
+        el('div', { class: 'hint' }, 'Check results below it are recorded as suppressed, not posted.')),
+      el('div', { class: 'field', 'data-field': 'repeat_policy repeat_interval_seconds' },
+        el('label', { for: 'repeat-policy' }, 'Repeats of a still-failing check'),
+        el('div', { class: 'inline-group' }, policy, every),
+        el('div', { class: 'hint' }, 'Quiet repeats are recorded as suppressed (or go in the thread when repeats in threads are on).')),
+      el('div', { class: 'field', 'data-field': 'notify_resolved nudge_enabled' },
+        el('label', { class: 'inline' }, resolved, 'Update the message when the check passes again'),
+        el('label', { class: 'inline' }, nudge, 'Offer a "Nudge failing users" button in Slack')),
+    ];
+    function read() {
+      const body = { min_severity: sev.value, repeat_policy: policy.value, notify_resolved: resolved.checked, nudge_enabled: nudge.checked };
+      if (policy.value === 'interval') {
+        const n = Number(num.value);
+        if (!Number.isInteger(n) || n < 1) {
+          const e = new Error('repeat_interval_seconds: a whole number of ' + unit.selectedOptions[0].textContent + ', at least 1');
+          e.field = 'repeat_interval_seconds';
+          throw e;
+        }
+        body.repeat_interval_seconds = n * Number(unit.value);
+      }
+      return body;
+    }
+    return { fields, read };
   }
 
   // The activity chart: sent and failed deliveries per hour (the API's
@@ -165,5 +253,8 @@ const Herald = (() => {
     }
   }
 
-  return { api, el, param, fmtTime, notice, healthBadge, usesText, init, showFormError, activityChart, showActivity, get session() { return session; } };
+  return {
+    api, el, param, fmtTime, notice, healthBadge, usesText, init, showFormError, activityChart, showActivity,
+    stateBadge, fmtDuration, durationParts, localToIso, tenantQuery, noiseControls, get session() { return session; },
+  };
 })();

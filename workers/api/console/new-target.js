@@ -55,6 +55,13 @@ document.addEventListener('DOMContentLoaded', async () => {
     }
   } catch (err) { /* the free-text box still works */ }
 
+  const noise = Herald.noiseControls();
+  document.getElementById('noise-fields').append(...noise.fields);
+  // Only settings changed from the defaults are sent, so the form still
+  // creates targets through an API that predates them (it refuses unknown
+  // fields).
+  const NOISE_DEFAULTS = { min_severity: 'low', repeat_policy: 'every', notify_resolved: true, nudge_enabled: false };
+
   const usesFailed = document.getElementById('use-failed-check');
   const checksField = document.getElementById('checks-field');
   usesFailed.addEventListener('change', () => checksField.classList.toggle('hidden', !usesFailed.checked));
@@ -84,6 +91,12 @@ document.addEventListener('DOMContentLoaded', async () => {
       thread_repeats: document.getElementById('thread-repeats').checked,
     };
     if (usesFailed.checked) body.checks = checks;
+    try {
+      for (const [k, v] of Object.entries(noise.read())) if (NOISE_DEFAULTS[k] !== v) body[k] = v;
+    } catch (err) {
+      Herald.showFormError(form, box, err);
+      return;
+    }
     if (!session.tenant) body.tenant = document.getElementById('tenant').value.trim();
     const button = document.getElementById('create');
     button.disabled = true;

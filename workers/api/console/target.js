@@ -1,18 +1,18 @@
 'use strict';
 document.addEventListener('DOMContentLoaded', async () => {
-  const { api, el, param, fmtTime, notice, healthBadge, usesText } = Herald;
+  const { api, el, param, fmtTime, notice, healthBadge, usesText, stateBadge, fmtDuration } = Herald;
   if (!(await Herald.init('integrations'))) return;
-  const id = param('id');
+  // Digits only: the id goes into API paths.
+  const id = /^[0-9]+$/.test(param('id') || '') ? param('id') : null;
+  if (!id) { notice(document.getElementById('flash'), 'bad', 'No such target: the address needs ?id=<number>.'); return; }
   const flash = document.getElementById('flash');
   let target = null;
   let nextBefore = null;
 
-  function stateBadge(s) {
-    const kind = s === 'sent' ? 'ok' : s === 'failed' ? 'bad' : s === 'retrying' ? 'warn' : '';
-    return el('span', { class: 'badge ' + kind }, s);
-  }
-
+  // A delivery's event, and for a resolve or a nudge what it did.
   function what(d) {
+    if (d.kind === 'resolve') return 'Resolved: ' + (d.check_type ? 'check ' + d.check_type : d.integration ? 'collection ' + d.integration : 'event');
+    if (d.kind === 'nudge' || d.event_kind === 'nudge') return 'Nudge' + (d.check_type ? ' about check ' + d.check_type : '');
     if (d.event_kind === 'test') return 'Test message';
     if (d.check_type) return 'Check ' + d.check_type;
     if (d.integration) return 'Collection ' + d.integration + (d.collection_status ? ' (' + d.collection_status + ')' : '');
@@ -27,11 +27,16 @@ document.addEventListener('DOMContentLoaded', async () => {
     const res = await api('GET', url);
     if (reset && !res.items.length) tb.append(el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'Nothing delivered yet.')));
     for (const d of res.items) {
-      tb.append(el('tr', { 'data-delivery-id': d.id, 'data-state': d.state },
-        el('td', {}, fmtTime(d.created_at)), el('td', {}, what(d)), el('td', {}, stateBadge(d.state)),
+      // The reason of a suppressed or failed delivery: the readable text and
+      // its code (API field error/error_code; last_error* accepted too).
+      const reason = d.error || d.last_error, code = d.error_code || d.last_error_code;
+      tb.append(el('tr', { 'data-delivery-id': d.id, 'data-state': d.state, 'data-kind': d.kind || 'notify' },
+        el('td', {}, fmtTime(d.created_at)),
+        el('td', {}, what(d), d.kind && d.kind !== 'notify' ? el('span', { class: 'badge kind mt' }, d.kind) : null),
+        el('td', {}, stateBadge(d.state)),
         el('td', {}, String(d.attempts)),
-        el('td', {}, d.state === 'sent' ? el('span', { class: 'small' }, 'ts ', el('code', {}, d.slack_ts || ''), ' in ', el('code', {}, d.slack_channel || ''))
-          : d.error ? el('span', { class: 'small' }, d.error + (d.error_code ? ' (' + d.error_code + ')' : '')) : '—')));
+        el('td', { class: 'reason' }, d.state === 'sent' ? el('span', { class: 'small' }, 'ts ', el('code', {}, d.slack_ts || ''), ' in ', el('code', {}, d.slack_channel || ''))
+          : reason || code ? el('span', { class: 'small' }, d.state === 'suppressed' ? 'Kept quiet: ' : '', reason || '', code ? ' (' + code + ')' : '') : '—')));
     }
     nextBefore = res.next_before_id;
     document.getElementById('older').classList.toggle('hidden', !nextBefore);
@@ -86,15 +91,36 @@ document.addEventListener('DOMContentLoaded', async () => {
       ['Health', healthBadge(h, target.workspace.revoked)],
       ['Last success', fmtTime(h.last_success_at)],
       ['Last error', h.last_error ? el('span', { id: 'last-error' }, fmtTime(h.last_error_at) + ': ' + h.last_error + (h.last_error_code ? ' (' + h.last_error_code + ')' : '')) : '—'],
-      ['Last 24 hours', h.sent_24h + ' sent, ' + h.failed_24h + ' failed, ' + (h.pending_24h + h.sending_24h + h.retrying_24h) + ' waiting'],
+      ['Last 24 hours', h.sent_24h + ' sent, ' + h.failed_24h + ' failed, ' + (h.pending_24h + h.sending_24h + h.retrying_24h) + ' waiting' +
+        (h.suppressed_24h !== undefined ? ', ' + h.suppressed_24h + ' suppressed' : '')],
     ];
+    if ('min_severity' in target) {
+      rows.splice(7, 0, ['Noise', el('span', { id: 'noise-summary' },
+        'severity ' + target.min_severity + ' and up; repeats: ' +
+        (target.repeat_policy === 'interval' ? 'at most every ' + fmtDuration(target.repeat_interval_seconds || 0)
+          : target.repeat_policy === 'on_change' ? 'when the failing users change' : 'every run') +
+        '; resolved updates ' + (target.notify_resolved ? 'on' : 'off') + '; nudge button ' + (target.nudge_enabled ? 'on' : 'off'))]);
+    }
     document.getElementById('details').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
     document.getElementById('toggle-enabled').textContent = target.enabled ? 'Disable' : 'Enable';
+  }
+
+  // The noise controls, from the target as the API answered it. Hidden when
+  // the API predates them (no min_severity in its answer).
+  let noise = null;
+  function renderNoise() {
+    const has = 'min_severity' in target;
+    document.getElementById('noise-card').classList.toggle('hidden', !has);
+    if (!has) return;
+    noise = Herald.noiseControls(target);
+    document.getElementById('noise-fields').replaceChildren(...noise.fields);
+    document.getElementById('silence-target').href = '/console/silences.html?target_id=' + id;
   }
 
   async function load() {
     target = await api('GET', '/api/v1/targets/' + id);
     renderTarget();
+    renderNoise();
     let known = [];
     try { known = (await api('GET', '/api/v1/checks')).items.filter((c) => c.tenant === target.tenant).map((c) => c.check_type); } catch (e) { /* ok */ }
     renderChecks(known);
@@ -135,6 +161,22 @@ document.addEventListener('DOMContentLoaded', async () => {
       await api('DELETE', '/api/v1/targets/' + id);
       location.href = '/console/';
     } catch (err) { notice(flash, 'bad', err.message); }
+  });
+
+  const noiseForm = document.getElementById('noise-form');
+  noiseForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const box = document.getElementById('noise-error');
+    const button = document.getElementById('save-noise');
+    button.disabled = true;
+    try {
+      target = await api('PATCH', '/api/v1/targets/' + id, noise.read());
+      renderTarget();
+      renderNoise();
+      noiseForm.querySelectorAll('.field.invalid').forEach((f) => f.classList.remove('invalid'));
+      notice(box, 'ok', 'Saved.');
+    } catch (err) { Herald.showFormError(noiseForm, box, err); }
+    button.disabled = false;
   });
 
   const checksForm = document.getElementById('checks-form');

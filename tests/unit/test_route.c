@@ -140,15 +140,22 @@ START_TEST(event_fans_out_to_matching_targets_only)
     static const char *const mfa[] = {"weak_mfa"};
     static const char *const other[] = {"stale_admin"};
     route_target ts[] = {
-        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},  /* fc */
-        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, false},  /* dc */
-        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1, false},    /* both, mfa */
-        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1, false}, /* fc, other */
-        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0, false}, /* disabled */
-        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0, false},   /* deleted */
-        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0,
-         false}, /* other tenant */
-        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0, false},
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* fc */
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* dc */
+        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* both, mfa */
+        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* fc, other */
+        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* disabled */
+        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* deleted */
+        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* other tenant */
+        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true},
     };
     event ev;
     memset(&ev, 0, sizeof ev);
@@ -198,7 +205,9 @@ START_TEST(null_and_empty_inputs)
     ev.kind = EVENT_CHECK_RESULT;
     ev.failing_count = 1;
     ev.check_type = "weak_mfa";
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false};
+    route_target t = {1,    "acme", "T1", "C1", false, true,    false,
+                      true, false,  NULL, 0,    false, SEV_LOW, ROUTE_REPEAT_EVERY,
+                      0,    true};
     ck_assert(!route_matches(&ev, &t)); /* no tenant on the event */
     ev.tenant_id = "acme";
     ck_assert(route_matches(&ev, &t));
@@ -219,7 +228,9 @@ END_TEST
 START_TEST(long_filter_binary_search)
 {
     static const char *const many[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, many, 9, false};
+    route_target t = {1,    "acme", "T1", "C1", false, true,    false,
+                      true, false,  many, 9,    false, SEV_LOW, ROUTE_REPEAT_EVERY,
+                      0,    true};
     event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = EVENT_CHECK_RESULT;
@@ -243,11 +254,16 @@ START_TEST(passes_recorded_only_for_thread_tenants)
 {
     static const char *const other[] = {"stale_admin"};
     route_target ts[] = {
-        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},
-        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, true},  /* dc only */
-        {3, "acme", "T1", "C3", false, true, false, false, false, NULL, 0, true}, /* disabled */
-        {4, "acme", "T1", "C4", false, true, false, true, true, NULL, 0, true},   /* deleted */
-        {5, "acme", "T1", "C5", false, true, false, true, false, other, 1, true}, /* threads */
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true},
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* dc only */
+        {3, "acme", "T1", "C3", false, true, false, false, false, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* disabled */
+        {4, "acme", "T1", "C4", false, true, false, true, true, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* deleted */
+        {5, "acme", "T1", "C5", false, true, false, true, false, other, 1, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* threads */
     };
     event ev;
     memset(&ev, 0, sizeof ev);

@@ -13,6 +13,7 @@
 #include "common/event.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "workers/router/route.h"
 #include "workers/router/router.h"
 #include "common/util.h"
 
@@ -56,9 +57,9 @@ static long sqll(const char *q)
 static void setup(void)
 {
     db = testlib_db_connect(url);
-    testlib_db_exec(db,
-                    "TRUNCATE deliveries, events, target_checks, targets, workspaces, check_passes "
-                    "CASCADE");
+    testlib_db_exec(
+        db, "TRUNCATE deliveries, events, target_checks, targets, workspaces, check_passes, "
+            "alert_states, silences CASCADE");
     testlib_db_exec(db, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES"
                         " ('T1', 'One', '\\x00'), ('T2', 'Two', '\\x00')");
     testlib_kafka_start(&K, 1, 4);
@@ -361,6 +362,9 @@ START_TEST(routes_by_the_rules)
     long f = add_target("globex", "T2", "C0006", "both", NULL);
     (void)d;
     (void)e;
+    /* e3 passes after e1 at the same time: with notify_resolved it would
+     * resolve e1 (resolves have their own test) */
+    testlib_db_exec(db, "UPDATE targets SET notify_resolved = false");
 
     rd_kafka_t *p = producer();
     char e1[37], e2[37], e3[37], e4[37], e5[37], e6[37], e7[37], e8[37];
@@ -1152,6 +1156,8 @@ static double metric(const char *text, const char *series)
 START_TEST(metrics_and_health)
 {
     add_target("acme", "T1", "C0001", "both", NULL);
+    /* the pass below would resolve the failure (resolves have their own test) */
+    testlib_db_exec(db, "UPDATE targets SET notify_resolved = false");
     rd_kafka_t *p = producer();
     char eid[37];
     char *j = check_json(eid, "acme", "weak_mfa", 3, "scheduled");
@@ -1366,6 +1372,298 @@ START_TEST(scale_out_rebalance_and_kill)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Issue 10: floors, silences, repeat policies, resolves                     */
+/* ------------------------------------------------------------------------ */
+
+/* A check result at a given time, severity and failing users ("u1,u2"). */
+static char *check_at(char eid[37], const char *tenant, const char *type, const char *severity,
+                      const char *at, const char *users)
+{
+    util_uuid4(eid);
+    char list[512] = "";
+    long n = 0;
+    if (users && *users) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", users);
+        for (char *save = NULL, *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+            size_t len = strlen(list);
+            snprintf(list + len, sizeof list - len, "%s{\"id\":\"%s\"}", n ? "," : "", u);
+            n++;
+        }
+    }
+    return testlib_fmt(
+        "{\"schema\":\"herald.check_result.v1\",\"event_id\":\"%s\",\"tenant_id\":\"%s\","
+        "\"run_id\":\"0b8e8f4e-2f7e-4a51-9a0b-3c1d2e4f5a6b\",\"trigger\":\"scheduled\","
+        "\"check\":{\"type\":\"%s\",\"name\":\"Check %s\",\"severity\":\"%s\"},"
+        "\"evaluated_at\":\"%s\",\"failing_count\":%ld,"
+        "\"total_count\":480,\"failing_users\":[%s]}",
+        eid, tenant, type, type, severity, at, n, list);
+}
+
+/* Produces one event on the checks topic (key: tenant) and waits for it. */
+static void send_check(rd_kafka_t *p, running *rr, uint64_t *seen, char eid[37], const char *type,
+                       const char *severity, const char *at, const char *users)
+{
+    char *j = check_at(eid, "acme", type, severity, at, users);
+    produce(p, TOPIC_CHECKS, "acme", j);
+    free(j);
+    flush(p);
+    wait_consumed(rr, ++*seen, 60);
+}
+
+/* The state of the delivery (eid, target): "pending/", "suppressed/<code>", or "" when none. */
+static const char *pair_state(const char *eid, long target)
+{
+    static char out[128];
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT state || '/' || coalesce(last_error_code, '') FROM deliveries"
+             " WHERE event_id = '%s' AND target_id = %ld",
+             eid, target);
+    PGresult *r = PQexec(db, q);
+    snprintf(out, sizeof out, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return out;
+}
+
+/* How many published records carry (eid, target); kind: "resolve" / NULL. */
+static int published(reader *rd, const char *eid, long target, const char *resolve_ref)
+{
+    int n = 0;
+    for (size_t i = 0; i < rd->n; i++) {
+        routed_delivery *d = NULL;
+        char err[256];
+        ck_assert(routed_delivery_decode(rd->recs[i].value, strlen(rd->recs[i].value), &d, err,
+                                         sizeof err) == 0);
+        if (!strcmp(d->event_id, eid) && d->target_id == target) {
+            n++;
+            bool is_resolve = strstr(rd->recs[i].value, "\"delivery_kind\":\"resolve\"") != NULL;
+            ck_assert_int_eq(is_resolve, resolve_ref != NULL);
+            if (resolve_ref) {
+                char want[80];
+                snprintf(want, sizeof want, "\"ref_event_id\":\"%s\"", resolve_ref);
+                ck_assert_msg(strstr(rd->recs[i].value, want), "%s", rd->recs[i].value);
+            }
+        }
+        routed_delivery_destroy(d);
+    }
+    return n;
+}
+
+START_TEST(floor_and_silences_suppress)
+{
+    long ta = add_target("acme", "T1", "CA", "fc", NULL);
+    long tb = add_target("acme", "T1", "CB", "fc", NULL);
+    long tc = add_target("acme", "T2", "CC", "fc", NULL);
+    testlib_db_exec(db, "UPDATE targets SET min_severity = 'critical' WHERE destination = 'CA'");
+    char q[512];
+    testlib_db_exec(db, "INSERT INTO silences (tenant_id, check_type, author, reason)"
+                        " VALUES ('acme', 'muted_check', 'cli:alice', 'maintenance')");
+    long by_check = sqll("SELECT id FROM silences WHERE check_type = 'muted_check'");
+    testlib_db_exec(
+        db, "INSERT INTO silences (tenant_id, team_id, author, reason, ends_at)"
+            " VALUES ('acme', 'T2', 'cli:bob', 'workspace move', now() + interval '1 hour')");
+    /* not applying: expired, ended, other tenant */
+    snprintf(q, sizeof q,
+             "INSERT INTO silences (tenant_id, target_id, author, reason, expired_at) VALUES"
+             " ('acme', %ld, 'cli:c', 'expired', now());"
+             "INSERT INTO silences (tenant_id, target_id, author, reason, starts_at, ends_at)"
+             " VALUES ('acme', %ld, 'cli:c', 'ended', now() - interval '2 hours', now() - interval "
+             "'1 hour');"
+             "INSERT INTO silences (tenant_id, check_type, author, reason)"
+             " VALUES ('globex', 'weak_mfa', 'cli:c', 'other tenant')",
+             tb, tb);
+    testlib_db_exec(db, q);
+    rd_kafka_t *p = producer();
+    running rr;
+    start_router(&rr, "g-quiet", 100, NULL);
+    uint64_t seen = 0;
+    char e1[37], e2[37], e3[37], e4[37];
+    send_check(p, &rr, &seen, e1, "weak_mfa", "high", "2026-11-28T09:00:00Z", "u1");
+    ck_assert_str_eq(pair_state(e1, ta), "suppressed/below_min_severity");
+    ck_assert_str_eq(pair_state(e1, tb), "pending/");
+    ck_assert_str_eq(pair_state(e1, tc), "suppressed/silenced"); /* workspace T2 */
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deliveries WHERE event_id = '%s' AND target_id = %ld"
+             " AND last_error = 'severity high is below the target''s floor critical'",
+             e1, ta);
+    ck_assert_int_eq(sqll(q), 1);
+    send_check(p, &rr, &seen, e2, "muted_check", "critical", "2026-11-28T09:01:00Z", "u1");
+    ck_assert_str_eq(pair_state(e2, ta), "suppressed/silenced");
+    ck_assert_str_eq(pair_state(e2, tb), "suppressed/silenced");
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deliveries WHERE event_id = '%s' AND target_id = %ld"
+             " AND last_error = 'silence %ld (cli:alice): maintenance'",
+             e2, tb, by_check);
+    ck_assert_int_eq(sqll(q), 1);
+    /* a silence added while running applies once its notification is read */
+    snprintf(q, sizeof q,
+             "INSERT INTO silences (tenant_id, target_id, author, reason)"
+             " VALUES ('acme', %ld, 'cli:dave', 'noisy')",
+             tb);
+    testlib_db_exec(db, q);
+    usleep(300 * 1000);
+    send_check(p, &rr, &seen, e3, "weak_mfa", "critical", "2026-11-28T09:02:00Z", "u1");
+    ck_assert_str_eq(pair_state(e3, ta), "pending/");
+    ck_assert_str_eq(pair_state(e3, tb), "suppressed/silenced");
+    /* expired from the console: applies no more */
+    testlib_db_exec(db, "UPDATE silences SET expired_at = now() WHERE author = 'cli:dave'");
+    usleep(300 * 1000);
+    send_check(p, &rr, &seen, e4, "weak_mfa", "critical", "2026-11-28T09:03:00Z", "u1");
+    ck_assert_str_eq(pair_state(e4, tb), "pending/");
+
+    router_stats s = stats_of(&rr);
+    ck_assert_uint_eq(s.suppressed[ROUTE_SUPPRESS_FLOOR], 1);
+    ck_assert_uint_eq(s.suppressed[ROUTE_SUPPRESS_SILENCED], 7);
+    /* published: exactly the pending pairs */
+    long pending = sqll("SELECT count(*) FROM deliveries WHERE state = 'pending'");
+    ck_assert_int_eq(pending, 4); /* e1 tb, e3 ta, e4 ta, e4 tb (e3/e4 tc: T2 silenced) */
+    reader rd;
+    reader_open(&rd, TOPIC_DELIVERIES);
+    reader_read(&rd, (size_t)pending, 20000, 1500);
+    ck_assert_uint_eq(rd.n, (size_t)pending);
+    ck_assert_int_eq(published(&rd, e1, ta, NULL), 0);
+    ck_assert_int_eq(published(&rd, e1, tb, NULL), 1);
+    ck_assert_int_eq(published(&rd, e2, tb, NULL), 0);
+    reader_close(&rd);
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
+START_TEST(repeat_policies_and_resolves)
+{
+    long on = add_target("acme", "T1", "CON", "fc", NULL);
+    long thr = add_target("acme", "T1", "CTHR", "fc", NULL);
+    long itv = add_target("acme", "T1", "CINT", "fc", NULL);
+    long every = add_target("acme", "T1", "CEVERY", "fc", NULL);
+    long quiet = add_target("acme", "T1", "CQUIET", "fc", NULL);
+    testlib_db_exec(db, "UPDATE targets SET repeat_policy = 'on_change'"
+                        " WHERE destination IN ('CON', 'CTHR');"
+                        "UPDATE targets SET thread_repeats = true WHERE destination = 'CTHR';"
+                        "UPDATE targets SET repeat_policy = 'interval', repeat_interval_s = 3600"
+                        " WHERE destination = 'CINT';"
+                        "UPDATE targets SET notify_resolved = false WHERE destination = 'CQUIET'");
+    rd_kafka_t *p = producer();
+    running rr;
+    start_router(&rr, "g-repeat", 100, NULL);
+    uint64_t seen = 0;
+    char e1[37], e2[37], e3[37], e4[37], pass1[37], pass2[37], e5[37], e6[37];
+    send_check(p, &rr, &seen, e1, "weak_mfa", "high", "2026-11-28T09:00:00Z", "u1,u2");
+    long targets[] = {on, thr, itv, every, quiet};
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(pair_state(e1, targets[i]), "pending/");
+    /* the same users in another order: unchanged */
+    send_check(p, &rr, &seen, e2, "weak_mfa", "high", "2026-11-28T09:10:00Z", "u2,u1");
+    ck_assert_str_eq(pair_state(e2, on), "suppressed/repeat_on_change");
+    ck_assert_str_eq(pair_state(e2, thr), "pending/"); /* threads: a reply */
+    ck_assert_str_eq(pair_state(e2, itv), "suppressed/repeat_interval");
+    ck_assert_str_eq(pair_state(e2, every), "pending/");
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deliveries WHERE event_id = '%s' AND target_id = %ld AND"
+             " last_error = 'notified 2026-11-28T09:00:00.000Z; repeat every 1h'",
+             e2, itv);
+    ck_assert_int_eq(sqll(q), 1);
+    /* changed users: on_change routes, interval still waits */
+    send_check(p, &rr, &seen, e3, "weak_mfa", "high", "2026-11-28T09:20:00Z", "u1,u3");
+    ck_assert_str_eq(pair_state(e3, on), "pending/");
+    ck_assert_str_eq(pair_state(e3, itv), "suppressed/repeat_interval");
+    /* past the interval (event times) */
+    send_check(p, &rr, &seen, e4, "weak_mfa", "high", "2026-11-28T10:05:00Z", "u1,u3");
+    ck_assert_str_eq(pair_state(e4, on), "suppressed/repeat_on_change");
+    ck_assert_str_eq(pair_state(e4, itv), "pending/");
+    /* the pass resolves what was notified */
+    send_check(p, &rr, &seen, pass1, "weak_mfa", "high", "2026-11-28T10:30:00Z", "");
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE kind = 'resolve'"), 4);
+    ck_assert_str_eq(pair_state(pass1, quiet), ""); /* notify_resolved off: silently */
+    ck_assert_int_eq(sqll("SELECT count(*) FROM alert_states WHERE firing"), 0);
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM alert_states WHERE resolved_event_id = '%s'"
+             " AND resolved_at = '2026-11-28T10:30:00Z'",
+             pass1);
+    ck_assert_int_eq(sqll(q), 5);
+    /* a pass with nothing firing publishes nothing */
+    send_check(p, &rr, &seen, pass2, "weak_mfa", "high", "2026-11-28T10:40:00Z", "");
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries WHERE kind = 'resolve'"), 4);
+    /* a new streak: the same users as before notify again */
+    send_check(p, &rr, &seen, e5, "weak_mfa", "high", "2026-11-28T11:00:00Z", "u1,u3");
+    ck_assert_str_eq(pair_state(e5, on), "pending/");
+    ck_assert_str_eq(pair_state(e5, itv), "pending/");
+
+    reader rd;
+    reader_open(&rd, TOPIC_DELIVERIES);
+    long pending = sqll("SELECT count(*) FROM deliveries WHERE state = 'pending'");
+    reader_read(&rd, (size_t)pending, 20000, 1500);
+    ck_assert_uint_eq(rd.n, (size_t)pending);
+    ck_assert_int_eq(published(&rd, pass1, on, e3), 1);
+    ck_assert_int_eq(published(&rd, pass1, thr, e4), 1);
+    ck_assert_int_eq(published(&rd, pass1, itv, e4), 1);
+    ck_assert_int_eq(published(&rd, pass1, every, e4), 1);
+    ck_assert_int_eq(published(&rd, e2, on, NULL), 0);
+    reader_close(&rd);
+    router_stats s = stats_of(&rr);
+    ck_assert_uint_eq(s.resolves, 4);
+    ck_assert_uint_eq(s.suppressed[ROUTE_SUPPRESS_ON_CHANGE], 2);
+    ck_assert_uint_eq(s.suppressed[ROUTE_SUPPRESS_INTERVAL], 2);
+    stop_router(&rr);
+    destroy_router(&rr);
+
+    /* a new router instance reads the state back from alert_states */
+    start_router(&rr, "g-repeat", 100, NULL);
+    seen = 0;
+    send_check(p, &rr, &seen, e6, "weak_mfa", "high", "2026-11-28T11:10:00Z", "u3,u1");
+    ck_assert_str_eq(pair_state(e6, on), "suppressed/repeat_on_change");
+    ck_assert_str_eq(pair_state(e6, itv), "suppressed/repeat_interval");
+    ck_assert_str_eq(pair_state(e6, every), "pending/");
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
+START_TEST(collection_success_resolves)
+{
+    long t = add_target("acme", "T1", "CCOL", "dc", NULL);
+    rd_kafka_t *p = producer();
+    running rr;
+    start_router(&rr, "g-coll", 100, NULL);
+    char fail[37], ok[37];
+    char *j = collection_json(fail, "acme", "scheduled", true);
+    produce(p, TOPIC_COLLECTIONS, "acme", j);
+    free(j);
+    flush(p);
+    wait_consumed(&rr, 1, 60);
+    ck_assert_str_eq(pair_state(fail, t), "pending/");
+    j = collection_json(ok, "acme", "scheduled", false);
+    produce(p, TOPIC_COLLECTIONS, "acme", j);
+    free(j);
+    flush(p);
+    wait_consumed(&rr, 2, 60);
+    ck_assert_str_eq(pair_state(ok, t), "pending/");
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deliveries WHERE event_id = '%s' AND kind = 'resolve'"
+             " AND ref_event_id = '%s'",
+             ok, fail);
+    ck_assert_int_eq(sqll(q), 1);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM alert_states WHERE alert_key ="
+                          " 'collection:okta-prod' AND NOT firing"),
+                     1);
+    reader rd;
+    reader_open(&rd, TOPIC_DELIVERIES);
+    reader_read(&rd, 2, 20000, 1000);
+    ck_assert_uint_eq(rd.n, 2);
+    ck_assert_int_eq(published(&rd, ok, t, fail), 1);
+    reader_close(&rd);
+    stop_router(&rr);
+    destroy_router(&rr);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* ROUTER_TEST=name runs only the tests whose name contains it (debugging). */
 static void add(TCase *tc, const TTest *t)
 {
@@ -1393,6 +1691,9 @@ int main(void)
     add(tc, stop_and_takeover);
     add(tc, metrics_and_health);
     add(tc, scale_out_rebalance_and_kill);
+    add(tc, floor_and_silences_suppress);
+    add(tc, repeat_policies_and_resolves);
+    add(tc, collection_success_resolves);
     suite_add_tcase(s, tc);
     return testlib_run_suite(s);
 }

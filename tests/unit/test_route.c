@@ -140,15 +140,22 @@ START_TEST(event_fans_out_to_matching_targets_only)
     static const char *const mfa[] = {"weak_mfa"};
     static const char *const other[] = {"stale_admin"};
     route_target ts[] = {
-        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},  /* fc */
-        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, false},  /* dc */
-        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1, false},    /* both, mfa */
-        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1, false}, /* fc, other */
-        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0, false}, /* disabled */
-        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0, false},   /* deleted */
-        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0,
-         false}, /* other tenant */
-        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0, false},
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* fc */
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* dc */
+        {3, "acme", "T2", "C3", false, true, true, true, false, mfa, 1, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* both, mfa */
+        {4, "acme", "T1", "C4", false, true, false, true, false, other, 1, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* fc, other */
+        {5, "acme", "T1", "C5", false, true, false, false, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* disabled */
+        {6, "acme", "T1", "C6", false, true, false, true, true, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* deleted */
+        {7, "globex", "T1", "C7", false, true, true, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* other tenant */
+        {8, "acme", "T3", "a@b.c", true, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true},
     };
     event ev;
     memset(&ev, 0, sizeof ev);
@@ -198,7 +205,9 @@ START_TEST(null_and_empty_inputs)
     ev.kind = EVENT_CHECK_RESULT;
     ev.failing_count = 1;
     ev.check_type = "weak_mfa";
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false};
+    route_target t = {1,    "acme", "T1", "C1", false, true,    false,
+                      true, false,  NULL, 0,    false, SEV_LOW, ROUTE_REPEAT_EVERY,
+                      0,    true};
     ck_assert(!route_matches(&ev, &t)); /* no tenant on the event */
     ev.tenant_id = "acme";
     ck_assert(route_matches(&ev, &t));
@@ -219,7 +228,9 @@ END_TEST
 START_TEST(long_filter_binary_search)
 {
     static const char *const many[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
-    route_target t = {1, "acme", "T1", "C1", false, true, false, true, false, many, 9, false};
+    route_target t = {1,    "acme", "T1", "C1", false, true,    false,
+                      true, false,  many, 9,    false, SEV_LOW, ROUTE_REPEAT_EVERY,
+                      0,    true};
     event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = EVENT_CHECK_RESULT;
@@ -243,11 +254,16 @@ START_TEST(passes_recorded_only_for_thread_tenants)
 {
     static const char *const other[] = {"stale_admin"};
     route_target ts[] = {
-        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false},
-        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, true},  /* dc only */
-        {3, "acme", "T1", "C3", false, true, false, false, false, NULL, 0, true}, /* disabled */
-        {4, "acme", "T1", "C4", false, true, false, true, true, NULL, 0, true},   /* deleted */
-        {5, "acme", "T1", "C5", false, true, false, true, false, other, 1, true}, /* threads */
+        {1, "acme", "T1", "C1", false, true, false, true, false, NULL, 0, false, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true},
+        {2, "acme", "T1", "C2", false, false, true, true, false, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* dc only */
+        {3, "acme", "T1", "C3", false, true, false, false, false, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* disabled */
+        {4, "acme", "T1", "C4", false, true, false, true, true, NULL, 0, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* deleted */
+        {5, "acme", "T1", "C5", false, true, false, true, false, other, 1, true, SEV_LOW,
+         ROUTE_REPEAT_EVERY, 0, true}, /* threads */
     };
     event ev;
     memset(&ev, 0, sizeof ev);
@@ -282,6 +298,169 @@ START_TEST(passes_recorded_only_for_thread_tenants)
 }
 END_TEST
 
+/* Issue 10: the pure decisions. */
+static event failing_check(event_user *users, size_t n, int64_t at_ms)
+{
+    event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EVENT_CHECK_RESULT;
+    ev.tenant_id = "acme";
+    ev.check_type = "weak_mfa";
+    ev.severity = SEV_HIGH;
+    ev.failing_count = (int64_t)n;
+    ev.users = users;
+    ev.nusers = n;
+    ev.evaluated_at_ms = at_ms;
+    return ev;
+}
+
+START_TEST(users_hash_ignores_order_and_sees_changes)
+{
+    event_user a[] = {{"u1", NULL, NULL}, {"u2", NULL, NULL}};
+    event_user b[] = {{"u2", NULL, NULL}, {"u1", NULL, NULL}};
+    event_user c[] = {{"u1", NULL, NULL}, {"u3", NULL, NULL}};
+    event ea = failing_check(a, 2, 0), eb = failing_check(b, 2, 0), ec = failing_check(c, 2, 0);
+    ck_assert_uint_eq(route_users_hash(&ea), route_users_hash(&eb));
+    ck_assert_uint_ne(route_users_hash(&ea), route_users_hash(&ec));
+    eb.failing_count = 3; /* more failing than the sample shows */
+    ck_assert_uint_ne(route_users_hash(&ea), route_users_hash(&eb));
+    /* ids are separated: "u1","u2" is not "u1u2" */
+    event_user d[] = {{"u1u2", NULL, NULL}};
+    event ed = failing_check(d, 1, 0);
+    ed.failing_count = 2;
+    ck_assert_uint_ne(route_users_hash(&ea), route_users_hash(&ed));
+}
+END_TEST
+
+START_TEST(floor_and_silence_rules)
+{
+    route_target t = {7,    "acme", "T1", "C1", false, true,         true,
+                      true, false,  NULL, 0,    false, SEV_CRITICAL, ROUTE_REPEAT_EVERY,
+                      0,    true};
+    event_user u[] = {{"u1", NULL, NULL}};
+    event ev = failing_check(u, 1, 1000);
+    ck_assert(route_below_floor(&ev, &t));
+    ev.severity = SEV_CRITICAL;
+    ck_assert(!route_below_floor(&ev, &t));
+    char text[256];
+    ev.severity = SEV_MEDIUM;
+    t.min_severity = SEV_HIGH;
+    route_suppress_text(ROUTE_SUPPRESS_FLOOR, &ev, &t, NULL, NULL, text, sizeof text);
+    ck_assert_str_eq(text, "severity medium is below the target's floor high");
+
+    route_silence sil = {42, "weak_mfa", 0, NULL, 1000, 5000, "cli:alice", "maintenance"};
+    ck_assert(route_silence_matches(&sil, &ev, &t, 1000));
+    ck_assert(!route_silence_matches(&sil, &ev, &t, 999));  /* not started */
+    ck_assert(!route_silence_matches(&sil, &ev, &t, 5000)); /* ended */
+    route_suppress_text(ROUTE_SUPPRESS_SILENCED, &ev, &t, NULL, &sil, text, sizeof text);
+    ck_assert_str_eq(text, "silence 42 (cli:alice): maintenance");
+    sil.check_type = "other";
+    ck_assert(!route_silence_matches(&sil, &ev, &t, 2000));
+    sil.check_type = NULL;
+    sil.ends_ms = 0; /* a mute */
+    sil.target_id = 8;
+    ck_assert(!route_silence_matches(&sil, &ev, &t, 2000));
+    sil.target_id = 7;
+    ck_assert(route_silence_matches(&sil, &ev, &t, 99999999));
+    sil.target_id = 0;
+    sil.team_id = "T2";
+    ck_assert(!route_silence_matches(&sil, &ev, &t, 2000));
+    sil.team_id = "T1";
+    ck_assert(route_silence_matches(&sil, &ev, &t, 2000));
+    /* a check-type silence never matches a collection */
+    sil.team_id = NULL;
+    sil.check_type = "weak_mfa";
+    event col;
+    memset(&col, 0, sizeof col);
+    col.kind = EVENT_COLLECTION;
+    col.tenant_id = "acme";
+    ck_assert(!route_silence_matches(&sil, &col, &t, 2000));
+}
+END_TEST
+
+START_TEST(repeat_policy_and_streaks)
+{
+    route_target t = {7,    "acme", "T1", "C1", false, true,    true,
+                      true, false,  NULL, 0,    false, SEV_LOW, ROUTE_REPEAT_ON_CHANGE,
+                      0,    true};
+    event_user u[] = {{"u1", NULL, NULL}};
+    event ev = failing_check(u, 1, 60000);
+    uint64_t h = route_users_hash(&ev);
+    route_alert st;
+    memset(&st, 0, sizeof st);
+    /* no state: routed; the first failure starts a streak */
+    ck_assert_int_eq(route_repeat_decide(&t, NULL, &ev, 60000, h), ROUTE_SUPPRESS_NONE);
+    ck_assert(route_alert_fail(&st, false, "e1", 60000, h, 1, true));
+    ck_assert(st.firing);
+    ck_assert_int_eq(st.since_ms, 60000);
+    ck_assert_str_eq(st.last_event_id, "e1");
+    /* unchanged: suppressed, unless threads are on */
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 120000, h), ROUTE_SUPPRESS_ON_CHANGE);
+    t.thread_repeats = true;
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 120000, h), ROUTE_SUPPRESS_NONE);
+    t.thread_repeats = false;
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 120000, h + 1), ROUTE_SUPPRESS_NONE);
+    /* a suppressed run keeps what was said */
+    ck_assert(route_alert_fail(&st, true, "e2", 120000, h, 1, false));
+    ck_assert_str_eq(st.last_event_id, "e1");
+    ck_assert_int_eq(st.last_result_ms, 120000);
+    /* interval, by event time */
+    t.repeat_policy = ROUTE_REPEAT_INTERVAL;
+    t.repeat_interval_ms = 3600000;
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 3659999, h), ROUTE_SUPPRESS_INTERVAL);
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 3660000, h), ROUTE_SUPPRESS_NONE);
+    char text[256];
+    route_suppress_text(ROUTE_SUPPRESS_INTERVAL, &ev, &t, &st, NULL, text, sizeof text);
+    ck_assert_str_eq(text, "notified 1970-01-01T00:01:00.000Z; repeat every 1h");
+    /* an older result changes nothing and is never suppressed */
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 100000, h), ROUTE_SUPPRESS_NONE);
+    route_alert before = st;
+    ck_assert(!route_alert_fail(&st, true, "old", 100000, h, 1, true));
+    ck_assert(!memcmp(&before, &st, sizeof st));
+    const char *ref;
+    ck_assert(!route_alert_pass(&st, true, "oldpass", 100000, &ref));
+    /* the pass resolves the notification; a second pass changes nothing */
+    ck_assert(route_alert_pass(&st, true, "p1", 200000, &ref));
+    ck_assert_str_eq(ref, "e1");
+    ck_assert(!st.firing);
+    ck_assert_str_eq(st.resolved_event_id, "p1");
+    ck_assert(!route_alert_pass(&st, true, "p2", 300000, &ref));
+    /* the next failure starts a new streak: nothing said yet */
+    ck_assert_int_eq(route_repeat_decide(&t, &st, &ev, 400000, h), ROUTE_SUPPRESS_NONE);
+    ck_assert(route_alert_fail(&st, true, "e3", 400000, h, 1, false));
+    ck_assert_str_eq(st.last_event_id, "");
+    ck_assert_int_eq(st.since_ms, 400000);
+    ck_assert(route_alert_pass(&st, true, "p3", 500000, &ref));
+    ck_assert_str_eq(ref, ""); /* resolves silently */
+}
+END_TEST
+
+START_TEST(alert_keys_and_passes)
+{
+    char key[ROUTE_ALERT_KEY_MAX];
+    event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = EVENT_CHECK_RESULT;
+    ck_assert(!route_alert_key(&ev, key, sizeof key));
+    ev.check_type = "weak_mfa";
+    ck_assert(route_alert_key(&ev, key, sizeof key));
+    ck_assert_str_eq(key, "check:weak_mfa");
+    ck_assert(route_event_passes(&ev));
+    ev.failing_count = 1;
+    ck_assert(!route_event_passes(&ev));
+    ev.kind = EVENT_COLLECTION;
+    ev.integration_id = "okta-prod";
+    ck_assert(route_alert_key(&ev, key, sizeof key));
+    ck_assert_str_eq(key, "collection:okta-prod");
+    ck_assert(route_event_passes(&ev));
+    ev.failed = true;
+    ck_assert(!route_event_passes(&ev));
+    ck_assert_int_eq(route_repeat_policy_parse("interval"), ROUTE_REPEAT_INTERVAL);
+    ck_assert_int_eq(route_repeat_policy_parse("bogus"), ROUTE_REPEAT_EVERY);
+    ck_assert_str_eq(route_suppress_code(ROUTE_SUPPRESS_ON_CHANGE), "repeat_on_change");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("route");
@@ -291,6 +470,10 @@ int main(void)
     tcase_add_test(tc, null_and_empty_inputs);
     tcase_add_test(tc, long_filter_binary_search);
     tcase_add_test(tc, passes_recorded_only_for_thread_tenants);
+    tcase_add_test(tc, users_hash_ignores_order_and_sees_changes);
+    tcase_add_test(tc, floor_and_silence_rules);
+    tcase_add_test(tc, repeat_policy_and_streaks);
+    tcase_add_test(tc, alert_keys_and_passes);
     suite_add_tcase(s, tc);
     return testlib_run_suite(s);
 }

@@ -49,10 +49,16 @@ static int on_db_connect(void *arg, PGconn *conn, const char **what, char *detai
         *what = "subscriptions";
         return -1;
     }
+    if (silences_attach(r->sils, conn, detail, detail_size)) {
+        *what = "silences";
+        return -1;
+    }
+    /* What was written while we were away is read again when needed. */
+    alerts_clear(r->alerts);
     subs_stats ss;
     subs_get_stats(r->subs, &ss);
-    snprintf(detail, detail_size, "subscriptions: %zu target(s) of %zu tenant(s)", ss.targets,
-             ss.tenants);
+    snprintf(detail, detail_size, "subscriptions: %zu target(s) of %zu tenant(s), %zu silence(s)",
+             ss.targets, ss.tenants, silences_count(r->sils));
     r->last_idle_sync_ms = util_now_mono_ms();
     return 0;
 }
@@ -66,6 +72,7 @@ void router_config_defaults(router_config *cfg)
     cfg->batch_size = 500;
     cfg->batch_wait_ms = 50;
     cfg->cache_refresh_seconds = 60;
+    cfg->silence_refresh_ms = 30000;
     cfg->summary_seconds = 30;
     cfg->shutdown_timeout_ms = 10000;
     cfg->retention_ms = 90LL * 86400000;
@@ -73,6 +80,12 @@ void router_config_defaults(router_config *cfg)
 }
 
 static void on_revoke(router *r, const rd_kafka_topic_partition_list_t *parts);
+
+/* The connection's notifications for the silences (subs_sync reads them). */
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    silences_notified(arg, channel, payload);
+}
 
 router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
 {
@@ -96,6 +109,9 @@ router *router_new(const router_config *cfg, char *errstr, size_t errstr_size)
     pthread_mutex_init(&r->stats_mu, NULL);
     r->stats.lag = -1;
     r->subs = subs_new((int64_t)cfg->cache_refresh_seconds * 1000);
+    r->sils = silences_new(cfg->silence_refresh_ms);
+    r->alerts = alerts_new();
+    subs_set_notify_hook(r->subs, on_notify, r->sils);
     /* A bad URL fails here; a database that is down is waited for by
      * router_run. */
     const db_link_config lc = {.conninfo = r->database_url,
@@ -184,6 +200,8 @@ static void pipeline_drain(router *r)
 static void on_revoke(router *r, const rd_kafka_topic_partition_list_t *parts)
 {
     pipeline_drain(r);
+    /* The next owner of a revoked tenant writes its alert states from now on. */
+    alerts_clear(r->alerts);
     if (r->stmt) {
         router_batch_drop_partitions(r, r->stmt, parts);
         if (r->stmt->nb == 0) /* always so when parts is NULL */
@@ -369,7 +387,15 @@ void router_destroy(router *r)
         rd_kafka_destroy(r->producer);
     db_link_destroy(r->db);
     subs_destroy(r->subs);
+    silences_destroy(r->sils);
+    alerts_destroy(r->alerts);
     free(r->matches);
+    free(r->writes);
+    strbuf_dispose(&r->why);
+    for (size_t i = 0; i < r->nload_tenants; i++)
+        free(r->load_tenants[i]);
+    free(r->load_tenants);
+    free(r->load_targets);
     free(r->route_idx);
     free(r->eid_slots);
     for (int k = 0; k < ROUTE_NPARAMS; k++)

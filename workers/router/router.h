@@ -51,6 +51,7 @@ typedef struct router_config {
     long batch_wait_ms;         /* longest a batch waits to fill after its first event (only
                                  * while a statement runs or events keep coming) */
     long cache_refresh_seconds; /* backstop full reload of the subscriptions; 0: never */
+    int64_t silence_refresh_ms; /* full reload of the silences (ended ones drop); 0: never */
     long summary_seconds;       /* period of the info summary line; 0: never */
     long shutdown_timeout_ms;   /* longest wait for acknowledgements once stopping */
     const char *metrics_addr;   /* HOST:PORT for /metrics and /healthz; NULL or "": none */
@@ -84,6 +85,8 @@ typedef struct router_stats {
     uint64_t dead_lettered;          /* malformed events sent to the dead-letter topic */
     uint64_t duplicates;             /* the same event_id again within one batch */
     uint64_t passes_recorded;        /* passing checks recorded for thread_repeats targets */
+    uint64_t suppressed[5];          /* pairs suppressed, by route_suppress (index 0 unused) */
+    uint64_t resolves;               /* resolve deliveries made */
     uint64_t db_errors;              /* failed statements and lost connections */
     uint64_t batches;                /* batches completed (offsets stored) */
     uint64_t statements;             /* batch statements sent to PostgreSQL */

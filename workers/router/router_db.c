@@ -12,6 +12,7 @@
 #include "workers/router/router_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -59,18 +60,90 @@
     "  ORDER BY m.ord"                                                                             \
     " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"                             \
     "   WHERE d.state = 'pending'"                                                                 \
-    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created"
+    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created, d.state = 'pending',"      \
+    "           d.kind = 'resolve', d.ref_event_id"
+/*
+ * Issue 10: the pairs' decisions, when a pair of the batch is not a plain
+ * routed notification: $11 state ('pending' or 'suppressed'), $12 reason
+ * code, $13 readable reason, $14 kind ('notify', 'resolve'), $15 ref_event_id.
+ * A suppressed row is returned too (with pending = false: it is counted, not
+ * published). Every form returns the row's kind and ref_event_id: a pair
+ * found pending again is published as it was recorded.
+ */
+#define SQL_ROUTE_DELIVERIES_DECIDED                                                               \
+    " INSERT INTO deliveries AS d (event_id, target_id, tenant_id, state, last_error_code,"        \
+    "                              last_error, kind, ref_event_id)"                                \
+    " SELECT m.event_id, m.target_id, t.tenant_id, m.state, m.code, m.reason, m.kind, m.ref"       \
+    "   FROM unnest($6::uuid[], $7::bigint[], $11::text[], $12::text[], $13::text[], $14::text[]," \
+    "               $15::uuid[])"                                                                  \
+    "        WITH ORDINALITY AS m(event_id, target_id, state, code, reason, kind, ref, ord)"       \
+    "   JOIN targets t ON t.id = m.target_id AND t.enabled AND t.deleted_at IS NULL"               \
+    "  ORDER BY m.ord"                                                                             \
+    " ON CONFLICT (event_id, target_id) DO UPDATE SET state = d.state"                             \
+    "   WHERE d.state = 'pending'"                                                                 \
+    " RETURNING d.id, d.event_id, d.target_id, (d.xmax = 0) AS created, d.state = 'pending',"      \
+    "           d.kind = 'resolve', d.ref_event_id"
+/*
+ * Issue 10: the alert states the router computed for the batch, one row per
+ * (target, alert key) (its last state in the batch), times in ms:
+ *   $16 target  $17 alert_key  $18 firing  $19 since  $20 last_result_at
+ *   $21 last_event_id  $22 last_notified_at  $23 users_hash  $24 failing_count
+ *   $25 resolved_event_id  $26 resolved_at
+ * The router owning the tenant's partition is the only writer: the row is
+ * replaced by what it holds. The join skips a target removed meanwhile.
+ */
+#define SQL_ROUTE_ALERTS                                                                           \
+    ", al AS ("                                                                                    \
+    " INSERT INTO alert_states AS s (target_id, alert_key, tenant_id, firing, since,"              \
+    "        last_result_at, last_event_id, last_notified_at, users_hash, failing_count,"          \
+    "        resolved_event_id, resolved_at, updated_at)"                                          \
+    " SELECT a.target_id, a.alert_key, t.tenant_id, a.firing, to_timestamp(a.since / 1000.0),"     \
+    "        to_timestamp(a.res / 1000.0), a.ev, to_timestamp(a.notified / 1000.0), a.h, a.fc,"    \
+    "        a.rev, to_timestamp(a.rat / 1000.0), now()"                                           \
+    "   FROM unnest($16::bigint[], $17::text[], $18::bool[], $19::bigint[], $20::bigint[],"        \
+    "               $21::uuid[], $22::bigint[], $23::bigint[], $24::bigint[], $25::uuid[],"        \
+    "               $26::bigint[])"                                                                \
+    "        AS a(target_id, alert_key, firing, since, res, ev, notified, h, fc, rev, rat)"        \
+    "   JOIN targets t ON t.id = a.target_id"                                                      \
+    " ON CONFLICT (target_id, alert_key) DO UPDATE SET firing = excluded.firing,"                  \
+    "   since = excluded.since, last_result_at = excluded.last_result_at,"                         \
+    "   last_event_id = excluded.last_event_id, last_notified_at = excluded.last_notified_at,"     \
+    "   users_hash = excluded.users_hash, failing_count = excluded.failing_count,"                 \
+    "   resolved_event_id = excluded.resolved_event_id, resolved_at = excluded.resolved_at,"       \
+    "   updated_at = now())"
 
-/* Two prepared forms: a batch without passes to record (every batch of a
- * tenant that does not thread repeats) runs the statement without the
- * check_passes part, so it costs exactly what it did before. */
-static const struct {
-    const char *name, *sql;
-    int nparams;
-} route_stmts[2] = {
-    {"herald_route", SQL_ROUTE_EVENTS SQL_ROUTE_DELIVERIES, 7},
-    {"herald_route_passes", SQL_ROUTE_EVENTS SQL_ROUTE_PASSES SQL_ROUTE_DELIVERIES, ROUTE_NPARAMS},
+/* The prepared forms: a batch pays only for the parts it needs (bit 1:
+ * passes to record, 2: alert states to write, 4: pairs that are not plain
+ * routed notifications), so a batch of plain notifications costs what it did
+ * before, plus the alert states it writes. Every form declares the types of
+ * all parameters, so a part left out leaves a gap PostgreSQL accepts. */
+enum { FORM_PASSES = 1, FORM_ALERTS = 2, FORM_DECIDED = 4, NFORMS = 8 };
+
+static const Oid param_types[ROUTE_NPARAMS] = {
+    2951, 1009, 1009, 1009, 1009,                                    /* uuid[], text[] x4 */
+    2951, 1016,                                                      /* uuid[], int8[] */
+    1009, 1009, 1016,                                                /* passes */
+    1009, 1009, 1009, 1009, 2951,                                    /* decisions */
+    1016, 1009, 1000, 1016, 1016, 2951, 1016, 1016, 1016, 2951, 1016 /* alert states */
 };
+
+static void form_name(int form, char *out, size_t n)
+{
+    snprintf(out, n, "herald_route_%d", form);
+}
+
+static char *form_sql(int form)
+{
+    strbuf sql = {0};
+    (void)strbuf_adds(&sql, SQL_ROUTE_EVENTS);
+    if (form & FORM_PASSES)
+        (void)strbuf_adds(&sql, SQL_ROUTE_PASSES);
+    if (form & FORM_ALERTS)
+        (void)strbuf_adds(&sql, SQL_ROUTE_ALERTS);
+    (void)strbuf_adds(&sql,
+                      form & FORM_DECIDED ? SQL_ROUTE_DELIVERIES_DECIDED : SQL_ROUTE_DELIVERIES);
+    return strbuf_take(&sql);
+}
 
 /* A database error on one line, without libpq's "ERROR:  " prefix: it goes
  * into log lines and dead-letter reasons. */
@@ -137,7 +210,7 @@ static void set_be32(strbuf *s, size_t at, uint32_t v)
 /* One execution of the batch statement: which prepared form, and its
  * parameters (pointing into r->params). */
 typedef struct stmt_args {
-    const char *name;
+    char name[32];
     int n;
     const char *vals[ROUTE_NPARAMS];
     int lengths[ROUTE_NPARAMS], formats[ROUTE_NPARAMS];
@@ -151,10 +224,32 @@ typedef struct stmt_args {
  * parsed once into jsonb (PostgreSQL still checks they are valid UTF-8 and
  * JSON).
  */
+static void add_write(strbuf *p, const alert_write *w)
+{
+    const route_alert *st = &w->st;
+    pgarray_i64(&p[15], w->target_id);
+    pgarray_text(&p[16], w->key);
+    pgarray_raw(&p[17], st->firing ? "t" : "f");
+    pgarray_i64(&p[18], st->since_ms);
+    pgarray_i64(&p[19], st->last_result_ms);
+    pgarray_raw(&p[20], st->last_event_id[0] ? st->last_event_id : "NULL");
+    if (st->last_notified_ms)
+        pgarray_i64(&p[21], st->last_notified_ms);
+    else
+        pgarray_raw(&p[21], "NULL");
+    pgarray_i64(&p[22], (int64_t)st->users_hash);
+    pgarray_i64(&p[23], st->failing_count);
+    pgarray_raw(&p[24], st->resolved_event_id[0] ? st->resolved_event_id : "NULL");
+    if (st->resolved_ms)
+        pgarray_i64(&p[25], st->resolved_ms);
+    else
+        pgarray_raw(&p[25], "NULL");
+}
+
 static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args *a)
 {
     strbuf *p = r->params;
-    bool passes = false;
+    int form = 0;
     for (int k = 0; k < ROUTE_NPARAMS; k++) {
         if (k != 4)
             pgarray_begin(&p[k]);
@@ -169,13 +264,23 @@ static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args 
     put_be32(&p[4], 0);
     put_be32(&p[4], 1);
     uint32_t nevents = 0;
+    /* The whole batch upserts each alert row once (its last state); an event
+     * run alone writes its own. */
+    bool whole = from == 0 && to == b->nb;
     for (size_t i = from; i < to; i++) {
         bmsg *bm = &b->b[i];
         if (bm->pass) {
-            passes = true;
+            form |= FORM_PASSES;
             pgarray_text(&p[7], bm->ev->tenant_id);
             pgarray_text(&p[8], bm->ev->check_type);
             pgarray_i64(&p[9], bm->ev->evaluated_at_ms);
+        }
+        for (size_t k = 0; k < bm->nwrite; k++) {
+            const alert_write *w = &r->writes[bm->first_write + k];
+            if (whole && w->superseded)
+                continue;
+            form |= FORM_ALERTS;
+            add_write(p, w);
         }
         if (!bm->nmatch)
             continue;
@@ -188,13 +293,22 @@ static void build_params(router *r, batch *b, size_t from, size_t to, stmt_args 
         (void)strbuf_add(&p[4], bm->m->payload, bm->m->len);
         nevents++;
         for (size_t k = 0; k < bm->nmatch; k++) {
+            const match *m = &r->matches[bm->first + k];
             pgarray_raw(&p[5], bm->eid);
-            pgarray_i64(&p[6], r->matches[bm->first + k].t->id);
+            pgarray_i64(&p[6], m->t->id);
+            bool quiet = m->why != ROUTE_SUPPRESS_NONE;
+            pgarray_raw(&p[10], quiet ? "suppressed" : "pending");
+            pgarray_text(&p[11], quiet ? route_suppress_code(m->why) : NULL);
+            pgarray_text(&p[12], quiet ? r->why.p + m->why_off : NULL);
+            pgarray_raw(&p[13], m->resolve ? "resolve" : "notify");
+            pgarray_raw(&p[14], m->resolve ? m->ref : "NULL");
+            if (quiet || m->resolve)
+                form |= FORM_DECIDED;
         }
     }
     set_be32(&p[4], 12, nevents);
-    a->name = route_stmts[passes].name;
-    a->n = route_stmts[passes].nparams;
+    form_name(form, a->name, sizeof a->name);
+    a->n = ROUTE_NPARAMS;
     for (int k = 0; k < ROUTE_NPARAMS; k++) {
         if (k != 4)
             pgarray_end(&p[k]);
@@ -258,9 +372,12 @@ int router_db_prepare(PGconn *conn, char *errstr, size_t errstr_size)
      * plan it once instead of for every batch. */
     PGresult *set = PQexec(conn, "SET plan_cache_mode = force_generic_plan");
     PQclear(set);
-    for (size_t i = 0; i < ARRAY_LEN(route_stmts); i++) {
-        PGresult *res =
-            PQprepare(conn, route_stmts[i].name, route_stmts[i].sql, route_stmts[i].nparams, NULL);
+    for (int form = 0; form < NFORMS; form++) {
+        char name[32];
+        form_name(form, name, sizeof name);
+        char *sql = form_sql(form);
+        PGresult *res = PQprepare(conn, name, sql, ROUTE_NPARAMS, param_types);
+        free(sql);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             db_message(conn, res, errstr, errstr_size);
             PQclear(res);

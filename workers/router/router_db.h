@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 /* Parameters of the batch statement, at most. */
-#define ROUTE_NPARAMS 10
+#define ROUTE_NPARAMS 26
 
 struct batch;
 

@@ -30,9 +30,11 @@
 #include "common/httpd.h"
 #include "common/metrics.h"
 #include "common/strbuf.h"
+#include "workers/router/alerts.h"
 #include "workers/router/route.h"
 #include "workers/router/router.h"
 #include "workers/router/router_db.h"
+#include "workers/router/silences.h"
 #include "workers/router/subscriptions.h"
 
 #include <librdkafka/rdkafka.h>
@@ -64,19 +66,36 @@
 /* One consumed message of a batch. */
 typedef struct bmsg {
     rd_kafka_message_t *m;
-    event *ev;            /* parsed event, NULL when it is to be dead-lettered */
-    char *reason;         /* dead-letter reason (malloc'd) when ev is NULL */
-    char *json;           /* NUL-terminated copy of the payload, made when routed */
-    char eid[37];         /* event_id in lower case (as PostgreSQL prints uuids) */
-    bool dup;             /* same event_id earlier in this batch: nothing to do */
-    bool pass;            /* a passing check to record (route_records_pass) */
-    size_t first, nmatch; /* this attempt's matches: r->matches[first..first+nmatch) */
+    event *ev;                  /* parsed event, NULL when it is to be dead-lettered */
+    char *reason;               /* dead-letter reason (malloc'd) when ev is NULL */
+    char *json;                 /* NUL-terminated copy of the payload, made when routed */
+    char eid[37];               /* event_id in lower case (as PostgreSQL prints uuids) */
+    bool dup;                   /* same event_id earlier in this batch: nothing to do */
+    bool pass;                  /* a passing check to record (route_records_pass) */
+    size_t first_write, nwrite; /* this attempt's alert writes: r->writes[...] */
+    size_t first, nmatch;       /* this attempt's matches: r->matches[first..first+nmatch) */
 } bmsg;
 
+/* One (event, target) pair of an attempt and what was decided for it. */
 typedef struct match {
     size_t bi;             /* index in the batch */
     const route_target *t; /* borrowed from the cache for one attempt */
+    route_suppress why;    /* NONE: routed (pending, published) */
+    bool resolve;          /* kind 'resolve' (ref: the notification's event) */
+    char ref[37];
+    size_t why_off; /* suppressed: the readable reason in r->why (NUL-terminated) */
 } match;
+
+/* One alert_states row to write, as computed after event bi. A later write
+ * of the same (target, key) in the batch supersedes it (the batch statement
+ * upserts each row once); run alone, an event writes its own. */
+typedef struct alert_write {
+    size_t bi;
+    int64_t target_id;
+    char key[ROUTE_ALERT_KEY_MAX];
+    route_alert st;
+    bool superseded;
+} alert_write;
 
 struct batch;
 
@@ -96,6 +115,8 @@ typedef struct outmsg {
     char *destination;
     bool destination_is_email;
     int64_t delivery_id, target_id;
+    bool resolve;          /* delivery_kind "resolve" */
+    char ref_event_id[37]; /* resolve: the notification's event */
 } outmsg;
 enum { OUT_ROUTED = 0, OUT_DEADLETTER };
 enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
@@ -103,6 +124,8 @@ enum { OUT_UNSENT = 0, OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 typedef struct batch_counts {
     uint64_t routed, created, republished, published, not_notifiable, no_target, dead_lettered,
         duplicates, passes;
+    uint64_t suppressed[ROUTE_SUPPRESS_COUNT]; /* pairs kept quiet, by reason */
+    uint64_t resolves;                         /* resolve deliveries made */
 } batch_counts;
 
 typedef struct batch {
@@ -118,6 +141,9 @@ typedef struct batch {
     size_t failed;      /* reports with an error since the last (re)produce */
     batch_counts bc;
 } batch;
+
+_Static_assert(ROUTE_SUPPRESS_COUNT == ARRAY_LEN(((router_stats *)0)->suppressed),
+               "router_stats.suppressed holds every reason");
 
 /* Result of one database stage. */
 enum { STAGE_OK = 0, STAGE_RETRY };
@@ -135,6 +161,8 @@ typedef struct router_metrics {
     metrics_counter *dead_lettered;
     metrics_counter *duplicates;
     metrics_counter *passes;
+    metrics_counter *suppressed; /* {reason} */
+    metrics_counter *resolves;
     metrics_counter *db_errors;
     metrics_counter *abandoned;
     metrics_counter *cache_loads; /* {kind} */
@@ -167,6 +195,8 @@ struct router {
     int64_t last_idle_sync_ms;
 
     subs *subs;
+    silences *sils;
+    alerts *alerts;
 
     struct router_retention *retention; /* its own thread and connection, or NULL */
 
@@ -181,6 +211,14 @@ struct router {
     match *matches;
     size_t nmatches, capmatches;
     size_t npasses; /* passing checks to record */
+    alert_write *writes;
+    size_t nwrites, capwrites;
+    strbuf why;            /* readable reasons of the suppressed pairs */
+    uint64_t route_serial; /* routings done: tags the alert entries' marks */
+    char **load_tenants;   /* tenants whose alert states a stage loads */
+    size_t nload_tenants, cap_load_tenants;
+    int64_t *load_targets;
+    size_t nload_targets, cap_load_targets;
     size_t *route_idx;
     size_t cap_route_idx;
     uint32_t *eid_slots; /* open-addressing map event_id -> batch index + 1 */

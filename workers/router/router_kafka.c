@@ -47,6 +47,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * every assigned partition is read (kafka_rebalance_apply sets the
          * pause flag explicitly: librdkafka keeps it across a revoke). */
         kafka_rebalance_apply(rk, parts, true, r->paused);
+        /* A tenant of a new partition may have been routed by another router
+         * meanwhile: its alert states are read again. */
+        alerts_clear(r->alerts);
         r->partitions = coop ? r->partitions + parts->cnt : parts->cnt;
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {

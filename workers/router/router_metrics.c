@@ -111,6 +111,14 @@ void router_metrics_init(router_metrics *m)
     m->passes = metrics_counter_new(
         "herald_router_check_passes_recorded_total",
         "Passing check results recorded for targets that thread repeats (not notified).", NULL);
+    m->suppressed = metrics_counter_new(
+        "herald_router_suppressed_total",
+        "Deliveries recorded as suppressed (not published), by reason: below_min_severity, "
+        "silenced, repeat_on_change, repeat_interval.",
+        "reason");
+    m->resolves = metrics_counter_new(
+        "herald_router_resolves_total",
+        "Resolve deliveries made: a pass of an alert whose notification was posted.", NULL);
     m->db_errors = metrics_counter_new("herald_router_db_errors_total",
                                        "Failed database statements and connection attempts.", NULL);
     m->abandoned = metrics_counter_new(
@@ -159,6 +167,10 @@ void router_metrics_export(router *r)
     metrics_counter_add(m->dead_lettered, NULL, DELTA(dead_lettered));
     metrics_counter_add(m->duplicates, NULL, DELTA(duplicates));
     metrics_counter_add(m->passes, NULL, DELTA(passes_recorded));
+    for (int k = ROUTE_SUPPRESS_FLOOR; k < ROUTE_SUPPRESS_COUNT; k++)
+        metrics_counter_add(m->suppressed, route_suppress_code((route_suppress)k),
+                            DELTA(suppressed[k]));
+    metrics_counter_add(m->resolves, NULL, DELTA(resolves));
     metrics_counter_add(m->db_errors, NULL, DELTA(db_errors));
     metrics_counter_add(m->abandoned, NULL, DELTA(abandoned));
 #undef DELTA
@@ -206,6 +218,8 @@ void router_housekeeping(router *r)
             char err[512];
             if (subs_sync(r->subs, conn, err, sizeof err))
                 db_link_lost(r->db, "subscriptions", err);
+            else if (silences_sync(r->sils, conn, err, sizeof err))
+                db_link_lost(r->db, "silences", err);
         }
     }
     if (now >= r->next_lag_ms) {

@@ -19,7 +19,7 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     memset(o, 0, sizeof *o);
     router_config_defaults(cfg);
 
-    cfg_opt opts[CFG_COMMON_COUNT + 11];
+    cfg_opt opts[CFG_COMMON_COUNT + 12];
     /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
     size_t nopts = cfg_common_select(opts, &o->common, CFG_USE_KAFKA | CFG_USE_DATABASE);
     const cfg_opt mine[] = {
@@ -37,6 +37,11 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
          &o->batch_wait_ms},
         {"--cache-refresh-seconds", "HERALD_ROUTER_CACHE_REFRESH_SECONDS", CFG_INT, "60", 0, 86400,
          "S", "full reload of the subscriptions cache as a backstop (0: never)", &o->refresh_s},
+        {"--silence-refresh", "HERALD_ROUTER_SILENCE_REFRESH", CFG_DURATION, "30s", 0, 86400000,
+         "D",
+         "full reload of the live silences, so a silence whose end passed stops applying "
+         "(changes apply at once through notifications; 0: never)",
+         &o->silence_refresh_ms},
         {"--metrics-addr", "HERALD_METRICS_ADDR", CFG_STRING, "", 0, 0, "HOST:PORT",
          "serve Prometheus /metrics and /healthz here (empty: off)", &o->metrics_addr},
         {"--summary-seconds", "HERALD_ROUTER_SUMMARY_SECONDS", CFG_INT, "30", 0, 86400, "S",
@@ -91,6 +96,7 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     cfg->batch_size = o->batch_size;
     cfg->batch_wait_ms = o->batch_wait_ms;
     cfg->cache_refresh_seconds = o->refresh_s;
+    cfg->silence_refresh_ms = o->silence_refresh_ms;
     cfg->summary_seconds = o->summary_s;
     cfg->shutdown_timeout_ms = o->shutdown_ms;
     cfg->metrics_addr = o->metrics_addr;

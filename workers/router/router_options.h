@@ -16,6 +16,7 @@ typedef struct router_options {
     char *group, *metrics_addr;
     char *instance_id, instance_buf[256]; /* --instance-id; the resolved id (default: host) */
     long batch_size, batch_wait_ms, refresh_s, summary_s, shutdown_ms;
+    int64_t silence_refresh_ms;
     int64_t retention_ms, stats_retention_ms, prune_interval_ms;
 } router_options;
 

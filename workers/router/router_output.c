@@ -41,6 +41,24 @@ static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *
     return err;
 }
 
+/*
+ * Issue 10's optional fields of a resolve (routed_delivery.v1.schema.json):
+ * "delivery_kind":"resolve" and "ref_event_id", added before the encoded
+ * object's closing brace (the common encoder knows only notifications;
+ * absent delivery_kind means notify).
+ */
+static void add_resolve_fields(outmsg *o)
+{
+    char extra[96];
+    int n = snprintf(extra, sizeof extra, ",\"delivery_kind\":\"resolve\",\"ref_event_id\":\"%s\"}",
+                     o->ref_event_id);
+    if (o->len == 0 || o->payload[o->len - 1] != '}' || n <= 0 || (size_t)n >= sizeof extra)
+        return;
+    o->payload = xrealloc(o->payload, o->len + (size_t)n); /* '}' replaced, NUL added */
+    memcpy(o->payload + o->len - 1, extra, (size_t)n + 1);
+    o->len += (size_t)n - 1;
+}
+
 /* Encodes a routed delivery (schema herald.routed_delivery.v1). */
 static bool out_encode(batch *b, outmsg *o, int64_t now)
 {
@@ -70,6 +88,8 @@ static bool out_encode(batch *b, outmsg *o, int64_t now)
         return false;
     }
     o->len = strlen(o->payload);
+    if (o->resolve)
+        add_resolve_fields(o);
     return true;
 }
 
@@ -123,6 +143,9 @@ static void add_batch(router_stats *s, const void *arg)
     s->dead_lettered += c->dead_lettered;
     s->duplicates += c->duplicates;
     s->passes_recorded += c->passes;
+    for (int k = 0; k < ROUTE_SUPPRESS_COUNT; k++)
+        s->suppressed[k] += c->suppressed[k];
+    s->resolves += c->resolves;
     s->batches++;
 }
 

@@ -68,63 +68,235 @@ static bool records_pass(router *r, const event *ev)
     return route_records_pass(ev, ts, nt);
 }
 
+/* Whether ev can change an alert state or make a resolve: a pass of a
+ * tenant with targets (whether an alert is firing is known once the tenant's
+ * alert states are loaded: see load_alerts). */
+static bool pass_concerns(router *r, const event *ev)
+{
+    if (!route_event_passes(ev))
+        return false;
+    size_t nt = 0;
+    (void)subs_lookup(r->subs, ev->tenant_id, &nt);
+    return nt > 0;
+}
+
 /* Whether the database stage of b has anything to write, by the cache as it
  * is (stage_begin syncs it before routing for real). */
 static bool batch_needs_db(router *r, const batch *b)
 {
     for (size_t i = 0; i < b->nb; i++) {
         const bmsg *bm = &b->b[i];
-        if (bm->ev && !bm->dup && (route_event_wanted(bm->ev) || records_pass(r, bm->ev)))
+        if (bm->ev && !bm->dup &&
+            (route_event_wanted(bm->ev) || records_pass(r, bm->ev) || pass_concerns(r, bm->ev)))
             return true;
     }
     return false;
 }
 
-/* Routes every event of the batch through the cache into r->matches, and
- * marks the passing checks to record. */
-static void route_batch(router *r, batch *b)
+/* Loads, in one query, the alert states of the tenants of b that have
+ * targets and are not in the alert cache yet. Nothing to do (no query) in
+ * the steady state. */
+static int load_alerts(router *r, batch *b, char *err, size_t err_size)
 {
-    r->nmatches = 0;
-    r->npasses = 0;
+    for (size_t i = 0; i < r->nload_tenants; i++)
+        free(r->load_tenants[i]);
+    r->nload_tenants = 0;
+    r->nload_targets = 0;
     for (size_t i = 0; i < b->nb; i++) {
-        bmsg *bm = &b->b[i];
-        bm->first = r->nmatches;
-        bm->nmatch = 0;
-        bm->pass = false;
-        if (!bm->ev || bm->dup)
+        const bmsg *bm = &b->b[i];
+        if (!bm->ev || bm->dup || alerts_tenant_loaded(r->alerts, bm->ev->tenant_id))
             continue;
-        if (!route_event_wanted(bm->ev)) {
-            bm->pass = records_pass(r, bm->ev);
-            r->npasses += bm->pass;
-            continue;
-        }
         size_t nt = 0;
         const route_target *ts = subs_lookup(r->subs, bm->ev->tenant_id, &nt);
         if (nt == 0)
             continue;
-        if (nt > r->cap_route_idx) {
-            r->cap_route_idx = nt;
-            r->route_idx = xrealloc(r->route_idx, nt * sizeof *r->route_idx);
+        bool seen = false;
+        for (size_t k = 0; k < r->nload_tenants && !seen; k++)
+            seen = !strcmp(r->load_tenants[k], bm->ev->tenant_id);
+        if (seen)
+            continue;
+        if (r->nload_tenants == r->cap_load_tenants) {
+            r->cap_load_tenants = r->cap_load_tenants ? r->cap_load_tenants * 2 : 16;
+            r->load_tenants =
+                xrealloc(r->load_tenants, r->cap_load_tenants * sizeof *r->load_tenants);
         }
-        size_t n = route_event(bm->ev, ts, nt, r->route_idx);
-        if (r->nmatches + n > r->capmatches) {
-            size_t cap = r->capmatches ? r->capmatches : 1024;
-            while (r->nmatches + n > cap)
-                cap *= 2;
-            r->matches = xrealloc(r->matches, cap * sizeof *r->matches);
-            r->capmatches = cap;
+        r->load_tenants[r->nload_tenants++] = xstrdup(bm->ev->tenant_id);
+        if (r->nload_targets + nt > r->cap_load_targets) {
+            while (r->nload_targets + nt > r->cap_load_targets)
+                r->cap_load_targets = r->cap_load_targets ? r->cap_load_targets * 2 : 64;
+            r->load_targets =
+                xrealloc(r->load_targets, r->cap_load_targets * sizeof *r->load_targets);
         }
-        for (size_t k = 0; k < n; k++)
-            r->matches[r->nmatches++] = (match){i, &ts[r->route_idx[k]]};
-        bm->nmatch = n;
+        for (size_t k = 0; k < nt; k++)
+            r->load_targets[r->nload_targets++] = ts[k].id;
+    }
+    if (r->nload_tenants == 0)
+        return 0;
+    PGconn *conn = db_link_get(r->db);
+    if (!conn) {
+        snprintf(err, err_size, "no connection");
+        return -1;
+    }
+    return alerts_load(r->alerts, conn, (const char *const *)r->load_tenants, r->nload_tenants,
+                       r->load_targets, r->nload_targets, err, err_size);
+}
+
+static match *match_add(router *r)
+{
+    if (r->nmatches == r->capmatches) {
+        r->capmatches = r->capmatches ? r->capmatches * 2 : 1024;
+        r->matches = xrealloc(r->matches, r->capmatches * sizeof *r->matches);
+    }
+    match *m = &r->matches[r->nmatches++];
+    memset(m, 0, sizeof *m);
+    return m;
+}
+
+/* Queues the write of st (the cache entry of (target_id, key)) after event bi. */
+static void write_add(router *r, size_t bi, int64_t target_id, const char *key, route_alert *st)
+{
+    /* The previous write of this entry in this routing, if any, is
+     * superseded: the entry remembers it, tagged with the routing's serial. */
+    uint64_t *mark = alerts_mark(st);
+    if ((*mark >> 32) == (r->route_serial & 0xffffffffu) && (*mark & 0xffffffffu) != 0)
+        r->writes[(*mark & 0xffffffffu) - 1].superseded = true;
+    *mark = ((r->route_serial & 0xffffffffu) << 32) | (uint64_t)(r->nwrites + 1);
+    if (r->nwrites == r->capwrites) {
+        r->capwrites = r->capwrites ? r->capwrites * 2 : 256;
+        r->writes = xrealloc(r->writes, r->capwrites * sizeof *r->writes);
+    }
+    alert_write *w = &r->writes[r->nwrites++];
+    w->bi = bi;
+    w->target_id = target_id;
+    snprintf(w->key, sizeof w->key, "%s", key);
+    w->st = *st;
+    w->superseded = false;
+    alerts_mark_written(r->alerts, target_id, key);
+}
+
+/* The decision for failing ev to t (floor -> silence -> repeat), the alert
+ * update and the pair. */
+static void decide_failure(router *r, size_t bi, const bmsg *bm, const route_target *t,
+                           const char *key, int64_t now_wall, uint64_t h)
+{
+    const event *ev = bm->ev;
+    int64_t ev_ms = route_event_time_ms(ev);
+    bool exists = false;
+    route_alert *st = key[0] ? alerts_get(r->alerts, t->id, key, true, &exists) : NULL;
+    route_alert before = st ? *st : (route_alert){0};
+    const route_silence *sil = NULL;
+    route_suppress why = ROUTE_SUPPRESS_NONE;
+    if (route_below_floor(ev, t))
+        why = ROUTE_SUPPRESS_FLOOR;
+    else if ((sil = silences_match(r->sils, ev, t, now_wall)) != NULL)
+        why = ROUTE_SUPPRESS_SILENCED;
+    else if (!exists || strcmp(st->last_event_id, bm->eid) != 0) /* not a replay */
+        why = route_repeat_decide(t, exists ? st : NULL, ev, ev_ms, h);
+    match *m = match_add(r);
+    m->bi = bi;
+    m->t = t;
+    m->why = why;
+    if (why != ROUTE_SUPPRESS_NONE) {
+        char text[512];
+        route_suppress_text(why, ev, t, &before, sil, text, sizeof text);
+        m->why_off = r->why.len;
+        (void)strbuf_add(&r->why, text, strlen(text) + 1);
+        LOG_DEBUG("event %s -> target %lld suppressed (%s): %s", bm->eid, (long long)t->id,
+                  route_suppress_code(why), text);
+    }
+    int64_t fc = ev->kind == EVENT_CHECK_RESULT ? ev->failing_count : 0;
+    if (st && route_alert_fail(st, exists, bm->eid, ev_ms, h, fc, why == ROUTE_SUPPRESS_NONE))
+        write_add(r, bi, t->id, key, st);
+}
+
+/* A pass of ev for t: resolves a firing alert (a resolve pair when the target
+ * wants it and a notification of the streak was routed). as_notify: the
+ * event is also a notification of its own (a manual collection that
+ * succeeded): its pair becomes the resolve, or stays a notify. */
+static void decide_pass(router *r, size_t bi, const bmsg *bm, const route_target *t,
+                        const char *key, bool as_notify)
+{
+    const event *ev = bm->ev;
+    bool exists = false;
+    route_alert *st = key[0] ? alerts_get(r->alerts, t->id, key, false, &exists) : NULL;
+    const char *ref = "";
+    bool resolved = st && route_alert_pass(st, exists, bm->eid, route_event_time_ms(ev), &ref);
+    if (resolved)
+        write_add(r, bi, t->id, key, st);
+    bool resolve = resolved && t->notify_resolved && ref[0];
+    if (!resolve && !as_notify)
+        return;
+    match *m = match_add(r);
+    m->bi = bi;
+    m->t = t;
+    m->resolve = resolve;
+    if (resolve) {
+        snprintf(m->ref, sizeof m->ref, "%s", ref);
+        LOG_DEBUG("event %s -> target %lld resolves %s", bm->eid, (long long)t->id, ref);
     }
 }
 
-static const route_target *match_target(router *r, const bmsg *bm, int64_t target_id)
+/* Routes every event of the batch through the caches into r->matches (each
+ * pair with its decision) and r->writes, and marks the passing checks to
+ * record. */
+static void route_batch(router *r, batch *b)
+{
+    r->nmatches = 0;
+    r->npasses = 0;
+    r->nwrites = 0;
+    strbuf_reset(&r->why);
+    r->route_serial++;
+    int64_t now_wall = util_now_wall_ms();
+    for (size_t i = 0; i < b->nb; i++) {
+        bmsg *bm = &b->b[i];
+        bm->first = r->nmatches;
+        bm->nmatch = 0;
+        bm->first_write = r->nwrites;
+        bm->nwrite = 0;
+        bm->pass = false;
+        if (!bm->ev || bm->dup)
+            continue;
+        const event *ev = bm->ev;
+        bool wanted = route_event_wanted(ev);
+        if (!wanted)
+            bm->pass = records_pass(r, ev);
+        r->npasses += bm->pass;
+        bool passes = route_event_passes(ev);
+        if (!wanted && !passes)
+            continue;
+        size_t nt = 0;
+        const route_target *ts = subs_lookup(r->subs, ev->tenant_id, &nt);
+        if (nt == 0)
+            continue;
+        char key[ROUTE_ALERT_KEY_MAX];
+        if (!route_alert_key(ev, key, sizeof key))
+            key[0] = '\0';
+        bool hashed = false;
+        uint64_t h = 0;
+        for (size_t k = 0; k < nt; k++) {
+            const route_target *t = &ts[k];
+            if (!route_concerns(ev, t))
+                continue;
+            if (passes) {
+                decide_pass(r, i, bm, t, key, wanted);
+            } else {
+                if (!hashed) {
+                    h = route_users_hash(ev);
+                    hashed = true;
+                }
+                decide_failure(r, i, bm, t, key, now_wall, h);
+            }
+        }
+        bm->nmatch = r->nmatches - bm->first;
+        bm->nwrite = r->nwrites - bm->first_write;
+    }
+}
+
+static const match *match_find(router *r, const bmsg *bm, int64_t target_id)
 {
     for (size_t k = 0; k < bm->nmatch; k++) {
         if (r->matches[bm->first + k].t->id == target_id)
-            return r->matches[bm->first + k].t;
+            return &r->matches[bm->first + k];
     }
     return NULL;
 }
@@ -164,15 +336,27 @@ static void collect_outs(router *r, batch *b, PGresult *res)
         const char *eid = PQgetvalue(res, row, 1);
         int64_t target_id = strtoll(PQgetvalue(res, row, 2), NULL, 10);
         bool created = PQgetvalue(res, row, 3)[0] == 't';
+        bool pending = PQgetvalue(res, row, 4)[0] == 't';
         bmsg *bm = eid_map_find(r, b, eid);
-        const route_target *t = bm ? match_target(r, bm, target_id) : NULL;
+        const match *mt = bm ? match_find(r, bm, target_id) : NULL;
+        const route_target *t = mt ? mt->t : NULL;
         if (!t) {
             /* cannot happen: the statement only returns pairs we sent */
             LOG_ERROR("delivery %lld for unknown pair (%s, %lld)", (long long)delivery_id, eid,
                       (long long)target_id);
             continue;
         }
+        if (!pending) {
+            if (created && mt->why != ROUTE_SUPPRESS_NONE)
+                b->bc.suppressed[mt->why]++;
+            continue; /* recorded, never published */
+        }
+        /* A pair found pending again goes out as recorded, whatever this
+         * routing decided (it was routed before a crash). */
         outmsg *o = out_add(b);
+        o->resolve = PQgetvalue(res, row, 5)[0] == 't';
+        snprintf(o->ref_event_id, sizeof o->ref_event_id, "%s", PQgetvalue(res, row, 6));
+        b->bc.resolves += created && o->resolve;
         o->kind = OUT_ROUTED;
         o->bi = (size_t)(bm - b->b);
         o->key = xstrdup(t->team_id);
@@ -196,7 +380,7 @@ static int isolate_bad_events(router *r, batch *b)
 {
     for (size_t i = 0; i < b->nb; i++) {
         bmsg *bm = &b->b[i];
-        if (!bm->nmatch && !bm->pass)
+        if (!bm->nmatch && !bm->pass && !bm->nwrite)
             continue;
         db_result one;
         if (router_db_run(r, b, i, i + 1, &one) == 0) {
@@ -215,8 +399,11 @@ static int isolate_bad_events(router *r, batch *b)
         bm->ev = NULL;
         bm->reason = xstrdup(reason);
         bm->nmatch = 0;
+        bm->nwrite = 0;
         bm->pass = false;
     }
+    /* states computed after a refused event may rest on it: reload them */
+    alerts_clear(r->alerts);
     return STAGE_OK;
 }
 
@@ -246,12 +433,21 @@ int router_stage_begin(router *r, batch *b)
             db_link_lost(r->db, "subscriptions", err);
             return STAGE_RETRY;
         }
+        if (silences_sync(r->sils, conn, err, sizeof err)) {
+            db_link_lost(r->db, "silences", err);
+            return STAGE_RETRY;
+        }
+        if (load_alerts(r, b, err, sizeof err)) {
+            db_link_lost(r->db, "alert states", err);
+            return STAGE_RETRY;
+        }
     }
     route_batch(r, b);
-    if (r->nmatches == 0 && r->npasses == 0)
+    if (r->nmatches == 0 && r->npasses == 0 && r->nwrites == 0)
         return STAGE_OK;
     char msg[512];
     if (router_db_send(r, b, msg, sizeof msg)) {
+        alerts_clear(r->alerts); /* what route_batch computed is not written */
         db_link_lost(r->db, "route", msg);
         return STAGE_RETRY;
     }
@@ -286,6 +482,8 @@ int router_stage_finish(router *r, batch *b)
             collect_outs(r, b, all.res);
             PQclear(all.res);
         } else {
+            /* The cache holds what the statement did not write. */
+            alerts_clear(r->alerts);
             if (!all.data_error) {
                 db_link_lost(r->db, "route", all.msg);
                 router_outs_clear(b);

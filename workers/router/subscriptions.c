@@ -42,6 +42,8 @@ struct subs {
     char **pending;
     size_t npending, cap_pending;
     subs_stats stats;
+    subs_notify_fn other; /* notifications of other channels */
+    void *other_arg;
 };
 
 /* Past this many distinct tenants in one sync, one full load is cheaper. */
@@ -149,8 +151,32 @@ static void table_remove(table *tb, const char *name)
     " (t.destination_kind = 'email' AND t.destination_resolved IS NULL),"                          \
     " t.use_failed_check, t.use_data_collection,"                                                  \
     " (SELECT json_agg(c.check_type ORDER BY c.check_type COLLATE \"C\")::text"                    \
-    "    FROM target_checks c WHERE c.target_id = t.id), t.thread_repeats"
-enum { C_ID, C_TENANT, C_TEAM, C_DEST, C_EMAIL, C_FC, C_DC, C_CHECKS, C_THREADS };
+    "    FROM target_checks c WHERE c.target_id = t.id), t.thread_repeats,"                        \
+    " t.min_severity, t.repeat_policy, coalesce(t.repeat_interval_s, 0), t.notify_resolved"
+enum {
+    C_ID,
+    C_TENANT,
+    C_TEAM,
+    C_DEST,
+    C_EMAIL,
+    C_FC,
+    C_DC,
+    C_CHECKS,
+    C_THREADS,
+    C_MIN_SEV,
+    C_REPEAT,
+    C_INTERVAL,
+    C_RESOLVED
+};
+
+static event_severity severity_parse(const char *s)
+{
+    for (int i = SEV_LOW; i <= SEV_CRITICAL; i++) {
+        if (!strcmp(s, event_severity_name((event_severity)i)))
+            return (event_severity)i;
+    }
+    return SEV_LOW;
+}
 
 static const char sql_all[] = "SELECT " TARGET_COLUMNS " FROM targets t"
                               " WHERE t.enabled AND t.deleted_at IS NULL"
@@ -215,6 +241,10 @@ static tenant_entry *tenant_build(PGresult *r, int from, int to, char *errstr, s
         s->t.use_failed_check = PQgetvalue(r, row, C_FC)[0] == 't';
         s->t.use_data_collection = PQgetvalue(r, row, C_DC)[0] == 't';
         s->t.thread_repeats = PQgetvalue(r, row, C_THREADS)[0] == 't';
+        s->t.min_severity = severity_parse(PQgetvalue(r, row, C_MIN_SEV));
+        s->t.repeat_policy = route_repeat_policy_parse(PQgetvalue(r, row, C_REPEAT));
+        s->t.repeat_interval_ms = strtoll(PQgetvalue(r, row, C_INTERVAL), NULL, 10) * 1000;
+        s->t.notify_resolved = PQgetvalue(r, row, C_RESOLVED)[0] == 't';
         s->t.enabled = true;
         s->t.deleted = false;
         if (PQgetisnull(r, row, C_CHECKS))
@@ -429,6 +459,8 @@ int subs_sync(subs *s, PGconn *conn, char *errstr, size_t errstr_size)
         s->stats.notifications++;
         if (!strcmp(n->relname, SUBS_CHANNEL))
             pending_add(s, n->extra ? n->extra : "*");
+        else if (s->other)
+            s->other(s->other_arg, n->relname, n->extra ? n->extra : "*");
         PQfreemem(n);
     }
     if (s->refresh_ms > 0 && util_now_mono_ms() >= s->next_full_ms)
@@ -460,4 +492,10 @@ void subs_get_stats(const subs *s, subs_stats *out)
     *out = s->stats;
     out->tenants = s->t.ntenants;
     out->targets = s->t.ntargets;
+}
+
+void subs_set_notify_hook(subs *s, subs_notify_fn fn, void *arg)
+{
+    s->other = fn;
+    s->other_arg = arg;
 }

@@ -68,4 +68,9 @@ const route_target *subs_lookup(const subs *s, const char *tenant, size_t *n);
 
 void subs_get_stats(const subs *s, subs_stats *out);
 
+/* The connection's notifications of other channels (the silences cache's)
+ * are handed to fn as subs_sync reads them. */
+typedef void (*subs_notify_fn)(void *arg, const char *channel, const char *payload);
+void subs_set_notify_hook(subs *s, subs_notify_fn fn, void *arg);
+
 #endif

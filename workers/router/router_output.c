@@ -41,24 +41,6 @@ static rd_kafka_resp_err_t produce_deadletter(router *r, outmsg *o, const bmsg *
     return err;
 }
 
-/*
- * Issue 10's optional fields of a resolve (routed_delivery.v1.schema.json):
- * "delivery_kind":"resolve" and "ref_event_id", added before the encoded
- * object's closing brace (the common encoder knows only notifications;
- * absent delivery_kind means notify).
- */
-static void add_resolve_fields(outmsg *o)
-{
-    char extra[96];
-    int n = snprintf(extra, sizeof extra, ",\"delivery_kind\":\"resolve\",\"ref_event_id\":\"%s\"}",
-                     o->ref_event_id);
-    if (o->len == 0 || o->payload[o->len - 1] != '}' || n <= 0 || (size_t)n >= sizeof extra)
-        return;
-    o->payload = xrealloc(o->payload, o->len + (size_t)n); /* '}' replaced, NUL added */
-    memcpy(o->payload + o->len - 1, extra, (size_t)n + 1);
-    o->len += (size_t)n - 1;
-}
-
 /* Encodes a routed delivery (schema herald.routed_delivery.v1). */
 static bool out_encode(batch *b, outmsg *o, int64_t now)
 {
@@ -80,6 +62,10 @@ static bool out_encode(batch *b, outmsg *o, int64_t now)
     d.kind = bm->ev->kind;
     d.event_json = bm->json;
     d.routed_at_ms = now;
+    if (o->resolve) {
+        d.delivery_kind = ROUTED_RESOLVE;
+        memcpy(d.ref_event_id, o->ref_event_id, sizeof d.ref_event_id);
+    }
     o->payload = routed_delivery_encode(&d);
     if (!o->payload) {
         /* cannot happen for an event that parsed: the row stays pending and
@@ -88,8 +74,6 @@ static bool out_encode(batch *b, outmsg *o, int64_t now)
         return false;
     }
     o->len = strlen(o->payload);
-    if (o->resolve)
-        add_resolve_fields(o);
     return true;
 }
 

@@ -117,6 +117,8 @@ static void record(press *x, const char *outcome, const char *detail)
 {
     x->outcome = outcome;
     char err[512];
+    LOG_INFO("api: slack action %s by %s/%s: %s: %s", store_action_kind_name(x->p.action),
+             x->p.team_id, x->p.user_id, outcome, detail);
     if (!db_acquire(x)) {
         LOG_WARN("api: slack action %s by %s/%s (%s): not recorded: no database connection",
                  store_action_kind_name(x->p.action), x->p.team_id, x->p.user_id, outcome);
@@ -314,6 +316,16 @@ static bool parse_value(const char *value, char event_id[40], int64_t *target_id
     return util_is_uuid(event_id) && api_parse_id(colon + 1, target_id);
 }
 
+/* A Slack id (team, user, channel): letters, digits, '_' and '-', short.
+ * Ids are logged and compared, so anything else is not taken as one. */
+static bool slack_id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 32)
+        return false;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
 static const char *jpath(const cJSON *o, const char *a, const char *b)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
@@ -485,11 +497,13 @@ static void interactivity(api_call *c)
     if (!x.p.message_ts)
         x.p.message_ts = jpath(pl, "message", "ts");
     x.response_url = jpath(pl, "response_url", NULL);
-    if (!x.p.team_id || !x.p.user_id) {
+    if (!slack_id_ok(x.p.team_id) || !slack_id_ok(x.p.user_id)) {
         cJSON_Delete(pl);
-        api_error(c, 400, "payload", "payload: no team.id or user.id");
+        api_error(c, 400, "payload", "payload: team.id and user.id must be Slack ids");
         return;
     }
+    if (!slack_id_ok(x.p.channel))
+        x.p.channel = NULL; /* then no message matches: stale */
 
     if (!parse_value(jpath(a0, "value", NULL), x.event_id, &x.p.target_id)) {
         x.p.target_id = 0;

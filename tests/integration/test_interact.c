@@ -76,8 +76,30 @@ static void post_to_fake(const char *token, const char *channel, char *ts, size_
     slack_result_dispose(&r);
 }
 
+/* herald-api in this process, started by each test's fixture: Check forks a
+ * child per test, and a server started before the fork would serve from
+ * threads the child does not have (their memory then looks leaked). */
+static void api_start(void)
+{
+    char err[512];
+    reg = metrics_registry_new();
+    api_config cfg;
+    api_config_defaults(&cfg);
+    cfg.listen = "127.0.0.1:0";
+    cfg.database_url = db_url;
+    cfg.slack_api_url = slack.api_url;
+    cfg.secret_key = SECRET_KEY;
+    cfg.slack_signing_secret = SIGNING;
+    cfg.threads = 2;
+    cfg.metrics = reg;
+    srv = api_server_new(&cfg, err, sizeof err);
+    ck_assert_msg(srv && api_server_start(srv, err, sizeof err) == 0, "herald-api: %s", err);
+    snprintf(api_url, sizeof api_url, "http://127.0.0.1:%u", api_server_port(srv));
+}
+
 static void setup(void)
 {
+    api_start();
     conn = testlib_db_connect(db_url);
     testlib_db_truncate(conn, "deliveries, events, slack_actions, silences, tenant_settings, "
                               "remediations");
@@ -106,6 +128,10 @@ static void teardown(void)
 {
     PQfinish(conn);
     conn = NULL;
+    api_server_destroy(srv);
+    srv = NULL;
+    metrics_registry_destroy(reg);
+    reg = NULL;
 }
 
 /* ================================================================ helpers */
@@ -502,23 +528,6 @@ static void start_all(void)
                        "(7, 'acme', 'T1', 'sec', 'C1', 'channel', true, true), "
                        "(8, 'globex', 'T2', 'ops', 'C2', 'channel', true, false)");
     PQfinish(c);
-
-    reg = metrics_registry_new();
-    api_config cfg;
-    api_config_defaults(&cfg);
-    cfg.listen = "127.0.0.1:0";
-    cfg.database_url = db_url;
-    cfg.slack_api_url = slack.api_url;
-    cfg.secret_key = SECRET_KEY;
-    cfg.slack_signing_secret = SIGNING;
-    cfg.threads = 2;
-    cfg.metrics = reg;
-    srv = api_server_new(&cfg, err, sizeof err);
-    if (!srv || api_server_start(srv, err, sizeof err) != 0) {
-        fprintf(stderr, "herald-api: %s\n", err);
-        exit(EXIT_FAILURE);
-    }
-    snprintf(api_url, sizeof api_url, "http://127.0.0.1:%u", api_server_port(srv));
 }
 
 int main(void)
@@ -548,9 +557,7 @@ int main(void)
         testlib_add_test(tc, tests[i], "INTERACT_TEST");
     suite_add_tcase(s, tc);
     int rc = testlib_run_suite(s);
-    api_server_destroy(srv);
     testlib_fake_slack_stop(&slack);
-    metrics_registry_destroy(reg);
     curl_global_cleanup();
     return rc;
 }

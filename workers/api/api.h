@@ -52,10 +52,11 @@ typedef struct api_config {
 #define API_DEFAULT_AUTHORIZE_URL "https://slack.com/oauth/v2/authorize"
 #define API_DEFAULT_THREADS       4
 #define API_DEFAULT_MAX_BODY      (64 * 1024)
-/* The scopes Herald asks for when installed (slack-api.md). */
+/* The scopes Herald asks for when installed (slack-api.md); usergroups:read
+ * lets /slack/interactivity check the user groups a tenant lists. */
 #define API_SLACK_SCOPES                                                                           \
     "chat:write,chat:write.public,users:read,users:read.email,im:write,channels:read,"             \
-    "groups:read"
+    "groups:read,usergroups:read"
 
 void api_config_defaults(api_config *cfg);
 

@@ -3,15 +3,15 @@
  *
  * Speaks the methods Herald uses with Slack's shapes and error codes
  * (chat.postMessage, users.lookupByEmail, conversations.info/list/open,
- * auth.test, oauth.v2.access and the /oauth/v2/authorize page), paces each
- * channel like Slack (token bucket; over the limit: HTTP 429 + Retry-After),
- * and injects faults (5xx with an HTML body, 429 + Retry-After on demand,
- * dropped connections, slow answers). Methods are served under
- * /api/<method> (and /<method>); point HERALD_SLACK_API_URL at
- * http://127.0.0.1:PORT/api.
+ * auth.test, oauth.v2.access and the /oauth/v2/authorize page, chat.update,
+ * usergroups.users.list), paces each channel like Slack (token bucket; over the limit: HTTP 429 +
+ * Retry-After), and injects faults (5xx with an HTML body, 429 + Retry-After on demand, dropped
+ * connections, slow answers). Methods are served under /api/<method> (and /<method>); point
+ * HERALD_SLACK_API_URL at http://127.0.0.1:PORT/api.
  *
  * Inspection and control under /_fake/: messages, stats, faults, state,
- * revoke, reset (see --help and usage() below).
+ * revoke, reset (see --help and usage() below); interact signs and sends a
+ * button press to a Request URL as Slack does.
  *
  * Threading: libmicrohttpd runs a thread per connection (so a slow answer
  * delays only its own connection); all state is behind one mutex.
@@ -19,6 +19,7 @@
  * or the log.
  */
 #include "common/config.h"
+#include "common/hmac.h"
 #include "common/log.h"
 #include "common/ratelimit.h"
 #include "common/render.h"
@@ -28,6 +29,7 @@
 
 #include <cJSON.h>
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <ctype.h>
 #include <math.h>
 #include <microhttpd.h>
@@ -84,6 +86,11 @@ static const char usage_text[] =
     "  POST /_fake/state                        upsert workspaces/channels/users by id, oauth\n"
     "  POST /_fake/revoke                       {\"token\": T} or {\"team\": ID}: revoke tokens\n"
     "  POST /_fake/reset                        clear messages, stats, faults and rate limits\n"
+    "  POST /_fake/interact                     sign and send a button press (block_actions):\n"
+    "       {url, secret, team, user, user_name, channel, ts, action_id, value, age_seconds,\n"
+    "       response_url}; answers {status, body, response_url} of the POST to url\n"
+    "  GET  /_fake/responses                    what was posted to /_fake/respond/N (the\n"
+    "       response_url of /_fake/interact's payloads)\n"
     "  GET  /_fake/healthz";
 
 /* ==== configuration and state (all behind mu) ============================================= */
@@ -1669,6 +1676,130 @@ static enum MHD_Result serve_updates(struct MHD_Connection *conn)
     return send_json(conn, 200, out, NULL, NULL);
 }
 
+/* ==== interaction payloads (issue 10: Slack's button presses) =============================== */
+
+static cJSON *responses; /* what was posted to /_fake/respond/..., under mu */
+
+static size_t collect_answer(char *data, size_t size, size_t nmemb, void *ud)
+{
+    strbuf *b = ud;
+    strbuf_add(b, data, size * nmemb); /* capped: the rest is dropped */
+    return size * nmemb;
+}
+
+/*
+ * POST /_fake/interact: builds a block_actions payload as Slack sends it for
+ * a button press, signs it as Slack does (v0, HMAC-SHA256 with "secret" at
+ * now - age_seconds) and POSTs it form-encoded to "url"; answers {"status":
+ * HTTP status (0: no answer), "body": its body}. Called without mu: the
+ * receiver calls back into this fake (chat.update) before it answers.
+ */
+static enum MHD_Result serve_interact(struct MHD_Connection *conn, const cJSON *b)
+{
+    const char *url = jstr(b, "url"), *secret = jstr(b, "secret");
+    if (!url || !secret)
+        return bad_request(conn, "interact: url and secret are required");
+    const char *team = jstr(b, "team") ? jstr(b, "team") : "T0FAKE01";
+    const char *user = jstr(b, "user") ? jstr(b, "user") : "U0ALICE";
+    const char *channel = jstr(b, "channel"), *ts = jstr(b, "ts");
+    const cJSON *age = cJSON_GetObjectItemCaseSensitive(b, "age_seconds");
+    char resp_url[300];
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    static long presses;
+    pthread_mutex_lock(&mu);
+    long n = ++presses;
+    pthread_mutex_unlock(&mu);
+    snprintf(resp_url, sizeof resp_url, "http://%s/_fake/respond/%ld", host ? host : "127.0.0.1",
+             n);
+
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "type", jstr(b, "type") ? jstr(b, "type") : "block_actions");
+    cJSON *t = cJSON_AddObjectToObject(p, "team");
+    cJSON_AddStringToObject(t, "id", team);
+    cJSON_AddStringToObject(t, "domain", "fake");
+    cJSON *u = cJSON_AddObjectToObject(p, "user");
+    cJSON_AddStringToObject(u, "id", user);
+    cJSON_AddStringToObject(u, "username", jstr(b, "user_name") ? jstr(b, "user_name") : user);
+    cJSON_AddStringToObject(u, "name", jstr(b, "user_name") ? jstr(b, "user_name") : user);
+    cJSON_AddStringToObject(u, "team_id", team);
+    cJSON_AddStringToObject(p, "api_app_id", "A0HERALD");
+    cJSON_AddStringToObject(p, "token", "deprecated-verification-token");
+    cJSON *c = cJSON_AddObjectToObject(p, "container");
+    cJSON_AddStringToObject(c, "type", "message");
+    if (ts)
+        cJSON_AddStringToObject(c, "message_ts", ts);
+    if (channel)
+        cJSON_AddStringToObject(c, "channel_id", channel);
+    cJSON_AddBoolToObject(c, "is_ephemeral", false);
+    cJSON_AddStringToObject(p, "trigger_id", "1.2.fake");
+    if (channel) {
+        cJSON *ch = cJSON_AddObjectToObject(p, "channel");
+        cJSON_AddStringToObject(ch, "id", channel);
+        cJSON_AddStringToObject(ch, "name", channel);
+    }
+    if (ts) {
+        cJSON *m = cJSON_AddObjectToObject(p, "message");
+        cJSON_AddStringToObject(m, "type", "message");
+        cJSON_AddStringToObject(m, "ts", ts);
+    }
+    cJSON_AddStringToObject(p, "response_url",
+                            jstr(b, "response_url") ? jstr(b, "response_url") : resp_url);
+    cJSON *acts = cJSON_AddArrayToObject(p, "actions");
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "type", "button");
+    cJSON_AddStringToObject(a, "block_id", RENDER_ACTIONS_BLOCK);
+    cJSON_AddStringToObject(a, "action_id", jstr(b, "action_id") ? jstr(b, "action_id") : "");
+    if (jstr(b, "value"))
+        cJSON_AddStringToObject(a, "value", jstr(b, "value"));
+    cJSON_AddStringToObject(a, "action_ts", "1700000000.000001");
+    cJSON_AddItemToArray(acts, a);
+    char *json = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    char *enc = url_escape(json);
+    free(json);
+    char *form = xmalloc(strlen(enc) + 9);
+    snprintf(form, strlen(enc) + 9, "payload=%s", enc);
+    free(enc);
+
+    char stamp[24], sig[SLACK_SIGNATURE_LEN + 1], h1[64], h2[128];
+    snprintf(stamp, sizeof stamp, "%lld",
+             (long long)(util_now_wall_ms() / 1000 - (cJSON_IsNumber(age) ? age->valueint : 0)));
+    if (slack_signature(secret, stamp, form, strlen(form), sig) != 0) {
+        free(form);
+        return bad_request(conn, "interact: could not sign");
+    }
+    snprintf(h1, sizeof h1, "X-Slack-Request-Timestamp: %s", stamp);
+    snprintf(h2, sizeof h2, "X-Slack-Signature: %s", sig);
+    struct curl_slist *hs = curl_slist_append(NULL, h1);
+    hs = curl_slist_append(hs, h2);
+    hs = curl_slist_append(hs, "Content-Type: application/x-www-form-urlencoded");
+    strbuf answer;
+    strbuf_init(&answer, 64 * 1024);
+    long status = 0;
+    CURL *e = curl_easy_init();
+    if (e) {
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, form);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect_answer);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &answer);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        if (curl_easy_perform(e) == CURLE_OK)
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(e);
+    }
+    curl_slist_free_all(hs);
+    free(form);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "status", (double)status);
+    cJSON_AddStringToObject(out, "body", answer.p ? answer.p : "");
+    cJSON_AddStringToObject(out, "response_url", resp_url);
+    strbuf_dispose(&answer);
+    return send_json(conn, 200, out, NULL, NULL);
+}
+
 static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *what,
                                      const char *method, req_ctx *ctx)
 {
@@ -1679,9 +1810,28 @@ static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *wh
         if (!body)
             return bad_request(conn, "body: not valid JSON");
     }
+    if (strcmp(what, "interact") == 0 && post) {
+        enum MHD_Result ir = serve_interact(conn, body);
+        cJSON_Delete(body);
+        return ir;
+    }
     enum MHD_Result r;
     pthread_mutex_lock(&mu);
-    if (strcmp(what, "messages") == 0 && !post) {
+    if (strncmp(what, "respond/", 8) == 0 && post) {
+        /* A response_url post (an ephemeral note): kept for GET /_fake/responses. */
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddStringToObject(rec, "id", what + 8);
+        cJSON_AddItemToObject(rec, "body", body ? cJSON_Duplicate(body, 1) : cJSON_CreateNull());
+        if (!responses)
+            responses = cJSON_CreateArray();
+        cJSON_AddItemToArray(responses, rec);
+        pthread_mutex_unlock(&mu);
+        r = ok_json(conn);
+    } else if (strcmp(what, "responses") == 0 && !post) {
+        cJSON *out = responses ? cJSON_Duplicate(responses, 1) : cJSON_CreateArray();
+        pthread_mutex_unlock(&mu);
+        r = send_json(conn, 200, out, NULL, NULL);
+    } else if (strcmp(what, "messages") == 0 && !post) {
         const char *ch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "channel");
         const char *team = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "team");
         cJSON *out = cJSON_CreateArray();
@@ -1745,6 +1895,8 @@ static enum MHD_Result serve_control(struct MHD_Connection *conn, const char *wh
         cJSON_AddNumberToObject(j, "revoked", revoked);
         r = send_json(conn, 200, j, NULL, NULL);
     } else if (strcmp(what, "reset") == 0 && post) {
+        cJSON_Delete(responses);
+        responses = NULL;
         cJSON_Delete(messages);
         messages = cJSON_CreateArray();
         cJSON_Delete(updates);

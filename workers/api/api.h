@@ -16,9 +16,9 @@
  * every module), api_http.c + api_http.h (the framework: routes,
  * authentication, answers, helpers), api_pool.c (database pool), one file
  * per resource: api_session.c, api_install.c (OAuth), api_workspaces.c,
- * api_targets.c, api_deliveries.c, api_checks.c, api_console.c (the console's
- * files, console/). The endpoints are listed in the README ("HTTP admin API")
- * and schema/openapi.yaml.
+ * api_targets.c, api_deliveries.c, api_checks.c, api_interact.c (Slack's
+ * button presses), api_console.c (the console's files, console/). The endpoints are listed in the
+ * README ("HTTP admin API") and schema/openapi.yaml.
  */
 #include "common/httpd.h"
 
@@ -27,32 +27,36 @@
 #include <stdint.h>
 
 typedef struct api_config {
-    const char *listen;        /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
-    const char *database_url;  /* HERALD_DATABASE_URL */
-    const char *slack_api_url; /* HERALD_SLACK_API_URL: Web API base (…/api) */
-    const char *secret_key;    /* HERALD_SECRET_KEY (base64 of 32 bytes): required */
-    const char *public_url;    /* HERALD_PUBLIC_URL: how browsers reach us; "" derives
-                                  http://HOST:PORT from listen */
-    const char *client_id;     /* HERALD_SLACK_CLIENT_ID; "" disables the install flow */
-    const char *client_secret; /* HERALD_SLACK_CLIENT_SECRET (already read from the
-                                  _FILE variant by the program) */
-    const char *authorize_url; /* HERALD_SLACK_AUTHORIZE_URL */
-    const char *console_dir;   /* HERALD_CONSOLE_DIR: serve console files from here
-                                  instead of the embedded copies (development); "" off */
-    unsigned threads;          /* HTTP threads = database connections */
-    size_t max_body;           /* request body cap */
-    bool migrate;              /* apply pending migrations at start */
-    metrics_registry *metrics; /* NULL: the default registry */
+    const char *listen;               /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
+    const char *database_url;         /* HERALD_DATABASE_URL */
+    const char *slack_api_url;        /* HERALD_SLACK_API_URL: Web API base (…/api) */
+    const char *secret_key;           /* HERALD_SECRET_KEY (base64 of 32 bytes): required */
+    const char *public_url;           /* HERALD_PUBLIC_URL: how browsers reach us; "" derives
+                                         http://HOST:PORT from listen */
+    const char *client_id;            /* HERALD_SLACK_CLIENT_ID; "" disables the install flow */
+    const char *client_secret;        /* HERALD_SLACK_CLIENT_SECRET (already read from the
+                                         _FILE variant by the program) */
+    const char *authorize_url;        /* HERALD_SLACK_AUTHORIZE_URL */
+    const char *slack_signing_secret; /* HERALD_SLACK_SIGNING_SECRET: verifies the requests
+                                         Slack sends to /slack/interactivity; "" answers 503
+                                         there. SECRET */
+    const char *console_dir;          /* HERALD_CONSOLE_DIR: serve console files from here
+                                         instead of the embedded copies (development); "" off */
+    unsigned threads;                 /* HTTP threads = database connections */
+    size_t max_body;                  /* request body cap */
+    bool migrate;                     /* apply pending migrations at start */
+    metrics_registry *metrics;        /* NULL: the default registry */
 } api_config;
 
 #define API_DEFAULT_LISTEN        "127.0.0.1:8080"
 #define API_DEFAULT_AUTHORIZE_URL "https://slack.com/oauth/v2/authorize"
 #define API_DEFAULT_THREADS       4
 #define API_DEFAULT_MAX_BODY      (64 * 1024)
-/* The scopes Herald asks for when installed (slack-api.md). */
+/* The scopes Herald asks for when installed (slack-api.md); usergroups:read
+ * lets /slack/interactivity check the user groups a tenant lists. */
 #define API_SLACK_SCOPES                                                                           \
     "chat:write,chat:write.public,users:read,users:read.email,im:write,channels:read,"             \
-    "groups:read"
+    "groups:read,usergroups:read"
 
 void api_config_defaults(api_config *cfg);
 

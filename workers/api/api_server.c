@@ -4,7 +4,7 @@
  * register every module's routes; start; destroy) and the /healthz probe.
  * The modules (api_session.c, api_install.c, api_workspaces.c,
  * api_targets.c, api_deliveries.c, api_activity.c, api_checks.c,
- * api_console.c) build on the framework (api_http.c) and never on each
+ * api_interact.c, api_console.c) build on the framework (api_http.c) and never on each
  * other's registration.
  */
 #include "workers/api/api.h"
@@ -15,6 +15,7 @@
 #include "workers/api/api_deliveries.h"
 #include "workers/api/api_http.h"
 #include "workers/api/api_install.h"
+#include "workers/api/api_interact.h"
 #include "workers/api/api_pool.h"
 #include "workers/api/api_remediations.h"
 #include "workers/api/api_session.h"
@@ -156,6 +157,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     s->cfg.public_url = dup_or_empty(cfg->public_url);
     s->cfg.client_id = dup_or_empty(cfg->client_id);
     s->cfg.client_secret = dup_or_empty(cfg->client_secret);
+    s->cfg.slack_signing_secret = dup_or_empty(cfg->slack_signing_secret);
     s->cfg.authorize_url = dup_or_empty(
         cfg->authorize_url && *cfg->authorize_url ? cfg->authorize_url : API_DEFAULT_AUTHORIZE_URL);
     s->cfg.console_dir = dup_or_empty(cfg->console_dir);
@@ -219,6 +221,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_remediations_register(s);
     api_settings_register(s);
     api_silences_register(s);
+    api_interact_register(s);
     api_console_register(s);
     return s;
 fail:
@@ -271,6 +274,7 @@ void api_server_destroy(api_server *s)
     free((char *)s->cfg.public_url);
     free((char *)s->cfg.client_id);
     crypto_free_secret((char *)s->cfg.client_secret);
+    crypto_free_secret((char *)s->cfg.slack_signing_secret);
     free((char *)s->cfg.authorize_url);
     free((char *)s->cfg.console_dir);
     free(s);

@@ -24,12 +24,13 @@ int main(int argc, char **argv)
     log_init("herald-api");
     herald_common_config common = {0};
     char *listen = NULL, *public_url = NULL, *authorize_url = NULL, *console_dir = NULL;
+    char *signing_secret = NULL;
     cfg_slack_app app = {0};
     long threads = 0, max_body = 0;
     bool migrate = false;
 
     /* herald-api never talks to Kafka: no --brokers. */
-    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 7];
+    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 8];
     size_t nopts =
         cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
@@ -40,6 +41,11 @@ int main(int argc, char **argv)
          &public_url},
         {"--slack-authorize-url", "HERALD_SLACK_AUTHORIZE_URL", CFG_STRING,
          API_DEFAULT_AUTHORIZE_URL, 0, 0, "URL", "Slack's OAuth v2 authorize page", &authorize_url},
+        /* Environment only: a secret never goes on a command line. */
+        {NULL, "HERALD_SLACK_SIGNING_SECRET", CFG_SECRET, NULL, 0, 0, "SECRET",
+         "the Slack app's signing secret: verifies the button presses Slack sends to "
+         "/slack/interactivity (unset: that endpoint answers 503)",
+         &signing_secret},
         {"--console-dir", "HERALD_CONSOLE_DIR", CFG_STRING, "", 0, 0, "DIR",
          "serve the console files from DIR instead of the built-in copies (development)",
          &console_dir},
@@ -84,6 +90,7 @@ int main(int argc, char **argv)
     cfg.client_id = app.client_id;
     cfg.client_secret = secret;
     cfg.authorize_url = authorize_url;
+    cfg.slack_signing_secret = signing_secret;
     cfg.console_dir = console_dir;
     cfg.threads = (unsigned)threads;
     cfg.max_body = (size_t)max_body;

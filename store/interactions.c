@@ -96,67 +96,6 @@ store_status store_pressed_message_get(PGconn *conn, const char *event_id, int64
 
 /* ================================================================ who may act */
 
-#define SQL_POLICY                                                                                 \
-    "SELECT slack_actions, array_to_json(action_users)::text, array_to_json(action_groups)::text"  \
-    "  FROM tenant_settings WHERE tenant_id = $1"
-
-void store_press_policy_dispose(store_press_policy *p)
-{
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n_users; i++)
-        free(p->users[i]);
-    for (size_t i = 0; i < p->n_groups; i++)
-        free(p->groups[i]);
-    free(p->users);
-    free(p->groups);
-    memset(p, 0, sizeof *p);
-}
-
-/* The strings of a JSON array text into a new array. */
-static void json_strings(const char *text, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *a = cJSON_Parse(text);
-    int size = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
-    if (size > 0)
-        *out = xcalloc((size_t)size, sizeof **out);
-    const cJSON *v;
-    cJSON_ArrayForEach(v, a)
-    {
-        if (cJSON_IsString(v))
-            (*out)[(*n)++] = xstrdup(v->valuestring);
-    }
-    cJSON_Delete(a);
-}
-
-store_status store_press_policy_get(PGconn *conn, const char *tenant, store_press_policy *out,
-                                    char *errstr, size_t errstr_size)
-{
-    memset(out, 0, sizeof *out);
-    snprintf(out->who, sizeof out->who, "channel"); /* a tenant without a row */
-    const char *params[] = {tenant};
-    PGresult *r = store_run(conn, "press policy", SQL_POLICY, 1, params, NULL, errstr, errstr_size);
-    if (!r)
-        return STORE_DB;
-    if (PQntuples(r) == 1) {
-        snprintf(out->who, sizeof out->who, "%s", PQgetvalue(r, 0, 0));
-        json_strings(PQgetvalue(r, 0, 1), &out->users, &out->n_users);
-        json_strings(PQgetvalue(r, 0, 2), &out->groups, &out->n_groups);
-    }
-    PQclear(r);
-    return STORE_OK;
-}
-
-bool store_press_policy_lists(const store_press_policy *p, const char *user_id)
-{
-    for (size_t i = 0; user_id && i < p->n_users; i++)
-        if (strcmp(p->users[i], user_id) == 0)
-            return true;
-    return false;
-}
-
 /* ================================================================ the record */
 
 #define SQL_RECORD                                                                                 \

@@ -69,25 +69,6 @@ store_status store_pressed_message_get(PGconn *conn, const char *event_id, int64
                                        store_pressed_message *out, char *errstr,
                                        size_t errstr_size) STORE_MUST_CHECK;
 
-/* Who may press buttons in a tenant's messages (tenant_settings; no row:
- * 'channel'). Overlaps store/tenant_settings.c's store_action_settings_get,
- * which replaces it once both are merged. */
-typedef struct store_press_policy {
-    char who[16]; /* "channel", "listed", "none" */
-    char **users; /* Slack user ids; NULL when n_users is 0 */
-    size_t n_users;
-    char **groups; /* Slack user-group ids */
-    size_t n_groups;
-} store_press_policy;
-
-void store_press_policy_dispose(store_press_policy *p);
-
-store_status store_press_policy_get(PGconn *conn, const char *tenant, store_press_policy *out,
-                                    char *errstr, size_t errstr_size) STORE_MUST_CHECK;
-
-/* True when user_id is listed in p->users. */
-bool store_press_policy_lists(const store_press_policy *p, const char *user_id);
-
 /*
  * Records a press that changed nothing: outcome "forbidden", "stale" or
  * "error", detail a readable reason (may be NULL).

@@ -30,6 +30,8 @@
 
 #include "store/interactions.h"
 #include "store/messages.h"
+#include "store/remediations.h"
+#include "store/tenant_settings.h"
 #include "store/token_refresh.h"
 
 #include "common/hmac.h"
@@ -66,7 +68,7 @@ typedef struct press {
     char event_id[40];
     const char *response_url;
     store_pressed_message msg;
-    store_press_policy policy;
+    store_action_settings policy;
     char *token; /* SECRET: the workspace's bot token; NULL when unknown */
     PGconn *db;
     size_t slot;
@@ -334,15 +336,6 @@ static const char *jpath(const cJSON *o, const char *a, const char *b)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The generic remediation text until store/remediations.c's defaults are
- * wired in (remediation_default). */
-static const char *default_remediation(const char *check_type)
-{
-    (void)check_type;
-    return "Herald's check found your account failing it. Please fix it, or ask your IT team "
-           "how.";
-}
-
 static const char not_listed[] =
     "You are not one of the people allowed to act on Herald's messages.";
 
@@ -353,10 +346,9 @@ static const char *refusal(press *x, const char **outcome)
     *outcome = "forbidden";
     if (x->p.action == STORE_ACTION_NUDGE && !x->msg.nudge_enabled)
         return "Nudges are turned off for this notification's target.";
-    const char *who = x->policy.who;
-    if (strcmp(who, "none") == 0)
+    if (x->policy.who == STORE_ACTIONS_NONE)
         return "Herald's buttons are turned off here: ask a Herald administrator.";
-    if (strcmp(who, "listed") != 0 || store_press_policy_lists(&x->policy, x->p.user_id))
+    if (store_action_user_listed(&x->policy, x->p.user_id))
         return NULL;
     if (x->policy.n_groups == 0)
         return not_listed;
@@ -392,7 +384,7 @@ static void act(press *x)
         return;
     }
     if (st == STORE_OK)
-        st = store_press_policy_get(x->db, x->msg.tenant_id, &x->policy, err, sizeof err);
+        st = store_action_settings_get(x->db, x->msg.tenant_id, &x->policy, err, sizeof err);
     if (st != STORE_OK) {
         LOG_ERROR("api: slack action: database: %s", err);
         record(x, "error", "database error");
@@ -414,8 +406,9 @@ static void act(press *x)
         x->outcome = "error";
         return;
     }
-    st = store_press_apply(x->db, &x->p, &x->msg, default_remediation(x->msg.check_type), &res, err,
-                           sizeof err);
+    char *fallback = remediation_default(x->msg.check_type);
+    st = store_press_apply(x->db, &x->p, &x->msg, fallback, &res, err, sizeof err);
+    free(fallback);
     if (st != STORE_OK) {
         LOG_ERROR("api: slack action %s on %s/%" PRId64 ": %s", store_action_kind_name(x->p.action),
                   x->p.event_id, x->p.target_id, err);
@@ -519,7 +512,7 @@ static void interactivity(api_call *c)
     metrics_counter_inc(m_actions(s), labels);
     crypto_free_secret(x.token);
     store_pressed_message_dispose(&x.msg);
-    store_press_policy_dispose(&x.policy);
+    store_action_settings_dispose(&x.policy);
     cJSON_Delete(pl);
     /* Slack shows nothing for an empty 200; the message itself changed. */
     httpd_respond(c->req, 200, "text/plain; charset=utf-8", "", 0);

@@ -746,24 +746,34 @@ slack_class slack_request_perform(slack_request *req, slack_result *out)
 
 /* ==== method builders and blocking conveniences ============================================ */
 
-slack_request *slack_request_post_message(const char *api_base, const char *token,
-                                          const char *channel, const char *text,
-                                          const char *blocks_json, const char *thread_ts)
+/*
+ * The body of a message method: channel, the fallback text and the blocks.
+ * The blocks are parsed rather than spliced, so the body is always valid
+ * JSON; text that is not JSON goes as a string: Slack answers
+ * invalid_blocks_format (a payload error) instead of the blocks vanishing
+ * silently.
+ */
+static cJSON *message_body(const char *channel, const char *text, const char *blocks_json)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "channel", channel ? channel : "");
     if (text)
         cJSON_AddStringToObject(o, "text", text);
     if (blocks_json && *blocks_json) {
-        /* Parsed rather than spliced, so the body is always valid JSON. Text that is not
-         * JSON goes as a string: Slack answers invalid_blocks_format (a payload error)
-         * instead of the blocks vanishing silently. */
         cJSON *blocks = cJSON_Parse(blocks_json);
         if (blocks)
             cJSON_AddItemToObject(o, "blocks", blocks);
         else
             cJSON_AddStringToObject(o, "blocks", blocks_json);
     }
+    return o;
+}
+
+slack_request *slack_request_post_message(const char *api_base, const char *token,
+                                          const char *channel, const char *text,
+                                          const char *blocks_json, const char *thread_ts)
+{
+    cJSON *o = message_body(channel, text, blocks_json);
     if (thread_ts && *thread_ts)
         cJSON_AddStringToObject(o, "thread_ts", thread_ts);
     cJSON_AddBoolToObject(o, "unfurl_links", false);
@@ -781,19 +791,9 @@ slack_request *slack_request_update_message(const char *api_base, const char *to
                                             const char *channel, const char *ts, const char *text,
                                             const char *blocks_json)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "channel", channel ? channel : "");
+    /* "[]" removes the blocks (an edit down to text); NULL keeps them. */
+    cJSON *o = message_body(channel, text, blocks_json);
     cJSON_AddStringToObject(o, "ts", ts ? ts : "");
-    if (text)
-        cJSON_AddStringToObject(o, "text", text);
-    /* An empty array removes the blocks (an edit down to text); NULL keeps them. */
-    if (blocks_json && *blocks_json) {
-        cJSON *blocks = cJSON_Parse(blocks_json);
-        if (blocks)
-            cJSON_AddItemToObject(o, "blocks", blocks);
-        else
-            cJSON_AddStringToObject(o, "blocks", blocks_json);
-    }
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!body)

@@ -1003,7 +1003,8 @@ START_TEST(threads_for_repeats)
 {
     add_target("T1", "CTHREAD");
     /* digests off: the deliveries queued while the sender is down go one by one */
-    sql("UPDATE targets SET thread_repeats = true, digest_enabled = false");
+    sql("UPDATE targets SET thread_repeats = true, digest_enabled = false, notify_resolved = "
+        "false");
     router_running *rt = start_router("r-thread");
     sender_config c;
     test_config(&c, "g-thread");

@@ -945,6 +945,11 @@ static void m_update_message(call *k)
     cJSON_ReplaceItemInObjectCaseSensitive(m, "text", cJSON_CreateString(text ? text : ""));
     cJSON_ReplaceItemInObjectCaseSensitive(
         m, "blocks", blocks ? cJSON_Duplicate(blocks, 1) : cJSON_CreateNull());
+    /* and how many times it was edited */
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "updates");
+    double count = cJSON_IsNumber(n) ? n->valuedouble + 1 : 1;
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "updates");
+    cJSON_AddNumberToObject(m, "updates", count);
     cJSON_Delete(parsed);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddBoolToObject(a, "ok", true);

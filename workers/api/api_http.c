@@ -217,6 +217,26 @@ bool api_parse_id(const char *s, int64_t *out)
     return true;
 }
 
+bool api_path_id(api_call *c, const char *what, int64_t *id, const char **sub)
+{
+    const char *rest = httpd_req_path_rest(c->req);
+    const char *slash = strchr(rest, '/');
+    char ids[32];
+    size_t l = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (l >= sizeof ids) {
+        api_error(c, 404, NULL, "no such %s: '%s'", what, rest);
+        return false;
+    }
+    memcpy(ids, rest, l);
+    ids[l] = '\0';
+    if (!api_parse_id(ids, id)) {
+        api_error(c, 404, NULL, "no such %s: '%s'", what, ids);
+        return false;
+    }
+    *sub = slash ? slash + 1 : NULL;
+    return true;
+}
+
 bool api_query_long(api_call *c, const char *name, long min, long max, long *out)
 {
     const char *v = httpd_req_query(c->req, name);

@@ -101,6 +101,13 @@ cJSON *api_body_object(api_call *c);
 /* Parses a positive 64-bit id; false otherwise. */
 bool api_parse_id(const char *s, int64_t *out);
 
+/*
+ * The id at the start of the request's path rest ("42" or "42/expire") into
+ * *id, and *sub the part after its '/' (NULL when there is none). False
+ * after answering 404 "no such <what>: '<the id>'".
+ */
+bool api_path_id(api_call *c, const char *what, int64_t *id, const char **sub);
+
 /* The query parameter name as a whole number from min to max into *out (left
  * alone when absent); false after answering 400 naming it. */
 bool api_query_long(api_call *c, const char *name, long min, long max, long *out);

@@ -219,28 +219,17 @@ static void silence_expire(api_call *c, int64_t id)
 
 static void silences_item(api_call *c)
 {
-    const char *rest = httpd_req_path_rest(c->req);
-    const char *slash = strchr(rest, '/');
-    char ids[32];
-    size_t l = slash ? (size_t)(slash - rest) : strlen(rest);
     int64_t id = 0;
-    if (l >= sizeof ids) {
-        api_error(c, 404, NULL, "no such silence: '%s'", rest);
+    const char *sub;
+    if (!api_path_id(c, "silence", &id, &sub))
         return;
-    }
-    memcpy(ids, rest, l);
-    ids[l] = '\0';
-    if (!api_parse_id(ids, &id)) {
-        api_error(c, 404, NULL, "no such silence: '%s'", ids);
-        return;
-    }
     const char *m = httpd_req_method(c->req);
-    if (!slash) {
+    if (!sub) {
         if (!strcmp(m, "GET"))
             respond_silence(c, id, 200, -1);
         else
             api_error(c, 405, NULL, "method %s is not allowed here (GET)", m);
-    } else if (!strcmp(slash, "/expire")) {
+    } else if (!strcmp(sub, "expire")) {
         if (!strcmp(m, "POST"))
             silence_expire(c, id);
         else

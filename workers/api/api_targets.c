@@ -521,24 +521,13 @@ static void target_test(api_call *c, int64_t id)
 
 static void targets_item(api_call *c)
 {
-    const char *rest = httpd_req_path_rest(c->req);
-    const char *slash = strchr(rest, '/');
-    char ids[32];
-    size_t l = slash ? (size_t)(slash - rest) : strlen(rest);
     int64_t id = 0;
-    if (l >= sizeof ids) {
-        api_error(c, 404, NULL, "no such target: '%s'", rest);
+    const char *sub;
+    if (!api_path_id(c, "target", &id, &sub))
         return;
-    }
-    memcpy(ids, rest, l);
-    ids[l] = '\0';
-    if (!api_parse_id(ids, &id)) {
-        api_error(c, 404, NULL, "no such target: '%s'", ids);
-        return;
-    }
     const char *m = httpd_req_method(c->req);
     bool get = strcmp(m, "GET") == 0;
-    if (!slash) {
+    if (!sub) {
         if (get)
             target_show_id(c, id, 200);
         else if (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)
@@ -547,21 +536,21 @@ static void targets_item(api_call *c)
             target_delete(c, id);
         else
             api_error(c, 405, NULL, "method %s is not allowed here (GET, PATCH, DELETE)", m);
-    } else if (strcmp(slash, "/test") == 0) {
+    } else if (strcmp(sub, "test") == 0) {
         if (strcmp(m, "POST") == 0)
             target_test(c, id);
         else
             api_error(c, 405, NULL, "method %s is not allowed here (POST)", m);
-    } else if (strcmp(slash, "/health") == 0 && get) {
+    } else if (strcmp(sub, "health") == 0 && get) {
         target_health(c, id);
-    } else if (strcmp(slash, "/deliveries") == 0 && get) {
+    } else if (strcmp(sub, "deliveries") == 0 && get) {
         /* 404 for another tenant's target, not an empty list */
         store_target *t = visible_target(c, id);
         if (!t)
             return;
         store_target_destroy(t);
         api_deliveries_list_for(c, id);
-    } else if (strcmp(slash, "/activity") == 0 && get) {
+    } else if (strcmp(sub, "activity") == 0 && get) {
         store_target *t = visible_target(c, id); /* 404 for another tenant's target */
         if (!t)
             return;

@@ -146,6 +146,13 @@ void ctl_print_json(cJSON *j)
     cJSON_Delete(j);
 }
 
+void ctl_show_line(int width, const char *label, const char *value)
+{
+    char safe[4096];
+    printf("%-*s %s\n", width, label,
+           value && *value ? utf8_safe(value, 0, safe, sizeof safe) : "-");
+}
+
 /* ================================================================ migrate */
 
 /* Applies the pending migrations: how many (*applied) and the schema version

@@ -73,4 +73,8 @@ int ctl_parse_id_command(const cfg_command *c, const cfg_opt *opts, size_t nopts
 /* Prints j (indented) and a newline on stdout; takes ownership of j. */
 void ctl_print_json(cJSON *j);
 
+/* One "label  value" line of a show command, the label padded to width; the
+ * value made safe for a terminal (utf8_safe), "-" when NULL or empty. */
+void ctl_show_line(int width, const char *label, const char *value);
+
 #endif

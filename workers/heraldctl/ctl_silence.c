@@ -194,12 +194,6 @@ int ctl_silence_list(void *ctx, int argc, char **argv)
     return 0;
 }
 
-static void show_line(const char *label, const char *value)
-{
-    char safe[4096];
-    printf("%-12s %s\n", label, value && *value ? utf8_safe(value, 0, safe, sizeof safe) : "-");
-}
-
 int ctl_silence_show(void *ctx, int argc, char **argv)
 {
     static const cfg_command c = {"silence show", "ID [--json]",
@@ -226,24 +220,24 @@ int ctl_silence_show(void *ctx, int argc, char **argv)
     }
     char buf[512], b1[32];
     snprintf(buf, sizeof buf, "%" PRId64, s->id);
-    show_line("id:", buf);
-    show_line("tenant:", s->tenant_id);
-    show_line("scope:", scope_text(s, buf, sizeof buf));
-    show_line("state:", s->state);
-    show_line("starts:", cli_time_format(s->starts_at_ms, b1, sizeof b1));
-    show_line("ends:", ends_text(s, b1, sizeof b1));
-    show_line("author:", s->author);
-    show_line("reason:", s->reason);
-    show_line("created:", cli_time_format(s->created_at_ms, b1, sizeof b1));
+    ctl_show_line(12, "id:", buf);
+    ctl_show_line(12, "tenant:", s->tenant_id);
+    ctl_show_line(12, "scope:", scope_text(s, buf, sizeof buf));
+    ctl_show_line(12, "state:", s->state);
+    ctl_show_line(12, "starts:", cli_time_format(s->starts_at_ms, b1, sizeof b1));
+    ctl_show_line(12, "ends:", ends_text(s, b1, sizeof b1));
+    ctl_show_line(12, "author:", s->author);
+    ctl_show_line(12, "reason:", s->reason);
+    ctl_show_line(12, "created:", cli_time_format(s->created_at_ms, b1, sizeof b1));
     if (s->expired_at_ms) {
         snprintf(buf, sizeof buf, "%s by %s", cli_time_format(s->expired_at_ms, b1, sizeof b1),
                  s->expired_by ? s->expired_by : "?");
-        show_line("expired:", buf);
+        ctl_show_line(12, "expired:", buf);
     }
     if (s->created_from_event_id) {
         snprintf(buf, sizeof buf, "the Slack message of event %s, target %" PRId64,
                  s->created_from_event_id, s->created_from_target_id);
-        show_line("made from:", buf);
+        ctl_show_line(12, "made from:", buf);
     }
     store_silence_destroy(s);
     return 0;

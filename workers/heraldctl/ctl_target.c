@@ -143,6 +143,24 @@ static int target_save(const herald_common_config *cfg, const char *cmd,
     return ctl_close(conn, cmd, st, err, target_flags);
 }
 
+/* The noise settings' flags, the same for add and update (s: the settings
+ * struct the values go into). */
+/* clang-format off */
+#define QUIET_OPTS(s)                                                                              \
+    {"--min-severity", NULL, CFG_STRING, NULL, 0, 0, "SEV",                                        \
+     "check results below low, medium, high or critical are kept quiet (default low)",             \
+     &(s).min_severity},                                                                           \
+    {"--repeat", NULL, CFG_STRING, NULL, 0, 0, "POLICY",                                           \
+     "a still-failing check posts again: every run (every, the default), when its failing "        \
+     "users change (on_change), or at most every --repeat-every (interval)", &(s).repeat},         \
+    {"--repeat-every", NULL, CFG_STRING, NULL, 0, 0, "DURATION",                                   \
+     "with --repeat interval (implied): at most this often, 1m to 30d (4h)", &(s).repeat_every},   \
+    {"--notify-resolved", NULL, CFG_STRING, NULL, 0, 0, "on|off",                                  \
+     "edit the message when the check passes again (default on)", &(s).notify_resolved},           \
+    {"--nudge", NULL, CFG_STRING, NULL, 0, 0, "on|off",                                            \
+     "check messages carry a \"Nudge failing users\" button (default off)", &(s).nudge}
+/* clang-format on */
+
 int ctl_target_add(void *ctx, int argc, char **argv)
 {
     static const cfg_command c = {
@@ -178,19 +196,7 @@ int ctl_target_add(void *ctx, int argc, char **argv)
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check go in the thread of its first message (default off)",
          &set.thread_repeats},
-        {"--min-severity", NULL, CFG_STRING, NULL, 0, 0, "SEV",
-         "check results below low, medium, high or critical are kept quiet (default low)",
-         &set.min_severity},
-        {"--repeat", NULL, CFG_STRING, NULL, 0, 0, "POLICY",
-         "a still-failing check posts again: every run (every, the default), when its failing "
-         "users change (on_change), or at most every --repeat-every (interval)",
-         &set.repeat},
-        {"--repeat-every", NULL, CFG_STRING, NULL, 0, 0, "DURATION",
-         "with --repeat interval (implied): at most this often, 1m to 30d (4h)", &set.repeat_every},
-        {"--notify-resolved", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "edit the message when the check passes again (default on)", &set.notify_resolved},
-        {"--nudge", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "check messages carry a \"Nudge failing users\" button (default off)", &set.nudge},
+        QUIET_OPTS(set),
     };
     int rc = ctl_parse(&c, opts, ARRAY_LEN(opts), argc, argv, NULL, 0);
     if (rc >= 0)
@@ -316,12 +322,6 @@ int ctl_target_list(void *ctx, int argc, char **argv)
     return 0;
 }
 
-static void show_line(const char *label, const char *value)
-{
-    char safe[4096];
-    printf("%-15s %s\n", label, value && *value ? utf8_safe(value, 0, safe, sizeof safe) : "-");
-}
-
 int ctl_target_show(void *ctx, int argc, char **argv)
 {
     static const cfg_command c = {"target show", "ID [--json]",
@@ -349,13 +349,13 @@ int ctl_target_show(void *ctx, int argc, char **argv)
     }
     char buf[512], b1[32], b2[32];
     snprintf(buf, sizeof buf, "%" PRId64, t->id);
-    show_line("id:", buf);
-    show_line("tenant:", t->tenant_id);
-    show_line("name:", t->name);
-    show_line("description:", t->description);
+    ctl_show_line(15, "id:", buf);
+    ctl_show_line(15, "tenant:", t->tenant_id);
+    ctl_show_line(15, "name:", t->name);
+    ctl_show_line(15, "description:", t->description);
     snprintf(buf, sizeof buf, "%s (%s)%s", t->team_id, t->team_name,
              t->workspace_revoked ? ", REVOKED: reinstall it" : "");
-    show_line("workspace:", buf);
+    ctl_show_line(15, "workspace:", buf);
     snprintf(buf, sizeof buf, "%s (%s%s%s)", t->destination,
              t->destination_kind == STORE_DEST_EMAIL          ? "direct message to this member"
              : t->destination_kind == STORE_DEST_CHANNEL_NAME ? "channel name"
@@ -366,36 +366,37 @@ int ctl_target_show(void *ctx, int argc, char **argv)
              t->destination_resolved && t->destination_kind != STORE_DEST_CHANNEL_ID
                  ? t->destination_resolved
                  : "");
-    show_line("destination:", buf);
+    ctl_show_line(15, "destination:", buf);
     char uses[64];
-    show_line("uses:", store_uses_format(t->uses, uses, sizeof uses));
+    ctl_show_line(15, "uses:", store_uses_format(t->uses, uses, sizeof uses));
     char checks[2048];
-    show_line("checks:",
-              t->uses & STORE_USE_FAILED_CHECK ? checks_text(t, checks, sizeof checks) : "-");
-    show_line("enabled:", t->enabled ? "yes" : "no");
-    show_line("digest:", t->digest_enabled ? "on" : "off");
-    show_line("thread repeats:", t->thread_repeats ? "on" : "off");
-    show_line("min severity:", t->min_severity);
-    show_line("repeat:", repeat_text(t, buf, sizeof buf));
-    show_line("notify resolved:", t->notify_resolved ? "on" : "off");
-    show_line("nudge:", t->nudge_enabled ? "on" : "off");
-    show_line("created:", cli_time_format(t->created_at_ms, b1, sizeof b1));
-    show_line("updated:", cli_time_format(t->updated_at_ms, b2, sizeof b2));
+    ctl_show_line(15, "checks:",
+                  t->uses & STORE_USE_FAILED_CHECK ? checks_text(t, checks, sizeof checks) : "-");
+    ctl_show_line(15, "enabled:", t->enabled ? "yes" : "no");
+    ctl_show_line(15, "digest:", t->digest_enabled ? "on" : "off");
+    ctl_show_line(15, "thread repeats:", t->thread_repeats ? "on" : "off");
+    ctl_show_line(15, "min severity:", t->min_severity);
+    ctl_show_line(15, "repeat:", repeat_text(t, buf, sizeof buf));
+    ctl_show_line(15, "notify resolved:", t->notify_resolved ? "on" : "off");
+    ctl_show_line(15, "nudge:", t->nudge_enabled ? "on" : "off");
+    ctl_show_line(15, "created:", cli_time_format(t->created_at_ms, b1, sizeof b1));
+    ctl_show_line(15, "updated:", cli_time_format(t->updated_at_ms, b2, sizeof b2));
     snprintf(buf, sizeof buf,
              "%ld sent, %ld failed, %ld suppressed, %ld pending, %ld retrying, %ld sending",
              t->health.sent_24h, t->health.failed_24h, t->health.suppressed_24h,
              t->health.pending_24h, t->health.retrying_24h, t->health.sending_24h);
-    show_line("last 24 hours:", buf);
-    show_line("last success:", cli_time_format(t->health.last_success_at_ms, b1, sizeof b1));
+    ctl_show_line(15, "last 24 hours:", buf);
+    ctl_show_line(15,
+                  "last success:", cli_time_format(t->health.last_success_at_ms, b1, sizeof b1));
     if (t->health.last_error_code) {
         snprintf(buf, sizeof buf, "%s %s%s%s",
                  cli_time_format(t->health.last_error_at_ms, b2, sizeof b2),
                  t->health.last_error_code,
                  t->health.last_error && *t->health.last_error ? ": " : "",
                  t->health.last_error ? t->health.last_error : "");
-        show_line("last error:", buf);
+        ctl_show_line(15, "last error:", buf);
     } else {
-        show_line("last error:", NULL);
+        ctl_show_line(15, "last error:", NULL);
     }
     store_target_destroy(t);
     return 0;
@@ -432,19 +433,7 @@ int ctl_target_update(void *ctx, int argc, char **argv)
          "fold a backlog into one digest message, or not", &set.digest},
         {"--thread-repeats", NULL, CFG_STRING, NULL, 0, 0, "on|off",
          "repeats of a still-failing check as thread replies, or not", &set.thread_repeats},
-        {"--min-severity", NULL, CFG_STRING, NULL, 0, 0, "SEV",
-         "check results below low, medium, high or critical are kept quiet (default low)",
-         &set.min_severity},
-        {"--repeat", NULL, CFG_STRING, NULL, 0, 0, "POLICY",
-         "a still-failing check posts again: every run (every, the default), when its failing "
-         "users change (on_change), or at most every --repeat-every (interval)",
-         &set.repeat},
-        {"--repeat-every", NULL, CFG_STRING, NULL, 0, 0, "DURATION",
-         "with --repeat interval (implied): at most this often, 1m to 30d (4h)", &set.repeat_every},
-        {"--notify-resolved", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "edit the message when the check passes again (default on)", &set.notify_resolved},
-        {"--nudge", NULL, CFG_STRING, NULL, 0, 0, "on|off",
-         "check messages carry a \"Nudge failing users\" button (default off)", &set.nudge},
+        QUIET_OPTS(set),
     };
     int64_t id;
     int rc = ctl_parse_id_command(&c, opts, ARRAY_LEN(opts), argc, argv, "target id", &id);

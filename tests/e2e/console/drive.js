@@ -485,7 +485,7 @@ async function issue10(page, shot, id) {
   await page.click('#save-actions');
   await page.waitForSelector('#actions-error .notice.ok');
   acts = await apiGet('/api/v1/settings/slack-actions');
-  check(acts.who === 'none', 'API: nobody may act');
+  check(acts.who === 'none' && acts.users.length === 0 && acts.groups.length === 0, 'API: nobody may act, no lists kept');
 }
 
 main().catch((err) => {

@@ -358,6 +358,14 @@ C notify sent - 2
 C notify suppressed repeat_interval 3
 C notify suppressed silenced 1
 C resolve sent - 1" "every delivery row, by target, kind, state and reason" "$(rows_table)"
+e2e_eq "$(e2e_sql "SELECT name, sent_24h, failed_24h, suppressed_24h, coalesce(last_error_code, '-')
+                   FROM target_delivery_health ORDER BY target_id")" "quiet A|6|1|3|-
+quiet B|0|0|6|-
+quiet C|3|0|4|-" "health rollups count what was kept quiet; the nudge to an unknown user does not flag A"
+e2e_eq "$(e2e_sql "SELECT target_id = $TA, alert_key, firing, coalesce(last_event_id::text, '-')
+                   FROM alert_states ORDER BY target_id" | sed "s/$R6/R6/")" "t|check:$CHECK_TYPE|t|R6
+f|check:$CHECK_TYPE|t|-
+f|check:$CHECK_TYPE|t|R6" "alert states: firing, A and C last told by run 6, B never told"
 e2e_eq "$(count_messages C0QA)/$(count_messages C0QB)/$(count_messages C0QC)/$(messages | jq '[.[] | select(.user != null)] | length')" \
   3/0/2/2 "Slack got 3 messages in #q-a, none in #q-b, 2 in #q-c, 2 DMs"
 e2e_eq "$(e2e_sql "SELECT action || ':' || outcome FROM slack_actions ORDER BY id" | tr '\n' ' ')" \

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Keeping quiet and acting from Slack (issue 10), across the real programs:
-# herald-checks -> mock Kafka -> herald-router -> PostgreSQL + deliveries
-# topic -> herald-slack -> fake Slack, with herald-api serving
+# herald-checks / herald-collect -> mock Kafka -> herald-router -> PostgreSQL
+# + deliveries topic -> herald-slack -> fake Slack, with herald-api serving
 # /slack/interactivity (HERALD_SLACK_SIGNING_SECRET) and heraldctl making
-# targets and silences. One tenant, one check type, three targets:
+# targets and silences. One tenant, one check type, three check targets:
 #   A  #q-a  --repeat on_change --nudge on
 #   B  #q-b  --min-severity high (the check is medium: always kept quiet)
 #   C  #q-c  --repeat-every 1h
+#   D  #q-d  data_collection (a collection's failure, then its resolve)
 # Runs (evaluated_at 10 minutes apart, so the repeat policy is deterministic):
 #   r1 fails         A, C post (buttons, names and emails verbatim); B below_min_severity
 #   r2 same users    A repeat_on_change, C repeat_interval
@@ -16,6 +17,7 @@
 #   Nudge on it      one DM per distinct email; an unknown one users_not_found;
 #                    the message says "Nudged 2 users (1 not found in Slack)"
 #   r5 passes        A's r3 and C's r1 messages edited "Resolved" (kind resolve)
+#   a scheduled collection fails (D posts), then succeeds (D's message resolved)
 #   r6 fails again   A, C post; Snooze 24 h on A's: a silence made from it
 #   r7 users change  A silenced, C repeat_interval
 # Every count is exact: the fake Slack's messages and edits, the delivery rows
@@ -27,6 +29,7 @@ ROUTER=$(e2e_bin herald-router) || exit 1
 SENDER=$(e2e_bin herald-slack) || exit 1
 API=$(e2e_bin herald-api) || exit 1
 CHECKS=$(e2e_bin herald-checks) || exit 1
+COLLECT=$(e2e_bin herald-collect) || exit 1
 MOCK_KAFKA=$(e2e_bin mock-kafka) || exit 1
 FAKE_SLACK=$(e2e_bin fake-slack) || exit 1
 
@@ -58,7 +61,8 @@ cat >"$E2E_TMP/slack-state.json" <<EOF
   "channels": [
     {"id": "C0QA", "name": "q-a", "team": "$TEAM", "member": true},
     {"id": "C0QB", "name": "q-b", "team": "$TEAM", "member": true},
-    {"id": "C0QC", "name": "q-c", "team": "$TEAM", "member": true}
+    {"id": "C0QC", "name": "q-c", "team": "$TEAM", "member": true},
+    {"id": "C0QD", "name": "q-d", "team": "$TEAM", "member": true}
   ],
   "users": [
     {"id": "U0FIRST", "email": "first_last@acme.example", "name": "first_last", "team": "$TEAM"},
@@ -81,16 +85,17 @@ HERALD_SLACK_TOKEN=xoxb-quiet "$CTL" workspace add --team-id "$TEAM" --name Quie
 add_target() {
   local var=$1 id
   id=$("$CTL" target add --tenant "$TENANT" --workspace "$TEAM" --name "$2" --channel "$3" \
-    --uses failed_check --digest off "${@:4}" 2>"$E2E_TMP/target.err") ||
+    --digest off "${@:4}" 2>"$E2E_TMP/target.err") ||
     e2e_fail "heraldctl target add $2" "$(cat "$E2E_TMP/target.err")"
   [[ "$id" =~ ^[0-9]+$ ]] || e2e_fail "heraldctl target add $2 printed '$id', not an id"
   printf -v "$var" '%s' "$id"
 }
-add_target TA "quiet A" C0QA --repeat on_change --nudge on
-add_target TB "quiet B" C0QB --min-severity high
-add_target TC "quiet C" C0QC --repeat-every 1h
+add_target TA "quiet A" C0QA --uses failed_check --repeat on_change --nudge on
+add_target TB "quiet B" C0QB --uses failed_check --min-severity high
+add_target TC "quiet C" C0QC --uses failed_check --repeat-every 1h
+add_target TD "quiet D" C0QD --uses data_collection
 got=$(e2e_sql "SELECT name, min_severity, repeat_policy, coalesce(repeat_interval_s::text, '-'), notify_resolved, nudge_enabled
-               FROM targets ORDER BY id")
+               FROM targets WHERE id <> $TD ORDER BY id")
 e2e_eq "$got" "quiet A|low|on_change|-|t|t
 quiet B|high|every|-|t|f
 quiet C|low|interval|3600|t|f" "three targets with their settings"
@@ -140,6 +145,20 @@ run() {
     e2e_fail "herald-checks publish run $1" "$(cat "$E2E_TMP/publish-$1.out")"
   echo "$id"
 }
+# collection N STATUS: publishes a scheduled collection of integration
+# int_okta-1 (finished at(N)) and prints its event id.
+collection() {
+  local id
+  id=$(uuid)
+  jq -nc --arg id "$id" --arg tenant "$TENANT" --arg st "$2" --arg at "$(at "$1")" '{
+      schema: "herald.collection_event.v1", event_id: $id, tenant_id: $tenant,
+      integration: {id: "int_okta-1", name: "Okta *prod* no_-1", kind: "okta"},
+      trigger: "scheduled", status: $st, started_at: $at, finished_at: $at, stats: {users: 42}}
+      + (if $st == "failed" then {error: {code: "auth_failed", message: "key first_last revoked"}} else {} end)' |
+    "$COLLECT" publish >"$E2E_TMP/publish-k$1.out" 2>&1 ||
+    e2e_fail "herald-collect publish $2" "$(cat "$E2E_TMP/publish-k$1.out")"
+  echo "$id"
+}
 rows_table() {
   e2e_sql "SELECT target_id, kind, state, coalesce(last_error_code, '-'), count(*) FROM deliveries
            GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4" | column -t -s '|'
@@ -159,7 +178,7 @@ wait_final() {
 }
 # outcome EVENT_ID: "target:state:code" for each of the event's notify rows, by target.
 outcome() {
-  e2e_sql "SELECT string_agg(CASE target_id WHEN $TA THEN 'A' WHEN $TB THEN 'B' WHEN $TC THEN 'C' END
+  e2e_sql "SELECT string_agg(CASE target_id WHEN $TA THEN 'A' WHEN $TB THEN 'B' WHEN $TC THEN 'C' WHEN $TD THEN 'D' END
                              || ':' || state || ':' || coalesce(last_error_code, '-'), ' ' ORDER BY target_id)
            FROM deliveries WHERE event_id = '$1' AND kind = 'notify'"
 }
@@ -308,7 +327,7 @@ e2e_eq "$(e2e_sql "SELECT count(*) FROM deliveries WHERE kind = 'nudge'")" 3 "a 
 e2e_log "run 5: the check passes"
 R5=$(run 4 none)
 wait_final "event_id = '$R5'" 2 "the resolves"
-got=$(e2e_sql "SELECT CASE target_id WHEN $TA THEN 'A' WHEN $TB THEN 'B' WHEN $TC THEN 'C' END || ':' || kind
+got=$(e2e_sql "SELECT CASE target_id WHEN $TA THEN 'A' WHEN $TB THEN 'B' WHEN $TC THEN 'C' WHEN $TD THEN 'D' END || ':' || kind
                       || ':' || state || ':' || ref_event_id FROM deliveries WHERE event_id = '$R5' ORDER BY target_id")
 e2e_eq "$got" "A:resolve:sent:$R3
 C:resolve:sent:$R1" "resolves for A (of run 3's message) and C (of run 1's); none for B, never told"
@@ -323,6 +342,20 @@ e2e_ok "A's resolved message keeps its marks and the check name"
 e2e_eq "$(jq '[.blocks[] | select(.block_id == "herald_actions") | .elements[] | select(.action_id != "herald_open")] | length' <<<"$last_a")" \
   0 "A's resolved message has no action buttons left"
 e2e_eq "$(count_messages C0QA)/$(count_messages C0QB)/$(count_messages C0QC)" 2/0/1 "no new message for the resolves"
+
+e2e_log "a scheduled collection fails, then succeeds"
+K1=$(collection 4 failed)
+wait_final "event_id = '$K1'" 1 "the failed collection"
+e2e_eq "$(outcome "$K1")" "D:sent:-" "the failed collection is posted to D"
+TS_D=$(ts_of "$K1" "$TD")
+e2e_eq "$(messages C0QD | jq '[.[] | select((.blocks | tostring) | contains("Okta *prod* no_-1") and contains("auth_failed"))] | length')" \
+  1 "the integration's name and error code verbatim in D's message"
+K2=$(collection 5 succeeded)
+wait_final "event_id = '$K2'" 1 "the collection's resolve"
+e2e_eq "$(e2e_sql "SELECT kind || ':' || state || ':' || ref_event_id FROM deliveries WHERE event_id = '$K2'")" \
+  "resolve:sent:$K1" "the scheduled success after the failure resolves D's message"
+wait_update C0QD "$TS_D" "Resolved" "the collection's resolve"
+e2e_eq "$(count_messages C0QD)" 1 "no new message in #q-d for the resolve"
 
 # ------------------------------------------------------------------ 8: Snooze
 e2e_log "run 6: failing again"
@@ -347,7 +380,7 @@ e2e_eq "$n" 1 "A's row names the snooze's silence $SNOOZE"
 
 # ------------------------------------------------------------------ totals
 sleep 1 # anything that should not happen has had a moment to
-e2e_eq "$(rows_table | sed "s/^$TA /A /; s/^$TB /B /; s/^$TC /C /" | tr -s ' ')" "A notify sent - 3
+e2e_eq "$(rows_table | sed "s/^$TA /A /; s/^$TB /B /; s/^$TC /C /; s/^$TD /D /" | tr -s ' ')" "A notify sent - 3
 A notify suppressed repeat_on_change 1
 A notify suppressed silenced 2
 A nudge failed users_not_found 1
@@ -357,22 +390,26 @@ B notify suppressed below_min_severity 6
 C notify sent - 2
 C notify suppressed repeat_interval 3
 C notify suppressed silenced 1
-C resolve sent - 1" "every delivery row, by target, kind, state and reason" "$(rows_table)"
+C resolve sent - 1
+D notify sent - 1
+D resolve sent - 1" "every delivery row, by target, kind, state and reason" "$(rows_table)"
 e2e_eq "$(e2e_sql "SELECT name, sent_24h, failed_24h, suppressed_24h, coalesce(last_error_code, '-')
                    FROM target_delivery_health ORDER BY target_id")" "quiet A|6|1|3|-
 quiet B|0|0|6|-
-quiet C|3|0|4|-" "health rollups count what was kept quiet; the nudge to an unknown user does not flag A"
+quiet C|3|0|4|-
+quiet D|2|0|0|-" "health rollups count what was kept quiet; the nudge to an unknown user does not flag A"
 e2e_eq "$(e2e_sql "SELECT target_id = $TA, alert_key, firing, coalesce(last_event_id::text, '-')
-                   FROM alert_states ORDER BY target_id" | sed "s/$R6/R6/")" "t|check:$CHECK_TYPE|t|R6
+                   FROM alert_states ORDER BY target_id" | sed "s/$R6/R6/; s/$K1/K1/")" "t|check:$CHECK_TYPE|t|R6
 f|check:$CHECK_TYPE|t|-
-f|check:$CHECK_TYPE|t|R6" "alert states: firing, A and C last told by run 6, B never told"
-e2e_eq "$(count_messages C0QA)/$(count_messages C0QB)/$(count_messages C0QC)/$(messages | jq '[.[] | select(.user != null)] | length')" \
-  3/0/2/2 "Slack got 3 messages in #q-a, none in #q-b, 2 in #q-c, 2 DMs"
+f|check:$CHECK_TYPE|t|R6
+f|collection:int_okta-1|f|K1" "alert states: the check firing, A and C last told by run 6, B never told; the collection resolved"
+e2e_eq "$(count_messages C0QA)/$(count_messages C0QB)/$(count_messages C0QC)/$(count_messages C0QD)/$(messages | jq '[.[] | select(.user != null)] | length')" \
+  3/0/2/1/2 "Slack got 3 messages in #q-a, none in #q-b, 2 in #q-c, 1 in #q-d, 2 DMs"
 e2e_eq "$(e2e_sql "SELECT action || ':' || outcome FROM slack_actions ORDER BY id" | tr '\n' ' ')" \
   "ack:ok nudge:ok nudge:ok snooze:ok " "slack_actions: every signed press, nothing for the refused one"
 e2e_eq "$(updates | jq -r '.[] | .channel + ":" + .ts' | sort | uniq -c | awk '{print $2 "x" $1}' | sort | tr '\n' ' ')" \
-  "$(printf '%s\n' "C0QA:${TS_A3}x5" "C0QA:${TS_A6}x1" "C0QC:${TS_C1}x1" | sort | tr '\n' ' ')" \
-  "edits: A's run-3 message 5 times (ack, nudge pending and outcome, second nudge, resolve), run 6's once (snooze), C's once (resolve)"
+  "$(printf '%s\n' "C0QA:${TS_A3}x5" "C0QA:${TS_A6}x1" "C0QC:${TS_C1}x1" "C0QD:${TS_D}x1" | sort | tr '\n' ' ')" \
+  "edits: A's run-3 message 5 times (ack, nudge pending and outcome, second nudge, resolve), run 6's once (snooze), C's and D's once (resolve)"
 no_zwsp "every message, DM and edit" "$(jq -nc --argjson m "$(messages)" --argjson u "$(updates)" '[$m, $u]')"
 e2e_eq "$(curl -fsS "$SLACK/_fake/stats" | jq '.pings')" 0 "no message pinged anyone"
 if grep -q 'xoxb-\|'"$SIGNING_SECRET" "$E2E_TMP"/*.log; then e2e_fail "a token or the signing secret was logged"; fi

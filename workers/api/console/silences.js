@@ -123,6 +123,8 @@ document.addEventListener('DOMContentLoaded', async () => {
       const until = localToIso($('silence-until').value);
       if (!until) fail('ends_at', 'ends_at: pick the time the silence ends');
       b.ends_at = until;
+    } else {
+      b.ends_at = null; // a mute: the API wants it said (an omitted end is refused)
     }
     b.reason = $('silence-reason').value.trim();
     if (!b.reason) fail('reason', 'reason: required (say why, for whoever wonders where the messages went)');

@@ -33,7 +33,9 @@ document.addEventListener('DOMContentLoaded', async () => {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const button = document.getElementById('save-actions');
-    const body = { who: who(), users: list(users.value), groups: list(groups.value) };
+    // The lists only mean something with 'listed' (the API refuses them otherwise).
+    const listed = who() === 'listed';
+    const body = { who: who(), users: listed ? list(users.value) : [], groups: listed ? list(groups.value) : [] };
     if (body.who === 'listed' && !body.users.length && !body.groups.length) {
       Herald.showFormError(form, box, Object.assign(new Error('users: name at least one Slack user or user group'), { field: 'users' }));
       return;

@@ -161,7 +161,8 @@ checks_file="$E2E_TMP/checks.jsonl"
 collections_file="$E2E_TMP/collections.jsonl"
 {
   check_event t-e2e E2E-C01 weak_mfa 3
-  check_event t-e2e E2E-C02 weak_mfa 0               # no failing users: nowhere
+  check_event t-e2e E2E-C02 mfa_enrolled 0           # passes and was not failing: nowhere (a pass
+  # of a failing check type would resolve its notifications: tests/e2e/test_quiet.sh)
   check_event t-e2e E2E-C03 admins_without_mfa 2
   check_event t-e2e E2E-C04 stale_accounts 5 scheduled
   check_event t-other E2E-C05 weak_mfa 7             # the other tenant's own event

@@ -205,7 +205,20 @@ static void decide_failure(router *r, size_t bi, const bmsg *bm, const route_tar
                   route_suppress_code(why), text);
     }
     int64_t fc = ev->kind == EVENT_CHECK_RESULT ? ev->failing_count : 0;
-    if (st && route_alert_fail(st, exists, bm->eid, ev_ms, h, fc, why == ROUTE_SUPPRESS_NONE))
+    bool routed = why == ROUTE_SUPPRESS_NONE;
+    if (!st || !route_alert_fail(st, exists, bm->eid, ev_ms, h, fc, routed))
+        return;
+    /*
+     * Written when a reload (a restart, a rebalance) must find it: a new
+     * streak, its first notification, and each notification of a target whose
+     * policy decides by it (on_change, interval). A later notification of an
+     * 'every' target changes only the cache: the write of every routed pair
+     * cost the router a third of its throughput (bench/router_bench.sh), and
+     * all a reload loses is which message of the streak a resolve edits (the
+     * last one written: at worst the streak's first).
+     */
+    if (!exists || !before.firing ||
+        (routed && (!before.last_event_id[0] || t->repeat_policy != ROUTE_REPEAT_EVERY)))
         write_add(r, bi, t->id, key, st);
 }
 

@@ -125,6 +125,7 @@ struct ratelimit_table {
     entry **slots;
     size_t nslots; /* power of two */
     size_t count;
+    size_t max; /* 0: no cap */
 };
 
 static uint64_t fnv1a(const char *s)
@@ -192,6 +193,27 @@ ratelimit_bucket *ratelimit_table_find(ratelimit_table *t, const char *key)
     return NULL;
 }
 
+void ratelimit_table_set_max(ratelimit_table *t, size_t max)
+{
+    t->max = max;
+}
+
+/* Removes the least recently used bucket (one pass over the table). */
+static void evict_oldest(ratelimit_table *t)
+{
+    entry **oldest = NULL;
+    for (size_t i = 0; i < t->nslots; i++)
+        for (entry **pp = &t->slots[i]; *pp; pp = &(*pp)->next)
+            if (!oldest || (*pp)->bucket.last_used_ms < (*oldest)->bucket.last_used_ms)
+                oldest = pp;
+    if (!oldest)
+        return;
+    entry *e = *oldest;
+    *oldest = e->next;
+    free(e);
+    t->count--;
+}
+
 /* The bucket for key, created (full) when missing. The pointer is stable until
  * the bucket is evicted or the table destroyed. */
 static ratelimit_bucket *table_get(ratelimit_table *t, const char *key, int64_t now_ms)
@@ -199,6 +221,13 @@ static ratelimit_bucket *table_get(ratelimit_table *t, const char *key, int64_t 
     ratelimit_bucket *b = ratelimit_table_find(t, key);
     if (b)
         return b;
+    if (t->max && t->count >= t->max) {
+        /* Keys may come from anyone (client addresses): memory stays bounded.
+         * Idle full buckets go first, then the least recently used. */
+        ratelimit_table_evict(t, now_ms);
+        while (t->count >= t->max)
+            evict_oldest(t);
+    }
     if (t->count + 1 > t->nslots)
         grow(t);
     size_t klen = strlen(key);

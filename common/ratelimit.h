@@ -2,7 +2,8 @@
 #define HERALD_RATELIMIT_H
 
 /*
- * Token buckets for pacing Slack calls, per channel and per workspace.
+ * Token buckets for pacing Slack calls, per channel and per workspace, and
+ * for herald-api's authentication failures per client address.
  *
  * Pure and deterministic: every call takes the current time (monotonic ms,
  * e.g. util_now_mono_ms()) from the caller, so tests inject the clock. Not
@@ -59,6 +60,11 @@ typedef struct ratelimit_table ratelimit_table;
  */
 ratelimit_table *ratelimit_table_new(double rate, double burst, int64_t idle_ms);
 void ratelimit_table_destroy(ratelimit_table *t); /* NULL-safe */
+
+/* Caps the table at max buckets (0: no cap, the default): creating one more
+ * first evicts the idle ones, then the least recently used. For keys anyone
+ * can make up, such as client addresses. */
+void ratelimit_table_set_max(ratelimit_table *t, size_t max);
 
 /* The bucket for key or NULL; creates nothing. */
 ratelimit_bucket *ratelimit_table_find(ratelimit_table *t, const char *key);

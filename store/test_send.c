@@ -116,12 +116,33 @@ static void wipe(char *token)
     crypto_free_secret(token);
 }
 
+/* Gives *conn back before a Slack call when the caller lends it (see
+ * store_test_send_opts.db_release). */
+static void db_away(const store_test_send_opts *opts, PGconn **conn)
+{
+    if (opts->db_release && opts->db_acquire && *conn) {
+        opts->db_release(opts->db_ctx);
+        *conn = NULL;
+    }
+}
+
+/* A connection again after db_away (NULL when none came). */
+static PGconn *db_back(const store_test_send_opts *opts, PGconn **conn)
+{
+    if (!*conn && opts->db_acquire) {
+        *conn = opts->db_acquire(opts->db_ctx);
+        if (!*conn)
+            LOG_WARN("test send: no database connection after the Slack call");
+    }
+    return *conn;
+}
+
 /* Ends the delivery as o says; a failure to store it is logged. */
 static void finish(PGconn *conn, store_test_send_result *res, const store_delivery_outcome *o)
 {
-    char err[512];
+    char err[512] = "no database connection";
     res->recorded =
-        store_test_delivery_finish(conn, res->delivery_id, o, err, sizeof err) == STORE_OK;
+        conn && store_test_delivery_finish(conn, res->delivery_id, o, err, sizeof err) == STORE_OK;
     if (!res->recorded)
         LOG_WARN("test delivery %" PRId64 ": recording the outcome: %s", res->delivery_id, err);
 }
@@ -188,11 +209,13 @@ store_status store_test_send(PGconn *conn, const store_target *t, const store_te
         const char *dest = t->destination_resolved ? t->destination_resolved : t->destination;
         if (!t->destination_resolved && t->destination_kind == STORE_DEST_EMAIL) {
             /* A member's address: post to their user id (the app's DM with them). */
+            db_away(opts, &conn);
             lookup(opts, token, t->destination, &r);
             if (r.ok && r.user_id[0]) {
                 snprintf(channel, sizeof channel, "%s", r.user_id);
                 dest = channel;
-                if (store_target_set_resolved(conn, t->id, channel, err, sizeof err))
+                if (db_back(opts, &conn) &&
+                    store_target_set_resolved(conn, t->id, channel, err, sizeof err))
                     LOG_WARN("target %" PRId64 ": %s", t->id, err);
             } else {
                 const char *rl = rate_limit_reason(&r, why, sizeof why);
@@ -209,18 +232,21 @@ store_status store_test_send(PGconn *conn, const store_target *t, const store_te
             snprintf(code, code_size, "render_failed");
             snprintf(reason, reason_size, "the test message could not be rendered");
         } else if (!code[0]) {
+            db_away(opts, &conn);
             post(opts, token, dest, &msg, &r);
             /* Token rotation: an expiry we did not know of. Refresh (or pick up
              * another process's refresh) and send once more. */
             bool expired = !r.ok && rotating && !strcmp(r.error, "token_expired");
             bool refresh_refused = false;
             if (expired) {
-                store_token nt;
-                if (usable_token(conn, t, opts, token, &nt, err, sizeof err) == STORE_OK &&
+                store_token nt = {0};
+                if (db_back(opts, &conn) &&
+                    usable_token(conn, t, opts, token, &nt, err, sizeof err) == STORE_OK &&
                     nt.token && strcmp(nt.token, token) != 0) {
                     wipe(token);
                     token = nt.token;
                     nt.token = NULL;
+                    db_away(opts, &conn);
                     post(opts, token, dest, &msg, &r);
                     expired = !r.ok && !strcmp(r.error, "token_expired");
                 } else if (nt.code[0] && !nt.transient) {
@@ -247,6 +273,7 @@ store_status store_test_send(PGconn *conn, const store_target *t, const store_te
                 /* As the sender does: a dead token marks the installation (a refused
                  * refresh did already); an expired rotating one is not dead. */
                 else if (r.cls == SLACK_INSTALLATION && !expired && !refresh_refused &&
+                         db_back(opts, &conn) &&
                          store_workspace_mark_revoked(conn, t->team_id, r.error) == STORE_OK)
                     LOG_WARN("workspace %s marked revoked (%s): reinstall it", t->team_id, r.error);
             }
@@ -264,7 +291,7 @@ store_status store_test_send(PGconn *conn, const store_target *t, const store_te
         snprintf(res->channel, sizeof res->channel, "%s", r.channel);
         snprintf(res->ts, sizeof res->ts, "%s", r.ts);
     }
-    finish(conn, res, &o);
+    finish(db_back(opts, &conn), res, &o);
 out:
     res->slack_class = slack_class_name(r.cls);
     wipe(token);

@@ -36,6 +36,14 @@ typedef struct store_test_send_opts {
     /* Called before a 429 is waited out (may be NULL): the CLI says so on stderr. */
     void (*on_rate_limited)(void *ctx, int wait_ms);
     void *ctx;
+    /* Both set (herald-api's pool): db_release(db_ctx) gives conn back before
+     * each Slack call, so none is held while Slack answers, and
+     * db_acquire(db_ctx) returns a connection for what follows (NULL: none
+     * came; what was left to store is then not stored, and logged). Unset:
+     * conn is kept throughout (heraldctl). */
+    void (*db_release)(void *db_ctx);
+    PGconn *(*db_acquire)(void *db_ctx);
+    void *db_ctx;
 } store_test_send_opts;
 
 typedef struct store_test_send_result {

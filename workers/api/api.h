@@ -45,13 +45,23 @@ typedef struct api_config {
     unsigned threads;                 /* HTTP threads = database connections */
     size_t max_body;                  /* request body cap */
     bool migrate;                     /* apply pending migrations at start */
-    metrics_registry *metrics;        /* NULL: the default registry */
+    unsigned slack_concurrency_per_tenant; /* Slack-bound requests running at once per tenant
+                                              (more: 429); 0 no limit */
+    int64_t channel_cache_ttl_ms;          /* how long a workspace's channel list is reused;
+                                              0 no cache */
+    unsigned auth_failures_per_minute;     /* failed sign-ins / bad bearer tokens per client
+                                              address (burst as many; more: 429); 0 no limit */
+    bool trust_proxy;                      /* the client address is X-Forwarded-For's last */
+    metrics_registry *metrics;             /* NULL: the default registry */
 } api_config;
 
-#define API_DEFAULT_LISTEN        "127.0.0.1:8080"
-#define API_DEFAULT_AUTHORIZE_URL "https://slack.com/oauth/v2/authorize"
-#define API_DEFAULT_THREADS       4
-#define API_DEFAULT_MAX_BODY      (64 * 1024)
+#define API_DEFAULT_LISTEN             "127.0.0.1:8080"
+#define API_DEFAULT_AUTHORIZE_URL      "https://slack.com/oauth/v2/authorize"
+#define API_DEFAULT_THREADS            4
+#define API_DEFAULT_MAX_BODY           (64 * 1024)
+#define API_DEFAULT_SLACK_PER_TENANT   2
+#define API_DEFAULT_CHANNEL_TTL_MS     (60 * 1000)
+#define API_DEFAULT_AUTH_FAILS_PER_MIN 10
 /* The scopes Herald asks for when installed (slack-api.md); usergroups:read
  * lets /slack/interactivity check the user groups a tenant lists. */
 #define API_SLACK_SCOPES                                                                           \

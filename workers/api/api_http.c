@@ -298,13 +298,17 @@ static int authenticate(api_call *c, unsigned flags)
         const char *tok = authz + 7;
         while (*tok == ' ')
             tok++;
+        /* Guessing tokens: an address with too many failures is refused
+         * before its token is looked at (even a good one: no oracle). */
+        if (!api_auth_allowed(c))
+            return 0;
         int rc = apitoken_verify(c->db, tok, &c->who, err, sizeof err);
         if (rc < 0) {
             api_store_error(c, STORE_DB, err);
             return -1;
         }
         if (rc == 0) {
-            metrics_counter_inc(c->srv->m_auth_failures, "bad_token");
+            api_auth_failed(c, "bad_token");
             httpd_add_header(c->req, "WWW-Authenticate", "Bearer realm=\"herald\"");
             api_error(c, 401, NULL, "the API token is not valid (unknown or revoked)");
             return 0;
@@ -352,27 +356,42 @@ static int authenticate(api_call *c, unsigned flags)
     return 1;
 }
 
+void api_db_release(api_call *c)
+{
+    if (!c->have_db)
+        return;
+    api_pool_release(&c->srv->pool, c->db_slot);
+    c->db = NULL;
+    c->have_db = false;
+}
+
+bool api_db_reacquire(api_call *c)
+{
+    if (c->have_db)
+        return true;
+    c->db = api_pool_acquire(&c->srv->pool, &c->db_slot);
+    if (!c->db) {
+        api_error(c, 503, NULL, "database unavailable; try again");
+        return false;
+    }
+    c->have_db = true;
+    return true;
+}
+
 static void trampoline(httpd_req *req, void *arg)
 {
     api_route_entry *e = arg;
     api_call c = {.req = req, .srv = e->srv};
     security_headers(req);
-    size_t slot = 0;
-    bool have_db = false;
-    if (!(e->flags & API_NODB) || (e->flags & API_AUTH)) {
-        c.db = api_pool_acquire(&e->srv->pool, &slot);
-        if (!c.db) {
-            api_error(&c, 503, NULL, "database unavailable; try again");
-            return;
-        }
-        have_db = true;
-    }
+    if ((!(e->flags & API_NODB) || (e->flags & API_AUTH)) && !api_db_reacquire(&c))
+        return;
     if ((e->flags & API_AUTH) && authenticate(&c, e->flags) != 1)
         goto out;
     e->fn(&c);
 out:
-    if (have_db)
-        api_pool_release(&e->srv->pool, slot);
+    /* Whatever path the handler left by, the slot and the connection go back. */
+    api_slack_end(&c);
+    api_db_release(&c);
 }
 
 static api_route_entry *new_entry(api_server *s, unsigned flags, api_handler fn)

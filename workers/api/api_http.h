@@ -12,6 +12,7 @@
  * modules' register functions. Other programs include workers/api/api.h.
  */
 #include "workers/api/api.h"
+#include "workers/api/api_limits.h"
 #include "workers/api/api_pool.h"
 
 #include "common/crypto.h"
@@ -41,19 +42,24 @@ struct api_server {
     api_pool pool;
     struct api_route_entry *routes; /* what api_route registered; api_routes_dispose */
     metrics_registry *metrics;
-    metrics_counter *m_logins;   /* outcome */
-    metrics_counter *m_installs; /* outcome */
-    metrics_counter *m_tests;    /* outcome */
-    metrics_counter *m_auth_failures;
+    metrics_counter *m_logins;        /* outcome */
+    metrics_counter *m_installs;      /* outcome */
+    metrics_counter *m_tests;         /* outcome */
+    metrics_counter *m_auth_failures; /* reason */
+    metrics_counter *m_rate_limited;  /* kind: our own 429s (api_limits.c) */
+    api_limits limits;
 };
 
 /* One request as a handler sees it. */
 typedef struct api_call {
     httpd_req *req;
     api_server *srv;
-    PGconn *db; /* from the pool for the whole request */
+    PGconn *db; /* from the pool; NULL while given back around a Slack call */
     bool authed;
     apitoken_principal who;
+    size_t db_slot;  /* the pool slot of db (trampoline) */
+    bool have_db;    /* db is the pool's and must go back */
+    bool slack_held; /* one of the tenant's Slack slots (api_slack_begin) */
 } api_call;
 
 typedef void (*api_handler)(api_call *c);
@@ -71,6 +77,15 @@ void api_route_prefix(api_server *s, const char *method, const char *prefix, uns
                       api_handler fn);
 /* Frees what api_route registered, once s->http is gone. */
 void api_routes_dispose(api_server *s);
+
+/* ---- the database connection around Slack calls */
+
+/* Gives the request's connection back to the pool (c->db becomes NULL) so
+ * that a slow Slack call holds none: call with no transaction open. */
+void api_db_release(api_call *c);
+/* Takes a connection again after api_db_release (nothing when the request
+ * holds one). False after answering 503 when none comes. */
+bool api_db_reacquire(api_call *c);
 
 /* ---- answers */
 

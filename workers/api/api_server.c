@@ -40,6 +40,9 @@ void api_config_defaults(api_config *cfg)
     cfg->authorize_url = API_DEFAULT_AUTHORIZE_URL;
     cfg->threads = API_DEFAULT_THREADS;
     cfg->max_body = API_DEFAULT_MAX_BODY;
+    cfg->slack_concurrency_per_tenant = API_DEFAULT_SLACK_PER_TENANT;
+    cfg->channel_cache_ttl_ms = API_DEFAULT_CHANNEL_TTL_MS;
+    cfg->auth_failures_per_minute = API_DEFAULT_AUTH_FAILS_PER_MIN;
 }
 
 /* ================================================================ health */
@@ -200,6 +203,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     s->m_auth_failures =
         metrics_counter_new_in(s->metrics, "herald_api_auth_failures_total",
                                "Requests refused for authentication or CSRF, by reason.", "reason");
+    api_limits_init(s);
 
     httpd_config hc = {.addr = s->cfg.listen,
                        .max_body = s->cfg.max_body,
@@ -266,6 +270,7 @@ void api_server_destroy(api_server *s)
     httpd_destroy(s->http); /* waits for running handlers */
     s->http = NULL;
     api_pool_dispose(&s->pool);
+    api_limits_dispose(&s->limits);
     api_routes_dispose(s);
     crypto_wipe(s->key, sizeof s->key);
     free((char *)s->cfg.listen);

@@ -44,6 +44,10 @@ static void h_login(api_call *c)
         }
         token = t->valuestring;
     }
+    if (!api_auth_allowed(c)) {
+        metrics_counter_inc(c->srv->m_logins, "rate_limited");
+        return;
+    }
     int rc = apitoken_verify(c->db, token, &c->who, err, sizeof err);
     if (rc < 0) {
         api_store_error(c, STORE_DB, err);
@@ -51,6 +55,7 @@ static void h_login(api_call *c)
     }
     if (rc == 0) {
         metrics_counter_inc(c->srv->m_logins, "refused");
+        api_auth_failed(c, "bad_login");
         api_error(c, 401, "token", "that token is not valid (unknown or revoked)");
         return;
     }

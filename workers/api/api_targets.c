@@ -472,6 +472,19 @@ static void target_health(api_call *c, int64_t id)
     api_respond(c, 200, o);
 }
 
+/* The test send lends the request's connection back to the pool around its
+ * Slack calls (store_test_send_opts.db_release). */
+static void test_db_release(void *ctx)
+{
+    api_db_release(ctx);
+}
+
+static PGconn *test_db_acquire(void *ctx)
+{
+    api_call *c = ctx;
+    return api_db_reacquire(c) ? c->db : NULL;
+}
+
 /* POST /api/v1/targets/{id}/test: send a test message now. */
 static void target_test(api_call *c, int64_t id)
 {
@@ -480,14 +493,27 @@ static void target_test(api_call *c, int64_t id)
     store_target *t = visible_target(c, id);
     if (!t)
         return;
+    if (!api_slack_begin(c)) {
+        store_target_destroy(t);
+        return;
+    }
     store_slack_app app = {.api_base = api_slack_base(s),
                            .client_id = s->cfg.client_id,
                            .client_secret = s->cfg.client_secret,
                            .timeout_ms = SLACK_DEFAULT_TIMEOUT_MS};
-    store_test_send_opts opts = {
-        .key = s->key, .app = &app, .source = "herald-api", .herald_url = s->public_url};
+    store_test_send_opts opts = {.key = s->key,
+                                 .app = &app,
+                                 .source = "herald-api",
+                                 .herald_url = s->public_url,
+                                 .db_release = test_db_release,
+                                 .db_acquire = test_db_acquire,
+                                 .db_ctx = c};
     store_test_send_result res;
     store_status st = store_test_send(c->db, t, &opts, &res, err, sizeof err);
+    if (httpd_responded(c->req)) { /* no connection came back: answered 503 */
+        store_target_destroy(t);
+        return;
+    }
     if (st != STORE_OK) {
         if (res.delivery_id)
             metrics_counter_inc(s->m_tests, "failed");

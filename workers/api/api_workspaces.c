@@ -169,38 +169,54 @@ static char *workspace_token(api_call *c, const char *team_id, bool *revoked)
 
 /* ================================================================ one workspace */
 
+/* Marks team's installation unusable after Slack refused its token, taking a
+ * connection again (api_db_reacquire) when the Slack call gave it back.
+ * False after answering 503. */
+static bool mark_revoked(api_call *c, const char *team_id, const char *code)
+{
+    if (!api_db_reacquire(c))
+        return false;
+    store_workspace_mark_revoked(c->db, team_id, code);
+    return true;
+}
+
 static void workspace_show(api_call *c, const char *team_id)
 {
     store_workspace *w = visible_workspace(c, team_id);
     if (!w)
         return;
     cJSON *o = storejson_workspace(w);
+    store_workspace_destroy(w);
     /* Health: what Slack says about the token right now. */
     bool revoked = false;
-    char *token = workspace_token(c, team_id, &revoked);
+    char *token = api_slack_begin(c) ? workspace_token(c, team_id, &revoked) : NULL;
     if (!token) {
         cJSON_Delete(o);
-        store_workspace_destroy(w);
         return;
     }
+    /* No connection is held while Slack answers (up to its timeout). */
+    api_db_release(c);
     slack_result r;
     slack_result_init(&r);
     slack_auth_test(api_slack_base(c->srv), token, &r);
     crypto_free_secret(token);
+    api_slack_end(c);
     cJSON *h = cJSON_AddObjectToObject(o, "auth_test");
     cJSON_AddBoolToObject(h, "ok", r.ok);
     if (!r.ok) {
         cJSON_AddStringToObject(h, "error", r.error);
         cJSON_AddStringToObject(h, "reason", r.reason);
         cJSON_AddStringToObject(h, "class", slack_class_name(r.cls));
-        if (r.cls == SLACK_INSTALLATION)
-            store_workspace_mark_revoked(c->db, team_id, r.error);
+        if (r.cls == SLACK_INSTALLATION && !mark_revoked(c, team_id, r.error)) {
+            slack_result_dispose(&r);
+            cJSON_Delete(o);
+            return;
+        }
     } else {
         cJSON_AddStringToObject(h, "team", r.team);
         cJSON_AddStringToObject(h, "bot_user_id", r.user_id);
     }
     slack_result_dispose(&r);
-    store_workspace_destroy(w);
     api_respond(c, 200, o);
 }
 
@@ -279,24 +295,31 @@ static void workspace_channels(api_call *c, const char *team_id)
         return;
     bool public_ok = scope_has(w->scopes, "chat:write.public");
     store_workspace_destroy(w);
-    bool revoked = false;
-    char *token = workspace_token(c, team_id, &revoked);
-    if (!token)
-        return;
-    slack_result r;
-    slack_result_init(&r);
-    cJSON *channels = NULL;
-    slack_conversations_list_all(api_slack_base(c->srv), token, NULL, 0, &channels, &r);
-    crypto_free_secret(token);
+    const char *refresh = httpd_req_query(c->req, "refresh");
+    bool fresh = refresh && (strcmp(refresh, "true") == 0 || strcmp(refresh, "1") == 0);
+    /* Up to 50 pages of Slack: a list fetched a moment ago is as good. */
+    cJSON *channels = fresh ? NULL : api_channels_cached(c->srv, team_id);
     if (!channels) {
-        if (r.cls == SLACK_INSTALLATION)
-            store_workspace_mark_revoked(c->db, team_id, r.error);
-        api_error(c, 502, NULL, "Slack did not list the channels: %s%s%s", r.error,
-                  r.reason[0] ? ": " : "", r.reason);
+        bool revoked = false;
+        char *token = api_slack_begin(c) ? workspace_token(c, team_id, &revoked) : NULL;
+        if (!token)
+            return;
+        api_db_release(c); /* the pages may take minutes: hold no connection */
+        slack_result r;
+        slack_result_init(&r);
+        slack_conversations_list_all(api_slack_base(c->srv), token, NULL, 0, &channels, &r);
+        crypto_free_secret(token);
+        api_slack_end(c);
+        if (!channels) {
+            if (r.cls != SLACK_INSTALLATION || mark_revoked(c, team_id, r.error))
+                api_error(c, 502, NULL, "Slack did not list the channels: %s%s%s", r.error,
+                          r.reason[0] ? ": " : "", r.reason);
+            slack_result_dispose(&r);
+            return;
+        }
         slack_result_dispose(&r);
-        return;
+        api_channels_store(c->srv, team_id, channels);
     }
-    slack_result_dispose(&r);
     cJSON *ch;
     cJSON_ArrayForEach(ch, channels)
     {
@@ -376,9 +399,12 @@ int api_check_destination(api_call *c, const char *team_id, const char *dest, ch
     }
     store_workspace_destroy(w);
     bool revoked = false;
-    char *token = workspace_token(c, team_id, &revoked);
+    char *token = api_slack_begin(c) ? workspace_token(c, team_id, &revoked) : NULL;
     if (!token)
         return 0;
+    /* The caller's transaction-free work so far is done: no connection is
+     * held while Slack answers; it is taken again below. */
+    api_db_release(c);
     const char *base = api_slack_base(c->srv);
     slack_result r;
     slack_result_init(&r);
@@ -465,6 +491,11 @@ int api_check_destination(api_call *c, const char *team_id, const char *dest, ch
         }
     }
     crypto_free_secret(token);
+    api_slack_end(c);
+    if (!api_db_reacquire(c)) {
+        slack_result_dispose(&r);
+        return 0;
+    }
     if (!ok && !httpd_responded(c->req)) {
         if (r.cls == SLACK_INSTALLATION) {
             store_workspace_mark_revoked(c->db, team_id, r.error);

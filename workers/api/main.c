@@ -26,11 +26,12 @@ int main(int argc, char **argv)
     char *listen = NULL, *public_url = NULL, *authorize_url = NULL, *console_dir = NULL;
     char *signing_secret = NULL;
     cfg_slack_app app = {0};
-    long threads = 0, max_body = 0;
-    bool migrate = false;
+    long threads = 0, max_body = 0, slack_per_tenant = 0, auth_per_min = 0;
+    int64_t channel_ttl = 0;
+    bool migrate = false, trust_proxy = false;
 
     /* herald-api never talks to Kafka: no --brokers. */
-    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 8];
+    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 12];
     size_t nopts =
         cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
@@ -55,6 +56,23 @@ int main(int argc, char **argv)
          "largest request body accepted (larger: 413)", &max_body},
         {"--migrate", "HERALD_API_MIGRATE", CFG_BOOL, "false", 0, 0, NULL,
          "apply pending database migrations at start", &migrate},
+        {"--slack-concurrency-per-tenant", "HERALD_API_SLACK_CONCURRENCY_PER_TENANT", CFG_INT, "2",
+         0, 64, "N",
+         "requests of one tenant calling Slack at once (channel lists, checks, test sends; "
+         "more: 429; 0: no limit)",
+         &slack_per_tenant},
+        {"--channel-cache-ttl", "HERALD_API_CHANNEL_CACHE_TTL", CFG_DURATION, "60s", 0,
+         24L * 3600 * 1000, "DURATION",
+         "reuse a workspace's channel list this long (?refresh=true fetches anew; 0: no cache)",
+         &channel_ttl},
+        {"--auth-failures-per-minute", "HERALD_API_AUTH_FAILURES_PER_MINUTE", CFG_INT, "10", 0,
+         100000, "N",
+         "failed sign-ins and bad bearer tokens allowed per client address (burst N, then N a "
+         "minute; more: 429; 0: no limit)",
+         &auth_per_min},
+        {"--trust-proxy", "HERALD_API_TRUST_PROXY", CFG_BOOL, "false", 0, 0, NULL,
+         "take the client address from X-Forwarded-For's last entry (behind a reverse proxy)",
+         &trust_proxy},
     };
     /* The Slack app's options come right after --public-url, as they always did. */
     opts[nopts++] = mine[0];
@@ -95,6 +113,10 @@ int main(int argc, char **argv)
     cfg.threads = (unsigned)threads;
     cfg.max_body = (size_t)max_body;
     cfg.migrate = migrate;
+    cfg.slack_concurrency_per_tenant = (unsigned)slack_per_tenant;
+    cfg.channel_cache_ttl_ms = channel_ttl;
+    cfg.auth_failures_per_minute = (unsigned)auth_per_min;
+    cfg.trust_proxy = trust_proxy;
     if (api_config_check(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "herald-api: %s\n", err);
         crypto_free_secret(secret);

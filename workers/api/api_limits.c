@@ -53,6 +53,10 @@ void api_limits_init(api_server *s)
     l->channel_ttl_ms = s->cfg.channel_cache_ttl_ms;
     l->channels = strmap_new();
     l->inited = true;
+    /* The pool is open before the metrics: measured from here on. */
+    s->pool.in_use = metrics_gauge_new_in(
+        s->metrics, "herald_api_db_connections_in_use",
+        "Database connections lent to requests (none is held while Slack is called).", NULL);
     s->m_rate_limited =
         metrics_counter_new_in(s->metrics, "herald_api_rate_limited_total",
                                "Requests refused with 429 by herald-api's own limits, by kind "

@@ -56,6 +56,8 @@ PGconn *api_pool_acquire(api_pool *p, size_t *slot)
         for (size_t i = 0; i < p->n; i++) {
             if (!p->busy[i]) {
                 p->busy[i] = true;
+                if (p->in_use)
+                    metrics_gauge_add(p->in_use, NULL, 1);
                 pthread_mutex_unlock(&p->mu);
                 *slot = i;
                 PGconn *c = p->conns[i];
@@ -64,6 +66,8 @@ PGconn *api_pool_acquire(api_pool *p, size_t *slot)
                     if (PQstatus(c) != CONNECTION_OK) {
                         pthread_mutex_lock(&p->mu);
                         p->busy[i] = false;
+                        if (p->in_use)
+                            metrics_gauge_add(p->in_use, NULL, -1);
                         pthread_cond_signal(&p->cv);
                         pthread_mutex_unlock(&p->mu);
                         return NULL;
@@ -89,6 +93,8 @@ void api_pool_release(api_pool *p, size_t slot)
     }
     pthread_mutex_lock(&p->mu);
     p->busy[slot] = false;
+    if (p->in_use)
+        metrics_gauge_add(p->in_use, NULL, -1);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }

@@ -6,6 +6,8 @@
  * one connection per HTTP thread, so a request never waits for another's
  * connection in the normal case.
  */
+#include "common/metrics.h"
+
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -19,6 +21,7 @@ typedef struct api_pool {
     bool *busy;
     size_t n;
     char *conninfo;
+    metrics_gauge *in_use; /* connections lent to requests; NULL: not measured */
 } api_pool;
 
 /* Opens n connections to conninfo. 0, or -1 with errstr set; either way

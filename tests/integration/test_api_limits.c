@@ -213,11 +213,7 @@ static void slow_channel_lists(void)
 {
     char body[128];
     snprintf(body, sizeof body, "{\"delay_ms\":%d,\"methods\":[\"conversations.list\"]}", SLOW_MS);
-    cJSON *j = testlib_fake_slack_control(&slack, "/_fake/faults", body);
-    char *t = cJSON_PrintUnformatted(j);
-    fprintf(stderr, "DEBUG faults: %s\n", t);
-    free(t);
-    cJSON_Delete(j);
+    cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/faults", body));
 }
 
 /* ================================================================ connections */

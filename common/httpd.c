@@ -298,13 +298,25 @@ int httpd_start(httpd *h, char *errstr, size_t errstr_size)
         return -1;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_AUTO |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    unsigned pool = h->cfg.threads > 1 ? h->cfg.threads : 0;
-    /* The logger first: MHD logs to stderr itself about options before it. */
-    h->d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                         h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.timeout_s,
-                         MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+    /* A pool thread serves every connection it accepted in turn, so a handler
+     * that blocks (herald-api waiting on Slack) would hold the others: such a
+     * server takes a thread per connection, bounded by max_connections. */
+    bool per_connection = h->cfg.max_connections > 0;
+    if (per_connection)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    unsigned pool = !per_connection && h->cfg.threads > 1 ? h->cfg.threads : 0;
+    /* The logger first: MHD logs to stderr itself about options before it. The
+     * connection limit only with a thread per connection (MHD's own default
+     * otherwise). */
+    struct MHD_OptionItem mode[] = {
+        {per_connection ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_THREAD_POOL_SIZE,
+         per_connection ? (intptr_t)h->cfg.max_connections : (intptr_t)pool, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_log, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)h->cfg.timeout_s, MHD_OPTION_ARRAY, mode, MHD_OPTION_END);
     if (!h->d) {
         close(fd);
         h->port = 0;

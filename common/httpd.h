@@ -52,6 +52,9 @@ typedef struct httpd_config {
                                   any free port (see httpd_port) */
     size_t max_body;           /* request body cap in bytes; 0: 1 MiB */
     unsigned threads;          /* server threads; 0: 1 */
+    unsigned max_connections;  /* > 0: a thread per connection, at most this many
+                                  connections (handlers may block: one slow answer holds only
+                                  its own connection); threads is then ignored */
     unsigned timeout_s;        /* idle connection timeout; 0: 30 s */
     metrics_registry *metrics; /* non-NULL: GET /metrics renders it, and requests are counted
                                   in herald_http_requests_total{route,code} */

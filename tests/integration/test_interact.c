@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRET_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" /* 32 bytes, base64 */
 #define SIGNING    "8f742231b10e8888abcd99yyyzzz85a5"
@@ -473,9 +474,15 @@ START_TEST(nudge_queues_one_delivery_per_email_once)
                              "payload->'user'->>'id' = 'u1' AND "
                              "payload->'user'->>'display_name' = 'Ada'"),
                      1);
-    /* herald-slack is woken for the workspace. */
-    PQconsumeInput(listener);
-    PGnotify *nt = PQnotifies(listener);
+    /* herald-slack is woken for the workspace (the notification travels after the
+     * commit: wait for it a little). */
+    PGnotify *nt = NULL;
+    for (int i = 0; i < 50 && !nt; i++) {
+        PQconsumeInput(listener);
+        nt = PQnotifies(listener);
+        if (!nt)
+            usleep(100 * 1000);
+    }
     ck_assert_msg(nt, "no NOTIFY herald_wake");
     ck_assert_str_eq(nt->relname, "herald_wake");
     ck_assert_str_eq(nt->extra, "T1");

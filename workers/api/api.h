@@ -42,7 +42,8 @@ typedef struct api_config {
                                          there. SECRET */
     const char *console_dir;          /* HERALD_CONSOLE_DIR: serve console files from here
                                          instead of the embedded copies (development); "" off */
-    unsigned threads;                 /* HTTP threads = database connections */
+    unsigned threads;                 /* database connections (requests wait for one) */
+    unsigned max_connections;         /* HTTP connections served at once, a thread each */
     size_t max_body;                  /* request body cap */
     bool migrate;                     /* apply pending migrations at start */
     unsigned slack_concurrency_per_tenant; /* Slack-bound requests running at once per tenant
@@ -58,6 +59,7 @@ typedef struct api_config {
 #define API_DEFAULT_LISTEN             "127.0.0.1:8080"
 #define API_DEFAULT_AUTHORIZE_URL      "https://slack.com/oauth/v2/authorize"
 #define API_DEFAULT_THREADS            4
+#define API_DEFAULT_MAX_CONNECTIONS    128
 #define API_DEFAULT_MAX_BODY           (64 * 1024)
 #define API_DEFAULT_SLACK_PER_TENANT   2
 #define API_DEFAULT_CHANNEL_TTL_MS     (60 * 1000)

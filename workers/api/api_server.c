@@ -39,6 +39,7 @@ void api_config_defaults(api_config *cfg)
     cfg->listen = API_DEFAULT_LISTEN;
     cfg->authorize_url = API_DEFAULT_AUTHORIZE_URL;
     cfg->threads = API_DEFAULT_THREADS;
+    cfg->max_connections = API_DEFAULT_MAX_CONNECTIONS;
     cfg->max_body = API_DEFAULT_MAX_BODY;
     cfg->slack_concurrency_per_tenant = API_DEFAULT_SLACK_PER_TENANT;
     cfg->channel_cache_ttl_ms = API_DEFAULT_CHANNEL_TTL_MS;
@@ -207,7 +208,8 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
 
     httpd_config hc = {.addr = s->cfg.listen,
                        .max_body = s->cfg.max_body,
-                       .threads = s->cfg.threads,
+                       .max_connections = s->cfg.max_connections ? s->cfg.max_connections
+                                                                 : API_DEFAULT_MAX_CONNECTIONS,
                        .metrics = s->metrics,
                        .health = health,
                        .health_arg = s};

@@ -26,12 +26,12 @@ int main(int argc, char **argv)
     char *listen = NULL, *public_url = NULL, *authorize_url = NULL, *console_dir = NULL;
     char *signing_secret = NULL;
     cfg_slack_app app = {0};
-    long threads = 0, max_body = 0, slack_per_tenant = 0, auth_per_min = 0;
+    long threads = 0, max_conns = 0, max_body = 0, slack_per_tenant = 0, auth_per_min = 0;
     int64_t channel_ttl = 0;
     bool migrate = false, trust_proxy = false;
 
     /* herald-api never talks to Kafka: no --brokers. */
-    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 12];
+    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 13];
     size_t nopts =
         cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
@@ -51,7 +51,11 @@ int main(int argc, char **argv)
          "serve the console files from DIR instead of the built-in copies (development)",
          &console_dir},
         {"--threads", "HERALD_API_THREADS", CFG_INT, "4", 1, 64, "N",
-         "HTTP worker threads (one database connection each)", &threads},
+         "database connections; a request waits for a free one (5 s, then 503)", &threads},
+        {"--max-connections", "HERALD_API_MAX_CONNECTIONS", CFG_INT, "128", 4, 4096, "N",
+         "HTTP connections served at once, each on its own thread (one waiting on Slack holds "
+         "only itself)",
+         &max_conns},
         {"--max-body", "HERALD_API_MAX_BODY", CFG_INT, "65536", 1024, 16 * 1024 * 1024, "BYTES",
          "largest request body accepted (larger: 413)", &max_body},
         {"--migrate", "HERALD_API_MIGRATE", CFG_BOOL, "false", 0, 0, NULL,
@@ -111,6 +115,7 @@ int main(int argc, char **argv)
     cfg.slack_signing_secret = signing_secret;
     cfg.console_dir = console_dir;
     cfg.threads = (unsigned)threads;
+    cfg.max_connections = (unsigned)max_conns;
     cfg.max_body = (size_t)max_body;
     cfg.migrate = migrate;
     cfg.slack_concurrency_per_tenant = (unsigned)slack_per_tenant;

@@ -318,8 +318,8 @@ START_TEST(workspace_token_never_printed)
     ck_assert_int_eq(testlib_db_long(conn, "SELECT position('PLAINSECRET'::bytea IN token_enc) "
                                            "FROM workspaces"),
                      0);
-    unsigned char key[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    crypto_keyring key[1];
+    testlib_keyring(key, KEY_B64, NULL);
     char *token = NULL;
     ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &token, NULL, err, sizeof err),
                      STORE_OK);
@@ -1114,8 +1114,8 @@ START_TEST(test_command_refreshes_a_rotating_token)
              "\"oauth\":{\"client_id\":\"cid\",\"client_secret\":\"csecret\",\"rotation\":true}}",
              (long)time(NULL) - 5);
     cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/state", st));
-    unsigned char key[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    crypto_keyring key[1];
+    testlib_keyring(key, KEY_B64, NULL);
     store_workspace_input in = {.team_id = "T1",
                                 .team_name = "Acme",
                                 .token = "xoxb-rot",
@@ -1144,7 +1144,8 @@ START_TEST(test_command_refreshes_a_rotating_token)
     ck_assert_ptr_null(strstr(r.out, "xox"));
     ck_assert_ptr_null(strstr(r.err, "xox"));
     ck_assert_ptr_null(strstr(r.err, "csecret"));
-    char *rt = testlib_db_open_sealed(conn, key, "SELECT refresh_token_enc FROM workspaces");
+    char *rt =
+        testlib_db_open_sealed(conn, key->current, "SELECT refresh_token_enc FROM workspaces");
     ck_assert_ptr_nonnull(rt);
     ck_assert_str_ne(rt, "xoxe-rot");
     free(rt);

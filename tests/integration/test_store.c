@@ -17,7 +17,7 @@
 
 static char url[512];
 static PGconn *conn;
-static unsigned char key[CRYPTO_KEY_LEN];
+static crypto_keyring key[1];
 static char err[512];
 
 static const char *KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -28,7 +28,7 @@ static void setup(void)
     conn = testlib_db_connect(url);
     /* Every test starts from empty tables. */
     testlib_db_truncate(conn, "deliveries, events, target_checks, targets, workspaces");
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    testlib_keyring(key, KEY_B64, NULL);
 }
 
 static void teardown(void)
@@ -124,8 +124,8 @@ END_TEST
 START_TEST(workspace_wrong_key)
 {
     add_workspace("T0001", "Acme", "xoxb-secret-1");
-    unsigned char other[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(OTHER_KEY_B64, other, err, sizeof err), 0);
+    crypto_keyring other[1];
+    testlib_keyring(other, OTHER_KEY_B64, NULL);
     char *plain = (char *)1;
     ck_assert_int_eq(store_workspace_token(conn, other, "T0001", &plain, NULL, err, sizeof err),
                      STORE_CRYPTO);

@@ -88,12 +88,12 @@ int ctl_close(PGconn *conn, const char *cmd, store_status st, const char *errstr
     return st == STORE_OK ? -1 : ctl_report(cmd, st, errstr, map);
 }
 
-/* Loads HERALD_SECRET_KEY; returns 0 or the exit code (2: missing or bad). */
+/* Loads the keyring (HERALD_SECRET_KEY...); returns 0 or the exit code (2: missing or bad). */
 int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *why,
-                 unsigned char key[CRYPTO_KEY_LEN])
+                 crypto_keyring *key)
 {
     char err[256];
-    if (crypto_key_from_base64(cfg->secret_key, key, err, sizeof err)) {
+    if (crypto_keyring_load(key, cfg, err, sizeof err)) {
         fprintf(stderr, "%s %s: %s (%s)\n", CTL_PROG, cmd, err, why);
         return 2;
     }

@@ -27,28 +27,31 @@
 #include <stdint.h>
 
 typedef struct api_config {
-    const char *listen;                   /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
-    const char *database_url;             /* HERALD_DATABASE_URL */
-    const char *slack_api_url;            /* HERALD_SLACK_API_URL: Web API base (…/api) */
-    const char *secret_key;               /* HERALD_SECRET_KEY (base64 of 32 bytes): it or _FILE */
-    const char *secret_key_file;          /* HERALD_SECRET_KEY_FILE */
-    const char *secret_key_previous;      /* HERALD_SECRET_KEY_PREVIOUS: opens only (rotation) */
-    const char *secret_key_previous_file; /* HERALD_SECRET_KEY_PREVIOUS_FILE */
-    const char *public_url;               /* HERALD_PUBLIC_URL: how browsers reach us; "" derives
-                                             http://HOST:PORT from listen */
-    const char *client_id;                /* HERALD_SLACK_CLIENT_ID; "" disables the install flow */
-    const char *client_secret;            /* HERALD_SLACK_CLIENT_SECRET (already read from the
-                                             _FILE variant by the program) */
-    const char *authorize_url;            /* HERALD_SLACK_AUTHORIZE_URL */
-    const char *slack_signing_secret;     /* HERALD_SLACK_SIGNING_SECRET: verifies the requests
-                                             Slack sends to /slack/interactivity; "" answers 503
-                                             there. SECRET */
-    const char *console_dir;              /* HERALD_CONSOLE_DIR: serve console files from here
-                                             instead of the embedded copies (development); "" off */
-    unsigned threads;                     /* HTTP threads = database connections */
-    size_t max_body;                      /* request body cap */
-    bool migrate;                         /* apply pending migrations at start */
-    metrics_registry *metrics;            /* NULL: the default registry */
+    const char *listen;               /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
+    const char *database_url;         /* HERALD_DATABASE_URL */
+    const char *slack_api_url;        /* HERALD_SLACK_API_URL: Web API base (…/api) */
+    const char *secret_key;           /* HERALD_SECRET_KEY (base64 of 32 bytes): required */
+    const char *public_url;           /* HERALD_PUBLIC_URL: how browsers reach us; "" derives
+                                         http://HOST:PORT from listen */
+    const char *client_id;            /* HERALD_SLACK_CLIENT_ID; "" disables the install flow */
+    const char *client_secret;        /* HERALD_SLACK_CLIENT_SECRET (already read from the
+                                         _FILE variant by the program) */
+    const char *authorize_url;        /* HERALD_SLACK_AUTHORIZE_URL */
+    const char *slack_signing_secret; /* HERALD_SLACK_SIGNING_SECRET: verifies the requests
+                                         Slack sends to /slack/interactivity; "" answers 503
+                                         there. SECRET */
+    const char *console_dir;          /* HERALD_CONSOLE_DIR: serve console files from here
+                                         instead of the embedded copies (development); "" off */
+    unsigned threads;                 /* HTTP threads = database connections */
+    size_t max_body;                  /* request body cap */
+    bool migrate;                     /* apply pending migrations at start */
+    metrics_registry *metrics;        /* NULL: the default registry */
+
+    /* The rest of the keyring (crypto_keyring_load): HERALD_SECRET_KEY_FILE instead of
+     * secret_key, and HERALD_SECRET_KEY_PREVIOUS[_FILE], which opens only (rotation). */
+    const char *secret_key_file;
+    const char *secret_key_previous;
+    const char *secret_key_previous_file;
 } api_config;
 
 #define API_DEFAULT_LISTEN        "127.0.0.1:8080"

@@ -60,6 +60,11 @@ int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_f
 int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *why,
                  crypto_keyring *key);
 
+/* After `migrate`: when HERALD_SECRET_KEY (or _FILE) is set, re-seals the
+ * stored secrets not yet in the current form and prints the counts. -1 to go
+ * on, else the exit code (2: bad key, 1: database). */
+int ctl_secrets_after_migrate(const herald_common_config *cfg, PGconn *conn);
+
 /* The value of a --since option (NULL: not given, *since_ms = 0): a
  * duration back from now (24h, 7d...), a date or an RFC 3339 time. -1 with
  * *since_ms set, else 2 after one line naming the value. */

@@ -77,8 +77,9 @@ int ctl_secrets_after_migrate(const herald_common_config *cfg, PGconn *conn)
         return ctl_report("migrate", STORE_DB, err, NULL);
     }
     /* The schema is migrated: an unreadable row is reported, and `secrets
-     * rotate` is where it fails the run. */
-    report("migrate", keys, &n);
+     * rotate` is where it fails the run. Nothing to say when nothing was stale. */
+    if (n.resealed || n.unreadable)
+        report("migrate", keys, &n);
     crypto_wipe(keys, sizeof keys);
     return -1;
 }

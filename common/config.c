@@ -20,6 +20,13 @@ void cfg_common_opts(cfg_opt *out, herald_common_config *cfg)
          "URL", "base URL of the Slack Web API", &cfg->slack_api_url},
         {NULL, "HERALD_SECRET_KEY", CFG_SECRET, NULL, 0, 0, "BASE64",
          "32 random bytes, base64: encrypts bot tokens at rest", &cfg->secret_key},
+        {NULL, "HERALD_SECRET_KEY_FILE", CFG_STRING, "", 0, 0, "FILE",
+         "read HERALD_SECRET_KEY from this file instead", &cfg->secret_key_file},
+        {NULL, "HERALD_SECRET_KEY_PREVIOUS", CFG_SECRET, NULL, 0, 0, "BASE64",
+         "the key being rotated away from: opens tokens, never seals (heraldctl secrets rotate)",
+         &cfg->secret_key_previous},
+        {NULL, "HERALD_SECRET_KEY_PREVIOUS_FILE", CFG_STRING, "", 0, 0, "FILE",
+         "read HERALD_SECRET_KEY_PREVIOUS from this file instead", &cfg->secret_key_previous_file},
         {"--log-level", "HERALD_LOG_LEVEL", CFG_LOGLEVEL, "info", 0, 0, "LEVEL",
          "debug, info, warn or error", NULL},
     };
@@ -28,9 +35,11 @@ void cfg_common_opts(cfg_opt *out, herald_common_config *cfg)
 
 size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which)
 {
-    /* In cfg_common_opts' order: brokers, database, Slack, secret, level. */
-    static const unsigned bit[CFG_COMMON_COUNT] = {CFG_USE_KAFKA, CFG_USE_DATABASE, CFG_USE_SLACK,
-                                                   CFG_USE_SECRET, 0};
+    /* In cfg_common_opts' order: brokers, database, Slack, the four secret
+     * key variables, level. */
+    static const unsigned bit[CFG_COMMON_COUNT] = {
+        CFG_USE_KAFKA,  CFG_USE_DATABASE, CFG_USE_SLACK,  CFG_USE_SECRET,
+        CFG_USE_SECRET, CFG_USE_SECRET,   CFG_USE_SECRET, 0};
     cfg_opt all[CFG_COMMON_COUNT];
     cfg_common_opts(all, cfg);
     size_t n = 0;
@@ -53,23 +62,14 @@ void cfg_slack_app_opts(cfg_opt *out, cfg_slack_app *app, const char *id_help)
     memcpy(out, opts, sizeof opts);
 }
 
-int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, size_t errstr_size)
+/* The first line of the file at path (trailing blanks dropped) into *out
+ * (malloc'd); errors name var (the file's variable), never the content. */
+static int read_secret_file(const char *var, const char *path, char **out, char *errstr,
+                            size_t errstr_size)
 {
-    *secret = NULL;
-    const char *path = app->client_secret_file;
-    if (!path || !*path) {
-        if (app->client_secret && *app->client_secret)
-            *secret = strdup(app->client_secret);
-        if (app->client_secret && *app->client_secret && !*secret) {
-            snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET: out of memory");
-            return -1;
-        }
-        return 0;
-    }
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: cannot read '%s': %s", path,
-                 strerror(errno));
+        snprintf(errstr, errstr_size, "%s: cannot read '%s': %s", var, path, strerror(errno));
         return -1;
     }
     char buf[1024];
@@ -84,10 +84,10 @@ int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, 
         buf[--n] = '\0';
     int rc = 0;
     if (!n) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: '%s' is empty", path);
+        snprintf(errstr, errstr_size, "%s: '%s' is empty", var, path);
         rc = -1;
-    } else if (!(*secret = strdup(buf))) {
-        snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET_FILE: out of memory");
+    } else if (!(*out = strdup(buf))) {
+        snprintf(errstr, errstr_size, "%s: out of memory", var);
         rc = -1;
     }
     /* Not crypto_wipe: config stays free of the crypto module; a volatile loop
@@ -95,6 +95,41 @@ int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, 
     for (volatile char *p = buf; p < buf + sizeof buf; p++)
         *p = 0;
     return rc;
+}
+
+int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, size_t errstr_size)
+{
+    *secret = NULL;
+    const char *path = app->client_secret_file;
+    if (!path || !*path) {
+        if (app->client_secret && *app->client_secret)
+            *secret = strdup(app->client_secret);
+        if (app->client_secret && *app->client_secret && !*secret) {
+            snprintf(errstr, errstr_size, "HERALD_SLACK_CLIENT_SECRET: out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    return read_secret_file("HERALD_SLACK_CLIENT_SECRET_FILE", path, secret, errstr, errstr_size);
+}
+
+int cfg_secret_text(const char *var, const char *value, const char *file_var, const char *path,
+                    char **text, char *errstr, size_t errstr_size)
+{
+    *text = NULL;
+    bool has_value = value && *value, has_file = path && *path;
+    if (has_value && has_file) {
+        snprintf(errstr, errstr_size, "%s and %s are both set: set only one of them", var,
+                 file_var);
+        return -1;
+    }
+    if (has_file)
+        return read_secret_file(file_var, path, text, errstr, errstr_size);
+    if (has_value && !(*text = strdup(value))) {
+        snprintf(errstr, errstr_size, "%s: out of memory", var);
+        return -1;
+    }
+    return 0;
 }
 
 bool cfg_parse_long(const char *s, long min, long max, long *out)

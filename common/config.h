@@ -38,7 +38,10 @@ typedef struct herald_common_config {
     char *kafka_brokers;
     char *database_url;
     char *slack_api_url;
-    char *secret_key;
+    char *secret_key;               /* SECRET: HERALD_SECRET_KEY */
+    char *secret_key_file;          /* HERALD_SECRET_KEY_FILE: the key in a file instead */
+    char *secret_key_previous;      /* SECRET: HERALD_SECRET_KEY_PREVIOUS (opens only) */
+    char *secret_key_previous_file; /* HERALD_SECRET_KEY_PREVIOUS_FILE */
 } herald_common_config;
 
 /* Which of the common variables a program reads (the log level always). */
@@ -46,7 +49,7 @@ enum {
     CFG_USE_KAFKA = 1u << 0,    /* HERALD_KAFKA_BROKERS / --brokers */
     CFG_USE_DATABASE = 1u << 1, /* HERALD_DATABASE_URL / --database-url */
     CFG_USE_SLACK = 1u << 2,    /* HERALD_SLACK_API_URL / --slack-api-url */
-    CFG_USE_SECRET = 1u << 3,   /* HERALD_SECRET_KEY */
+    CFG_USE_SECRET = 1u << 3,   /* HERALD_SECRET_KEY[_FILE], HERALD_SECRET_KEY_PREVIOUS[_FILE] */
 };
 
 /* Writes the common options a program reads (`which`: CFG_USE_* bits), plus
@@ -55,9 +58,10 @@ enum {
 size_t cfg_common_select(cfg_opt *out, herald_common_config *cfg, unsigned which);
 
 /* Number of entries cfg_common_opts writes. */
-#define CFG_COMMON_COUNT 5
-/* Writes the common options (brokers, database, Slack API URL, secret key,
- * log level) into out[0..CFG_COMMON_COUNT), pointing at cfg's fields. */
+#define CFG_COMMON_COUNT 8
+/* Writes the common options (brokers, database, Slack API URL, the four
+ * secret key variables, log level) into out[0..CFG_COMMON_COUNT), pointing at
+ * cfg's fields. */
 void cfg_common_opts(cfg_opt *out, herald_common_config *cfg);
 
 /*
@@ -86,6 +90,16 @@ void cfg_slack_app_opts(cfg_opt *out, cfg_slack_app *app, const char *id_help);
  * secret).
  */
 int cfg_slack_app_secret(const cfg_slack_app *app, char **secret, char *errstr, size_t errstr_size);
+
+/*
+ * A secret given either as a variable (var, its value) or as a file
+ * (file_var, its path): *text (malloc'd; wipe it before free) gets the
+ * value, or the first line of the file (trailing blanks dropped), or NULL
+ * when neither is set. 0, or -1 with one line naming the variables (both
+ * set) or the file variable (unreadable, empty), never the secret.
+ */
+int cfg_secret_text(const char *var, const char *value, const char *file_var, const char *path,
+                    char **text, char *errstr, size_t errstr_size);
 
 typedef enum cfg_result {
     CFG_OK = 0, /* parsed; *argi is the first positional argument */

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 typedef struct store_test_send_opts {
-    const unsigned char *key;   /* HERALD_SECRET_KEY, CRYPTO_KEY_LEN bytes */
+    const crypto_keyring *key;  /* HERALD_SECRET_KEY and _PREVIOUS */
     const store_slack_app *app; /* Slack's API base (NULL: Slack's) and the app's credentials,
                                    which refresh a rotating token (none: never refreshed) */
     const char *source;         /* who asks, e.g. "heraldctl": in the event's payload */

@@ -44,10 +44,10 @@ static store_status refresh_failed(store_token *out, const char *team_id, const 
                       transient ? ": will try again" : ": installation marked revoked");
 }
 
-store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
-                                     const char *team_id, const store_slack_app *app,
-                                     int64_t margin_ms, const char *stale_token, store_token *out,
-                                     char *errstr, size_t errstr_size)
+store_status store_workspace_refresh(PGconn *conn, const crypto_keyring *key, const char *team_id,
+                                     const store_slack_app *app, int64_t margin_ms,
+                                     const char *stale_token, store_token *out, char *errstr,
+                                     size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
     long timeout_ms = app && app->timeout_ms > 0 ? app->timeout_ms : SLACK_DEFAULT_TIMEOUT_MS;

@@ -67,9 +67,9 @@ bool store_slack_app_ready(const store_slack_app *app);
  * STORE_CRYPTO as store_workspace_token. Secrets never reach errstr or logs.
  * out is always initialised (dispose it).
  */
-store_status store_workspace_refresh(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
-                                     const char *team_id, const store_slack_app *app,
-                                     int64_t margin_ms, const char *stale_token, store_token *out,
-                                     char *errstr, size_t errstr_size) STORE_MUST_CHECK;
+store_status store_workspace_refresh(PGconn *conn, const crypto_keyring *key, const char *team_id,
+                                     const store_slack_app *app, int64_t margin_ms,
+                                     const char *stale_token, store_token *out, char *errstr,
+                                     size_t errstr_size) STORE_MUST_CHECK;
 
 #endif

@@ -92,7 +92,7 @@ static void sealed_free(unsigned char *sealed, size_t len)
     free(sealed);
 }
 
-store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
                                  const store_workspace_input *in, bool *replaced, char *errstr,
                                  size_t errstr_size)
 {
@@ -135,9 +135,11 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
 
     unsigned char *sealed = NULL, *rsealed = NULL;
     size_t sealed_len = 0, rsealed_len = 0;
-    if (crypto_seal(key, in->token, tlen, &sealed, &sealed_len))
+    if (crypto_seal_bound(keys, STORE_TOKEN_COLUMN, in->team_id, in->token, tlen, &sealed,
+                          &sealed_len))
         return store_fail(STORE_CRYPTO, errstr, errstr_size, "token: encryption failed");
-    if (rotating && crypto_seal(key, in->refresh_token, rlen, &rsealed, &rsealed_len)) {
+    if (rotating && crypto_seal_bound(keys, STORE_REFRESH_COLUMN, in->team_id, in->refresh_token,
+                                      rlen, &rsealed, &rsealed_len)) {
         sealed_free(sealed, sealed_len);
         return store_fail(STORE_CRYPTO, errstr, errstr_size, "refresh_token: encryption failed");
     }
@@ -301,9 +303,8 @@ out:
     return st;
 }
 
-store_status store_workspace_token(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
-                                   const char *team_id, char **token, bool *revoked, char *errstr,
-                                   size_t errstr_size)
+store_status store_workspace_token(PGconn *conn, const crypto_keyring *keys, const char *team_id,
+                                   char **token, bool *revoked, char *errstr, size_t errstr_size)
 {
     *token = NULL;
     if (revoked)
@@ -330,7 +331,8 @@ store_status store_workspace_token(PGconn *conn, const unsigned char key[CRYPTO_
     size_t len = (size_t)PQgetlength(r, 0, 0);
     bool is_revoked = PQgetlength(r, 0, 1) == 1 && PQgetvalue(r, 0, 1)[0] != 0;
     char err[128];
-    if (crypto_open(key, sealed, len, token, err, sizeof err)) {
+    if (crypto_open_bound(keys, STORE_TOKEN_COLUMN, p[0], sealed, len, token, NULL, err,
+                          sizeof err)) {
         PQclear(r);
         return store_fail(STORE_CRYPTO, errstr, errstr_size, "workspace %s: %s",
                           store_quote(team_id, q, sizeof q), err);
@@ -366,9 +368,9 @@ void store_token_row_dispose(store_token_row *row)
 }
 
 /* Opens a sealed bytea column of a text-format result into *out (malloc'd,
- * NULL for SQL NULL or an empty value). */
-static int open_sealed_col(const PGresult *r, int column, const unsigned char key[CRYPTO_KEY_LEN],
-                           char **out, char *err, size_t err_size)
+ * NULL for SQL NULL or an empty value); name and team_id: its binding. */
+static int open_sealed_col(const PGresult *r, int column, const char *name, const char *team_id,
+                           const crypto_keyring *keys, char **out, char *err, size_t err_size)
 {
     *out = NULL;
     if (PQgetisnull(r, 0, column))
@@ -381,7 +383,7 @@ static int open_sealed_col(const PGresult *r, int column, const unsigned char ke
     }
     int rc = 0;
     if (len)
-        rc = crypto_open(key, raw, len, out, err, err_size);
+        rc = crypto_open_bound(keys, name, team_id, raw, len, out, NULL, err, err_size);
     crypto_wipe(raw, len);
     PQfreemem(raw);
     if (rc)
@@ -389,7 +391,7 @@ static int open_sealed_col(const PGresult *r, int column, const unsigned char ke
     return rc;
 }
 
-store_status store_workspace_refresh_lock(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_refresh_lock(PGconn *conn, const crypto_keyring *keys,
                                           const char *team_id, int64_t margin_ms,
                                           long lock_timeout_ms, store_token_row *row, char *errstr,
                                           size_t errstr_size)
@@ -421,8 +423,9 @@ store_status store_workspace_refresh_lock(PGconn *conn, const unsigned char key[
                         store_quote(team_id, q, sizeof q));
         goto out;
     }
-    if (open_sealed_col(r, 0, key, &row->token, cerr, sizeof cerr) || !row->token ||
-        open_sealed_col(r, 1, key, &row->refresh, cerr, sizeof cerr)) {
+    if (open_sealed_col(r, 0, STORE_TOKEN_COLUMN, p[0], keys, &row->token, cerr, sizeof cerr) ||
+        !row->token ||
+        open_sealed_col(r, 1, STORE_REFRESH_COLUMN, p[0], keys, &row->refresh, cerr, sizeof cerr)) {
         st = store_fail(STORE_CRYPTO, errstr, errstr_size, "workspace %s: %s",
                         store_quote(team_id, q, sizeof q), row->token ? cerr : "no stored token");
         goto out;
@@ -440,7 +443,7 @@ out:
     return st;
 }
 
-store_status store_workspace_refresh_save(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_refresh_save(PGconn *conn, const crypto_keyring *keys,
                                           const char *team_id, const char *token,
                                           const char *refresh, long expires_in,
                                           int64_t *expires_at_ms, char *errstr, size_t errstr_size)
@@ -450,8 +453,10 @@ store_status store_workspace_refresh_save(PGconn *conn, const unsigned char key[
     size_t sealed_len = 0, rsealed_len = 0;
     PGresult *r = NULL;
     store_status st = STORE_OK;
-    if (crypto_seal(key, token, strlen(token), &sealed, &sealed_len) ||
-        crypto_seal(key, refresh, strlen(refresh), &rsealed, &rsealed_len)) {
+    if (crypto_seal_bound(keys, STORE_TOKEN_COLUMN, team_id, token, strlen(token), &sealed,
+                          &sealed_len) ||
+        crypto_seal_bound(keys, STORE_REFRESH_COLUMN, team_id, refresh, strlen(refresh), &rsealed,
+                          &rsealed_len)) {
         /* Slack has revoked the old refresh token: losing the new one would strand the
          * installation, but there is nothing else to do than say so. */
         st = store_fail(STORE_CRYPTO, errstr, errstr_size,

@@ -15,6 +15,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The sealed columns and what each value is bound to (crypto_seal_bound):
+ * the column's name and the row's team id. */
+#define STORE_TOKEN_COLUMN   "workspaces.token_enc"
+#define STORE_REFRESH_COLUMN "workspaces.refresh_token_enc"
+
 typedef struct store_workspace {
     char *team_id;
     char *team_name;
@@ -59,7 +64,7 @@ typedef struct store_workspace_input {
  * replaced, installed_at is reset and the revoked state is cleared. A
  * removed workspace is revived. *replaced (may be NULL) tells which happened.
  */
-store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
                                  const store_workspace_input *in, bool *replaced, char *errstr,
                                  size_t errstr_size) STORE_MUST_CHECK;
 
@@ -88,8 +93,8 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
  * STORE_CRYPTO when the key does not open it. Never logs or returns the token
  * in errstr.
  */
-store_status store_workspace_token(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
-                                   const char *team_id, char **token, bool *revoked, char *errstr,
+store_status store_workspace_token(PGconn *conn, const crypto_keyring *keys, const char *team_id,
+                                   char **token, bool *revoked, char *errstr,
                                    size_t errstr_size) STORE_MUST_CHECK;
 
 /* ---- token refresh steps (store/token_refresh.c runs them around its call to Slack) ---- */
@@ -117,14 +122,14 @@ void store_token_row_dispose(store_token_row *row);
  * lock was not had in time (another process is refreshing), STORE_NOT_FOUND,
  * STORE_CRYPTO, STORE_DB. Secrets never reach errstr.
  */
-store_status store_workspace_refresh_lock(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_refresh_lock(PGconn *conn, const crypto_keyring *keys,
                                           const char *team_id, int64_t margin_ms,
                                           long lock_timeout_ms, store_token_row *row, char *errstr,
                                           size_t errstr_size) STORE_MUST_CHECK;
 
 /* In the locked transaction: seals and stores the new token pair and its
  * lifetime (expires_in seconds, 0: none); *expires_at_ms gets the expiry. */
-store_status store_workspace_refresh_save(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
+store_status store_workspace_refresh_save(PGconn *conn, const crypto_keyring *keys,
                                           const char *team_id, const char *token,
                                           const char *refresh, long expires_in,
                                           int64_t *expires_at_ms, char *errstr,

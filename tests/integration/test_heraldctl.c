@@ -318,8 +318,8 @@ START_TEST(workspace_token_never_printed)
     ck_assert_int_eq(testlib_db_long(conn, "SELECT position('PLAINSECRET'::bytea IN token_enc) "
                                            "FROM workspaces"),
                      0);
-    unsigned char key[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    crypto_keyring key[1];
+    testlib_keyring(key, KEY_B64, NULL);
     char *token = NULL;
     ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &token, NULL, err, sizeof err),
                      STORE_OK);
@@ -1114,8 +1114,8 @@ START_TEST(test_command_refreshes_a_rotating_token)
              "\"oauth\":{\"client_id\":\"cid\",\"client_secret\":\"csecret\",\"rotation\":true}}",
              (long)time(NULL) - 5);
     cJSON_Delete(testlib_fake_slack_control(&slack, "/_fake/state", st));
-    unsigned char key[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    crypto_keyring key[1];
+    testlib_keyring(key, KEY_B64, NULL);
     store_workspace_input in = {.team_id = "T1",
                                 .team_name = "Acme",
                                 .token = "xoxb-rot",
@@ -1144,7 +1144,8 @@ START_TEST(test_command_refreshes_a_rotating_token)
     ck_assert_ptr_null(strstr(r.out, "xox"));
     ck_assert_ptr_null(strstr(r.err, "xox"));
     ck_assert_ptr_null(strstr(r.err, "csecret"));
-    char *rt = testlib_db_open_sealed(conn, key, "SELECT refresh_token_enc FROM workspaces");
+    char *rt =
+        testlib_db_open_sealed(conn, key->current, "SELECT refresh_token_enc FROM workspaces");
     ck_assert_ptr_nonnull(rt);
     ck_assert_str_ne(rt, "xoxe-rot");
     free(rt);
@@ -1415,6 +1416,92 @@ START_TEST(tenant_actions_cmds)
 }
 END_TEST
 
+/* `secrets rotate`: with the new key as HERALD_SECRET_KEY and the old one as
+ * _PREVIOUS, every row (v1 or v2 under the old key) is re-sealed, then the
+ * new key alone opens them; a row neither opens fails the run naming its
+ * team id, never a value. `migrate` re-seals v1 rows too. Keys from files;
+ * both a variable and its file: one line naming both. */
+START_TEST(secrets_rotate_and_migrate)
+{
+    static const char *NEW_B64 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    unsigned char old[CRYPTO_KEY_LEN], third[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, old, err, sizeof err), 0);
+    ck_assert_int_eq(crypto_key_from_base64("AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=", third,
+                                            err, sizeof err),
+                     0);
+    char *v1 = testlib_sealed_token_hex(old, "xoxb-ONESECRET");
+    char *q = testlib_fmt("INSERT INTO workspaces (team_id, team_name, token_enc) VALUES "
+                          "('T0001', 'One', '%s')",
+                          v1);
+    testlib_db_exec(conn, q);
+    free(q);
+    free(v1);
+    run r;
+    /* migrate with the (old) key: the v1 row becomes v2. */
+    ctl_run(&r, NULL, NULL, ARGS("migrate"));
+    ck_assert_msg(r.rc == 0, "%s %s", r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "re-sealed 1 workspace under HERALD_SECRET_KEY"));
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT get_byte(token_enc, 0) FROM workspaces"), 2);
+
+    /* Rotate to NEW, the old key as _PREVIOUS, given as files. */
+    char newf[] = "/tmp/herald-newkey-XXXXXX", oldf[] = "/tmp/herald-oldkey-XXXXXX";
+    int nfd = mkstemp(newf), ofd = mkstemp(oldf);
+    ck_assert(nfd >= 0 && ofd >= 0);
+    ck_assert_int_gt(write(nfd, NEW_B64, strlen(NEW_B64)), 0);
+    ck_assert_int_gt(write(nfd, "\n", 1), 0);
+    ck_assert_int_gt(write(ofd, KEY_B64, strlen(KEY_B64)), 0);
+    close(nfd);
+    close(ofd);
+    char *envk = testlib_fmt("HERALD_SECRET_KEY_FILE=%s", newf);
+    char *envp = testlib_fmt("HERALD_SECRET_KEY_PREVIOUS_FILE=%s", oldf);
+    /* Both the variable and the file: one line naming both, no value. */
+    ctl_run(&r, ARGS(envk), NULL, ARGS("secrets", "rotate"));
+    assert_usage_error(&r, "HERALD_SECRET_KEY and HERALD_SECRET_KEY_FILE are both set");
+    ck_assert_ptr_null(strstr(r.err, KEY_B64));
+
+    ctl_run(&r, ARGS("HERALD_SECRET_KEY", envk, envp), NULL, ARGS("secrets", "rotate"));
+    ck_assert_msg(r.rc == 0, "%s %s", r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "re-sealed 1 workspace under HERALD_SECRET_KEY"));
+    ck_assert_ptr_nonnull(strstr(r.out, "0 already current; 0 unreadable"));
+    crypto_keyring fresh[1];
+    testlib_keyring(fresh, NEW_B64, NULL);
+    char *token = NULL;
+    ck_assert_int_eq(store_workspace_token(conn, fresh, "T0001", &token, NULL, err, sizeof err),
+                     STORE_OK);
+    ck_assert_str_eq(token, "xoxb-ONESECRET");
+    crypto_free_secret(token);
+
+    /* A row sealed with a key nobody has: exit 1, its team id, no value. */
+    char *lost = testlib_sealed_token_hex(third, "xoxb-LOSTSECRET");
+    q = testlib_fmt("INSERT INTO workspaces (team_id, team_name, token_enc) VALUES "
+                    "('T0009', 'Lost', '%s')",
+                    lost);
+    testlib_db_exec(conn, q);
+    free(q);
+    free(lost);
+    char *envn = testlib_fmt("HERALD_SECRET_KEY=%s", NEW_B64);
+    ctl_run(&r, ARGS(envn), NULL, ARGS("secrets", "rotate"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.out, "0 workspaces under"));
+    ck_assert_ptr_nonnull(strstr(r.out, "1 already current; 1 unreadable"));
+    ck_assert_ptr_nonnull(strstr(r.err, "workspace T0009: neither HERALD_SECRET_KEY"));
+    ck_assert_ptr_null(strstr(r.out, "SECRET\n"));
+    ck_assert_ptr_null(strstr(r.err, "LOSTSECRET"));
+    ck_assert_ptr_null(strstr(r.out, NEW_B64));
+    ck_assert_ptr_null(strstr(r.err, NEW_B64));
+    /* A wrong length: the variable named, never the value. */
+    ctl_run(&r, ARGS("HERALD_SECRET_KEY_PREVIOUS=c2hvcnQta2V5LXZhbHVl"), NULL,
+            ARGS("secrets", "rotate"));
+    assert_usage_error(&r, "HERALD_SECRET_KEY_PREVIOUS decodes to 15 bytes");
+    ck_assert_ptr_null(strstr(r.err, "c2hvcnQta2V5LXZhbHVl"));
+    unlink(newf);
+    unlink(oldf);
+    free(envk);
+    free(envp);
+    free(envn);
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("heraldctl", url, sizeof url);
@@ -1446,6 +1533,7 @@ int main(void)
     tcase_add_test(tc, stats_rebuild_and_prune_cmds);
     tcase_add_test(tc, remediation_cmds);
     tcase_add_test(tc, tenant_actions_cmds);
+    tcase_add_test(tc, secrets_rotate_and_migrate);
     suite_add_tcase(s, tc);
     int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     fake_slack_stop();

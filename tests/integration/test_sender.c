@@ -42,6 +42,7 @@ static PGconn *db;
 static rd_kafka_t *P; /* producer of routed deliveries */
 static char key_b64[64];
 static unsigned char key[CRYPTO_KEY_LEN];
+static crypto_keyring ring[1]; /* key, as the store takes it */
 
 #define TOKEN1 "xoxb-team-one"
 #define TOKEN2 "xoxb-dead" /* revoked in fake-slack */
@@ -1392,8 +1393,9 @@ START_TEST(rotation_wrong_client_secret_revokes_nothing)
                            .timeout_ms = 5000};
     store_token t;
     char err[512];
-    ck_assert_int_eq(store_workspace_refresh(db, key, "T5", &bad, 60000, NULL, &t, err, sizeof err),
-                     STORE_CONFLICT);
+    ck_assert_int_eq(
+        store_workspace_refresh(db, ring, "T5", &bad, 60000, NULL, &t, err, sizeof err),
+        STORE_CONFLICT);
     ck_assert_str_eq(t.code, "bad_client_secret");
     ck_assert(t.transient);
     ck_assert(!t.revoked);
@@ -1404,8 +1406,8 @@ START_TEST(rotation_wrong_client_secret_revokes_nothing)
                      1);
     store_slack_app good = bad;
     good.client_secret = ROT_CLIENT_SECRET;
-    ck_assert_msg(store_workspace_refresh(db, key, "T5", &good, 60000, NULL, &t, err, sizeof err) ==
-                      STORE_OK,
+    ck_assert_msg(store_workspace_refresh(db, ring, "T5", &good, 60000, NULL, &t, err,
+                                          sizeof err) == STORE_OK,
                   "%s", err);
     ck_assert(t.refreshed);
     ck_assert_str_ne(t.token, "xoxb-rot-5");
@@ -1433,7 +1435,7 @@ static void *refresh_thread(void *arg)
                            .timeout_ms = 5000};
     pthread_barrier_wait(f->go);
     f->st =
-        store_workspace_refresh(c, key, "T5", &app, 60000, f->stale, &f->t, f->err, sizeof f->err);
+        store_workspace_refresh(c, ring, "T5", &app, 60000, f->stale, &f->t, f->err, sizeof f->err);
     PQfinish(c);
     return NULL;
 }
@@ -1471,8 +1473,8 @@ START_TEST(rotation_concurrent_refreshes_ask_slack_once)
         .api_base = fake.api_url, .client_id = ROT_CLIENT_ID, .client_secret = ROT_CLIENT_SECRET};
     store_token t;
     char err[512];
-    ck_assert_int_eq(store_workspace_refresh(db, key, "T5", &app, 60000, NULL, &t, err, sizeof err),
-                     STORE_OK);
+    ck_assert_int_eq(
+        store_workspace_refresh(db, ring, "T5", &app, 60000, NULL, &t, err, sizeof err), STORE_OK);
     ck_assert(!t.refreshed);
     ck_assert(t.rotating);
     ck_assert_int_gt(t.expires_at_ms, util_now_wall_ms() + 50 * 60 * 1000);
@@ -1961,6 +1963,7 @@ int main(void)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    crypto_keyring_set(ring, key, NULL);
     setenv("HERALD_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
     setenv("HERALD_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
     if (!getenv("HERALD_LOG_LEVEL"))

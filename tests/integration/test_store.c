@@ -3,6 +3,7 @@
 
 #include "common/crypto.h"
 #include "common/db.h"
+#include "store/secrets.h"
 #include "store/workspaces.h"
 #include "store/targets.h"
 #include "store/validation.h"
@@ -17,7 +18,7 @@
 
 static char url[512];
 static PGconn *conn;
-static unsigned char key[CRYPTO_KEY_LEN];
+static crypto_keyring key[1];
 static char err[512];
 
 static const char *KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -28,7 +29,7 @@ static void setup(void)
     conn = testlib_db_connect(url);
     /* Every test starts from empty tables. */
     testlib_db_truncate(conn, "deliveries, events, target_checks, targets, workspaces");
-    ck_assert_int_eq(crypto_key_from_base64(KEY_B64, key, err, sizeof err), 0);
+    testlib_keyring(key, KEY_B64, NULL);
 }
 
 static void teardown(void)
@@ -89,9 +90,9 @@ START_TEST(workspace_token_encrypted_at_rest)
     ck_assert_int_eq(store_workspace_put(conn, key, &in, &replaced, err, sizeof err), STORE_OK);
     ck_assert(!replaced);
 
-    /* The bytea is nonce || ciphertext || tag and does not contain the token. */
+    /* The bytea is 0x02 || key id || nonce || ciphertext || tag, without the token. */
     ck_assert_int_eq(testlib_db_long(conn, "SELECT length(token_enc) FROM workspaces"),
-                     12 + (long)strlen(token) + 16);
+                     1 + 4 + 12 + (long)strlen(token) + 16);
     ck_assert_int_eq(testlib_db_long(conn, "SELECT position('PLAINTEXTSECRET'::bytea IN token_enc) "
                                            "FROM workspaces"),
                      0);
@@ -124,8 +125,8 @@ END_TEST
 START_TEST(workspace_wrong_key)
 {
     add_workspace("T0001", "Acme", "xoxb-secret-1");
-    unsigned char other[CRYPTO_KEY_LEN];
-    ck_assert_int_eq(crypto_key_from_base64(OTHER_KEY_B64, other, err, sizeof err), 0);
+    crypto_keyring other[1];
+    testlib_keyring(other, OTHER_KEY_B64, NULL);
     char *plain = (char *)1;
     ck_assert_int_eq(store_workspace_token(conn, other, "T0001", &plain, NULL, err, sizeof err),
                      STORE_CRYPTO);
@@ -1199,6 +1200,76 @@ START_TEST(database_errors_are_one_line)
 }
 END_TEST
 
+/* A token_enc copied from team A's row into team B's row does not open for
+ * B: the sealed value is bound to its row (associated data). */
+START_TEST(workspace_token_bound_to_its_row)
+{
+    add_workspace("T0001", "Acme", "xoxb-secret-A");
+    add_workspace("T0002", "Beta", "xoxb-secret-B");
+    exec_ok("UPDATE workspaces SET token_enc = (SELECT token_enc FROM workspaces "
+            "WHERE team_id = 'T0001') WHERE team_id = 'T0002'");
+    char *plain = (char *)1;
+    ck_assert_int_eq(store_workspace_token(conn, key, "T0002", &plain, NULL, err, sizeof err),
+                     STORE_CRYPTO);
+    ck_assert_ptr_null(plain);
+    ck_assert_ptr_null(strstr(err, "secret-A"));
+    ck_assert_int_eq(store_workspace_token(conn, key, "T0001", &plain, NULL, err, sizeof err),
+                     STORE_OK);
+    ck_assert_str_eq(plain, "xoxb-secret-A");
+    crypto_free_secret(plain);
+}
+END_TEST
+
+/* Rotation: v1 rows (today's format) and v2 rows under the old key are
+ * re-sealed under the new one, after which the new key alone opens them;
+ * a row neither key opens is counted and named, and left as it is. */
+START_TEST(secrets_reseal_under_the_new_key)
+{
+    static const char *NEW_B64 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    unsigned char third[CRYPTO_KEY_LEN];
+    ck_assert_int_eq(crypto_key_from_base64("AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=", third,
+                                            err, sizeof err),
+                     0);
+    add_workspace("T0001", "Acme", "xoxb-v2-old"); /* v2 under KEY (the old key) */
+    char *v1 = testlib_sealed_token_hex(key->current, "xoxb-v1-old");
+    char *bad = testlib_sealed_token_hex(third, "xoxb-lost");
+    char *q = testlib_fmt("INSERT INTO workspaces (team_id, team_name, token_enc) VALUES "
+                          "('T0002', 'V1', '%s'), ('T0003', 'Lost', '%s')",
+                          v1, bad);
+    exec_ok(q);
+    free(q);
+    free(v1);
+    free(bad);
+    crypto_keyring rotating[1], fresh[1];
+    testlib_keyring(rotating, NEW_B64, KEY_B64);
+    testlib_keyring(fresh, NEW_B64, NULL);
+    char *plain = NULL;
+    ck_assert_int_eq(store_workspace_token(conn, fresh, "T0002", &plain, NULL, err, sizeof err),
+                     STORE_CRYPTO);
+
+    store_reseal_counts n;
+    ck_assert_msg(store_secrets_reseal(conn, rotating, &n, err, sizeof err) == STORE_OK, "%s", err);
+    ck_assert_int_eq(n.resealed, 2);
+    ck_assert_int_eq(n.current, 0);
+    ck_assert_int_eq(n.unreadable, 1);
+    ck_assert_str_eq(n.unreadable_ids[0], "T0003");
+    const char *teams[2] = {"T0001", "T0002"}, *want[2] = {"xoxb-v2-old", "xoxb-v1-old"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(store_workspace_token(conn, fresh, teams[i], &plain, NULL, err, sizeof err) ==
+                          STORE_OK,
+                      "%s", err);
+        ck_assert_str_eq(plain, want[i]);
+        crypto_free_secret(plain);
+        plain = NULL;
+    }
+    /* Again: nothing left to do. */
+    ck_assert_int_eq(store_secrets_reseal(conn, fresh, &n, err, sizeof err), STORE_OK);
+    ck_assert_int_eq(n.resealed, 0);
+    ck_assert_int_eq(n.current, 2);
+    ck_assert_int_eq(n.unreadable, 1);
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("store", url, sizeof url);
@@ -1225,6 +1296,8 @@ int main(void)
     tcase_add_test(tc, deliveries_suppressed_and_kinds);
     tcase_add_test(tc, test_delivery_recorded);
     tcase_add_test(tc, database_errors_are_one_line);
+    tcase_add_test(tc, workspace_token_bound_to_its_row);
+    tcase_add_test(tc, secrets_reseal_under_the_new_key);
     suite_add_tcase(s, tc);
     return testlib_run_suite(s);
 }

@@ -118,18 +118,45 @@ char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const ch
 
 char *testlib_db_open_sealed(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN], const char *sql)
 {
+    /* "SELECT <column> FROM workspaces ...": the value is bound to that column
+     * and the row's team id, which the same query with team_id reads. */
+    const char *col = sql + strlen("SELECT ");
+    size_t col_len = strcspn(col, " ");
+    char *column = testlib_fmt("workspaces.%.*s", (int)col_len, col);
+    char *team_sql = testlib_fmt("SELECT team_id%s", col + col_len);
+    PGresult *tr = PQexec(conn, team_sql);
+    if (PQresultStatus(tr) != PGRES_TUPLES_OK)
+        die(PQresultErrorMessage(tr), team_sql);
+    char *team = xstrdup(PQntuples(tr) == 1 ? PQgetvalue(tr, 0, 0) : "");
+    PQclear(tr);
     PGresult *r = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 1); /* binary: raw bytes */
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         die(PQresultErrorMessage(r), sql);
     char *plain = NULL;
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-        char err[128];
-        if (crypto_open(key, (const unsigned char *)PQgetvalue(r, 0, 0),
-                        (size_t)PQgetlength(r, 0, 0), &plain, err, sizeof err))
+        char err[256];
+        crypto_keyring ring;
+        crypto_keyring_set(&ring, key, NULL);
+        if (crypto_open_bound(&ring, column, team, (const unsigned char *)PQgetvalue(r, 0, 0),
+                              (size_t)PQgetlength(r, 0, 0), &plain, NULL, err, sizeof err))
             plain = NULL;
+        crypto_wipe(&ring, sizeof ring);
     }
     PQclear(r);
+    free(column);
+    free(team_sql);
+    free(team);
     return plain;
+}
+
+void testlib_keyring(crypto_keyring *ring, const char *current_b64, const char *previous_b64)
+{
+    unsigned char cur[CRYPTO_KEY_LEN], prev[CRYPTO_KEY_LEN];
+    char err[256];
+    if (crypto_key_from_base64(current_b64, cur, err, sizeof err) ||
+        (previous_b64 && crypto_key_from_base64(previous_b64, prev, err, sizeof err)))
+        ck_abort_msg("testlib_keyring: %s", err);
+    crypto_keyring_set(ring, cur, previous_b64 ? prev : NULL);
 }
 
 void testlib_kafka_start(testlib_kafka *k, int brokers, int partitions)

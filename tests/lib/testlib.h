@@ -54,11 +54,15 @@ void testlib_db_exec(PGconn *conn, const char *sql);
  * sealing failed. */
 char *testlib_sealed_token_hex(const unsigned char key[CRYPTO_KEY_LEN], const char *token);
 
-/* Runs SQL returning one bytea value sealed with key (a token_enc or
- * refresh_token_enc) and opens it: the plaintext (malloc'd), or NULL when
- * the value is NULL or does not open. Aborts on a database error. */
+/* Runs SQL ("SELECT token_enc|refresh_token_enc FROM workspaces ...", one
+ * row) and opens the value sealed with key (either form, bound to that
+ * column and the row's team id): the plaintext (malloc'd), or NULL when the
+ * value is NULL or does not open. Aborts on a database error. */
 char *testlib_db_open_sealed(PGconn *conn, const unsigned char key[CRYPTO_KEY_LEN],
                              const char *sql);
+
+/* A keyring of base64 keys (previous_b64 may be NULL); aborts the test on a bad key. */
+void testlib_keyring(crypto_keyring *ring, const char *current_b64, const char *previous_b64);
 
 /* An in-process mock Kafka cluster with the Herald topics (partitions each).
  * *bootstraps points into the cluster; destroy with testlib_kafka_destroy. */

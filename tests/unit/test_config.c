@@ -89,10 +89,16 @@ START_TEST(common_select_lists_only_what_is_read)
     herald_common_config cfg;
     cfg_opt out[CFG_COMMON_COUNT];
     size_t got = cfg_common_select(out, &cfg, CFG_USE_KAFKA | CFG_USE_SECRET);
-    ck_assert_uint_eq(got, 3);
+    ck_assert_uint_eq(got, 6);
     ck_assert_str_eq(out[0].env, "HERALD_KAFKA_BROKERS");
     ck_assert_str_eq(out[1].env, "HERALD_SECRET_KEY");
-    ck_assert_str_eq(out[2].env, "HERALD_LOG_LEVEL");
+    ck_assert_str_eq(out[2].env, "HERALD_SECRET_KEY_FILE");
+    ck_assert_str_eq(out[3].env, "HERALD_SECRET_KEY_PREVIOUS");
+    ck_assert_str_eq(out[4].env, "HERALD_SECRET_KEY_PREVIOUS_FILE");
+    ck_assert_str_eq(out[5].env, "HERALD_LOG_LEVEL");
+    /* Secrets never on a command line: the four are environment only. */
+    for (size_t i = 1; i <= 4; i++)
+        ck_assert_ptr_null(out[i].flag);
     ck_assert_uint_eq(cfg_common_select(out, &cfg, 0), 1);
     ck_assert_uint_eq(cfg_common_select(out, &cfg, ~0u), CFG_COMMON_COUNT);
 }

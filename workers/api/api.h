@@ -54,6 +54,12 @@ typedef struct api_config {
                                               address (burst as many; more: 429); 0 no limit */
     bool trust_proxy;                      /* the client address is X-Forwarded-For's last */
     metrics_registry *metrics;             /* NULL: the default registry */
+
+    /* The rest of the keyring (crypto_keyring_load): HERALD_SECRET_KEY_FILE instead of
+     * secret_key, and HERALD_SECRET_KEY_PREVIOUS[_FILE], which opens only (rotation). */
+    const char *secret_key_file;
+    const char *secret_key_previous;
+    const char *secret_key_previous_file;
 } api_config;
 
 #define API_DEFAULT_LISTEN             "127.0.0.1:8080"

@@ -33,7 +33,8 @@ struct api_route_entry;
 
 struct api_server {
     api_config cfg; /* strings owned (copied) */
-    unsigned char key[CRYPTO_KEY_LEN];
+    /* An array of one: `s->key` passes as the keyring pointer the store takes. */
+    crypto_keyring key[1];
     char public_url[512]; /* no trailing slash */
     char origin[512];     /* scheme://host[:port] of public_url */
     char redirect_uri[600];

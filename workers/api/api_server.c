@@ -105,6 +105,18 @@ static bool is_http_url(const char *u)
     return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
 }
 
+/* The keyring from the four secret key variables of cfg. */
+static int load_keys(const api_config *cfg, crypto_keyring *ring, char *errstr, size_t errstr_size)
+{
+    const herald_common_config vars = {
+        .secret_key = (char *)cfg->secret_key,
+        .secret_key_file = (char *)cfg->secret_key_file,
+        .secret_key_previous = (char *)cfg->secret_key_previous,
+        .secret_key_previous_file = (char *)cfg->secret_key_previous_file,
+    };
+    return crypto_keyring_load(ring, &vars, errstr, errstr_size);
+}
+
 int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size)
 {
     char host[256], e[256];
@@ -113,15 +125,16 @@ int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "--listen: %s", e);
         return -1;
     }
-    if (!cfg->secret_key || !*cfg->secret_key) {
+    if ((!cfg->secret_key || !*cfg->secret_key) &&
+        (!cfg->secret_key_file || !*cfg->secret_key_file)) {
         snprintf(errstr, errstr_size,
                  "HERALD_SECRET_KEY is not set (32 random bytes, base64: it encrypts the Slack "
                  "bot tokens herald-api stores)");
         return -1;
     }
-    unsigned char key[CRYPTO_KEY_LEN];
-    int rc = crypto_key_from_base64(cfg->secret_key, key, errstr, errstr_size);
-    crypto_wipe(key, sizeof key);
+    crypto_keyring ring;
+    int rc = load_keys(cfg, &ring, errstr, errstr_size);
+    crypto_wipe(&ring, sizeof ring);
     if (rc != 0)
         return -1;
     const char *pub = cfg->public_url ? cfg->public_url : "";
@@ -158,6 +171,9 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     s->cfg.database_url = dup_or_empty(cfg->database_url);
     s->cfg.slack_api_url = dup_or_empty(cfg->slack_api_url);
     s->cfg.secret_key = NULL; /* decoded below, not kept */
+    s->cfg.secret_key_file = NULL;
+    s->cfg.secret_key_previous = NULL;
+    s->cfg.secret_key_previous_file = NULL;
     s->cfg.public_url = dup_or_empty(cfg->public_url);
     s->cfg.client_id = dup_or_empty(cfg->client_id);
     s->cfg.client_secret = dup_or_empty(cfg->client_secret);
@@ -175,7 +191,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     uint16_t port;
     if (api_config_check(cfg, errstr, errstr_size) != 0 ||
         httpd_parse_addr(s->cfg.listen, host, sizeof host, &port, errstr, errstr_size) != 0 ||
-        crypto_key_from_base64(cfg->secret_key, s->key, errstr, errstr_size) != 0)
+        load_keys(cfg, s->key, errstr, errstr_size) != 0)
         goto fail;
     if (*s->cfg.public_url) {
         snprintf(s->public_url, sizeof s->public_url, "%s", s->cfg.public_url);

@@ -108,6 +108,9 @@ int main(int argc, char **argv)
     cfg.database_url = common.database_url;
     cfg.slack_api_url = common.slack_api_url;
     cfg.secret_key = common.secret_key;
+    cfg.secret_key_file = common.secret_key_file;
+    cfg.secret_key_previous = common.secret_key_previous;
+    cfg.secret_key_previous_file = common.secret_key_previous_file;
     cfg.public_url = public_url;
     cfg.client_id = app.client_id;
     cfg.client_secret = secret;

@@ -42,6 +42,8 @@ int ctl_remediation_list(void *ctx, int argc, char **argv);
 int ctl_remediation_set(void *ctx, int argc, char **argv);
 int ctl_remediation_reset(void *ctx, int argc, char **argv);
 
+int ctl_secrets_rotate(void *ctx, int argc, char **argv);
+
 int ctl_tenant_actions(void *ctx, int argc, char **argv);
 int ctl_tenant_show(void *ctx, int argc, char **argv);
 

@@ -54,10 +54,16 @@ int ctl_close(PGconn *conn, const char *cmd, store_status st, const char *errstr
  * bad input (a usage error), else 1. */
 int ctl_report(const char *cmd, store_status st, const char *errstr, const ctl_flag_map *map);
 
-/* Loads HERALD_SECRET_KEY (why: what needs it, for the message); returns 0
- * or the exit code (2: missing or bad). */
+/* Loads the keyring: HERALD_SECRET_KEY or _FILE, HERALD_SECRET_KEY_PREVIOUS
+ * or _FILE (why: what needs it, for the message); returns 0 or the exit code
+ * (2: missing or bad). */
 int ctl_load_key(const herald_common_config *cfg, const char *cmd, const char *why,
-                 unsigned char key[CRYPTO_KEY_LEN]);
+                 crypto_keyring *key);
+
+/* After `migrate`: when HERALD_SECRET_KEY (or _FILE) is set, re-seals the
+ * stored secrets not yet in the current form and prints the counts. -1 to go
+ * on, else the exit code (2: bad key, 1: database). */
+int ctl_secrets_after_migrate(const herald_common_config *cfg, PGconn *conn);
 
 /* The value of a --since option (NULL: not given, *since_ms = 0): a
  * duration back from now (24h, 7d...), a date or an RFC 3339 time. -1 with

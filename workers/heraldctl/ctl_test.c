@@ -62,7 +62,7 @@ int ctl_test(void *ctx, int argc, char **argv)
     int rc = ctl_parse_id_command(&c, NULL, 0, argc, argv, "target id", &id);
     if (rc >= 0)
         return rc;
-    unsigned char key[CRYPTO_KEY_LEN];
+    crypto_keyring key[1];
     if ((rc = ctl_load_key(cfg, c.name, "reading the bot token needs it", key)))
         return rc;
     PGconn *conn;

@@ -120,7 +120,7 @@ int ctl_workspace_add(void *ctx, int argc, char **argv)
         return cli_usage_error(CTL_PROG, c.name, "--team-id is required");
     if (!name)
         return cli_usage_error(CTL_PROG, c.name, "--name is required");
-    unsigned char key[CRYPTO_KEY_LEN];
+    crypto_keyring key[1];
     if ((rc = ctl_load_key(cfg, c.name, "storing a bot token needs it", key)))
         return rc;
 

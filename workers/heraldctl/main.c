@@ -87,6 +87,8 @@ static const cli_subcommand commands[] = {
      "set a tenant's remediation text for a check type"},
     {"remediation", "reset", ctl_remediation_reset, "remediation reset --tenant T --check TYPE",
      "go back to Herald's default text for a check type"},
+    {"secrets", "rotate", ctl_secrets_rotate, "secrets rotate",
+     "re-seal every stored token under HERALD_SECRET_KEY (after HERALD_SECRET_KEY_PREVIOUS)"},
     {"tenant", "actions", ctl_tenant_actions,
      "tenant actions --tenant T --who channel|listed|none [--users U1,U2] [--groups S1,S2]",
      "who may press Herald's buttons in the tenant's Slack messages"},

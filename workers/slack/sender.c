@@ -86,12 +86,8 @@ sender *sender_new(const sender_config *cfg, char *errstr, size_t errstr_size)
     s->cfg.instance_id = s->instance_id;
     sender_metrics_init(&s->m);
 
-    if (!cfg->common.secret_key ||
-        crypto_key_from_base64(cfg->common.secret_key, s->key, errstr, errstr_size)) {
-        if (!cfg->common.secret_key)
-            snprintf(errstr, errstr_size, "HERALD_SECRET_KEY: required");
+    if (crypto_keyring_load(s->key, &cfg->common, errstr, errstr_size))
         goto fail;
-    }
     if (pipe(s->wake)) {
         snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
         goto fail;

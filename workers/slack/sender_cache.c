@@ -7,6 +7,8 @@
 
 #include "workers/slack/sender_link.h"
 
+#include "store/workspaces.h"
+
 #include "common/log.h"
 #include "common/util.h"
 
@@ -98,7 +100,8 @@ ws_entry *sender_workspace(sender *s, const char *team_id, int64_t now)
         w->key_error = false;
         if (w->token_enc) {
             char cerr[256];
-            if (crypto_open(s->key, w->token_enc, w->token_enc_len, &w->token, cerr, sizeof cerr)) {
+            if (crypto_open_bound(s->key, STORE_TOKEN_COLUMN, team_id, w->token_enc,
+                                  w->token_enc_len, &w->token, NULL, cerr, sizeof cerr)) {
                 w->token = NULL;
                 w->key_error = true;
                 LOG_ERROR("workspace %s: the stored bot token cannot be opened: %s", team_id, cerr);

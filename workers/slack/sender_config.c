@@ -190,16 +190,16 @@ int sender_config_finish(sender_config *cfg, char *errstr, size_t errstr_size)
                  "HERALD_SLACK_CLIENT_SECRET or HERALD_SLACK_CLIENT_SECRET_FILE");
         return -1;
     }
-    if (!cfg->common.secret_key || !*cfg->common.secret_key) {
+    if ((!cfg->common.secret_key || !*cfg->common.secret_key) &&
+        (!cfg->common.secret_key_file || !*cfg->common.secret_key_file)) {
         snprintf(errstr, errstr_size,
                  "HERALD_SECRET_KEY: required (the key the bot tokens were stored with)");
         return -1;
     }
-    unsigned char key[CRYPTO_KEY_LEN];
-    if (crypto_key_from_base64(cfg->common.secret_key, key, errstr, errstr_size))
-        return -1;
-    crypto_wipe(key, sizeof key);
-    return 0;
+    crypto_keyring ring;
+    int rc = crypto_keyring_load(&ring, &cfg->common, errstr, errstr_size);
+    crypto_wipe(&ring, sizeof ring);
+    return rc;
 }
 
 void sender_config_dispose(sender_config *cfg)

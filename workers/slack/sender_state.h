@@ -176,7 +176,7 @@ typedef struct outcome {
 struct sender {
     sender_config cfg;
     char instance_id[256]; /* --instance-id, or the host name: group.instance.id, claimed_by */
-    unsigned char key[CRYPTO_KEY_LEN];
+    crypto_keyring key[1]; /* an array of one: `s->key` is the keyring pointer */
     backoff_policy backoff;
     atomic_int stop; /* lock-free: set from other threads or a signal handler */
     int wake[2];     /* librdkafka's queue events and sender_stop() write here */

@@ -10,6 +10,7 @@
  */
 #include "common/event.h"
 
+#include "common/config.h"
 #include "common/utf8.h"
 #include "common/util.h"
 
@@ -928,4 +929,203 @@ int routed_delivery_event(const routed_delivery *d, event **out, char *errstr, s
         return -1;
     }
     return event_parse(d->event_json, strlen(d->event_json), d->kind, out, errstr, errstr_size);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Link hosts                                                                */
+/* ------------------------------------------------------------------------ */
+
+void event_link_opts(struct cfg_opt *out, event_link_config *c)
+{
+    const cfg_opt opts[EVENT_LINK_OPTS] = {
+        {"--link-hosts", "HERALD_LINK_HOSTS", CFG_STRING, NULL, 0, 0, "HOSTS",
+         "hosts an event's check.url may point at, comma-separated ('*.example.com': its "
+         "subdomains; '*': any; empty: no links); events linking elsewhere are refused "
+         "(default: the host of HERALD_CONSOLE_URL, else HERALD_PUBLIC_URL, else any)",
+         &c->link_hosts},
+        {NULL, "HERALD_CONSOLE_URL", CFG_STRING, NULL, 0, 0, "URL",
+         "the console's URL: its host is the default of --link-hosts", &c->console_url},
+        {NULL, "HERALD_PUBLIC_URL", CFG_STRING, NULL, 0, 0, "URL",
+         "herald-api's public URL: its host is the default of --link-hosts when "
+         "HERALD_CONSOLE_URL is unset",
+         &c->public_url},
+    };
+    memcpy(out, opts, sizeof opts);
+}
+
+bool event_url_host(const char *url, char *host, size_t host_size)
+{
+    const char *p = strstr(url, "://");
+    if (!p || host_size == 0)
+        return false;
+    p += 3;
+    /* The authority ends at the path, query or fragment; browsers also end it
+     * at a backslash (is_web_url refuses those anyway). */
+    size_t alen = strcspn(p, "/?#\\");
+    const char *end = p + alen;
+    /* User info: "https://herald.acme.example@evil.example/" goes to evil. */
+    for (const char *q = end; q > p; q--) {
+        if (q[-1] == '@') {
+            p = q;
+            break;
+        }
+    }
+    const char *hend = end;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (!close)
+            return false;
+        hend = close + 1;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon)
+            hend = colon;
+    }
+    if (hend > p && hend[-1] == '.')
+        hend--; /* "acme.example." is acme.example */
+    size_t n = (size_t)(hend - p);
+    if (n == 0 || n >= host_size)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        host[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    host[n] = '\0';
+    return true;
+}
+
+/* An allow-list entry: a host name (letters, digits, '.', '-'), optionally
+ * after "*."; IPv4 addresses pass as host names. */
+static bool link_entry_ok(const char *s)
+{
+    if (!strncmp(s, "*.", 2))
+        s += 2;
+    if (!*s || *s == '.' || *s == '-')
+        return false;
+    for (; *s; s++) {
+        char ch = *s;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void link_add(event_link_hosts *lh, const char *host, size_t len)
+{
+    lh->hosts = xrealloc(lh->hosts, (lh->n + 1) * sizeof *lh->hosts);
+    char *h = xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        h[i] = host[i] >= 'A' && host[i] <= 'Z' ? (char)(host[i] - 'A' + 'a') : host[i];
+    h[len] = '\0';
+    lh->hosts[lh->n++] = h;
+}
+
+/* Each entry of a comma-separated list, blanks around it dropped. */
+static int link_parse_list(event_link_hosts *lh, const char *list, char *errstr, size_t errstr_size)
+{
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *s = p, *e = p + len;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e - s == 1 && *s == '*') {
+            lh->any = true;
+        } else if (e > s) {
+            link_add(lh, s, (size_t)(e - s));
+            if (!link_entry_ok(lh->hosts[lh->n - 1])) {
+                snprintf(errstr, errstr_size,
+                         "HERALD_LINK_HOSTS: '%.*s' is not a host name (expected e.g. "
+                         "herald.example.com or *.example.com)",
+                         (int)(e - s > 200 ? 200 : e - s), s);
+                return -1;
+            }
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+int event_link_hosts_init(event_link_hosts *lh, const event_link_config *c, char *errstr,
+                          size_t errstr_size)
+{
+    memset(lh, 0, sizeof *lh);
+    int rc = 0;
+    if (c->link_hosts) {
+        rc = link_parse_list(lh, c->link_hosts, errstr, errstr_size);
+    } else {
+        const char *var = NULL, *url = NULL;
+        if (c->console_url && *c->console_url)
+            var = "HERALD_CONSOLE_URL", url = c->console_url;
+        else if (c->public_url && *c->public_url)
+            var = "HERALD_PUBLIC_URL", url = c->public_url;
+        char host[256];
+        if (!url) {
+            lh->any = true;
+        } else if (!is_web_url(url) || !event_url_host(url, host, sizeof host)) {
+            snprintf(errstr, errstr_size, "%s: '%.200s' is not an http:// or https:// URL", var,
+                     url);
+            rc = -1;
+        } else {
+            link_add(lh, host, strlen(host));
+        }
+    }
+    if (rc) {
+        event_link_hosts_dispose(lh);
+        return -1;
+    }
+    size_t len = 1;
+    for (size_t i = 0; i < lh->n; i++)
+        len += strlen(lh->hosts[i]) + 2;
+    lh->text = xcalloc(1, len);
+    for (size_t i = 0; i < lh->n; i++) {
+        if (i)
+            strcat(lh->text, ", ");
+        strcat(lh->text, lh->hosts[i]);
+    }
+    return 0;
+}
+
+void event_link_hosts_dispose(event_link_hosts *lh)
+{
+    for (size_t i = 0; i < lh->n; i++)
+        free(lh->hosts[i]);
+    free(lh->hosts);
+    free(lh->text);
+    memset(lh, 0, sizeof *lh);
+}
+
+static bool link_allowed(const event_link_hosts *lh, const char *host)
+{
+    size_t hl = strlen(host);
+    for (size_t i = 0; i < lh->n; i++) {
+        const char *a = lh->hosts[i];
+        if (!strncmp(a, "*.", 2)) {
+            size_t sl = strlen(a + 1); /* ".acme.example" */
+            if (hl > sl && !strcmp(host + hl - sl, a + 1))
+                return true;
+        } else if (!strcmp(a, host)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int event_check_link(const event *ev, const event_link_hosts *lh, char *errstr, size_t errstr_size)
+{
+    if (!ev->check_url || !lh || lh->any)
+        return 0;
+    errbuf e = {errstr, errstr_size};
+    where wc = {"check", -1};
+    char host[256];
+    if (!event_url_host(ev->check_url, host, sizeof host))
+        return fail(&e, &wc, "url", "has no host name allowed by HERALD_LINK_HOSTS (%s)",
+                    lh->n ? lh->text : "empty: no links");
+    if (link_allowed(lh, host))
+        return 0;
+    if (!lh->n)
+        return fail(&e, &wc, "url", "links are not allowed (HERALD_LINK_HOSTS is empty)");
+    return fail(&e, &wc, "url", "host '%.200s' is not in HERALD_LINK_HOSTS (%s)", host, lh->text);
 }

@@ -138,4 +138,52 @@ void routed_delivery_destroy(routed_delivery *d);
  * what the sender renders. Same errors as event_parse. */
 int routed_delivery_event(const routed_delivery *d, event **out, char *errstr, size_t errstr_size);
 
+/* ------------------------------------------------------------------------ */
+/* Link hosts (issue 11): where check.url may point                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * check.url becomes a "View in Herald" button in Slack, so a producer could
+ * otherwise turn it into a phishing link. The router and the producers check
+ * each event's URL host against an allow-list after parsing
+ * (event_check_link): HERALD_LINK_HOSTS (--link-hosts), comma-separated host
+ * names, "*.acme.example" for every subdomain of acme.example, "*" for any
+ * host; set but empty: no event may carry a link. Unset, it defaults to the
+ * host of HERALD_CONSOLE_URL, else of HERALD_PUBLIC_URL; with none of the
+ * three set every http(s) URL is accepted (as before issue 11).
+ */
+typedef struct event_link_hosts {
+    bool any;     /* no restriction */
+    char **hosts; /* lower case */
+    size_t n;
+    char *text; /* the list as shown in errors: "herald.acme.example, *.acme.example" */
+} event_link_hosts;
+
+/* Where the list comes from: strings point into argv/environ (cfg_parse). */
+typedef struct event_link_config {
+    char *link_hosts;  /* --link-hosts / HERALD_LINK_HOSTS; NULL: unset */
+    char *console_url; /* HERALD_CONSOLE_URL; NULL: unset */
+    char *public_url;  /* HERALD_PUBLIC_URL; NULL: unset */
+} event_link_config;
+
+#define EVENT_LINK_OPTS 3
+struct cfg_opt;
+/* Writes the EVENT_LINK_OPTS options above into out (a program's table). */
+void event_link_opts(struct cfg_opt *out, event_link_config *c);
+
+/* Builds the allow-list from c (rules above). 0, or -1 with errstr naming
+ * the variable and the bad value (a usage error). */
+int event_link_hosts_init(event_link_hosts *lh, const event_link_config *c, char *errstr,
+                          size_t errstr_size);
+void event_link_hosts_dispose(event_link_hosts *lh);
+
+/* The host of an http(s) URL, lower case, without user info, port or a
+ * trailing dot. False when there is none or it does not fit. */
+bool event_url_host(const char *url, char *host, size_t host_size);
+
+/* 0 when ev has no check.url or its host is allowed by lh (NULL: any);
+ * else -1 with errstr "check.url: host 'evil.example' is not in
+ * HERALD_LINK_HOSTS (herald.acme.example)". */
+int event_check_link(const event *ev, const event_link_hosts *lh, char *errstr, size_t errstr_size);
+
 #endif

@@ -16,7 +16,8 @@ struct publisher {
     publish_counts counts;
     publish_failure_fn *on_failure;
     void *failure_opaque;
-    int64_t purged_after_ms; /* set when publish_flush gave up: names the timeout */
+    int64_t purged_after_ms;            /* set when publish_flush gave up: names the timeout */
+    const event_link_hosts *link_hosts; /* NULL: check.url may point anywhere */
 };
 
 const char *publish_topic(event_kind kind)
@@ -64,6 +65,11 @@ void publish_on_failure(publisher *p, publish_failure_fn *fn, void *opaque)
     p->failure_opaque = opaque;
 }
 
+void publish_set_link_hosts(publisher *p, const event_link_hosts *lh)
+{
+    p->link_hosts = lh;
+}
+
 static bool ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -75,6 +81,10 @@ publish_result publish_line(publisher *p, event_kind kind, const char *buf, size
     event *ev = NULL;
     if (event_parse(buf, len, kind, &ev, errstr, errstr_size))
         return PUBLISH_INVALID;
+    if (event_check_link(ev, p->link_hosts, errstr, errstr_size)) {
+        event_destroy(ev);
+        return PUBLISH_INVALID;
+    }
     /* What the router reads is what the engine wrote, without the padding. */
     while (len && ws(buf[0]))
         buf++, len--;

@@ -49,6 +49,10 @@ publisher *publish_new(const char *brokers, char *errstr, size_t errstr_size) HE
 /* Sets the failure callback (NULL: none). */
 void publish_on_failure(publisher *p, publish_failure_fn *fn, void *opaque);
 
+/* Events whose check.url host lh does not allow are invalid (NULL, the
+ * default: any host). lh must outlive p. */
+void publish_set_link_hosts(publisher *p, const event_link_hosts *lh);
+
 /*
  * Validates len bytes as one event of `kind` and, when valid, enqueues it.
  * Blocks only while librdkafka's queue is full. The bytes are copied.

@@ -178,7 +178,8 @@ int publish_main(event_kind kind, int argc, char **argv)
     herald_common_config common;
     memset(&common, 0, sizeof common);
     long timeout_s = 30;
-    cfg_opt opts[CFG_COMMON_COUNT + 1];
+    event_link_config link = {0};
+    cfg_opt opts[CFG_COMMON_COUNT + 1 + EVENT_LINK_OPTS];
     size_t nopts = cfg_common_select(opts, &common, CFG_USE_KAFKA);
     opts[nopts++] =
         (cfg_opt){"--timeout", "HERALD_PUBLISH_TIMEOUT",
@@ -186,6 +187,8 @@ int publish_main(event_kind kind, int argc, char **argv)
                   1,           86400,
                   "SECONDS",   "how long to wait for the brokers to acknowledge every event",
                   &timeout_s};
+    event_link_opts(opts + nopts, &link);
+    nopts += EVENT_LINK_OPTS;
 
     const char *pos[3];
     int npos = 0;
@@ -208,12 +211,19 @@ int publish_main(event_kind kind, int argc, char **argv)
         fprintf(stderr, "%s: unexpected argument '%s' (one FILE at most)\n", prog, pos[2]);
         return 2;
     }
+    char err[512];
+    event_link_hosts links;
+    if (event_link_hosts_init(&links, &link, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 2;
+    }
     const char *path = npos > 1 ? pos[1] : "-";
     int fd = open_input(prog, path);
-    if (fd < 0)
+    if (fd < 0) {
+        event_link_hosts_dispose(&links);
         return 2;
+    }
 
-    char err[512];
     publisher *p = NULL;
     if (publishing) {
         p = publish_new(common.kafka_brokers, err, sizeof err);
@@ -221,9 +231,11 @@ int publish_main(event_kind kind, int argc, char **argv)
             fprintf(stderr, "%s: %s\n", prog, err); /* names the bad HERALD_KAFKA_* variable */
             if (fd > 0)
                 close(fd);
+            event_link_hosts_dispose(&links);
             return 2;
         }
         publish_on_failure(p, report_unacked, NULL);
+        publish_set_link_hosts(p, &links);
     }
     util_signals_install();
 
@@ -250,8 +262,10 @@ int publish_main(event_kind kind, int argc, char **argv)
             res = publish_line(p, kind, r->line, n, lineno, err, sizeof err);
         } else {
             event *ev = NULL;
-            res =
-                event_parse(r->line, n, kind, &ev, err, sizeof err) ? PUBLISH_INVALID : PUBLISH_OK;
+            res = event_parse(r->line, n, kind, &ev, err, sizeof err) ||
+                          event_check_link(ev, &links, err, sizeof err)
+                      ? PUBLISH_INVALID
+                      : PUBLISH_OK;
             event_destroy(ev);
         }
         if (res != PUBLISH_OK)
@@ -294,5 +308,6 @@ int publish_main(event_kind kind, int argc, char **argv)
     free(r);
     if (fd > 0)
         close(fd);
+    event_link_hosts_dispose(&links);
     return status;
 }

@@ -13,12 +13,15 @@
 #include <check.h>
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1941,6 +1944,154 @@ START_TEST(slack_actions_settings_api_isolated)
 }
 END_TEST
 
+/* ================================================================ issue 11: low items */
+
+/* A second herald-api on the test database, with extra environment and
+ * arguments (NULL-terminated); its base URL in base. Stopped by stop_other. */
+static pid_t start_other(char *const *extra_env, char *const *extra_args, char *base,
+                         size_t base_size)
+{
+    static char e_db[600];
+    snprintf(e_db, sizeof e_db, "HERALD_DATABASE_URL=%s", db_url);
+    char *env[16] = {e_db, "HERALD_SECRET_KEY=" SECRET_KEY, NULL};
+    size_t ne = 2;
+    for (size_t i = 0; extra_env && extra_env[i] && ne < 15; i++)
+        env[ne++] = extra_env[i];
+    env[ne] = NULL;
+    char prog[1024];
+    testlib_program("workers", "herald-api", prog, sizeof prog);
+    char *argv[16] = {prog, "--listen", "127.0.0.1:0", NULL};
+    size_t na = 3;
+    for (size_t i = 0; extra_args && extra_args[i] && na < 15; i++)
+        argv[na++] = extra_args[i];
+    argv[na] = NULL;
+    return spawn(prog, argv, env, api_log, base, base_size);
+}
+
+static void stop_other(pid_t pid)
+{
+    int status = 0;
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "herald-api exited %d", status);
+}
+
+/* A free TCP port on 127.0.0.1 (bound then released). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* --metrics-addr: /metrics and /healthz on a private address and not on the
+ * API port; a failing /healthz answers a reason code, never PostgreSQL's
+ * text (which goes to the log). */
+START_TEST(metrics_on_a_separate_address)
+{
+    char ops[64], base[256], url[512];
+    snprintf(ops, sizeof ops, "127.0.0.1:%d", free_port());
+    PGconn *c = db();
+    PGresult *t = PQexec(c, "SELECT now()");
+    ck_assert_int_eq(PQresultStatus(t), PGRES_TUPLES_OK);
+    char started[64];
+    snprintf(started, sizeof started, "%s", PQgetvalue(t, 0, 0));
+    PQclear(t);
+    char *args[] = {"--metrics-addr", ops, "--threads", "1", NULL};
+    pid_t pid = start_other(NULL, args, base, sizeof base);
+
+    resp r;
+    snprintf(url, sizeof url, "http://%s/metrics", ops);
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE herald_api_logins_total counter"));
+    resp_free(&r);
+    snprintf(url, sizeof url, "http://%s/healthz", ops);
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "ok\n");
+    resp_free(&r);
+    snprintf(url, sizeof url, "%s/metrics", base);
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_ptr_null(strstr(r.body, "herald_api_logins_total"));
+    resp_free(&r);
+    snprintf(url, sizeof url, "%s/healthz", base);
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    resp_free(&r);
+
+    /* Cut its one database connection: the next probe fails with a code. */
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+             "current_database() AND pid <> pg_backend_pid() AND backend_start > '%s'",
+             started);
+    t = PQexec(c, q);
+    ck_assert_int_eq(PQresultStatus(t), PGRES_TUPLES_OK);
+    ck_assert_int_ge(PQntuples(t), 1);
+    PQclear(t);
+    PQfinish(c);
+    snprintf(url, sizeof url, "http://%s/healthz", ops);
+    http("GET", url, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_str_eq(r.body, "database_unreachable\n");
+    resp_free(&r);
+    stop_other(pid);
+}
+END_TEST
+
+/* An https public URL: the session cookie is __Host-herald_session (Secure,
+ * Path=/, no Domain) and every answer carries HSTS; an http one warns in the
+ * log that cookies are not Secure. */
+START_TEST(https_public_url_hardens_cookies)
+{
+    char base[256], url[512], body[256], sid[128], cookies[256];
+    char *env[] = {"HERALD_PUBLIC_URL=https://herald.example.test", NULL};
+    pid_t pid = start_other(env, NULL, base, sizeof base);
+
+    snprintf(url, sizeof url, "%s/api/v1/session", base);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", tok_acme);
+    req_opts o = {.origin = "https://herald.example.test"};
+    resp r;
+    http("POST", url, body, &o, &r);
+    ck_assert_msg(r.status == 200, "login: %ld %s", r.status, r.body);
+    ck_assert_msg(set_cookie(&r, "__Host-herald_session", sid, sizeof sid), "%s", r.headers);
+    ck_assert_ptr_nonnull(strstr(r.headers, "; Secure"));
+    ck_assert_ptr_nonnull(strstr(r.headers, "Path=/"));
+    ck_assert_ptr_null(find_ci(r.headers, "Domain="));
+    char hsts[128];
+    ck_assert(header(&r, "Strict-Transport-Security", hsts, sizeof hsts));
+    ck_assert_str_eq(hsts, "max-age=31536000");
+    resp_free(&r);
+
+    snprintf(cookies, sizeof cookies, "__Host-herald_session=%s", sid);
+    req_opts with = {.cookies = cookies};
+    http("GET", url, NULL, &with, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    /* the unprefixed name (what a plain-http page could set) is not a session */
+    snprintf(cookies, sizeof cookies, "herald_session=%s", sid);
+    http("GET", url, NULL, &with, &r);
+    ck_assert_int_eq(r.status, 401);
+    resp_free(&r);
+    stop_other(pid);
+
+    /* the suite's herald-api has an http public URL: no HSTS, a warning */
+    api("GET", "/api/v1/session", NULL, tok_acme, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(!header(&r, "Strict-Transport-Security", hsts, sizeof hsts));
+    resp_free(&r);
+    char *log = read_log();
+    ck_assert_ptr_nonnull(strstr(log, "the session cookie is not Secure"));
+    free(log);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1992,6 +2143,8 @@ int main(void)
     tcase_add_test(ta, metrics_and_healthz);
     tcase_add_test(ta, remediations_api_isolated);
     tcase_add_test(ta, slack_actions_settings_api_isolated);
+    tcase_add_test(ta, metrics_on_a_separate_address);
+    tcase_add_test(ta, https_public_url_hardens_cookies);
     suite_add_tcase(s, ta);
     TCase *tl = tcase_create("logs");
     tcase_add_test(tl, no_secrets_in_logs);

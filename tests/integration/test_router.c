@@ -1664,6 +1664,78 @@ START_TEST(collection_success_resolves)
 }
 END_TEST
 
+/* check_json's event with check.url set to url. */
+static char *with_url(const char *json, const char *link)
+{
+    const char *at = strstr(json, "\"severity\":\"high\"}");
+    ck_assert_ptr_nonnull(at);
+    size_t head = (size_t)(at - json) + strlen("\"severity\":\"high\"");
+    return testlib_fmt("%.*s,\"url\":\"%s\"%s", (int)head, json, link, json + head);
+}
+
+/* Issue 11: a check.url pointing outside HERALD_LINK_HOSTS would become a
+ * phishing "View in Herald" button: the router dead-letters the event with
+ * the reason and routes the one linking to an allowed host. */
+START_TEST(foreign_check_url_is_dead_lettered)
+{
+    add_target("acme", "T1", "C0001", "both", NULL);
+    rd_kafka_t *p = producer();
+    char e1[37], e2[37];
+    char *base1 = check_json(e1, "acme", "weak_mfa", 2, "scheduled");
+    char *base2 = check_json(e2, "acme", "weak_mfa", 3, "scheduled");
+    char *good = with_url(base1, "https://herald.acme.example/checks/weak_mfa");
+    char *evil = with_url(base2, "https://herald.acme.example@evil.example/login");
+    produce(p, TOPIC_CHECKS, "acme", evil);
+    produce(p, TOPIC_CHECKS, "acme", good);
+    flush(p);
+
+    event_link_config lc = {.link_hosts = "herald.acme.example"};
+    event_link_hosts lh;
+    char err[512];
+    ck_assert_int_eq(event_link_hosts_init(&lh, &lc, err, sizeof err), 0);
+    router_config cfg;
+    router_config_defaults(&cfg);
+    cfg.brokers = K.bootstraps;
+    cfg.database_url = url;
+    cfg.group = "g-links";
+    cfg.batch_size = 100;
+    cfg.batch_wait_ms = 20;
+    cfg.consumer_props = fast_group;
+    cfg.link_hosts = &lh;
+    running rr;
+    rr.r = router_new(&cfg, err, sizeof err);
+    ck_assert_msg(rr.r != NULL, "router_new: %s", err);
+    ck_assert_int_eq(testlib_router_thread_start(&rr), 0);
+    wait_consumed(&rr, 2, 60);
+    router_stats s = stats_of(&rr);
+    ck_assert_uint_eq(s.routed, 1);
+    ck_assert_uint_eq(s.dead_lettered, 1);
+    stop_router(&rr);
+    destroy_router(&rr);
+    event_link_hosts_dispose(&lh);
+
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) FROM deliveries WHERE event_id = '%s'", e1);
+    ck_assert_int_eq(sqll(q), 1);
+    ck_assert_int_eq(sqll("SELECT count(*) FROM deliveries"), 1);
+
+    reader rd;
+    reader_open(&rd, TOPIC_DEADLETTER);
+    reader_read(&rd, 1, 20000, 1000);
+    ck_assert_uint_eq(rd.n, 1);
+    ck_assert_ptr_nonnull(strstr(rd.recs[0].value, e2));
+    ck_assert_ptr_nonnull(rd.recs[0].reason);
+    ck_assert_str_eq(rd.recs[0].reason, "check.url: host 'evil.example' is not in "
+                                        "HERALD_LINK_HOSTS (herald.acme.example)");
+    reader_close(&rd);
+    free(base1);
+    free(base2);
+    free(good);
+    free(evil);
+    rd_kafka_destroy(p);
+}
+END_TEST
+
 /* ROUTER_TEST=name runs only the tests whose name contains it (debugging). */
 static void add(TCase *tc, const TTest *t)
 {
@@ -1694,6 +1766,7 @@ int main(void)
     add(tc, floor_and_silences_suppress);
     add(tc, repeat_policies_and_resolves);
     add(tc, collection_success_resolves);
+    add(tc, foreign_check_url_is_dead_lettered);
     suite_add_tcase(s, tc);
     return testlib_run_suite(s);
 }

@@ -924,6 +924,132 @@ START_TEST(mutated_events_never_crash)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Link hosts (issue 11)                                                     */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(url_host_extraction)
+{
+    static const struct {
+        const char *url, *host;
+    } cases[] = {
+        {"https://Herald.Acme.Example/checks/1", "herald.acme.example"},
+        {"http://herald.acme.example:8443?x=1", "herald.acme.example"},
+        {"https://herald.acme.example.#top", "herald.acme.example"},
+        /* user info is not the host: the browser goes to evil.example */
+        {"https://herald.acme.example@evil.example/", "evil.example"},
+        {"https://a@b:c@evil.example:80/p@q", "evil.example"},
+        {"https://[::1]:8080/x", "[::1]"},
+        {"https://10.0.0.1/", "10.0.0.1"},
+    };
+    char host[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_msg(event_url_host(cases[i].url, host, sizeof host), "%s", cases[i].url);
+        ck_assert_str_eq(host, cases[i].host);
+    }
+    ck_assert(!event_url_host("https:///path", host, sizeof host));
+    ck_assert(!event_url_host("https://user@:80/", host, sizeof host));
+    ck_assert(!event_url_host("no scheme", host, sizeof host));
+    ck_assert(!event_url_host("https://long.example/", host, 5));
+}
+END_TEST
+
+/* Parses GOOD_CHECK with check.url set to url (NULL: none) and checks it
+ * against lh; returns event_check_link's answer, err its reason. */
+static int link_check(const char *url, const event_link_hosts *lh, char *err, size_t n)
+{
+    char value[512];
+    snprintf(value, sizeof value, "\"%s\"", url ? url : "");
+    char *s = edit(GOOD_CHECK, "check.url", url ? value : "null");
+    event *ev = expect_ok(EVENT_CHECK_RESULT, s);
+    err[0] = '\0';
+    int rc = event_check_link(ev, lh, err, n);
+    event_destroy(ev);
+    cJSON_free(s);
+    return rc;
+}
+
+START_TEST(link_hosts_refuse_foreign_urls)
+{
+    event_link_config c = {.link_hosts = "herald.acme.example, *.ops.acme.example"};
+    event_link_hosts lh;
+    char err[512];
+    ck_assert_int_eq(event_link_hosts_init(&lh, &c, err, sizeof err), 0);
+    ck_assert(!lh.any);
+    ck_assert_str_eq(lh.text, "herald.acme.example, *.ops.acme.example");
+
+    ck_assert_int_eq(
+        link_check("https://herald.acme.example/checks/weak_mfa", &lh, err, sizeof err), 0);
+    ck_assert_int_eq(link_check("https://HERALD.acme.example:8443/", &lh, err, sizeof err), 0);
+    ck_assert_int_eq(link_check("https://eu.ops.acme.example/x", &lh, err, sizeof err), 0);
+    ck_assert_int_eq(link_check(NULL, &lh, err, sizeof err), 0); /* no link: nothing to check */
+
+    ck_assert_int_eq(link_check("https://evil.example/login", &lh, err, sizeof err), -1);
+    ck_assert_str_eq(err, "check.url: host 'evil.example' is not in HERALD_LINK_HOSTS "
+                          "(herald.acme.example, *.ops.acme.example)");
+    ck_assert_int_eq(link_check("https://herald.acme.example@evil.example/", &lh, err, sizeof err),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "'evil.example'"));
+    /* a suffix match needs the dot: not a look-alike domain, not the apex */
+    ck_assert_int_eq(link_check("https://evilops.acme.example/", &lh, err, sizeof err), -1);
+    ck_assert_int_eq(link_check("https://ops.acme.example/", &lh, err, sizeof err), -1);
+    ck_assert_int_eq(link_check("https://herald.acme.example.evil.example/", &lh, err, sizeof err),
+                     -1);
+    event_link_hosts_dispose(&lh);
+
+    /* NULL allow-list: any host, as before */
+    ck_assert_int_eq(link_check("https://evil.example/", NULL, err, sizeof err), 0);
+}
+END_TEST
+
+START_TEST(link_hosts_defaults)
+{
+    event_link_hosts lh;
+    char err[512];
+    /* nothing configured: any host */
+    event_link_config none = {0};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &none, err, sizeof err), 0);
+    ck_assert(lh.any);
+    ck_assert_int_eq(link_check("https://anywhere.example/", &lh, err, sizeof err), 0);
+    event_link_hosts_dispose(&lh);
+
+    /* the console's host, before the public URL's */
+    event_link_config both = {.console_url = "https://Herald.Acme.Example:8443/console/",
+                              .public_url = "https://api.acme.example"};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &both, err, sizeof err), 0);
+    ck_assert(!lh.any);
+    ck_assert_str_eq(lh.text, "herald.acme.example");
+    ck_assert_int_eq(link_check("https://api.acme.example/", &lh, err, sizeof err), -1);
+    ck_assert_str_eq(err, "check.url: host 'api.acme.example' is not in HERALD_LINK_HOSTS "
+                          "(herald.acme.example)");
+    event_link_hosts_dispose(&lh);
+
+    event_link_config pub = {.console_url = "", .public_url = "http://api.acme.example"};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &pub, err, sizeof err), 0);
+    ck_assert_str_eq(lh.text, "api.acme.example");
+    event_link_hosts_dispose(&lh);
+
+    /* set but empty: no links at all; '*': any */
+    event_link_config empty = {.link_hosts = "", .console_url = "https://herald.acme.example"};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &empty, err, sizeof err), 0);
+    ck_assert_int_eq(link_check("https://herald.acme.example/", &lh, err, sizeof err), -1);
+    ck_assert_str_eq(err, "check.url: links are not allowed (HERALD_LINK_HOSTS is empty)");
+    event_link_hosts_dispose(&lh);
+    event_link_config star = {.link_hosts = " * "};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &star, err, sizeof err), 0);
+    ck_assert(lh.any);
+    event_link_hosts_dispose(&lh);
+
+    /* bad values are usage errors naming the variable */
+    event_link_config bad = {.link_hosts = "herald.acme.example,https://x.example"};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &bad, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "HERALD_LINK_HOSTS: 'https://x.example' is not a host name"));
+    event_link_config badurl = {.console_url = "herald.acme.example"};
+    ck_assert_int_eq(event_link_hosts_init(&lh, &badurl, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "HERALD_CONSOLE_URL: 'herald.acme.example'"));
+}
+END_TEST
+
 TESTLIB_MAIN("event", "event", check_result_good, check_result_minimal, check_result_tolerances,
              collection_good, parse_any_dispatches_on_schema, check_result_missing_fields,
              check_result_wrong_types, check_result_bad_enums, check_result_bad_timestamps,
@@ -932,4 +1058,5 @@ TESTLIB_MAIN("event", "event", check_result_good, check_result_minimal, check_re
              collection_too_many_stats, rfc3339_good, rfc3339_bad, rfc3339_format_round_trip,
              routed_delivery_round_trip, routed_delivery_encode_refuses_bad_input,
              routed_delivery_resolve_round_trip, routed_delivery_decode_errors, names,
-             mutated_events_never_crash)
+             mutated_events_never_crash, url_host_extraction, link_hosts_refuse_foreign_urls,
+             link_hosts_defaults)

@@ -28,6 +28,8 @@
 
 typedef struct api_config {
     const char *listen;               /* "HOST:PORT" (--listen / HERALD_API_ADDR) */
+    const char *metrics_addr;         /* "HOST:PORT" (--metrics-addr): /metrics and /healthz
+                                         there and not on listen; "" or NULL: on listen */
     const char *database_url;         /* HERALD_DATABASE_URL */
     const char *slack_api_url;        /* HERALD_SLACK_API_URL: Web API base (…/api) */
     const char *secret_key;           /* HERALD_SECRET_KEY (base64 of 32 bytes): required */
@@ -95,6 +97,8 @@ int api_server_start(api_server *s, char *errstr, size_t errstr_size);
 
 /* The bound port (after start). */
 uint16_t api_server_port(const api_server *s);
+/* The port of --metrics-addr (after start); 0 without one. */
+uint16_t api_server_metrics_port(const api_server *s);
 
 /* Stops accepting, finishes running requests, closes the pool and frees.
  * NULL does nothing. */

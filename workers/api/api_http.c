@@ -279,8 +279,10 @@ static bool unsafe_method(const char *m)
 
 /* ================================================================ trampoline */
 
-static void security_headers(httpd_req *req)
+static void security_headers(httpd_req *req, const api_server *s)
 {
+    if (s->secure_cookies)
+        httpd_add_header(req, "Strict-Transport-Security", "max-age=31536000");
     httpd_add_header(req, "X-Frame-Options", "DENY");
     httpd_add_header(req, "Referrer-Policy", "same-origin");
     httpd_add_header(req, "Content-Security-Policy",
@@ -316,7 +318,7 @@ static int authenticate(api_call *c, unsigned flags)
         c->authed = true;
         return 1;
     }
-    const char *sid = httpd_req_cookie(c->req, API_SESSION_COOKIE);
+    const char *sid = httpd_req_cookie(c->req, c->srv->session_cookie);
     int rc = sid ? apitoken_session_verify(c->db, sid, &c->who, err, sizeof err) : 0;
     if (rc < 0) {
         api_store_error(c, STORE_DB, err);
@@ -382,7 +384,7 @@ static void trampoline(httpd_req *req, void *arg)
 {
     api_route_entry *e = arg;
     api_call c = {.req = req, .srv = e->srv};
-    security_headers(req);
+    security_headers(req, e->srv);
     if ((!(e->flags & API_NODB) || (e->flags & API_AUTH)) && !api_db_reacquire(&c))
         return;
     if ((e->flags & API_AUTH) && authenticate(&c, e->flags) != 1)

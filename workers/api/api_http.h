@@ -28,6 +28,9 @@
 #include <stdint.h>
 
 #define API_SESSION_COOKIE "herald_session"
+/* Over https: the browser keeps it only if Secure, Path=/ and no Domain, so
+ * neither a sibling subdomain nor a plain-http page can plant or shadow it. */
+#define API_SESSION_COOKIE_SECURE "__Host-herald_session"
 
 struct api_route_entry;
 
@@ -38,8 +41,10 @@ struct api_server {
     char public_url[512]; /* no trailing slash */
     char origin[512];     /* scheme://host[:port] of public_url */
     char redirect_uri[600];
-    bool secure_cookies; /* public URL is https */
+    bool secure_cookies;        /* public URL is https */
+    const char *session_cookie; /* API_SESSION_COOKIE, or its __Host- form over https */
     httpd *http;
+    httpd *ops; /* --metrics-addr: /metrics and /healthz; NULL: served by http */
     api_pool pool;
     struct api_route_entry *routes; /* what api_route registered; api_routes_dispose */
     metrics_registry *metrics;

@@ -52,18 +52,32 @@ static bool health(void *arg, char *reason, size_t reason_size)
 {
     api_server *s = arg;
     size_t slot;
+    /* The answer is a reason code: PostgreSQL's text (host names, users,
+     * versions) is for the log, not for whoever can reach /healthz. */
     PGconn *db = api_pool_acquire(&s->pool, &slot);
     if (!db) {
-        snprintf(reason, reason_size, "database unreachable");
+        LOG_WARN("api: /healthz: no database connection");
+        snprintf(reason, reason_size, "database_unreachable");
         return false;
     }
     PGresult *r = PQexec(db, "SELECT 1");
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok)
-        db_error(db, r, reason, reason_size);
+    if (!ok) {
+        char err[512];
+        db_error(db, r, err, sizeof err);
+        LOG_WARN("api: /healthz: %s", err);
+        snprintf(reason, reason_size, "database_unreachable");
+    }
     PQclear(r);
     api_pool_release(&s->pool, slot);
     return ok;
+}
+
+/* /metrics on the API port when --metrics-addr serves it elsewhere. */
+static void not_here(httpd_req *req, void *arg)
+{
+    (void)arg;
+    httpd_respond_error(req, 404, "no such resource: GET /metrics");
 }
 
 /* ================================================================ lifecycle */
@@ -125,6 +139,11 @@ int api_config_check(const api_config *cfg, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "--listen: %s", e);
         return -1;
     }
+    if (cfg->metrics_addr && *cfg->metrics_addr &&
+        httpd_parse_addr(cfg->metrics_addr, host, sizeof host, &port, e, sizeof e) != 0) {
+        snprintf(errstr, errstr_size, "--metrics-addr: %s", e);
+        return -1;
+    }
     if ((!cfg->secret_key || !*cfg->secret_key) &&
         (!cfg->secret_key_file || !*cfg->secret_key_file)) {
         snprintf(errstr, errstr_size,
@@ -168,6 +187,7 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     api_server *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
     s->cfg.listen = dup_or_empty(cfg->listen);
+    s->cfg.metrics_addr = dup_or_empty(cfg->metrics_addr);
     s->cfg.database_url = dup_or_empty(cfg->database_url);
     s->cfg.slack_api_url = dup_or_empty(cfg->slack_api_url);
     s->cfg.secret_key = NULL; /* decoded below, not kept */
@@ -205,6 +225,11 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
     while (pl && s->public_url[pl - 1] == '/')
         s->public_url[--pl] = '\0';
     s->secure_cookies = strncmp(s->public_url, "https://", 8) == 0;
+    s->session_cookie = s->secure_cookies ? API_SESSION_COOKIE_SECURE : API_SESSION_COOKIE;
+    if (!s->secure_cookies)
+        LOG_WARN("api: the public URL %s is not https: the session cookie is not Secure (behind "
+                 "a TLS proxy, set HERALD_PUBLIC_URL to the https:// address browsers use)",
+                 s->public_url);
 
     if (api_pool_init(&s->pool, s->cfg.database_url, s->cfg.threads, errstr, errstr_size) != 0)
         goto fail;
@@ -222,16 +247,21 @@ api_server *api_server_new(const api_config *cfg, char *errstr, size_t errstr_si
                                "Requests refused for authentication or CSRF, by reason.", "reason");
     api_limits_init(s);
 
+    /* With --metrics-addr, /metrics and /healthz are served there only (a
+     * private address); requests to the API port are still counted. */
+    bool ops_apart = *s->cfg.metrics_addr != '\0';
     httpd_config hc = {.addr = s->cfg.listen,
                        .max_body = s->cfg.max_body,
                        .max_connections = s->cfg.max_connections ? s->cfg.max_connections
                                                                  : API_DEFAULT_MAX_CONNECTIONS,
                        .metrics = s->metrics,
-                       .health = health,
+                       .health = ops_apart ? NULL : health,
                        .health_arg = s};
     s->http = httpd_new(&hc, errstr, errstr_size);
     if (!s->http)
         goto fail;
+    if (ops_apart)
+        httpd_route(s->http, "GET", "/metrics", not_here, NULL);
     /* Every module adds its routes; this is the one place that knows them all. */
     api_session_register(s);
     api_install_register(s);
@@ -255,6 +285,15 @@ int api_server_start(api_server *s, char *errstr, size_t errstr_size)
 {
     if (httpd_start(s->http, errstr, errstr_size) != 0)
         return -1;
+    if (*s->cfg.metrics_addr) {
+        char e[256];
+        s->ops = httpd_start_ops(s->cfg.metrics_addr, s->metrics, health, s, e, sizeof e);
+        if (!s->ops) {
+            snprintf(errstr, errstr_size, "--metrics-addr: %s", e);
+            return -1;
+        }
+        LOG_INFO("api: /metrics and /healthz on port %u", httpd_port(s->ops));
+    }
     if (!*s->cfg.public_url) {
         /* Derived: put the real port in (listen port 0 in tests). */
         char host[256];
@@ -281,10 +320,17 @@ uint16_t api_server_port(const api_server *s)
     return s ? httpd_port(s->http) : 0;
 }
 
+uint16_t api_server_metrics_port(const api_server *s)
+{
+    return s && s->ops ? httpd_port(s->ops) : 0;
+}
+
 void api_server_destroy(api_server *s)
 {
     if (!s)
         return;
+    httpd_destroy(s->ops);
+    s->ops = NULL;
     httpd_destroy(s->http); /* waits for running handlers */
     s->http = NULL;
     api_pool_dispose(&s->pool);
@@ -292,6 +338,7 @@ void api_server_destroy(api_server *s)
     api_routes_dispose(s);
     crypto_wipe(s->key, sizeof s->key);
     free((char *)s->cfg.listen);
+    free((char *)s->cfg.metrics_addr);
     free((char *)s->cfg.database_url);
     free((char *)s->cfg.slack_api_url);
     free((char *)s->cfg.public_url);

@@ -65,7 +65,7 @@ static void h_login(api_call *c)
         return;
     }
     c->authed = true;
-    httpd_set_cookie(c->req, API_SESSION_COOKIE, sid, APITOKEN_SESSION_TTL_S, "Lax",
+    httpd_set_cookie(c->req, c->srv->session_cookie, sid, APITOKEN_SESSION_TTL_S, "Lax",
                      c->srv->secure_cookies);
     crypto_wipe(sid, sizeof sid);
     metrics_counter_inc(c->srv->m_logins, "ok");
@@ -89,12 +89,12 @@ static void h_session_get(api_call *c)
 static void h_logout(api_call *c)
 {
     char err[512];
-    const char *sid = httpd_req_cookie(c->req, API_SESSION_COOKIE);
+    const char *sid = httpd_req_cookie(c->req, c->srv->session_cookie);
     if (sid && apitoken_session_delete(c->db, sid, err, sizeof err) != 0) {
         api_store_error(c, STORE_DB, err);
         return;
     }
-    httpd_set_cookie(c->req, API_SESSION_COOKIE, "", 0, "Lax", c->srv->secure_cookies);
+    httpd_set_cookie(c->req, c->srv->session_cookie, "", 0, "Lax", c->srv->secure_cookies);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", true);
     httpd_respond_json(c->req, 200, o);

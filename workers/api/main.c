@@ -23,7 +23,8 @@ int main(int argc, char **argv)
 {
     log_init("herald-api");
     herald_common_config common = {0};
-    char *listen = NULL, *public_url = NULL, *authorize_url = NULL, *console_dir = NULL;
+    char *listen = NULL, *metrics_addr = NULL, *public_url = NULL, *authorize_url = NULL,
+         *console_dir = NULL;
     char *signing_secret = NULL;
     cfg_slack_app app = {0};
     long threads = 0, max_conns = 0, max_body = 0, slack_per_tenant = 0, auth_per_min = 0;
@@ -31,12 +32,16 @@ int main(int argc, char **argv)
     bool migrate = false, trust_proxy = false;
 
     /* herald-api never talks to Kafka: no --brokers. */
-    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 13];
+    cfg_opt opts[CFG_COMMON_COUNT + CFG_SLACK_APP_COUNT + 14];
     size_t nopts =
         cfg_common_select(opts, &common, CFG_USE_DATABASE | CFG_USE_SLACK | CFG_USE_SECRET);
     const cfg_opt mine[] = {
         {"--listen", "HERALD_API_ADDR", CFG_STRING, API_DEFAULT_LISTEN, 0, 0, "HOST:PORT",
          "address to serve the API, the console, /metrics and /healthz on", &listen},
+        {"--metrics-addr", "HERALD_API_METRICS_ADDR", CFG_STRING, "", 0, 0, "HOST:PORT",
+         "serve /metrics and /healthz here instead of on --listen (e.g. a private "
+         "127.0.0.1:9102; empty: on --listen)",
+         &metrics_addr},
         {"--public-url", "HERALD_PUBLIC_URL", CFG_STRING, "", 0, 0, "URL",
          "how browsers reach herald-api (OAuth redirect, cookies; empty: http://LISTEN)",
          &public_url},
@@ -81,9 +86,10 @@ int main(int argc, char **argv)
     /* The Slack app's options come right after --public-url, as they always did. */
     opts[nopts++] = mine[0];
     opts[nopts++] = mine[1];
+    opts[nopts++] = mine[2];
     cfg_slack_app_opts(opts + nopts, &app, "Slack app client id (empty: the install flow is off)");
     nopts += CFG_SLACK_APP_COUNT;
-    for (size_t i = 2; i < ARRAY_LEN(mine); i++)
+    for (size_t i = 3; i < ARRAY_LEN(mine); i++)
         opts[nopts++] = mine[i];
 
     int argi = 1;
@@ -105,6 +111,7 @@ int main(int argc, char **argv)
     api_config cfg;
     api_config_defaults(&cfg);
     cfg.listen = listen;
+    cfg.metrics_addr = metrics_addr;
     cfg.database_url = common.database_url;
     cfg.slack_api_url = common.slack_api_url;
     cfg.secret_key = common.secret_key;

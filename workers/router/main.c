@@ -25,9 +25,11 @@ int main(int argc, char **argv)
     router *r = router_new(&rc, err, sizeof err);
     if (!r) {
         fprintf(stderr, "herald-router: %s\n", err);
+        router_options_dispose(&o);
         return 1;
     }
     int rv = router_run(r);
     router_destroy(r);
+    router_options_dispose(&o);
     return rv == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 #ifndef HERALD_ROUTER_H
 #define HERALD_ROUTER_H
 
+#include "common/event.h"
 #include "common/util.h"
 
 #include <stdbool.h>
@@ -63,6 +64,9 @@ typedef struct router_config {
      * deliveries and events older than retention_ms, rollups older than
      * stats_retention_ms, every prune_interval_ms (0: never). */
     int64_t retention_ms, stats_retention_ms, prune_interval_ms;
+    /* Hosts an event's check.url may point at (HERALD_LINK_HOSTS); others are
+     * dead-lettered with the reason. NULL: any. Must outlive the router. */
+    const event_link_hosts *link_hosts;
 } router_config;
 
 /* Fills the defaults: group "herald-router", batches of 500 within 50 ms,

@@ -45,6 +45,11 @@ void router_batch_add(router *r, batch *b, rd_kafka_message_t *m)
     } else if (event_parse((const char *)m->payload, m->len, kind, &bm->ev, err, sizeof err)) {
         bm->ev = NULL;
         bm->reason = xstrdup(err);
+    } else if (event_check_link(bm->ev, r->cfg.link_hosts, err, sizeof err)) {
+        /* A link to a foreign host would become a phishing button. */
+        event_destroy(bm->ev);
+        bm->ev = NULL;
+        bm->reason = xstrdup(err);
     } else {
         for (size_t i = 0; i < 37; i++)
             bm->eid[i] = (char)tolower((unsigned char)bm->ev->event_id[i]);

@@ -6,6 +6,7 @@
 
 #include "common/httpd.h"
 #include "common/kafka.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -19,7 +20,7 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     memset(o, 0, sizeof *o);
     router_config_defaults(cfg);
 
-    cfg_opt opts[CFG_COMMON_COUNT + 12];
+    cfg_opt opts[CFG_COMMON_COUNT + 12 + EVENT_LINK_OPTS];
     /* Kafka and PostgreSQL only: the router never calls Slack nor reads tokens. */
     size_t nopts = cfg_common_select(opts, &o->common, CFG_USE_KAFKA | CFG_USE_DATABASE);
     const cfg_opt mine[] = {
@@ -60,6 +61,8 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     };
     for (size_t i = 0; i < ARRAY_LEN(mine); i++)
         opts[nopts++] = mine[i];
+    event_link_opts(opts + nopts, &o->link);
+    nopts += EVENT_LINK_OPTS;
 
     int argi = 1;
     int code = cfg_parse_or_exit_code("herald-router", "[OPTIONS]", opts, nopts, argc, argv, &argi);
@@ -89,6 +92,16 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
         }
     }
 
+    char lerr[512];
+    if (event_link_hosts_init(&o->link_hosts, &o->link, lerr, sizeof lerr)) {
+        fprintf(stderr, "herald-router: %s\n", lerr);
+        return 2;
+    }
+    if (o->link_hosts.any)
+        LOG_INFO("check.url may link to any host (set HERALD_LINK_HOSTS to restrict it)");
+    else
+        LOG_INFO("check.url may link to: %s", o->link_hosts.n ? o->link_hosts.text : "nowhere");
+
     cfg->brokers = o->common.kafka_brokers;
     cfg->database_url = o->common.database_url;
     cfg->group = o->group;
@@ -103,5 +116,11 @@ int router_options_parse(router_options *o, int argc, char **argv, router_config
     cfg->retention_ms = o->retention_ms;
     cfg->stats_retention_ms = o->stats_retention_ms;
     cfg->prune_interval_ms = o->prune_interval_ms;
+    cfg->link_hosts = &o->link_hosts;
     return -1;
+}
+
+void router_options_dispose(router_options *o)
+{
+    event_link_hosts_dispose(&o->link_hosts);
 }

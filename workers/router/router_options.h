@@ -18,6 +18,8 @@ typedef struct router_options {
     long batch_size, batch_wait_ms, refresh_s, summary_s, shutdown_ms;
     int64_t silence_refresh_ms;
     int64_t retention_ms, stats_retention_ms, prune_interval_ms;
+    event_link_config link;      /* --link-hosts and the URLs it defaults from */
+    event_link_hosts link_hosts; /* what cfg->link_hosts points at; router_options_dispose */
 } router_options;
 
 /*
@@ -27,5 +29,8 @@ typedef struct router_options {
  * stderr as "herald-router: ...").
  */
 int router_options_parse(router_options *o, int argc, char **argv, router_config *cfg);
+
+/* Frees what router_options_parse built (after router_destroy). */
+void router_options_dispose(router_options *o);
 
 #endif

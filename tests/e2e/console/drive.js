@@ -172,6 +172,16 @@ async function main() {
     const summary = await page.textContent('#checks-summary');
     check(summary.includes('stale_admins') && summary.includes('weak_mfa'), 'target now limited to both checks');
 
+    // 7b. ?id= goes into API paths: anything but digits is refused before a request.
+    const apiPaths = [];
+    const onRequest = (r) => { if (r.url().includes('/api/v1/targets')) apiPaths.push(r.url()); };
+    page.on('request', onRequest);
+    await page.goto(HERALD + '/console/target.html?id=' + id + '%2F..%2F..%2Fworkspaces');
+    await page.waitForSelector('#flash .notice.bad');
+    page.off('request', onRequest);
+    check((await page.textContent('#flash')).includes('needs ?id=<number>'), 'target page refuses a non-numeric id');
+    check(apiPaths.length === 0, 'no API request built from a non-numeric id: ' + apiPaths.join(' '));
+
     // 8. The integrations list shows it with its health.
     await page.click('#nav-integrations');
     await page.waitForSelector('#targets .target-link');

@@ -216,8 +216,9 @@ store_status store_workspace_put(PGconn *conn, const unsigned char key[CRYPTO_KE
     const char *p1[1] = {in->team_id};
     /* Installs of one team id take turns (the row may not exist yet, so its
      * lock alone would not order them): what the guard reads stays true. */
-    if ((st = store_exec(conn, what, "SELECT pg_advisory_xact_lock(hashtext('herald.install:' || $1))",
-                         1, p1, NULL, errstr, errstr_size)))
+    if ((st = store_exec(conn, what,
+                         "SELECT pg_advisory_xact_lock(hashtext('herald.install:' || $1))", 1, p1,
+                         NULL, errstr, errstr_size)))
         goto out;
     r = store_run(conn, what,
                   "SELECT removed_at IS NULL FROM workspaces WHERE team_id = $1 FOR UPDATE", 1, p1,
@@ -682,9 +683,8 @@ store_status store_workspace_share(PGconn *conn, const char *team_id, const char
 
 /* In a transaction holding the row lock: unlinks tenant from team_id, its
  * targets on it first (refused while there are some, unless force). */
-static store_status unlink_locked(PGconn *conn, const char *tenant, const char *team_id,
-                                  bool force, long *targets_removed, char *errstr,
-                                  size_t errstr_size)
+static store_status unlink_locked(PGconn *conn, const char *tenant, const char *team_id, bool force,
+                                  long *targets_removed, char *errstr, size_t errstr_size)
 {
     bool shared = false;
     long mine = 0;
@@ -719,11 +719,10 @@ store_status store_workspace_unshare(PGconn *conn, const char *team_id, const ch
         return st;
     const char *p[2] = {team_id ? team_id : "", tenant ? tenant : ""};
     if ((st = lock_workspace(conn, what, team_id, errstr, errstr_size)) ||
-        (st = store_run_row(conn, what,
-                            "SELECT 1 FROM workspace_tenants WHERE team_id = $1 AND tenant_id = $2",
-                            2, p, NULL, errstr, errstr_size, "tenant %s is not linked to workspace %s",
-                            store_quote(tenant, qt, sizeof qt),
-                            store_quote(team_id, q, sizeof q))) ||
+        (st = store_run_row(
+             conn, what, "SELECT 1 FROM workspace_tenants WHERE team_id = $1 AND tenant_id = $2", 2,
+             p, NULL, errstr, errstr_size, "tenant %s is not linked to workspace %s",
+             store_quote(tenant, qt, sizeof qt), store_quote(team_id, q, sizeof q))) ||
         (st = unlink_locked(conn, p[1], p[0], force, targets_removed, errstr, errstr_size)) ||
         (st = store_commit(conn, what, errstr, errstr_size)))
         store_rollback(conn);

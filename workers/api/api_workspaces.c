@@ -67,8 +67,8 @@ static store_workspace *visible_workspace(api_call *c, const char *team_id)
     /* target_count: the caller's tenant's targets only (an operator's: all,
      * or those of ?tenant=). */
     store_workspace *w = NULL;
-    store_status st = store_workspace_get_for(c->db, api_tenant_scope(c), team_id, &w, err,
-                                              sizeof err);
+    store_status st =
+        store_workspace_get_for(c->db, api_tenant_scope(c), team_id, &w, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         return NULL;
@@ -342,9 +342,9 @@ static void workspace_tenants(api_call *c, const char *team_id, const char *tena
     long removed = 0;
     const char *f = httpd_req_query(c->req, "force");
     bool force = f && (strcmp(f, "true") == 0 || strcmp(f, "1") == 0);
-    store_status st = post ? store_workspace_share(c->db, team_id, tenant, err, sizeof err)
-                           : store_workspace_unshare(c->db, team_id, tenant, force, &removed, err,
-                                                     sizeof err);
+    store_status st =
+        post ? store_workspace_share(c->db, team_id, tenant, err, sizeof err)
+             : store_workspace_unshare(c->db, team_id, tenant, force, &removed, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         return;

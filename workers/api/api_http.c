@@ -290,14 +290,17 @@ static bool unsafe_method(const char *m)
 
 /* ================================================================ trampoline */
 
-static void security_headers(httpd_req *req)
+static void security_headers(httpd_req *req, const api_server *s)
 {
     httpd_add_header(req, "X-Frame-Options", "DENY");
     httpd_add_header(req, "Referrer-Policy", "same-origin");
-    httpd_add_header(req, "Content-Security-Policy",
-                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                     "script-src 'self'; frame-ancestors 'none'; form-action 'self' https:; "
-                     "base-uri 'none'");
+    char csp[900];
+    snprintf(csp, sizeof csp,
+             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+             "script-src 'self'; frame-ancestors 'none'; form-action %s; "
+             "base-uri 'none'",
+             s->form_action[0] ? s->form_action : "'self' https:");
+    httpd_add_header(req, "Content-Security-Policy", csp);
 }
 
 /* 1 authenticated, 0 answered (401/303/403), -1 database trouble (answered). */
@@ -367,7 +370,7 @@ static void trampoline(httpd_req *req, void *arg)
 {
     api_route_entry *e = arg;
     api_call c = {.req = req, .srv = e->srv};
-    security_headers(req);
+    security_headers(req, e->srv);
     size_t slot = 0;
     bool have_db = false;
     if (!(e->flags & API_NODB) || (e->flags & API_AUTH)) {

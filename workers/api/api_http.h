@@ -36,7 +36,8 @@ struct api_server {
     char public_url[512]; /* no trailing slash */
     char origin[512];     /* scheme://host[:port] of public_url */
     char redirect_uri[600];
-    bool secure_cookies; /* public URL is https */
+    char form_action[640]; /* CSP form-action: 'self' https: [the authorize URL's origin] */
+    bool secure_cookies;   /* public URL is https */
     httpd *http;
     api_pool pool;
     struct api_route_entry *routes; /* what api_route registered; api_routes_dispose */

@@ -131,7 +131,8 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
      * cursor ($5) need not exist: ids have gaps (the router's idempotent
      * inserts use up sequence values) and rows can be deleted, so the cursor is
      * the first delivery at or above it, and an id above every delivery means
-     * all of them. */
+     * all of them. The cursor is looked up among the same tenant's
+     * deliveries: another tenant's would tell when it was created. */
     static const char sql[] = DELIVERY_SELECT
         "WHERE ($1::text IS NULL OR d.tenant_id = $1) "
         "AND ($2::int8 IS NULL OR d.target_id = $2) "
@@ -139,9 +140,12 @@ store_status store_delivery_list(PGconn *conn, const store_delivery_filter *f,
         "AND ($8::text IS NULL OR d.kind = $8) "
         "AND ($4::int8 IS NULL OR d.created_at >= to_timestamp($4::int8 / 1000.0)) "
         "AND ($5::int8 IS NULL "
-        "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5) "
+        "     OR NOT EXISTS (SELECT 1 FROM deliveries b WHERE b.id >= $5 "
+        "                     AND ($1::text IS NULL OR b.tenant_id = $1)) "
         "     OR (d.created_at, d.id) < (SELECT b.created_at, b.id FROM deliveries b "
-        "                                WHERE b.id >= $5 ORDER BY b.id LIMIT 1)) "
+        "                                WHERE b.id >= $5 "
+        "                                  AND ($1::text IS NULL OR b.tenant_id = $1) "
+        "                                ORDER BY b.id LIMIT 1)) "
         "ORDER BY d.created_at DESC, d.id DESC LIMIT $6 OFFSET $7";
     void *items;
     store_status st = store_query_rows(conn, "listing deliveries", sql, 8, p, delivery_row,

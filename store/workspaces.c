@@ -47,9 +47,21 @@
 #define WORKSPACE_SELECT                                                                           \
     "SELECT w.team_id, w.team_name, w.bot_user_id, w.scopes, " MS_INSTALLED ", " MS_UPDATED ", "   \
     " w.revoked_at IS NOT NULL, " MS_REVOKED ", w.revoked_reason, "                                \
-    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL), "     \
+    " (SELECT count(*) FROM targets t WHERE t.team_id = w.team_id AND t.deleted_at IS NULL "       \
+    "   AND ($1::text IS NULL OR t.tenant_id = $1)), "                                             \
     " w.refresh_token_enc IS NOT NULL, " MS_EXPIRES " "                                            \
     "FROM workspaces w WHERE w.removed_at IS NULL "
+
+/* Who holds a workspace ($1 the tenant, $2 the team id): installed, the
+ * tenant's, another tenant's (store_workspace_hold). */
+#define HOLD_SELECT                                                                                \
+    "SELECT EXISTS (SELECT 1 FROM workspaces WHERE team_id = $2 AND removed_at IS NULL), "         \
+    " EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id = $1) "             \
+    "  OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id = $1 "                    \
+    "             AND deleted_at IS NULL), "                                                       \
+    " EXISTS (SELECT 1 FROM workspace_tenants WHERE team_id = $2 AND tenant_id <> $1) "            \
+    "  OR EXISTS (SELECT 1 FROM targets WHERE team_id = $2 AND tenant_id <> $1 "                   \
+    "             AND deleted_at IS NULL)"
 
 #define W(ctype, member) COL(store_workspace, ctype, member)
 /* WORKSPACE_SELECT's columns. */
@@ -90,6 +102,59 @@ static void sealed_free(unsigned char *sealed, size_t len)
     if (sealed)
         crypto_wipe(sealed, len);
     free(sealed);
+}
+
+/* Runs HOLD_SELECT for tenant and team_id into *out. */
+static store_status hold_query(PGconn *conn, const char *tenant, const char *team_id,
+                               store_workspace_hold *out, char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {tenant, team_id};
+    PGresult *r = store_run(conn, "checking who holds the workspace", HOLD_SELECT, 2, p, NULL,
+                            errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    out->installed = store_get_bool(r, 0, 0);
+    out->mine = store_get_bool(r, 0, 1);
+    out->others = store_get_bool(r, 0, 2);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* In store_workspace_put's transaction, before the token is written: a
+ * tenant's install of an installation it does not hold alone is refused. */
+static store_status install_guard(PGconn *conn, const store_workspace_input *in, bool existed,
+                                  char *errstr, size_t errstr_size)
+{
+    if (!in->tenant_install || !existed)
+        return STORE_OK;
+    store_workspace_hold h;
+    store_status st = hold_query(conn, in->tenant, in->team_id, &h, errstr, errstr_size);
+    if (st || (h.mine && !h.others))
+        return st;
+    char q[96];
+    return store_fail(STORE_CONFLICT, errstr, errstr_size,
+                      h.mine ? "workspace %s is shared with other tenants: only an operator "
+                               "may reinstall it"
+                             : "workspace %s is held by another tenant: an operator may share "
+                               "it (heraldctl workspace share)",
+                      store_quote(in->team_id, q, sizeof q));
+}
+
+/* In store_workspace_put's transaction, after the token is written: a
+ * revived installation drops the links it had before its removal, and
+ * in->tenant is linked. */
+static store_status install_links(PGconn *conn, const store_workspace_input *in, bool existed,
+                                  char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {in->team_id, in->tenant};
+    store_status st = STORE_OK;
+    if (!existed)
+        st = store_exec(conn, "dropping the links of a removed workspace",
+                        "DELETE FROM workspace_tenants WHERE team_id = $1", 1, p, NULL, errstr,
+                        errstr_size);
+    if (!st && in->tenant)
+        st = store_workspace_link_tenant(conn, in->team_id, in->tenant, errstr, errstr_size);
+    return st;
 }
 
 store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
@@ -151,6 +216,12 @@ store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
     if ((st = store_begin(conn, what, errstr, errstr_size)))
         goto out;
     const char *p1[1] = {in->team_id};
+    /* Installs of one team id take turns (the row may not exist yet, so its
+     * lock alone would not order them): what the guard reads stays true. */
+    if ((st = store_exec(conn, what,
+                         "SELECT pg_advisory_xact_lock(hashtext('herald.install:' || $1))", 1, p1,
+                         NULL, errstr, errstr_size)))
+        goto out;
     r = store_run(conn, what,
                   "SELECT removed_at IS NULL FROM workspaces WHERE team_id = $1 FOR UPDATE", 1, p1,
                   NULL, errstr, errstr_size);
@@ -160,6 +231,8 @@ store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
     }
     bool existed = PQntuples(r) > 0 && store_get_bool(r, 0, 0);
     PQclear(r);
+    if ((st = install_guard(conn, in, existed, errstr, errstr_size)))
+        goto out;
 
     /* The token, its refresh token and its expiry are written together. */
     const char *vals[7] = {in->team_id,          in->team_name,         in->bot_user_id, in->scopes,
@@ -186,7 +259,8 @@ store_status store_workspace_put(PGconn *conn, const crypto_keyring *keys,
         goto out;
     }
     PQclear(r);
-    if ((st = store_commit(conn, what, errstr, errstr_size)))
+    if ((st = install_links(conn, in, existed, errstr, errstr_size)) ||
+        (st = store_commit(conn, what, errstr, errstr_size)))
         goto out;
     if (replaced)
         *replaced = existed;
@@ -201,9 +275,16 @@ out:
 store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *errstr,
                                   size_t errstr_size)
 {
+    return store_workspace_list_for(conn, NULL, out, errstr, errstr_size);
+}
+
+store_status store_workspace_list_for(PGconn *conn, const char *tenant, store_workspaces *out,
+                                      char *errstr, size_t errstr_size)
+{
     void *items;
+    const char *p[1] = {tenant};
     store_status st =
-        store_query_rows(conn, "listing workspaces", WORKSPACE_SELECT "ORDER BY w.team_id", 0, NULL,
+        store_query_rows(conn, "listing workspaces", WORKSPACE_SELECT "ORDER BY w.team_id", 1, p,
                          workspace_row, sizeof *out->items, &items, &out->n, errstr, errstr_size);
     out->items = items;
     return st;
@@ -212,42 +293,49 @@ store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *err
 store_status store_workspace_get(PGconn *conn, const char *team_id, store_workspace **out,
                                  char *errstr, size_t errstr_size)
 {
+    return store_workspace_get_for(conn, NULL, team_id, out, errstr, errstr_size);
+}
+
+store_status store_workspace_get_for(PGconn *conn, const char *tenant, const char *team_id,
+                                     store_workspace **out, char *errstr, size_t errstr_size)
+{
     char q[96];
-    const char *p[1] = {team_id ? team_id : ""};
+    const char *p[2] = {tenant, team_id ? team_id : ""};
     void *item;
     store_status st = store_query_one(
-        conn, "reading the workspace", WORKSPACE_SELECT "AND w.team_id = $1", 1, p, workspace_row,
+        conn, "reading the workspace", WORKSPACE_SELECT "AND w.team_id = $2", 2, p, workspace_row,
         sizeof **out, &item, errstr, errstr_size, NO_WORKSPACE, store_quote(team_id, q, sizeof q));
     *out = item;
     return st;
 }
 
-store_status store_workspace_remove(PGconn *conn, const char *team_id, bool force,
-                                    long *targets_removed, char *errstr, size_t errstr_size)
+/* Locks team_id's row (installed, not removed) in the open transaction:
+ * links and targets naming it wait until the transaction ends. */
+static store_status lock_workspace(PGconn *conn, const char *what, const char *team_id,
+                                   char *errstr, size_t errstr_size)
 {
-    const char *what = "removing the workspace";
+    char q[96];
+    const char *p[1] = {team_id ? team_id : ""};
+    return store_run_row(conn, what,
+                         "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL "
+                         "FOR UPDATE",
+                         1, p, NULL, errstr, errstr_size, NO_WORKSPACE,
+                         store_quote(team_id, q, sizeof q));
+}
+
+/* store_workspace_remove's work, in the transaction holding the row lock. */
+static store_status remove_locked(PGconn *conn, const char *what, const char *team_id, bool force,
+                                  long *targets_removed, char *errstr, size_t errstr_size)
+{
     char q[96];
     store_status st;
-    PGresult *r = NULL;
-    if (targets_removed)
-        *targets_removed = 0;
-    if ((st = store_begin(conn, what, errstr, errstr_size)))
-        return st;
     const char *p[1] = {team_id ? team_id : ""};
-    if ((st = store_run_row(conn, what,
-                            "SELECT 1 FROM workspaces WHERE team_id = $1 AND removed_at IS NULL "
-                            "FOR UPDATE",
-                            1, p, NULL, errstr, errstr_size, NO_WORKSPACE,
-                            store_quote(team_id, q, sizeof q))))
-        goto out;
-    r = store_run(
+    PGresult *r = store_run(
         conn, what,
         "SELECT id, name FROM targets WHERE team_id = $1 AND deleted_at IS NULL ORDER BY id", 1, p,
         NULL, errstr, errstr_size);
-    if (!r) {
-        st = STORE_DB;
-        goto out;
-    }
+    if (!r)
+        return STORE_DB;
     int nt = PQntuples(r);
     if (nt > 0 && !force) {
         char list[384] = "";
@@ -266,12 +354,11 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
             }
         }
         PQclear(r);
-        st = store_fail(
+        return store_fail(
             STORE_CONFLICT, errstr, errstr_size,
             "workspace %s is used by %d target%s (%s): remove %s first or force the removal",
             store_quote(team_id, q, sizeof q), nt, nt == 1 ? "" : "s", list,
             nt == 1 ? "it" : "them");
-        goto out;
     }
     PQclear(r);
     if (nt > 0) {
@@ -279,26 +366,35 @@ store_status store_workspace_remove(PGconn *conn, const char *team_id, bool forc
                              "UPDATE targets SET deleted_at = now(), enabled = false, "
                              "updated_at = now() WHERE team_id = $1 AND deleted_at IS NULL",
                              1, p, NULL, errstr, errstr_size)))
-            goto out;
+            return st;
         if (targets_removed)
             *targets_removed = nt;
     }
     /* History (deliveries -> targets) keeps a referenced workspace as a
      * tombstone with its token destroyed; an unreferenced one goes. */
-    if ((st = store_exec(
-             conn, what,
-             "WITH gone AS (DELETE FROM workspaces w WHERE w.team_id = $1 AND NOT "
-             " EXISTS (SELECT 1 FROM targets t WHERE t.team_id = w.team_id) RETURNING 1) "
-             "UPDATE workspaces SET removed_at = now(), token_enc = ''::bytea, "
-             " refresh_token_enc = NULL, token_expires_at = NULL, "
-             " revoked_at = COALESCE(revoked_at, now()), revoked_reason = 'removed', "
-             " updated_at = now() "
-             "WHERE team_id = $1 AND NOT EXISTS (SELECT 1 FROM gone)",
-             1, p, NULL, errstr, errstr_size)))
-        goto out;
-    st = store_commit(conn, what, errstr, errstr_size);
-out:
-    if (st)
+    return store_exec(conn, what,
+                      "WITH gone AS (DELETE FROM workspaces w WHERE w.team_id = $1 AND NOT "
+                      " EXISTS (SELECT 1 FROM targets t WHERE t.team_id = w.team_id) RETURNING 1) "
+                      "UPDATE workspaces SET removed_at = now(), token_enc = ''::bytea, "
+                      " refresh_token_enc = NULL, token_expires_at = NULL, "
+                      " revoked_at = COALESCE(revoked_at, now()), revoked_reason = 'removed', "
+                      " updated_at = now() "
+                      "WHERE team_id = $1 AND NOT EXISTS (SELECT 1 FROM gone)",
+                      1, p, NULL, errstr, errstr_size);
+}
+
+store_status store_workspace_remove(PGconn *conn, const char *team_id, bool force,
+                                    long *targets_removed, char *errstr, size_t errstr_size)
+{
+    const char *what = "removing the workspace";
+    store_status st;
+    if (targets_removed)
+        *targets_removed = 0;
+    if ((st = store_begin(conn, what, errstr, errstr_size)))
+        return st;
+    if ((st = lock_workspace(conn, what, team_id, errstr, errstr_size)) ||
+        (st = remove_locked(conn, what, team_id, force, targets_removed, errstr, errstr_size)) ||
+        (st = store_commit(conn, what, errstr, errstr_size)))
         store_rollback(conn);
     return st;
 }
@@ -566,4 +662,107 @@ store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, con
                       "DELETE FROM workspace_tenants WHERE team_id = $2 AND tenant_id = $1 "
                       "RETURNING (SELECT count(*) FROM t)",
                       2, p, NULL, errstr, errstr_size);
+}
+
+store_status store_workspace_hold_of(PGconn *conn, const char *tenant, const char *team_id,
+                                     store_workspace_hold *out, char *errstr, size_t errstr_size)
+{
+    memset(out, 0, sizeof *out);
+    return hold_query(conn, tenant, team_id, out, errstr, errstr_size);
+}
+
+store_status store_workspace_share(PGconn *conn, const char *team_id, const char *tenant,
+                                   char *errstr, size_t errstr_size)
+{
+    const char *what = "sharing the workspace";
+    store_status st;
+    if ((st = store_check_text("tenant", tenant, 128, true, errstr, errstr_size)) ||
+        (st = store_begin(conn, what, errstr, errstr_size)))
+        return st;
+    if ((st = lock_workspace(conn, what, team_id, errstr, errstr_size)) ||
+        (st = store_workspace_link_tenant(conn, team_id, tenant, errstr, errstr_size)) ||
+        (st = store_commit(conn, what, errstr, errstr_size)))
+        store_rollback(conn);
+    return st;
+}
+
+/* In a transaction holding the row lock: unlinks tenant from team_id, its
+ * targets on it first (refused while there are some, unless force). */
+static store_status unlink_locked(PGconn *conn, const char *tenant, const char *team_id, bool force,
+                                  long *targets_removed, char *errstr, size_t errstr_size)
+{
+    bool shared = false;
+    long mine = 0;
+    store_status st =
+        store_workspace_tenant_use(conn, tenant, team_id, &shared, &mine, errstr, errstr_size);
+    if (st)
+        return st;
+    char q[96], qt[96];
+    if (mine > 0 && !force)
+        return store_fail(STORE_CONFLICT, errstr, errstr_size,
+                          "workspace %s is used by %ld target%s of tenant %s: remove %s first or "
+                          "force the removal",
+                          store_quote(team_id, q, sizeof q), mine, mine == 1 ? "" : "s",
+                          store_quote(tenant, qt, sizeof qt), mine == 1 ? "it" : "them");
+    if ((st = store_workspace_unlink_tenant(conn, tenant, team_id, errstr, errstr_size)))
+        return st;
+    if (targets_removed)
+        *targets_removed = mine;
+    return STORE_OK;
+}
+
+store_status store_workspace_unshare(PGconn *conn, const char *team_id, const char *tenant,
+                                     bool force, long *targets_removed, char *errstr,
+                                     size_t errstr_size)
+{
+    const char *what = "unsharing the workspace";
+    char q[96], qt[96];
+    store_status st;
+    if (targets_removed)
+        *targets_removed = 0;
+    if ((st = store_begin(conn, what, errstr, errstr_size)))
+        return st;
+    const char *p[2] = {team_id ? team_id : "", tenant ? tenant : ""};
+    if ((st = lock_workspace(conn, what, team_id, errstr, errstr_size)) ||
+        (st = store_run_row(
+             conn, what, "SELECT 1 FROM workspace_tenants WHERE team_id = $1 AND tenant_id = $2", 2,
+             p, NULL, errstr, errstr_size, "tenant %s is not linked to workspace %s",
+             store_quote(tenant, qt, sizeof qt), store_quote(team_id, q, sizeof q))) ||
+        (st = unlink_locked(conn, p[1], p[0], force, targets_removed, errstr, errstr_size)) ||
+        (st = store_commit(conn, what, errstr, errstr_size)))
+        store_rollback(conn);
+    return st;
+}
+
+store_status store_workspace_tenant_remove(PGconn *conn, const char *tenant, const char *team_id,
+                                           bool force, bool *unlinked, long *targets_removed,
+                                           char *errstr, size_t errstr_size)
+{
+    const char *what = "removing the tenant's workspace";
+    store_status st;
+    *unlinked = false;
+    if (targets_removed)
+        *targets_removed = 0;
+    if ((st = store_begin(conn, what, errstr, errstr_size)))
+        return st;
+    /* The lock comes first: "is it shared" and what follows see the same
+     * tenants (another tenant's link or target waits for the commit). */
+    store_workspace_hold h = {0};
+    if ((st = lock_workspace(conn, what, team_id, errstr, errstr_size)) ||
+        (st = hold_query(conn, tenant, team_id, &h, errstr, errstr_size)))
+        goto out;
+    if (h.others) {
+        st = unlink_locked(conn, tenant, team_id, force, targets_removed, errstr, errstr_size);
+        *unlinked = st == STORE_OK;
+    } else {
+        st = remove_locked(conn, what, team_id, force, targets_removed, errstr, errstr_size);
+    }
+    if (!st)
+        st = store_commit(conn, what, errstr, errstr_size);
+out:
+    if (st) {
+        store_rollback(conn);
+        *unlinked = false;
+    }
+    return st;
 }

@@ -56,6 +56,13 @@ typedef struct store_workspace_input {
      * replaces the token, the refresh token and the expiry together. */
     const char *refresh_token; /* SECRET: sealed like the token, never echoed */
     long expires_in;           /* seconds from now the token lives */
+    /* The tenant linked to the workspace in the same transaction (NULL: none).
+     * With tenant_install (herald-api: a tenant's own "Add to Slack"), an
+     * installation someone else holds is left alone: STORE_CONFLICT unless the
+     * workspace is new (or was removed) or is held by tenant alone (see
+     * store_workspace_hold). An operator's install replaces the token. */
+    const char *tenant;
+    bool tenant_install;
 } store_workspace_input;
 
 /*
@@ -74,6 +81,14 @@ store_status store_workspace_list(PGconn *conn, store_workspaces *out, char *err
 
 store_status store_workspace_get(PGconn *conn, const char *team_id, store_workspace **out,
                                  char *errstr, size_t errstr_size) STORE_MUST_CHECK;
+
+/* As store_workspace_list / _get, with target_count counting only tenant's
+ * targets (NULL: every tenant's, as list and get do). */
+store_status store_workspace_list_for(PGconn *conn, const char *tenant, store_workspaces *out,
+                                      char *errstr, size_t errstr_size) STORE_MUST_CHECK;
+store_status store_workspace_get_for(PGconn *conn, const char *tenant, const char *team_id,
+                                     store_workspace **out, char *errstr,
+                                     size_t errstr_size) STORE_MUST_CHECK;
 
 /*
  * Removes a workspace. While targets that are not removed use it this is
@@ -176,6 +191,48 @@ store_status store_workspace_tenant_use(PGconn *conn, const char *tenant, const 
 /* Unlinks team_id from tenant and removes tenant's targets on it (the
  * installation stays for the other tenants). */
 store_status store_workspace_unlink_tenant(PGconn *conn, const char *tenant, const char *team_id,
+                                           char *errstr, size_t errstr_size) STORE_MUST_CHECK;
+
+/* Who holds an installed workspace, as a tenant's install sees it. */
+typedef struct store_workspace_hold {
+    bool installed; /* installed and not removed */
+    bool mine;      /* tenant is linked to it, or one of its targets uses it */
+    bool others;    /* another tenant is linked to it, or one of its targets uses it */
+} store_workspace_hold;
+
+/* What holds team_id for tenant (why store_workspace_put refused a tenant
+ * install: installed && (!mine || others)). */
+store_status store_workspace_hold_of(PGconn *conn, const char *tenant, const char *team_id,
+                                     store_workspace_hold *out, char *errstr,
+                                     size_t errstr_size) STORE_MUST_CHECK;
+
+/*
+ * The operator's sharing: links an installed team_id to tenant (a no-op when
+ * it is already). STORE_NOT_FOUND when it is not installed.
+ */
+store_status store_workspace_share(PGconn *conn, const char *team_id, const char *tenant,
+                                   char *errstr, size_t errstr_size) STORE_MUST_CHECK;
+
+/*
+ * The operator's unsharing: unlinks team_id from tenant. While targets of
+ * tenant use it this is refused with STORE_CONFLICT, unless force, which
+ * removes them (*targets_removed, may be NULL). STORE_NOT_FOUND when tenant
+ * is not linked to it. The installation stays.
+ */
+store_status store_workspace_unshare(PGconn *conn, const char *team_id, const char *tenant,
+                                     bool force, long *targets_removed, char *errstr,
+                                     size_t errstr_size) STORE_MUST_CHECK;
+
+/*
+ * A tenant removing its workspace, in one transaction with the workspace
+ * row locked (so no other tenant links or targets it meanwhile): when
+ * another tenant uses it too, tenant is unlinked and (force) its targets on
+ * it removed (*unlinked true); otherwise the workspace is removed as
+ * store_workspace_remove does. While targets of tenant use it, refused with
+ * STORE_CONFLICT unless force. *targets_removed may be NULL.
+ */
+store_status store_workspace_tenant_remove(PGconn *conn, const char *tenant, const char *team_id,
+                                           bool force, bool *unlinked, long *targets_removed,
                                            char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
 #endif

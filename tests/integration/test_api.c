@@ -295,13 +295,22 @@ static void login(const char *token, session *s)
 static void install_begin(const session *s, char *callback, size_t cb_size, char *oauth_cookie,
                           size_t oc_size)
 {
-    char url[512], cookies[512], loc[2048];
+    char url[512], cookies[512], loc[2048], form[256];
     snprintf(url, sizeof url, "%s/slack/install", api_base);
     snprintf(cookies, sizeof cookies, "herald_session=%s", s->sid);
     req_opts o = {.cookies = cookies};
     resp r;
+    /* GET is the confirmation page; its form POSTs with the CSRF token. */
     http("GET", url, NULL, &o, &r);
-    ck_assert_int_eq(r.status, 302);
+    ck_assert_msg(r.status == 200, "confirmation page: %ld %s", r.status, r.body);
+    ck_assert_ptr_nonnull(strstr(r.body, "id=\"install-confirm\""));
+    ck_assert_ptr_null(find_ci(r.headers, "Location:"));
+    resp_free(&r);
+    snprintf(form, sizeof form, "csrf=%s&tenant=", s->csrf);
+    req_opts po = {
+        .cookies = cookies, .origin = api_base, .ctype = "application/x-www-form-urlencoded"};
+    http("POST", url, form, &po, &r);
+    ck_assert_msg(r.status == 302, "install POST: %ld %s", r.status, r.body);
     ck_assert(header(&r, "Location", loc, sizeof loc));
     char want[512];
     snprintf(want, sizeof want,
@@ -2092,6 +2101,231 @@ START_TEST(https_public_url_hardens_cookies)
 }
 END_TEST
 
+/* ================================================================ issue 11: install and tenancy */
+
+/* GET /slack/install never leaves for Slack: a link (with any tenant in it)
+ * only shows what would happen; the POST needs the session's CSRF token and
+ * our own Origin. */
+START_TEST(install_get_confirms_post_starts)
+{
+    session op;
+    login(tok_op, &op);
+    char url[512], cookies[256];
+    snprintf(url, sizeof url, "%s/slack/install?tenant=evil", api_base);
+    snprintf(cookies, sizeof cookies, "herald_session=%s", op.sid);
+    req_opts o = {.cookies = cookies};
+    resp r;
+    http("GET", url, NULL, &o, &r);
+    expect_page(&r, 200, "for tenant <strong id=\"install-tenant\">evil</strong>");
+    ck_assert_ptr_null(find_ci(r.headers, "Location:"));
+    ck_assert_ptr_nonnull(strstr(r.body, "method=\"post\" action=\"/slack/install\""));
+    resp_free(&r);
+    snprintf(url, sizeof url, "%s/slack/install?tenant=%%3Cscript%%3E", api_base);
+    http("GET", url, NULL, &o, &r);
+    expect_page(&r, 400, "not a tenant id");
+    ck_assert_ptr_null(strstr(r.body, "<script>"));
+    resp_free(&r);
+    /* The POST: no CSRF token, a wrong one, another site's Origin, no Origin. */
+    snprintf(url, sizeof url, "%s/slack/install", api_base);
+    char form[256];
+    snprintf(form, sizeof form, "csrf=%s&tenant=evil", op.csrf);
+    const char *ct = "application/x-www-form-urlencoded";
+    req_opts none = {.cookies = cookies, .origin = api_base, .ctype = ct};
+    http("POST", url, "tenant=evil", &none, &r);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    req_opts cross = {.cookies = cookies, .origin = "https://evil.example", .ctype = ct};
+    http("POST", url, form, &cross, &r);
+    ck_assert_int_eq(r.status, 403);
+    resp_free(&r);
+    req_opts no_origin = {.cookies = cookies, .ctype = ct};
+    http("POST", url, form, &no_origin, &r);
+    expect_page(&r, 403, "Origin");
+    resp_free(&r);
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM oauth_states WHERE tenant_id = 'evil'"), 0);
+    req_opts good = {.cookies = cookies, .origin = api_base, .ctype = ct};
+    http("POST", url, form, &good, &r);
+    ck_assert_int_eq(r.status, 302);
+    resp_free(&r);
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM oauth_states WHERE tenant_id = 'evil'"), 1);
+}
+END_TEST
+
+/* The callback finds the session that started the install ended: refused. */
+START_TEST(install_callback_rechecks_session)
+{
+    session s;
+    login(tok_acme, &s);
+    char cb[2048], oc[128], url[512], cookies[256];
+    install_begin(&s, cb, sizeof cb, oc, sizeof oc);
+    snprintf(url, sizeof url, "%s/api/v1/session", api_base);
+    snprintf(cookies, sizeof cookies, "herald_session=%s", s.sid);
+    req_opts out = {.cookies = cookies, .csrf = s.csrf};
+    resp r;
+    http("DELETE", url, NULL, &out, &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    install_finish(cb, &s, oc, &r);
+    expect_page(&r, 403, "session that started this installation has ended");
+    resp_free(&r);
+    /* Another live session of the same token is not the one that started it. */
+    session s2, s3;
+    login(tok_acme, &s2);
+    login(tok_acme, &s3);
+    install_begin(&s3, cb, sizeof cb, oc, sizeof oc);
+    install_finish(cb, &s2, oc, &r);
+    expect_page(&r, 400, "another browser");
+    resp_free(&r);
+}
+END_TEST
+
+/* The sealed token of T0FAKE01 as hex, to see it left alone. */
+static char *token_hex(void)
+{
+    PGconn *c = db();
+    PGresult *r =
+        PQexec(c, "SELECT encode(token_enc, 'hex') FROM workspaces WHERE team_id = 'T0FAKE01'");
+    ck_assert_int_eq(PQntuples(r), 1);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+START_TEST(install_cannot_take_another_tenants_workspace)
+{
+    /* T0FAKE01 is acme's (and initech's, linked by an earlier test); globex
+     * holds nothing there. */
+    sql("DELETE FROM workspace_tenants WHERE team_id = 'T0FAKE01' AND tenant_id = 'globex'");
+    session g;
+    login(tok_globex, &g);
+    char *before = token_hex();
+    char cb[2048], oc[128];
+    install_begin(&g, cb, sizeof cb, oc, sizeof oc);
+    resp r;
+    install_finish(cb, &g, oc, &r);
+    expect_page(&r, 403, "for another tenant");
+    ck_assert_ptr_nonnull(strstr(r.body, "heraldctl workspace share T0FAKE01 --tenant globex"));
+    resp_free(&r);
+    char *after = token_hex();
+    ck_assert_str_eq(before, after);
+    free(after);
+    ck_assert_int_eq(sql_long("SELECT count(*) FROM workspace_tenants WHERE tenant_id = 'globex'"),
+                     0);
+    expect_error("GET", "/api/v1/workspaces/T0FAKE01/channels", NULL, tok_globex, 404, NULL, NULL);
+    /* Only an operator shares it. */
+    expect_error("POST", "/api/v1/workspaces/T0FAKE01/tenants", "{\"tenant\":\"globex\"}", tok_acme,
+                 403, NULL, "only an operator");
+    expect_error("POST", "/api/v1/workspaces/T0FAKE01/tenants", "{\"tenant\":\"a b\"}", tok_op, 400,
+                 "tenant", NULL);
+    expect_error("POST", "/api/v1/workspaces/T0NOPE/tenants", "{\"tenant\":\"globex\"}", tok_op,
+                 404, NULL, NULL);
+    api("POST", "/api/v1/workspaces/T0FAKE01/tenants", "{\"tenant\":\"globex\"}", tok_op, &r);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    api("GET", "/api/v1/workspaces/T0FAKE01/channels", NULL, tok_globex, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    /* Shared: a tenant's reinstall would replace the others' token. */
+    install_begin(&g, cb, sizeof cb, oc, sizeof oc);
+    install_finish(cb, &g, oc, &r);
+    expect_page(&r, 403, "other tenants depend on its bot token");
+    resp_free(&r);
+    after = token_hex();
+    ck_assert_str_eq(before, after);
+    free(after);
+    /* An operator's reinstall replaces it, as before. */
+    session op;
+    login(tok_op, &op);
+    install_ok(&op);
+    after = token_hex();
+    ck_assert_str_ne(after, before);
+    free(after);
+    free(before);
+    /* Unshare: globex loses it; the installation stays. */
+    expect_error("DELETE", "/api/v1/workspaces/T0FAKE01/tenants/globex", NULL, tok_globex, 403,
+                 NULL, NULL);
+    api("DELETE", "/api/v1/workspaces/T0FAKE01/tenants/globex", NULL, tok_op, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    expect_error("DELETE", "/api/v1/workspaces/T0FAKE01/tenants/globex", NULL, tok_op, 404, NULL,
+                 "not linked");
+    expect_error("GET", "/api/v1/workspaces/T0FAKE01", NULL, tok_globex, 404, NULL, NULL);
+    ck_assert_int_eq(
+        sql_long("SELECT count(*) FROM workspaces WHERE team_id = 'T0FAKE01' AND removed_at IS "
+                 "NULL"),
+        1);
+}
+END_TEST
+
+/* target_count counts the caller's tenant's targets only. */
+START_TEST(workspace_target_count_is_per_tenant)
+{
+    sql("INSERT INTO workspace_tenants (team_id, tenant_id) VALUES ('T0FAKE01', 'initech') "
+        "ON CONFLICT DO NOTHING");
+    create_target(tok_initech, "{\"workspace\":\"T0FAKE01\",\"name\":\"Count me\","
+                               "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    long mine = sql_long("SELECT count(*) FROM targets WHERE team_id = 'T0FAKE01' AND tenant_id = "
+                         "'initech' AND deleted_at IS NULL");
+    long all = sql_long("SELECT count(*) FROM targets WHERE team_id = 'T0FAKE01' AND deleted_at "
+                        "IS NULL");
+    ck_assert_int_lt(mine, all); /* acme has targets there too */
+    const char *paths[] = {"/api/v1/workspaces", "/api/v1/workspaces/T0FAKE01"};
+    for (size_t i = 0; i < 2; i++) {
+        for (int who = 0; who < 2; who++) {
+            cJSON *j = get_json(paths[i], who ? tok_op : tok_initech);
+            const cJSON *w = i == 0 ? cJSON_GetArrayItem(cJSON_GetObjectItem(j, "items"), 0) : j;
+            const cJSON *n = cJSON_GetObjectItem(w, "target_count");
+            ck_assert_msg(cJSON_IsNumber(n), "no target_count");
+            ck_assert_int_eq((long)n->valuedouble, who ? all : mine);
+            cJSON_Delete(j);
+        }
+    }
+}
+END_TEST
+
+/* before_id is looked up among the caller's deliveries only: another
+ * tenant's id must not move the cursor to that delivery's time. */
+START_TEST(deliveries_before_id_stays_in_tenant)
+{
+    sql("INSERT INTO workspace_tenants (team_id, tenant_id) VALUES ('T0FAKE01', 'initech') "
+        "ON CONFLICT DO NOTHING");
+    long ta = create_target(tok_acme, "{\"workspace\":\"T0FAKE01\",\"name\":\"Cursor A\","
+                                      "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    long tb =
+        create_target(tok_initech, "{\"workspace\":\"T0FAKE01\",\"name\":\"Cursor B\","
+                                   "\"destination\":\"C0GENERAL\",\"uses\":[\"failed_check\"]}");
+    long d[3];
+    long tgt[3] = {ta, tb, ta};
+    const char *tok[3] = {tok_acme, tok_initech, tok_acme};
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/targets/%ld/test", tgt[i]);
+        resp r;
+        api("POST", path, NULL, tok[i], &r);
+        ck_assert_msg(r.status == 200, "%s", r.body);
+        cJSON *j = json_of(&r);
+        d[i] = (long)cJSON_GetObjectItem(j, "delivery_id")->valuedouble;
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    char q[256];
+    /* initech's delivery is the oldest; acme's first one is between. */
+    snprintf(q, sizeof q,
+             "UPDATE deliveries SET created_at = now() - CASE id WHEN %ld THEN interval '30 min' "
+             "WHEN %ld THEN interval '1 hour' ELSE interval '5 min' END WHERE id IN (%ld,%ld,%ld)",
+             d[0], d[1], d[0], d[1], d[2]);
+    sql(q);
+    snprintf(q, sizeof q, "/api/v1/deliveries?target_id=%ld&before_id=%ld", ta, d[1]);
+    cJSON *j = get_json(q, tok_acme);
+    const cJSON *items = cJSON_GetObjectItem(j, "items");
+    ck_assert_int_eq(cJSON_GetArraySize(items), 1);
+    ck_assert_int_eq((long)cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "id")->valuedouble,
+                     d[0]);
+    cJSON_Delete(j);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -2145,6 +2379,11 @@ int main(void)
     tcase_add_test(ta, slack_actions_settings_api_isolated);
     tcase_add_test(ta, metrics_on_a_separate_address);
     tcase_add_test(ta, https_public_url_hardens_cookies);
+    tcase_add_test(ta, install_get_confirms_post_starts);
+    tcase_add_test(ta, install_callback_rechecks_session);
+    tcase_add_test(ta, workspace_target_count_is_per_tenant);
+    tcase_add_test(ta, deliveries_before_id_stays_in_tenant);
+    tcase_add_test(ta, install_cannot_take_another_tenants_workspace);
     suite_add_tcase(s, ta);
     TCase *tl = tcase_create("logs");
     tcase_add_test(tl, no_secrets_in_logs);

@@ -176,6 +176,8 @@ START_TEST(help_on_every_command)
         ARGS("workspace", "add", "--help"),
         ARGS("workspace", "list", "--help"),
         ARGS("workspace", "remove", "--help"),
+        ARGS("workspace", "share", "--help"),
+        ARGS("workspace", "unshare", "--help"),
         ARGS("target", "--help"),
         ARGS("target", "add", "--help"),
         ARGS("target", "list", "--help"),
@@ -1502,6 +1504,58 @@ START_TEST(secrets_rotate_and_migrate)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- issue 11: sharing */
+
+/* Rows of workspace_tenants for team and tenant. */
+static long links(const char *team, const char *tenant)
+{
+    const char *p[2] = {team, tenant};
+    PGresult *r = PQexecParams(conn,
+                               "SELECT count(*) FROM workspace_tenants WHERE team_id = $1 AND "
+                               "tenant_id = $2",
+                               2, NULL, p, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+START_TEST(workspace_share_cmds)
+{
+    add_workspace("T0001", "xoxb-a");
+    run r;
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "T0001", "--tenant", "globex"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "workspace T0001 shared with tenant globex\n");
+    ck_assert_int_eq(links("T0001", "globex"), 1);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "T0001", "--tenant", "globex"));
+    assert_ok(&r); /* again: a no-op */
+    add_target(ARGS("--tenant", "globex", "--workspace", "T0001", "--name", "g", "--channel",
+                    "C0001", "--uses", "failed_check"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "unshare", "T0001", "--tenant", "globex"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "used by 1 target of tenant 'globex'"));
+    ck_assert_ptr_nonnull(strstr(r.err, "--force"));
+    ck_assert_int_eq(links("T0001", "globex"), 1);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "unshare", "T0001", "--tenant", "globex", "--force"));
+    assert_ok(&r);
+    ck_assert_str_eq(r.out, "workspace T0001 unshared from tenant globex, with 1 target\n");
+    ck_assert_int_eq(links("T0001", "globex"), 0);
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "unshare", "T0001", "--tenant", "globex"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "not linked"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "T0NOPE", "--tenant", "globex"));
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no workspace 'T0NOPE'"));
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "T0001"));
+    assert_usage_error(&r, "--tenant is required");
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "T0001", "--tenant", "a b"));
+    assert_usage_error(&r, "--tenant: 'a b' is not a tenant id");
+    ctl_run(&r, NULL, NULL, ARGS("workspace", "share", "--tenant", "globex"));
+    assert_usage_error(&r, "missing TEAM_ID");
+}
+END_TEST
+
 int main(void)
 {
     testlib_db_create("heraldctl", url, sizeof url);
@@ -1534,6 +1588,7 @@ int main(void)
     tcase_add_test(tc, remediation_cmds);
     tcase_add_test(tc, tenant_actions_cmds);
     tcase_add_test(tc, secrets_rotate_and_migrate);
+    tcase_add_test(tc, workspace_share_cmds);
     suite_add_tcase(s, tc);
     int failed = testlib_run_suite(s) != EXIT_SUCCESS;
     fake_slack_stop();

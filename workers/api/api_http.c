@@ -39,8 +39,7 @@ const char *api_slack_base(const api_server *s)
 
 /* ================================================================ answers */
 
-/* HTML-escapes s (malloc'd). */
-static char *html_escape(const char *s)
+char *api_html_escape(const char *s)
 {
     size_t n = 1;
     for (const char *p = s; *p; p++)
@@ -104,29 +103,41 @@ void api_store_error(api_call *c, store_status st, const char *errstr)
     api_error(c, 503, NULL, "database unavailable; try again");
 }
 
-void api_page(api_call *c, unsigned status, const char *title, const char *message,
-              const char *link, const char *link_text)
+void api_page_html(api_call *c, unsigned status, const char *title, const char *body_html)
 {
-    char *t = html_escape(title), *m = html_escape(message);
-    char *l = link ? html_escape(link) : NULL;
-    char *lt = link ? html_escape(link_text ? link_text : link) : NULL;
+    char *t = api_html_escape(title);
     static const char fmt[] =
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>%s · Herald</title><link rel=\"stylesheet\" href=\"/console/app.css\">"
         "</head><body><header class=\"top\"><a class=\"brand\" href=\"/console/\">Herald"
         "</a></header><main class=\"page narrow\"><h1 id=\"page-title\">%s</h1>"
-        "<p class=\"message\" id=\"page-message\">%s</p>%s%s%s%s%s</main></body></html>\n";
-    const char *a0 = l ? "<p><a class=\"button\" id=\"page-link\" href=\"" : "";
-    const char *a1 = l ? "\">" : "", *a2 = l ? "</a></p>" : "";
+        "%s</main></body></html>\n";
     /* Measured, not estimated: the page is never cut short. */
-    int n = snprintf(NULL, 0, fmt, t, t, m, a0, l ? l : "", a1, lt ? lt : "", a2);
+    int n = snprintf(NULL, 0, fmt, t, t, body_html);
     size_t size = n > 0 ? (size_t)n + 1 : 1;
     char *body = xmalloc(size);
-    snprintf(body, size, fmt, t, t, m, a0, l ? l : "", a1, lt ? lt : "", a2);
+    snprintf(body, size, fmt, t, t, body_html);
     httpd_add_header(c->req, "Cache-Control", "no-store");
     httpd_respond_owned(c->req, status, "text/html; charset=utf-8", body, strlen(body));
     free(t);
+}
+
+void api_page(api_call *c, unsigned status, const char *title, const char *message,
+              const char *link, const char *link_text)
+{
+    char *m = api_html_escape(message);
+    char *l = link ? api_html_escape(link) : NULL;
+    char *lt = link ? api_html_escape(link_text ? link_text : link) : NULL;
+    static const char fmt[] = "<p class=\"message\" id=\"page-message\">%s</p>%s%s%s%s%s";
+    const char *a0 = l ? "<p><a class=\"button\" id=\"page-link\" href=\"" : "";
+    const char *a1 = l ? "\">" : "", *a2 = l ? "</a></p>" : "";
+    int n = snprintf(NULL, 0, fmt, m, a0, l ? l : "", a1, lt ? lt : "", a2);
+    size_t size = n > 0 ? (size_t)n + 1 : 1;
+    char *inner = xmalloc(size);
+    snprintf(inner, size, fmt, m, a0, l ? l : "", a1, lt ? lt : "", a2);
+    api_page_html(c, status, title, inner);
+    free(inner);
     free(m);
     free(l);
     free(lt);
@@ -285,10 +296,13 @@ static void security_headers(httpd_req *req, const api_server *s)
         httpd_add_header(req, "Strict-Transport-Security", "max-age=31536000");
     httpd_add_header(req, "X-Frame-Options", "DENY");
     httpd_add_header(req, "Referrer-Policy", "same-origin");
-    httpd_add_header(req, "Content-Security-Policy",
-                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                     "script-src 'self'; frame-ancestors 'none'; form-action 'self' https:; "
-                     "base-uri 'none'");
+    char csp[900];
+    snprintf(csp, sizeof csp,
+             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+             "script-src 'self'; frame-ancestors 'none'; form-action %s; "
+             "base-uri 'none'",
+             s->form_action[0] ? s->form_action : "'self' https:");
+    httpd_add_header(req, "Content-Security-Policy", csp);
 }
 
 /* 1 authenticated, 0 answered (401/303/403), -1 database trouble (answered). */

@@ -41,6 +41,7 @@ struct api_server {
     char public_url[512]; /* no trailing slash */
     char origin[512];     /* scheme://host[:port] of public_url */
     char redirect_uri[600];
+    char form_action[640];      /* CSP form-action: 'self' https: [the authorize URL's origin] */
     bool secure_cookies;        /* public URL is https */
     const char *session_cookie; /* API_SESSION_COOKIE, or its __Host- form over https */
     httpd *http;
@@ -104,6 +105,11 @@ void api_store_error(api_call *c, store_status st, const char *errstr);
  * here); link/link_text may be NULL. */
 void api_page(api_call *c, unsigned status, const char *title, const char *message,
               const char *link, const char *link_text);
+/* The same page around body_html, markup the caller built (every value in
+ * it escaped with api_html_escape). */
+void api_page_html(api_call *c, unsigned status, const char *title, const char *body_html);
+/* HTML-escapes s: & < > " ' (malloc'd). */
+char *api_html_escape(const char *s);
 /* Answers o (not cached) and deletes it. */
 void api_respond(api_call *c, unsigned status, cJSON *o);
 

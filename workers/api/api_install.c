@@ -1,8 +1,11 @@
 /*
  * herald-api: "Add to Slack" (OAuth v2, shared/slack-api.md).
  *
- *   GET /slack/install         (signed in) -> 302 to Slack's authorize page with a
- *                              fresh state; the browser gets a binding cookie
+ *   GET /slack/install         (signed in) the confirmation page: which tenant, which
+ *                              permissions; its form POSTs here
+ *   POST /slack/install        (the form: session CSRF token, same-origin Origin) -> 302
+ *                              to Slack's authorize page with a fresh state; the browser
+ *                              gets a binding cookie
  *   GET /slack/oauth/callback  Slack sends the administrator back with code+state
  *                              (or error=access_denied): checks the state, exchanges
  *                              the code, stores the installation, checks the token
@@ -10,8 +13,11 @@
  *
  * The state is random (256 bits), stored only as its SHA-256, single-use
  * (consumed by the first callback that presents it, whatever the outcome),
- * valid for API_OAUTH_STATE_TTL_S and bound to the browser by a random cookie
- * whose hash is stored with it. The code and the bot token are never logged.
+ * valid for API_OAUTH_STATE_TTL_S and bound to the browser and its session
+ * by a random cookie: the hash of it with the session id is stored. The
+ * callback rechecks that session. A tenant's install never takes over an
+ * installation another tenant holds (store_workspace_put's guard); an
+ * operator's does. The code and the bot token are never logged.
  */
 #include "workers/api/api_install.h"
 
@@ -27,6 +33,7 @@
 #include "common/log.h"
 #include "common/utf8.h"
 #include "common/slack.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "store/apitoken.h"
 
@@ -38,24 +45,112 @@
 #define API_OAUTH_COOKIE      "herald_oauth"
 #define API_OAUTH_STATE_TTL_S 600
 
-static void install_start(api_call *c)
+/* Answers 503 and returns false when the app's client id is not set. */
+static bool install_configured(api_call *c)
 {
-    api_server *s = c->srv;
-    if (!s->cfg.client_id || !*s->cfg.client_id) {
-        api_page(c, 503, "Slack installation is not configured",
-                 "Set HERALD_SLACK_CLIENT_ID and HERALD_SLACK_CLIENT_SECRET (or "
-                 "HERALD_SLACK_CLIENT_SECRET_FILE) for herald-api, then try again.",
-                 "/console/", "Back to the console");
-        return;
-    }
-    const char *tenant = c->who.tenant[0] ? c->who.tenant : httpd_req_query(c->req, "tenant");
-    if (tenant && !*tenant)
-        tenant = NULL;
-    if (tenant && !event_is_identifier(tenant)) {
+    if (c->srv->cfg.client_id && *c->srv->cfg.client_id)
+        return true;
+    api_page(c, 503, "Slack installation is not configured",
+             "Set HERALD_SLACK_CLIENT_ID and HERALD_SLACK_CLIENT_SECRET (or "
+             "HERALD_SLACK_CLIENT_SECRET_FILE) for herald-api, then try again.",
+             "/console/", "Back to the console");
+    return false;
+}
+
+/* The tenant an install is for: a tenant session's own; an operator's from
+ * the given parameter (NULL: none). False after answering 400. */
+static bool install_tenant(api_call *c, const char *given, const char **tenant)
+{
+    *tenant = c->who.tenant[0] ? c->who.tenant : (given && *given ? given : NULL);
+    if (*tenant && !event_is_identifier(*tenant)) {
         api_page(c, 400, "Cannot start the installation",
                  "The tenant parameter is not a tenant id (1 to 128 characters of A-Z a-z 0-9 . "
                  "_ : -).",
                  "/console/", "Back to the console");
+        return false;
+    }
+    return true;
+}
+
+/* The hash stored with a state: of the browser cookie and the session id
+ * together, so the callback finds the same browser in the same session. */
+static void binding_hash(const char *browser, const char *sid, char out[APITOKEN_HASH_PARAM_LEN])
+{
+    char both[2 * APITOKEN_RANDOM_LEN + 8];
+    snprintf(both, sizeof both, "%s.%s", browser, sid ? sid : "");
+    apitoken_hash_param(both, out);
+    crypto_wipe(both, sizeof both);
+}
+
+/* GET /slack/install: what will happen, and a form whose POST starts it.
+ * A link alone never reaches Slack (a link sent to a signed-in operator
+ * would otherwise install for whatever tenant it names). */
+static void install_confirm(api_call *c)
+{
+    const char *tenant;
+    if (!install_configured(c) || !install_tenant(c, httpd_req_query(c->req, "tenant"), &tenant))
+        return;
+    if (!c->who.via_session) {
+        api_page(c, 403, "Sign in to the console first",
+                 "Adding Herald to Slack starts from a console session, not an API token.",
+                 "/console/login.html?next=%2Fslack%2Finstall", "Sign in");
+        return;
+    }
+    char *t = api_html_escape(tenant ? tenant : "");
+    char *csrf = api_html_escape(c->who.csrf);
+    char *scopes = api_html_escape(API_SLACK_SCOPES);
+    strbuf b = {0};
+    strbuf_adds(&b, "<p class=\"message\" id=\"page-message\">You are about to add Herald to "
+                    "a Slack workspace ");
+    if (tenant)
+        strbuf_addf(&b, "for tenant <strong id=\"install-tenant\">%s</strong>", t);
+    else
+        strbuf_adds(&b, "for <strong>no tenant</strong> (as an operator: share it later with "
+                        "<code>heraldctl workspace share</code>)");
+    strbuf_addf(
+        &b,
+        ". Continuing takes you to Slack, which asks an administrator of the workspace to grant "
+        "Herald these permissions: <code id=\"install-scopes\">%s</code>.</p>"
+        "<p>Herald then stores the workspace's bot token (encrypted) and links the workspace "
+        "to the tenant. A workspace another tenant already uses is left as it is: an operator "
+        "shares it. If you did not mean to do this, cancel.</p>"
+        "<form method=\"post\" action=\"/slack/install\" id=\"install-form\">"
+        "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+        "<input type=\"hidden\" name=\"tenant\" value=\"%s\">"
+        "<p><button class=\"button\" type=\"submit\" id=\"install-confirm\">Continue to "
+        "Slack</button> <a href=\"/console/\" id=\"install-cancel\">Cancel</a></p></form>",
+        scopes, csrf, t);
+    char *body = strbuf_take(&b);
+    api_page_html(c, 200, "Add Herald to Slack", body);
+    free(body);
+    free(scopes);
+    crypto_wipe(csrf, strlen(csrf));
+    free(csrf);
+    free(t);
+}
+
+/* POST /slack/install (the confirmation form): the session's CSRF token was
+ * checked with the request (api_http's authenticate); the Origin must be
+ * ours and present. Answers 302 to Slack with a fresh state. */
+static void install_start(api_call *c)
+{
+    api_server *s = c->srv;
+    const char *tenant;
+    if (!install_configured(c) || !install_tenant(c, httpd_req_form(c->req, "tenant"), &tenant))
+        return;
+    const char *sid = httpd_req_cookie(c->req, API_SESSION_COOKIE);
+    if (!c->who.via_session || !sid) {
+        api_page(c, 403, "Sign in to the console first",
+                 "Adding Herald to Slack starts from a console session, not an API token.",
+                 "/console/login.html?next=%2Fslack%2Finstall", "Sign in");
+        return;
+    }
+    if (!httpd_req_header(c->req, "Origin") || !api_same_origin(c)) {
+        metrics_counter_inc(s->m_installs, "bad_origin");
+        api_page(c, 403, "Installation refused",
+                 "This request did not come from Herald's own confirmation page (its Origin is "
+                 "missing or another site's).",
+                 "/slack/install", "Start the installation again");
         return;
     }
     char state[APITOKEN_RANDOM_LEN + 1], browser[APITOKEN_RANDOM_LEN + 1];
@@ -65,7 +160,7 @@ static void install_start(api_call *c)
     }
     char sh[APITOKEN_HASH_PARAM_LEN], bh[APITOKEN_HASH_PARAM_LEN], tid[32], ttl[16];
     apitoken_hash_param(state, sh);
-    apitoken_hash_param(browser, bh);
+    binding_hash(browser, sid, bh);
     snprintf(tid, sizeof tid, "%" PRId64, c->who.token_id);
     snprintf(ttl, sizeof ttl, "%d", API_OAUTH_STATE_TTL_S);
     char err[512];
@@ -105,10 +200,30 @@ static void fail_page(api_call *c, unsigned status, const char *outcome, const c
     api_page(c, status, title, msg, "/slack/install", "Start the installation again");
 }
 
-static int link_tenant(PGconn *db, const char *team_id, const char *tenant, char *err,
-                       size_t err_size)
+/* The page for a tenant's install store_workspace_put refused: the
+ * workspace is someone else's, or shared (its token is theirs too). */
+static void refused_page(api_call *c, const char *team_id, const char *team_name,
+                         const char *tenant)
 {
-    return store_workspace_link_tenant(db, team_id, tenant, err, err_size) == STORE_OK ? 0 : -1;
+    char err[512], msg[1024];
+    store_workspace_hold h = {0};
+    if (store_workspace_hold_of(c->db, tenant, team_id, &h, err, sizeof err) != STORE_OK)
+        LOG_WARN("api: reading who holds workspace %s: %s", team_id, err);
+    if (h.mine)
+        snprintf(msg, sizeof msg,
+                 "Herald is already installed in the Slack workspace %.200s (%s) and other "
+                 "tenants depend on its bot token, so a tenant cannot reinstall it. Nothing was "
+                 "changed. Ask a Herald operator to reinstall it.",
+                 team_name, team_id);
+    else
+        snprintf(msg, sizeof msg,
+                 "Herald is already installed in the Slack workspace %.200s (%s) for another "
+                 "tenant. Nothing was changed: that installation and its token are left as "
+                 "they are. A Herald operator can share it with tenant %s (heraldctl workspace "
+                 "share %s --tenant %s).",
+                 team_name, team_id, tenant, team_id, tenant);
+    fail_page(c, 403, h.mine ? "refused_shared" : "refused_other_tenant", "Installation refused",
+              msg);
 }
 
 static void install_callback(api_call *c)
@@ -137,9 +252,10 @@ static void install_callback(api_call *c)
     }
     /* Consume the state first: whatever happens next, it cannot be replayed. */
     char sh[APITOKEN_HASH_PARAM_LEN], bh[APITOKEN_HASH_PARAM_LEN];
+    const char *sid = httpd_req_cookie(c->req, API_SESSION_COOKIE);
     apitoken_hash_param(state, sh);
     if (cookie)
-        apitoken_hash_param(cookie, bh);
+        binding_hash(cookie, sid, bh);
     char err[512];
     store_oauth_state os;
     if (store_oauth_state_consume(c->db, sh, cookie ? bh : NULL, &os, err, sizeof err) !=
@@ -180,6 +296,21 @@ static void install_callback(api_call *c)
                   "again.");
         return;
     }
+    /* The session that started it must still be valid (not signed out, its
+     * token not revoked); same_browser then says it is that very session. */
+    apitoken_principal who;
+    int sv = sid ? apitoken_session_verify(c->db, sid, &who, err, sizeof err) : 0;
+    if (sv < 0) {
+        api_store_error(c, STORE_DB, err);
+        return;
+    }
+    if (sv == 0) {
+        fail_page(c, 403, "session_ended", "Installation refused",
+                  "The Herald session that started this installation has ended (signed out, "
+                  "expired, or its API token was revoked). Sign in and start the installation "
+                  "again.");
+        return;
+    }
     if (!same_browser) {
         fail_page(c, 400, "mismatched_state", "Installation refused",
                   "This installation was started in another browser (or its cookie was "
@@ -210,7 +341,9 @@ static void install_callback(api_call *c)
                                 .team_name = res.team[0] ? res.team : res.team_id,
                                 .bot_user_id = res.bot_user_id[0] ? res.bot_user_id : NULL,
                                 .scopes = res.scope[0] ? res.scope : NULL,
-                                .token = token};
+                                .token = token,
+                                .tenant = has_tenant ? tenant : NULL,
+                                .tenant_install = who.tenant[0] != '\0'};
     /* Token rotation: the refresh token and the token's lifetime are stored with
      * the token, in one statement; without them the token does not expire. */
     const char *refresh = slack_result_refresh_token(&res);
@@ -225,6 +358,14 @@ static void install_callback(api_call *c)
     }
     bool replaced = false;
     store_status st = store_workspace_put(c->db, s->key, &in, &replaced, err, sizeof err);
+    if (st == STORE_CONFLICT && in.tenant_install) {
+        char team_id[64], team_name[256];
+        snprintf(team_id, sizeof team_id, "%s", res.team_id);
+        snprintf(team_name, sizeof team_name, "%s", in.team_name);
+        slack_result_dispose(&res); /* the new token is dropped, never stored */
+        refused_page(c, team_id, team_name, tenant);
+        return;
+    }
     if (st != STORE_OK) {
         slack_result_dispose(&res);
         metrics_counter_inc(s->m_installs, "store_failed");
@@ -236,11 +377,6 @@ static void install_callback(api_call *c)
     char team_id[64], team_name[256];
     snprintf(team_id, sizeof team_id, "%s", res.team_id);
     snprintf(team_name, sizeof team_name, "%s", in.team_name);
-    if (has_tenant && link_tenant(c->db, team_id, tenant, err, sizeof err) != 0) {
-        slack_result_dispose(&res);
-        api_store_error(c, STORE_DB, err);
-        return;
-    }
     /* Check the token works before sending the administrator on. */
     slack_result at;
     slack_result_init(&at);
@@ -272,6 +408,7 @@ static void install_callback(api_call *c)
 
 void api_install_register(api_server *s)
 {
-    api_route(s, "GET", "/slack/install", API_AUTH | API_PAGE, install_start);
+    api_route(s, "GET", "/slack/install", API_AUTH | API_PAGE, install_confirm);
+    api_route(s, "POST", "/slack/install", API_AUTH | API_PAGE, install_start);
     api_route(s, "GET", "/slack/oauth/callback", API_PUBLIC, install_callback);
 }

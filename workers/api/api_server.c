@@ -310,6 +310,15 @@ int api_server_start(api_server *s, char *errstr, size_t errstr_size)
     size_t ol = slash ? (size_t)(slash - s->public_url) : strlen(s->public_url);
     snprintf(s->origin, sizeof s->origin, "%.*s", (int)ol, s->public_url);
     snprintf(s->redirect_uri, sizeof s->redirect_uri, "%s/slack/oauth/callback", s->public_url);
+    /* The install form's POST is redirected to Slack's authorize page: CSP's
+     * form-action covers that redirect, so its origin is allowed (http only
+     * for a test's fake Slack; https: is allowed anyway). */
+    const char *az = s->cfg.authorize_url;
+    const char *azp = strstr(az, "://");
+    size_t al = azp ? strcspn(azp + 3, "/?#") + (size_t)(azp + 3 - az) : 0;
+    snprintf(s->form_action, sizeof s->form_action, "'self' https:%s%.*s",
+             al && strncmp(az, "https:", 6) != 0 ? " " : "",
+             al && strncmp(az, "https:", 6) != 0 ? (int)al : 0, az);
     LOG_INFO("api: listening on port %u; console at %s/console/", httpd_port(s->http),
              s->public_url);
     return 0;

@@ -5,6 +5,8 @@
  *   GET    /api/v1/workspaces/{team_id}           with a live auth.test
  *   DELETE /api/v1/workspaces/{team_id}[?force=true]
  *   GET    /api/v1/workspaces/{team_id}/channels
+ *   POST   /api/v1/workspaces/{team_id}/tenants   {"tenant": T}   (operator: share)
+ *   DELETE /api/v1/workspaces/{team_id}/tenants/{tenant}[?force=true]   (operator: unshare)
  *
  * Also what the targets need from a workspace: whether a tenant may use it,
  * its usable bot token (refreshed under token rotation) and the check of a
@@ -17,6 +19,7 @@
 
 #include "common/crypto.h"
 #include "common/db.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/slack.h"
 #include "common/util.h"
@@ -61,8 +64,11 @@ static store_workspace *visible_workspace(api_call *c, const char *team_id)
             return NULL;
         }
     }
+    /* target_count: the caller's tenant's targets only (an operator's: all,
+     * or those of ?tenant=). */
     store_workspace *w = NULL;
-    store_status st = store_workspace_get(c->db, team_id, &w, err, sizeof err);
+    store_status st =
+        store_workspace_get_for(c->db, api_tenant_scope(c), team_id, &w, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         return NULL;
@@ -76,12 +82,12 @@ static void workspaces_list(api_call *c)
 {
     char err[512];
     store_workspaces l = {0};
-    store_status st = store_workspace_list(c->db, &l, err, sizeof err);
+    const char *tenant = api_tenant_scope(c);
+    store_status st = store_workspace_list_for(c->db, tenant, &l, err, sizeof err);
     if (st != STORE_OK) {
         api_store_error(c, st, err);
         return;
     }
-    const char *tenant = api_tenant_scope(c);
     cJSON *o = cJSON_CreateObject();
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < l.n; i++) {
@@ -232,34 +238,25 @@ static void workspace_remove(api_call *c, const char *team_id)
     if (!api_is_operator(c)) {
         /* A tenant removes only what is its own: when other tenants use the
          * workspace too, it is unlinked from this tenant (and, with force,
-         * this tenant's targets on it are removed). */
-        bool shared = false;
+         * this tenant's targets on it are removed). The check and the change
+         * are one transaction. */
+        bool unlinked = false;
         long mine = 0;
-        if (store_workspace_tenant_use(c->db, c->who.tenant, team_id, &shared, &mine, err,
-                                       sizeof err) != STORE_OK) {
-            api_store_error(c, STORE_DB, err);
+        store_status st = store_workspace_tenant_remove(c->db, c->who.tenant, team_id, force,
+                                                        &unlinked, &mine, err, sizeof err);
+        if (st != STORE_OK) {
+            api_store_error(c, st, err);
             return;
         }
-        if (shared) {
-            if (mine > 0 && !force) {
-                api_error(c, 409, NULL,
-                          "workspace %s is used by %ld of your targets: remove them first, or "
-                          "pass force=true to remove them with it",
-                          team_id, mine);
-                return;
-            }
-            if (store_workspace_unlink_tenant(c->db, c->who.tenant, team_id, err, sizeof err) !=
-                STORE_OK) {
-                api_store_error(c, STORE_DB, err);
-                return;
-            }
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddBoolToObject(o, "removed", false);
+        LOG_INFO("api: workspace %s %s by token %" PRId64, team_id,
+                 unlinked ? "unlinked from its tenant" : "removed", c->who.token_id);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "removed", !unlinked);
+        if (unlinked)
             cJSON_AddBoolToObject(o, "unlinked", true);
-            cJSON_AddNumberToObject(o, "targets_removed", (double)mine);
-            api_respond(c, 200, o);
-            return;
-        }
+        cJSON_AddNumberToObject(o, "targets_removed", (double)mine);
+        api_respond(c, 200, o);
+        return;
     }
     long removed = 0;
     store_status st = store_workspace_remove(c->db, team_id, force, &removed, err, sizeof err);
@@ -332,6 +329,60 @@ static void workspace_channels(api_call *c, const char *team_id)
     api_respond(c, 200, o);
 }
 
+/* POST {team}/tenants {"tenant": T} and DELETE {team}/tenants/{T}[?force=true]:
+ * the operator shares a workspace with another tenant (a tenant's own
+ * install never attaches it to a workspace another tenant holds). */
+static void workspace_tenants(api_call *c, const char *team_id, const char *tenant_in_path)
+{
+    const char *m = httpd_req_method(c->req);
+    bool post = strcmp(m, "POST") == 0 && !tenant_in_path;
+    bool del = strcmp(m, "DELETE") == 0 && tenant_in_path;
+    if (!post && !del) {
+        api_error(c, 405, NULL, "method %s is not allowed here (%s)", m,
+                  tenant_in_path ? "DELETE" : "POST");
+        return;
+    }
+    if (!api_is_operator(c)) {
+        api_error(c, 403, NULL,
+                  "only an operator may share a workspace with a tenant (heraldctl workspace "
+                  "share)");
+        return;
+    }
+    const char *tenant = tenant_in_path;
+    if (post) {
+        cJSON *b = api_body_object(c);
+        if (!b)
+            return;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "tenant");
+        tenant = cJSON_IsString(t) ? t->valuestring : NULL;
+    }
+    if (!tenant || !event_is_identifier(tenant)) {
+        api_error(c, 400, "tenant",
+                  "tenant: expected a tenant id (1 to 128 characters of A-Z a-z 0-9 . _ : -)");
+        return;
+    }
+    char err[512];
+    long removed = 0;
+    const char *f = httpd_req_query(c->req, "force");
+    bool force = f && (strcmp(f, "true") == 0 || strcmp(f, "1") == 0);
+    store_status st =
+        post ? store_workspace_share(c->db, team_id, tenant, err, sizeof err)
+             : store_workspace_unshare(c->db, team_id, tenant, force, &removed, err, sizeof err);
+    if (st != STORE_OK) {
+        api_store_error(c, st, err);
+        return;
+    }
+    LOG_INFO("api: workspace %s %s tenant %s by token %" PRId64, team_id,
+             post ? "shared with" : "unshared from", tenant, c->who.token_id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "team_id", team_id);
+    cJSON_AddStringToObject(o, "tenant", tenant);
+    cJSON_AddBoolToObject(o, "linked", post);
+    if (del)
+        cJSON_AddNumberToObject(o, "targets_removed", (double)removed);
+    api_respond(c, post ? 201 : 200, o);
+}
+
 static void workspaces_item(api_call *c)
 {
     const char *rest = httpd_req_path_rest(c->req);
@@ -352,6 +403,10 @@ static void workspaces_item(api_call *c)
             workspace_remove(c, team);
         else
             api_error(c, 405, NULL, "method %s is not allowed here (GET, DELETE)", m);
+    } else if (strcmp(slash, "/tenants") == 0) {
+        workspace_tenants(c, team, NULL);
+    } else if (strncmp(slash, "/tenants/", 9) == 0 && slash[9] && !strchr(slash + 9, '/')) {
+        workspace_tenants(c, team, slash + 9);
     } else if (strcmp(slash, "/channels") == 0) {
         if (strcmp(m, "GET") == 0)
             workspace_channels(c, team);

@@ -15,6 +15,8 @@ int ctl_migrate(void *ctx, int argc, char **argv);
 int ctl_workspace_add(void *ctx, int argc, char **argv);
 int ctl_workspace_list(void *ctx, int argc, char **argv);
 int ctl_workspace_remove(void *ctx, int argc, char **argv);
+int ctl_workspace_share(void *ctx, int argc, char **argv);
+int ctl_workspace_unshare(void *ctx, int argc, char **argv);
 
 int ctl_target_add(void *ctx, int argc, char **argv);
 int ctl_target_list(void *ctx, int argc, char **argv);

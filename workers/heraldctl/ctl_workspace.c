@@ -1,4 +1,4 @@
-/* heraldctl workspace add | list | remove. */
+/* heraldctl workspace add | list | remove | share | unshare. */
 
 #include "workers/heraldctl/ctl.h"
 #include "store/workspaces.h"
@@ -8,6 +8,7 @@
 #include "store/storejson.h"
 #include "common/util.h"
 #include "common/utf8.h"
+#include "common/event.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -269,5 +270,96 @@ int ctl_workspace_remove(void *ctx, int argc, char **argv)
                removed, removed == 1 ? "" : "s");
     else
         printf("workspace %s removed\n", utf8_safe(pos[0], 0, safe, sizeof safe));
+    return 0;
+}
+
+/* workspace share / unshare: TEAM_ID and --tenant T (required, a tenant id);
+ * unshare also --force. Fills team and tenant; -1 to go on, else the exit
+ * code. */
+static int parse_share(const cfg_command *c, bool with_force, bool *force, int argc, char **argv,
+                       const char **team, char **tenant)
+{
+    const cfg_opt opts[] = {
+        {"--tenant", NULL, CFG_STRING, NULL, 0, 0, "T", "tenant id (required)", tenant},
+        {"--force", NULL, CFG_BOOL, NULL, 0, 0, NULL,
+         "also remove the tenant's targets that use the workspace", force},
+    };
+    const char *pos[1] = {NULL};
+    int rc = ctl_parse(c, opts, with_force ? 2 : 1, argc, argv, pos, 1);
+    if (rc >= 0)
+        return rc;
+    if (!pos[0])
+        return cli_usage_error(CTL_PROG, c->name, "missing TEAM_ID (see --help)");
+    if (!*tenant)
+        return cli_usage_error(CTL_PROG, c->name, "--tenant is required");
+    if (!event_is_identifier(*tenant)) {
+        char safe[160];
+        return cli_usage_error(CTL_PROG, c->name,
+                               "--tenant: '%s' is not a tenant id (1 to 128 characters of A-Z "
+                               "a-z 0-9 . _ : -)",
+                               utf8_safe(*tenant, 0, safe, sizeof safe));
+    }
+    *team = pos[0];
+    return -1;
+}
+
+int ctl_workspace_share(void *ctx, int argc, char **argv)
+{
+    static const cfg_command c = {
+        "workspace share", "TEAM_ID --tenant T",
+        "Links an installed workspace to another tenant, which may then see it, list its "
+        "channels and point its targets at it (with the installation's one bot token). A "
+        "tenant's own \"Add to Slack\" never attaches it to a workspace another tenant holds: "
+        "sharing is the operator's decision."};
+    const char *team = NULL;
+    char *tenant = NULL;
+    bool force = false;
+    int rc = parse_share(&c, false, &force, argc, argv, &team, &tenant);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn;
+    if ((rc = ctl_open(ctx, c.name, &conn)) >= 0)
+        return rc;
+    char err[512];
+    store_status st = store_workspace_share(conn, team, tenant, err, sizeof err);
+    if ((rc = ctl_close(conn, c.name, st, err, NULL)) >= 0)
+        return rc;
+    char st_team[80], st_tenant[160];
+    printf("workspace %s shared with tenant %s\n", utf8_safe(team, 0, st_team, sizeof st_team),
+           utf8_safe(tenant, 0, st_tenant, sizeof st_tenant));
+    return 0;
+}
+
+int ctl_workspace_unshare(void *ctx, int argc, char **argv)
+{
+    static const cfg_command c = {
+        "workspace unshare", "TEAM_ID --tenant T [--force]",
+        "Unlinks a workspace from a tenant; the installation stays for the others. Refused "
+        "while targets of that tenant use it, unless --force, which removes them."};
+    const char *team = NULL;
+    char *tenant = NULL;
+    bool force = false;
+    int rc = parse_share(&c, true, &force, argc, argv, &team, &tenant);
+    if (rc >= 0)
+        return rc;
+    PGconn *conn;
+    if ((rc = ctl_open(ctx, c.name, &conn)) >= 0)
+        return rc;
+    char err[512];
+    long removed = 0;
+    store_status st = store_workspace_unshare(conn, team, tenant, force, &removed, err, sizeof err);
+    if (st == STORE_CONFLICT) {
+        char hinted[sizeof err + sizeof " (--force)"];
+        snprintf(hinted, sizeof hinted, "%s (--force)", err);
+        return ctl_close(conn, c.name, st, hinted, NULL);
+    }
+    if ((rc = ctl_close(conn, c.name, st, err, NULL)) >= 0)
+        return rc;
+    char st_team[80], st_tenant[160];
+    printf("workspace %s unshared from tenant %s", utf8_safe(team, 0, st_team, sizeof st_team),
+           utf8_safe(tenant, 0, st_tenant, sizeof st_tenant));
+    if (removed > 0)
+        printf(", with %ld target%s", removed, removed == 1 ? "" : "s");
+    putchar('\n');
     return 0;
 }

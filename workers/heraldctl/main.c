@@ -37,6 +37,11 @@ static const cli_subcommand commands[] = {
      "installed workspaces, their state and target counts (never tokens)"},
     {"workspace", "remove", ctl_workspace_remove, "workspace remove TEAM_ID [--force]",
      "remove an installation (refused while targets use it, unless --force)"},
+    {"workspace", "share", ctl_workspace_share, "workspace share TEAM_ID --tenant T",
+     "link an installed workspace to another tenant (only an operator shares)"},
+    {"workspace", "unshare", ctl_workspace_unshare,
+     "workspace unshare TEAM_ID --tenant T [--force]",
+     "unlink a workspace from a tenant (refused while its targets use it, unless --force)"},
     {"target", "add", ctl_target_add,
      "target add --tenant T --workspace TEAM_ID --name NAME [--description TEXT]\n"
      "      --channel CHANNEL_ID|#name|email --uses failed_check[,data_collection]\n"

@@ -106,6 +106,10 @@ async function main() {
 
     // 2. Add to Slack through the fake Slack's authorize page.
     await page.click('#install');
+    // The confirmation page (GET never leaves for Slack); its form POSTs.
+    await page.waitForSelector('#install-confirm');
+    check((await page.textContent('#install-tenant')).includes('acme'), 'the confirmation names the tenant');
+    await page.click('#install-confirm');
     await page.waitForURL(/\/console\/new-target\.html\?workspace=T0FAKE01/);
     await page.waitForSelector('#target-form:not(.hidden)');
     check((await page.textContent('#flash')).includes('installed'), 'install lands on the new-target form');

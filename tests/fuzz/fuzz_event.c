@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char t[EVENT_TIME_LEN];
             event_format_time(ms, t);
             if (!event_parse_time(t, &again) || again != ms) {
-                fprintf(stderr, "time '%s' -> %lld -> '%s' does not round-trip\n", s,
-                        (long long)ms, t);
+                fprintf(stderr, "time '%s' -> %lld -> '%s' does not round-trip\n", s, (long long)ms,
+                        t);
                 abort();
             }
         }

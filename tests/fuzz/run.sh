@@ -63,8 +63,9 @@ fi
 if [ "$do_build" = 1 ]; then
   command -v clang >/dev/null 2>&1 || bad "clang is not installed (apt-get install clang libfuzzer-14-dev)"
   # Warnings are the gcc build's gate (tests/run.sh); clang has a few more.
+  mkdir -p "$build"
   CC=clang cmake -S . -B "$build" -DHERALD_FUZZ=ON -DHERALD_WERROR=OFF -DBUILD_TESTING=OFF \
-    >"$build.cmake.log" 2>&1 || { cat "$build.cmake.log"; exit 1; }
+    >"$build/cmake-fuzz.log" 2>&1 || { cat "$build/cmake-fuzz.log"; exit 1; }
   cmake --build "$build" -j "$jobs" --target "${targets[@]}" 2>&1 |
     grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built target)|warning generated'
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz/run.sh: build failed" >&2; exit 1; }

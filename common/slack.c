@@ -711,7 +711,9 @@ slack_class slack_classify_response(long status, const char *retry_after, const 
                   "Slack's answer was not the expected JSON (the message may have been posted)");
     }
 
-    if (out->cls == SLACK_RATE_LIMITED && ra < 0)
+    /* A 429 says wait: a Retry-After of 0 or of a date already past (clock skew, a
+     * proxy) would retry at once, so it waits as long as a missing one. */
+    if (out->cls == SLACK_RATE_LIMITED && ra <= 0)
         out->retry_after_ms = 1000 + jitter_ms(1000);
     return out->cls;
 }

@@ -27,9 +27,11 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates
 # topics), clang-format (format check), docker-compose (validating
 # docker-compose.yml; there is no Docker engine needed for that), iproute2 (ss),
 # python3-jsonschema (tests/e2e/test_event_schemas.sh: JSON Schemas vs C validation),
-# prometheus (promtool: tests/e2e/test_dashboards.sh checks deploy/prometheus/alerts.yml).
+# prometheus (promtool: tests/e2e/test_dashboards.sh checks deploy/prometheus/alerts.yml),
+# clang + libfuzzer-14-dev (tests/fuzz/: libFuzzer targets, -fsanitize=fuzzer).
 test_pkgs=(postgresql postgresql-client curl jq openssl kcat clang-format
-           docker-compose iproute2 procps util-linux python3-jsonschema prometheus)
+           docker-compose iproute2 procps util-linux python3-jsonschema prometheus
+           clang libfuzzer-14-dev)
 browser_pkgs=(chromium)
 
 browser=0 dry=0

@@ -8,8 +8,10 @@
 # build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer), starts a private
 # PostgreSQL on a free loopback port, runs CTest tier by tier (unit,
 # integration, e2e on the normal build; unit and integration under the
-# sanitizers), prints a summary and stops everything it started. Exits non-zero
-# when any step failed.
+# sanitizers), runs each libFuzzer target of tests/fuzz/ for a bounded time
+# (clang build in build-fuzz/; with the unit tier and no -R), prints a summary
+# and stops everything it started. Exits non-zero when any step failed (a
+# fuzzer crash included).
 #
 # Options:
 #   --tier T        run only tier T (unit, integration or e2e; repeatable)
@@ -21,6 +23,8 @@
 #   --no-deps       do not run deploy/install-deps.sh
 #   --no-format     skip the clang-format check
 #   --keep          keep the temporary directory (PostgreSQL data, logs)
+#   --fuzz-seconds N  run each fuzz target N seconds (default 20)
+#   --no-fuzz       skip the fuzz build and runs
 #   -h, --help      this text
 #
 # Environment: HERALD_TEST_BROWSER=1 also installs the browser test
@@ -31,8 +35,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 tiers=() asan=1 normal=1 jobs=$(nproc 2>/dev/null || echo 2) build=build regex=""
-deps=1 format=1 keep=0
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+deps=1 format=1 keep=0 fuzz=1 fuzz_seconds=20
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 bad() { echo "run.sh: $1" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +55,11 @@ while [ $# -gt 0 ]; do
   --no-deps) deps=0 ;;
   --no-format) format=0 ;;
   --keep) keep=1 ;;
+  --no-fuzz) fuzz=0 ;;
+  --fuzz-seconds) [ $# -ge 2 ] || bad "--fuzz-seconds needs a value"
+    [[ "$2" =~ ^[1-9][0-9]*$ ]] || bad "--fuzz-seconds: '$2' is not a positive number"
+    fuzz_seconds=$2; shift ;;
+  --fuzz-seconds=*) set -- --fuzz-seconds "${1#--fuzz-seconds=}" "${@:2}"; continue ;;
   -h | --help) usage; exit 0 ;;
   *) bad "unknown option '$1'" ;;
   esac
@@ -61,6 +70,8 @@ build_asan="${build}-asan"
 has_tier() { local t; for t in "${tiers[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 # The sanitizer build only runs unit and integration.
 has_tier unit || has_tier integration || asan=0
+# Fuzzing goes with the unit tier of a whole run (not a -R selection).
+{ has_tier unit && [ -z "$regex" ]; } || fuzz=0
 
 # ---------------------------------------------------------------- bookkeeping
 steps=() results=() times=()
@@ -212,6 +223,15 @@ ctest_tier() {
   return "$rc"
 }
 
+# step_fuzz: builds the libFuzzer targets with clang (build-fuzz/) and runs
+# each for fuzz_seconds; a crash fails the step (tests/fuzz/run.sh says how to
+# reproduce). Its per-target lines go into the summary.
+step_fuzz() {
+  bash tests/fuzz/run.sh --seconds "$fuzz_seconds" --build-dir "${build}-fuzz" --jobs "$jobs" \
+    2>&1 | tee "$tmp/fuzz.log"
+  return "${PIPESTATUS[0]}"
+}
+
 # Sanitizer settings: stop at the first error, report leaks (LeakSanitizer
 # works here: no ptrace restriction), and give Check's per-test timeouts room
 # for the slowdown.
@@ -263,12 +283,21 @@ if [ $asan_ok = 1 ]; then
   done
 fi
 
+if [ "$fuzz" = 1 ]; then
+  run_step "fuzz (${build}-fuzz, ${fuzz_seconds}s per target)" step_fuzz
+fi
+
 # ---------------------------------------------------------------- summary
 say "summary"
 for i in "${!steps[@]}"; do
   printf '  %-50s %-14s %5ss\n' "${steps[$i]}" "${results[$i]}" "${times[$i]}"
 done
 printf '  %-50s %-14s %5ss\n' "total" "" "$(($(date +%s) - t_start))"
+if [ -f "$tmp/fuzz.log" ]; then
+  # "fuzz: <target> ok|CRASH execs=N cov=C ft=F corpus=K" from libFuzzer's final stats.
+  echo
+  grep -E '^fuzz: [a-z_]+ (ok|CRASH|MISSING)' "$tmp/fuzz.log" | sed 's/^/  /'
+fi
 if [ "$failed" = 0 ] && [ "$total_fail" -gt 0 ]; then failed=1; fi
 echo
 echo "tests: $total_pass passed, $total_fail failed"

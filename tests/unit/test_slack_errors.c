@@ -161,6 +161,15 @@ START_TEST(http_429_with_and_without_retry_after)
     const char *odd = "{\"ok\":false,\"error\":\"channel_not_found\"}";
     ck_assert_int_eq(slack_classify_response(429, "1", odd, strlen(odd), &r), SLACK_RATE_LIMITED);
 
+    /* Retry-After 0, or a date already past, waits like a missing header (found by
+     * fuzz_slack: a zero wait made a caller retry at once). */
+    ck_assert_int_eq(slack_classify_response(429, "0", body, strlen(body), &r), SLACK_RATE_LIMITED);
+    ck_assert_int_ge(r.retry_after_ms, 1000);
+    ck_assert_int_eq(
+        slack_classify_response(429, "Wed, 21 Oct 2015 07:28:00 GMT", body, strlen(body), &r),
+        SLACK_RATE_LIMITED);
+    ck_assert_int_ge(r.retry_after_ms, 1000);
+
     /* A garbage header counts as missing; a huge one is capped at a day. */
     ck_assert_int_eq(slack_classify_response(429, "soon", body, strlen(body), &r),
                      SLACK_RATE_LIMITED);

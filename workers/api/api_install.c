@@ -43,7 +43,15 @@
 #include <string.h>
 
 #define API_OAUTH_COOKIE      "herald_oauth"
+#define API_OAUTH_COOKIE_HOST "__Host-herald_oauth" /* over https: bound to this host */
 #define API_OAUTH_STATE_TTL_S 600
+
+/* The browser-binding cookie's name: with the __Host- prefix over https, as the
+ * session cookie (Secure, Path=/, no Domain: no other host can set it). */
+static const char *oauth_cookie(const api_server *s)
+{
+    return s->secure_cookies ? API_OAUTH_COOKIE_HOST : API_OAUTH_COOKIE;
+}
 
 /* Answers 503 and returns false when the app's client id is not set. */
 static bool install_configured(api_call *c)
@@ -168,7 +176,7 @@ static void install_start(api_call *c)
         api_store_error(c, STORE_DB, err);
         return;
     }
-    httpd_set_cookie(c->req, API_OAUTH_COOKIE, browser, API_OAUTH_STATE_TTL_S, "Lax",
+    httpd_set_cookie(c->req, oauth_cookie(c->srv), browser, API_OAUTH_STATE_TTL_S, "Lax",
                      s->secure_cookies);
     char *cid = httpd_url_encode(s->cfg.client_id);
     char *scope = httpd_url_encode(API_SLACK_SCOPES);
@@ -196,7 +204,7 @@ static void fail_page(api_call *c, unsigned status, const char *outcome, const c
     metrics_counter_inc(c->srv->m_installs, outcome);
     char safe[512];
     LOG_WARN("api: Slack install refused (%s): %s", outcome, utf8_safe(msg, 0, safe, sizeof safe));
-    httpd_set_cookie(c->req, API_OAUTH_COOKIE, "", 0, "Lax", c->srv->secure_cookies);
+    httpd_set_cookie(c->req, oauth_cookie(c->srv), "", 0, "Lax", c->srv->secure_cookies);
     api_page(c, status, title, msg, "/slack/install", "Start the installation again");
 }
 
@@ -232,7 +240,7 @@ static void install_callback(api_call *c)
     const char *error = httpd_req_query(c->req, "error");
     const char *state = httpd_req_query(c->req, "state");
     const char *code = httpd_req_query(c->req, "code");
-    const char *cookie = httpd_req_cookie(c->req, API_OAUTH_COOKIE);
+    const char *cookie = httpd_req_cookie(c->req, oauth_cookie(c->srv));
 
     if (!state || !*state) {
         if (error)
@@ -397,7 +405,7 @@ static void install_callback(api_call *c)
     metrics_counter_inc(s->m_installs, replaced ? "reinstalled" : "installed");
     LOG_INFO("api: Slack workspace %s (%s) %s for %s", team_id, team_name,
              replaced ? "reinstalled" : "installed", has_tenant ? tenant : "no tenant");
-    httpd_set_cookie(c->req, API_OAUTH_COOKIE, "", 0, "Lax", s->secure_cookies);
+    httpd_set_cookie(c->req, oauth_cookie(s), "", 0, "Lax", s->secure_cookies);
     char *t = httpd_url_encode(team_id);
     char loc[256];
     snprintf(loc, sizeof loc, "/console/new-target.html?workspace=%s&installed=%d", t,

@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (issue 12): the whole pipeline on one machine, Herald
+# beside Alertmanager, one command:
+#
+#   bench/e2e_bench.sh [--events N] [--channels N] [--workspaces N]
+#                      [--rate EVENTS_PER_S] [--seconds S] [--no-alertmanager]
+#
+# Starts a private PostgreSQL with PostgreSQL's DEFAULT durability (fsync,
+# synchronous_commit on), mock-kafka, fake-slack (only to add the workspaces
+# and targets with heraldctl) and bench/slack_standin, an unlimited Slack
+# stand-in answering ok at once and recording when each post arrived. Then,
+# once with synchronous_commit=on and once with it off (labelled):
+#   throughput  N check events (default 10,000) to CHANNELS channels (240) in
+#               WORKSPACES workspaces (12), one target per channel; first
+#               publish -> last post at the stand-in, posts/s; CPU seconds per
+#               1,000 messages of herald-router and herald-slack
+#               (/proc/PID/stat utime+stime) and their peak RSS (VmHWM);
+#   latency     RATE events/s (50) for S seconds (20) with
+#               HERALD_KAFKA_FETCH_WAIT_MAX_MS=5 (a real broker's behaviour):
+#               p50/p99/max from the publish time written in the event
+#               ("pubus=" marker) to the stand-in's receive time.
+# Alertmanager (Debian's prometheus-alertmanager) gets the same alerts on its
+# API when installed, one Slack receiver per workspace pointing at the
+# stand-in, grouping by every label with group_wait 0s (one message per
+# alert, sent at once). The stand-in's own capacity is measured first (curl,
+# keep-alive, 16 in parallel) so it is shown not to be the bottleneck.
+# Pacing and digests are off in herald-slack. Prints one table; stops
+# everything it started.
+#
+# STATUS (issue 12, first item; continued by the next session):
+#   works:   everything above, run at 2,000 events (see the commit message
+#            for the figures).
+#   missing: PostgreSQL's own CPU is not counted (it runs as many backends;
+#            sum them from pg_stat_activity pids if wanted); no profile
+#            (issue item 2); the stand-in capacity is measured with curl,
+#            which is itself CPU-bound on 2 cores (a lower bound).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench-e2e}
+
+events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1
+usage() { sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+need_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "e2e_bench.sh: $1 expects a positive integer, got '$2'" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+  -h | --help) usage; exit 0 ;;
+  --events) need_int "$1" "${2:-}"; events=$2; shift 2 ;;
+  --channels) need_int "$1" "${2:-}"; channels=$2; shift 2 ;;
+  --workspaces) need_int "$1" "${2:-}"; workspaces=$2; shift 2 ;;
+  --rate) need_int "$1" "${2:-}"; rate=$2; shift 2 ;;
+  --seconds) need_int "$1" "${2:-}"; seconds=$2; shift 2 ;;
+  --no-alertmanager) with_am=0; shift ;;
+  *) echo "e2e_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ "$workspaces" -le "$channels" ] || { echo "e2e_bench.sh: --workspaces ($workspaces) exceeds --channels ($channels)" >&2; exit 2; }
+for tool in curl psql awk; do
+  command -v "$tool" >/dev/null || { echo "e2e_bench.sh: $tool is required" >&2; exit 1; }
+done
+am_bin=$(command -v prometheus-alertmanager || command -v alertmanager || true)
+if [ "$with_am" = 1 ] && [ -z "$am_bin" ]; then
+  echo "e2e_bench.sh: Alertmanager not installed (apt-get install prometheus-alertmanager): Herald only" >&2
+  with_am=0
+fi
+
+source "$root/bench/lib.sh"
+source "$root/tests/support/procs.sh"
+bench_build "$build" slack_standin herald-router herald-slack heraldctl herald-checks mock-kafka fake-slack
+bench_pg_durable e2e-bench
+tmp=$bench_tmp
+
+pids=()
+e2e_bench_cleanup() {
+  trap "" INT TERM
+  stop_reverse 10 ${pids[@]+"${pids[@]}"}
+  bench_cleanup
+}
+trap e2e_bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+  echo "e2e_bench.sh: $*" >&2
+  local f
+  for f in "$tmp"/*.log; do [ -f "$f" ] && { echo "---- $(basename "$f")" >&2; tail -n 15 "$f" >&2; }; done
+  exit 1
+}
+# bg NAME CMD...: starts CMD, output in $tmp/NAME.log, pid in $last_pid.
+bg() {
+  local name=$1
+  shift
+  "$@" >>"$tmp/$name.log" 2>&1 &
+  last_pid=$!
+  pids+=("$last_pid")
+}
+# stop PID: stops one process started with bg and forgets it.
+stop() {
+  stop_reverse 20 "$1"
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=(${keep[@]+"${keep[@]}"})
+}
+wait_for() { # SECS WHAT CMD...
+  local secs=$1 what=$2 i
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "timed out after ${secs}s waiting for $what"
+}
+free_port() { local p; p=$(bench_free_port); [ -n "$p" ] || die "no free port"; echo "$p"; }
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+sql() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+export HERALD_DATABASE_URL=$bench_url HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-warn}
+HERALD_SECRET_KEY=$(openssl rand -base64 32)
+export HERALD_SECRET_KEY
+"$build/workers/heraldctl" migrate >"$tmp/migrate.log" 2>&1 || die "heraldctl migrate failed"
+say "PostgreSQL: fsync=$(sql 'SHOW fsync') synchronous_commit=$(sql 'SHOW synchronous_commit') full_page_writes=$(sql 'SHOW full_page_writes')"
+
+# ------------------------------------------------------------------ services
+bg mock-kafka "$build/tests/support/mock-kafka" --partitions 4 --bootstrap-file "$tmp/bootstrap"
+wait_for 30 "mock-kafka" test -s "$tmp/bootstrap"
+HERALD_KAFKA_BROKERS=$(cat "$tmp/bootstrap")
+export HERALD_KAFKA_BROKERS
+
+standin_port=$(free_port)
+bg standin "$build/bench/slack_standin" --port "$standin_port" --threads 2
+standin="http://127.0.0.1:$standin_port"
+wait_for 30 "slack_standin" curl -fsS "$standin/_stats"
+posts() { curl -fsS "$standin/_stats" | awk '{print $2}'; }
+reset_standin() { curl -fsS -X POST "$standin/_reset" >/dev/null; }
+# wait_posts N SECS: until the stand-in has N posts.
+wait_posts() {
+  local n=$1 secs=$2 i got=0
+  for ((i = 0; i < secs * 20; i++)); do
+    got=$(posts)
+    [ "$got" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+  die "only $got of $n posts reached the stand-in within ${secs}s"
+}
+
+# The stand-in's capacity, measured first: it must serve well above the rates below.
+{
+  for ((i = 0; i < 20000; i++)); do
+    printf 'url = "%s/api/chat.postMessage"\noutput = /dev/null\ndata = "{\\"channel\\":\\"C1\\",\\"text\\":\\"pubus=1\\"}"\n' "$standin"
+  done
+} >"$tmp/capacity.curl"
+t0=$(now_us)
+curl -sS --parallel --parallel-max 16 -K "$tmp/capacity.curl" || die "stand-in capacity check failed"
+t1=$(now_us)
+[ "$(posts)" = 20000 ] || die "stand-in counted $(posts) of 20000 capacity requests"
+standin_capacity=$((20000 * 1000000 / (t1 - t0)))
+say "stand-in capacity: $standin_capacity req/s (curl, keep-alive, 16 parallel; a lower bound)"
+reset_standin
+
+# Setup only: fake-slack answers heraldctl's workspace and channel checks.
+fake_port=$(free_port)
+{
+  printf '{"workspaces": ['
+  for ((w = 0; w < workspaces; w++)); do
+    [ "$w" -gt 0 ] && printf ','
+    printf '{"id":"T0BENCH%d","name":"Bench %d","tokens":["xoxb-bench-%d"],"bot_user_id":"U0BOT%d","bot_id":"B0BOT%d"}' "$w" "$w" "$w" "$w" "$w"
+  done
+  printf '], "channels": [], "users": [], "auto_channels": true}\n'
+} >"$tmp/fake-state.json"
+bg fake-slack "$build/tests/support/fake-slack" --port "$fake_port" --state "$tmp/fake-state.json" --rate 0 --auto-channels
+fake_pid=$last_pid
+wait_for 30 "fake-slack" curl -fsS "http://127.0.0.1:$fake_port/_fake/healthz"
+say "adding $workspaces workspaces and $channels targets with heraldctl ..."
+for ((w = 0; w < workspaces; w++)); do
+  HERALD_SLACK_TOKEN=xoxb-bench-$w HERALD_SLACK_API_URL=http://127.0.0.1:$fake_port/api \
+    "$build/workers/heraldctl" workspace add --team-id "T0BENCH$w" --name "Bench $w" \
+    >>"$tmp/setup.log" 2>&1 || die "heraldctl workspace add T0BENCH$w failed"
+done
+for ((c = 0; c < channels; c++)); do
+  HERALD_SLACK_API_URL=http://127.0.0.1:$fake_port/api \
+    "$build/workers/heraldctl" target add --tenant "t-bench-$c" --workspace "T0BENCH$((c % workspaces))" \
+    --name "bench $c" --channel "C0BENCH$c" --uses failed_check >>"$tmp/setup.log" 2>&1 ||
+    die "heraldctl target add for channel $c failed"
+done
+stop "$fake_pid"
+
+# ------------------------------------------------------------------ events
+# event_line SEQ CHANNEL PUBUS: one failing check for the channel's tenant; a
+# check type of its own, so no event is a repeat of another.
+run_id=$RANDOM
+event_line() {
+  printf '{"schema":"herald.check_result.v1","event_id":"%08x-0000-4000-8000-%012x","tenant_id":"t-bench-%d","run_id":"%08x-0000-4000-8000-000000000000","trigger":"manual","check":{"type":"bench_%d","name":"Bench check pubus=%s","severity":"high","url":"https://console.example.com/checks"},"evaluated_at":"2024-01-01T00:00:00Z","failing_count":1,"total_count":100,"failing_users":[{"id":"u1","display_name":"User 1","email":"u1@bench.example"}]}\n' \
+    "$run_id" "$1" "$2" "$run_id" "$1" "$3"
+}
+seq_no=0
+# events_file N FILE: N events over the channels, round robin.
+events_file() {
+  local i
+  for ((i = 0; i < $1; i++)); do
+    event_line $((seq_no++)) $((i % channels)) "$(now_us)"
+  done >"$2"
+}
+publish() { "$build/producers/herald-checks" publish "$1" >>"$tmp/publish.log" 2>&1 || die "herald-checks publish failed"; }
+# paced N RATE CMD...: N lines at RATE/s into CMD's stdin, each stamped when written.
+mkfifo "$tmp/never"
+exec 9<>"$tmp/never" # read -t on it is a sleep without a fork
+paced() {
+  local n=$1 per=$((1000000 / $2)) start i dt
+  shift 2
+  start=$(now_us)
+  for ((i = 0; i < n; i++)); do
+    dt=$((start + i * per - $(now_us)))
+    [ "$dt" -gt 0 ] && read -rt "$(printf '%d.%06d' $((dt / 1000000)) $((dt % 1000000)))" -u 9 || true
+    line_for "$i"
+  done | "$@"
+}
+# latency_stats: "p50 p99 max" in ms from the stand-in's records.
+latency_stats() {
+  curl -fsS "$standin/_latencies" | awk '{print ($2 - $1) / 1000}' | sort -n |
+    awk '{a[NR] = $1} END {if (!NR) {print "- - -"; exit}
+      p99 = int(NR * 0.99 + 0.999); if (p99 > NR) p99 = NR
+      printf "%.1f %.1f %.1f\n", a[int(NR * 0.5 + 0.5) > 0 ? int(NR * 0.5 + 0.5) : 1], a[p99], a[NR]}'
+}
+lat_n=$((rate * seconds))
+wait_secs=$((120 + events / 50))
+
+# ------------------------------------------------------------------ Herald
+declare -A R # results: R[label,metric]
+start_herald() { # extra env assignments as arguments
+  env "$@" HERALD_SLACK_API_URL="$standin/api" "$build/workers/herald-router" >>"$tmp/router.log" 2>&1 &
+  router_pid=$!
+  pids+=("$router_pid")
+  env "$@" HERALD_SLACK_API_URL="$standin/api" HERALD_SLACK_NO_DIGESTS=1 "$build/workers/herald-slack" \
+    --channel-rate 0 --workspace-rate-per-minute 0 --no-threads >>"$tmp/sender.log" 2>&1 &
+  sender_pid=$!
+  pids+=("$sender_pid")
+  # Warm-up: one event per workspace goes all the way (group joins, connections).
+  reset_standin
+  events_file "$workspaces" "$tmp/warm.jsonl"
+  publish "$tmp/warm.jsonl"
+  wait_posts "$workspaces" 120
+  reset_standin
+}
+stop_herald() { stop "$sender_pid"; stop "$router_pid"; }
+
+herald_run() { # LABEL SYNCHRONOUS_COMMIT
+  local label=$1 r0 s0 t0 last
+  sql "ALTER SYSTEM SET synchronous_commit = $2" >/dev/null
+  sql "SELECT pg_reload_conf()" >/dev/null
+  say "Herald ($label): synchronous_commit=$(sql 'SHOW synchronous_commit'); throughput, $events events ..."
+  start_herald
+  events_file "$events" "$tmp/events.jsonl"
+  r0=$(cpu_ticks "$router_pid") s0=$(cpu_ticks "$sender_pid")
+  t0=$(now_us)
+  publish "$tmp/events.jsonl"
+  wait_posts "$events" "$wait_secs"
+  last=$(curl -fsS "$standin/_stats" | awk '{print $6}')
+  R[$label,secs]=$(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1e6}')
+  R[$label,tput]=$(awk -v n="$events" -v a="$t0" -v b="$last" 'BEGIN {printf "%.0f", n / ((b - a) / 1e6)}')
+  R[$label,cpu_r]=$(awk -v d=$(($(cpu_ticks "$router_pid") - r0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
+  R[$label,cpu_s]=$(awk -v d=$(($(cpu_ticks "$sender_pid") - s0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
+  R[$label,rss]="router $(hwm_mb "$router_pid") MB + sender $(hwm_mb "$sender_pid") MB"
+  stop_herald
+  say "Herald ($label): latency, $lat_n events at $rate/s ..."
+  start_herald HERALD_KAFKA_FETCH_WAIT_MAX_MS=5
+  line_for() { event_line $((seq_no + $1)) $(($1 % channels)) "$(now_us)"; }
+  paced "$lat_n" "$rate" "$build/producers/herald-checks" publish - >>"$tmp/publish.log" 2>&1 ||
+    die "herald-checks publish (paced) failed"
+  seq_no=$((seq_no + lat_n))
+  wait_posts "$lat_n" 120
+  R[$label,lat]=$(latency_stats)
+  stop_herald
+}
+
+herald_run "sync on" on
+herald_run "sync off" off
+labels=("sync on" "sync off")
+
+# ------------------------------------------------------------------ Alertmanager
+if [ "$with_am" = 1 ]; then
+  am_port=$(free_port)
+  {
+    printf 'route:\n  receiver: ws0\n  group_by: ["..."]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 24h\n  routes:\n'
+    for ((w = 1; w < workspaces; w++)); do printf '    - receiver: ws%d\n      matchers: [ws="%d"]\n' "$w" "$w"; done
+    printf 'receivers:\n'
+    for ((w = 0; w < workspaces; w++)); do
+      printf '  - name: ws%d\n    slack_configs:\n      - api_url: "%s/ws%d"\n        channel: "#{{ .CommonLabels.channel }}"\n        text: "pubus={{ .CommonLabels.pubus }}"\n        send_resolved: false\n' \
+        "$w" "$standin" "$w"
+    done
+  } >"$tmp/alertmanager.yml"
+  mkdir -p "$tmp/am-data"
+  bg alertmanager "$am_bin" --config.file="$tmp/alertmanager.yml" --storage.path="$tmp/am-data" \
+    --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= --log.level=warn
+  am_pid=$last_pid
+  am="http://127.0.0.1:$am_port"
+  wait_for 30 "Alertmanager" curl -fsS "$am/-/ready"
+  alert_json() { # SEQ CHANNEL PUBUS
+    printf '{"labels":{"alertname":"bench","seq":"%d","channel":"C0BENCH%d","ws":"%d","pubus":"%s"},"annotations":{"summary":"Bench check"}}' \
+      "$1" "$2" $(($2 % workspaces)) "$3"
+  }
+  # post_alerts FROM N: alerts FROM..FROM+N-1, 500 to a request.
+  post_alerts() {
+    local from=$1 n=$2 i j
+    for ((i = 0; i < n; i += 500)); do
+      {
+        printf '['
+        for ((j = i; j < n && j < i + 500; j++)); do
+          [ "$j" -gt "$i" ] && printf ','
+          alert_json $((from + j)) $((j % channels)) "$(now_us)"
+        done
+        printf ']'
+      } >"$tmp/alerts.json"
+      curl -fsS -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/alerts.json" "$am/api/v2/alerts" ||
+        die "posting alerts to Alertmanager failed"
+    done
+  }
+  say "Alertmanager: throughput, $events alerts ..."
+  post_alerts 0 "$workspaces"
+  wait_posts "$workspaces" 60
+  reset_standin
+  a0=$(cpu_ticks "$am_pid")
+  t0=$(now_us)
+  post_alerts 1000000 "$events"
+  wait_posts "$events" "$wait_secs"
+  last=$(curl -fsS "$standin/_stats" | awk '{print $6}')
+  R[am,secs]=$(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1e6}')
+  R[am,tput]=$(awk -v n="$events" -v a="$t0" -v b="$last" 'BEGIN {printf "%.0f", n / ((b - a) / 1e6)}')
+  R[am,cpu]=$(awk -v d=$(($(cpu_ticks "$am_pid") - a0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
+  say "Alertmanager: latency, $lat_n alerts at $rate/s ..."
+  reset_standin
+  # One keep-alive connection, one request per alert, stamped when written.
+  exec 8<>"/dev/tcp/127.0.0.1/$am_port" || die "cannot connect to Alertmanager"
+  cat <&8 >/dev/null &
+  drain_pid=$!
+  line_for() {
+    local body
+    body="[$(alert_json $((2000000 + $1)) $(($1 % channels)) "$(now_us)")]"
+    printf 'POST /api/v2/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+  }
+  paced "$lat_n" "$rate" cat >&8
+  wait_posts "$lat_n" 120
+  R[am,lat]=$(latency_stats)
+  R[am,rss]="$(hwm_mb "$am_pid") MB"
+  exec 8>&-
+  kill "$drain_pid" 2>/dev/null || true
+  wait "$drain_pid" 2>/dev/null || true
+  stop "$am_pid"
+  labels+=(am)
+fi
+
+# ------------------------------------------------------------------ table
+name_of() { case "$1" in am) echo "Alertmanager" ;; *) echo "Herald ($1)" ;; esac; }
+row() { printf '| %-34s |' "$1"; shift; printf ' %-32s |' "$@"; printf '\n'; }
+cells() { local l out=(); for l in "${labels[@]}"; do out+=("$("$@" "$l")"); done; printf '%s\n' "${out[@]}"; }
+echo
+echo "End to end on $(nproc) cores: $events events to $channels channels in $workspaces workspaces;"
+echo "PostgreSQL fsync=$(sql 'SHOW fsync') full_page_writes=$(sql 'SHOW full_page_writes');" \
+  "stand-in capacity $standin_capacity req/s; pacing and digests off."
+echo
+mapfile -t hdr < <(cells name_of)
+row "" "${hdr[@]}"
+printf '|%s|' "$(printf -- '-%.0s' $(seq 1 36))"; for _ in "${labels[@]}"; do printf '%s|' "$(printf -- '-%.0s' $(seq 1 34))"; done; printf '\n'
+f_tput() { echo "${R[$1,secs]} s = ${R[$1,tput]} msgs/s"; }
+f_lat() { read -r a b c <<<"${R[$1,lat]}"; echo "p50 $a, p99 $b, max $c ms"; }
+f_rss() { echo "${R[$1,rss]}"; }
+f_cpu() { if [ "$1" = am ]; then echo "${R[am,cpu]}"; else echo "router ${R[$1,cpu_r]} + sender ${R[$1,cpu_s]}"; fi; }
+mapfile -t v < <(cells f_tput); row "throughput (first publish->last post)" "${v[@]}"
+mapfile -t v < <(cells f_lat); row "latency at $rate/s (fetch wait 5 ms)" "${v[@]}"
+mapfile -t v < <(cells f_rss); row "peak RSS (VmHWM)" "${v[@]}"
+mapfile -t v < <(cells f_cpu); row "CPU s per 1,000 msgs" "${v[@]}"

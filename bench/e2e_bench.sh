@@ -4,6 +4,7 @@
 #
 #   bench/e2e_bench.sh [--events N] [--channels N] [--workspaces N]
 #                      [--rate EVENTS_PER_S] [--seconds S] [--no-alertmanager]
+#                      [--sync on|off|both] [--profile] [--keep-logs DIR]
 #
 # Starts a private PostgreSQL with PostgreSQL's DEFAULT durability (fsync,
 # synchronous_commit on), mock-kafka, fake-slack (only to add the workspaces
@@ -48,7 +49,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench-e2e}
 
-events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1
+events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1 profile=0 sync=both keep_logs= pub_linger=
 usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "e2e_bench.sh: $1 expects a positive integer, got '$2'" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -60,6 +61,14 @@ while [ $# -gt 0 ]; do
   --rate) need_int "$1" "${2:-}"; rate=$2; shift 2 ;;
   --seconds) need_int "$1" "${2:-}"; seconds=$2; shift 2 ;;
   --no-alertmanager) with_am=0; shift ;;
+  --profile) profile=1; shift ;;
+  --keep-logs) [ -n "${2:-}" ] || { echo "e2e_bench.sh: --keep-logs expects a directory" >&2; exit 2; }; keep_logs=$2; shift 2 ;;
+  --publisher-linger-ms)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "e2e_bench.sh: --publisher-linger-ms expects a number of ms, got '${2:-}'" >&2; exit 2; }
+    pub_linger=$2; shift 2 ;;
+  --sync)
+    case "${2:-}" in on | off | both) sync=$2 ;; *) echo "e2e_bench.sh: --sync expects on, off or both, got '${2:-}'" >&2; exit 2 ;; esac
+    shift 2 ;;
   *) echo "e2e_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,14 +84,20 @@ fi
 
 source "$root/bench/lib.sh"
 source "$root/tests/support/procs.sh"
-bench_build "$build" slack_standin herald-router herald-slack heraldctl herald-checks mock-kafka fake-slack
-bench_pg_durable e2e-bench
+bench_build "$build" slack_standin pacer herald-router herald-slack heraldctl herald-checks mock-kafka fake-slack
+if [ "$profile" = 1 ]; then
+  command -v perf >/dev/null || { echo "e2e_bench.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 1; }
+  bench_pg_durable e2e-bench -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all
+else
+  bench_pg_durable e2e-bench
+fi
 tmp=$bench_tmp
 
 pids=()
 e2e_bench_cleanup() {
   trap "" INT TERM
   stop_reverse 10 ${pids[@]+"${pids[@]}"}
+  if [ -n "$keep_logs" ]; then mkdir -p "$keep_logs" && cp "$tmp"/*.log "$keep_logs"/ 2>/dev/null || true; fi
   bench_cleanup
 }
 trap e2e_bench_cleanup EXIT
@@ -122,6 +137,19 @@ clk_tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 sql() { psql "$bench_url" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+# pg_ticks: CPU ticks of this PostgreSQL (postmaster, its live children, and
+# the children that exited, through the postmaster's cutime/cstime).
+pg_ticks() {
+  local pm
+  pm=$(head -n 1 "$bench_tmp/pg/data/postmaster.pid")
+  { echo "$pm"; ps -o pid= --ppid "$pm"; } | while read -r p; do cat "/proc/$p/stat" 2>/dev/null; done |
+    awk '{s += $14 + $15 + $16 + $17} END {print s + 0}'
+}
+# pg_counters: "commits wal_bytes" of the bench database and the cluster.
+pg_counters() {
+  sql "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), (SELECT wal_bytes FROM pg_stat_wal)" | tr '|' ' '
+}
+per_k() { awk -v d="$1" -v n="$2" -v h="$3" 'BEGIN {printf "%.3f", d / h / n * 1000}'; }
 
 export HERALD_DATABASE_URL=$bench_url HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-warn}
 HERALD_SECRET_KEY=$(openssl rand -base64 32)
@@ -131,6 +159,7 @@ say "PostgreSQL: fsync=$(sql 'SHOW fsync') synchronous_commit=$(sql 'SHOW synchr
 
 # ------------------------------------------------------------------ services
 bg mock-kafka "$build/tests/support/mock-kafka" --partitions 4 --bootstrap-file "$tmp/bootstrap"
+kafka_pid=$last_pid
 wait_for 30 "mock-kafka" test -s "$tmp/bootstrap"
 HERALD_KAFKA_BROKERS=$(cat "$tmp/bootstrap")
 export HERALD_KAFKA_BROKERS
@@ -209,23 +238,14 @@ seq_no=0
 events_file() {
   local i
   for ((i = 0; i < $1; i++)); do
-    event_line $((seq_no++)) $((i % channels)) "$(now_us)"
+    event_line $((seq_no++)) $((i % channels)) 0
   done >"$2"
 }
 publish() { "$build/producers/herald-checks" publish "$1" >>"$tmp/publish.log" 2>&1 || die "herald-checks publish failed"; }
-# paced N RATE CMD...: N lines at RATE/s into CMD's stdin, each stamped when written.
-mkfifo "$tmp/never"
-exec 9<>"$tmp/never" # read -t on it is a sleep without a fork
-paced() {
-  local n=$1 per=$((1000000 / $2)) start i dt
-  shift 2
-  start=$(now_us)
-  for ((i = 0; i < n; i++)); do
-    dt=$((start + i * per - $(now_us)))
-    [ "$dt" -gt 0 ] && read -rt "$(printf '%d.%06d' $((dt / 1000000)) $((dt % 1000000)))" -u 9 || true
-    line_for "$i"
-  done | "$@"
-}
+# The latency runs' event, for bench/pacer (which stamps {pubus} at the write).
+event_tpl=$(event_line 999999999 0 0 | sed -e 's/-8000-[0-9a-f]\{12\}"/-8000-{seq12}"/' -e 's/t-bench-0"/t-bench-{chan}"/' \
+  -e 's/bench_999999999"/bench_{seq}"/' -e 's/pubus=0"/pubus={pubus}"/')
+case "$event_tpl" in *'{seq12}'*'{chan}'*'bench_{seq}'*'{pubus}'*) ;; *) die "event template: $event_tpl" ;; esac
 # latency_stats: "p50 p99 max" in ms from the stand-in's records.
 latency_stats() {
   curl -fsS "$standin/_latencies" | awk '{print ($2 - $1) / 1000}' | sort -n |
@@ -257,37 +277,70 @@ start_herald() { # extra env assignments as arguments
 stop_herald() { stop "$sender_pid"; stop "$router_pid"; }
 
 herald_run() { # LABEL SYNCHRONOUS_COMMIT
-  local label=$1 r0 s0 t0 last
+  local label=$1 r0 s0 p0 k0 c0 w0 c1 w1 t0 last perf_pid=
   sql "ALTER SYSTEM SET synchronous_commit = $2" >/dev/null
   sql "SELECT pg_reload_conf()" >/dev/null
   say "Herald ($label): synchronous_commit=$(sql 'SHOW synchronous_commit'); throughput, $events events ..."
   start_herald
   events_file "$events" "$tmp/events.jsonl"
-  r0=$(cpu_ticks "$router_pid") s0=$(cpu_ticks "$sender_pid")
+  if [ "$profile" = 1 ] && [ "${profiled:-}" != 1 ]; then
+    profiled=1 profiled_label=$label
+    sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    sql "SELECT pg_stat_statements_reset()" >/dev/null
+    perf record -a -F 999 -o "$tmp/perf.data" >"$tmp/perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
+  r0=$(cpu_ticks "$router_pid") s0=$(cpu_ticks "$sender_pid") p0=$(pg_ticks) k0=$(cpu_ticks "$kafka_pid")
+  read -r c0 w0 < <(pg_counters)
   t0=$(now_us)
   publish "$tmp/events.jsonl"
   wait_posts "$events" "$wait_secs"
   last=$(curl -fsS "$standin/_stats" | awk '{print $6}')
+  # Outcomes are recorded after the posts: let the sender finish them.
+  sleep 1
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    psql "$bench_url" -XAq -P pager=off -c "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" >"$tmp/statements.txt"
+  fi
+  read -r c1 w1 < <(pg_counters)
   R[$label,secs]=$(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1e6}')
   R[$label,tput]=$(awk -v n="$events" -v a="$t0" -v b="$last" 'BEGIN {printf "%.0f", n / ((b - a) / 1e6)}')
-  R[$label,cpu_r]=$(awk -v d=$(($(cpu_ticks "$router_pid") - r0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
-  R[$label,cpu_s]=$(awk -v d=$(($(cpu_ticks "$sender_pid") - s0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
+  R[$label,cpu_r]=$(per_k $(($(cpu_ticks "$router_pid") - r0)) "$events" "$clk_tck")
+  R[$label,cpu_s]=$(per_k $(($(cpu_ticks "$sender_pid") - s0)) "$events" "$clk_tck")
+  R[$label,cpu_pg]=$(per_k $(($(pg_ticks) - p0)) "$events" "$clk_tck")
+  R[$label,cpu_k]=$(per_k $(($(cpu_ticks "$kafka_pid") - k0)) "$events" "$clk_tck")
+  R[$label,commits]=$(awk -v d=$((c1 - c0)) -v n="$events" 'BEGIN {printf "%.0f", d / n * 1000}')
+  R[$label,wal]=$(awk -v d=$((w1 - w0)) -v n="$events" 'BEGIN {printf "%.0f", d / n}')
+  # When the router had routed everything, and the sender posted the last.
+  R[$label,routed]=$(sql "SELECT round(((extract(epoch FROM max(created_at)) * 1e6 - $t0) / 1e6)::numeric, 2) FROM deliveries")
   R[$label,rss]="router $(hwm_mb "$router_pid") MB + sender $(hwm_mb "$sender_pid") MB"
   stop_herald
   say "Herald ($label): latency, $lat_n events at $rate/s ..."
   start_herald HERALD_KAFKA_FETCH_WAIT_MAX_MS=5
-  line_for() { event_line $((seq_no + $1)) $(($1 % channels)) "$(now_us)"; }
-  paced "$lat_n" "$rate" "$build/producers/herald-checks" publish - >>"$tmp/publish.log" 2>&1 ||
+  t_lat0=$(now_us)
+  "$build/bench/pacer" --rate "$rate" --count "$lat_n" --first "$seq_no" --channels "$channels" \
+    --workspaces "$workspaces" --lead "$(event_line 999999998 0 0 | sed 's/t-bench-0"/t-bench-warm"/')" \
+    "$event_tpl" 2>>"$tmp/pacer.log" |
+    env ${pub_linger:+HERALD_KAFKA_LINGER_MS=$pub_linger} "$build/producers/herald-checks" publish - >>"$tmp/publish.log" 2>&1 ||
     die "herald-checks publish (paced) failed"
   seq_no=$((seq_no + lat_n))
   wait_posts "$lat_n" 120
   R[$label,lat]=$(latency_stats)
+  # The router's part: publish -> its delivery row (created_at is the start of
+  # the router's transaction; the row is committed and produced just after).
+  R[$label,lat_router]=$(sql "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
+      round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+    FROM (SELECT (extract(epoch FROM d.created_at) * 1e6 - substring(e.payload->'check'->>'name' FROM 'pubus=([0-9]+)')::bigint) / 1000.0 AS ms
+            FROM deliveries d JOIN events e USING (event_id)
+           WHERE e.check_type LIKE 'bench_%' AND substring(e.payload->'check'->>'name' FROM 'pubus=([0-9]+)')::bigint > $t_lat0) x")
   stop_herald
 }
 
-herald_run "sync on" on
-herald_run "sync off" off
-labels=("sync on" "sync off")
+labels=()
+if [ "$sync" != off ]; then herald_run "sync on" on; labels+=("sync on"); fi
+if [ "$sync" != on ]; then herald_run "sync off" off; labels+=("sync off"); fi
 
 # ------------------------------------------------------------------ Alertmanager
 if [ "$with_am" = 1 ]; then
@@ -311,52 +364,63 @@ if [ "$with_am" = 1 ]; then
     printf '{"labels":{"alertname":"bench","seq":"%d","channel":"C0BENCH%d","ws":"%d","pubus":"%s"},"annotations":{"summary":"Bench check"}}' \
       "$1" "$2" $(($2 % workspaces)) "$3"
   }
-  # post_alerts FROM N: alerts FROM..FROM+N-1, 500 to a request.
-  post_alerts() {
-    local from=$1 n=$2 i j
-    for ((i = 0; i < n; i += 500)); do
+  # alert_files FROM N PREFIX: alerts FROM..FROM+N-1, 500 to a request body
+  # PREFIX.K.json, and PREFIX.curl, a curl config posting them in turn on
+  # one keep-alive connection. Written before the clock starts.
+  alert_files() {
+    local from=$1 n=$2 prefix=$3 i j k=0
+    : >"$prefix.curl"
+    for ((i = 0; i < n; i += 500, k++)); do
       {
         printf '['
         for ((j = i; j < n && j < i + 500; j++)); do
           [ "$j" -gt "$i" ] && printf ','
-          alert_json $((from + j)) $((j % channels)) "$(now_us)"
+          alert_json $((from + j)) $((j % channels)) 0
         done
         printf ']'
-      } >"$tmp/alerts.json"
-      curl -fsS -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/alerts.json" "$am/api/v2/alerts" ||
-        die "posting alerts to Alertmanager failed"
+      } >"$prefix.$k.json"
+      [ "$k" -gt 0 ] && echo next >>"$prefix.curl"
+      printf 'url = "%s/api/v2/alerts"\noutput = /dev/null\nheader = "Content-Type: application/json"\ndata-binary = "@%s"\n' \
+        "$am" "$prefix.$k.json" >>"$prefix.curl"
     done
   }
+  post_alerts() { curl -fsS -K "$1.curl" || die "posting alerts to Alertmanager failed"; }
+  alert_files 0 "$workspaces" "$tmp/am-warm"
+  alert_files 1000000 "$events" "$tmp/am-alerts"
   say "Alertmanager: throughput, $events alerts ..."
-  post_alerts 0 "$workspaces"
+  post_alerts "$tmp/am-warm"
   wait_posts "$workspaces" 60
   reset_standin
   a0=$(cpu_ticks "$am_pid")
   t0=$(now_us)
-  post_alerts 1000000 "$events"
+  post_alerts "$tmp/am-alerts"
   wait_posts "$events" "$wait_secs"
   last=$(curl -fsS "$standin/_stats" | awk '{print $6}')
   R[am,secs]=$(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1e6}')
   R[am,tput]=$(awk -v n="$events" -v a="$t0" -v b="$last" 'BEGIN {printf "%.0f", n / ((b - a) / 1e6)}')
   R[am,cpu]=$(awk -v d=$(($(cpu_ticks "$am_pid") - a0)) -v n="$events" -v h="$clk_tck" 'BEGIN {printf "%.3f", d / h / n * 1000}')
+  R[am,rss_t]="$(hwm_mb "$am_pid")"
+  # A fresh Alertmanager for the latency run, as Herald's workers are restarted
+  # for theirs: the 10,000 alerts above stay active (and groomed) otherwise.
+  stop "$am_pid"
+  rm -rf "$tmp/am-data"
+  mkdir -p "$tmp/am-data"
+  bg alertmanager "$am_bin" --config.file="$tmp/alertmanager.yml" --storage.path="$tmp/am-data" \
+    --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= --log.level=warn
+  am_pid=$last_pid
+  wait_for 30 "Alertmanager" curl -fsS "$am/-/ready"
+  post_alerts "$tmp/am-warm"
+  wait_posts "$workspaces" 60
   say "Alertmanager: latency, $lat_n alerts at $rate/s ..."
   reset_standin
-  # One keep-alive connection, one request per alert, stamped when written.
-  exec 8<>"/dev/tcp/127.0.0.1/$am_port" || die "cannot connect to Alertmanager"
-  cat <&8 >/dev/null &
-  drain_pid=$!
-  line_for() {
-    local body
-    body="[$(alert_json $((2000000 + $1)) $(($1 % channels)) "$(now_us)")]"
-    printf 'POST /api/v2/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
-  }
-  paced "$lat_n" "$rate" cat >&8
+  # One keep-alive connection, one request per alert, stamped at the write.
+  "$build/bench/pacer" --rate "$rate" --count "$lat_n" --first 2000000 --channels "$channels" \
+    --workspaces "$workspaces" --url "$am/api/v2/alerts" \
+    '[{"labels":{"alertname":"bench","seq":"{seq}","channel":"C0BENCH{chan}","ws":"{ws}","pubus":"{pubus}"},"annotations":{"summary":"Bench check"}}]' \
+    2>>"$tmp/pacer.log" || die "pacer (Alertmanager) failed"
   wait_posts "$lat_n" 120
   R[am,lat]=$(latency_stats)
-  R[am,rss]="$(hwm_mb "$am_pid") MB"
-  exec 8>&-
-  kill "$drain_pid" 2>/dev/null || true
-  wait "$drain_pid" 2>/dev/null || true
+  R[am,rss]="${R[am,rss_t]} MB"
   stop "$am_pid"
   labels+=(am)
 fi
@@ -374,10 +438,34 @@ mapfile -t hdr < <(cells name_of)
 row "" "${hdr[@]}"
 printf '|%s|' "$(printf -- '-%.0s' $(seq 1 40))"; for _ in "${labels[@]}"; do printf '%s|' "$(printf -- '-%.0s' $(seq 1 34))"; done; printf '\n'
 f_tput() { echo "${R[$1,secs]} s = ${R[$1,tput]} msgs/s"; }
+f_routed() { if [ "$1" = am ]; then echo "-"; else echo "all routed after ${R[$1,routed]} s"; fi; }
 f_lat() { read -r a b c <<<"${R[$1,lat]}"; echo "p50 $a, p99 $b, max $c ms"; }
+f_lat_r() { if [ "$1" = am ]; then echo "-"; else read -r a b <<<"${R[$1,lat_router]}"; echo "p50 $a, p99 $b ms"; fi; }
 f_rss() { echo "${R[$1,rss]}"; }
 f_cpu() { if [ "$1" = am ]; then echo "${R[am,cpu]}"; else echo "router ${R[$1,cpu_r]} + sender ${R[$1,cpu_s]}"; fi; }
+f_infra() { if [ "$1" = am ]; then echo "-"; else echo "PostgreSQL ${R[$1,cpu_pg]}, mock Kafka ${R[$1,cpu_k]}"; fi; }
+f_db() { if [ "$1" = am ]; then echo "-"; else echo "${R[$1,commits]} per 1,000 msgs, ${R[$1,wal]} B per msg"; fi; }
 mapfile -t v < <(cells f_tput); row "throughput (first publish->last post)" "${v[@]}"
+mapfile -t v < <(cells f_routed); row "  of which the router" "${v[@]}"
 mapfile -t v < <(cells f_lat); row "latency at $rate/s (fetch wait 5 ms)" "${v[@]}"
+mapfile -t v < <(cells f_lat_r); row "  publish -> delivery row (router part)" "${v[@]}"
 mapfile -t v < <(cells f_rss); row "peak RSS (VmHWM)" "${v[@]}"
 mapfile -t v < <(cells f_cpu); row "CPU s per 1,000 msgs" "${v[@]}"
+mapfile -t v < <(cells f_infra); row "  its PostgreSQL and Kafka, CPU s / 1,000" "${v[@]}"
+mapfile -t v < <(cells f_db); row "PostgreSQL commits, WAL" "${v[@]}"
+
+if [ "$profile" = 1 ]; then
+  set +o pipefail # head closes perf's pipe early
+  echo
+  echo "Profile of the throughput run, Herald ($profiled_label): CPU samples by process (perf record -a -F 999)"
+  perf report -i "$tmp/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 12
+  for comm in herald-router herald-slack postgres; do
+    echo
+    echo "Top frames of $comm (share of all samples)"
+    perf report -i "$tmp/perf.data" --no-children --comms "$comm" --sort dso,symbol --stdio 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -n 15
+  done
+  echo
+  echo "PostgreSQL statements of the throughput run by total time (pg_stat_statements)"
+  cat "$tmp/statements.txt"
+fi

@@ -43,18 +43,20 @@ bench_cleanup() {
   rm -rf "$bench_tmp"
 }
 
-# bench_pg_durable NAME: as bench_pg, then restarted with PostgreSQL's default
+# bench_pg_durable NAME [SERVER OPTION...]: as bench_pg, then restarted with PostgreSQL's default
 # durability (fsync, synchronous_commit and full_page_writes on), which the
 # test server turns off on its command line; without them there,
-# synchronous_commit can be changed with ALTER SYSTEM and a reload.
+# synchronous_commit can be changed with ALTER SYSTEM and a reload. Extra
+# arguments are added to the server's command line ("-c name=value").
 bench_pg_durable() {
   bench_pg "$1"
+  shift
   local bindir port=${bench_url##*:}
   port=${port%%/*}
   bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   local as=()
   [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
   "${as[@]}" "$bindir/pg_ctl" -D "$bench_tmp/pg/data" -l "$bench_tmp/pg/server.log" -w -t 60 -m fast \
-    -o "-p $port -k $bench_tmp/pg -c listen_addresses=127.0.0.1 -c max_connections=200" \
+    -o "-p $port -k $bench_tmp/pg -c listen_addresses=127.0.0.1 -c max_connections=200 $*" \
     restart >/dev/null || { tail -20 "$bench_tmp/pg/server.log" >&2; exit 1; }
 }

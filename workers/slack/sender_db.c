@@ -24,6 +24,68 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *param
     return r;
 }
 
+/*
+ * The statements run for every batch of deliveries (claims, outcomes) are
+ * prepared once per connection: parsing and planning them again at each call
+ * was about a fifth of their time (bench/e2e_bench.sh --profile). Which are
+ * prepared on which connection is remembered per thread (tests run several
+ * senders in one process); a connection that is new at a reused address is
+ * caught by PostgreSQL's "prepared statement does not exist" (26000), after
+ * which the statement is prepared and run again. Statements run outside any
+ * transaction block, so that first failure aborts nothing.
+ */
+enum { PREP_CLAIM, PREP_SENT_ROWS, PREP_RETRYING, PREP_FAILED, PREP_COUNT };
+static _Thread_local const PGconn *prep_conn;
+static _Thread_local unsigned prep_done;
+
+static bool prepare(PGconn *c, int which, const char *sql, int n, char *errstr, size_t errstr_size)
+{
+    char name[32];
+    snprintf(name, sizeof name, "herald_slack_%d", which);
+    PGresult *r = PQprepare(c, name, sql, n, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        db_error(c, r, errstr, errstr_size);
+        PQclear(r);
+        return false;
+    }
+    PQclear(r);
+    prep_done |= 1u << which;
+    return true;
+}
+
+/* run() for the prepared statement `which` (its text sql). */
+static PGresult *run_prepared(PGconn *c, int which, const char *sql, int n,
+                              const char *const *params, char *errstr, size_t errstr_size)
+{
+    if (prep_conn != c) {
+        prep_conn = c;
+        prep_done = 0;
+    }
+    if (!(prep_done & (1u << which)) && !prepare(c, which, sql, n, errstr, errstr_size))
+        return NULL;
+    char name[32];
+    snprintf(name, sizeof name, "herald_slack_%d", which);
+    PGresult *r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code && !strcmp(code, "26000")) { /* a new connection at the old one's address */
+            PQclear(r);
+            prep_done = 0;
+            if (!prepare(c, which, sql, n, errstr, errstr_size))
+                return NULL;
+            r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+            st = PQresultStatus(r);
+        }
+    }
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        db_error(c, r, errstr, errstr_size);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 static void i64s(int64_t v, char buf[24])
 {
     snprintf(buf, 24, "%lld", (long long)v);
@@ -81,19 +143,19 @@ int sender_db_claim(PGconn *c, const sender_db_claim_req *reqs, size_t n, int64_
     const char *params[7] = {a_ids,     a_evs, a_tids, a_leases, lease, count_attempt ? "1" : "0",
                              claimed_by};
     /* One statement for the whole batch; the CASE keeps the two claim rules apart. */
-    PGresult *r =
-        run(c,
-            "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], "
-            "$4::timestamptz[]) AS r(id, event_id, target_id, lease)) "
-            "UPDATE deliveries d SET state = 'sending', attempts = d.attempts + $6::int, "
-            "next_attempt_at = now() + $5::bigint * interval '1 millisecond', updated_at = now(), "
-            "claimed_by = $7 FROM req WHERE d.id = req.id AND d.event_id = req.event_id "
-            "AND d.target_id = req.target_id AND CASE WHEN req.lease IS NULL THEN "
-            "d.state = 'pending' OR (d.state = 'sending' AND d.next_attempt_at <= now()) "
-            "ELSE d.state IN ('retrying', 'sending') AND d.next_attempt_at = req.lease END "
-            "RETURNING d.id, d.attempts, "
-            "(extract(epoch FROM d.created_at) * 1000)::bigint, d.next_attempt_at::text",
-            7, params, errstr, errstr_size);
+    PGresult *r = run_prepared(
+        c, PREP_CLAIM,
+        "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], "
+        "$4::timestamptz[]) AS r(id, event_id, target_id, lease)) "
+        "UPDATE deliveries d SET state = 'sending', attempts = d.attempts + $6::int, "
+        "next_attempt_at = now() + $5::bigint * interval '1 millisecond', updated_at = now(), "
+        "claimed_by = $7 FROM req WHERE d.id = req.id AND d.event_id = req.event_id "
+        "AND d.target_id = req.target_id AND CASE WHEN req.lease IS NULL THEN "
+        "d.state = 'pending' OR (d.state = 'sending' AND d.next_attempt_at <= now()) "
+        "ELSE d.state IN ('retrying', 'sending') AND d.next_attempt_at = req.lease END "
+        "RETURNING d.id, d.attempts, "
+        "(extract(epoch FROM d.created_at) * 1000)::bigint, d.next_attempt_at::text",
+        7, params, errstr, errstr_size);
     free(a_ids);
     free(a_tids);
     free(a_evs);
@@ -198,8 +260,8 @@ int sender_db_mark_sent_rows(PGconn *c, const sender_db_sent_row *rows, size_t n
     char *a_ch = pgarray_of_text(ch, n, true), *a_ts = pgarray_of_text(ts, n, true);
     char *a_th = pgarray_of_text(th, n, true), *a_rs = pgarray_of_text(rs, n, true);
     const char *params[6] = {a_ids, a_ch, a_ts, a_th, a_ds, a_rs};
-    PGresult *r = run(
-        c,
+    PGresult *r = run_prepared(
+        c, PREP_SENT_ROWS,
         "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
         "$5::int[], $6::text[]) AS r(id, channel, ts, thread_ts, digest_size, resolved)), "
         "d AS (UPDATE deliveries d SET state = 'sent', slack_channel = r.channel, "
@@ -239,14 +301,14 @@ int sender_db_mark_retrying(PGconn *c, const int64_t *ids, const char *const *le
     char *a_ids = pgarray_of_i64(ids, n), *a_due = pgarray_of_i64(due_ms, n);
     char *a_leases = pgarray_of_text(leases, n, true);
     const char *params[5] = {a_ids, a_leases, a_due, code, reason};
-    PGresult *r =
-        run(c,
-            "UPDATE deliveries d SET state = 'retrying', "
-            "next_attempt_at = to_timestamp(r.due / 1000.0), last_error_code = $4, "
-            "last_error = $5, updated_at = now() "
-            "FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[]) AS r(id, lease, due) "
-            "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease",
-            5, params, errstr, errstr_size);
+    PGresult *r = run_prepared(
+        c, PREP_RETRYING,
+        "UPDATE deliveries d SET state = 'retrying', "
+        "next_attempt_at = to_timestamp(r.due / 1000.0), last_error_code = $4, "
+        "last_error = $5, updated_at = now() "
+        "FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[]) AS r(id, lease, due) "
+        "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease",
+        5, params, errstr, errstr_size);
     free(a_ids);
     free(a_due);
     free(a_leases);
@@ -258,17 +320,17 @@ int sender_db_mark_failed(PGconn *c, const int64_t *ids, const char *const *leas
 {
     char *a_ids = pgarray_of_i64(ids, n), *a_leases = pgarray_of_text(leases, n, true);
     const char *params[4] = {a_ids, a_leases, code, reason};
-    PGresult *r =
-        run(c,
-            "WITH d AS (UPDATE deliveries d SET state = 'failed', next_attempt_at = NULL, "
-            "last_error_code = $3, last_error = $4, updated_at = now() "
-            "FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, lease) "
-            "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease "
-            "RETURNING d.target_id, d.kind), "
-            "t AS (UPDATE targets SET last_error_code = $3, last_error = $4, last_error_at = now() "
-            "WHERE id IN (SELECT target_id FROM d WHERE kind <> 'nudge')) "
-            "SELECT count(*) FROM d",
-            4, params, errstr, errstr_size);
+    PGresult *r = run_prepared(
+        c, PREP_FAILED,
+        "WITH d AS (UPDATE deliveries d SET state = 'failed', next_attempt_at = NULL, "
+        "last_error_code = $3, last_error = $4, updated_at = now() "
+        "FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, lease) "
+        "WHERE d.id = r.id AND d.state = 'sending' AND d.next_attempt_at = r.lease "
+        "RETURNING d.target_id, d.kind), "
+        "t AS (UPDATE targets SET last_error_code = $3, last_error = $4, last_error_at = now() "
+        "WHERE id IN (SELECT target_id FROM d WHERE kind <> 'nudge')) "
+        "SELECT count(*) FROM d",
+        4, params, errstr, errstr_size);
     free(a_ids);
     free(a_leases);
     if (!r)

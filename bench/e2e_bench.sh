@@ -4,7 +4,8 @@
 #
 #   bench/e2e_bench.sh [--events N] [--channels N] [--workspaces N]
 #                      [--rate EVENTS_PER_S] [--seconds S] [--no-alertmanager]
-#                      [--sync on|off|both] [--profile] [--keep-logs DIR]
+#                      [--senders N] [--sync on|off|both] [--profile]
+#                      [--keep-logs DIR] [--publisher-linger-ms MS]
 #
 # Starts a private PostgreSQL with PostgreSQL's DEFAULT durability (fsync,
 # synchronous_commit on), mock-kafka, fake-slack (only to add the workspaces
@@ -49,7 +50,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench-e2e}
 
-events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1 profile=0 sync=both keep_logs= pub_linger=
+events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1 profile=0 sync=both keep_logs= pub_linger= senders=1
 usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "e2e_bench.sh: $1 expects a positive integer, got '$2'" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -66,6 +67,7 @@ while [ $# -gt 0 ]; do
   --publisher-linger-ms)
     [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "e2e_bench.sh: --publisher-linger-ms expects a number of ms, got '${2:-}'" >&2; exit 2; }
     pub_linger=$2; shift 2 ;;
+  --senders) need_int "$1" "${2:-}"; senders=$2; shift 2 ;;
   --sync)
     case "${2:-}" in on | off | both) sync=$2 ;; *) echo "e2e_bench.sh: --sync expects on, off or both, got '${2:-}'" >&2; exit 2 ;; esac
     shift 2 ;;
@@ -260,21 +262,51 @@ wait_secs=$((120 + events / 50))
 # ------------------------------------------------------------------ Herald
 declare -A R # results: R[label,metric]
 start_herald() { # extra env assignments as arguments
+  local i
+  sql "DELETE FROM sender_instances" >/dev/null # no resuming of a previous run's partitions
   env "$@" HERALD_SLACK_API_URL="$standin/api" "$build/workers/herald-router" >>"$tmp/router.log" 2>&1 &
   router_pid=$!
   pids+=("$router_pid")
-  env "$@" HERALD_SLACK_API_URL="$standin/api" HERALD_SLACK_NO_DIGESTS=1 "$build/workers/herald-slack" \
-    --channel-rate 0 --workspace-rate-per-minute 0 --no-threads >>"$tmp/sender.log" 2>&1 &
-  sender_pid=$!
-  pids+=("$sender_pid")
+  sender_pids=()
+  for ((i = 1; i <= senders; i++)); do
+    env "$@" HERALD_SLACK_API_URL="$standin/api" HERALD_SLACK_NO_DIGESTS=1 "$build/workers/herald-slack" \
+      --instance-id "e2e-sender-$i" --channel-rate 0 --workspace-rate-per-minute 0 --no-threads \
+      >>"$tmp/sender.log" 2>&1 &
+    sender_pids+=($!)
+    pids+=($!)
+  done
   # Warm-up: one event per workspace goes all the way (group joins, connections).
   reset_standin
   events_file "$workspaces" "$tmp/warm.jsonl"
   publish "$tmp/warm.jsonl"
   wait_posts "$workspaces" 120
+  # Several senders: wait until the group has shared the partitions out (the
+  # topic exists once the router produced), so no rebalance falls into the
+  # measurement; then warm up again, every sender this time.
+  if [ "$senders" -gt 1 ]; then
+    wait_for 90 "$senders senders to share the deliveries partitions" senders_share
+    reset_standin
+    events_file "$workspaces" "$tmp/warm.jsonl"
+    publish "$tmp/warm.jsonl"
+    wait_posts "$workspaces" 120
+  fi
   reset_standin
 }
-stop_herald() { stop "$sender_pid"; stop "$router_pid"; }
+senders_share() {
+  test "$(sql "SELECT count(*) || ' ' || coalesce(sum(cardinality(partitions)), 0) FROM sender_instances WHERE cardinality(partitions) > 0")" = "$senders 4"
+}
+stop_herald() {
+  local p
+  for p in "${sender_pids[@]}"; do stop "$p"; done
+  stop "$router_pid"
+}
+senders_ticks() { local p t=0; for p in "${sender_pids[@]}"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+senders_rss() {
+  local p out=()
+  for p in "${sender_pids[@]}"; do out+=("$(hwm_mb "$p")"); done
+  local IFS=+
+  echo "${out[*]}"
+}
 
 herald_run() { # LABEL SYNCHRONOUS_COMMIT
   local label=$1 r0 s0 p0 k0 c0 w0 c1 w1 t0 last perf_pid=
@@ -291,7 +323,7 @@ herald_run() { # LABEL SYNCHRONOUS_COMMIT
     perf_pid=$!
     sleep 0.5
   fi
-  r0=$(cpu_ticks "$router_pid") s0=$(cpu_ticks "$sender_pid") p0=$(pg_ticks) k0=$(cpu_ticks "$kafka_pid")
+  r0=$(cpu_ticks "$router_pid") s0=$(senders_ticks) p0=$(pg_ticks) k0=$(cpu_ticks "$kafka_pid")
   read -r c0 w0 < <(pg_counters)
   t0=$(now_us)
   publish "$tmp/events.jsonl"
@@ -308,14 +340,14 @@ herald_run() { # LABEL SYNCHRONOUS_COMMIT
   R[$label,secs]=$(awk -v a="$t0" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1e6}')
   R[$label,tput]=$(awk -v n="$events" -v a="$t0" -v b="$last" 'BEGIN {printf "%.0f", n / ((b - a) / 1e6)}')
   R[$label,cpu_r]=$(per_k $(($(cpu_ticks "$router_pid") - r0)) "$events" "$clk_tck")
-  R[$label,cpu_s]=$(per_k $(($(cpu_ticks "$sender_pid") - s0)) "$events" "$clk_tck")
+  R[$label,cpu_s]=$(per_k $(($(senders_ticks) - s0)) "$events" "$clk_tck")
   R[$label,cpu_pg]=$(per_k $(($(pg_ticks) - p0)) "$events" "$clk_tck")
   R[$label,cpu_k]=$(per_k $(($(cpu_ticks "$kafka_pid") - k0)) "$events" "$clk_tck")
   R[$label,commits]=$(awk -v d=$((c1 - c0)) -v n="$events" 'BEGIN {printf "%.0f", d / n * 1000}')
   R[$label,wal]=$(awk -v d=$((w1 - w0)) -v n="$events" 'BEGIN {printf "%.0f", d / n}')
   # When the router had routed everything, and the sender posted the last.
   R[$label,routed]=$(sql "SELECT round(((extract(epoch FROM max(created_at)) * 1e6 - $t0) / 1e6)::numeric, 2) FROM deliveries")
-  R[$label,rss]="router $(hwm_mb "$router_pid") MB + sender $(hwm_mb "$sender_pid") MB"
+  R[$label,rss]="router $(hwm_mb "$router_pid") MB + sender $(senders_rss) MB"
   stop_herald
   say "Herald ($label): latency, $lat_n events at $rate/s ..."
   start_herald HERALD_KAFKA_FETCH_WAIT_MAX_MS=5

@@ -14,7 +14,9 @@
  * or a target reads its targets (index targets_tenant) and their rollups by
  * primary key (target_id, hour); the whole installation (operator, every
  * target) reads the rollups over all targets (delivery_stats_hourly_all: a
- * few rows an hour, whatever the number of targets). The unnamed statement is
+ * few rows an hour, whatever the number of targets). Both add the rollups'
+ * change log not folded yet (delivery_stats_delta, migration 012: a few
+ * seconds of changes), so the figures are exact. The unnamed statement is
  * planned with the parameters' values, so the "$1 IS NULL OR" tests fold away.
  */
 #define ACTIVITY_SUMS                                                                              \
@@ -30,11 +32,15 @@
                         "  LEFT JOIN r ON r.hour = g.h ORDER BY g.h"
 #define ACTIVITY_SCOPED_SQL                                                                        \
     "WITH r AS (" ACTIVITY_SUMS                                                                    \
-    "   FROM delivery_stats_hourly s JOIN targets t ON t.id = s.target_id"                         \
+    "   FROM (SELECT target_id, hour, state, n FROM delivery_stats_hourly UNION ALL"               \
+    "         SELECT target_id, hour, state, n FROM delivery_stats_delta) s"                       \
+    "   JOIN targets t ON t.id = s.target_id"                                                      \
     "  WHERE t.deleted_at IS NULL AND ($1::text IS NULL OR t.tenant_id = $1)"                      \
     "    AND ($2::int8 = 0 OR t.id = $2) AND" ACTIVITY_RANGE "  GROUP BY s.hour) " ACTIVITY_HOURS
 #define ACTIVITY_ALL_SQL                                                                           \
-    "WITH r AS (" ACTIVITY_SUMS "   FROM delivery_stats_hourly_all s"                              \
+    "WITH r AS (" ACTIVITY_SUMS                                                                    \
+    "   FROM (SELECT hour, state, n FROM delivery_stats_hourly_all UNION ALL"                      \
+    "         SELECT hour, state, n FROM delivery_stats_delta) s"                                  \
     "  WHERE $1::text IS NULL AND $2::int8 = 0 AND" ACTIVITY_RANGE                                 \
     "  GROUP BY s.hour) " ACTIVITY_HOURS
 

@@ -494,3 +494,15 @@ store_status store_maintenance_get(PGconn *conn, const char *task, store_mainten
     PQclear(r);
     return STORE_OK;
 }
+
+store_status store_stats_fold(PGconn *conn, int64_t *rows, char *errstr, size_t errstr_size)
+{
+    *rows = 0;
+    PGresult *r = store_run(conn, "folding the rollups' change log", "SELECT herald_stats_fold()",
+                            0, NULL, NULL, errstr, errstr_size);
+    if (!r)
+        return STORE_DB;
+    *rows = store_get_i64(r, 0, 0);
+    PQclear(r);
+    return STORE_OK;
+}

@@ -41,6 +41,15 @@ typedef struct store_rebuild_result {
 store_status store_stats_rebuild(PGconn *conn, int64_t since_ms, store_rebuild_result *out,
                                  char *errstr, size_t errstr_size) STORE_MUST_CHECK;
 
+/*
+ * Folds the rollups' change log (delivery_stats_delta, migration 012) into
+ * the rollups: herald_stats_fold(), one short transaction. Sets *rows to the
+ * log rows folded (0 when another session was folding). herald-router and
+ * herald-slack call it every second.
+ */
+store_status store_stats_fold(PGconn *conn, int64_t *rows, char *errstr,
+                              size_t errstr_size) STORE_MUST_CHECK;
+
 /* Rows one retention transaction deletes at most, by default. */
 #define STORE_PRUNE_DEFAULT_BATCH 5000
 

@@ -72,8 +72,11 @@ static void teardown(void)
     conn = NULL;
 }
 
+/* Reads after folding the rollups' change log (migration 012), as the
+ * workers do every second. */
 static long q(const char *sql)
 {
+    testlib_db_long(conn, "SELECT herald_stats_fold()");
     return testlib_db_long(conn, sql);
 }
 
@@ -165,6 +168,60 @@ START_TEST(rollups_follow_every_write)
     testlib_db_exec(conn, "DELETE FROM deliveries WHERE random() < 0.2");
     assert_rollups_equal();
     ck_assert_int_eq(q("SELECT count(*) FROM delivery_stats_hourly WHERE n = 0 AND folded = 0"), 0);
+}
+END_TEST
+
+/* The change log: statements only append to it; the health view and the
+ * rollups agree with the deliveries before it is folded (the view adds it)
+ * and after; a fold while another holds the lock folds nothing. */
+START_TEST(rollup_log_is_exact_before_and_after_folding)
+{
+    insert_history(700, 0, 20);
+    testlib_db_exec(conn, "UPDATE deliveries SET state = 'sent', sent_at = now() "
+                          "WHERE state IN ('pending', 'sending') AND id % 2 = 0");
+    long logged = testlib_db_long(conn, "SELECT count(*) FROM delivery_stats_delta");
+    ck_assert_int_gt(logged, 0);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM delivery_stats_hourly"), 0);
+#define HEALTH_DIFF                                                                                \
+    "SELECT count(*) FROM target_delivery_health h LEFT JOIN (SELECT target_id, "                  \
+    "  count(*) FILTER (WHERE state = 'pending') AS p, count(*) FILTER (WHERE state = 'sending') " \
+    "  AS g, count(*) FILTER (WHERE state = 'retrying') AS r, "                                    \
+    "  count(*) FILTER (WHERE state = 'sent') AS s, count(*) FILTER (WHERE state = 'failed') AS "  \
+    "f "                                                                                           \
+    "  FROM deliveries WHERE created_at >= date_trunc('hour', now()) - interval '23 hours' "       \
+    "  GROUP BY 1) d USING (target_id) WHERE (h.pending_24h, h.sending_24h, h.retrying_24h, "      \
+    "  h.sent_24h, h.failed_24h) IS DISTINCT FROM (coalesce(d.p, 0), coalesce(d.g, 0), "           \
+    "  coalesce(d.r, 0), coalesce(d.s, 0), coalesce(d.f, 0))"
+    ck_assert_int_eq(testlib_db_long(conn, HEALTH_DIFF), 0);
+    ck_assert_int_gt(testlib_db_long(conn, "SELECT sum(sent_24h) FROM target_delivery_health"), 0);
+
+    /* Another session holds the fold's lock: this fold skips, the log stays. */
+    PGconn *other = testlib_db_connect(url);
+    ck_assert_int_eq(testlib_db_long(other, "SELECT count(*) FROM (SELECT "
+                                            "pg_advisory_lock(4812120001)) x"),
+                     1);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT herald_stats_fold()"), 0);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM delivery_stats_delta"), logged);
+    testlib_db_long(other, "SELECT count(*) FROM (SELECT pg_advisory_unlock(4812120001)) x");
+    PQfinish(other);
+
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT herald_stats_fold()"), logged);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM delivery_stats_delta"), 0);
+    assert_rollups_equal();
+    ck_assert_int_eq(testlib_db_long(conn, HEALTH_DIFF), 0);
+    /* A message's pending -> sending -> sent within one fold is one +1 sent:
+     * no key of the live states is left behind. */
+    testlib_db_exec(conn, "INSERT INTO deliveries (event_id, target_id, tenant_id) SELECT "
+                          "event_id, 3, 't' FROM deliveries WHERE target_id = 1 LIMIT 1");
+    testlib_db_exec(conn, "UPDATE deliveries SET state = 'sending' WHERE target_id = 3 AND "
+                          "state = 'pending' AND created_at > now() - interval '1 minute'");
+    testlib_db_exec(conn, "UPDATE deliveries SET state = 'sent', sent_at = now() WHERE "
+                          "target_id = 3 AND state = 'sending' AND created_at > now() - "
+                          "interval '1 minute'");
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT count(*) FROM delivery_stats_delta"), 5);
+    ck_assert_int_eq(testlib_db_long(conn, "SELECT herald_stats_fold()"), 5);
+    assert_rollups_equal();
+#undef HEALTH_DIFF
 }
 END_TEST
 
@@ -474,6 +531,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     testlib_add_test(tc, rollups_follow_every_write, "RETENTION_TEST");
+    testlib_add_test(tc, rollup_log_is_exact_before_and_after_folding, "RETENTION_TEST");
     testlib_add_test(tc, rebuild_restores_rollups, "RETENTION_TEST");
     testlib_add_test(tc, rebuild_after_retention_keeps_pruned_counts, "RETENTION_TEST");
     testlib_add_test(tc, prune_removes_only_what_it_should, "RETENTION_TEST");

@@ -237,6 +237,7 @@ struct router {
     int partitions;
     int64_t next_summary_ms;
     int64_t next_lag_ms;
+    int64_t next_fold_ms;      /* the rollups' change log (store_stats_fold) */
     int64_t dl_log_window_end; /* dead-letter log lines: at most 20 per 10 s */
     int dl_log_count;
     uint64_t dl_log_suppressed;

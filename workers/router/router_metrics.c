@@ -3,9 +3,11 @@
  * the periodic summary line, the Prometheus metrics (exported from the
  * statistics' deltas) and /healthz.
  */
+#include "common/db.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/stats.h"
 #include "workers/router/router_int.h"
 
 #include <stdio.h>
@@ -220,6 +222,26 @@ void router_housekeeping(router *r)
                 db_link_lost(r->db, "subscriptions", err);
             else if (silences_sync(r->sils, conn, err, sizeof err))
                 db_link_lost(r->db, "silences", err);
+        }
+    }
+    /* The rollups' change log (migration 012) into the rollups, about once a
+     * second while no batch statement holds the connection (the senders fold
+     * too, whoever takes the lock first). */
+    if (!r->stmt && now >= r->next_fold_ms) {
+        r->next_fold_ms = now + 1000;
+        PGconn *conn = db_link_get(r->db);
+        if (conn) {
+            int64_t rows = 0;
+            char err[512];
+            if (store_stats_fold(conn, &rows, err, sizeof err) != STORE_OK) {
+                if (db_connection_lost(conn))
+                    db_link_lost(r->db, "folding the delivery rollups' change log", err);
+                else
+                    LOG_ERROR("database: folding the delivery rollups' change log: %s", err);
+                r->next_fold_ms = now + 60000; /* an older schema, say: not every second */
+            } else if (rows > 0) {
+                LOG_DEBUG("folded %lld rollup change(s)", (long long)rows);
+            }
         }
     }
     if (now >= r->next_lag_ms) {

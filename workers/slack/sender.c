@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +237,23 @@ static void prune_check_passes(sender *s, int64_t now)
         LOG_DEBUG("pruned %ld recorded check pass(es)", n);
 }
 
+/* The rollups' change log (migration 012) into the rollups, once a second;
+ * the routers do it too, whoever takes the lock first. */
+static void fold_stats(sender *s, int64_t now)
+{
+    PGconn *conn;
+    if (now < s->next_fold_ms || s->db_down || !(conn = sender_conn(s)))
+        return;
+    s->next_fold_ms = now + 1000;
+    int64_t rows = 0;
+    char err[512];
+    if (store_stats_fold(conn, &rows, err, sizeof err) != STORE_OK) {
+        sender_link_failed(s, "folding the delivery rollups' change log", err);
+        s->next_fold_ms = now + 60000; /* an older schema, say: not every second */
+    } else if (rows > 0)
+        LOG_DEBUG("folded %lld rollup change(s)", (long long)rows);
+}
+
 static void housekeeping(sender *s, int64_t now)
 {
     if (now < s->next_housekeeping_ms)
@@ -245,6 +263,7 @@ static void housekeeping(sender *s, int64_t now)
     sender_update_gauges(s);
     rd_kafka_poll(s->dlq, 0);
     prune_check_passes(s, now);
+    fold_stats(s, now);
 }
 
 typedef struct release_ctx {

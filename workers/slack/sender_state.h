@@ -228,6 +228,7 @@ struct sender {
     int64_t next_poll_ms;
     int64_t next_housekeeping_ms;
     int64_t next_prune_ms;
+    int64_t next_fold_ms; /* the rollups' change log (store_stats_fold) */
     render_opts ropts;
 
     httpd *ops;

@@ -6,52 +6,47 @@
 #                      [--rate EVENTS_PER_S] [--seconds S] [--no-alertmanager]
 #                      [--senders N] [--sync on|off|both] [--profile]
 #                      [--keep-logs DIR] [--publisher-linger-ms MS]
+#                      [--fetch-wait-ms MS]
 #
 # Starts a private PostgreSQL with PostgreSQL's DEFAULT durability (fsync,
-# synchronous_commit on), mock-kafka, fake-slack (only to add the workspaces
-# and targets with heraldctl) and bench/slack_standin, an unlimited Slack
-# stand-in answering ok at once and recording when each post arrived. Then,
-# once with synchronous_commit=on and once with it off (labelled):
-#   throughput  N check events (default 10,000) to CHANNELS channels (240) in
-#               WORKSPACES workspaces (12), one target per channel; first
-#               publish -> last post at the stand-in, posts/s; CPU seconds per
-#               1,000 messages of herald-router and herald-slack
-#               (/proc/PID/stat utime+stime) and their peak RSS (VmHWM);
-#   latency     RATE events/s (50) for S seconds (20) with
-#               HERALD_KAFKA_FETCH_WAIT_MAX_MS=5 (a real broker's behaviour):
-#               p50/p99/max from the publish time written in the event
-#               ("pubus=" marker) to the stand-in's receive time.
-# Alertmanager (Debian's prometheus-alertmanager) gets the same alerts on its
-# API when installed, one Slack receiver per workspace pointing at the
-# stand-in, grouping by every label with group_wait 0s (one message per
-# alert, sent at once). The stand-in's own capacity is measured first (curl,
-# 4 keep-alive processes) so it is shown not to be the bottleneck.
-# Pacing and digests are off in herald-slack. Prints one table; stops
-# everything it started.
-#
-# STATUS (issue 12, first item; the next session continues from here):
-#   works:   all of the above; run once with --events 2000 --seconds 10 on the
-#            shared 2-core box (3 other engineers building): Herald sync on
-#            1,478 msgs/s, sync off 932 (noise: sync off should not be slower),
-#            Alertmanager 1,100; latency p50/p99/max Herald 17.6/25.2/59.8 ms,
-#            AM 24.5/49.1/54.5 ms; RSS router 17 + sender 19 MB, AM 99 MB;
-#            CPU s/1,000 msgs router 0.025 + sender 0.095, AM 0.600.
-#            Stand-in capacity 8,156 req/s (4 curl loops; curl shares the cores).
-#   missing / to check:
-#   - Alertmanager's latency (p50 24.5 ms) is 10x the issue's 2.2 ms: check
-#     the raw keep-alive writer (paced ... cat >&8) and AM's notify path
-#     before trusting it (e.g. compare with one curl per alert).
-#   - a full 10,000-event run; repeat runs (figures vary a lot under load).
-#   - PostgreSQL's own CPU is not counted (many backends; could sum the
-#     pids of pg_stat_activity); mock-kafka's neither.
-#   - no profile yet (issue item 2).
+# synchronous_commit, full_page_writes on), mock-kafka, fake-slack (only to
+# add the workspaces and targets with heraldctl) and bench/slack_standin, an
+# unlimited Slack stand-in answering ok at once and recording when each post
+# arrived (its capacity is measured first, with 4 keep-alive curl clients, to
+# show it is not the bottleneck). Then, with synchronous_commit on and off
+# (--sync; labelled):
+#   throughput  N check events (--events, 10,000) to C channels (--channels,
+#               240) in W workspaces (--workspaces, 12), one target per
+#               channel, published with herald-checks; first publish -> last
+#               post at the stand-in, and when the router had written every
+#               delivery; CPU seconds per 1,000 messages of herald-router,
+#               herald-slack (--senders N of them, each its own instance id),
+#               PostgreSQL (the postmaster and its children) and mock-kafka;
+#               commits and WAL bytes per message; peak RSS (VmHWM);
+#   latency     --rate events/s (50) for --seconds (20), written by
+#               bench/pacer into herald-checks, each stamped ("pubus=") when
+#               written, consumers at --fetch-wait-ms (5; the mock broker
+#               holds every empty fetch that long, a real broker answers when
+#               data arrives): p50/p99/max publish -> stand-in, and the
+#               router's part (publish -> its delivery row).
+# Alertmanager (Debian's prometheus-alertmanager; --no-alertmanager to skip)
+# gets the same alerts on its API: one Slack receiver per workspace pointing
+# at the stand-in, grouping by every label, group_wait 0s (one message per
+# alert, sent at once); throughput from 500-alert posts written beforehand,
+# latency from bench/pacer posting one alert per request on a keep-alive
+# connection to a fresh Alertmanager.
+# Pacing and digests are off in herald-slack. --profile adds a perf profile
+# of the first throughput run (by process, top frames of the router, the
+# sender and PostgreSQL) and its statements by total time
+# (pg_stat_statements). --keep-logs DIR keeps the processes' logs. Prints one
+# table; stops everything it started.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HERALD_BENCH_BUILD_DIR:-$root/build-bench-e2e}
 
-events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1 profile=0 sync=both keep_logs= pub_linger= senders=1
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+events=10000 channels=240 workspaces=12 rate=50 seconds=20 with_am=1 profile=0 sync=both keep_logs= pub_linger= senders=1 fetch_wait=5
+usage() { sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "e2e_bench.sh: $1 expects a positive integer, got '$2'" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,6 +63,7 @@ while [ $# -gt 0 ]; do
     [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "e2e_bench.sh: --publisher-linger-ms expects a number of ms, got '${2:-}'" >&2; exit 2; }
     pub_linger=$2; shift 2 ;;
   --senders) need_int "$1" "${2:-}"; senders=$2; shift 2 ;;
+  --fetch-wait-ms) need_int "$1" "${2:-}"; fetch_wait=$2; shift 2 ;;
   --sync)
     case "${2:-}" in on | off | both) sync=$2 ;; *) echo "e2e_bench.sh: --sync expects on, off or both, got '${2:-}'" >&2; exit 2 ;; esac
     shift 2 ;;
@@ -350,7 +346,7 @@ herald_run() { # LABEL SYNCHRONOUS_COMMIT
   R[$label,rss]="router $(hwm_mb "$router_pid") MB + sender $(senders_rss) MB"
   stop_herald
   say "Herald ($label): latency, $lat_n events at $rate/s ..."
-  start_herald HERALD_KAFKA_FETCH_WAIT_MAX_MS=5
+  start_herald HERALD_KAFKA_FETCH_WAIT_MAX_MS="$fetch_wait"
   t_lat0=$(now_us)
   "$build/bench/pacer" --rate "$rate" --count "$lat_n" --first "$seq_no" --channels "$channels" \
     --workspaces "$workspaces" --lead "$(event_line 999999998 0 0 | sed 's/t-bench-0"/t-bench-warm"/')" \
@@ -479,7 +475,7 @@ f_infra() { if [ "$1" = am ]; then echo "-"; else echo "PostgreSQL ${R[$1,cpu_pg
 f_db() { if [ "$1" = am ]; then echo "-"; else echo "${R[$1,commits]} per 1,000 msgs, ${R[$1,wal]} B per msg"; fi; }
 mapfile -t v < <(cells f_tput); row "throughput (first publish->last post)" "${v[@]}"
 mapfile -t v < <(cells f_routed); row "  of which the router" "${v[@]}"
-mapfile -t v < <(cells f_lat); row "latency at $rate/s (fetch wait 5 ms)" "${v[@]}"
+mapfile -t v < <(cells f_lat); row "latency at $rate/s (fetch wait $fetch_wait ms)" "${v[@]}"
 mapfile -t v < <(cells f_lat_r); row "  publish -> delivery row (router part)" "${v[@]}"
 mapfile -t v < <(cells f_rss); row "peak RSS (VmHWM)" "${v[@]}"
 mapfile -t v < <(cells f_cpu); row "CPU s per 1,000 msgs" "${v[@]}"

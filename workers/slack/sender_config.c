@@ -22,7 +22,7 @@ void sender_config_default(sender_config *cfg)
     cfg->workspace_burst = 30.0;
     cfg->pace_guard_ms = 20;
     cfg->lookup_rate = 40.0;
-    cfg->max_in_flight = 64;
+    cfg->max_in_flight = 256;
     cfg->max_queued = 20000;
     cfg->retry_base_ms = 1000;
     cfg->retry_cap_ms = 5 * 60 * 1000;
@@ -70,7 +70,7 @@ size_t sender_config_table(sender_config *cfg, cfg_opt *out, size_t cap)
          "extra spacing between paced messages, absorbing network jitter", &cfg->pace_guard_ms},
         {"--lookup-rate-per-minute", "HERALD_SLACK_LOOKUP_RATE", CFG_RATE, "40", 1, 100000,
          "PER_MIN", "users.lookupByEmail calls per minute per workspace", &cfg->lookup_rate},
-        {"--max-in-flight", "HERALD_SLACK_MAX_IN_FLIGHT", CFG_INT, "64", 1, 10000, "N",
+        {"--max-in-flight", "HERALD_SLACK_MAX_IN_FLIGHT", CFG_INT, "256", 1, 10000, "N",
          "Slack requests in flight at once (one per channel)", &cfg->max_in_flight},
         {"--max-queued", "HERALD_SLACK_MAX_QUEUED", CFG_INT, "20000", 10, 10000000, "N",
          "deliveries held in memory before consuming pauses", &cfg->max_queued},

@@ -61,5 +61,7 @@ SELECT md5('e' || (n / 2) || '/' || n)::uuid, target, 't' || (target % $tenants)
        CASE WHEN r < 0.05 THEN 3 END
   FROM g
 ON CONFLICT DO NOTHING;
+-- The rollups' change log into the rollups, as the workers do every second.
+SELECT herald_stats_fold() \g /dev/null
 SQL
 }

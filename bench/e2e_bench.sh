@@ -162,9 +162,11 @@ wait_for 30 "mock-kafka" test -s "$tmp/bootstrap"
 HERALD_KAFKA_BROKERS=$(cat "$tmp/bootstrap")
 export HERALD_KAFKA_BROKERS
 
-standin_port=$(free_port)
-bg standin "$build/bench/slack_standin" --port "$standin_port" --threads 2
-standin="http://127.0.0.1:$standin_port"
+# url_of NAME: the address a server started with --port 0 printed first.
+url_of() { head -n 1 "$tmp/$1.log" | grep '^http://127\.0\.0\.1:[0-9]*$'; }
+bg standin "$build/bench/slack_standin" --port 0 --threads 2
+wait_for 30 "slack_standin" url_of standin
+standin=$(url_of standin)
 wait_for 30 "slack_standin" curl -fsS "$standin/_stats"
 posts() { curl -fsS "$standin/_stats" | awk '{print $2}'; }
 reset_standin() { curl -fsS -X POST "$standin/_reset" >/dev/null; }
@@ -197,7 +199,6 @@ say "stand-in capacity: $standin_capacity req/s (4 curl processes, keep-alive; a
 reset_standin
 
 # Setup only: fake-slack answers heraldctl's workspace and channel checks.
-fake_port=$(free_port)
 {
   printf '{"workspaces": ['
   for ((w = 0; w < workspaces; w++)); do
@@ -206,17 +207,19 @@ fake_port=$(free_port)
   done
   printf '], "channels": [], "users": [], "auto_channels": true}\n'
 } >"$tmp/fake-state.json"
-bg fake-slack "$build/tests/support/fake-slack" --port "$fake_port" --state "$tmp/fake-state.json" --rate 0 --auto-channels
+bg fake-slack "$build/tests/support/fake-slack" --port 0 --state "$tmp/fake-state.json" --rate 0 --auto-channels
 fake_pid=$last_pid
-wait_for 30 "fake-slack" curl -fsS "http://127.0.0.1:$fake_port/_fake/healthz"
+wait_for 30 "fake-slack" url_of fake-slack
+fake=$(url_of fake-slack)
+wait_for 30 "fake-slack" curl -fsS "$fake/_fake/healthz"
 say "adding $workspaces workspaces and $channels targets with heraldctl ..."
 for ((w = 0; w < workspaces; w++)); do
-  HERALD_SLACK_TOKEN=xoxb-bench-$w HERALD_SLACK_API_URL=http://127.0.0.1:$fake_port/api \
+  HERALD_SLACK_TOKEN=xoxb-bench-$w HERALD_SLACK_API_URL=$fake/api \
     "$build/workers/heraldctl" workspace add --team-id "T0BENCH$w" --name "Bench $w" \
     >>"$tmp/setup.log" 2>&1 || die "heraldctl workspace add T0BENCH$w failed"
 done
 for ((c = 0; c < channels; c++)); do
-  HERALD_SLACK_API_URL=http://127.0.0.1:$fake_port/api \
+  HERALD_SLACK_API_URL=$fake/api \
     "$build/workers/heraldctl" target add --tenant "t-bench-$c" --workspace "T0BENCH$((c % workspaces))" \
     --name "bench $c" --channel "C0BENCH$c" --uses failed_check >>"$tmp/setup.log" 2>&1 ||
     die "heraldctl target add for channel $c failed"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Herald from Debian 12's packages.
 #
-#   deploy/install-deps.sh [--browser] [--dry-run]
+#   deploy/install-deps.sh [--browser] [--bench] [--dry-run]
 #
 #   --browser   also install what the browser tests need: Debian's chromium,
 #               Node.js + npm when npm is missing, and the npm packages of every
 #               package.json under tests/ (npm ci / npm install) that has no
 #               node_modules yet
+#   --bench     also install what bench/e2e_bench.sh compares against and
+#               profiles with: prometheus-alertmanager and linux-perf
 #   --dry-run   print what would be installed, change nothing
 #
 # Idempotent and quick when everything is there: it asks dpkg first and only
@@ -33,19 +35,22 @@ test_pkgs=(postgresql postgresql-client curl jq openssl kcat clang-format
            docker-compose iproute2 procps util-linux python3-jsonschema prometheus
            clang libfuzzer-14-dev)
 browser_pkgs=(chromium)
+bench_pkgs=(prometheus-alertmanager linux-perf)
 
-browser=0 dry=0
+browser=0 bench=0 dry=0
 for a in "$@"; do
   case "$a" in
   --browser) browser=1 ;;
+  --bench) bench=1 ;;
   --dry-run) dry=1 ;;
-  -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
 [ "${HERALD_DEPS_BROWSER:-0}" = 1 ] && browser=1
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+[ "$bench" = 1 ] && want+=("${bench_pkgs[@]}")
 if [ "$browser" = 1 ]; then
   want+=("${browser_pkgs[@]}")
   # Node.js may come from elsewhere (the machine image's own); only install

@@ -57,9 +57,9 @@ static long sqll(const char *q)
 static void setup(void)
 {
     db = testlib_db_connect(url);
-    testlib_db_exec(
-        db, "TRUNCATE delivery_stats_delta, deliveries, events, target_checks, targets, workspaces, check_passes, "
-            "alert_states, silences CASCADE");
+    testlib_db_exec(db, "TRUNCATE delivery_stats_delta, deliveries, events, target_checks, "
+                        "targets, workspaces, check_passes, "
+                        "alert_states, silences CASCADE");
     testlib_db_exec(db, "INSERT INTO workspaces (team_id, team_name, token_enc) VALUES"
                         " ('T1', 'One', '\\x00'), ('T2', 'Two', '\\x00')");
     testlib_kafka_start(&K, 1, 4);

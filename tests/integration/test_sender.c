@@ -202,7 +202,8 @@ static long add_target(const char *team, const char *dest)
 static void setup(void)
 {
     db = testlib_db_connect(url);
-    sql("TRUNCATE delivery_stats_delta, deliveries, events, target_checks, targets, workspaces, slack_user_cache, "
+    sql("TRUNCATE delivery_stats_delta, deliveries, events, target_checks, targets, workspaces, "
+        "slack_user_cache, "
         "slack_threads, check_passes CASCADE");
     add_workspace("T1", TOKEN1);
     add_workspace("T2", TOKEN2);

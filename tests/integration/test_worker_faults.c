@@ -355,7 +355,8 @@ static void setup(void)
     /* A previous test that failed mid-outage may have left the server down. */
     if (!pg_up())
         ck_assert_int_eq(pg_sh("start"), 0);
-    sql("TRUNCATE delivery_stats_delta, deliveries, events, target_checks, targets, workspaces CASCADE");
+    sql("TRUNCATE delivery_stats_delta, deliveries, events, target_checks, targets, workspaces "
+        "CASCADE");
     testlib_kafka_start(&K, 1, 4);
 }
 

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,35 +58,27 @@ static void sleep_until_us(long long t)
 /* Appends the template with its placeholders replaced. */
 static void expand(strbuf *out, const char *tpl, long long seq, long chan, long ws, long long pubus)
 {
+    const struct {
+        const char *name;
+        bool padded; /* to 12 digits */
+        long long value;
+    } marks[] = {{"{seq}", false, seq},
+                 {"{seq12}", true, seq},
+                 {"{chan}", false, chan},
+                 {"{ws}", false, ws},
+                 {"{pubus}", false, pubus}};
     for (const char *p = tpl; *p;) {
-        if (*p == '{') {
-            if (!strncmp(p, "{seq}", 5)) {
-                strbuf_addf(out, "%lld", seq);
-                p += 5;
-                continue;
-            }
-            if (!strncmp(p, "{seq12}", 7)) {
-                strbuf_addf(out, "%012lld", seq);
-                p += 7;
-                continue;
-            }
-            if (!strncmp(p, "{chan}", 6)) {
-                strbuf_addf(out, "%ld", chan);
-                p += 6;
-                continue;
-            }
-            if (!strncmp(p, "{ws}", 4)) {
-                strbuf_addf(out, "%ld", ws);
-                p += 4;
-                continue;
-            }
-            if (!strncmp(p, "{pubus}", 7)) {
-                strbuf_addf(out, "%lld", pubus);
-                p += 7;
-                continue;
-            }
+        size_t i = 0, len = 0;
+        if (*p == '{')
+            for (; i < ARRAY_LEN(marks); i++)
+                if (!strncmp(p, marks[i].name, len = strlen(marks[i].name)))
+                    break;
+        if (*p == '{' && i < ARRAY_LEN(marks)) {
+            (void)strbuf_addf(out, marks[i].padded ? "%012lld" : "%lld", marks[i].value);
+            p += len;
+        } else {
+            (void)strbuf_add(out, p++, 1);
         }
-        strbuf_add(out, p++, 1);
     }
 }
 

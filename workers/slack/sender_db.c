@@ -10,11 +10,9 @@
 
 /* ==== helpers ============================================================================= */
 
-/* Runs a parameterised statement; NULL with errstr on failure. */
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params, char *errstr,
-                     size_t errstr_size)
+/* r when it is a success (tuples or a command), else NULL with errstr (r freed). */
+static PGresult *checked(PGconn *c, PGresult *r, char *errstr, size_t errstr_size)
 {
-    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         db_error(c, r, errstr, errstr_size);
@@ -24,31 +22,34 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *param
     return r;
 }
 
+/* Runs a parameterised statement; NULL with errstr on failure. */
+static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params, char *errstr,
+                     size_t errstr_size)
+{
+    return checked(c, PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0), errstr, errstr_size);
+}
+
 /*
  * The statements run for every batch of deliveries (claims, outcomes) are
  * prepared once per connection: parsing and planning them again at each call
  * cost 1.08 against 0.95 ms per statement at the same batch size
- * (bench/e2e_bench.sh --profile). Which are
- * prepared on which connection is remembered per thread (tests run several
- * senders in one process); a connection that is new at a reused address is
- * caught by PostgreSQL's "prepared statement does not exist" (26000), after
- * which the statement is prepared and run again. Statements run outside any
- * transaction block, so that first failure aborts nothing.
+ * (bench/e2e_bench.sh --profile). Which are prepared on which connection is
+ * remembered per thread (tests run several senders in one process); a
+ * connection that is new at a reused address is caught by PostgreSQL's
+ * "prepared statement does not exist" (26000), after which the statement is
+ * prepared and run again. Statements run outside any transaction block, so
+ * that first failure aborts nothing.
  */
-enum { PREP_CLAIM, PREP_SENT_ROWS, PREP_RETRYING, PREP_FAILED, PREP_COUNT };
+enum { PREP_CLAIM, PREP_SENT_ROWS, PREP_RETRYING, PREP_FAILED };
 static _Thread_local const PGconn *prep_conn;
 static _Thread_local unsigned prep_done;
 
-static bool prepare(PGconn *c, int which, const char *sql, int n, char *errstr, size_t errstr_size)
+static bool prepare(PGconn *c, int which, const char *name, const char *sql, int n, char *errstr,
+                    size_t errstr_size)
 {
-    char name[32];
-    snprintf(name, sizeof name, "herald_slack_%d", which);
-    PGresult *r = PQprepare(c, name, sql, n, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        db_error(c, r, errstr, errstr_size);
-        PQclear(r);
+    PGresult *r = checked(c, PQprepare(c, name, sql, n, NULL), errstr, errstr_size);
+    if (!r)
         return false;
-    }
     PQclear(r);
     prep_done |= 1u << which;
     return true;
@@ -58,33 +59,25 @@ static bool prepare(PGconn *c, int which, const char *sql, int n, char *errstr, 
 static PGresult *run_prepared(PGconn *c, int which, const char *sql, int n,
                               const char *const *params, char *errstr, size_t errstr_size)
 {
+    char name[32];
+    snprintf(name, sizeof name, "herald_slack_%d", which);
     if (prep_conn != c) {
         prep_conn = c;
         prep_done = 0;
     }
-    if (!(prep_done & (1u << which)) && !prepare(c, which, sql, n, errstr, errstr_size))
+    if (!(prep_done & (1u << which)) && !prepare(c, which, name, sql, n, errstr, errstr_size))
         return NULL;
-    char name[32];
-    snprintf(name, sizeof name, "herald_slack_%d", which);
     PGresult *r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_FATAL_ERROR) {
-        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (code && !strcmp(code, "26000")) { /* a new connection at the old one's address */
-            PQclear(r);
-            prep_done = 0;
-            if (!prepare(c, which, sql, n, errstr, errstr_size))
-                return NULL;
-            r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
-            st = PQresultStatus(r);
-        }
-    }
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        db_error(c, r, errstr, errstr_size);
+    const char *code =
+        PQresultStatus(r) == PGRES_FATAL_ERROR ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (code && !strcmp(code, "26000")) { /* a new connection at the old one's address */
         PQclear(r);
-        return NULL;
+        prep_done = 0;
+        if (!prepare(c, which, name, sql, n, errstr, errstr_size))
+            return NULL;
+        r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
     }
-    return r;
+    return checked(c, r, errstr, errstr_size);
 }
 
 static void i64s(int64_t v, char buf[24])

@@ -225,9 +225,10 @@ void router_housekeeping(router *r)
         }
     }
     /* The rollups' change log (migration 012) into the rollups, about once a
-     * second while no batch statement holds the connection (the senders fold
-     * too, whoever takes the lock first). */
-    if (!r->stmt && now >= r->next_fold_ms) {
+     * second while the router is idle, as the subscriptions sync above (the
+     * senders fold every second whatever their load; whoever takes the lock
+     * first folds). */
+    if (!r->stmt && r->cur->nb == 0 && now >= r->next_fold_ms) {
         r->next_fold_ms = now + 1000;
         PGconn *conn = db_link_get(r->db);
         if (conn) {
